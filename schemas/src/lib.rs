@@ -1,0 +1,69 @@
+//! The records that flow between bucketlens stages, their topics and their codec.
+//!
+//! The `.avsc` files in `schemas/avro/` are the single source of truth; the structs
+//! here mirror them field for field and a test checks that they agree. Records are
+//! written with Avro single-object encoding (magic `C3 01`, the 8-byte CRC-64-AVRO
+//! fingerprint of the writer schema, then the Avro binary body), so any reader that
+//! knows the schema can decode them without a registry.
+//!
+//! This crate owns the wire format and nothing else: no IO, no logging.
+
+mod codec;
+mod identity;
+mod records;
+
+pub use codec::{Codec, DecodeError, EncodeError};
+pub use identity::{compare_sequencers, document_id, record_key};
+pub use records::{
+    BoundingBox, ChangeKind, ChangeSource, ImageLabeled, ImageProperties, Instance, Label,
+    LabelError, LabelKind, ModelInfo, ObjectChanged,
+};
+
+/// Topic names. A deployment may put a prefix in front of them (see the runtime config).
+pub mod topics {
+    /// Every change to a bucket: [`crate::ObjectChanged`].
+    pub const OBJECTS_CHANGED: &str = "objects.changed.v1";
+    /// Labels derived from those changes: [`crate::ImageLabeled`].
+    pub const IMAGES_LABELED: &str = "images.labeled.v1";
+    /// Changes the labeler could not turn into labels, with the reason in headers.
+    pub const OBJECTS_CHANGED_DLQ: &str = "objects.changed.dlq.v1";
+}
+
+/// The schema of `objects.changed.v1`, as shipped.
+pub const OBJECTS_CHANGED_SCHEMA: &str = include_str!("../avro/objects.changed.v1.avsc");
+/// The schema of `images.labeled.v1`, as shipped.
+pub const IMAGES_LABELED_SCHEMA: &str = include_str!("../avro/images.labeled.v1.avsc");
+
+/// A record type with its Avro schema and codec.
+pub trait AvroRecord: serde::Serialize + serde::de::DeserializeOwned {
+    /// The codec holding this record's current schema and every earlier one.
+    fn codec() -> &'static Codec;
+
+    /// Encodes with Avro single-object encoding.
+    fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
+        Self::codec().encode(self)
+    }
+
+    /// Decodes a single-object-encoded payload written with any known schema version.
+    fn from_bytes(payload: &[u8]) -> Result<Self, DecodeError> {
+        Self::codec().decode(payload)
+    }
+}
+
+impl AvroRecord for ObjectChanged {
+    fn codec() -> &'static Codec {
+        static CODEC: std::sync::LazyLock<Codec> = std::sync::LazyLock::new(|| {
+            Codec::from_schemas("ObjectChanged", OBJECTS_CHANGED_SCHEMA, &[])
+        });
+        &CODEC
+    }
+}
+
+impl AvroRecord for ImageLabeled {
+    fn codec() -> &'static Codec {
+        static CODEC: std::sync::LazyLock<Codec> = std::sync::LazyLock::new(|| {
+            Codec::from_schemas("ImageLabeled", IMAGES_LABELED_SCHEMA, &[])
+        });
+        &CODEC
+    }
+}

@@ -1,0 +1,161 @@
+//! Round trips, schema evolution, and rejection of bad payloads.
+#![allow(deprecated)]
+
+use apache_avro::{types::Record, Schema};
+use bucketlens_schemas::{
+    AvroRecord, BoundingBox, ChangeKind, ChangeSource, Codec, DecodeError, ImageLabeled,
+    ImageProperties, Instance, Label, LabelError, LabelKind, ModelInfo, ObjectChanged,
+    OBJECTS_CHANGED_SCHEMA,
+};
+
+fn change() -> ObjectChanged {
+    ObjectChanged {
+        bucket: "photos".into(),
+        key: "2024/summer trip/cat 1.jpg".into(),
+        version_id: Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY".into()),
+        kind: ChangeKind::Upsert,
+        size: Some(1_234_567),
+        etag: Some("\"d41d8cd98f00b204e9800998ecf8427e\"".into()),
+        last_modified: Some(1_700_000_000_123),
+        sequencer: Some("0055AED6DCD90281E5".into()),
+        source: ChangeSource::Event,
+        observed_at: 1_700_000_001_000,
+    }
+}
+
+fn labeled() -> ImageLabeled {
+    let mut record = ImageLabeled::for_change(
+        &change(),
+        LabelKind::Labeled,
+        ModelInfo { name: "efficientnet-lite0".into(), version: "1".into() },
+        1_700_000_002_000,
+    );
+    record.labels = vec![Label {
+        name: "Cat".into(),
+        confidence: 94.5,
+        parents: vec!["Feline".into()],
+        categories: vec!["Animals and Pets".into()],
+        aliases: vec!["Kitty".into()],
+        instances: vec![Instance {
+            bounding_box: BoundingBox { left: 0.1, top: 0.2, width: 0.5, height: 0.6 },
+            confidence: 90.0,
+        }],
+    }];
+    record.image = Some(ImageProperties { format: "jpeg".into(), width: 4000, height: 3000 });
+    record
+}
+
+#[test]
+fn records_round_trip() {
+    let c = change();
+    assert_eq!(ObjectChanged::from_bytes(&c.to_bytes().unwrap()).unwrap(), c);
+    let delete = ObjectChanged { kind: ChangeKind::Delete, size: None, etag: None, ..change() };
+    assert_eq!(ObjectChanged::from_bytes(&delete.to_bytes().unwrap()).unwrap(), delete);
+
+    let l = labeled();
+    assert_eq!(ImageLabeled::from_bytes(&l.to_bytes().unwrap()).unwrap(), l);
+    let mut failed = ImageLabeled::for_change(&change(), LabelKind::Failed, l.model.clone(), 5);
+    failed.error = Some(LabelError { code: "CorruptImage".into(), message: "bad".into(), retryable: false });
+    assert_eq!(ImageLabeled::from_bytes(&failed.to_bytes().unwrap()).unwrap(), failed);
+}
+
+#[test]
+fn payload_is_single_object_encoded() {
+    let bytes = change().to_bytes().unwrap();
+    assert_eq!(&bytes[..2], &[0xC3, 0x01]);
+    let schema = Schema::parse_str(OBJECTS_CHANGED_SCHEMA).unwrap();
+    let fp = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
+    assert_eq!(&bytes[2..10], &fp[..], "header carries the writer schema's CRC-64-AVRO fingerprint");
+}
+
+/// An earlier ObjectChanged schema, before `sequencer` existed.
+const OLD_SCHEMA: &str = r#"{
+  "type": "record", "name": "ObjectChanged", "namespace": "io.bucketlens.v1",
+  "fields": [
+    {"name": "bucket", "type": "string"},
+    {"name": "key", "type": "string"},
+    {"name": "version_id", "type": ["null", "string"], "default": null},
+    {"name": "kind", "type": {"type": "enum", "name": "ChangeKind", "symbols": ["upsert", "delete"]}},
+    {"name": "size", "type": ["null", "long"], "default": null},
+    {"name": "etag", "type": ["null", "string"], "default": null},
+    {"name": "last_modified", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}], "default": null},
+    {"name": "source", "type": {"type": "enum", "name": "ChangeSource", "symbols": ["inventory", "listing", "event", "replay"]}},
+    {"name": "observed_at", "type": {"type": "long", "logicalType": "timestamp-millis"}}
+  ]
+}"#;
+
+#[test]
+fn record_written_with_an_older_schema_reads_with_the_current_one() {
+    let old = Schema::parse_str(OLD_SCHEMA).unwrap();
+    let mut record = Record::new(&old).unwrap();
+    record.put("bucket", "photos");
+    record.put("key", "a.png");
+    record.put("version_id", apache_avro::types::Value::Union(0, Box::new(apache_avro::types::Value::Null)));
+    record.put("kind", apache_avro::types::Value::Enum(1, "delete".into()));
+    record.put("size", apache_avro::types::Value::Union(0, Box::new(apache_avro::types::Value::Null)));
+    record.put("etag", apache_avro::types::Value::Union(0, Box::new(apache_avro::types::Value::Null)));
+    record.put("last_modified", apache_avro::types::Value::Union(0, Box::new(apache_avro::types::Value::Null)));
+    record.put("source", apache_avro::types::Value::Enum(1, "listing".into()));
+    record.put("observed_at", apache_avro::types::Value::TimestampMillis(42));
+    let body = apache_avro::to_avro_datum(&old, record).unwrap();
+    let mut payload = vec![0xC3, 0x01];
+    payload.extend_from_slice(&old.fingerprint::<apache_avro::rabin::Rabin>().bytes);
+    payload.extend_from_slice(&body);
+
+    // The shipped codec does not know this schema: a clear error, not garbage.
+    let err = ObjectChanged::from_bytes(&payload).unwrap_err();
+    assert!(matches!(err, DecodeError::UnknownSchema { .. }), "{err}");
+
+    // A codec that keeps the old schema in its history resolves it into the new one.
+    let codec = Codec::from_schemas("ObjectChanged", OBJECTS_CHANGED_SCHEMA, &[OLD_SCHEMA]);
+    let decoded: ObjectChanged = codec.decode(&payload).unwrap();
+    assert_eq!(decoded.bucket, "photos");
+    assert_eq!(decoded.key, "a.png");
+    assert_eq!(decoded.kind, ChangeKind::Delete);
+    assert_eq!(decoded.source, ChangeSource::Listing);
+    assert_eq!(decoded.sequencer, None, "the new field takes its default");
+    assert_eq!(decoded.observed_at, 42);
+}
+
+#[test]
+fn truncated_and_garbage_payloads_are_rejected_with_a_clear_error() {
+    let bytes = labeled().to_bytes().unwrap();
+    for cut in [0, 1, 5, 9] {
+        let err = ImageLabeled::from_bytes(&bytes[..cut]).unwrap_err();
+        assert!(matches!(err, DecodeError::TooShort { .. }), "cut {cut}: {err}");
+        assert!(err.to_string().contains("ImageLabeled"));
+    }
+    for cut in [10, 11, bytes.len() / 2, bytes.len() - 1] {
+        let err = ImageLabeled::from_bytes(&bytes[..cut]).unwrap_err();
+        assert!(matches!(err, DecodeError::Body { .. } | DecodeError::Truncated { .. } | DecodeError::Shape { .. }), "cut {cut}: {err}");
+    }
+    let err = ImageLabeled::from_bytes(b"{\"bucket\": \"json is not avro\"}").unwrap_err();
+    assert!(matches!(err, DecodeError::NotSingleObject { .. }), "{err}");
+
+    // An ObjectChanged payload is not an ImageLabeled one.
+    let err = ImageLabeled::from_bytes(&change().to_bytes().unwrap()).unwrap_err();
+    assert!(matches!(err, DecodeError::UnknownSchema { .. }), "{err}");
+
+    // Random bytes behind a valid header never panic and never decode silently.
+    let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
+    for _ in 0..200 {
+        let mut payload = bytes[..10].to_vec();
+        for _ in 0..(rng % 64) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            payload.push(rng as u8);
+        }
+        if let Ok(decoded) = ImageLabeled::from_bytes(&payload) {
+            panic!("garbage decoded as {decoded:?}");
+        }
+    }
+}
+
+#[test]
+fn extra_bytes_after_a_record_are_rejected() {
+    let mut bytes = change().to_bytes().unwrap();
+    bytes.push(0);
+    let err = ObjectChanged::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, DecodeError::TrailingBytes { count: 1, .. }), "{err}");
+}
