@@ -1,0 +1,139 @@
+//! A local directory as a bucket: bucket = the directory's name, keys = paths
+//! relative to it with `/` separators.
+
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use async_trait::async_trait;
+
+use super::{ObjectRef, ObjectSource, SourceError};
+
+/// Serves the files under one directory.
+#[derive(Debug, Clone)]
+pub struct LocalDir {
+    root: PathBuf,
+    bucket: String,
+}
+
+impl LocalDir {
+    /// `root` must exist; the bucket name is its final component.
+    pub fn new(root: &Path) -> std::io::Result<Self> {
+        let root = root.canonicalize()?;
+        let bucket = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "root".to_string());
+        Ok(Self { root, bucket })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The key of `path` (under the root), with `/` separators.
+    pub fn key_of(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(&self.root).ok()?;
+        let mut parts = Vec::new();
+        for c in rel.components() {
+            match c {
+                Component::Normal(p) => parts.push(p.to_str()?.to_string()),
+                _ => return None,
+            }
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        Some(parts.join("/"))
+    }
+
+    /// The path of `key`, refusing keys that would leave the root.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, String> {
+        let mut path = self.root.clone();
+        for part in key.split('/') {
+            if part.is_empty() || part == "." || part == ".." || part.contains('\0') {
+                return Err(format!("the key has an empty, '.' or '..' segment: {key:?}"));
+            }
+            path.push(part);
+        }
+        Ok(path)
+    }
+}
+
+#[async_trait]
+impl ObjectSource for LocalDir {
+    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        let name = object.to_string();
+        if object.bucket != self.bucket {
+            return Err(SourceError::WrongBucket { object: name, bucket: object.bucket.into(), serves: self.bucket.clone() });
+        }
+        let path = self.path_of(object.key).map_err(|reason| SourceError::InvalidKey { object: name.clone(), reason })?;
+        tokio::task::spawn_blocking(move || read_capped(&path, &name, max_bytes))
+            .await
+            .map_err(|e| SourceError::Io { object: object.to_string(), reason: e.to_string(), retryable: true })?
+    }
+}
+
+fn read_capped(path: &Path, object: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
+    let io = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return SourceError::PermissionDenied { object: object.to_string(), reason: format!("{}: {e}", path.display()) };
+        }
+        SourceError::Io { object: object.to_string(), reason: format!("{}: {e}", path.display()), retryable: false }
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    if meta.len() > max_bytes {
+        return Err(SourceError::TooLarge { object: object.to_string(), size: meta.len(), limit: max_bytes });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow between stat and read: never read past the cap.
+    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(SourceError::TooLarge { object: object.to_string(), size: bytes.len() as u64, limit: max_bytes });
+    }
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_files_by_key_and_reports_gone_ones_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("photos");
+        std::fs::create_dir_all(root.join("a b")).unwrap();
+        std::fs::write(root.join("a b/c%2F.jpg"), b"xyz").unwrap();
+        let src = LocalDir::new(&root).unwrap();
+        assert_eq!(src.bucket(), "photos");
+        let obj = |key| ObjectRef { bucket: "photos", key, version_id: None };
+        assert_eq!(src.get(obj("a b/c%2F.jpg"), 10).await.unwrap(), Some(b"xyz".to_vec()));
+        assert_eq!(src.get(obj("missing.jpg"), 10).await.unwrap(), None);
+        let err = src.get(obj("a b/c%2F.jpg"), 2).await.unwrap_err();
+        assert!(err.to_string().contains("photos/a b/c%2F.jpg is 3 bytes, above the limit of 2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn refuses_keys_that_escape_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), b"s").unwrap();
+        let root = dir.path().join("photos");
+        std::fs::create_dir_all(&root).unwrap();
+        let src = LocalDir::new(&root).unwrap();
+        for key in ["../secret", "a/../../secret", "/etc/passwd", "a//b"] {
+            let err = src.get(ObjectRef { bucket: "photos", key, version_id: None }, 10).await.unwrap_err();
+            assert!(matches!(err, SourceError::InvalidKey { .. }), "{key}: {err}");
+        }
+    }
+}

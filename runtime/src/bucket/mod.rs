@@ -1,0 +1,105 @@
+//! The object-source seam: read one object's bytes. A local directory is a bucket
+//! here; S3 (and S3-compatible stores) plug in behind the same trait.
+
+mod local;
+
+use async_trait::async_trait;
+
+pub use local::LocalDir;
+
+/// Names one object version.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectRef<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub version_id: Option<&'a str>,
+}
+
+impl std::fmt::Display for ObjectRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.bucket, self.key)?;
+        if let Some(v) = self.version_id {
+            write!(f, " (version {v})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why an object could not be read. `retryable()` tells the caller whether to try
+/// again later or to record a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{object} is {size} bytes, above the limit of {limit} bytes (labeler.max-bytes)")]
+    TooLarge { object: String, size: u64, limit: u64 },
+    #[error("permission denied reading {object}: {reason}; grant read access to it")]
+    PermissionDenied { object: String, reason: String },
+    #[error("{object} is not a valid key here: {reason}")]
+    InvalidKey { object: String, reason: String },
+    #[error("{object} belongs to bucket {bucket}, which this source does not serve (it serves {serves})")]
+    WrongBucket { object: String, bucket: String, serves: String },
+    #[error("reading {object} failed: {reason}")]
+    Io { object: String, reason: String, retryable: bool },
+}
+
+impl SourceError {
+    /// Whether the same read may succeed later (a timeout, a busy server).
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Io { retryable: true, .. })
+    }
+
+    /// A stable code for records and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "ObjectTooLarge",
+            Self::PermissionDenied { .. } => "AccessDenied",
+            Self::InvalidKey { .. } => "InvalidKey",
+            Self::WrongBucket { .. } => "UnknownBucket",
+            Self::Io { .. } => "ReadFailed",
+        }
+    }
+}
+
+/// Reads objects.
+#[async_trait]
+pub trait ObjectSource: Send + Sync + 'static {
+    /// The object's bytes, at most `max_bytes` of them; `Ok(None)` if it no longer
+    /// exists (deleted since the change was recorded).
+    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError>;
+}
+
+/// Image formats bucketlens reads, recognised by their magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+}
+
+impl ImageFormat {
+    /// The format whose signature starts `bytes`, if any.
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            return Some(Self::Jpeg);
+        }
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            return Some(Self::Png);
+        }
+        None
+    }
+
+    /// The format a file name's extension claims (case-insensitive).
+    pub fn from_extension(key: &str) -> Option<Self> {
+        let ext = key.rsplit_once('.')?.1.to_ascii_lowercase();
+        match ext.as_str() {
+            "jpg" | "jpeg" | "jpe" | "jfif" => Some(Self::Jpeg),
+            "png" => Some(Self::Png),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Plumbing shared by every bucketlens stage: the log, buckets, config, shutdown and
+//! telemetry. No domain logic lives here: nothing in this crate knows what a label is.
+//!
+//! Layout:
+//! - [`log`]: the log seam (topics, partitions, offsets, consumer groups) and its
+//!   embedded implementation on SQLite;
+//! - [`bucket`]: the object-source seam (read an object's bytes) and local directories;
+//! - [`config`]: TOML file + `BUCKETLENS_*` environment loading;
+//! - [`shutdown`]: one root `CancellationToken`, cancelled by SIGINT/SIGTERM;
+//! - [`telemetry`]: tracing set-up.
+
+pub mod bucket;
+pub mod config;
+pub mod log;
+pub mod shutdown;
+pub mod telemetry;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,141 @@
+//! The log seam: keyed records on partitioned topics, read by named consumer groups
+//! with committed offsets — Kafka's model, so the stages run unchanged on Kafka.
+//!
+//! Semantics every implementation keeps:
+//! - a record's partition is chosen from its key with Kafka's default partitioner, so
+//!   all records of one object stay in order on one partition;
+//! - `produce` returns only once the records are durable (acknowledged);
+//! - a group's committed offset is the *next* offset to read; a consumer never commits
+//!   by itself — stages commit the contiguous finished prefix ([`OffsetTracker`]).
+
+mod embedded;
+mod offsets;
+mod partitioner;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use embedded::EmbeddedLog;
+pub use offsets::OffsetTracker;
+pub use partitioner::partition_for_key;
+
+/// A record to append to a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutRecord {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl OutRecord {
+    pub fn new(key: impl Into<String>, value: Vec<u8>) -> Self {
+        Self { key: key.into(), value, headers: Vec::new() }
+    }
+}
+
+/// A record read from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    /// Milliseconds since the Unix epoch, set when the record was appended.
+    pub timestamp_ms: i64,
+}
+
+impl LogRecord {
+    /// The value of header `name`, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Where to (re)position a group or a consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// The oldest record still on the log.
+    Earliest,
+    /// The first record appended at or after this time (ms since the epoch).
+    Timestamp(i64),
+    /// After the last record: only new records are read.
+    End,
+}
+
+/// Offsets of one partition: `low` is the first readable offset, `high` the next
+/// offset to be written (Kafka's high watermark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub partition: i32,
+    pub low: i64,
+    pub high: i64,
+}
+
+/// A group's position on one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupOffset {
+    pub partition: i32,
+    /// The next offset the group will read; `None` if it never committed.
+    pub committed: Option<i64>,
+}
+
+/// Log failures. `Unavailable` is worth retrying; the others are not.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("the log at {location} cannot be opened: {reason}; check the path and its permissions")]
+    Open { location: String, reason: String },
+    #[error("the log is unavailable ({reason}); retrying may help")]
+    Unavailable { reason: String },
+    #[error("topic {topic} does not exist; create it first (bucketlens creates its topics at start-up)")]
+    UnknownTopic { topic: String },
+    #[error("log storage failed: {reason}")]
+    Storage { reason: String },
+}
+
+impl LogError {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// A topic log: Kafka, or the embedded one.
+#[async_trait]
+pub trait Log: Send + Sync + 'static {
+    /// Creates `topic` with `partitions` partitions unless it exists.
+    async fn ensure_topic(&self, topic: &str, partitions: u32) -> Result<(), LogError>;
+
+    /// Appends `records`, each to the partition of its key; returns once durable.
+    async fn produce(&self, topic: &str, records: Vec<OutRecord>) -> Result<(), LogError>;
+
+    /// Joins `group` on `topic`, starting from the group's committed offsets (or the
+    /// earliest offset where it has none).
+    async fn subscribe(&self, group: &str, topic: &str) -> Result<Box<dyn Consumer>, LogError>;
+
+    /// First and next offsets of every partition of `topic`.
+    async fn watermarks(&self, topic: &str) -> Result<Vec<Watermarks>, LogError>;
+
+    /// `group`'s committed offsets on every partition of `topic`.
+    async fn committed(&self, group: &str, topic: &str) -> Result<Vec<GroupOffset>, LogError>;
+
+    /// Moves `group`'s committed offsets on `topic` to `to` (for replays). The group
+    /// must have no running member. Returns the new offsets.
+    async fn reset_group(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError>;
+}
+
+/// One member of a consumer group.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Returns the next records (at most `max`), waiting up to `wait` for the first.
+    /// An empty result means nothing arrived in time.
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LogRecord>, LogError>;
+
+    /// Commits `(partition, next offset)` pairs for this group.
+    async fn commit(&mut self, offsets: &[(i32, i64)]) -> Result<(), LogError>;
+
+    /// Moves this member's read position (not the committed offsets).
+    async fn seek(&mut self, to: Position) -> Result<(), LogError>;
+}
