@@ -1,0 +1,111 @@
+//! `[labeler]` configuration: serde struct with defaults, validated into [`Settings`].
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// As written in the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// The consumer group of the labelers.
+    pub group: String,
+    /// Images decoded and labeled at once (CPU threads for the local model).
+    /// 0 = the number of CPUs.
+    pub concurrency: usize,
+    /// Records in flight (read from the log, not yet finished) per process.
+    pub max_in_flight: usize,
+    /// Labels under this confidence (0-100) are dropped.
+    pub min_confidence: f32,
+    /// At most this many labels per image, highest confidence first.
+    pub max_labels: usize,
+    /// Objects larger than this are FAILED without being decoded.
+    pub max_bytes: u64,
+    /// Images with more pixels than this are FAILED without being decoded
+    /// (decompression bombs).
+    pub max_pixels: u64,
+    /// Attempts for a retryable failure (read timeout, throttling) before FAILED.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+    /// How often finished offsets are committed.
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// An ONNX model to use instead of the built-in EfficientNet-Lite0 (it must
+    /// have the same input and classes); `labels` goes with it.
+    pub model: Option<PathBuf>,
+    pub labels: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            group: "bucketlens-labeler".into(),
+            concurrency: 0,
+            max_in_flight: 32,
+            min_confidence: 50.0,
+            max_labels: 20,
+            max_bytes: 50 * 1024 * 1024,
+            max_pixels: 100_000_000,
+            max_attempts: 5,
+            retry_backoff: Duration::from_millis(200),
+            commit_interval: Duration::from_millis(500),
+            model: None,
+            labels: None,
+        }
+    }
+}
+
+/// Validated settings: every value usable as is.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub group: String,
+    pub concurrency: NonZeroUsize,
+    pub max_in_flight: NonZeroUsize,
+    pub min_confidence: f32,
+    pub max_labels: NonZeroUsize,
+    pub max_bytes: u64,
+    pub max_pixels: u64,
+    pub max_attempts: u32,
+    pub retry_backoff: Duration,
+    pub commit_interval: Duration,
+    pub model: Option<(PathBuf, PathBuf)>,
+}
+
+impl Config {
+    /// Checks the values (no IO) and fills in the CPU count.
+    pub fn validate(&self) -> Result<Settings, String> {
+        let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let concurrency = NonZeroUsize::new(if self.concurrency == 0 { cpus } else { self.concurrency })
+            .ok_or("labeler.concurrency must be positive")?;
+        let max_in_flight = NonZeroUsize::new(self.max_in_flight).ok_or("labeler.max-in-flight must be at least 1")?;
+        if !(0.0..=100.0).contains(&self.min_confidence) {
+            return Err(format!("labeler.min-confidence must be between 0 and 100, not {}", self.min_confidence));
+        }
+        let max_labels = NonZeroUsize::new(self.max_labels).ok_or("labeler.max-labels must be at least 1")?;
+        if self.max_bytes == 0 || self.max_pixels == 0 {
+            return Err("labeler.max-bytes and labeler.max-pixels must be positive".into());
+        }
+        let model = match (&self.model, &self.labels) {
+            (None, None) => None,
+            (Some(m), Some(l)) => Some((m.clone(), l.clone())),
+            _ => return Err("labeler.model and labeler.labels go together: set both or neither".into()),
+        };
+        Ok(Settings {
+            group: self.group.clone(),
+            concurrency,
+            max_in_flight,
+            min_confidence: self.min_confidence,
+            max_labels,
+            max_bytes: self.max_bytes,
+            max_pixels: self.max_pixels,
+            max_attempts: self.max_attempts.max(1),
+            retry_backoff: self.retry_backoff,
+            commit_interval: self.commit_interval,
+            model,
+        })
+    }
+}

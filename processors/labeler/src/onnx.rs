@@ -1,0 +1,237 @@
+//! The local labeler: EfficientNet-Lite0 (ImageNet-1k) in tract, with labels shaped
+//! like Rekognition's: Title Case names, confidence 0–100, parents from WordNet, and
+//! every ancestor a label of its own whose confidence is the summed probability of
+//! its descendants (a cat split across "Tiger Cat" and "Tabby" is still ~94% "Cat").
+//!
+//! The model and its label file are compiled into the binary (see
+//! `models/efficientnet-lite0/PROVENANCE.md`); nothing is fetched at run time.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bucketlens_schemas::{Label, ModelInfo};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tract_onnx::prelude::*;
+
+use crate::image::{prepare, INPUT_SIZE};
+use crate::labeler::{LabelFailure, LabelSet, Labeler};
+
+const MODEL_NAME: &str = "efficientnet-lite0";
+static BUILTIN_MODEL: &[u8] = include_bytes!("../../../models/efficientnet-lite0/model.onnx");
+static BUILTIN_LABELS: &[u8] = include_bytes!("../../../models/efficientnet-lite0/labels.json");
+
+/// A model or label file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("the label file is not valid: {0}")]
+    Labels(String),
+    #[error("the ONNX model cannot be loaded: {0}")]
+    Model(String),
+}
+
+#[derive(Deserialize)]
+struct LabelFile {
+    classes: Vec<ClassEntry>,
+    parents: HashMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct ClassEntry {
+    name: String,
+    ancestors: Vec<String>,
+}
+
+/// The label hierarchy: which label nodes each class contributes its probability to.
+#[derive(Debug)]
+pub struct Hierarchy {
+    names: Vec<String>,
+    parents: Vec<Vec<String>>,
+    /// For each class, the nodes (itself and its ancestors) it adds to.
+    contributes_to: Vec<Vec<usize>>,
+    /// For each node, how many classes add to it (ties are broken towards the more general).
+    breadth: Vec<usize>,
+}
+
+impl Hierarchy {
+    pub fn from_json(bytes: &[u8], classes: usize) -> Result<Self, ModelError> {
+        let file: LabelFile = serde_json::from_slice(bytes).map_err(|e| ModelError::Labels(e.to_string()))?;
+        if file.classes.len() != classes {
+            return Err(ModelError::Labels(format!("{} classes, the model has {classes}", file.classes.len())));
+        }
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut names = Vec::new();
+        let mut contributes_to = Vec::with_capacity(classes);
+        for class in &file.classes {
+            let mut nodes = Vec::with_capacity(1 + class.ancestors.len());
+            for name in std::iter::once(&class.name).chain(&class.ancestors) {
+                let next = names.len();
+                let id = *index.entry(name.clone()).or_insert(next);
+                if id == next {
+                    names.push(name.clone());
+                }
+                if !nodes.contains(&id) {
+                    nodes.push(id);
+                }
+            }
+            contributes_to.push(nodes);
+        }
+        let parents = names.iter().map(|n| file.parents.get(n).cloned().unwrap_or_default()).collect();
+        let mut breadth = vec![0; names.len()];
+        for nodes in &contributes_to {
+            for &n in nodes {
+                breadth[n] += 1;
+            }
+        }
+        Ok(Self { names, parents, contributes_to, breadth })
+    }
+
+    /// Labels from class probabilities: summed up the tree, filtered, highest first.
+    pub fn labels(&self, probabilities: &[f32], min_confidence: f32, max_labels: usize) -> Vec<Label> {
+        let mut confidence = vec![0f32; self.names.len()];
+        for (class, &p) in probabilities.iter().enumerate() {
+            for &node in &self.contributes_to[class] {
+                confidence[node] += p;
+            }
+        }
+        let mut kept: Vec<usize> = (0..self.names.len())
+            .filter(|&n| confidence[n] * 100.0 >= min_confidence)
+            .collect();
+        kept.sort_by(|&a, &b| {
+            confidence[b]
+                .total_cmp(&confidence[a])
+                .then(self.breadth[b].cmp(&self.breadth[a]))
+                .then(self.names[a].cmp(&self.names[b]))
+        });
+        kept.truncate(max_labels);
+        kept.into_iter()
+            .map(|n| Label {
+                name: self.names[n].clone(),
+                confidence: (confidence[n] * 100.0).min(100.0),
+                parents: self.parents[n].clone(),
+                categories: Vec::new(),
+                aliases: Vec::new(),
+                instances: Vec::new(),
+            })
+            .collect()
+    }
+}
+
+/// EfficientNet-Lite0 in process.
+pub struct OnnxLabeler {
+    inner: Arc<Inner>,
+    cpu: Arc<Semaphore>,
+}
+
+struct Inner {
+    plan: Arc<TypedRunnableModel>,
+    hierarchy: Hierarchy,
+    model: ModelInfo,
+    min_confidence: f32,
+    max_labels: usize,
+    max_pixels: u64,
+}
+
+/// Knobs of the local labeler (from the validated `[labeler]` settings).
+#[derive(Debug, Clone)]
+pub struct OnnxOptions {
+    pub threads: usize,
+    pub min_confidence: f32,
+    pub max_labels: usize,
+    pub max_pixels: u64,
+}
+
+impl OnnxLabeler {
+    /// Loads the built-in model, or `custom = (model.onnx, labels.json)`. Slow (about
+    /// a second): call it once, from the blocking pool or before the runtime starts.
+    pub fn load(custom: Option<(&Path, &Path)>, options: &OnnxOptions) -> Result<Self, ModelError> {
+        let read = |p: &Path| std::fs::read(p).map_err(|source| ModelError::Read { path: p.display().to_string(), source });
+        let (model_bytes, label_bytes) = match custom {
+            Some((m, l)) => (read(m)?, read(l)?),
+            None => (BUILTIN_MODEL.to_vec(), BUILTIN_LABELS.to_vec()),
+        };
+        let mut digest = Sha256::new();
+        digest.update(&model_bytes);
+        digest.update(&label_bytes);
+        let version: String = digest.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let plan = load_plan(&model_bytes)?;
+        let hierarchy = Hierarchy::from_json(&label_bytes, 1000)?;
+        let inner = Inner {
+            plan,
+            hierarchy,
+            model: ModelInfo { name: MODEL_NAME.to_string(), version },
+            min_confidence: options.min_confidence,
+            max_labels: options.max_labels,
+            max_pixels: options.max_pixels,
+        };
+        Ok(Self { inner: Arc::new(inner), cpu: Arc::new(Semaphore::new(options.threads.max(1))) })
+    }
+
+    /// Runs the model on prepared input tensors (`3*224*224` floats each): the
+    /// model-only path, used by the benchmark as the ceiling.
+    pub fn probabilities(&self, tensor: Vec<f32>) -> Result<Vec<f32>, LabelFailure> {
+        self.inner.probabilities(tensor)
+    }
+}
+
+fn load_plan(bytes: &[u8]) -> Result<Arc<TypedRunnableModel>, ModelError> {
+    let side = INPUT_SIZE as usize;
+    let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(1, 3, side, side));
+    tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))
+        .and_then(|m| m.with_input_fact(0, fact))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| ModelError::Model(format!("{e:#}")))
+}
+
+impl Inner {
+    fn probabilities(&self, tensor: Vec<f32>) -> Result<Vec<f32>, LabelFailure> {
+        let side = INPUT_SIZE as usize;
+        let internal = |e: TractError| LabelFailure { code: "ModelError", message: format!("{e:#}"), retryable: false };
+        let input = Tensor::from_shape(&[1, 3, side, side], &tensor).map_err(internal)?;
+        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(internal)?;
+        let logits: Vec<f32> = outputs[0].to_plain_array_view::<f32>().map_err(internal)?.iter().copied().collect();
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f32> = logits.iter().map(|&z| (z - max).exp()).collect();
+        let sum: f32 = exp.iter().sum();
+        Ok(exp.into_iter().map(|e| e / sum).collect())
+    }
+
+    fn label_blocking(&self, bytes: &[u8]) -> Result<LabelSet, LabelFailure> {
+        let prepared = prepare(bytes, self.max_pixels)?;
+        let probabilities = self.probabilities(prepared.tensor)?;
+        let labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
+        Ok(LabelSet { labels, image: prepared.properties })
+    }
+}
+
+#[async_trait]
+impl Labeler for OnnxLabeler {
+    fn model(&self) -> &ModelInfo {
+        &self.inner.model
+    }
+
+    async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure> {
+        let _permit = self.cpu.acquire().await.map_err(|_| LabelFailure {
+            code: "ShuttingDown",
+            message: "the labeler is shutting down".into(),
+            retryable: true,
+        })?;
+        let inner = Arc::clone(&self.inner);
+        match tokio::task::spawn_blocking(move || inner.label_blocking(&image)).await {
+            Ok(result) => result,
+            // A decoder that panics on hostile input must not take the pipeline down.
+            Err(e) if e.is_panic() => Err(LabelFailure::permanent("CorruptImage", "the decoder failed on this image (panic)")),
+            Err(e) => Err(LabelFailure { code: "Cancelled", message: e.to_string(), retryable: true }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

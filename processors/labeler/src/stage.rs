@@ -1,0 +1,262 @@
+//! The labeler's consumer loop.
+//!
+//! - At most `max-in-flight` records are in flight; records of one key are never
+//!   processed at the same time (later ones wait for the earlier one, in order).
+//! - A record is finished only once its outcome is produced (acknowledged) to
+//!   `images.labeled.v1`; offsets are committed as the contiguous finished prefix.
+//! - Retryable failures are retried with exponential backoff, then become FAILED;
+//!   permanent ones become a FAILED record plus a DLQ record with the reason. A
+//!   record that cannot even be decoded goes to the DLQ as it was. Nothing stalls the
+//!   partition and nothing is dropped silently.
+//! - On shutdown: stop reading, finish what is in flight, commit, return.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bucketlens_runtime::bucket::{ObjectRef, ObjectSource};
+use bucketlens_runtime::log::{Consumer, Log, LogError, LogRecord, OffsetTracker, OutRecord};
+use bucketlens_runtime::now_ms;
+use bucketlens_schemas::{topics, AvroRecord, ChangeKind, ImageLabeled, LabelError, LabelKind, ObjectChanged};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info_span, warn, Instrument};
+
+use crate::{LabelFailure, Labeler, Metrics, Settings};
+
+/// When a stage returns by itself.
+#[derive(Debug, Clone)]
+pub enum Until {
+    /// Only on shutdown (a long-running group member, or `--watch`).
+    Shutdown,
+    /// Once the receiver reads `true` (upstream finished producing) and every record
+    /// on the topic is finished and committed.
+    CaughtUp(watch::Receiver<bool>),
+}
+
+/// A failure that stops the stage (the log is unusable); records are not lost: they
+/// are redone from the last commit on restart.
+#[derive(Debug, thiserror::Error)]
+#[error("labeler stopped: {0}")]
+pub struct StageError(#[from] LogError);
+
+/// What the stage needs to run.
+pub struct Stage {
+    pub settings: Settings,
+    pub log: Arc<dyn Log>,
+    pub source: Arc<dyn ObjectSource>,
+    pub labeler: Arc<dyn Labeler>,
+    pub metrics: Arc<Metrics>,
+}
+
+struct Done {
+    partition: i32,
+    offset: i64,
+    key: String,
+    result: Result<(), LogError>,
+}
+
+/// Runs the labeler stage until `until` or `shutdown`.
+pub async fn run(stage: Stage, mut until: Until, shutdown: CancellationToken) -> Result<(), StageError> {
+    let stage = Arc::new(stage);
+    let topic = topics::OBJECTS_CHANGED;
+    let mut consumer = stage.log.subscribe(&stage.settings.group, topic).await?;
+    let mut tracker = OffsetTracker::new();
+    let mut tasks: JoinSet<Done> = JoinSet::new();
+    // Keys with a record in flight, and the records of that key waiting behind it.
+    let mut busy: HashMap<String, VecDeque<LogRecord>> = HashMap::new();
+    let mut last_commit = Instant::now();
+    let max_in_flight = stage.settings.max_in_flight.get();
+    let mut stopping = false;
+    let mut failure: Option<LogError> = None;
+
+    loop {
+        if stopping && tracker.in_flight() == 0 {
+            break;
+        }
+        let room = max_in_flight.saturating_sub(tracker.in_flight());
+        tokio::select! {
+            biased;
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                let done = match joined {
+                    Ok(done) => done,
+                    Err(e) => {
+                        // A task panicked: its record stays unfinished (redone on restart).
+                        failure = Some(LogError::Storage { reason: format!("labeling task failed: {e}") });
+                        stopping = true;
+                        continue;
+                    }
+                };
+                if let Err(e) = done.result {
+                    failure = Some(e);
+                    stopping = true;
+                    continue;
+                }
+                tracker.finish(done.partition, done.offset);
+                let next = busy.get_mut(&done.key).and_then(VecDeque::pop_front);
+                match next {
+                    Some(record) if !stopping => spawn(&mut tasks, &stage, record, &shutdown),
+                    _ => { busy.remove(&done.key); }
+                }
+            }
+            () = shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                // Records waiting behind a busy key are not started; they stay uncommitted.
+                busy.values_mut().for_each(VecDeque::clear);
+            }
+            polled = consumer.poll(room, Duration::from_millis(200)), if room > 0 && !stopping => {
+                let records = polled?;
+                if records.is_empty() && tracker.in_flight() == 0 && caught_up(&mut until, &stage, &mut *consumer, &mut tracker).await? {
+                    break;
+                }
+                for record in records {
+                    Metrics::add(&stage.metrics.records_in, 1);
+                    tracker.start(record.partition, record.offset);
+                    if let Some(waiting) = busy.get_mut(&record.key) {
+                        waiting.push_back(record);
+                        continue;
+                    }
+                    busy.insert(record.key.clone(), VecDeque::new());
+                    spawn(&mut tasks, &stage, record, &shutdown);
+                }
+            }
+        }
+        if last_commit.elapsed() >= stage.settings.commit_interval {
+            consumer.commit(&tracker.committable()).await?;
+            last_commit = Instant::now();
+        }
+    }
+    tasks.shutdown().await;
+    consumer.commit(&tracker.committable()).await?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// Whether the stage should return now: upstream is done and everything is committed.
+async fn caught_up(
+    until: &mut Until,
+    stage: &Stage,
+    consumer: &mut dyn Consumer,
+    tracker: &mut OffsetTracker,
+) -> Result<bool, LogError> {
+    let Until::CaughtUp(upstream_done) = until else { return Ok(false) };
+    if !*upstream_done.borrow() {
+        return Ok(false);
+    }
+    consumer.commit(&tracker.committable()).await?;
+    let marks = stage.log.watermarks(topics::OBJECTS_CHANGED).await?;
+    let committed = stage.log.committed(&stage.settings.group, topics::OBJECTS_CHANGED).await?;
+    Ok(marks.iter().all(|m| {
+        committed.iter().any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low).max(m.low) >= m.high)
+    }))
+}
+
+fn spawn(tasks: &mut JoinSet<Done>, stage: &Arc<Stage>, record: LogRecord, shutdown: &CancellationToken) {
+    let stage = Arc::clone(stage);
+    let shutdown = shutdown.clone();
+    let span = info_span!("label", topic = %record.topic, partition = record.partition, offset = record.offset, key = %record.key);
+    tasks.spawn(
+        async move {
+            let (partition, offset, key) = (record.partition, record.offset, record.key.clone());
+            let result = process(&stage, record, &shutdown).await;
+            Done { partition, offset, key, result }
+        }
+        .instrument(span),
+    );
+}
+
+/// Labels one record and produces its outcome. `Err` only when the log fails.
+async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken) -> Result<(), LogError> {
+    let change = match ObjectChanged::from_bytes(&record.value) {
+        Ok(change) => change,
+        Err(e) => {
+            warn!(error = %e, "undecodable record sent to the DLQ");
+            Metrics::add(&stage.metrics.undecodable, 1);
+            let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
+            dlq.headers = failure_headers("UndecodableRecord", &e.to_string(), &record);
+            return stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await;
+        }
+    };
+    let model = stage.labeler.model().clone();
+    let mut outcome = ImageLabeled::for_change(&change, LabelKind::Removed, model, now_ms());
+    if change.kind == ChangeKind::Upsert {
+        match label_with_retries(stage, &change, shutdown).await {
+            Some(Ok(Some(set))) => {
+                outcome.kind = LabelKind::Labeled;
+                outcome.labels = set.labels;
+                outcome.image = Some(set.image);
+            }
+            Some(Ok(None)) => {} // gone since the change was recorded: a removal
+            Some(Err(failure)) => {
+                warn!(object = %format!("{}/{}", change.bucket, change.key), code = failure.code, reason = %failure.message, "image failed");
+                outcome.kind = LabelKind::Failed;
+                outcome.error = Some(LabelError { code: failure.code.to_string(), message: failure.message.clone(), retryable: failure.retryable });
+                let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
+                dlq.headers = failure_headers(failure.code, &failure.message, &record);
+                stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await?;
+            }
+            // Shutting down mid-retry: leave the record unfinished, it is redone.
+            None => return Err(LogError::Unavailable { reason: "shutting down during a retry".into() }),
+        }
+    }
+    outcome.labeled_at = now_ms();
+    let value = outcome.to_bytes().map_err(|e| LogError::Storage { reason: e.to_string() })?;
+    stage.log.produce(topics::IMAGES_LABELED, vec![OutRecord::new(record.key, value)]).await?;
+    let counter = match outcome.kind {
+        LabelKind::Labeled => &stage.metrics.labeled,
+        LabelKind::Failed => &stage.metrics.failed,
+        LabelKind::Removed => &stage.metrics.removed,
+    };
+    Metrics::add(counter, 1);
+    Ok(())
+}
+
+/// Reads and labels with retries. `None` if shutdown interrupted a backoff;
+/// `Ok(None)` if the object is gone.
+async fn label_with_retries(
+    stage: &Stage,
+    change: &ObjectChanged,
+    shutdown: &CancellationToken,
+) -> Option<Result<Option<crate::LabelSet>, LabelFailure>> {
+    let mut delay = stage.settings.retry_backoff;
+    let mut attempt = 1;
+    loop {
+        let result = read_and_label(stage, change).await;
+        match &result {
+            Err(f) if f.retryable && attempt < stage.settings.max_attempts => {
+                Metrics::add(&stage.metrics.retries, 1);
+                warn!(attempt, code = f.code, reason = %f.message, "retrying");
+            }
+            _ => return Some(result),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return None,
+        }
+        delay = delay.saturating_mul(2).min(Duration::from_secs(30));
+        attempt += 1;
+    }
+}
+
+async fn read_and_label(stage: &Stage, change: &ObjectChanged) -> Result<Option<crate::LabelSet>, LabelFailure> {
+    let object = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: change.version_id.as_deref() };
+    let bytes = match stage.source.get(object, stage.settings.max_bytes).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(LabelFailure { code: e.code(), message: e.to_string(), retryable: e.retryable() }),
+    };
+    stage.labeler.label(bytes).await.map(Some)
+}
+
+fn failure_headers(code: &str, message: &str, record: &LogRecord) -> Vec<(String, String)> {
+    vec![
+        ("error.code".into(), code.to_string()),
+        ("error.message".into(), message.to_string()),
+        ("source.topic".into(), record.topic.clone()),
+        ("source.partition".into(), record.partition.to_string()),
+        ("source.offset".into(), record.offset.to_string()),
+    ]
+}
