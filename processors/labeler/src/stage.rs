@@ -15,25 +15,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bucketlens_runtime::bucket::{ObjectRef, ObjectSource};
-use bucketlens_runtime::log::{Consumer, Log, LogError, LogRecord, OffsetTracker, OutRecord};
+use bucketlens_runtime::log::{Log, LogError, LogRecord, OffsetTracker, OutRecord, Until};
 use bucketlens_runtime::now_ms;
 use bucketlens_schemas::{topics, AvroRecord, ChangeKind, ImageLabeled, LabelError, LabelKind, ObjectChanged};
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info_span, warn, Instrument};
 
 use crate::{LabelFailure, Labeler, Metrics, Settings};
-
-/// When a stage returns by itself.
-#[derive(Debug, Clone)]
-pub enum Until {
-    /// Only on shutdown (a long-running group member, or `--watch`).
-    Shutdown,
-    /// Once the receiver reads `true` (upstream finished producing) and every record
-    /// on the topic is finished and committed.
-    CaughtUp(watch::Receiver<bool>),
-}
 
 /// A failure that stops the stage (the log is unusable); records are not lost: they
 /// are redone from the last commit on restart.
@@ -58,7 +47,7 @@ struct Done {
 }
 
 /// Runs the labeler stage until `until` or `shutdown`.
-pub async fn run(stage: Stage, mut until: Until, shutdown: CancellationToken) -> Result<(), StageError> {
+pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Result<(), StageError> {
     let stage = Arc::new(stage);
     let topic = topics::OBJECTS_CHANGED;
     let mut consumer = stage.log.subscribe(&stage.settings.group, topic).await?;
@@ -107,8 +96,11 @@ pub async fn run(stage: Stage, mut until: Until, shutdown: CancellationToken) ->
             }
             polled = consumer.poll(room, Duration::from_millis(200)), if room > 0 && !stopping => {
                 let records = polled?;
-                if records.is_empty() && tracker.in_flight() == 0 && caught_up(&mut until, &stage, &mut *consumer, &mut tracker).await? {
-                    break;
+                if records.is_empty() && tracker.in_flight() == 0 {
+                    consumer.commit(&tracker.committable()).await?;
+                    if until.reached(&*stage.log, &stage.settings.group, topic).await? {
+                        break;
+                    }
                 }
                 for record in records {
                     Metrics::add(&stage.metrics.records_in, 1);
@@ -133,25 +125,6 @@ pub async fn run(stage: Stage, mut until: Until, shutdown: CancellationToken) ->
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
-}
-
-/// Whether the stage should return now: upstream is done and everything is committed.
-async fn caught_up(
-    until: &mut Until,
-    stage: &Stage,
-    consumer: &mut dyn Consumer,
-    tracker: &mut OffsetTracker,
-) -> Result<bool, LogError> {
-    let Until::CaughtUp(upstream_done) = until else { return Ok(false) };
-    if !*upstream_done.borrow() {
-        return Ok(false);
-    }
-    consumer.commit(&tracker.committable()).await?;
-    let marks = stage.log.watermarks(topics::OBJECTS_CHANGED).await?;
-    let committed = stage.log.committed(&stage.settings.group, topics::OBJECTS_CHANGED).await?;
-    Ok(marks.iter().all(|m| {
-        committed.iter().any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low).max(m.low) >= m.high)
-    }))
 }
 
 fn spawn(tasks: &mut JoinSet<Done>, stage: &Arc<Stage>, record: LogRecord, shutdown: &CancellationToken) {

@@ -11,6 +11,7 @@
 mod embedded;
 mod offsets;
 mod partitioner;
+mod until;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 pub use embedded::EmbeddedLog;
 pub use offsets::OffsetTracker;
 pub use partitioner::partition_for_key;
+pub use until::Until;
 
 /// A record to append to a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,39 @@
+//! When a consumer stage returns by itself: never (a group member, `--watch`), or
+//! once its upstream has finished and the stage has committed everything on its
+//! topic (the one-shot `bucketlens index`, a `replay --until-end`).
+
+use tokio::sync::watch;
+
+use super::{Log, LogError};
+
+#[derive(Debug, Clone)]
+pub enum Until {
+    /// Only on shutdown.
+    Shutdown,
+    /// Once the receiver reads `true` and the group's committed offsets have reached
+    /// the topic's end offsets.
+    CaughtUp(watch::Receiver<bool>),
+}
+
+impl Until {
+    /// Whether a stage whose finished work is all committed may return now.
+    pub async fn reached(&self, log: &dyn Log, group: &str, topic: &str) -> Result<bool, LogError> {
+        let Self::CaughtUp(upstream_done) = self else { return Ok(false) };
+        if !*upstream_done.borrow() {
+            return Ok(false);
+        }
+        let marks = log.watermarks(topic).await?;
+        let committed = log.committed(group, topic).await?;
+        Ok(marks.iter().all(|m| {
+            committed
+                .iter()
+                .any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low).max(m.low) >= m.high)
+        }))
+    }
+
+    /// An `Until` that is already satisfied upstream: drain what is there, then return.
+    pub fn drain() -> Self {
+        let (_tx, rx) = watch::channel(true);
+        Self::CaughtUp(rx)
+    }
+}

@@ -1,0 +1,127 @@
+//! The index seam: tantivy here, OpenSearch later, same trait.
+
+use async_trait::async_trait;
+use bucketlens_schemas::{ImageLabeled, ImageProperties, Label, LabelError, ModelInfo};
+use serde::Serialize;
+
+use crate::query::Expr;
+
+/// The state of an object's document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocState {
+    Labeled,
+    Failed,
+    /// A tombstone: the object was deleted. Kept so a late, older create cannot
+    /// bring it back; never returned by searches.
+    Removed,
+}
+
+impl DocState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Labeled => "labeled",
+            Self::Failed => "failed",
+            Self::Removed => "removed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "labeled" => Some(Self::Labeled),
+            "failed" => Some(Self::Failed),
+            "removed" => Some(Self::Removed),
+            _ => None,
+        }
+    }
+}
+
+/// What one `write` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Records that became the document's state (labeled, failed or removed).
+    pub applied: u64,
+    /// Records older than the document's state, ignored.
+    pub stale: u64,
+}
+
+/// A search.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// Label expression; `Expr::All` matches every document.
+    pub query: Expr,
+    /// A label term matches only when that label's confidence is at least this.
+    pub min_confidence: f32,
+    pub bucket: Option<String>,
+    /// Keys starting with this.
+    pub prefix: Option<String>,
+    /// Which documents: labeled (default) or failed.
+    pub state: DocState,
+    pub limit: usize,
+    /// Also count labels over all matching documents (the top `n`).
+    pub label_counts: Option<usize>,
+}
+
+impl SearchRequest {
+    pub fn new(query: Expr) -> Self {
+        Self { query, min_confidence: 0.0, bucket: None, prefix: None, state: DocState::Labeled, limit: 20, label_counts: None }
+    }
+}
+
+/// One document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    pub id: String,
+    pub bucket: String,
+    pub key: String,
+    pub state: DocState,
+    pub labels: Vec<Label>,
+    pub size: Option<i64>,
+    pub last_modified: Option<i64>,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    pub sequencer: Option<String>,
+    pub image: Option<ImageProperties>,
+    pub model: ModelInfo,
+    pub labeled_at: i64,
+    pub error: Option<LabelError>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SearchResponse {
+    /// All matching documents, not just the returned ones.
+    pub total: u64,
+    pub hits: Vec<Hit>,
+    /// `(label, documents)` over all matching documents, most frequent first.
+    pub label_counts: Vec<(String, u64)>,
+}
+
+/// Index failures, classified.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("the index at {location} cannot be opened: {reason}")]
+    Open { location: String, reason: String },
+    #[error("the index at {location} is being written by another bucketlens process; stop it, or search instead of indexing")]
+    Locked { location: String },
+    #[error("the index is read-only here (opened for searching)")]
+    ReadOnly,
+    #[error("index operation failed: {reason}")]
+    Failed { reason: String, retryable: bool },
+}
+
+impl IndexError {
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Failed { retryable: true, .. })
+    }
+}
+
+/// A search index of labeled images.
+#[async_trait]
+pub trait Index: Send + Sync + 'static {
+    /// Applies `records` in order: an upsert replaces, a removal deletes, a stale
+    /// record is ignored. Durable when it returns.
+    async fn write(&self, records: Vec<ImageLabeled>) -> Result<WriteStats, IndexError>;
+
+    /// Runs a search.
+    async fn search(&self, request: SearchRequest) -> Result<SearchResponse, IndexError>;
+}

@@ -1,0 +1,28 @@
+//! The index sink: consumes `images.labeled.v1` into a search index, idempotently.
+//!
+//! Layout:
+//! - [`config`]: the `[index]` section;
+//! - [`index`]: the index seam (write a batch durably; search) and its types;
+//! - [`query`]: the label query language (`dog AND (grass OR "golden retriever")`);
+//! - [`version`]: which of two states of a document wins (stale records never
+//!   overwrite newer ones; deletes are not undone by late creates);
+//! - [`tantivy`]: the embedded index in the data dir;
+//! - [`stage`]: the consumer loop: batch → write (durable) → commit offsets;
+//! - [`metrics`]: counters.
+//!
+//! The sink never labels and never reads objects: the label log is its only input,
+//! so replaying that log rebuilds the index without running a model.
+
+pub mod config;
+pub mod index;
+pub mod metrics;
+pub mod query;
+pub mod stage;
+pub mod tantivy;
+pub mod version;
+
+pub use config::Config;
+pub use index::{DocState, Hit, Index, IndexError, SearchRequest, SearchResponse, WriteStats};
+pub use metrics::Metrics;
+pub use query::Expr;
+pub use tantivy::TantivyIndex;

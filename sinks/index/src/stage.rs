@@ -1,0 +1,115 @@
+//! The index sink's consumer loop: poll a batch, write it (durable), then commit the
+//! offsets it covers. Records are applied in log order; a failed write is retried
+//! with backoff and never skipped; an undecodable record goes to the DLQ.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bucketlens_runtime::log::{Log, LogError, LogRecord, OffsetTracker, OutRecord, Until};
+use bucketlens_schemas::{topics, AvroRecord, ImageLabeled};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use crate::{Config, Index, IndexError, Metrics};
+
+/// What the sink needs to run.
+pub struct Stage {
+    pub config: Config,
+    pub log: Arc<dyn Log>,
+    pub index: Arc<dyn Index>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("index sink stopped: {0}")]
+    Log(#[from] LogError),
+    #[error("index sink stopped: {0}")]
+    Index(#[from] IndexError),
+}
+
+/// Runs the sink until `until` or `shutdown`.
+pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Result<(), StageError> {
+    let topic = topics::IMAGES_LABELED;
+    let group = stage.config.group.clone();
+    let mut consumer = stage.log.subscribe(&group, topic).await?;
+    let mut tracker = OffsetTracker::new();
+    let mut batch: Vec<ImageLabeled> = Vec::new();
+    let mut batch_started = Instant::now();
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let room = stage.config.batch_size - batch.len();
+        let wait = if batch.is_empty() { Duration::from_millis(200) } else { stage.config.commit_interval.saturating_sub(batch_started.elapsed()) };
+        let records = tokio::select! {
+            polled = consumer.poll(room, wait) => polled?,
+            () = shutdown.cancelled() => Vec::new(),
+        };
+        if batch.is_empty() && !records.is_empty() {
+            batch_started = Instant::now();
+        }
+        let idle = records.is_empty();
+        for record in records {
+            Metrics::add(&stage.metrics.records_in, 1);
+            tracker.start(record.partition, record.offset);
+            match ImageLabeled::from_bytes(&record.value) {
+                Ok(labeled) => batch.push(labeled),
+                Err(e) => dead_letter(&stage, &record, &e.to_string()).await?,
+            }
+            // Decoded or dead-lettered, the record is covered by the next write.
+            tracker.finish(record.partition, record.offset);
+        }
+        let due = batch.len() >= stage.config.batch_size || batch_started.elapsed() >= stage.config.commit_interval || idle;
+        if due {
+            write_with_retries(&stage, std::mem::take(&mut batch), &shutdown).await?;
+            consumer.commit(&tracker.committable()).await?;
+        }
+        if idle && batch.is_empty() && until.reached(&*stage.log, &group, topic).await? {
+            break;
+        }
+    }
+    // Shutdown: write what was read, then commit. A crash instead re-reads it.
+    if !batch.is_empty() {
+        write_with_retries(&stage, batch, &CancellationToken::new()).await?;
+    }
+    consumer.commit(&tracker.committable()).await?;
+    Ok(())
+}
+
+async fn dead_letter(stage: &Stage, record: &LogRecord, reason: &str) -> Result<(), LogError> {
+    warn!(topic = %record.topic, partition = record.partition, offset = record.offset, key = %record.key, %reason, "undecodable label record sent to the DLQ");
+    Metrics::add(&stage.metrics.undecodable, 1);
+    let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
+    dlq.headers = vec![
+        ("error.code".into(), "UndecodableRecord".into()),
+        ("error.message".into(), reason.to_string()),
+        ("source.topic".into(), record.topic.clone()),
+        ("source.partition".into(), record.partition.to_string()),
+        ("source.offset".into(), record.offset.to_string()),
+    ];
+    stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await
+}
+
+async fn write_with_retries(stage: &Stage, batch: Vec<ImageLabeled>, shutdown: &CancellationToken) -> Result<(), IndexError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match stage.index.write(batch.clone()).await {
+            Ok(stats) => {
+                Metrics::add(&stage.metrics.applied, stats.applied);
+                Metrics::add(&stage.metrics.stale, stats.stale);
+                Metrics::add(&stage.metrics.commits, 1);
+                return Ok(());
+            }
+            Err(e) if e.retryable() && !shutdown.is_cancelled() => {
+                error!(error = %e, records = batch.len(), "index write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

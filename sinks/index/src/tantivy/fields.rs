@@ -1,0 +1,180 @@
+//! The tantivy schema and the conversion between records and documents.
+
+use bucketlens_schemas::{document_id, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo};
+use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING};
+use tantivy::{TantivyDocument, Term};
+use tantivy::schema::Value;
+
+use crate::index::{DocState, Hit};
+use crate::version::Version;
+
+/// Confidences are indexed in tenths of a percent: 0..=1000.
+pub const CONFIDENCE_SCALE: f32 = 10.0;
+
+#[derive(Debug, Clone)]
+pub struct Fields {
+    pub schema: Schema,
+    pub id: Field,
+    pub bucket: Field,
+    pub key: Field,
+    pub state: Field,
+    /// Display names (FAST: label counts).
+    pub label: Field,
+    /// `lowercased name \0 confidence(0000-1000)`: per-label confidence ranges.
+    pub label_conf: Field,
+    /// The labels as JSON, for display.
+    pub labels_json: Field,
+    pub size: Field,
+    pub last_modified: Field,
+    pub etag: Field,
+    pub version_id: Field,
+    pub sequencer: Field,
+    pub format: Field,
+    pub width: Field,
+    pub height: Field,
+    pub model: Field,
+    pub model_version: Field,
+    pub labeled_at: Field,
+    pub error_code: Field,
+    pub error_message: Field,
+    pub error_retryable: Field,
+}
+
+impl Fields {
+    pub fn new() -> Self {
+        let mut b = Schema::builder();
+        let fields = Self {
+            id: b.add_text_field("id", STRING | STORED),
+            bucket: b.add_text_field("bucket", STRING | STORED),
+            key: b.add_text_field("key", STRING | STORED),
+            state: b.add_text_field("state", STRING | STORED),
+            label: b.add_text_field("label", STRING | FAST),
+            label_conf: b.add_text_field("label_conf", STRING),
+            labels_json: b.add_text_field("labels_json", STORED),
+            size: b.add_i64_field("size", INDEXED | STORED | FAST),
+            last_modified: b.add_i64_field("last_modified", INDEXED | STORED | FAST),
+            etag: b.add_text_field("etag", STORED),
+            version_id: b.add_text_field("version_id", STORED),
+            sequencer: b.add_text_field("sequencer", STORED),
+            format: b.add_text_field("format", STRING | STORED),
+            width: b.add_i64_field("width", STORED),
+            height: b.add_i64_field("height", STORED),
+            model: b.add_text_field("model", STRING | STORED),
+            model_version: b.add_text_field("model_version", STRING | STORED),
+            labeled_at: b.add_i64_field("labeled_at", INDEXED | STORED),
+            error_code: b.add_text_field("error_code", STRING | STORED),
+            error_message: b.add_text_field("error_message", STORED),
+            error_retryable: b.add_bool_field("error_retryable", STORED),
+            schema: Schema::builder().build(),
+        };
+        Self { schema: b.build(), ..fields }
+    }
+
+    pub fn id_term(&self, id: &str) -> Term {
+        Term::from_field_text(self.id, id)
+    }
+
+    /// The term of `label` (lowercased) at confidence `tenths` (0..=1000).
+    pub fn label_conf_term(&self, label: &str, tenths: u32) -> Term {
+        Term::from_field_text(self.label_conf, &format!("{}\u{0}{:04}", label.to_lowercase(), tenths.min(1000)))
+    }
+
+    /// The document for a record.
+    pub fn document(&self, record: &ImageLabeled) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        let state = match record.kind {
+            LabelKind::Labeled => DocState::Labeled,
+            LabelKind::Failed => DocState::Failed,
+            LabelKind::Removed => DocState::Removed,
+        };
+        doc.add_text(self.id, document_id(&record.bucket, &record.key));
+        doc.add_text(self.bucket, &record.bucket);
+        doc.add_text(self.key, &record.key);
+        doc.add_text(self.state, state.as_str());
+        doc.add_text(self.model, &record.model.name);
+        doc.add_text(self.model_version, &record.model.version);
+        doc.add_i64(self.labeled_at, record.labeled_at);
+        let optional_text = [(self.etag, &record.etag), (self.version_id, &record.version_id), (self.sequencer, &record.sequencer)];
+        for (field, value) in optional_text {
+            if let Some(v) = value {
+                doc.add_text(field, v);
+            }
+        }
+        if let Some(size) = record.size {
+            doc.add_i64(self.size, size);
+        }
+        if let Some(lm) = record.last_modified {
+            doc.add_i64(self.last_modified, lm);
+        }
+        if state == DocState::Removed {
+            return doc; // a tombstone: identity and version only
+        }
+        for label in &record.labels {
+            doc.add_text(self.label, &label.name);
+            let tenths = (label.confidence * CONFIDENCE_SCALE).round().clamp(0.0, 1000.0) as u32;
+            doc.add_text(self.label_conf, format!("{}\u{0}{:04}", label.name.to_lowercase(), tenths));
+        }
+        doc.add_text(self.labels_json, serde_json::to_string(&record.labels).unwrap_or_else(|_| "[]".into()));
+        if let Some(image) = &record.image {
+            doc.add_text(self.format, &image.format);
+            doc.add_i64(self.width, i64::from(image.width));
+            doc.add_i64(self.height, i64::from(image.height));
+        }
+        if let Some(error) = &record.error {
+            doc.add_text(self.error_code, &error.code);
+            doc.add_text(self.error_message, &error.message);
+            doc.add_bool(self.error_retryable, error.retryable);
+        }
+        doc
+    }
+
+    fn text(&self, doc: &TantivyDocument, field: Field) -> Option<String> {
+        doc.get_first(field).and_then(|v| v.as_str()).map(str::to_string)
+    }
+
+    fn int(&self, doc: &TantivyDocument, field: Field) -> Option<i64> {
+        doc.get_first(field).and_then(|v| v.as_i64())
+    }
+
+    /// The version stored in a document.
+    pub fn version(&self, doc: &TantivyDocument) -> Version {
+        Version { sequencer: self.text(doc, self.sequencer), last_modified: self.int(doc, self.last_modified) }
+    }
+
+    /// A stored document back as a hit.
+    pub fn hit(&self, doc: &TantivyDocument) -> Hit {
+        let labels: Vec<Label> = self
+            .text(doc, self.labels_json)
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+        let image = self.text(doc, self.format).map(|format| ImageProperties {
+            format,
+            width: self.int(doc, self.width).unwrap_or(0) as i32,
+            height: self.int(doc, self.height).unwrap_or(0) as i32,
+        });
+        let error = self.text(doc, self.error_code).map(|code| LabelError {
+            code,
+            message: self.text(doc, self.error_message).unwrap_or_default(),
+            retryable: doc.get_first(self.error_retryable).and_then(|v| v.as_bool()).unwrap_or(false),
+        });
+        Hit {
+            id: self.text(doc, self.id).unwrap_or_default(),
+            bucket: self.text(doc, self.bucket).unwrap_or_default(),
+            key: self.text(doc, self.key).unwrap_or_default(),
+            state: self.text(doc, self.state).and_then(|s| DocState::parse(&s)).unwrap_or(DocState::Labeled),
+            labels,
+            size: self.int(doc, self.size),
+            last_modified: self.int(doc, self.last_modified),
+            etag: self.text(doc, self.etag),
+            version_id: self.text(doc, self.version_id),
+            sequencer: self.text(doc, self.sequencer),
+            image,
+            model: ModelInfo {
+                name: self.text(doc, self.model).unwrap_or_default(),
+                version: self.text(doc, self.model_version).unwrap_or_default(),
+            },
+            labeled_at: self.int(doc, self.labeled_at).unwrap_or(0),
+            error,
+        }
+    }
+}

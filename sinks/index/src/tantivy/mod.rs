@@ -1,0 +1,190 @@
+//! The embedded index: tantivy in `<data-dir>/index`.
+//!
+//! One process writes (tantivy's writer lock); any number search. Writes are
+//! version-checked against the stored document (see [`crate::version`]) and
+//! committed before `write` returns, so the caller may then commit its offsets: a
+//! crash between the two re-applies the batch, which changes nothing.
+
+mod fields;
+mod query;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bucketlens_schemas::{document_id, ImageLabeled};
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::agg_result::{AggregationResult, BucketResult};
+use tantivy::aggregation::AggregationCollector;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::TermQuery;
+use tantivy::schema::IndexRecordOption;
+use tantivy::{Index as TantivyRaw, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError};
+
+use crate::index::{Index, IndexError, SearchRequest, SearchResponse, WriteStats};
+use crate::version::{supersedes, Version};
+use fields::Fields;
+
+/// The tantivy index.
+#[derive(Clone)]
+pub struct TantivyIndex {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    fields: Fields,
+    reader: IndexReader,
+    writer: Option<Mutex<IndexWriter>>,
+}
+
+fn failed(e: TantivyError) -> IndexError {
+    let retryable = matches!(e, TantivyError::IoError(_) | TantivyError::LockFailure(..));
+    IndexError::Failed { reason: e.to_string(), retryable }
+}
+
+impl TantivyIndex {
+    /// Opens (creating if needed) the index at `path` for writing; takes the writer lock.
+    pub fn open_writer(path: &Path, writer_memory: usize) -> Result<Self, IndexError> {
+        let (index, fields) = open_or_create(path)?;
+        let writer = index.writer_with_num_threads(1, writer_memory).map_err(|e| match e {
+            TantivyError::LockFailure(..) => IndexError::Locked { location: path.display().to_string() },
+            other => IndexError::Open { location: path.display().to_string(), reason: other.to_string() },
+        })?;
+        Self::finish(path, index, fields, Some(writer))
+    }
+
+    /// Opens the index at `path` for searching only (no lock); an absent index is empty.
+    pub fn open_reader(path: &Path) -> Result<Self, IndexError> {
+        let (index, fields) = open_or_create(path)?;
+        Self::finish(path, index, fields, None)
+    }
+
+    fn finish(path: &Path, index: TantivyRaw, fields: Fields, writer: Option<IndexWriter>) -> Result<Self, IndexError> {
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e: TantivyError| IndexError::Open { location: path.display().to_string(), reason: e.to_string() })?;
+        Ok(Self { inner: Arc::new(Inner { path: path.to_path_buf(), fields, reader, writer: writer.map(Mutex::new) }) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, IndexError> + Send + 'static,
+    ) -> Result<T, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| IndexError::Failed { reason: format!("index task failed: {e}"), retryable: false })?
+    }
+}
+
+fn open_or_create(path: &Path) -> Result<(TantivyRaw, Fields), IndexError> {
+    let open_err = |reason: String| IndexError::Open { location: path.display().to_string(), reason };
+    std::fs::create_dir_all(path).map_err(|e| open_err(e.to_string()))?;
+    let fields = Fields::new();
+    let dir = MmapDirectory::open(path).map_err(|e| open_err(e.to_string()))?;
+    let index = TantivyRaw::open_or_create(dir, fields.schema.clone()).map_err(|e| {
+        open_err(format!("{e}; if it was made by another bucketlens version, delete it and replay the label log (bucketlens replay)"))
+    })?;
+    Ok((index, fields))
+}
+
+impl Inner {
+    fn stored_version(&self, searcher: &tantivy::Searcher, id: &str) -> Result<Option<Version>, IndexError> {
+        let query = TermQuery::new(self.fields.id_term(id), IndexRecordOption::Basic);
+        let top = searcher.search(&query, &TopDocs::with_limit(1)).map_err(failed)?;
+        let Some((_, address)) = top.first() else { return Ok(None) };
+        let doc: TantivyDocument = searcher.doc(*address).map_err(failed)?;
+        Ok(Some(self.fields.version(&doc)))
+    }
+
+    fn write(&self, records: Vec<ImageLabeled>) -> Result<WriteStats, IndexError> {
+        let Some(writer) = &self.writer else { return Err(IndexError::ReadOnly) };
+        let mut writer = writer.lock().map_err(|_| IndexError::Failed { reason: "index writer poisoned".into(), retryable: false })?;
+        let searcher = self.reader.searcher();
+        // Versions written earlier in this batch, not yet visible to the searcher.
+        let mut pending: HashMap<String, Version> = HashMap::new();
+        let mut stats = WriteStats::default();
+        for record in records {
+            let id = document_id(&record.bucket, &record.key);
+            let incoming = Version { sequencer: record.sequencer.clone(), last_modified: record.last_modified };
+            let current = match pending.get(&id) {
+                Some(v) => Some(v.clone()),
+                None => self.stored_version(&searcher, &id)?,
+            };
+            if let Some(current) = &current {
+                if !supersedes(&incoming, current) {
+                    stats.stale += 1;
+                    continue;
+                }
+            }
+            // Replace the document; a removal leaves a tombstone (see DocState::Removed).
+            writer.delete_term(self.fields.id_term(&id));
+            writer.add_document(self.fields.document(&record)).map_err(failed)?;
+            pending.insert(id, incoming);
+            stats.applied += 1;
+        }
+        writer.commit().map_err(failed)?;
+        drop(writer);
+        self.reader.reload().map_err(failed)?;
+        Ok(stats)
+    }
+
+    fn search(&self, request: &SearchRequest) -> Result<SearchResponse, IndexError> {
+        // Another process may be writing: see its latest commit.
+        self.reader.reload().map_err(failed)?;
+        let searcher = self.reader.searcher();
+        let query = query::build(&self.fields, request);
+        let (total, top) = searcher
+            .search(&query, &(Count, TopDocs::with_limit(request.limit.max(1))))
+            .map_err(failed)?;
+        let mut hits = Vec::new();
+        for (_, address) in top.into_iter().take(request.limit) {
+            let doc: TantivyDocument = searcher.doc(address).map_err(failed)?;
+            hits.push(self.fields.hit(&doc));
+        }
+        let label_counts = match request.label_counts {
+            Some(n) => self.label_counts(&searcher, &*query, n)?,
+            None => Vec::new(),
+        };
+        Ok(SearchResponse { total: total as u64, hits, label_counts })
+    }
+
+    fn label_counts(&self, searcher: &tantivy::Searcher, query: &dyn tantivy::query::Query, n: usize) -> Result<Vec<(String, u64)>, IndexError> {
+        let request: Aggregations = serde_json::from_value(serde_json::json!({
+            "labels": { "terms": { "field": "label", "size": n.max(1), "segment_size": (n.max(1) * 10).max(1000) } }
+        }))
+        .map_err(|e| IndexError::Failed { reason: e.to_string(), retryable: false })?;
+        let collector = AggregationCollector::from_aggs(request, Default::default());
+        let results = searcher.search(query, &collector).map_err(failed)?;
+        let mut counts = Vec::new();
+        if let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) = results.0.get("labels") {
+            for bucket in buckets {
+                counts.push((bucket.key.to_string(), bucket.doc_count));
+            }
+        }
+        Ok(counts)
+    }
+}
+
+#[async_trait]
+impl Index for TantivyIndex {
+    async fn write(&self, records: Vec<ImageLabeled>) -> Result<WriteStats, IndexError> {
+        self.blocking(move |inner| inner.write(records)).await
+    }
+
+    async fn search(&self, request: SearchRequest) -> Result<SearchResponse, IndexError> {
+        self.blocking(move |inner| inner.search(&request)).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

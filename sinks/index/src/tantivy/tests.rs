@@ -1,0 +1,171 @@
+use bucketlens_schemas::{ImageLabeled, Label, LabelError, LabelKind, ModelInfo};
+
+use super::*;
+use crate::index::DocState;
+use crate::query::Expr;
+
+fn label(name: &str, confidence: f32) -> Label {
+    Label { name: name.into(), confidence, parents: vec![], categories: vec![], aliases: vec![], instances: vec![] }
+}
+
+fn record(key: &str, seq: &str, kind: LabelKind, labels: Vec<Label>) -> ImageLabeled {
+    ImageLabeled {
+        bucket: "photos".into(),
+        key: key.into(),
+        version_id: None,
+        etag: None,
+        size: Some(100),
+        last_modified: Some(1),
+        sequencer: Some(seq.into()),
+        kind,
+        labels,
+        image: None,
+        model: ModelInfo { name: "m".into(), version: "1".into() },
+        labeled_at: 5,
+        error: None,
+    }
+}
+
+fn open() -> (tempfile::TempDir, TantivyIndex) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = TantivyIndex::open_writer(&dir.path().join("index"), 20_000_000).unwrap();
+    (dir, index)
+}
+
+async fn keys(index: &TantivyIndex, query: &str, min: f32) -> Vec<String> {
+    let mut request = SearchRequest::new(Expr::parse(query).unwrap());
+    request.min_confidence = min;
+    let mut keys: Vec<String> = index.search(request).await.unwrap().hits.into_iter().map(|h| h.key).collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn upserts_replace_and_writing_twice_keeps_one_document() {
+    let (_dir, index) = open();
+    let batch = vec![record("a.jpg", "01", LabelKind::Labeled, vec![label("Cat", 90.0)])];
+    index.write(batch.clone()).await.unwrap();
+    index.write(batch).await.unwrap();
+    let all = index.search(SearchRequest::new(Expr::All)).await.unwrap();
+    assert_eq!(all.total, 1);
+    index.write(vec![record("a.jpg", "02", LabelKind::Labeled, vec![label("Dog", 80.0)])]).await.unwrap();
+    assert_eq!(keys(&index, "cat", 0.0).await, Vec::<String>::new());
+    assert_eq!(keys(&index, "dog", 0.0).await, vec!["a.jpg"]);
+}
+
+#[tokio::test]
+async fn stale_records_and_late_creates_after_a_delete_are_ignored() {
+    let (_dir, index) = open();
+    index.write(vec![record("a.jpg", "05", LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
+    let stats = index.write(vec![record("a.jpg", "04", LabelKind::Labeled, vec![label("Dog", 90.0)])]).await.unwrap();
+    assert_eq!(stats, WriteStats { applied: 0, stale: 1 });
+    assert_eq!(keys(&index, "cat", 0.0).await, vec!["a.jpg"]);
+
+    index.write(vec![record("a.jpg", "06", LabelKind::Removed, vec![])]).await.unwrap();
+    assert_eq!(index.search(SearchRequest::new(Expr::All)).await.unwrap().total, 0, "deleted");
+    let stats = index.write(vec![record("a.jpg", "05", LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
+    assert_eq!(stats.stale, 1, "a late create does not resurrect a deleted object");
+    assert_eq!(index.search(SearchRequest::new(Expr::All)).await.unwrap().total, 0);
+    index.write(vec![record("a.jpg", "07", LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
+    assert_eq!(keys(&index, "cat", 0.0).await, vec!["a.jpg"], "a newer create does");
+}
+
+#[tokio::test]
+async fn ordering_holds_within_one_batch_too() {
+    let (_dir, index) = open();
+    let batch = vec![
+        record("a.jpg", "02", LabelKind::Labeled, vec![label("Cat", 90.0)]),
+        record("a.jpg", "03", LabelKind::Removed, vec![]),
+        record("a.jpg", "01", LabelKind::Labeled, vec![label("Dog", 90.0)]),
+    ];
+    let stats = index.write(batch).await.unwrap();
+    assert_eq!(stats, WriteStats { applied: 2, stale: 1 });
+    assert_eq!(index.search(SearchRequest::new(Expr::All)).await.unwrap().total, 0);
+}
+
+#[tokio::test]
+async fn a_new_model_relabels_the_same_object_version() {
+    let (_dir, index) = open();
+    index.write(vec![record("a.jpg", "01", LabelKind::Labeled, vec![label("Cat", 60.0)])]).await.unwrap();
+    let mut relabeled = record("a.jpg", "01", LabelKind::Labeled, vec![label("Cat", 95.0)]);
+    relabeled.model.version = "2".into();
+    index.write(vec![relabeled]).await.unwrap();
+    let hits = index.search(SearchRequest::new(Expr::All)).await.unwrap().hits;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].model.version, "2");
+    assert_eq!(hits[0].labels[0].confidence, 95.0);
+}
+
+#[tokio::test]
+async fn boolean_queries_confidence_filters_and_ranking() {
+    let (_dir, index) = open();
+    index
+        .write(vec![
+            record("dog-grass.jpg", "1", LabelKind::Labeled, vec![label("Dog", 80.0), label("Grass", 70.0)]),
+            record("dog-weak-grass.jpg", "1", LabelKind::Labeled, vec![label("Dog", 90.0), label("Grass", 40.0)]),
+            record("cat.jpg", "1", LabelKind::Labeled, vec![label("Cat", 97.0), label("Tiger Cat", 60.0)]),
+            record("golden.jpg", "1", LabelKind::Labeled, vec![label("Golden Retriever", 66.0), label("Dog", 99.0)]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(keys(&index, "dog AND grass", 0.0).await, vec!["dog-grass.jpg", "dog-weak-grass.jpg"]);
+    assert_eq!(keys(&index, "dog AND grass", 60.0).await, vec!["dog-grass.jpg"], "each label must pass the bar");
+    assert_eq!(keys(&index, "DOG -grass", 0.0).await, vec!["golden.jpg"]);
+    assert_eq!(keys(&index, "cat OR \"golden retriever\"", 0.0).await, vec!["cat.jpg", "golden.jpg"]);
+    assert_eq!(keys(&index, "cat", 0.0).await, vec!["cat.jpg"], "whole labels: Tiger Cat is not Cat");
+    assert_eq!(keys(&index, "cat", 97.0).await, vec!["cat.jpg"], "the bar is inclusive");
+    assert_eq!(keys(&index, "cat", 97.1).await, Vec::<String>::new());
+
+    let ranked: Vec<String> = index.search(SearchRequest::new(Expr::parse("dog").unwrap())).await.unwrap().hits.into_iter().map(|h| h.key).collect();
+    assert_eq!(ranked, vec!["golden.jpg", "dog-weak-grass.jpg", "dog-grass.jpg"], "highest confidence first");
+
+    let mut counts = SearchRequest::new(Expr::All);
+    counts.label_counts = Some(10);
+    counts.limit = 0;
+    let response = index.search(counts).await.unwrap();
+    assert_eq!(response.total, 4);
+    assert!(response.hits.is_empty());
+    assert_eq!(response.label_counts[0], ("Dog".to_string(), 3));
+    assert!(response.label_counts.contains(&("Grass".to_string(), 2)));
+}
+
+#[tokio::test]
+async fn bucket_prefix_and_failed_filters() {
+    let (_dir, index) = open();
+    let mut other = record("2024/b.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]);
+    other.bucket = "other".into();
+    let mut failed = record("2024/bad.jpg", "1", LabelKind::Failed, vec![]);
+    failed.error = Some(LabelError { code: "CorruptImage".into(), message: "truncated".into(), retryable: false });
+    index
+        .write(vec![
+            record("2024/a.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]),
+            record("2025/a.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]),
+            other,
+            failed,
+        ])
+        .await
+        .unwrap();
+    let mut request = SearchRequest::new(Expr::parse("cat").unwrap());
+    request.bucket = Some("photos".into());
+    request.prefix = Some("2024/".into());
+    let hits = index.search(request).await.unwrap().hits;
+    assert_eq!(hits.iter().map(|h| (h.bucket.as_str(), h.key.as_str())).collect::<Vec<_>>(), vec![("photos", "2024/a.jpg")]);
+
+    let mut failed_only = SearchRequest::new(Expr::All);
+    failed_only.state = DocState::Failed;
+    let hits = index.search(failed_only).await.unwrap().hits;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].key, "2024/bad.jpg");
+    assert_eq!(hits[0].error.as_ref().unwrap().code, "CorruptImage");
+}
+
+#[tokio::test]
+async fn a_second_writer_is_refused_but_readers_see_commits() {
+    let (dir, index) = open();
+    let err = TantivyIndex::open_writer(&dir.path().join("index"), 20_000_000).err().unwrap();
+    assert!(matches!(err, IndexError::Locked { .. }), "{err}");
+    let reader = TantivyIndex::open_reader(&dir.path().join("index")).unwrap();
+    index.write(vec![record("a.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
+    assert_eq!(reader.search(SearchRequest::new(Expr::All)).await.unwrap().total, 1);
+    assert!(matches!(reader.write(vec![]).await, Err(IndexError::ReadOnly)));
+}
