@@ -1,0 +1,23 @@
+//! `[listing]` configuration.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Records produced per log write.
+    pub batch_size: usize,
+    /// With `--watch`: how long to gather filesystem events before syncing them.
+    #[serde(with = "humantime_serde")]
+    pub debounce: Duration,
+    /// Also visit files and folders whose name starts with a dot.
+    pub include_hidden: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { batch_size: 500, debounce: Duration::from_millis(100), include_hidden: false }
+    }
+}

@@ -1,0 +1,261 @@
+//! Syncing a local directory (or part of it) into `objects.changed.v1`.
+
+use std::fs::Metadata;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use bucketlens_runtime::bucket::{ImageFormat, LocalDir};
+use bucketlens_runtime::log::{Log, LogError, OutRecord};
+use bucketlens_runtime::now_ms;
+use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ChangeSource, ObjectChanged};
+use tracing::{debug, warn};
+
+use crate::state::{Scope, State, StateError};
+use crate::Config;
+
+/// What one sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Images found in the synced scope.
+    pub images: u64,
+    /// Upserts produced (new or changed images).
+    pub upserts: u64,
+    /// Deletes produced (images gone since the last sync).
+    pub deletes: u64,
+    /// Files and folders that could not be read (logged with the reason).
+    pub unreadable: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("encoding a change failed: {0}")]
+    Encode(String),
+}
+
+/// Produces the changes of one local directory.
+pub struct DirProducer {
+    source: LocalDir,
+    log: Arc<dyn Log>,
+    state: State,
+    config: Config,
+    /// Paths never visited (the data dir, when it sits inside the folder).
+    exclude: Vec<PathBuf>,
+    generation: AtomicI64,
+    last_sequencer: AtomicU64,
+}
+
+impl DirProducer {
+    pub fn new(source: LocalDir, log: Arc<dyn Log>, state: State, config: Config, exclude: Vec<PathBuf>) -> Result<Self, StateError> {
+        let generation = AtomicI64::new(state.last_generation()?);
+        let exclude = exclude.into_iter().map(|p| p.canonicalize().unwrap_or(p)).collect();
+        Ok(Self { source, log, state, config, exclude, generation, last_sequencer: AtomicU64::new(0) })
+    }
+
+    pub fn source(&self) -> &LocalDir {
+        &self.source
+    }
+
+    /// Syncs the whole directory.
+    pub async fn sync_all(self: &Arc<Self>) -> Result<SyncStats, SyncError> {
+        self.sync(None).await
+    }
+
+    /// Syncs `path` (a file or folder under the root; it may no longer exist), or
+    /// everything when `None`. Runs on the blocking pool.
+    pub async fn sync(self: &Arc<Self>, path: Option<PathBuf>) -> Result<SyncStats, SyncError> {
+        let this = Arc::clone(self);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || this.sync_blocking(path.as_deref(), &handle))
+            .await
+            .map_err(|e| SyncError::Encode(format!("sync task failed: {e}")))?
+    }
+
+    fn sync_blocking(&self, path: Option<&Path>, rt: &tokio::runtime::Handle) -> Result<SyncStats, SyncError> {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let bucket = self.source.bucket().to_string();
+        let scope_key = match path {
+            Some(p) => match self.source.key_of(p) {
+                Some(k) => Some(k),
+                None => return Ok(SyncStats::default()), // the root itself or outside it
+            },
+            None => None,
+        };
+        let start = path.map_or_else(|| self.source.root().to_path_buf(), Path::to_path_buf);
+        let mut stats = SyncStats::default();
+        let mut batch = Batch::default();
+        let mut stack = vec![start];
+        while let Some(dir_or_file) = stack.pop() {
+            let meta = match std::fs::symlink_metadata(&dir_or_file) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    warn!(path = %dir_or_file.display(), error = %e, "cannot read; skipped");
+                    stats.unreadable += 1;
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                self.push_children(&dir_or_file, &mut stack, &mut stats);
+                continue;
+            }
+            if !meta.is_file() {
+                continue; // symlinks, sockets, devices
+            }
+            let Some(key) = self.source.key_of(&dir_or_file) else { continue };
+            if !is_image(&dir_or_file, &key) {
+                continue;
+            }
+            stats.images += 1;
+            let etag = etag_of(&meta);
+            if self.state.etag(&bucket, &key)?.as_deref() == Some(etag.as_str()) {
+                batch.seen.push((key, etag));
+            } else {
+                let change = self.change(&key, ChangeKind::Upsert, Some(&meta), Some(etag.clone()));
+                batch.push_upsert(key, etag, change)?;
+                stats.upserts += 1;
+            }
+            if batch.len() >= self.config.batch_size {
+                self.flush(&mut batch, generation, rt)?;
+            }
+        }
+        self.flush(&mut batch, generation, rt)?;
+        stats.deletes = self.produce_deletes(&Scope { bucket, key: scope_key }, generation, rt)?;
+        debug!(?stats, "sync done");
+        Ok(stats)
+    }
+
+    fn push_children(&self, dir: &Path, stack: &mut Vec<PathBuf>, stats: &mut SyncStats) {
+        if self.exclude.iter().any(|x| x == dir) {
+            return;
+        }
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                warn!(path = %dir.display(), error = %e, "cannot list folder; skipped");
+                stats.unreadable += 1;
+                return;
+            }
+        };
+        for entry in entries.flatten() {
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if hidden && !self.config.include_hidden {
+                continue;
+            }
+            stack.push(entry.path());
+        }
+    }
+
+    fn change(&self, key: &str, kind: ChangeKind, meta: Option<&Metadata>, etag: Option<String>) -> ObjectChanged {
+        let modified_ms = meta
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64);
+        ObjectChanged {
+            bucket: self.source.bucket().to_string(),
+            key: key.to_string(),
+            version_id: None,
+            kind,
+            size: meta.map(|m| m.len() as i64),
+            etag,
+            last_modified: modified_ms,
+            sequencer: Some(self.next_sequencer()),
+            source: ChangeSource::Listing,
+            observed_at: now_ms(),
+        }
+    }
+
+    /// A sequencer that grows with every change this producer emits, across runs:
+    /// nanoseconds since the epoch, fixed-width hex (compares like S3's).
+    fn next_sequencer(&self) -> String {
+        let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let mut last = self.last_sequencer.load(Ordering::SeqCst);
+        loop {
+            let next = now.max(last + 1);
+            match self.last_sequencer.compare_exchange(last, next, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return format!("{next:016X}"),
+                Err(actual) => last = actual,
+            }
+        }
+    }
+
+    /// Produces the batch's upserts, then records them (and the unchanged keys) as seen.
+    fn flush(&self, batch: &mut Batch, generation: i64, rt: &tokio::runtime::Handle) -> Result<(), SyncError> {
+        if !batch.records.is_empty() {
+            rt.block_on(self.log.produce(topics::OBJECTS_CHANGED, std::mem::take(&mut batch.records)))?;
+        }
+        let bucket = self.source.bucket();
+        self.state.mark_seen(bucket, &batch.changed, generation)?;
+        self.state.mark_seen(bucket, &batch.seen, generation)?;
+        batch.changed.clear();
+        batch.seen.clear();
+        Ok(())
+    }
+
+    fn produce_deletes(&self, scope: &Scope, generation: i64, rt: &tokio::runtime::Handle) -> Result<u64, SyncError> {
+        let mut deletes = 0;
+        loop {
+            let gone = self.state.unseen(scope, generation, self.config.batch_size)?;
+            if gone.is_empty() {
+                return Ok(deletes);
+            }
+            let mut records = Vec::with_capacity(gone.len());
+            for key in &gone {
+                let change = self.change(key, ChangeKind::Delete, None, None);
+                let value = change.to_bytes().map_err(|e| SyncError::Encode(e.to_string()))?;
+                records.push(OutRecord::new(record_key(&change.bucket, key), value));
+            }
+            rt.block_on(self.log.produce(topics::OBJECTS_CHANGED, records))?;
+            self.state.forget(&scope.bucket, &gone)?;
+            deletes += gone.len() as u64;
+        }
+    }
+}
+
+#[derive(Default)]
+struct Batch {
+    records: Vec<OutRecord>,
+    changed: Vec<(String, String)>,
+    seen: Vec<(String, String)>,
+}
+
+impl Batch {
+    fn push_upsert(&mut self, key: String, etag: String, change: ObjectChanged) -> Result<(), SyncError> {
+        let value = change.to_bytes().map_err(|e| SyncError::Encode(e.to_string()))?;
+        self.records.push(OutRecord::new(record_key(&change.bucket, &key), value));
+        self.changed.push((key, etag));
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.changed.len() + self.seen.len()
+    }
+}
+
+/// Size and modification time, in hex: changes whenever the content is replaced.
+fn etag_of(meta: &Metadata) -> String {
+    let nanos = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    format!("{:x}-{:x}", meta.len(), nanos)
+}
+
+/// An image by its extension, or (for other names) by its first bytes. A file named
+/// like an image is produced even if its content is broken: the labeler then
+/// records why it failed, instead of the file silently never showing up.
+fn is_image(path: &Path, key: &str) -> bool {
+    if ImageFormat::from_extension(key).is_some() {
+        return true;
+    }
+    let mut head = [0u8; 8];
+    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let n = file.read(&mut head).unwrap_or(0);
+    ImageFormat::sniff(&head[..n]).is_some()
+}
+
+#[cfg(test)]
+mod tests;
