@@ -39,7 +39,8 @@ impl State {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS listing_state (
                 bucket TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, generation INTEGER NOT NULL,
-                PRIMARY KEY (bucket, key)) WITHOUT ROWID;",
+                PRIMARY KEY (bucket, key)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS roots (bucket TEXT PRIMARY KEY, root TEXT NOT NULL);",
         )
         .map_err(err)?;
         Ok(Self { path: path.display().to_string(), conn: Arc::new(Mutex::new(conn)) })
@@ -51,6 +52,28 @@ impl State {
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StateError> {
         self.conn.lock().map_err(|_| self.err("poisoned by a panic"))
+    }
+
+    /// Remembers which folder serves `bucket` (for replays that re-read objects).
+    pub fn remember_root(&self, bucket: &str, root: &Path) -> Result<(), StateError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO roots (bucket, root) VALUES (?1, ?2) ON CONFLICT (bucket) DO UPDATE SET root = excluded.root",
+            params![bucket, root.to_string_lossy()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every `(bucket, folder)` indexed so far.
+    pub fn roots(&self) -> Result<Vec<(String, std::path::PathBuf)>, StateError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare("SELECT bucket, root FROM roots ORDER BY bucket").map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, std::path::PathBuf::from(r.get::<_, String>(1)?))))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>();
+        rows.map_err(|e| self.err(e))
     }
 
     /// The highest generation used so far.

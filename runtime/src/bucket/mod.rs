@@ -3,6 +3,9 @@
 
 mod local;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use local::LocalDir;
@@ -65,6 +68,32 @@ pub trait ObjectSource: Send + Sync + 'static {
     /// The object's bytes, at most `max_bytes` of them; `Ok(None)` if it no longer
     /// exists (deleted since the change was recorded).
     async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError>;
+}
+
+/// Several buckets, each served by its own source, chosen by bucket name.
+#[derive(Default, Clone)]
+pub struct Buckets {
+    by_name: HashMap<String, Arc<dyn ObjectSource>>,
+}
+
+impl Buckets {
+    pub fn insert(&mut self, bucket: impl Into<String>, source: Arc<dyn ObjectSource>) {
+        self.by_name.insert(bucket.into(), source);
+    }
+}
+
+#[async_trait]
+impl ObjectSource for Buckets {
+    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        match self.by_name.get(object.bucket) {
+            Some(source) => source.get(object, max_bytes).await,
+            None => {
+                let mut serves: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+                serves.sort_unstable();
+                Err(SourceError::WrongBucket { object: object.to_string(), bucket: object.bucket.into(), serves: serves.join(", ") })
+            }
+        }
+    }
 }
 
 /// Image formats bucketlens reads, recognised by their magic bytes.

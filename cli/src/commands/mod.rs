@@ -1,0 +1,12 @@
+//! One module per subcommand: parse its arguments, wire the parts, print the result.
+
+pub mod index;
+pub mod labels;
+pub mod replay;
+pub mod search;
+pub mod status;
+
+/// Percent with one decimal.
+pub fn pct(confidence: f32) -> String {
+    format!("{confidence:.1}")
+}

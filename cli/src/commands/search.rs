@@ -1,0 +1,109 @@
+//! `bucketlens search QUERY`: label search, as a table or `--json`.
+
+use std::process::ExitCode;
+
+use bucketlens_index::{DocState, Expr, Hit, Index, SearchRequest};
+use serde_json::json;
+
+use super::pct;
+use crate::pipeline;
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Labels with AND / OR / NOT (or -label), parentheses and "quoted multi-word labels";
+    /// `*` or nothing for everything.
+    #[arg(default_value = "")]
+    query: String,
+    /// A label matches only at this confidence or above (0-100).
+    #[arg(long, default_value_t = 0.0)]
+    min_confidence: f32,
+    /// Only this bucket.
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Only keys starting with this.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// At most this many results.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// List the objects that could not be labeled, with the reason.
+    #[arg(long)]
+    failed: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let query = Expr::parse(&args.query).map_err(anyhow::Error::msg)?;
+    if !(0.0..=100.0).contains(&args.min_confidence) {
+        anyhow::bail!("--min-confidence must be between 0 and 100");
+    }
+    let index = pipeline::open_index_reader(settings)?;
+    let mut request = SearchRequest::new(query.clone());
+    request.min_confidence = args.min_confidence;
+    request.bucket = args.bucket;
+    request.prefix = args.prefix;
+    request.limit = args.limit;
+    if args.failed {
+        request.state = DocState::Failed;
+    }
+    let response = index.search(request).await?;
+    let wanted = query.positive_labels();
+    if args.json {
+        let hits: Vec<_> = response.hits.iter().map(hit_json).collect();
+        println!("{}", serde_json::to_string_pretty(&json!({ "total": response.total, "hits": hits }))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if response.hits.is_empty() {
+        println!("no matches");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for hit in &response.hits {
+        println!("{}/{}", hit.bucket, hit.key);
+        if let Some(error) = &hit.error {
+            println!("    failed: {}: {}", error.code, error.message);
+            continue;
+        }
+        println!("    {}", label_line(hit, &wanted));
+    }
+    println!("{} of {} shown", response.hits.len(), response.total);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The labels asked for first, then the most confident others; 6 in all.
+fn label_line(hit: &Hit, wanted: &[String]) -> String {
+    let mut shown: Vec<&bucketlens_schemas::Label> = hit.labels.iter().filter(|l| wanted.contains(&l.name.to_lowercase())).collect();
+    for label in &hit.labels {
+        if shown.len() >= 6 {
+            break;
+        }
+        if !shown.iter().any(|s| s.name == label.name) {
+            shown.push(label);
+        }
+    }
+    shown.iter().map(|l| format!("{} {}", l.name, pct(l.confidence))).collect::<Vec<_>>().join(" · ")
+}
+
+fn hit_json(hit: &Hit) -> serde_json::Value {
+    json!({
+        "bucket": hit.bucket,
+        "key": hit.key,
+        "id": hit.id,
+        "state": hit.state,
+        "labels": hit.labels.iter().map(|l| json!({
+            "name": l.name,
+            "confidence": l.confidence,
+            "parents": l.parents,
+            "instances": l.instances,
+        })).collect::<Vec<_>>(),
+        "size": hit.size,
+        "last_modified": hit.last_modified,
+        "etag": hit.etag,
+        "image": hit.image,
+        "model": hit.model,
+        "labeled_at": hit.labeled_at,
+        "error": hit.error,
+    })
+}

@@ -1,0 +1,56 @@
+//! `bucketlens status [--json]`: documents in the index; each group's offsets and lag.
+
+use std::process::ExitCode;
+
+use bucketlens_index::{DocState, Expr, Index, SearchRequest};
+use bucketlens_schemas::topics;
+use serde_json::json;
+
+use crate::pipeline;
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    json: bool,
+}
+
+async fn count(index: &dyn Index, state: DocState) -> anyhow::Result<u64> {
+    let mut request = SearchRequest::new(Expr::All);
+    request.state = state;
+    request.limit = 0;
+    Ok(index.search(request).await?.total)
+}
+
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let index = pipeline::open_index_reader(settings)?;
+    let labeled = count(&*index, DocState::Labeled).await?;
+    let failed = count(&*index, DocState::Failed).await?;
+    let log = pipeline::open_log(settings).await?;
+    let mut groups = Vec::new();
+    for (group, topic) in [(&settings.labeler.group, topics::OBJECTS_CHANGED), (&settings.index.group, topics::IMAGES_LABELED)] {
+        let marks = log.watermarks(topic).await?;
+        let committed = log.committed(group, topic).await?;
+        let mut partitions = Vec::new();
+        let mut lag = 0;
+        for mark in &marks {
+            let at = committed.iter().find(|c| c.partition == mark.partition).and_then(|c| c.committed);
+            let behind = (mark.high - at.unwrap_or(mark.low).max(mark.low)).max(0);
+            lag += behind;
+            partitions.push(json!({"partition": mark.partition, "committed": at, "end": mark.high, "lag": behind}));
+        }
+        groups.push(json!({"group": group, "topic": topic, "lag": lag, "partitions": partitions}));
+    }
+    let dlq: i64 = log.watermarks(topics::OBJECTS_CHANGED_DLQ).await?.iter().map(|m| m.high - m.low).sum();
+    if args.json {
+        let out = json!({"documents": labeled + failed, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("index {}: {} documents ({labeled} labeled, {failed} failed)", settings.index_path().display(), labeled + failed);
+    for g in &groups {
+        println!("group {} on {}: lag {}", g["group"].as_str().unwrap_or(""), g["topic"].as_str().unwrap_or(""), g["lag"]);
+    }
+    println!("dead-letter records: {dlq}");
+    Ok(ExitCode::SUCCESS)
+}

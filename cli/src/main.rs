@@ -1,0 +1,69 @@
+//! The `bucketlens` binary: argument parsing and wiring only; the work happens in
+//! the stage crates (producers, processors, sinks).
+
+mod commands;
+mod pipeline;
+mod progress;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Label every image in a bucket and keep a search index of the labels current.
+#[derive(Debug, Parser)]
+#[command(name = "bucketlens", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Every setting can also be set as BUCKETLENS_SECTION__KEY.
+    #[arg(long, global = true, env = "BUCKETLENS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the log, the listing state and the index live [default: ./.bucketlens]
+    #[arg(long, global = true, env = "BUCKETLENS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Backfill SOURCE (a folder, or file:///folder), label every image, index the labels.
+    Index(commands::index::Args),
+    /// Search the index by label: `cat`, `dog AND grass`, `cat OR "golden retriever"`, `cat -dog`.
+    Search(commands::search::Args),
+    /// Count documents per label.
+    Labels(commands::labels::Args),
+    /// Move a consumer group back (to earliest or a time) and reprocess up to the end.
+    Replay(commands::replay::Args),
+    /// Documents in the index, and each group's position and lag on the log.
+    Status(commands::status::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    bucketlens_runtime::telemetry::init("warn");
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let settings = settings::Settings::load(cli.config.as_deref(), cli.data_dir)?;
+        match cli.command {
+            Command::Index(args) => commands::index::run(&settings, args).await,
+            Command::Search(args) => commands::search::run(&settings, args).await,
+            Command::Labels(args) => commands::labels::run(&settings, args).await,
+            Command::Replay(args) => commands::replay::run(&settings, args).await,
+            Command::Status(args) => commands::status::run(&settings, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Progress of a run: a bar with rate and ETA on a terminal, a plain line every few
+//! seconds otherwise (CI logs, pipes).
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+/// Shared progress: `total` may grow while the run goes on.
+#[derive(Default)]
+pub struct Totals {
+    pub total: AtomicU64,
+}
+
+/// Reports `done()` against `totals` until `stop` is cancelled.
+pub fn spawn(totals: Arc<Totals>, done: impl Fn() -> u64 + Send + 'static, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let tty = std::io::stderr().is_terminal();
+        let bar = tty.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_message("indexing");
+            bar
+        });
+        let start = Instant::now();
+        let mut last_line = Instant::now();
+        loop {
+            let stopped = stop.is_cancelled();
+            let (pos, total) = (done(), totals.total.load(Ordering::Relaxed));
+            if let Some(bar) = &bar {
+                bar.set_length(total.max(pos));
+                bar.set_position(pos);
+            } else if last_line.elapsed() >= Duration::from_secs(2) && !stopped {
+                let rate = pos as f64 / start.elapsed().as_secs_f64().max(1e-3);
+                eprintln!("progress: {pos}/{total} indexed, {rate:.1}/s");
+                last_line = Instant::now();
+            }
+            if stopped {
+                if let Some(bar) = &bar {
+                    bar.finish_and_clear();
+                }
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(if tty { 100 } else { 250 })) => {}
+                () = stop.cancelled() => {}
+            }
+        }
+    })
+}
