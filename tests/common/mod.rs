@@ -1,0 +1,103 @@
+//! Helpers shared by the end-to-end tests: run the real `bucketlens` binary against
+//! a fresh data dir and a copy of the example photos.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_bucketlens");
+
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos")
+}
+
+/// The example images' file names.
+pub fn example_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(examples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".png") || n.ends_with(".jpg"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A temp dir with `photos/` (a copy of the examples, `copies` times, in
+/// subfolders `set-N/` when `copies > 1`) and a data dir.
+pub struct World {
+    pub tmp: tempfile::TempDir,
+    pub photos: PathBuf,
+    pub data: PathBuf,
+}
+
+impl World {
+    pub fn new(copies: usize) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let photos = tmp.path().join("photos");
+        std::fs::create_dir_all(&photos).unwrap();
+        for copy in 0..copies {
+            let dir = if copies == 1 { photos.clone() } else { photos.join(format!("set-{copy}")) };
+            std::fs::create_dir_all(&dir).unwrap();
+            for name in example_names() {
+                std::fs::copy(examples_dir().join(&name), dir.join(&name)).unwrap();
+            }
+        }
+        let data = tmp.path().join("data");
+        Self { tmp, photos, data }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data-dir").arg(&self.data).args(args);
+        cmd.env_remove("BUCKETLENS_CONFIG").env_remove("BUCKETLENS_DATA_DIR");
+        cmd
+    }
+
+    /// Runs and requires success.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().unwrap();
+        assert_success(&out, args);
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let stdout = self.run(args);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?} printed invalid JSON ({e}): {stdout}"))
+    }
+
+    pub fn index(&self) -> String {
+        self.run(&["index", self.photos.to_str().unwrap()])
+    }
+
+    /// Every document: (key, labels as name → confidence), sorted by key.
+    pub fn all_documents(&self) -> Vec<(String, Vec<(String, f64)>)> {
+        let v = self.json(&["search", "*", "--limit", "100000", "--json"]);
+        let mut docs: Vec<(String, Vec<(String, f64)>)> = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let labels = h["labels"].as_array().unwrap().iter().map(|l| (l["name"].as_str().unwrap().to_string(), l["confidence"].as_f64().unwrap())).collect();
+                (h["key"].as_str().unwrap().to_string(), labels)
+            })
+            .collect();
+        docs.sort_by(|a, b| a.0.cmp(&b.0));
+        docs
+    }
+
+    pub fn status(&self) -> Value {
+        self.json(&["status", "--json"])
+    }
+}
+
+pub fn assert_success(out: &Output, args: &[&str]) {
+    assert!(
+        out.status.success(),
+        "bucketlens {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,167 @@
+//! `bucketlens index` end to end on the embedded pipeline: the real binary, a real
+//! folder, the real model.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{example_names, World};
+
+#[test]
+fn indexing_labels_every_image_and_search_finds_the_cat() {
+    let w = World::new(1);
+    let summary = w.index();
+    assert!(summary.contains("found 12 images"), "{summary}");
+    assert!(summary.contains("labeled 12 · failed 0"), "{summary}");
+
+    let v = w.json(&["search", "cat", "--json"]);
+    assert_eq!(v["total"], 1, "{v}");
+    let hit = &v["hits"][0];
+    assert_eq!(hit["bucket"], "photos");
+    assert_eq!(hit["key"], "chelsea.png");
+    let labels = hit["labels"].as_array().unwrap();
+    let cat = labels.iter().find(|l| l["name"] == "Cat").unwrap();
+    assert!(cat["confidence"].as_f64().unwrap() > 80.0, "{cat}");
+    for parent in ["Feline", "Mammal", "Animal"] {
+        assert!(labels.iter().any(|l| l["name"] == parent), "{parent} missing: {labels:?}");
+    }
+
+    let human = w.run(&["search", "cat"]);
+    assert!(human.contains("photos/chelsea.png") && human.contains("Cat 9"), "{human}");
+}
+
+#[test]
+fn indexing_the_same_folder_twice_leaves_one_document_per_image() {
+    let w = World::new(1);
+    w.index();
+    let first = w.all_documents();
+    let again = w.index();
+    assert!(again.contains("0 new or changed"), "{again}");
+    let second = w.all_documents();
+    assert_eq!(first, second);
+    let keys: Vec<&String> = second.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, example_names().iter().collect::<Vec<_>>());
+    assert_eq!(w.status()["documents"], 12);
+}
+
+#[test]
+fn a_bad_image_among_good_ones_is_listed_with_its_reason_and_the_rest_are_indexed() {
+    let w = World::new(1);
+    let cat = std::fs::read(w.photos.join("chelsea.png")).unwrap();
+    std::fs::write(w.photos.join("truncated.png"), &cat[..cat.len() / 3]).unwrap();
+    std::fs::write(w.photos.join("empty.jpg"), b"").unwrap();
+    std::fs::write(w.photos.join("notes.jpg"), b"this is a text file named like a photo").unwrap();
+    std::fs::write(w.photos.join("readme.txt"), b"not an image at all: skipped").unwrap();
+
+    let summary = w.index();
+    assert!(summary.contains("found 15 images"), "{summary}");
+    assert!(summary.contains("labeled 12 · failed 3"), "{summary}");
+    assert!(summary.contains("photos/truncated.png  CorruptImage"), "{summary}");
+
+    let status = w.status();
+    assert_eq!(status["documents"], 15, "{status}");
+    assert_eq!(status["failed"], 3, "{status}");
+    assert_eq!(status["dlq"], 3, "each failure also reaches the dead-letter topic: {status}");
+
+    let failed = w.json(&["search", "--failed", "--json"]);
+    assert_eq!(failed["total"], 3);
+    let mut reasons: Vec<(String, String)> = failed["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["key"].as_str().unwrap().to_string(), h["error"]["code"].as_str().unwrap().to_string()))
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![
+            ("empty.jpg".to_string(), "EmptyObject".to_string()),
+            ("notes.jpg".to_string(), "UnsupportedFormat".to_string()),
+            ("truncated.png".to_string(), "CorruptImage".to_string()),
+        ]
+    );
+    // The good ones are all searchable.
+    assert_eq!(w.json(&["search", "--json", "--limit", "100"])["total"], 12);
+
+    // Fixing the bad file re-labels it.
+    std::fs::write(w.photos.join("truncated.png"), &cat).unwrap();
+    w.index();
+    let v = w.json(&["search", "cat", "--json"]);
+    let keys: Vec<&str> = v["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&"truncated.png") && keys.contains(&"chelsea.png"), "{keys:?}");
+    assert_eq!(w.status()["failed"], 2);
+}
+
+#[test]
+fn search_json_filters_and_boolean_queries() {
+    let w = World::new(1);
+    w.index();
+    let v = w.json(&["search", "dog AND grass", "--min-confidence", "60", "--json"]);
+    assert_eq!(v["total"], 0, "no dogs in the examples: {v}");
+    assert!(v["hits"].as_array().unwrap().is_empty());
+
+    let v = w.json(&["search", "espresso OR tripod", "--min-confidence", "60", "--json"]);
+    let mut keys: Vec<&str> = v["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys, vec!["camera.png", "coffee.png"]);
+
+    let v = w.json(&["search", "cat", "--min-confidence", "99.9", "--json"]);
+    assert_eq!(v["total"], 0, "the bar applies to the cat label itself");
+    let v = w.json(&["search", "cat", "--bucket", "elsewhere", "--json"]);
+    assert_eq!(v["total"], 0);
+    let v = w.json(&["search", "cat", "--prefix", "chel", "--json"]);
+    assert_eq!(v["total"], 1);
+
+    let counts = w.json(&["labels", "--json"]);
+    assert_eq!(counts["documents"], 12);
+    let labels = counts["labels"].as_array().unwrap();
+    assert!(labels.iter().any(|l| l["name"] == "Cat" && l["documents"] == 1), "{counts}");
+
+    let out = w.command(&["search", "(cat"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid query"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn replaying_the_label_log_rebuilds_the_same_index_without_the_model() {
+    let w = World::new(1);
+    w.index();
+    let before = w.all_documents();
+    let labeler_before = w.status()["groups"][0].clone();
+
+    std::fs::remove_dir_all(w.data.join("index")).unwrap();
+    assert_eq!(w.status()["documents"], 0, "the index is empty");
+    let out = w.run(&["replay", "--group", "bucketlens-index", "--from", "earliest"]);
+    assert!(out.contains("replayed 12 records") && out.contains("labeled 0"), "{out}");
+
+    assert_eq!(w.all_documents(), before, "same documents, same labels");
+    assert_eq!(w.status()["groups"][0], labeler_before, "the labeler group did not move: the model did not run");
+
+    // Replaying twice changes nothing.
+    w.run(&["replay", "--group", "bucketlens-index", "--from", "earliest"]);
+    assert_eq!(w.all_documents(), before);
+}
+
+#[test]
+fn replaying_the_labeler_group_relabels_and_reindexes() {
+    let w = World::new(1);
+    w.index();
+    let before = w.all_documents();
+    let out = w.run(&["replay", "--group", "bucketlens-labeler", "--from", "earliest"]);
+    assert!(out.contains("labeled 12"), "{out}");
+    assert_eq!(w.all_documents(), before, "same model, same labels, still one document each");
+}
+
+#[test]
+fn bad_arguments_fail_clearly() {
+    let w = World::new(1);
+    let out = w.command(&["index", "/definitely/not/here"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a folder"));
+    let out = w.command(&["index", "s3://bucket/prefix"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    let out = w.command(&["replay", "--group", "nope", "--from", "earliest"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown group"));
+    let out = w.command(&["replay", "--group", "bucketlens-index", "--from", "yesterday"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+}
