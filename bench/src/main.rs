@@ -1,1 +1,153 @@
-fn main() {}
+//! End-to-end benchmark of `bucketlens index` on a corpus made from the example
+//! photos, against its baseline measured in the same run: the model-only ceiling
+//! (inference on pre-decoded tensors, same number of threads, no IO, no decoding, no
+//! log, no index). Prints images/s, wall time, peak RSS and the ratio.
+//!
+//! Usage: cargo build --release --workspace && target/release/bucketlens-bench [COPIES] [LARGE]
+//!   COPIES (default 20): copies of the 12 example photos;
+//!   LARGE (default 20): extra 12 MP (4000x3000) JPEGs re-encoded from the photos.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bucketlens_labeler::image::prepare;
+use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos")
+}
+
+fn example_files() -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(examples())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "png" || x == "jpg"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn make_corpus(root: &Path, copies: usize, large: usize) -> anyhow::Result<usize> {
+    let files = example_files()?;
+    let mut count = 0;
+    for copy in 0..copies {
+        let dir = root.join(format!("copy-{copy:03}"));
+        std::fs::create_dir_all(&dir)?;
+        for f in &files {
+            std::fs::copy(f, dir.join(f.file_name().context("file name")?))?;
+            count += 1;
+        }
+    }
+    let dir = root.join("large");
+    std::fs::create_dir_all(&dir)?;
+    // Upscaled from the PNG examples (the JPEG ones go through jpeg-decoder only).
+    let pngs: Vec<&PathBuf> = files.iter().filter(|f| f.extension().is_some_and(|x| x == "png")).collect();
+    for i in 0..large {
+        let source = pngs[i % pngs.len()];
+        let img = image::open(source)?.to_rgb8();
+        let big = image::imageops::resize(&img, 4000, 3000, image::imageops::FilterType::Triangle);
+        let path = dir.join(format!("large-{i:03}.jpg"));
+        let encoder = jpeg_encoder::Encoder::new_file(&path, 90)?;
+        encoder.encode(big.as_raw(), 4000, 3000, jpeg_encoder::ColorType::Rgb)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Peak resident memory of a running process, in MiB (VmHWM), if still readable.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+struct EndToEnd {
+    wall: Duration,
+    peak_rss_mib: f64,
+}
+
+fn end_to_end(binary: &Path, corpus: &Path, data: &Path) -> anyhow::Result<EndToEnd> {
+    let start = Instant::now();
+    let mut child = Command::new(binary)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("index")
+        .arg(corpus)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let pid = child.id();
+    let mut peak: f64 = 0.0;
+    loop {
+        if let Some(rss) = peak_rss_mib(pid) {
+            peak = peak.max(rss);
+        }
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                bail!("bucketlens index failed: {status}");
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let wall = start.elapsed();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().context("stdout")?, &mut out)?;
+    print!("{out}");
+    Ok(EndToEnd { wall, peak_rss_mib: peak })
+}
+
+/// The ceiling: model inference alone on pre-decoded inputs, `threads` at a time.
+fn model_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
+    let options = OnnxOptions { threads, min_confidence: 50.0, max_labels: 20, max_pixels: 100_000_000 };
+    let labeler = Arc::new(OnnxLabeler::load(None, &options)?);
+    let mut tensors = Vec::new();
+    for f in example_files()? {
+        let bytes = std::fs::read(&f)?;
+        tensors.push(prepare(&bytes, 100_000_000).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?.tensor);
+    }
+    let tensors = Arc::new(tensors);
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for t in 0..threads {
+        let (labeler, tensors) = (Arc::clone(&labeler), Arc::clone(&tensors));
+        workers.push(std::thread::spawn(move || -> anyhow::Result<()> {
+            for i in (t..images).step_by(threads) {
+                labeler.probabilities(tensors[i % tensors.len()].clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            Ok(())
+        }));
+    }
+    for w in workers {
+        w.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
+    }
+    Ok(start.elapsed())
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let copies: usize = args.next().map_or(Ok(20), |s| s.parse())?;
+    let large: usize = args.next().map_or(Ok(20), |s| s.parse())?;
+    let binary = std::env::current_exe()?.with_file_name("bucketlens");
+    if !binary.exists() {
+        bail!("{} is missing: run `cargo build --release --workspace` first", binary.display());
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let tmp = tempfile::tempdir()?;
+    let corpus = tmp.path().join("corpus");
+    let images = make_corpus(&corpus, copies, large)?;
+    println!("corpus: {images} images ({copies} x 12 examples + {large} 12 MP JPEGs), {threads} threads");
+
+    let e2e = end_to_end(&binary, &corpus, &tmp.path().join("data"))?;
+    let e2e_rate = images as f64 / e2e.wall.as_secs_f64();
+    let ceiling = model_only(images, threads)?;
+    let ceiling_rate = images as f64 / ceiling.as_secs_f64();
+    println!();
+    println!("end to end (bucketlens index, incl. model load): {images} images in {:.2} s = {e2e_rate:.1} images/s, peak RSS {:.0} MiB", e2e.wall.as_secs_f64(), e2e.peak_rss_mib);
+    println!("baseline, model-only ceiling (pre-decoded tensors): {images} in {:.2} s = {ceiling_rate:.1} images/s", ceiling.as_secs_f64());
+    println!("ratio end-to-end / model-only: {:.2}", e2e_rate / ceiling_rate);
+    Ok(())
+}

@@ -15,7 +15,8 @@ pub struct Config {
     /// Images decoded and labeled at once (CPU threads for the local model).
     /// 0 = the number of CPUs.
     pub concurrency: usize,
-    /// Records in flight (read from the log, not yet finished) per process.
+    /// Records in flight (read from the log, not yet finished) per process; each may
+    /// hold an object's bytes. 0 = 4 x concurrency.
     pub max_in_flight: usize,
     /// Labels under this confidence (0-100) are dropped.
     pub min_confidence: f32,
@@ -45,7 +46,7 @@ impl Default for Config {
         Self {
             group: "bucketlens-labeler".into(),
             concurrency: 0,
-            max_in_flight: 32,
+            max_in_flight: 0,
             min_confidence: 50.0,
             max_labels: 20,
             max_bytes: 50 * 1024 * 1024,
@@ -81,7 +82,8 @@ impl Config {
         let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         let concurrency = NonZeroUsize::new(if self.concurrency == 0 { cpus } else { self.concurrency })
             .ok_or("labeler.concurrency must be positive")?;
-        let max_in_flight = NonZeroUsize::new(self.max_in_flight).ok_or("labeler.max-in-flight must be at least 1")?;
+        let in_flight = if self.max_in_flight == 0 { 4 * concurrency.get() } else { self.max_in_flight };
+        let max_in_flight = NonZeroUsize::new(in_flight).ok_or("labeler.max-in-flight must be at least 1")?;
         if !(0.0..=100.0).contains(&self.min_confidence) {
             return Err(format!("labeler.min-confidence must be between 0 and 100, not {}", self.min_confidence));
         }
