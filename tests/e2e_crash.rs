@@ -43,7 +43,8 @@ fn sigkill_at_random_moments_then_a_rerun_indexes_every_image_exactly_once() {
     assert!(summary.contains("found 168 images"), "{summary}");
 
     let folders: Vec<String> = (0..8).map(|i| format!("set-{i}")).chain((0..6).map(|i| format!("extra-{i}"))).collect();
-    let expected: BTreeSet<String> = folders.iter().flat_map(|f| example_names().into_iter().map(move |n| format!("{f}/{n}"))).collect();
+    let expected: BTreeSet<String> =
+        folders.iter().flat_map(|f| example_names().into_iter().map(move |n| format!("{f}/{n}"))).collect();
     let docs = w.all_documents();
     let keys: Vec<String> = docs.iter().map(|(k, _)| k.clone()).collect();
     let unique: BTreeSet<String> = keys.iter().cloned().collect();

@@ -20,7 +20,8 @@ impl Drop for Watcher {
 
 fn keys_for(w: &World, query: &str) -> Vec<String> {
     let v = w.json(&["search", query, "--json", "--limit", "100"]);
-    let mut keys: Vec<String> = v["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap().to_string()).collect();
+    let mut keys: Vec<String> =
+        v["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap().to_string()).collect();
     keys.sort();
     keys
 }
@@ -54,17 +55,23 @@ fn watch_follows_deletes_replacements_and_new_files() {
 
     // Replacing a file re-labels it: the rocket becomes a cup of coffee.
     std::fs::copy(w.photos.join("coffee.png"), w.photos.join("rocket.jpg")).unwrap();
-    wait_for("the replaced file to be re-labeled", Duration::from_secs(10), || keys_for(&w, "espresso") == vec!["coffee.png", "rocket.jpg"]);
+    wait_for("the replaced file to be re-labeled", Duration::from_secs(10), || {
+        keys_for(&w, "espresso") == vec!["coffee.png", "rocket.jpg"]
+    });
     assert!(keys_for(&w, "missile").is_empty());
 
     // A new image in a new folder appears.
     std::fs::create_dir_all(w.photos.join("new/deeper")).unwrap();
     std::fs::copy(w.photos.join("camera.png"), w.photos.join("new/deeper/cam.png")).unwrap();
-    wait_for("the new image to be indexed", Duration::from_secs(10), || keys_for(&w, "tripod") == vec!["camera.png", "new/deeper/cam.png"]);
+    wait_for("the new image to be indexed", Duration::from_secs(10), || {
+        keys_for(&w, "tripod") == vec!["camera.png", "new/deeper/cam.png"]
+    });
 
     // Removing a whole folder removes what was in it.
     std::fs::remove_dir_all(w.photos.join("new")).unwrap();
-    wait_for("the removed folder to leave search", Duration::from_secs(10), || keys_for(&w, "tripod") == vec!["camera.png"]);
+    wait_for("the removed folder to leave search", Duration::from_secs(10), || {
+        keys_for(&w, "tripod") == vec!["camera.png"]
+    });
 
     // SIGTERM: drains, commits and exits 0.
     let pid = watcher.0.id().to_string();

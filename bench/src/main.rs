@@ -147,7 +147,10 @@ fn main() -> anyhow::Result<()> {
     let ceiling_rate = images as f64 / ceiling.as_secs_f64();
     println!();
     println!("end to end (bucketlens index, incl. model load): {images} images in {:.2} s = {e2e_rate:.1} images/s, peak RSS {:.0} MiB", e2e.wall.as_secs_f64(), e2e.peak_rss_mib);
-    println!("baseline, model-only ceiling (pre-decoded tensors): {images} in {:.2} s = {ceiling_rate:.1} images/s", ceiling.as_secs_f64());
+    println!(
+        "baseline, model-only ceiling (pre-decoded tensors): {images} in {:.2} s = {ceiling_rate:.1} images/s",
+        ceiling.as_secs_f64()
+    );
     println!("ratio end-to-end / model-only: {:.2}", e2e_rate / ceiling_rate);
     Ok(())
 }

@@ -131,7 +131,12 @@ pub async fn lag(log: &dyn Log, group: &str, topic: &str) -> anyhow::Result<u64>
     let committed = log.committed(group, topic).await?;
     let mut lag = 0;
     for mark in marks {
-        let at = committed.iter().find(|c| c.partition == mark.partition).and_then(|c| c.committed).unwrap_or(mark.low).max(mark.low);
+        let at = committed
+            .iter()
+            .find(|c| c.partition == mark.partition)
+            .and_then(|c| c.committed)
+            .unwrap_or(mark.low)
+            .max(mark.low);
         lag += (mark.high - at).max(0) as u64;
     }
     Ok(lag)

@@ -16,7 +16,11 @@ pub struct Totals {
 }
 
 /// Reports `done()` against `totals` until `stop` is cancelled.
-pub fn spawn(totals: Arc<Totals>, done: impl Fn() -> u64 + Send + 'static, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    totals: Arc<Totals>,
+    done: impl Fn() -> u64 + Send + 'static,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let tty = std::io::stderr().is_terminal();
         let bar = tty.then(|| {

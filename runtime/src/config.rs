@@ -29,6 +29,7 @@ pub fn load<T: Serialize + DeserializeOwned + Default>(file: Option<&Path>) -> R
         }
         figment = figment.merge(Toml::file(file));
     }
-    figment = figment.merge(Env::prefixed("BUCKETLENS_").map(|key| key.as_str().replace("__", ".").replace('_', "-").into()));
+    figment =
+        figment.merge(Env::prefixed("BUCKETLENS_").map(|key| key.as_str().replace("__", ".").replace('_', "-").into()));
     figment.extract().map_err(|e| ConfigError(e.to_string()))
 }

@@ -5,9 +5,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; `default` applies when no filter is set.
 pub fn init(default: &str) {
-    let filter = std::env::var("BUCKETLENS_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| default.to_string());
+    let filter =
+        std::env::var("BUCKETLENS_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| default.to_string());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -123,22 +123,20 @@ impl Codec {
         };
         let body = &payload[HEADER_LEN..];
         let mut rest = body;
-        let written = from_avro_datum(writer, &mut rest, None)
-            .map_err(|source| DecodeError::Body { record, source })?;
+        let written =
+            from_avro_datum(writer, &mut rest, None).map_err(|source| DecodeError::Body { record, source })?;
         if !rest.is_empty() {
             return Err(DecodeError::TrailingBytes { record, count: rest.len() });
         }
         // apache-avro reads end-of-input where a union index should be as `null`, so a
         // payload cut just before a trailing union would decode "successfully" with
         // that field lost. Re-encoding must give back exactly the bytes we were given.
-        let reencoded = to_avro_datum(writer, written.clone())
-            .map_err(|source| DecodeError::Body { record, source })?;
+        let reencoded =
+            to_avro_datum(writer, written.clone()).map_err(|source| DecodeError::Body { record, source })?;
         if reencoded.len() != body.len() {
             return Err(DecodeError::Truncated { record, have: body.len(), need: reencoded.len() });
         }
-        let value = written
-            .resolve(&self.current)
-            .map_err(|source| DecodeError::Shape { record, source })?;
+        let value = written.resolve(&self.current).map_err(|source| DecodeError::Shape { record, source })?;
         from_value(&value).map_err(|source| DecodeError::Shape { record, source })
     }
 }

@@ -55,6 +55,9 @@ mod tests {
         assert_eq!(id, document_id("photos", &long_key));
         assert_ne!(document_id("a", "b/c"), document_id("a", "b/d"));
         // Known value: `printf 'photos/cat.png' | sha256sum`.
-        assert_eq!(document_id("photos", "cat.png"), "b9604c0ce21ec64d372a77d2b0123224b64bc1962c230f7c55318a131218a6ab");
+        assert_eq!(
+            document_id("photos", "cat.png"),
+            "b9604c0ce21ec64d372a77d2b0123224b64bc1962c230f7c55318a131218a6ab"
+        );
     }
 }

@@ -15,8 +15,8 @@ mod records;
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use identity::{compare_sequencers, document_id, record_key};
 pub use records::{
-    BoundingBox, ChangeKind, ChangeSource, ImageLabeled, ImageProperties, Instance, Label,
-    LabelError, LabelKind, ModelInfo, ObjectChanged,
+    BoundingBox, ChangeKind, ChangeSource, ImageLabeled, ImageProperties, Instance, Label, LabelError, LabelKind,
+    ModelInfo, ObjectChanged,
 };
 
 /// Topic names. A deployment may put a prefix in front of them (see the runtime config).
@@ -52,18 +52,16 @@ pub trait AvroRecord: serde::Serialize + serde::de::DeserializeOwned {
 
 impl AvroRecord for ObjectChanged {
     fn codec() -> &'static Codec {
-        static CODEC: std::sync::LazyLock<Codec> = std::sync::LazyLock::new(|| {
-            Codec::from_schemas("ObjectChanged", OBJECTS_CHANGED_SCHEMA, &[])
-        });
+        static CODEC: std::sync::LazyLock<Codec> =
+            std::sync::LazyLock::new(|| Codec::from_schemas("ObjectChanged", OBJECTS_CHANGED_SCHEMA, &[]));
         &CODEC
     }
 }
 
 impl AvroRecord for ImageLabeled {
     fn codec() -> &'static Codec {
-        static CODEC: std::sync::LazyLock<Codec> = std::sync::LazyLock::new(|| {
-            Codec::from_schemas("ImageLabeled", IMAGES_LABELED_SCHEMA, &[])
-        });
+        static CODEC: std::sync::LazyLock<Codec> =
+            std::sync::LazyLock::new(|| Codec::from_schemas("ImageLabeled", IMAGES_LABELED_SCHEMA, &[]));
         &CODEC
     }
 }

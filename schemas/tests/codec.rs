@@ -3,9 +3,8 @@
 
 use apache_avro::{types::Record, Schema};
 use bucketlens_schemas::{
-    AvroRecord, BoundingBox, ChangeKind, ChangeSource, Codec, DecodeError, ImageLabeled,
-    ImageProperties, Instance, Label, LabelError, LabelKind, ModelInfo, ObjectChanged,
-    OBJECTS_CHANGED_SCHEMA,
+    AvroRecord, BoundingBox, ChangeKind, ChangeSource, Codec, DecodeError, ImageLabeled, ImageProperties, Instance,
+    Label, LabelError, LabelKind, ModelInfo, ObjectChanged, OBJECTS_CHANGED_SCHEMA,
 };
 
 fn change() -> ObjectChanged {
@@ -127,7 +126,10 @@ fn truncated_and_garbage_payloads_are_rejected_with_a_clear_error() {
     }
     for cut in [10, 11, bytes.len() / 2, bytes.len() - 1] {
         let err = ImageLabeled::from_bytes(&bytes[..cut]).unwrap_err();
-        assert!(matches!(err, DecodeError::Body { .. } | DecodeError::Truncated { .. } | DecodeError::Shape { .. }), "cut {cut}: {err}");
+        assert!(
+            matches!(err, DecodeError::Body { .. } | DecodeError::Truncated { .. } | DecodeError::Shape { .. }),
+            "cut {cut}: {err}"
+        );
     }
     let err = ImageLabeled::from_bytes(b"{\"bucket\": \"json is not avro\"}").unwrap_err();
     assert!(matches!(err, DecodeError::NotSingleObject { .. }), "{err}");

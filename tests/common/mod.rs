@@ -79,7 +79,12 @@ impl World {
             .unwrap()
             .iter()
             .map(|h| {
-                let labels = h["labels"].as_array().unwrap().iter().map(|l| (l["name"].as_str().unwrap().to_string(), l["confidence"].as_f64().unwrap())).collect();
+                let labels = h["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| (l["name"].as_str().unwrap().to_string(), l["confidence"].as_f64().unwrap()))
+                    .collect();
                 (h["key"].as_str().unwrap().to_string(), labels)
             })
             .collect();

@@ -48,20 +48,41 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let labeler = pipeline::load_labeler(settings).await?;
     let source = LocalDir::new(&root).with_context(|| format!("opening {}", root.display()))?;
     let state = State::open(&settings.listing_path())?;
-    let producer = Arc::new(DirProducer::new(source.clone(), Arc::clone(&log), state, settings.listing.clone(), vec![settings.data_dir.clone()])?);
+    let producer = Arc::new(DirProducer::new(
+        source.clone(),
+        Arc::clone(&log),
+        state,
+        settings.listing.clone(),
+        vec![settings.data_dir.clone()],
+    )?);
 
     let counters = Counters::default();
     let (synced_tx, synced_rx) = watch::channel(false);
     let until = (!args.watch).then_some(synced_rx);
-    let stages = pipeline::start(settings, Arc::clone(&log), index.clone() as Arc<dyn Index>, Some((Arc::new(source.clone()), labeler)), &counters, until, &shutdown)?;
+    let stages = pipeline::start(
+        settings,
+        Arc::clone(&log),
+        index.clone() as Arc<dyn Index>,
+        Some((Arc::new(source.clone()), labeler)),
+        &counters,
+        until,
+        &shutdown,
+    )?;
 
     // Work left by an interrupted run counts towards this one.
     let totals = Arc::new(progress::Totals::default());
     let backlog = pipeline::lag(&*log, &settings.index.group, topics::IMAGES_LABELED).await?;
-    totals.total.store(backlog + pipeline::lag(&*log, &settings.labeler.group, topics::OBJECTS_CHANGED).await?, Ordering::Relaxed);
+    totals.total.store(
+        backlog + pipeline::lag(&*log, &settings.labeler.group, topics::OBJECTS_CHANGED).await?,
+        Ordering::Relaxed,
+    );
     let stop_progress = tokio_util::sync::CancellationToken::new();
     let sink_metrics = Arc::clone(&counters.sink);
-    let reporter = progress::spawn(Arc::clone(&totals), move || bucketlens_index::Metrics::get(&sink_metrics.records_in), stop_progress.clone());
+    let reporter = progress::spawn(
+        Arc::clone(&totals),
+        move || bucketlens_index::Metrics::get(&sink_metrics.records_in),
+        stop_progress.clone(),
+    );
 
     let synced = producer.sync_all().await;
     let stats = match synced {
@@ -78,9 +99,14 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
 
     if args.watch {
         let watch_totals = Arc::clone(&totals);
-        let watching = bucketlens_listing::watch::run(Arc::clone(&producer), settings.listing.debounce, shutdown.clone(), move |s: SyncStats| {
-            watch_totals.total.fetch_add(s.upserts + s.deletes, Ordering::Relaxed);
-        });
+        let watching = bucketlens_listing::watch::run(
+            Arc::clone(&producer),
+            settings.listing.debounce,
+            shutdown.clone(),
+            move |s: SyncStats| {
+                watch_totals.total.fetch_add(s.upserts + s.deletes, Ordering::Relaxed);
+            },
+        );
         eprintln!("watching {} for changes (Ctrl-C to stop)", root.display());
         if let Err(e) = watching.await {
             shutdown.cancel();
@@ -101,9 +127,16 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn print_summary(index: &dyn Index, source: &LocalDir, stats: SyncStats, counters: &Counters, started: Instant) -> anyhow::Result<()> {
+async fn print_summary(
+    index: &dyn Index,
+    source: &LocalDir,
+    stats: SyncStats,
+    counters: &Counters,
+    started: Instant,
+) -> anyhow::Result<()> {
     let l = &counters.labeler;
-    let (labeled, failed, removed) = (LabelerMetrics::get(&l.labeled), LabelerMetrics::get(&l.failed), LabelerMetrics::get(&l.removed));
+    let (labeled, failed, removed) =
+        (LabelerMetrics::get(&l.labeled), LabelerMetrics::get(&l.failed), LabelerMetrics::get(&l.removed));
     let indexed = bucketlens_index::Metrics::get(&counters.sink.applied);
     let secs = started.elapsed().as_secs_f64();
     let rate = (labeled + failed) as f64 / secs.max(1e-3);

@@ -37,7 +37,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     request.label_counts = Some(args.limit);
     let response = index.search(request).await?;
     if args.json {
-        let labels: Vec<_> = response.label_counts.iter().map(|(name, n)| json!({"name": name, "documents": n})).collect();
+        let labels: Vec<_> =
+            response.label_counts.iter().map(|(name, n)| json!({"name": name, "documents": n})).collect();
         println!("{}", serde_json::to_string_pretty(&json!({"documents": response.total, "labels": labels}))?);
         return Ok(ExitCode::SUCCESS);
     }

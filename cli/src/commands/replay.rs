@@ -53,19 +53,29 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     } else if args.group == settings.index.group {
         topics::IMAGES_LABELED
     } else {
-        bail!("unknown group {:?}: the groups are {:?} (labeler) and {:?} (index)", args.group, settings.labeler.group, settings.index.group);
+        bail!(
+            "unknown group {:?}: the groups are {:?} (labeler) and {:?} (index)",
+            args.group,
+            settings.labeler.group,
+            settings.index.group
+        );
     };
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let log = pipeline::open_log(settings).await?;
     let index = pipeline::open_index_writer(settings)?;
     let moved = log.reset_group(&args.group, topic, to).await?;
     let lag = pipeline::lag(&*log, &args.group, topic).await?;
-    eprintln!("group {} on {topic} moved to {:?}: {lag} records to reprocess", args.group, moved.iter().map(|m| m.committed.unwrap_or(0)).collect::<Vec<_>>());
+    eprintln!(
+        "group {} on {topic} moved to {:?}: {lag} records to reprocess",
+        args.group,
+        moved.iter().map(|m| m.committed.unwrap_or(0)).collect::<Vec<_>>()
+    );
 
     let labeling = if relabel {
         let mut buckets = Buckets::default();
         for (bucket, root) in State::open(&settings.listing_path())?.roots()? {
-            let source = LocalDir::new(&root).map_err(|e| anyhow::anyhow!("bucket {bucket} was read from {}, which is gone: {e}", root.display()))?;
+            let source = LocalDir::new(&root)
+                .map_err(|e| anyhow::anyhow!("bucket {bucket} was read from {}, which is gone: {e}", root.display()))?;
             buckets.insert(bucket, Arc::new(source) as Arc<dyn ObjectSource>);
         }
         Some((Arc::new(buckets) as Arc<dyn ObjectSource>, pipeline::load_labeler(settings).await?))
@@ -74,7 +84,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     };
     let counters = Counters::default();
     let (_done_tx, done_rx) = watch::channel(true);
-    let stages = pipeline::start(settings, log, index.clone() as Arc<dyn Index>, labeling, &counters, Some(done_rx), &shutdown)?;
+    let stages =
+        pipeline::start(settings, log, index.clone() as Arc<dyn Index>, labeling, &counters, Some(done_rx), &shutdown)?;
     stages.join().await?;
     let l = &counters.labeler;
     println!(

@@ -74,7 +74,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
 
 /// The labels asked for first, then the most confident others; 6 in all.
 fn label_line(hit: &Hit, wanted: &[String]) -> String {
-    let mut shown: Vec<&bucketlens_schemas::Label> = hit.labels.iter().filter(|l| wanted.contains(&l.name.to_lowercase())).collect();
+    let mut shown: Vec<&bucketlens_schemas::Label> =
+        hit.labels.iter().filter(|l| wanted.contains(&l.name.to_lowercase())).collect();
     for label in &hit.labels {
         if shown.len() >= 6 {
             break;

@@ -28,7 +28,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let failed = count(&*index, DocState::Failed).await?;
     let log = pipeline::open_log(settings).await?;
     let mut groups = Vec::new();
-    for (group, topic) in [(&settings.labeler.group, topics::OBJECTS_CHANGED), (&settings.index.group, topics::IMAGES_LABELED)] {
+    for (group, topic) in
+        [(&settings.labeler.group, topics::OBJECTS_CHANGED), (&settings.index.group, topics::IMAGES_LABELED)]
+    {
         let marks = log.watermarks(topic).await?;
         let committed = log.committed(group, topic).await?;
         let mut partitions = Vec::new();
@@ -43,13 +45,23 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     let dlq: i64 = log.watermarks(topics::OBJECTS_CHANGED_DLQ).await?.iter().map(|m| m.high - m.low).sum();
     if args.json {
-        let out = json!({"documents": labeled + failed, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups});
+        let out =
+            json!({"documents": labeled + failed, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups});
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("index {}: {} documents ({labeled} labeled, {failed} failed)", settings.index_path().display(), labeled + failed);
+    println!(
+        "index {}: {} documents ({labeled} labeled, {failed} failed)",
+        settings.index_path().display(),
+        labeled + failed
+    );
     for g in &groups {
-        println!("group {} on {}: lag {}", g["group"].as_str().unwrap_or(""), g["topic"].as_str().unwrap_or(""), g["lag"]);
+        println!(
+            "group {} on {}: lag {}",
+            g["group"].as_str().unwrap_or(""),
+            g["topic"].as_str().unwrap_or(""),
+            g["lag"]
+        );
     }
     println!("dead-letter records: {dlq}");
     Ok(ExitCode::SUCCESS)

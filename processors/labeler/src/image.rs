@@ -92,9 +92,7 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<(RgbImage, u32, u32), La
     let short = width.min(height).max(1);
     let want_w = (width * RESIZE_SHORT_SIDE).div_ceil(short).min(width);
     let want_h = (height * RESIZE_SHORT_SIDE).div_ceil(short).min(height);
-    let (w, h) = decoder
-        .scale(want_w as u16, want_h as u16)
-        .map_err(|e| corrupt("JPEG", e))?;
+    let (w, h) = decoder.scale(want_w as u16, want_h as u16).map_err(|e| corrupt("JPEG", e))?;
     let pixels = decoder.decode().map_err(|e| corrupt("JPEG", e))?;
     let info = decoder.info().ok_or_else(|| corrupt("JPEG", "no frame header"))?;
     let (w, h) = (u32::from(w), u32::from(h));
@@ -134,8 +132,10 @@ fn decode_png(bytes: &[u8], max_pixels: u64) -> Result<(RgbImage, u32, u32), Lab
 fn to_tensor(rgb: &RgbImage) -> Vec<f32> {
     let (w, h) = rgb.dimensions();
     let short = w.min(h).max(1);
-    let new_w = ((u64::from(w) * u64::from(RESIZE_SHORT_SIDE) + u64::from(short) / 2) / u64::from(short)).max(u64::from(INPUT_SIZE)) as u32;
-    let new_h = ((u64::from(h) * u64::from(RESIZE_SHORT_SIDE) + u64::from(short) / 2) / u64::from(short)).max(u64::from(INPUT_SIZE)) as u32;
+    let new_w = ((u64::from(w) * u64::from(RESIZE_SHORT_SIDE) + u64::from(short) / 2) / u64::from(short))
+        .max(u64::from(INPUT_SIZE)) as u32;
+    let new_h = ((u64::from(h) * u64::from(RESIZE_SHORT_SIDE) + u64::from(short) / 2) / u64::from(short))
+        .max(u64::from(INPUT_SIZE)) as u32;
     let resized = imageops::resize(rgb, new_w, new_h, imageops::FilterType::Triangle);
     let left = (new_w - INPUT_SIZE) / 2;
     let top = (new_h - INPUT_SIZE) / 2;

@@ -99,9 +99,7 @@ impl Hierarchy {
                 confidence[node] += p;
             }
         }
-        let mut kept: Vec<usize> = (0..self.names.len())
-            .filter(|&n| confidence[n] * 100.0 >= min_confidence)
-            .collect();
+        let mut kept: Vec<usize> = (0..self.names.len()).filter(|&n| confidence[n] * 100.0 >= min_confidence).collect();
         kept.sort_by(|&a, &b| {
             confidence[b]
                 .total_cmp(&confidence[a])
@@ -150,7 +148,8 @@ impl OnnxLabeler {
     /// Loads the built-in model, or `custom = (model.onnx, labels.json)`. Slow (about
     /// a second): call it once, from the blocking pool or before the runtime starts.
     pub fn load(custom: Option<(&Path, &Path)>, options: &OnnxOptions) -> Result<Self, ModelError> {
-        let read = |p: &Path| std::fs::read(p).map_err(|source| ModelError::Read { path: p.display().to_string(), source });
+        let read =
+            |p: &Path| std::fs::read(p).map_err(|source| ModelError::Read { path: p.display().to_string(), source });
         let (model_bytes, label_bytes) = match custom {
             Some((m, l)) => (read(m)?, read(l)?),
             None => (BUILTIN_MODEL.to_vec(), BUILTIN_LABELS.to_vec()),
@@ -227,7 +226,9 @@ impl Labeler for OnnxLabeler {
         match tokio::task::spawn_blocking(move || inner.label_blocking(&image)).await {
             Ok(result) => result,
             // A decoder that panics on hostile input must not take the pipeline down.
-            Err(e) if e.is_panic() => Err(LabelFailure::permanent("CorruptImage", "the decoder failed on this image (panic)")),
+            Err(e) if e.is_panic() => {
+                Err(LabelFailure::permanent("CorruptImage", "the decoder failed on this image (panic)"))
+            }
             Err(e) => Err(LabelFailure { code: "Cancelled", message: e.to_string(), retryable: true }),
         }
     }

@@ -166,7 +166,11 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
             Some(Err(failure)) => {
                 warn!(object = %format!("{}/{}", change.bucket, change.key), code = failure.code, reason = %failure.message, "image failed");
                 outcome.kind = LabelKind::Failed;
-                outcome.error = Some(LabelError { code: failure.code.to_string(), message: failure.message.clone(), retryable: failure.retryable });
+                outcome.error = Some(LabelError {
+                    code: failure.code.to_string(),
+                    message: failure.message.clone(),
+                    retryable: failure.retryable,
+                });
                 let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
                 dlq.headers = failure_headers(failure.code, &failure.message, &record);
                 stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await?;

@@ -52,7 +52,13 @@ pub struct DirProducer {
 }
 
 impl DirProducer {
-    pub fn new(source: LocalDir, log: Arc<dyn Log>, state: State, config: Config, exclude: Vec<PathBuf>) -> Result<Self, StateError> {
+    pub fn new(
+        source: LocalDir,
+        log: Arc<dyn Log>,
+        state: State,
+        config: Config,
+        exclude: Vec<PathBuf>,
+    ) -> Result<Self, StateError> {
         let generation = AtomicI64::new(state.last_generation()?);
         state.remember_root(source.bucket(), source.root())?;
         let exclude = exclude.into_iter().map(|p| p.canonicalize().unwrap_or(p)).collect();

@@ -86,9 +86,11 @@ impl State {
     /// The etag last produced for `key`, if any.
     pub fn etag(&self, bucket: &str, key: &str) -> Result<Option<String>, StateError> {
         let conn = self.lock()?;
-        conn.query_row("SELECT etag FROM listing_state WHERE bucket = ?1 AND key = ?2", params![bucket, key], |r| r.get(0))
-            .optional()
-            .map_err(|e| self.err(e))
+        conn.query_row("SELECT etag FROM listing_state WHERE bucket = ?1 AND key = ?2", params![bucket, key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| self.err(e))
     }
 
     /// Stamps keys as seen in `generation`, with their etag (after producing them).
@@ -118,7 +120,10 @@ impl State {
                 let mut stmt = conn
                     .prepare_cached("SELECT key FROM listing_state WHERE bucket = ?1 AND generation < ?2 LIMIT ?3")
                     .map_err(|e| self.err(e))?;
-                let rows = stmt.query_map(params![scope.bucket, generation, limit], |r| r.get(0)).map_err(|e| self.err(e))?.collect();
+                let rows = stmt
+                    .query_map(params![scope.bucket, generation, limit], |r| r.get(0))
+                    .map_err(|e| self.err(e))?
+                    .collect();
                 rows
             }
             Some(key) => {
@@ -129,7 +134,10 @@ impl State {
                          AND (key = ?3 OR (key >= ?3 || '/' AND key < ?3 || '0')) LIMIT ?4",
                     )
                     .map_err(|e| self.err(e))?;
-                let rows = stmt.query_map(params![scope.bucket, generation, key, limit], |r| r.get(0)).map_err(|e| self.err(e))?.collect();
+                let rows = stmt
+                    .query_map(params![scope.bucket, generation, key, limit], |r| r.get(0))
+                    .map_err(|e| self.err(e))?
+                    .collect();
                 rows
             }
         };

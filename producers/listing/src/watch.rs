@@ -98,7 +98,8 @@ mod tests {
 
     #[test]
     fn keeps_only_topmost_paths() {
-        let set: BTreeSet<PathBuf> = ["/r/a", "/r/a/b.jpg", "/r/ab.jpg", "/r/c/d.png"].iter().map(PathBuf::from).collect();
+        let set: BTreeSet<PathBuf> =
+            ["/r/a", "/r/a/b.jpg", "/r/ab.jpg", "/r/c/d.png"].iter().map(PathBuf::from).collect();
         assert_eq!(topmost(set), vec![PathBuf::from("/r/a"), PathBuf::from("/r/ab.jpg"), PathBuf::from("/r/c/d.png")]);
     }
 }

@@ -19,10 +19,7 @@ impl LocalDir {
     /// `root` must exist; the bucket name is its final component.
     pub fn new(root: &Path) -> std::io::Result<Self> {
         let root = root.canonicalize()?;
-        let bucket = root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "root".to_string());
+        let bucket = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".to_string());
         Ok(Self { root, bucket })
     }
 
@@ -68,9 +65,14 @@ impl ObjectSource for LocalDir {
     async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
         let name = object.to_string();
         if object.bucket != self.bucket {
-            return Err(SourceError::WrongBucket { object: name, bucket: object.bucket.into(), serves: self.bucket.clone() });
+            return Err(SourceError::WrongBucket {
+                object: name,
+                bucket: object.bucket.into(),
+                serves: self.bucket.clone(),
+            });
         }
-        let path = self.path_of(object.key).map_err(|reason| SourceError::InvalidKey { object: name.clone(), reason })?;
+        let path =
+            self.path_of(object.key).map_err(|reason| SourceError::InvalidKey { object: name.clone(), reason })?;
         tokio::task::spawn_blocking(move || read_capped(&path, &name, max_bytes))
             .await
             .map_err(|e| SourceError::Io { object: object.to_string(), reason: e.to_string(), retryable: true })?
@@ -80,7 +82,10 @@ impl ObjectSource for LocalDir {
 fn read_capped(path: &Path, object: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
     let io = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::PermissionDenied {
-            return SourceError::PermissionDenied { object: object.to_string(), reason: format!("{}: {e}", path.display()) };
+            return SourceError::PermissionDenied {
+                object: object.to_string(),
+                reason: format!("{}: {e}", path.display()),
+            };
         }
         SourceError::Io { object: object.to_string(), reason: format!("{}: {e}", path.display()), retryable: false }
     };

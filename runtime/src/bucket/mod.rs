@@ -90,7 +90,11 @@ impl ObjectSource for Buckets {
             None => {
                 let mut serves: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
                 serves.sort_unstable();
-                Err(SourceError::WrongBucket { object: object.to_string(), bucket: object.bucket.into(), serves: serves.join(", ") })
+                Err(SourceError::WrongBucket {
+                    object: object.to_string(),
+                    bucket: object.bucket.into(),
+                    serves: serves.join(", "),
+                })
             }
         }
     }

@@ -91,7 +91,10 @@ impl EmbeddedLog {
     {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
-            let mut conn = inner.conn.lock().map_err(|_| LogError::Storage { reason: "log connection poisoned by a panic".into() })?;
+            let mut conn = inner
+                .conn
+                .lock()
+                .map_err(|_| LogError::Storage { reason: "log connection poisoned by a panic".into() })?;
             f(&mut conn)
         })
         .await
@@ -100,9 +103,8 @@ impl EmbeddedLog {
 }
 
 fn partition_count(conn: &Connection, topic: &str) -> Result<u32, LogError> {
-    let n: i64 = conn
-        .query_row("SELECT COUNT(*) FROM partitions WHERE topic = ?1", [topic], |r| r.get(0))
-        .map_err(storage)?;
+    let n: i64 =
+        conn.query_row("SELECT COUNT(*) FROM partitions WHERE topic = ?1", [topic], |r| r.get(0)).map_err(storage)?;
     if n == 0 {
         return Err(LogError::UnknownTopic { topic: topic.to_string() });
     }
@@ -192,8 +194,11 @@ impl Log for EmbeddedLog {
                 .map_err(storage)?;
             if existing == 0 {
                 for p in 0..partitions.max(1) {
-                    tx.execute("INSERT INTO partitions (topic, partition, next_offset) VALUES (?1, ?2, 0)", params![topic, p])
-                        .map_err(storage)?;
+                    tx.execute(
+                        "INSERT INTO partitions (topic, partition, next_offset) VALUES (?1, ?2, 0)",
+                        params![topic, p],
+                    )
+                    .map_err(storage)?;
                 }
             }
             tx.commit().map_err(storage)
@@ -246,7 +251,13 @@ impl Log for EmbeddedLog {
                     .collect::<Vec<_>>())
             })
             .await?;
-        Ok(Box::new(EmbeddedConsumer { log: self.clone(), group: group.to_string(), topic: topic.to_string(), positions, next_partition: 0 }))
+        Ok(Box::new(EmbeddedConsumer {
+            log: self.clone(),
+            group: group.to_string(),
+            topic: topic.to_string(),
+            positions,
+            next_partition: 0,
+        }))
     }
 
     async fn watermarks(&self, topic: &str) -> Result<Vec<Watermarks>, LogError> {

@@ -25,9 +25,7 @@ impl Until {
         let marks = log.watermarks(topic).await?;
         let committed = log.committed(group, topic).await?;
         Ok(marks.iter().all(|m| {
-            committed
-                .iter()
-                .any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low).max(m.low) >= m.high)
+            committed.iter().any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low).max(m.low) >= m.high)
         }))
     }
 

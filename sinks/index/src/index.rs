@@ -64,7 +64,15 @@ pub struct SearchRequest {
 
 impl SearchRequest {
     pub fn new(query: Expr) -> Self {
-        Self { query, min_confidence: 0.0, bucket: None, prefix: None, state: DocState::Labeled, limit: 20, label_counts: None }
+        Self {
+            query,
+            min_confidence: 0.0,
+            bucket: None,
+            prefix: None,
+            state: DocState::Labeled,
+            limit: 20,
+            label_counts: None,
+        }
     }
 }
 

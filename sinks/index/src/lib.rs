@@ -4,11 +4,11 @@
 //! - [`config`]: the `[index]` section;
 //! - [`index`]: the index seam (write a batch durably; search) and its types;
 //! - [`query`]: the label query language (`dog AND (grass OR "golden retriever")`);
-//! - [`version`]: which of two states of a document wins (stale records never
-//!   overwrite newer ones; deletes are not undone by late creates);
+//! - [`version`]: which of two states of a document wins: stale records never
+//!   overwrite newer ones, and deletes are not undone by late creates;
 //! - [`tantivy`]: the embedded index in the data dir;
 //! - [`stage`]: the consumer loop: batch → write (durable) → commit offsets;
-//! - [`metrics`]: counters.
+//! - [`metrics`]: the sink's counters.
 //!
 //! The sink never labels and never reads objects: the label log is its only input,
 //! so replaying that log rebuilds the index without running a model.

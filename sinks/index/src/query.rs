@@ -194,7 +194,11 @@ mod tests {
             Expr::parse("(cat OR dog) AND NOT sofa").unwrap(),
             Expr::And(vec![Expr::Or(vec![l("cat"), l("dog")]), Expr::Not(Box::new(l("sofa")))])
         );
-        assert_eq!(Expr::parse("a OR b c").unwrap(), Expr::Or(vec![l("a"), Expr::And(vec![l("b"), l("c")])]), "AND binds tighter");
+        assert_eq!(
+            Expr::parse("a OR b c").unwrap(),
+            Expr::Or(vec![l("a"), Expr::And(vec![l("b"), l("c")])]),
+            "AND binds tighter"
+        );
         assert_eq!(Expr::parse("").unwrap(), Expr::All);
         assert_eq!(Expr::parse("*").unwrap(), Expr::All);
     }

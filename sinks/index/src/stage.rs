@@ -41,7 +41,11 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
             break;
         }
         let room = stage.config.batch_size - batch.len();
-        let wait = if batch.is_empty() { Duration::from_millis(200) } else { stage.config.commit_interval.saturating_sub(batch_started.elapsed()) };
+        let wait = if batch.is_empty() {
+            Duration::from_millis(200)
+        } else {
+            stage.config.commit_interval.saturating_sub(batch_started.elapsed())
+        };
         let records = tokio::select! {
             polled = consumer.poll(room, wait) => polled?,
             () = shutdown.cancelled() => Vec::new(),
@@ -60,7 +64,8 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
             // Decoded or dead-lettered, the record is covered by the next write.
             tracker.finish(record.partition, record.offset);
         }
-        let due = batch.len() >= stage.config.batch_size || batch_started.elapsed() >= stage.config.commit_interval || idle;
+        let due =
+            batch.len() >= stage.config.batch_size || batch_started.elapsed() >= stage.config.commit_interval || idle;
         if due {
             write_with_retries(&stage, std::mem::take(&mut batch), &shutdown).await?;
             consumer.commit(&tracker.committable()).await?;
@@ -91,7 +96,11 @@ async fn dead_letter(stage: &Stage, record: &LogRecord, reason: &str) -> Result<
     stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await
 }
 
-async fn write_with_retries(stage: &Stage, batch: Vec<ImageLabeled>, shutdown: &CancellationToken) -> Result<(), IndexError> {
+async fn write_with_retries(
+    stage: &Stage,
+    batch: Vec<ImageLabeled>,
+    shutdown: &CancellationToken,
+) -> Result<(), IndexError> {
     if batch.is_empty() {
         return Ok(());
     }

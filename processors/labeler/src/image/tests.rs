@@ -6,12 +6,15 @@ fn example(name: &str) -> Vec<u8> {
 
 #[test]
 fn png_and_jpeg_decode_into_a_normalised_tensor() {
-    for (name, format, w, h) in [("chelsea.png", "png", 451, 300), ("rocket.jpg", "jpeg", 640, 427), ("camera.png", "png", 512, 512)] {
+    for (name, format, w, h) in
+        [("chelsea.png", "png", 451, 300), ("rocket.jpg", "jpeg", 640, 427), ("camera.png", "png", 512, 512)]
+    {
         let prepared = prepare(&example(name), 100_000_000).unwrap();
         assert_eq!(prepared.properties, ImageProperties { format: format.into(), width: w, height: h }, "{name}");
         assert_eq!(prepared.tensor.len(), 3 * 224 * 224);
         assert!(prepared.tensor.iter().all(|v| (-1.0..=1.0).contains(v)));
-        let spread = prepared.tensor.iter().copied().fold(f32::MIN, f32::max) - prepared.tensor.iter().copied().fold(f32::MAX, f32::min);
+        let spread = prepared.tensor.iter().copied().fold(f32::MIN, f32::max)
+            - prepared.tensor.iter().copied().fold(f32::MAX, f32::min);
         assert!(spread > 0.5, "{name}: the image has contrast");
     }
 }

@@ -1,7 +1,8 @@
 use super::*;
 
 fn labeler() -> OnnxLabeler {
-    OnnxLabeler::load(None, &OnnxOptions { threads: 2, min_confidence: 5.0, max_labels: 30, max_pixels: 100_000_000 }).unwrap()
+    OnnxLabeler::load(None, &OnnxOptions { threads: 2, min_confidence: 5.0, max_labels: 30, max_pixels: 100_000_000 })
+        .unwrap()
 }
 
 fn example(name: &str) -> Vec<u8> {
@@ -30,7 +31,11 @@ async fn the_cat_is_a_cat_with_its_parents() {
 
 #[tokio::test]
 async fn min_confidence_and_max_labels_are_applied() {
-    let l = OnnxLabeler::load(None, &OnnxOptions { threads: 1, min_confidence: 90.0, max_labels: 3, max_pixels: 100_000_000 }).unwrap();
+    let l = OnnxLabeler::load(
+        None,
+        &OnnxOptions { threads: 1, min_confidence: 90.0, max_labels: 3, max_pixels: 100_000_000 },
+    )
+    .unwrap();
     let set = l.label(example("chelsea.png")).await.unwrap();
     assert_eq!(set.labels.len(), 3, "{:?}", set.labels);
     assert!(set.labels.iter().all(|l| l.confidence >= 90.0));

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use bucketlens_runtime::log::{EmbeddedLog, Log};
@@ -85,7 +87,8 @@ async fn changed_files_are_upserted_and_vanished_ones_deleted() {
     assert_eq!((got[1].key.as_str(), got[1].kind), ("cat.jpg", ChangeKind::Upsert));
     let old = first.iter().find(|c| c.key == "cat.jpg").unwrap();
     assert!(
-        bucketlens_schemas::compare_sequencers(got[1].sequencer.as_ref().unwrap(), old.sequencer.as_ref().unwrap()).is_gt(),
+        bucketlens_schemas::compare_sequencers(got[1].sequencer.as_ref().unwrap(), old.sequencer.as_ref().unwrap())
+            .is_gt(),
         "a later change carries a later sequencer"
     );
 }
@@ -105,5 +108,8 @@ async fn a_targeted_sync_covers_only_its_path() {
     let stats = f.producer.sync(Some(f.root.join("cat.jpg"))).await.unwrap();
     assert_eq!((stats.upserts, stats.deletes), (0, 1));
     let got = changes(&f.log, "g").await;
-    assert_eq!(got.iter().map(|c| (c.key.as_str(), c.kind)).collect::<Vec<_>>(), vec![("2024/new.png", ChangeKind::Upsert), ("cat.jpg", ChangeKind::Delete)]);
+    assert_eq!(
+        got.iter().map(|c| (c.key.as_str(), c.kind)).collect::<Vec<_>>(),
+        vec![("2024/new.png", ChangeKind::Upsert), ("cat.jpg", ChangeKind::Delete)]
+    );
 }

@@ -1,9 +1,9 @@
 //! The tantivy schema and the conversion between records and documents.
 
 use bucketlens_schemas::{document_id, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo};
+use tantivy::schema::Value;
 use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING};
 use tantivy::{TantivyDocument, Term};
-use tantivy::schema::Value;
 
 use crate::index::{DocState, Hit};
 use crate::version::Version;
@@ -94,7 +94,8 @@ impl Fields {
         doc.add_text(self.model, &record.model.name);
         doc.add_text(self.model_version, &record.model.version);
         doc.add_i64(self.labeled_at, record.labeled_at);
-        let optional_text = [(self.etag, &record.etag), (self.version_id, &record.version_id), (self.sequencer, &record.sequencer)];
+        let optional_text =
+            [(self.etag, &record.etag), (self.version_id, &record.version_id), (self.sequencer, &record.sequencer)];
         for (field, value) in optional_text {
             if let Some(v) = value {
                 doc.add_text(field, v);
@@ -143,10 +144,8 @@ impl Fields {
 
     /// A stored document back as a hit.
     pub fn hit(&self, doc: &TantivyDocument) -> Hit {
-        let labels: Vec<Label> = self
-            .text(doc, self.labels_json)
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or_default();
+        let labels: Vec<Label> =
+            self.text(doc, self.labels_json).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default();
         let image = self.text(doc, self.format).map(|format| ImageProperties {
             format,
             width: self.int(doc, self.width).unwrap_or(0) as i32,

@@ -63,11 +63,10 @@ impl TantivyIndex {
     }
 
     fn finish(path: &Path, index: TantivyRaw, fields: Fields, writer: Option<IndexWriter>) -> Result<Self, IndexError> {
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .map_err(|e: TantivyError| IndexError::Open { location: path.display().to_string(), reason: e.to_string() })?;
+        let reader =
+            index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e: TantivyError| {
+                IndexError::Open { location: path.display().to_string(), reason: e.to_string() }
+            })?;
         Ok(Self { inner: Arc::new(Inner { path: path.to_path_buf(), fields, reader, writer: writer.map(Mutex::new) }) })
     }
 
@@ -92,7 +91,9 @@ fn open_or_create(path: &Path) -> Result<(TantivyRaw, Fields), IndexError> {
     let fields = Fields::new();
     let dir = MmapDirectory::open(path).map_err(|e| open_err(e.to_string()))?;
     let index = TantivyRaw::open_or_create(dir, fields.schema.clone()).map_err(|e| {
-        open_err(format!("{e}; if it was made by another bucketlens version, delete it and replay the label log (bucketlens replay)"))
+        open_err(format!(
+            "{e}; if it was made by another bucketlens version, delete it and replay the label log (bucketlens replay)"
+        ))
     })?;
     Ok((index, fields))
 }
@@ -108,7 +109,9 @@ impl Inner {
 
     fn write(&self, records: Vec<ImageLabeled>) -> Result<WriteStats, IndexError> {
         let Some(writer) = &self.writer else { return Err(IndexError::ReadOnly) };
-        let mut writer = writer.lock().map_err(|_| IndexError::Failed { reason: "index writer poisoned".into(), retryable: false })?;
+        let mut writer = writer
+            .lock()
+            .map_err(|_| IndexError::Failed { reason: "index writer poisoned".into(), retryable: false })?;
         let searcher = self.reader.searcher();
         // Versions written earlier in this batch, not yet visible to the searcher.
         let mut pending: HashMap<String, Version> = HashMap::new();
@@ -143,9 +146,8 @@ impl Inner {
         self.reader.reload().map_err(failed)?;
         let searcher = self.reader.searcher();
         let query = query::build(&self.fields, request);
-        let (total, top) = searcher
-            .search(&query, &(Count, TopDocs::with_limit(request.limit.max(1))))
-            .map_err(failed)?;
+        let (total, top) =
+            searcher.search(&query, &(Count, TopDocs::with_limit(request.limit.max(1)))).map_err(failed)?;
         let mut hits = Vec::new();
         for (_, address) in top.into_iter().take(request.limit) {
             let doc: TantivyDocument = searcher.doc(address).map_err(failed)?;
@@ -158,7 +160,12 @@ impl Inner {
         Ok(SearchResponse { total: total as u64, hits, label_counts })
     }
 
-    fn label_counts(&self, searcher: &tantivy::Searcher, query: &dyn tantivy::query::Query, n: usize) -> Result<Vec<(String, u64)>, IndexError> {
+    fn label_counts(
+        &self,
+        searcher: &tantivy::Searcher,
+        query: &dyn tantivy::query::Query,
+        n: usize,
+    ) -> Result<Vec<(String, u64)>, IndexError> {
         let request: Aggregations = serde_json::from_value(serde_json::json!({
             "labels": { "terms": { "field": "label", "size": n.max(1), "segment_size": (n.max(1) * 10).max(1000) } }
         }))

@@ -26,7 +26,10 @@ fn label_query(fields: &Fields, label: &str, min_tenths: u32) -> Box<dyn Query> 
             Bound::Excluded(fields.label_conf_term(label, high.min(1001))),
         );
         let weight = 1.0 + (low / BAND) as f32;
-        bands.push((Occur::Should, Box::new(BoostQuery::new(Box::new(ConstScoreQuery::new(Box::new(range), 1.0)), weight))));
+        bands.push((
+            Occur::Should,
+            Box::new(BoostQuery::new(Box::new(ConstScoreQuery::new(Box::new(range), 1.0)), weight)),
+        ));
         low = high;
     }
     Box::new(BooleanQuery::new(bands))
@@ -36,9 +39,9 @@ fn expr_query(fields: &Fields, expr: &Expr, min_tenths: u32) -> Box<dyn Query> {
     match expr {
         Expr::All => Box::new(AllQuery),
         Expr::Label(name) => label_query(fields, name, min_tenths),
-        Expr::And(items) => Box::new(BooleanQuery::new(
-            items.iter().map(|e| occur_for(fields, e, min_tenths, Occur::Must)).collect(),
-        )),
+        Expr::And(items) => {
+            Box::new(BooleanQuery::new(items.iter().map(|e| occur_for(fields, e, min_tenths, Occur::Must)).collect()))
+        }
         Expr::Or(items) => Box::new(BooleanQuery::new(
             items.iter().map(|e| (Occur::Should, expr_query(fields, e, min_tenths))).collect(),
         )),

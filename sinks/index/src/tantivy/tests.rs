@@ -116,7 +116,14 @@ async fn boolean_queries_confidence_filters_and_ranking() {
     assert_eq!(keys(&index, "cat", 97.0).await, vec!["cat.jpg"], "the bar is inclusive");
     assert_eq!(keys(&index, "cat", 97.1).await, Vec::<String>::new());
 
-    let ranked: Vec<String> = index.search(SearchRequest::new(Expr::parse("dog").unwrap())).await.unwrap().hits.into_iter().map(|h| h.key).collect();
+    let ranked: Vec<String> = index
+        .search(SearchRequest::new(Expr::parse("dog").unwrap()))
+        .await
+        .unwrap()
+        .hits
+        .into_iter()
+        .map(|h| h.key)
+        .collect();
     assert_eq!(ranked, vec!["golden.jpg", "dog-weak-grass.jpg", "dog-grass.jpg"], "highest confidence first");
 
     let mut counts = SearchRequest::new(Expr::All);
@@ -149,7 +156,10 @@ async fn bucket_prefix_and_failed_filters() {
     request.bucket = Some("photos".into());
     request.prefix = Some("2024/".into());
     let hits = index.search(request).await.unwrap().hits;
-    assert_eq!(hits.iter().map(|h| (h.bucket.as_str(), h.key.as_str())).collect::<Vec<_>>(), vec![("photos", "2024/a.jpg")]);
+    assert_eq!(
+        hits.iter().map(|h| (h.bucket.as_str(), h.key.as_str())).collect::<Vec<_>>(),
+        vec![("photos", "2024/a.jpg")]
+    );
 
     let mut failed_only = SearchRequest::new(Expr::All);
     failed_only.state = DocState::Failed;
