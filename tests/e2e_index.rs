@@ -165,3 +165,24 @@ fn bad_arguments_fail_clearly() {
     let out = w.command(&["replay", "--group", "bucketlens-index", "--from", "yesterday"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
 }
+
+#[test]
+fn the_config_file_and_the_environment_reach_the_stages() {
+    let w = World::new(1);
+    let config = w.tmp.path().join("bucketlens.toml");
+    std::fs::write(&config, "[labeler]\nmin-confidence = 90.0\nmax-labels = 3\n").unwrap();
+    let out = w.command(&["--config", config.to_str().unwrap(), "index", w.photos.to_str().unwrap()]).output().unwrap();
+    common::assert_success(&out, &["index with --config"]);
+    let docs = w.all_documents();
+    let cat = &docs.iter().find(|(k, _)| k == "chelsea.png").unwrap().1;
+    assert!(!cat.is_empty() && cat.len() <= 3, "{cat:?}");
+    assert!(cat.iter().all(|(_, c)| *c >= 90.0), "{cat:?}");
+
+    let out = w.command(&["status"]).env("BUCKETLENS_LABELER__MIN_CONFIDENCE", "500").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("labeler.min-confidence must be between 0 and 100"));
+    let out = w.command(&["status"]).env("BUCKETLENS_LOG", "info").env("BUCKETLENS_CONFIG", &config).output().unwrap();
+    common::assert_success(&out, &["status with BUCKETLENS_LOG and BUCKETLENS_CONFIG set"]);
+    let out = w.command(&["status"]).env("BUCKETLENS_LOG__PARTITIONZ", "3").output().unwrap();
+    assert!(!out.status.success(), "unknown settings are refused, not ignored");
+}

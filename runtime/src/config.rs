@@ -9,6 +9,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{de::DeserializeOwned, Serialize};
 
+/// `BUCKETLENS_*` variables that are read elsewhere, not as settings.
+const NOT_SETTINGS: [&str; 2] = ["LOG", "CONFIG"];
+
 /// A configuration that could not be loaded, with what to fix.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -29,7 +32,10 @@ pub fn load<T: Serialize + DeserializeOwned + Default>(file: Option<&Path>) -> R
         }
         figment = figment.merge(Toml::file(file));
     }
-    figment =
-        figment.merge(Env::prefixed("BUCKETLENS_").map(|key| key.as_str().replace("__", ".").replace('_', "-").into()));
+    // BUCKETLENS_LOG (the log filter) and BUCKETLENS_CONFIG (the file) are not settings.
+    let env = Env::prefixed("BUCKETLENS_")
+        .filter(|key| !NOT_SETTINGS.iter().any(|n| key.as_str().eq_ignore_ascii_case(n)))
+        .map(|key| key.as_str().replace("__", ".").replace('_', "-").into());
+    figment = figment.merge(env);
     figment.extract().map_err(|e| ConfigError(e.to_string()))
 }

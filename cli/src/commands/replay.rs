@@ -35,12 +35,9 @@ fn position(from: &str) -> anyhow::Result<Position> {
     match from {
         "earliest" => Ok(Position::Earliest),
         "end" | "latest" => Ok(Position::End),
-        time => {
-            let at = humantime::parse_rfc3339_weak(time)
-                .map_err(|e| anyhow::anyhow!("--from {time:?}: expected earliest, end or an RFC 3339 time ({e})"))?;
-            let ms = at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-            Ok(Position::Timestamp(ms))
-        }
+        time => super::search::parse_time(time)
+            .map(Position::Timestamp)
+            .map_err(|e| anyhow::anyhow!("--from {time:?}: expected earliest, end or an RFC 3339 time ({e})")),
     }
 }
 

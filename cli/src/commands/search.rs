@@ -24,6 +24,21 @@ pub struct Args {
     /// Only keys starting with this.
     #[arg(long)]
     prefix: Option<String>,
+    /// Only documents labeled by this model version (see `status`, or a hit's `model`).
+    #[arg(long)]
+    model_version: Option<String>,
+    /// Only objects modified at or after this time (RFC 3339, e.g. 2024-06-01T00:00:00Z).
+    #[arg(long, value_parser = parse_time)]
+    modified_after: Option<i64>,
+    /// Only objects modified at or before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    modified_before: Option<i64>,
+    /// Only objects of at least this many bytes.
+    #[arg(long)]
+    min_size: Option<i64>,
+    /// Only objects of at most this many bytes.
+    #[arg(long)]
+    max_size: Option<i64>,
     /// At most this many results.
     #[arg(long, default_value_t = 20)]
     limit: usize,
@@ -46,6 +61,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     request.bucket = args.bucket;
     request.prefix = args.prefix;
     request.limit = args.limit;
+    request.model_version = args.model_version;
+    request.modified = (args.modified_after, args.modified_before);
+    request.size = (args.min_size, args.max_size);
     if args.failed {
         request.state = DocState::Failed;
     }
@@ -70,6 +88,13 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("{} of {} shown", response.hits.len(), response.total);
     Ok(ExitCode::SUCCESS)
+}
+
+/// An RFC 3339 time as milliseconds since the epoch.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let at = humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("expected an RFC 3339 time such as 2024-06-01T00:00:00Z: {e}"))?;
+    Ok(at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
 }
 
 /// The labels asked for first, then the most confident others; 6 in all.

@@ -55,6 +55,12 @@ pub struct SearchRequest {
     pub bucket: Option<String>,
     /// Keys starting with this.
     pub prefix: Option<String>,
+    /// Only documents labeled by this model version.
+    pub model_version: Option<String>,
+    /// `last_modified` within `[from, to]`, ms since the epoch (either end open).
+    pub modified: (Option<i64>, Option<i64>),
+    /// Object size within `[min, max]` bytes (either end open).
+    pub size: (Option<i64>, Option<i64>),
     /// Which documents: labeled (default) or failed.
     pub state: DocState,
     pub limit: usize,
@@ -69,6 +75,9 @@ impl SearchRequest {
             min_confidence: 0.0,
             bucket: None,
             prefix: None,
+            model_version: None,
+            modified: (None, None),
+            size: (None, None),
             state: DocState::Labeled,
             limit: 20,
             label_counts: None,

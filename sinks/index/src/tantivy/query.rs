@@ -82,5 +82,16 @@ pub fn build(fields: &Fields, request: &SearchRequest) -> Box<dyn Query> {
         );
         clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(range), 0.0))));
     }
+    if let Some(version) = &request.model_version {
+        clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(term(fields.model_version, version), 0.0))));
+    }
+    for (field, (low, high)) in [(fields.last_modified, request.modified), (fields.size, request.size)] {
+        if low.is_none() && high.is_none() {
+            continue;
+        }
+        let bound = |v: Option<i64>| v.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(field, v)));
+        let range = RangeQuery::new(bound(low), bound(high));
+        clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(range), 0.0))));
+    }
     Box::new(BooleanQuery::new(clauses))
 }

@@ -179,3 +179,26 @@ async fn a_second_writer_is_refused_but_readers_see_commits() {
     assert_eq!(reader.search(SearchRequest::new(Expr::All)).await.unwrap().total, 1);
     assert!(matches!(reader.write(vec![]).await, Err(IndexError::ReadOnly)));
 }
+
+#[tokio::test]
+async fn size_modified_and_model_version_filters() {
+    let (_dir, index) = open();
+    let mut small = record("small.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]);
+    small.size = Some(10);
+    small.last_modified = Some(1_000);
+    let mut big = record("big.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]);
+    big.size = Some(5_000_000);
+    big.last_modified = Some(9_000);
+    big.model.version = "2".into();
+    index.write(vec![small, big]).await.unwrap();
+    let run = |f: &dyn Fn(&mut SearchRequest)| {
+        let mut request = SearchRequest::new(Expr::parse("cat").unwrap());
+        f(&mut request);
+        let index = index.clone();
+        async move { index.search(request).await.unwrap().hits.into_iter().map(|h| h.key).collect::<Vec<_>>() }
+    };
+    assert_eq!(run(&|r| r.size = (Some(1_000), None)).await, vec!["big.jpg"]);
+    assert_eq!(run(&|r| r.size = (None, Some(10))).await, vec!["small.jpg"], "bounds are inclusive");
+    assert_eq!(run(&|r| r.modified = (Some(2_000), Some(9_000))).await, vec!["big.jpg"]);
+    assert_eq!(run(&|r| r.model_version = Some("1".into())).await, vec!["small.jpg"]);
+}
