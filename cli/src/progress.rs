@@ -25,7 +25,7 @@ pub fn spawn(
         let tty = std::io::stderr().is_terminal();
         let bar = tty.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            let style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
             bar.set_style(style);
@@ -38,7 +38,8 @@ pub fn spawn(
             let stopped = stop.is_cancelled();
             let (pos, total) = (done(), totals.total.load(Ordering::Relaxed));
             if let Some(bar) = &bar {
-                bar.set_length(total.max(pos));
+                bar.set_message(if total == 0 { "scanning" } else { "indexing" });
+                bar.set_length(total.max(pos).max(1));
                 bar.set_position(pos);
             } else if last_line.elapsed() >= Duration::from_secs(2) && !stopped {
                 let rate = pos as f64 / start.elapsed().as_secs_f64().max(1e-3);
