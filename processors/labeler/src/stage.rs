@@ -43,7 +43,8 @@ struct Done {
     partition: i32,
     offset: i64,
     key: String,
-    result: Result<(), LogError>,
+    /// `Ok(false)`: abandoned at shutdown, left unfinished (redone on restart).
+    result: Result<bool, LogError>,
 }
 
 /// Runs the labeler stage until `until` or `shutdown`.
@@ -61,7 +62,8 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
     let mut failure: Option<LogError> = None;
 
     loop {
-        if stopping && tracker.in_flight() == 0 {
+        // Records queued behind a busy key, or abandoned, stay pending: never committed.
+        if stopping && tasks.is_empty() {
             break;
         }
         let room = max_in_flight.saturating_sub(tracker.in_flight());
@@ -77,12 +79,18 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
                         continue;
                     }
                 };
-                if let Err(e) = done.result {
-                    failure = Some(e);
-                    stopping = true;
-                    continue;
+                match done.result {
+                    Ok(true) => tracker.finish(done.partition, done.offset),
+                    Ok(false) => {
+                        busy.remove(&done.key);
+                        continue;
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        stopping = true;
+                        continue;
+                    }
                 }
-                tracker.finish(done.partition, done.offset);
                 let next = busy.get_mut(&done.key).and_then(VecDeque::pop_front);
                 match next {
                     Some(record) if !stopping => spawn(&mut tasks, &stage, record, &shutdown),
@@ -141,8 +149,9 @@ fn spawn(tasks: &mut JoinSet<Done>, stage: &Arc<Stage>, record: LogRecord, shutd
     );
 }
 
-/// Labels one record and produces its outcome. `Err` only when the log fails.
-async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken) -> Result<(), LogError> {
+/// Labels one record and produces its outcome: `Ok(true)` once it is durable,
+/// `Ok(false)` if shutdown interrupted a retry. `Err` only when the log fails.
+async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken) -> Result<bool, LogError> {
     let change = match ObjectChanged::from_bytes(&record.value) {
         Ok(change) => change,
         Err(e) => {
@@ -150,7 +159,7 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
             Metrics::add(&stage.metrics.undecodable, 1);
             let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
             dlq.headers = failure_headers("UndecodableRecord", &e.to_string(), &record);
-            return stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await;
+            return stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await.map(|()| true);
         }
     };
     let model = stage.labeler.model().clone();
@@ -176,7 +185,7 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
                 stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await?;
             }
             // Shutting down mid-retry: leave the record unfinished, it is redone.
-            None => return Err(LogError::Unavailable { reason: "shutting down during a retry".into() }),
+            None => return Ok(false),
         }
     }
     outcome.labeled_at = now_ms();
@@ -188,7 +197,7 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
         LabelKind::Removed => &stage.metrics.removed,
     };
     Metrics::add(counter, 1);
-    Ok(())
+    Ok(true)
 }
 
 /// Reads and labels with retries. `None` if shutdown interrupted a backoff;

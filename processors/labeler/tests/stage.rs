@@ -1,0 +1,78 @@
+//! The labeler stage in process, against the embedded log, a real folder and the
+//! real model: shutdown with records queued behind a busy key, then a restart.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
+use bucketlens_labeler::stage::{run, Stage};
+use bucketlens_labeler::{Config, Metrics};
+use bucketlens_runtime::bucket::LocalDir;
+use bucketlens_runtime::log::{EmbeddedLog, Log, OutRecord, Until};
+use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ChangeSource, ObjectChanged};
+use tokio_util::sync::CancellationToken;
+
+fn change(key: &str, seq: u32) -> OutRecord {
+    let c = ObjectChanged {
+        bucket: "photos".into(),
+        key: key.into(),
+        version_id: None,
+        kind: ChangeKind::Upsert,
+        size: None,
+        etag: None,
+        last_modified: None,
+        sequencer: Some(format!("{seq:08X}")),
+        source: ChangeSource::Listing,
+        observed_at: 0,
+    };
+    OutRecord::new(record_key("photos", key), c.to_bytes().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/photos/chelsea.png");
+    std::fs::copy(&example, photos.join("cat.png")).unwrap();
+    let log = EmbeddedLog::open(&tmp.path().join("log.sqlite")).unwrap();
+    for topic in [topics::OBJECTS_CHANGED, topics::IMAGES_LABELED, topics::OBJECTS_CHANGED_DLQ] {
+        log.ensure_topic(topic, 1).await.unwrap();
+    }
+    log.produce(topics::OBJECTS_CHANGED, (0..40).map(|i| change("cat.png", i)).collect()).await.unwrap();
+
+    let settings = Config::default().validate().unwrap();
+    let options = OnnxOptions { threads: 2, min_confidence: 50.0, max_labels: 20, max_pixels: 100_000_000 };
+    let labeler = Arc::new(OnnxLabeler::load(None, &options).unwrap());
+    let source = Arc::new(LocalDir::new(&photos).unwrap());
+    let stage = |metrics: Arc<Metrics>| Stage {
+        settings: settings.clone(),
+        log: Arc::new(log.clone()) as Arc<dyn Log>,
+        source: source.clone(),
+        labeler: labeler.clone(),
+        metrics,
+    };
+
+    // One key: the 40 records run one after another. Stop after a few.
+    let shutdown = CancellationToken::new();
+    let first = Arc::new(Metrics::default());
+    let running = tokio::spawn(run(stage(first.clone()), Until::Shutdown, shutdown.clone()));
+    while Metrics::get(&first.labeled) < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
+    let done_first = Metrics::get(&first.labeled);
+    assert!(done_first < 40, "stopped early: {done_first}");
+    let committed = log.committed(&settings.group, topics::OBJECTS_CHANGED).await.unwrap()[0].committed.unwrap();
+    assert!(committed as u64 <= done_first, "committed {committed} past the {done_first} finished records");
+
+    // A restart finishes the rest; nothing is skipped.
+    let second = Arc::new(Metrics::default());
+    run(stage(second.clone()), Until::drain(), CancellationToken::new()).await.unwrap();
+    assert_eq!(log.committed(&settings.group, topics::OBJECTS_CHANGED).await.unwrap()[0].committed, Some(40));
+    assert!(done_first + Metrics::get(&second.labeled) >= 40, "every record labeled at least once");
+    let labeled = log.watermarks(topics::IMAGES_LABELED).await.unwrap()[0].high;
+    assert!(labeled >= 40);
+}
