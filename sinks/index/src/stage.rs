@@ -12,6 +12,11 @@ use tracing::{error, warn};
 
 use crate::{Config, Index, IndexError, Metrics};
 
+/// Attempts of one batch write before the sink stops with the error (a full disk
+/// or a broken index must be seen, not retried forever). Offsets stay uncommitted,
+/// so the batch is written again after a restart.
+const MAX_WRITE_ATTEMPTS: u32 = 8;
+
 /// What the sink needs to run.
 pub struct Stage {
     pub config: Config,
@@ -105,6 +110,7 @@ async fn write_with_retries(
         return Ok(());
     }
     let mut delay = Duration::from_millis(200);
+    let mut attempt = 1;
     loop {
         match stage.index.write(batch.clone()).await {
             Ok(stats) => {
@@ -113,8 +119,9 @@ async fn write_with_retries(
                 Metrics::add(&stage.metrics.commits, 1);
                 return Ok(());
             }
-            Err(e) if e.retryable() && !shutdown.is_cancelled() => {
-                error!(error = %e, records = batch.len(), "index write failed; retrying");
+            Err(e) if e.retryable() && attempt < MAX_WRITE_ATTEMPTS && !shutdown.is_cancelled() => {
+                error!(error = %e, records = batch.len(), attempt, "index write failed; retrying");
+                attempt += 1;
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
