@@ -12,6 +12,7 @@
 pub mod bucket;
 pub mod config;
 pub mod log;
+pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 

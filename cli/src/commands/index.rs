@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bucketlens_index::{DocState, Expr, Index, SearchRequest};
-use bucketlens_labeler::Metrics as LabelerMetrics;
 use bucketlens_listing::state::State;
 use bucketlens_listing::{DirProducer, SyncStats};
 use bucketlens_runtime::bucket::LocalDir;
@@ -78,11 +77,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     );
     let stop_progress = tokio_util::sync::CancellationToken::new();
     let sink_metrics = Arc::clone(&counters.sink);
-    let reporter = progress::spawn(
-        Arc::clone(&totals),
-        move || bucketlens_index::Metrics::get(&sink_metrics.records_in),
-        stop_progress.clone(),
-    );
+    let reporter = progress::spawn(Arc::clone(&totals), move || sink_metrics.records_in.get(), stop_progress.clone());
 
     let synced = producer.sync_all().await;
     let stats = match synced {
@@ -135,9 +130,8 @@ async fn print_summary(
     started: Instant,
 ) -> anyhow::Result<()> {
     let l = &counters.labeler;
-    let (labeled, failed, removed) =
-        (LabelerMetrics::get(&l.labeled), LabelerMetrics::get(&l.failed), LabelerMetrics::get(&l.removed));
-    let indexed = bucketlens_index::Metrics::get(&counters.sink.applied);
+    let (labeled, failed, removed) = (l.labeled.get(), l.failed.get(), l.removed.get());
+    let indexed = counters.sink.applied.get();
     let secs = started.elapsed().as_secs_f64();
     let rate = (labeled + failed) as f64 / secs.max(1e-3);
     println!(

@@ -87,11 +87,11 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let l = &counters.labeler;
     println!(
         "replayed {} records into the index ({} applied, {} stale) · labeled {} · failed {} · {:.1} s",
-        bucketlens_index::Metrics::get(&counters.sink.records_in),
-        bucketlens_index::Metrics::get(&counters.sink.applied),
-        bucketlens_index::Metrics::get(&counters.sink.stale),
-        bucketlens_labeler::Metrics::get(&l.labeled),
-        bucketlens_labeler::Metrics::get(&l.failed),
+        counters.sink.records_in.get(),
+        counters.sink.applied.get(),
+        counters.sink.stale.get(),
+        l.labeled.get(),
+        l.failed.get(),
         started.elapsed().as_secs_f64()
     );
     Ok(if shutdown.is_cancelled() { ExitCode::from(130) } else { ExitCode::SUCCESS })

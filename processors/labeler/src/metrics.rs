@@ -1,29 +1,19 @@
 //! Counters of the labeler stage, read by the progress display and the summary.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use bucketlens_runtime::metrics::Counter;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Records read from objects.changed.v1.
-    pub records_in: AtomicU64,
+    pub records_in: Counter,
     /// Images labeled.
-    pub labeled: AtomicU64,
+    pub labeled: Counter,
     /// Objects that became FAILED records.
-    pub failed: AtomicU64,
+    pub failed: Counter,
     /// Deletes (and objects gone before they could be read) passed on as removals.
-    pub removed: AtomicU64,
+    pub removed: Counter,
     /// Records that could not be decoded, sent to the DLQ as they were.
-    pub undecodable: AtomicU64,
+    pub undecodable: Counter,
     /// Retries of retryable failures.
-    pub retries: AtomicU64,
-}
-
-impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
+    pub retries: Counter,
 }

@@ -111,7 +111,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
                     }
                 }
                 for record in records {
-                    Metrics::add(&stage.metrics.records_in, 1);
+                    stage.metrics.records_in.add(1);
                     tracker.start(record.partition, record.offset);
                     if let Some(waiting) = busy.get_mut(&record.key) {
                         waiting.push_back(record);
@@ -156,7 +156,7 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
         Ok(change) => change,
         Err(e) => {
             warn!(error = %e, "undecodable record sent to the DLQ");
-            Metrics::add(&stage.metrics.undecodable, 1);
+            stage.metrics.undecodable.add(1);
             let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
             dlq.headers = failure_headers("UndecodableRecord", &e.to_string(), &record);
             return stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await.map(|()| true);
@@ -196,7 +196,7 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
         LabelKind::Failed => &stage.metrics.failed,
         LabelKind::Removed => &stage.metrics.removed,
     };
-    Metrics::add(counter, 1);
+    counter.add(1);
     Ok(true)
 }
 
@@ -213,7 +213,7 @@ async fn label_with_retries(
         let result = read_and_label(stage, change).await;
         match &result {
             Err(f) if f.retryable && attempt < stage.settings.max_attempts => {
-                Metrics::add(&stage.metrics.retries, 1);
+                stage.metrics.retries.add(1);
                 warn!(attempt, code = f.code, reason = %f.message, "retrying");
             }
             _ => return Some(result),

@@ -58,12 +58,12 @@ async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() 
     let shutdown = CancellationToken::new();
     let first = Arc::new(Metrics::default());
     let running = tokio::spawn(run(stage(first.clone()), Until::Shutdown, shutdown.clone()));
-    while Metrics::get(&first.labeled) < 2 {
+    while first.labeled.get() < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
-    let done_first = Metrics::get(&first.labeled);
+    let done_first = first.labeled.get();
     assert!(done_first < 40, "stopped early: {done_first}");
     let committed = log.committed(&settings.group, topics::OBJECTS_CHANGED).await.unwrap()[0].committed.unwrap();
     assert!(committed as u64 <= done_first, "committed {committed} past the {done_first} finished records");
@@ -72,7 +72,7 @@ async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() 
     let second = Arc::new(Metrics::default());
     run(stage(second.clone()), Until::drain(), CancellationToken::new()).await.unwrap();
     assert_eq!(log.committed(&settings.group, topics::OBJECTS_CHANGED).await.unwrap()[0].committed, Some(40));
-    assert!(done_first + Metrics::get(&second.labeled) >= 40, "every record labeled at least once");
+    assert!(done_first + second.labeled.get() >= 40, "every record labeled at least once");
     let labeled = log.watermarks(topics::IMAGES_LABELED).await.unwrap()[0].high;
     assert!(labeled >= 40);
 }

@@ -1,27 +1,17 @@
 //! Counters of the index sink.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use bucketlens_runtime::metrics::Counter;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Records read from images.labeled.v1.
-    pub records_in: AtomicU64,
+    pub records_in: Counter,
     /// Records applied to the index (labeled, failed or removed).
-    pub applied: AtomicU64,
+    pub applied: Counter,
     /// Stale records ignored.
-    pub stale: AtomicU64,
+    pub stale: Counter,
     /// Records that could not be decoded (sent to the DLQ).
-    pub undecodable: AtomicU64,
+    pub undecodable: Counter,
     /// Index commits.
-    pub commits: AtomicU64,
-}
-
-impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
+    pub commits: Counter,
 }

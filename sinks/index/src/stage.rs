@@ -60,7 +60,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
         }
         let idle = records.is_empty();
         for record in records {
-            Metrics::add(&stage.metrics.records_in, 1);
+            stage.metrics.records_in.add(1);
             tracker.start(record.partition, record.offset);
             match ImageLabeled::from_bytes(&record.value) {
                 Ok(labeled) => batch.push(labeled),
@@ -89,7 +89,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
 
 async fn dead_letter(stage: &Stage, record: &LogRecord, reason: &str) -> Result<(), LogError> {
     warn!(topic = %record.topic, partition = record.partition, offset = record.offset, key = %record.key, %reason, "undecodable label record sent to the DLQ");
-    Metrics::add(&stage.metrics.undecodable, 1);
+    stage.metrics.undecodable.add(1);
     let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
     dlq.headers = vec![
         ("error.code".into(), "UndecodableRecord".into()),
@@ -114,9 +114,9 @@ async fn write_with_retries(
     loop {
         match stage.index.write(batch.clone()).await {
             Ok(stats) => {
-                Metrics::add(&stage.metrics.applied, stats.applied);
-                Metrics::add(&stage.metrics.stale, stats.stale);
-                Metrics::add(&stage.metrics.commits, 1);
+                stage.metrics.applied.add(stats.applied);
+                stage.metrics.stale.add(stats.stale);
+                stage.metrics.commits.add(1);
                 return Ok(());
             }
             Err(e) if e.retryable() && attempt < MAX_WRITE_ATTEMPTS && !shutdown.is_cancelled() => {
