@@ -76,3 +76,44 @@ async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() 
     let labeled = log.watermarks(topics::IMAGES_LABELED).await.unwrap()[0].high;
     assert!(labeled >= 40);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_record_goes_to_the_dlq_and_the_rest_are_labeled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/photos/coffee.png");
+    std::fs::copy(&example, photos.join("coffee.png")).unwrap();
+    let log = EmbeddedLog::open(&tmp.path().join("log.sqlite")).unwrap();
+    for topic in [topics::OBJECTS_CHANGED, topics::IMAGES_LABELED, topics::OBJECTS_CHANGED_DLQ] {
+        log.ensure_topic(topic, 1).await.unwrap();
+    }
+    let garbage = OutRecord::new("photos/garbage", b"{\"not\": \"avro\"}".to_vec());
+    log.produce(topics::OBJECTS_CHANGED, vec![change("coffee.png", 1), garbage, change("coffee.png", 2)])
+        .await
+        .unwrap();
+
+    let settings = Config::default().validate().unwrap();
+    let options = OnnxOptions { threads: 1, min_confidence: 50.0, max_labels: 20, max_pixels: 100_000_000 };
+    let metrics = Arc::new(Metrics::default());
+    let stage = Stage {
+        settings: settings.clone(),
+        log: Arc::new(log.clone()) as Arc<dyn Log>,
+        source: Arc::new(LocalDir::new(&photos).unwrap()),
+        labeler: Arc::new(OnnxLabeler::load(None, &options).unwrap()),
+        metrics: metrics.clone(),
+    };
+    run(stage, Until::drain(), CancellationToken::new()).await.unwrap();
+
+    assert_eq!(metrics.labeled.get(), 2, "the records after the bad one are labeled");
+    assert_eq!(metrics.undecodable.get(), 1);
+    assert_eq!(log.committed(&settings.group, topics::OBJECTS_CHANGED).await.unwrap()[0].committed, Some(3));
+    let mut dlq = log.subscribe("inspect", topics::OBJECTS_CHANGED_DLQ).await.unwrap();
+    let dead = dlq.poll(10, Duration::from_millis(100)).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].key, "photos/garbage");
+    assert_eq!(dead[0].value, b"{\"not\": \"avro\"}".to_vec(), "kept as it was");
+    assert_eq!(dead[0].header("error.code"), Some("UndecodableRecord"));
+    assert!(dead[0].header("error.message").unwrap().contains("single-object marker"), "{:?}", dead[0].headers);
+    assert_eq!(dead[0].header("source.offset"), Some("1"));
+}
