@@ -29,17 +29,23 @@ fn change(key: &str, seq: u32) -> OutRecord {
     OutRecord::new(record_key("photos", key), c.to_bytes().unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() {
+/// A temp dir with `photos/NAME` (a copy of an example) and an embedded log with the topics.
+async fn world(example: &str, name: &str) -> (tempfile::TempDir, std::path::PathBuf, EmbeddedLog) {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/photos/chelsea.png");
-    std::fs::copy(&example, photos.join("cat.png")).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/photos").join(example);
+    std::fs::copy(&source, photos.join(name)).unwrap();
     let log = EmbeddedLog::open(&tmp.path().join("log.sqlite")).unwrap();
     for topic in [topics::OBJECTS_CHANGED, topics::IMAGES_LABELED, topics::OBJECTS_CHANGED_DLQ] {
         log.ensure_topic(topic, 1).await.unwrap();
     }
+    (tmp, photos, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() {
+    let (_tmp, photos, log) = world("chelsea.png", "cat.png").await;
     log.produce(topics::OBJECTS_CHANGED, (0..40).map(|i| change("cat.png", i)).collect()).await.unwrap();
 
     let settings = Config::default().validate().unwrap();
@@ -79,15 +85,7 @@ async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_record_goes_to_the_dlq_and_the_rest_are_labeled() {
-    let tmp = tempfile::tempdir().unwrap();
-    let photos = tmp.path().join("photos");
-    std::fs::create_dir_all(&photos).unwrap();
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/photos/coffee.png");
-    std::fs::copy(&example, photos.join("coffee.png")).unwrap();
-    let log = EmbeddedLog::open(&tmp.path().join("log.sqlite")).unwrap();
-    for topic in [topics::OBJECTS_CHANGED, topics::IMAGES_LABELED, topics::OBJECTS_CHANGED_DLQ] {
-        log.ensure_topic(topic, 1).await.unwrap();
-    }
+    let (_tmp, photos, log) = world("coffee.png", "coffee.png").await;
     let garbage = OutRecord::new("photos/garbage", b"{\"not\": \"avro\"}".to_vec());
     log.produce(topics::OBJECTS_CHANGED, vec![change("coffee.png", 1), garbage, change("coffee.png", 2)])
         .await
