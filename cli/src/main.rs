@@ -33,8 +33,15 @@ enum Command {
     Search(commands::search::Args),
     /// Count documents per label.
     Labels(commands::labels::Args),
-    /// Move a consumer group back (to earliest or a time) and reprocess up to the end.
+    /// Move a consumer group back (to earliest or a time); with --until-end, also
+    /// reprocess up to the end offsets seen at start, then exit.
     Replay(commands::replay::Args),
+    /// Run one labeler group member until Ctrl-C (Kafka: start as many as you like).
+    Label(commands::label::Args),
+    /// Run the index sink until Ctrl-C: applies images.labeled.v1 to the index.
+    Sink(commands::sink::Args),
+    /// Produce object changes to the log: `produce listing DIR [--watch]`.
+    Produce(commands::produce::Args),
     /// Documents in the index, and each group's position and lag on the log.
     Status(commands::status::Args),
 }
@@ -57,6 +64,9 @@ fn main() -> ExitCode {
             Command::Labels(args) => commands::labels::run(&settings, args).await,
             Command::Replay(args) => commands::replay::run(&settings, args).await,
             Command::Status(args) => commands::status::run(&settings, args).await,
+            Command::Label(args) => commands::label::run(&settings, args).await,
+            Command::Sink(args) => commands::sink::run(&settings, args).await,
+            Command::Produce(args) => commands::produce::run(&settings, args).await,
         }
     });
     match result {

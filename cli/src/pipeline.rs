@@ -5,22 +5,48 @@ use std::sync::Arc;
 use anyhow::Context;
 use bucketlens_index::{Index, TantivyIndex};
 use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
-use bucketlens_runtime::bucket::ObjectSource;
-use bucketlens_runtime::log::{EmbeddedLog, Log, Until};
+use bucketlens_listing::state::State;
+use bucketlens_runtime::bucket::{Buckets, LocalDir, ObjectSource};
+use bucketlens_runtime::log::{EmbeddedLog, KafkaLog, Log, Until};
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::settings::Settings;
+use crate::settings::{Backend, Settings};
 
-/// The embedded log with bucketlens' topics.
+/// The configured log (embedded or Kafka) with bucketlens' topics, created if
+/// missing: the two state topics compacted, the dead-letter topic not.
 pub async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn Log>> {
-    let log = EmbeddedLog::open(&settings.log_path())?;
-    for topic in [topics::OBJECTS_CHANGED, topics::IMAGES_LABELED, topics::OBJECTS_CHANGED_DLQ] {
-        log.ensure_topic(topic, settings.log.partitions).await?;
+    let log: Arc<dyn Log> = match settings.log.backend {
+        Backend::Embedded => Arc::new(EmbeddedLog::open(&settings.log_path())?),
+        Backend::Kafka => Arc::new(KafkaLog::connect(settings.log.kafka.clone())?),
+    };
+    for (topic, compacted) in
+        [(topics::OBJECTS_CHANGED, true), (topics::IMAGES_LABELED, true), (topics::OBJECTS_CHANGED_DLQ, false)]
+    {
+        log.ensure_topic(topic, settings.log.partitions, compacted)
+            .await
+            .with_context(|| format!("creating topic {topic}"))?;
     }
-    Ok(Arc::new(log))
+    Ok(log)
+}
+
+/// Where the labeler reads objects: the `[buckets]` of the configuration, and the
+/// folders recorded by earlier listings in this data dir.
+pub fn object_sources(settings: &Settings) -> anyhow::Result<Arc<dyn ObjectSource>> {
+    let mut buckets = Buckets::default();
+    let mut roots: Vec<(String, std::path::PathBuf)> = Vec::new();
+    if settings.listing_path().exists() {
+        roots = State::open(&settings.listing_path())?.roots()?;
+    }
+    roots.extend(settings.buckets.iter().map(|(b, p)| (b.clone(), p.clone())));
+    for (bucket, root) in roots {
+        let source = LocalDir::new(&root)
+            .map_err(|e| anyhow::anyhow!("bucket {bucket} is read from {}, which cannot be opened: {e}", root.display()))?;
+        buckets.insert(bucket, Arc::new(source) as Arc<dyn ObjectSource>);
+    }
+    Ok(Arc::new(buckets))
 }
 
 /// The local model, loaded once, off the async threads.
@@ -58,7 +84,38 @@ pub struct Counters {
 /// The labeler and the index sink, running.
 pub struct Stages {
     labeler: Option<JoinHandle<anyhow::Result<()>>>,
-    sink: JoinHandle<anyhow::Result<()>>,
+    sink: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts one stage: the labeler when `labeling` is given, else the sink on `index`.
+pub fn start_one(
+    settings: &Settings,
+    log: Arc<dyn Log>,
+    index: Option<Arc<dyn Index>>,
+    labeling: Option<(Arc<dyn ObjectSource>, Arc<OnnxLabeler>)>,
+    counters: &Counters,
+    until: Until,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Stages> {
+    let shutdown = shutdown.clone();
+    if let Some((source, labeler)) = labeling {
+        let stage = bucketlens_labeler::stage::Stage {
+            settings: settings.labeler.validate().map_err(anyhow::Error::msg)?,
+            log,
+            source,
+            labeler,
+            metrics: Arc::clone(&counters.labeler),
+        };
+        let handle =
+            tokio::spawn(async move { bucketlens_labeler::run(stage, until, shutdown).await.context("labeler") });
+        return Ok(Stages { labeler: Some(handle), sink: None });
+    }
+    let index = index.context("the index sink needs an index")?;
+    let stage =
+        bucketlens_index::stage::Stage { config: settings.index.clone(), log, index, metrics: Arc::clone(&counters.sink) };
+    let handle =
+        tokio::spawn(async move { bucketlens_index::stage::run(stage, until, shutdown).await.context("index sink") });
+    Ok(Stages { labeler: None, sink: Some(handle) })
 }
 
 /// Starts the labeler (if `labeling`) and the sink. With `until_upstream`, each stage
@@ -110,7 +167,7 @@ pub fn start(
         }
         result.context("index sink")
     });
-    Ok(Stages { labeler, sink })
+    Ok(Stages { labeler, sink: Some(sink) })
 }
 
 impl Stages {
@@ -120,7 +177,10 @@ impl Stages {
             Some(handle) => handle.await.context("labeler task")?,
             None => Ok(()),
         };
-        let sink = self.sink.await.context("index sink task")?;
+        let sink = match self.sink {
+            Some(handle) => handle.await.context("index sink task")?,
+            None => Ok(()),
+        };
         labeler.and(sink)
     }
 }
@@ -140,4 +200,22 @@ pub async fn lag(log: &dyn Log, group: &str, topic: &str) -> anyhow::Result<u64>
         lag += (mark.high - at).max(0) as u64;
     }
     Ok(lag)
+}
+
+/// Serves `registry` on the configured address and says where on stderr.
+pub async fn serve_metrics(
+    settings: &Settings,
+    registry: bucketlens_runtime::metrics::Registry,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = bucketlens_runtime::metrics::serve(settings.metrics.listen, registry, shutdown.clone())
+        .await
+        .with_context(|| format!("serving metrics on {}", settings.metrics.listen))?;
+    eprintln!("metrics on http://{addr}/metrics");
+    Ok(())
+}
+
+/// A registry whose names all start with `bucketlens_`.
+pub fn registry() -> bucketlens_runtime::metrics::Registry {
+    bucketlens_runtime::metrics::Registry::with_prefix("bucketlens")
 }

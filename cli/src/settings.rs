@@ -1,8 +1,11 @@
 //! The whole configuration: one section per stage, loaded from defaults, the TOML
 //! file, `BUCKETLENS_*` variables, then flags. See `deploy/bucketlens.example.toml`.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use bucketlens_runtime::log::KafkaConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -11,6 +14,10 @@ pub struct Settings {
     /// Where the embedded log, the listing state and the index live.
     pub data_dir: PathBuf,
     pub log: LogSettings,
+    /// Where the labeler reads each bucket: `photos = "/data/photos"`. Buckets
+    /// listed by `index`/`produce listing` with the same data dir are known already.
+    pub buckets: BTreeMap<String, PathBuf>,
+    pub metrics: MetricsSettings,
     pub listing: bucketlens_listing::Config,
     pub labeler: bucketlens_labeler::Config,
     pub index: bucketlens_index::Config,
@@ -19,13 +26,37 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct LogSettings {
+    /// `embedded` (a SQLite file in the data dir) or `kafka`.
+    pub backend: Backend,
     /// Partitions of each topic when bucketlens creates it.
     pub partitions: u32,
+    pub kafka: KafkaConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    Embedded,
+    Kafka,
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { partitions: 4 }
+        Self { backend: Backend::Embedded, partitions: 4, kafka: KafkaConfig::default() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct MetricsSettings {
+    /// Where `label`, `sink` and `produce` serve Prometheus' `/metrics` (port 0: any
+    /// free port, printed at start-up; use `0.0.0.0:9464` in a container).
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 0)) }
     }
 }
 
@@ -34,6 +65,8 @@ impl Default for Settings {
         Self {
             data_dir: PathBuf::from(".bucketlens"),
             log: LogSettings::default(),
+            buckets: BTreeMap::new(),
+            metrics: MetricsSettings::default(),
             listing: bucketlens_listing::Config::default(),
             labeler: bucketlens_labeler::Config::default(),
             index: bucketlens_index::Config::default(),

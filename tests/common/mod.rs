@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod kafka;
+
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bucketlens");

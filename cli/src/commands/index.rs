@@ -27,7 +27,7 @@ pub struct Args {
     watch: bool,
 }
 
-fn local_root(source: &str) -> anyhow::Result<PathBuf> {
+pub fn local_root(source: &str) -> anyhow::Result<PathBuf> {
     if source.starts_with("s3://") {
         bail!("{source}: S3 sources are not supported yet; use a local folder (or a local copy of the bucket)");
     }

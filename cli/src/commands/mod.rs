@@ -1,9 +1,12 @@
 //! One module per subcommand: parse its arguments, wire the parts, print the result.
 
 pub mod index;
+pub mod label;
 pub mod labels;
+pub mod produce;
 pub mod replay;
 pub mod search;
+pub mod sink;
 pub mod status;
 
 /// Percent with one decimal.

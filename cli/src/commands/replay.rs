@@ -1,10 +1,16 @@
-//! `bucketlens replay --group G --from earliest|end|RFC3339`: move a group back and
-//! reprocess up to the end of its topic.
+//! `bucketlens replay --group G [--from earliest|end|RFC3339] [--until-end]`: move a
+//! group back, and/or reprocess up to the end offsets seen at start.
 //!
 //! - the index group (`bucketlens-index`) rebuilds the index from `images.labeled.v1`
 //!   without running the model (delete `<data-dir>/index` first for a clean rebuild);
 //! - the labeler group (`bucketlens-labeler`) re-labels from `objects.changed.v1`
 //!   (after a model change) and indexes the new labels.
+//!
+//! Embedded log: moves the group and runs the stages to the end, in this process.
+//! Kafka: `--from` moves the group (its members must be stopped); `--until-end`
+//! joins the group as a temporary member that exits once the group has reached the
+//! end offsets it saw at start. Start N of them to share the partitions (an AWS
+//! Batch array job, a Kubernetes Job): each exits when the whole group is done.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,14 +18,12 @@ use std::time::Instant;
 
 use anyhow::bail;
 use bucketlens_index::Index;
-use bucketlens_listing::state::State;
-use bucketlens_runtime::bucket::{Buckets, LocalDir, ObjectSource};
-use bucketlens_runtime::log::Position;
+use bucketlens_runtime::log::{Position, Until};
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
 
 use crate::pipeline::{self, Counters};
-use crate::settings::Settings;
+use crate::settings::{Backend, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,7 +32,10 @@ pub struct Args {
     group: String,
     /// `earliest`, `end`, or a time such as 2026-11-24T10:00:00Z (the first record at or after it).
     #[arg(long)]
-    from: String,
+    from: Option<String>,
+    /// Process up to the end offsets seen at start, then exit (always so on the embedded log).
+    #[arg(long)]
+    until_end: bool,
 }
 
 fn position(from: &str) -> anyhow::Result<Position> {
@@ -43,7 +50,11 @@ fn position(from: &str) -> anyhow::Result<Position> {
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let to = position(&args.from)?;
+    let embedded = settings.log.backend == Backend::Embedded;
+    if args.from.is_none() && !(args.until_end || embedded) {
+        bail!("nothing to do: give --from to move the group, --until-end to process up to the end, or both");
+    }
+    let to = args.from.as_deref().map(position).transpose()?;
     let relabel = args.group == settings.labeler.group;
     let topic = if relabel {
         topics::OBJECTS_CHANGED
@@ -51,7 +62,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         topics::IMAGES_LABELED
     } else {
         bail!(
-            "unknown group {:?}: the groups are {:?} (labeler) and {:?} (index)",
+            "unknown group {:?}: the groups are {:?} (labeler) and {:?} (index); a new group name is set in the \
+             configuration (BUCKETLENS_LABELER__GROUP=...), and a new group starts at the earliest record",
             args.group,
             settings.labeler.group,
             settings.index.group
@@ -59,34 +71,40 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     };
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let log = pipeline::open_log(settings).await?;
-    let index = pipeline::open_index_writer(settings)?;
-    let moved = log.reset_group(&args.group, topic, to).await?;
-    let lag = pipeline::lag(&*log, &args.group, topic).await?;
-    eprintln!(
-        "group {} on {topic} moved to {:?}: {lag} records to reprocess",
-        args.group,
-        moved.iter().map(|m| m.committed.unwrap_or(0)).collect::<Vec<_>>()
-    );
+    if let Some(to) = to {
+        let moved = log.reset_group(&args.group, topic, to).await?;
+        let lag = pipeline::lag(&*log, &args.group, topic).await?;
+        eprintln!(
+            "group {} on {topic} moved to {:?}: {lag} records to reprocess",
+            args.group,
+            moved.iter().map(|m| m.committed.unwrap_or(0)).collect::<Vec<_>>()
+        );
+    }
+    if !(args.until_end || embedded) {
+        eprintln!("start the group's members (bucketlens label / sink), or run replay --until-end, to reprocess");
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let labeling = if relabel {
-        let mut buckets = Buckets::default();
-        for (bucket, root) in State::open(&settings.listing_path())?.roots()? {
-            let source = LocalDir::new(&root)
-                .map_err(|e| anyhow::anyhow!("bucket {bucket} was read from {}, which is gone: {e}", root.display()))?;
-            buckets.insert(bucket, Arc::new(source) as Arc<dyn ObjectSource>);
-        }
-        Some((Arc::new(buckets) as Arc<dyn ObjectSource>, pipeline::load_labeler(settings).await?))
+        Some((pipeline::object_sources(settings)?, pipeline::load_labeler(settings).await?))
     } else {
         None
     };
     let counters = Counters::default();
-    let (_done_tx, done_rx) = watch::channel(true);
-    let stages =
-        pipeline::start(settings, log, index.clone() as Arc<dyn Index>, labeling, &counters, Some(done_rx), &shutdown)?;
+    let stages = if embedded {
+        let index = pipeline::open_index_writer(settings)?;
+        let (_done_tx, done_rx) = watch::channel(true);
+        pipeline::start(settings, log, index as Arc<dyn Index>, labeling, &counters, Some(done_rx), &shutdown)?
+    } else {
+        // One stage, the group's own, as a temporary member.
+        let until = Until::EndOffsets(log.watermarks(topic).await?);
+        let index = if relabel { None } else { Some(pipeline::open_index_writer(settings)? as Arc<dyn Index>) };
+        pipeline::start_one(settings, log, index, labeling, &counters, until, &shutdown)?
+    };
     stages.join().await?;
     let l = &counters.labeler;
     println!(
-        "replayed {} records into the index ({} applied, {} stale) · labeled {} · failed {} · {:.1} s",
+        "replayed: indexed {} records ({} applied, {} stale) · labeled {} · failed {} · {:.1} s",
         counters.sink.records_in.get(),
         counters.sink.applied.get(),
         counters.sink.stale.get(),

@@ -7,7 +7,7 @@ use bucketlens_schemas::topics;
 use serde_json::json;
 
 use crate::pipeline;
-use crate::settings::Settings;
+use crate::settings::{Backend, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,9 +23,14 @@ async fn count(index: &dyn Index, state: DocState) -> anyhow::Result<u64> {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let index = pipeline::open_index_reader(settings)?;
-    let labeled = count(&*index, DocState::Labeled).await?;
-    let failed = count(&*index, DocState::Failed).await?;
+    // With Kafka, the index may live with the sink on another machine.
+    let (labeled, failed) = if settings.index_path().exists() || settings.log.backend == Backend::Embedded {
+        let index = pipeline::open_index_reader(settings)?;
+        (Some(count(&*index, DocState::Labeled).await?), Some(count(&*index, DocState::Failed).await?))
+    } else {
+        (None, None)
+    };
+    let documents = labeled.zip(failed).map(|(l, f)| l + f);
     let log = pipeline::open_log(settings).await?;
     let mut groups = Vec::new();
     for (group, topic) in
@@ -46,15 +51,18 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let dlq: i64 = log.watermarks(topics::OBJECTS_CHANGED_DLQ).await?.iter().map(|m| m.high - m.low).sum();
     if args.json {
         let out =
-            json!({"documents": labeled + failed, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups});
+            json!({"documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups});
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "index {}: {} documents ({labeled} labeled, {failed} failed)",
-        settings.index_path().display(),
-        labeled + failed
-    );
+    match (labeled, failed) {
+        (Some(labeled), Some(failed)) => println!(
+            "index {}: {} documents ({labeled} labeled, {failed} failed)",
+            settings.index_path().display(),
+            labeled + failed
+        ),
+        _ => println!("no index in {} (the sink runs elsewhere)", settings.data_dir.display()),
+    }
     for g in &groups {
         println!(
             "group {} on {}: lag {}",
@@ -62,6 +70,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             g["topic"].as_str().unwrap_or(""),
             g["lag"]
         );
+        for p in g["partitions"].as_array().into_iter().flatten() {
+            let committed = p["committed"].as_i64().map_or_else(|| "-".to_string(), |c| c.to_string());
+            println!("  partition {}: committed {committed} · end {} · lag {}", p["partition"], p["end"], p["lag"]);
+        }
     }
     println!("dead-letter records: {dlq}");
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
-//! Counters of the labeler stage, read by the progress display and the summary.
+//! Counters of the labeler stage, read by the progress display and the summary and
+//! exported on `/metrics` by `bucketlens label`.
 
-use bucketlens_runtime::metrics::Counter;
+use bucketlens_runtime::metrics::{ByKind, Counter, Latency, Registry};
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -16,4 +17,22 @@ pub struct Metrics {
     pub undecodable: Counter,
     /// Retries of retryable failures.
     pub retries: Counter,
+    /// Failures by code (CorruptImage, AccessDenied, UndecodableRecord, …).
+    pub errors: ByKind,
+    /// Time from taking a record to its outcome being durable.
+    pub latency: Latency,
+}
+
+impl Metrics {
+    /// Exports the counters (names prefixed by the registry's prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        self.records_in.register(registry, "labeler_records_in", "Records read from objects.changed.v1");
+        self.labeled.register(registry, "labeler_records_labeled", "Images labeled");
+        self.failed.register(registry, "labeler_records_failed", "Objects that became FAILED records");
+        self.removed.register(registry, "labeler_records_removed", "Removals passed on");
+        self.undecodable.register(registry, "labeler_records_undecodable", "Records that could not be decoded");
+        self.retries.register(registry, "labeler_retries", "Retries of retryable failures");
+        self.errors.register(registry, "labeler_errors", "Failures by kind");
+        self.latency.register(registry, "labeler_processing_seconds", "Time from taking a record to its outcome being durable");
+    }
 }

@@ -8,6 +8,8 @@
 //!   permanent ones become a FAILED record plus a DLQ record with the reason. A
 //!   record that cannot even be decoded goes to the DLQ as it was. Nothing stalls the
 //!   partition and nothing is dropped silently.
+//! - On a rebalance that takes partitions away: drop their records not started yet,
+//!   finish what is in flight on them, commit, then let the rebalance go on.
 //! - On shutdown: stop reading, finish what is in flight, commit, return.
 
 use std::collections::{HashMap, VecDeque};
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bucketlens_runtime::bucket::{ObjectRef, ObjectSource};
-use bucketlens_runtime::log::{Log, LogError, LogRecord, OffsetTracker, OutRecord, Until};
+use bucketlens_runtime::log::{commit_or_defer, Log, LogError, LogRecord, OffsetTracker, OutRecord, Revocation, Until};
 use bucketlens_runtime::now_ms;
 use bucketlens_schemas::{topics, AvroRecord, ChangeKind, ImageLabeled, LabelError, LabelKind, ObjectChanged};
 use tokio::task::JoinSet;
@@ -60,8 +62,18 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
     let max_in_flight = stage.settings.max_in_flight.get();
     let mut stopping = false;
     let mut failure: Option<LogError> = None;
+    // Records being processed, per partition; and partitions being given back.
+    let mut running: HashMap<i32, usize> = HashMap::new();
+    let mut draining: Option<Revocation> = None;
 
     loop {
+        if let Some(revocation) = &draining {
+            if revocation.partitions().iter().all(|p| running.get(p).copied().unwrap_or(0) == 0) {
+                commit_or_defer(&mut *consumer, &tracker.committable()).await?;
+                tracker.forget(revocation.partitions());
+                draining = None; // the rebalance goes on
+            }
+        }
         // Records queued behind a busy key, or abandoned, stay pending: never committed.
         if stopping && tasks.is_empty() {
             break;
@@ -71,7 +83,12 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
             biased;
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 let done = match joined {
-                    Ok(done) => done,
+                    Ok(done) => {
+                        if let Some(n) = running.get_mut(&done.partition) {
+                            *n = n.saturating_sub(1);
+                        }
+                        done
+                    }
                     Err(e) => {
                         // A task panicked: its record stays unfinished (redone on restart).
                         failure = Some(LogError::Storage { reason: format!("labeling task failed: {e}") });
@@ -93,7 +110,10 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
                 }
                 let next = busy.get_mut(&done.key).and_then(VecDeque::pop_front);
                 match next {
-                    Some(record) if !stopping => spawn(&mut tasks, &stage, record, &shutdown),
+                    Some(record) if !stopping => {
+                        *running.entry(record.partition).or_default() += 1;
+                        spawn(&mut tasks, &stage, record, &shutdown);
+                    }
                     _ => { busy.remove(&done.key); }
                 }
             }
@@ -102,10 +122,10 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
                 // Records waiting behind a busy key are not started; they stay uncommitted.
                 busy.values_mut().for_each(VecDeque::clear);
             }
-            polled = consumer.poll(room, Duration::from_millis(200)), if room > 0 && !stopping => {
+            polled = consumer.poll(room, Duration::from_millis(200)), if room > 0 && !stopping && draining.is_none() => {
                 let records = polled?;
                 if records.is_empty() && tracker.in_flight() == 0 {
-                    consumer.commit(&tracker.committable()).await?;
+                    commit_or_defer(&mut *consumer, &tracker.committable()).await?;
                     if until.reached(&*stage.log, &stage.settings.group, topic).await? {
                         break;
                     }
@@ -118,17 +138,24 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
                         continue;
                     }
                     busy.insert(record.key.clone(), VecDeque::new());
+                    *running.entry(record.partition).or_default() += 1;
                     spawn(&mut tasks, &stage, record, &shutdown);
+                }
+                if let Some(revocation) = consumer.take_revocation() {
+                    // Not started yet: the partition's next owner reads them again.
+                    let gone = revocation.partitions();
+                    busy.values_mut().for_each(|queue| queue.retain(|r| !gone.contains(&r.partition)));
+                    draining = Some(revocation);
                 }
             }
         }
         if last_commit.elapsed() >= stage.settings.commit_interval {
-            consumer.commit(&tracker.committable()).await?;
+            commit_or_defer(&mut *consumer, &tracker.committable()).await?;
             last_commit = Instant::now();
         }
     }
     tasks.shutdown().await;
-    consumer.commit(&tracker.committable()).await?;
+    commit_or_defer(&mut *consumer, &tracker.committable()).await?;
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(()),
@@ -142,7 +169,11 @@ fn spawn(tasks: &mut JoinSet<Done>, stage: &Arc<Stage>, record: LogRecord, shutd
     tasks.spawn(
         async move {
             let (partition, offset, key) = (record.partition, record.offset, record.key.clone());
+            let started = Instant::now();
             let result = process(&stage, record, &shutdown).await;
+            if matches!(result, Ok(true)) {
+                stage.metrics.latency.observe(started.elapsed());
+            }
             Done { partition, offset, key, result }
         }
         .instrument(span),
@@ -157,6 +188,7 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
         Err(e) => {
             warn!(error = %e, "undecodable record sent to the DLQ");
             stage.metrics.undecodable.add(1);
+            stage.metrics.errors.add("UndecodableRecord");
             let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
             dlq.headers = failure_headers("UndecodableRecord", &e.to_string(), &record);
             return stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await.map(|()| true);
@@ -174,6 +206,7 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
             Some(Ok(None)) => {} // gone since the change was recorded: a removal
             Some(Err(failure)) => {
                 warn!(object = %format!("{}/{}", change.bucket, change.key), code = failure.code, reason = %failure.message, "image failed");
+                stage.metrics.errors.add(failure.code);
                 outcome.kind = LabelKind::Failed;
                 outcome.error = Some(LabelError {
                     code: failure.code.to_string(),

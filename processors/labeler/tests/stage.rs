@@ -38,7 +38,7 @@ async fn world(example: &str, name: &str) -> (tempfile::TempDir, std::path::Path
     std::fs::copy(&source, photos.join(name)).unwrap();
     let log = EmbeddedLog::open(&tmp.path().join("log.sqlite")).unwrap();
     for topic in [topics::OBJECTS_CHANGED, topics::IMAGES_LABELED, topics::OBJECTS_CHANGED_DLQ] {
-        log.ensure_topic(topic, 1).await.unwrap();
+        log.ensure_topic(topic, 1, false).await.unwrap();
     }
     (tmp, photos, log)
 }

@@ -185,7 +185,7 @@ fn decode_headers(text: &str) -> Vec<(String, String)> {
 
 #[async_trait]
 impl Log for EmbeddedLog {
-    async fn ensure_topic(&self, topic: &str, partitions: u32) -> Result<(), LogError> {
+    async fn ensure_topic(&self, topic: &str, partitions: u32, _compacted: bool) -> Result<(), LogError> {
         let topic = topic.to_string();
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(storage)?;
@@ -377,23 +377,6 @@ impl Consumer for EmbeddedConsumer {
         }
         let (group, topic, offsets) = (self.group.clone(), self.topic.clone(), offsets.to_vec());
         self.log.with_conn(move |conn| store_offsets(conn, &group, &topic, &offsets)).await
-    }
-
-    async fn seek(&mut self, to: Position) -> Result<(), LogError> {
-        let topic = self.topic.clone();
-        let positions = self
-            .log
-            .with_conn(move |conn| {
-                let marks = watermarks_of(conn, &topic)?;
-                let mut out = Vec::with_capacity(marks.len());
-                for mark in &marks {
-                    out.push((mark.partition, offset_for(conn, &topic, mark, to)?));
-                }
-                Ok(out)
-            })
-            .await?;
-        self.positions = positions;
-        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@
 //!   by itself — stages commit the contiguous finished prefix ([`OffsetTracker`]).
 
 mod embedded;
+mod kafka;
 mod offsets;
 mod partitioner;
 mod until;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use embedded::EmbeddedLog;
+pub use kafka::{KafkaConfig, KafkaLog};
 pub use offsets::OffsetTracker;
 pub use partitioner::partition_for_key;
 pub use until::Until;
@@ -107,8 +109,9 @@ impl LogError {
 /// A topic log: Kafka, or the embedded one.
 #[async_trait]
 pub trait Log: Send + Sync + 'static {
-    /// Creates `topic` with `partitions` partitions unless it exists.
-    async fn ensure_topic(&self, topic: &str, partitions: u32) -> Result<(), LogError>;
+    /// Creates `topic` with `partitions` partitions unless it exists. A `compacted`
+    /// topic keeps at least the last record of every key (the state topics).
+    async fn ensure_topic(&self, topic: &str, partitions: u32, compacted: bool) -> Result<(), LogError>;
 
     /// Appends `records`, each to the partition of its key; returns once durable.
     async fn produce(&self, topic: &str, records: Vec<OutRecord>) -> Result<(), LogError>;
@@ -135,9 +138,45 @@ pub trait Consumer: Send {
     /// An empty result means nothing arrived in time.
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LogRecord>, LogError>;
 
-    /// Commits `(partition, next offset)` pairs for this group.
-    async fn commit(&mut self, offsets: &[(i32, i64)]) -> Result<(), LogError>;
+    /// Partitions taken from this member by a rebalance, once `poll` has handed out
+    /// every record read before it. The stage stops taking work from them, finishes
+    /// (or gives up) what is in flight, commits, forgets them, then drops the
+    /// revocation to let the rebalance go on. `poll` returns nothing meanwhile.
+    fn take_revocation(&mut self) -> Option<Revocation> {
+        None
+    }
 
-    /// Moves this member's read position (not the committed offsets).
-    async fn seek(&mut self, to: Position) -> Result<(), LogError>;
+    /// Commits `(partition, next offset)` pairs for this group. A retryable error
+    /// leaves them pending: the next call commits them with its own.
+    async fn commit(&mut self, offsets: &[(i32, i64)]) -> Result<(), LogError>;
+}
+
+/// Commits `offsets`; a retryable failure (the cluster is unreachable) is logged and
+/// left to the next commit, since the records are safe either way: uncommitted ones
+/// are redone. Other failures are returned.
+pub async fn commit_or_defer(consumer: &mut dyn Consumer, offsets: &[(i32, i64)]) -> Result<(), LogError> {
+    match consumer.commit(offsets).await {
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "commit deferred");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Partitions a rebalance takes away; dropping it lets the rebalance proceed.
+#[derive(Debug)]
+pub struct Revocation {
+    partitions: Vec<i32>,
+    _release: std::sync::mpsc::SyncSender<()>,
+}
+
+impl Revocation {
+    pub fn new(partitions: Vec<i32>, release: std::sync::mpsc::SyncSender<()>) -> Self {
+        Self { partitions, _release: release }
+    }
+
+    pub fn partitions(&self) -> &[i32] {
+        &self.partitions
+    }
 }

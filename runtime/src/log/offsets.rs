@@ -39,6 +39,12 @@ impl OffsetTracker {
         }
     }
 
+    /// Drops the partitions a rebalance took away: their work is no longer ours to
+    /// commit (a late `finish` for them is ignored).
+    pub fn forget(&mut self, partitions: &[i32]) {
+        self.partitions.retain(|p, _| !partitions.contains(p));
+    }
+
     /// Number of offsets started and not finished.
     pub fn in_flight(&self) -> usize {
         self.partitions.values().map(|s| s.pending.len()).sum()
@@ -89,5 +95,17 @@ mod tests {
         t.start(1, 7);
         t.finish(1, 7);
         assert_eq!(t.committable(), vec![(0, 0), (1, 8)]);
+    }
+
+    #[test]
+    fn a_forgotten_partition_is_neither_in_flight_nor_committed() {
+        let mut t = OffsetTracker::new();
+        t.start(0, 3);
+        t.start(1, 5);
+        t.forget(&[0]);
+        t.finish(0, 3);
+        assert_eq!(t.in_flight(), 1);
+        t.finish(1, 5);
+        assert_eq!(t.committable(), vec![(1, 6)]);
     }
 }

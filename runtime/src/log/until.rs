@@ -4,7 +4,7 @@
 
 use tokio::sync::watch;
 
-use super::{Log, LogError};
+use super::{Log, LogError, Watermarks};
 
 #[derive(Debug, Clone)]
 pub enum Until {
@@ -13,16 +13,25 @@ pub enum Until {
     /// Once the receiver reads `true` and the group's committed offsets have reached
     /// the topic's end offsets.
     CaughtUp(watch::Receiver<bool>),
+    /// Once the group's committed offsets reach these end offsets (taken at start:
+    /// records appended later are left to the running members). With several such
+    /// members sharing the partitions, each returns when the whole group is there.
+    EndOffsets(Vec<Watermarks>),
 }
 
 impl Until {
     /// Whether a stage whose finished work is all committed may return now.
     pub async fn reached(&self, log: &dyn Log, group: &str, topic: &str) -> Result<bool, LogError> {
-        let Self::CaughtUp(upstream_done) = self else { return Ok(false) };
-        if !*upstream_done.borrow() {
-            return Ok(false);
-        }
-        let marks = log.watermarks(topic).await?;
+        let marks = match self {
+            Self::Shutdown => return Ok(false),
+            Self::CaughtUp(upstream_done) => {
+                if !*upstream_done.borrow() {
+                    return Ok(false);
+                }
+                log.watermarks(topic).await?
+            }
+            Self::EndOffsets(marks) => marks.clone(),
+        };
         let committed = log.committed(group, topic).await?;
         Ok(marks.iter().all(|m| {
             committed.iter().any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low).max(m.low) >= m.high)

@@ -1,6 +1,6 @@
 //! Counters of the index sink.
 
-use bucketlens_runtime::metrics::Counter;
+use bucketlens_runtime::metrics::{Counter, Latency, Registry};
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -14,4 +14,18 @@ pub struct Metrics {
     pub undecodable: Counter,
     /// Index commits.
     pub commits: Counter,
+    /// Time to write and commit one batch.
+    pub batch_latency: Latency,
+}
+
+impl Metrics {
+    /// Exports the counters (names prefixed by the registry's prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        self.records_in.register(registry, "sink_records_in", "Records read from images.labeled.v1");
+        self.applied.register(registry, "sink_records_applied", "Records applied to the index");
+        self.stale.register(registry, "sink_records_stale", "Records older than the indexed state, ignored");
+        self.undecodable.register(registry, "sink_errors_undecodable", "Records that could not be decoded (sent to the DLQ)");
+        self.commits.register(registry, "sink_commits", "Index commits");
+        self.batch_latency.register(registry, "sink_batch_seconds", "Time to write and commit one batch");
+    }
 }

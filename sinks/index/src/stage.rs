@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bucketlens_runtime::log::{Log, LogError, LogRecord, OffsetTracker, OutRecord, Until};
+use bucketlens_runtime::log::{commit_or_defer, Log, LogError, LogRecord, OffsetTracker, OutRecord, Until};
 use bucketlens_schemas::{topics, AvroRecord, ImageLabeled};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
@@ -69,11 +69,23 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
             // Decoded or dead-lettered, the record is covered by the next write.
             tracker.finish(record.partition, record.offset);
         }
-        let due =
-            batch.len() >= stage.config.batch_size || batch_started.elapsed() >= stage.config.commit_interval || idle;
+        let revocation = consumer.take_revocation();
+        let due = batch.len() >= stage.config.batch_size
+            || batch_started.elapsed() >= stage.config.commit_interval
+            || idle
+            || revocation.is_some();
         if due {
+            let took = Instant::now();
+            let written = batch.len();
             write_with_retries(&stage, std::mem::take(&mut batch), &shutdown).await?;
-            consumer.commit(&tracker.committable()).await?;
+            if written > 0 {
+                stage.metrics.batch_latency.observe(took.elapsed());
+            }
+            commit_or_defer(&mut *consumer, &tracker.committable()).await?;
+        }
+        if let Some(revocation) = revocation {
+            // Everything read from them is written and committed: let them go.
+            tracker.forget(revocation.partitions());
         }
         if idle && batch.is_empty() && until.reached(&*stage.log, &group, topic).await? {
             break;
@@ -83,7 +95,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
     if !batch.is_empty() {
         write_with_retries(&stage, batch, &CancellationToken::new()).await?;
     }
-    consumer.commit(&tracker.committable()).await?;
+    commit_or_defer(&mut *consumer, &tracker.committable()).await?;
     Ok(())
 }
 

@@ -43,7 +43,7 @@ async fn an_undecodable_label_record_goes_to_the_dlq_and_the_partition_keeps_mov
     let tmp = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(&tmp.path().join("log.sqlite")).unwrap();
     for topic in [topics::IMAGES_LABELED, topics::OBJECTS_CHANGED_DLQ] {
-        log.ensure_topic(topic, 1).await.unwrap();
+        log.ensure_topic(topic, 1, false).await.unwrap();
     }
     let mut truncated = labeled("b.jpg", "02").value;
     truncated.truncate(truncated.len() - 3);

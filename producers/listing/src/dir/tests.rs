@@ -45,7 +45,7 @@ async fn changes(log: &EmbeddedLog, group: &str) -> Vec<ObjectChanged> {
 #[tokio::test]
 async fn first_sync_produces_one_upsert_per_image() {
     let f = fixture();
-    f.log.ensure_topic(topics::OBJECTS_CHANGED, 2).await.unwrap();
+    f.log.ensure_topic(topics::OBJECTS_CHANGED, 2, true).await.unwrap();
     let stats = f.producer.sync_all().await.unwrap();
     assert_eq!(stats, SyncStats { images: 3, upserts: 3, deletes: 0, unreadable: 0 });
     let got = changes(&f.log, "g").await;
@@ -62,7 +62,7 @@ async fn first_sync_produces_one_upsert_per_image() {
 #[tokio::test]
 async fn a_second_sync_of_an_unchanged_folder_produces_nothing() {
     let f = fixture();
-    f.log.ensure_topic(topics::OBJECTS_CHANGED, 2).await.unwrap();
+    f.log.ensure_topic(topics::OBJECTS_CHANGED, 2, true).await.unwrap();
     f.producer.sync_all().await.unwrap();
     changes(&f.log, "g").await;
     let stats = f.producer.sync_all().await.unwrap();
@@ -73,7 +73,7 @@ async fn a_second_sync_of_an_unchanged_folder_produces_nothing() {
 #[tokio::test]
 async fn changed_files_are_upserted_and_vanished_ones_deleted() {
     let f = fixture();
-    f.log.ensure_topic(topics::OBJECTS_CHANGED, 2).await.unwrap();
+    f.log.ensure_topic(topics::OBJECTS_CHANGED, 2, true).await.unwrap();
     f.producer.sync_all().await.unwrap();
     let first = changes(&f.log, "g").await;
 
@@ -96,7 +96,7 @@ async fn changed_files_are_upserted_and_vanished_ones_deleted() {
 #[tokio::test]
 async fn a_targeted_sync_covers_only_its_path() {
     let f = fixture();
-    f.log.ensure_topic(topics::OBJECTS_CHANGED, 2).await.unwrap();
+    f.log.ensure_topic(topics::OBJECTS_CHANGED, 2, true).await.unwrap();
     f.producer.sync_all().await.unwrap();
     changes(&f.log, "g").await;
 

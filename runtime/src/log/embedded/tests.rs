@@ -5,7 +5,7 @@ use super::*;
 async fn log() -> (tempfile::TempDir, EmbeddedLog) {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(&dir.path().join("log.sqlite")).unwrap();
-    log.ensure_topic("t", 3).await.unwrap();
+    log.ensure_topic("t", 3, false).await.unwrap();
     (dir, log)
 }
 
@@ -78,7 +78,9 @@ async fn reset_group_to_earliest_timestamp_and_end() {
     let got = c.poll(10, Duration::from_millis(50)).await.unwrap();
     assert_eq!(got.iter().map(|r| r.value.clone()).collect::<Vec<_>>(), vec![b"new".to_vec()]);
 
-    c.seek(Position::Earliest).await.unwrap();
+    drop(c);
+    log.reset_group("g", "t", Position::Earliest).await.unwrap();
+    let mut c = log.subscribe("g", "t").await.unwrap();
     assert_eq!(c.poll(10, Duration::from_millis(50)).await.unwrap().len(), 2);
 }
 

@@ -1,0 +1,48 @@
+//! `bucketlens sink`: the index sink as a group member: applies images.labeled.v1
+//! to the index of this data dir (one sink per index).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bucketlens_index::{Index, Metrics};
+use bucketlens_runtime::log::Until;
+use bucketlens_runtime::metrics::track_lag;
+use bucketlens_schemas::topics;
+
+use crate::pipeline;
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub async fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+    let shutdown = bucketlens_runtime::shutdown::on_signals();
+    let log = pipeline::open_log(settings).await?;
+    let index = pipeline::open_index_writer(settings)?;
+    let metrics = Arc::new(Metrics::default());
+    let mut registry = pipeline::registry();
+    metrics.register(&mut registry);
+    let group = settings.index.group.clone();
+    let lag = track_lag(
+        &mut registry,
+        Arc::clone(&log),
+        vec![(group.clone(), topics::IMAGES_LABELED)],
+        Duration::from_secs(5),
+        shutdown.clone(),
+    );
+    pipeline::serve_metrics(settings, registry, &shutdown).await?;
+    eprintln!("index sink group {group}: indexing {} into {}", topics::IMAGES_LABELED, settings.index_path().display());
+    let stage = bucketlens_index::stage::Stage {
+        config: settings.index.clone(),
+        log,
+        index: index as Arc<dyn Index>,
+        metrics: Arc::clone(&metrics),
+    };
+    let result = bucketlens_index::stage::run(stage, Until::Shutdown, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = lag.await;
+    result?;
+    eprintln!("index sink stopped: {} records applied, {} stale", metrics.applied.get(), metrics.stale.get());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,559 @@
+//! The log on Kafka (Apache Kafka, MSK, Redpanda…) through rdkafka.
+//!
+//! - Producer: idempotent, `acks=all`, Java-compatible key hashing (`murmur2_random`),
+//!   so a key lands on the same partition as with the embedded log or a Java client.
+//!   `produce` returns once every record's delivery report says it is written.
+//! - Consumers: no auto-commit and no automatic offset store; stages commit the
+//!   contiguous finished prefix. One thread per consumer polls librdkafka (which
+//!   also runs the rebalance callbacks) and hands records to the stage through a
+//!   bounded channel. On a revoke, the thread hands the stage a [`Revocation`] and
+//!   waits, up to `drain-timeout`, while the stage stops taking work from those
+//!   partitions, finishes what is in flight and commits; then the rebalance goes on.
+//! - Every librdkafka property in `properties` is passed through (security.protocol,
+//!   sasl.*, ssl.*, …), so TLS and SASL brokers need no code change.
+//! - Topic names carry an optional prefix; stages see the unprefixed names.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode as Code;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::{Consumer, GroupOffset, Log, LogError, LogRecord, OutRecord, Position, Revocation, Watermarks};
+
+/// How bucketlens reaches Kafka (`[log.kafka]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct KafkaConfig {
+    /// `host:port,host:port` (librdkafka's `bootstrap.servers`).
+    pub brokers: String,
+    /// Prepended to every topic name: `prod.` gives `prod.objects.changed.v1`.
+    pub topic_prefix: String,
+    /// Replication factor of the topics bucketlens creates (3 on a production cluster).
+    pub replication_factor: i32,
+    /// How long a revoked member may spend finishing its in-flight work before the
+    /// rebalance goes on without it (the new owner then redoes that work).
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    /// Timeout of admin and metadata requests.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Any librdkafka property, passed through as it is: `security.protocol`,
+    /// `sasl.mechanism`, `sasl.username`, `ssl.ca.location`, `client.id`, …
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "localhost:9092".into(),
+            topic_prefix: String::new(),
+            replication_factor: 1,
+            drain_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// The log on a Kafka cluster.
+pub struct KafkaLog {
+    config: KafkaConfig,
+    producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
+    /// A group-less consumer for metadata and watermarks.
+    meta: Arc<BaseConsumer>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable { reason: e.to_string() }
+}
+
+/// Sorts a client error into retryable (the cluster is unreachable or busy) or not.
+fn kafka_error(what: &str, e: &KafkaError) -> LogError {
+    let code = e.rdkafka_error_code();
+    let retryable = matches!(
+        code,
+        None | Some(
+            Code::MessageTimedOut
+                | Code::OperationTimedOut
+                | Code::RequestTimedOut
+                | Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::NetworkException
+                | Code::LeaderNotAvailable
+                | Code::NotLeaderForPartition
+                | Code::CoordinatorNotAvailable
+                | Code::NotCoordinator
+                | Code::CoordinatorLoadInProgress
+                | Code::RebalanceInProgress
+                | Code::NotEnoughReplicas
+                | Code::NotEnoughReplicasAfterAppend
+                | Code::QueueFull
+                | Code::UnknownTopicOrPartition
+        )
+    );
+    let reason = format!("{what}: {e}");
+    match code {
+        Some(Code::UnknownTopic | Code::UnknownTopicOrPartition) if what.starts_with("topic") => {
+            LogError::UnknownTopic { topic: what.trim_start_matches("topic ").to_string() }
+        }
+        _ if retryable => LogError::Unavailable { reason },
+        _ => LogError::Storage { reason },
+    }
+}
+
+impl KafkaLog {
+    /// Connects the producer and the admin client (librdkafka connects lazily, so
+    /// an unreachable cluster shows up on the first call, not here).
+    pub fn connect(config: KafkaConfig) -> Result<Self, LogError> {
+        let open = |e: KafkaError| LogError::Open { location: config.brokers.clone(), reason: e.to_string() };
+        let mut producer = client_config(&config);
+        producer
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5");
+        apply_properties(&mut producer, &config);
+        let producer: FutureProducer = producer.create().map_err(open)?;
+        let admin = client_config(&config).create().map_err(open)?;
+        let meta: BaseConsumer = client_config(&config).set("group.id", "bucketlens-metadata").create().map_err(open)?;
+        Ok(Self { config, producer, admin, meta: Arc::new(meta) })
+    }
+
+    fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.config.topic_prefix)
+    }
+
+    /// A consumer for `group` that does not join it: reads and commits its offsets.
+    fn group_client(&self, group: &str) -> Result<BaseConsumer, LogError> {
+        let mut config = client_config(&self.config);
+        config.set("group.id", group).set("enable.auto.commit", "false");
+        apply_properties(&mut config, &self.config);
+        config.create().map_err(|e| kafka_error("creating a group client", &e))
+    }
+
+    async fn partitions(&self, topic: &str) -> Result<Vec<i32>, LogError> {
+        let meta = Arc::clone(&self.meta);
+        let full = self.topic(topic);
+        let timeout = self.config.request_timeout;
+        let what = format!("topic {full}");
+        blocking(move || {
+            let metadata = meta.fetch_metadata(Some(&full), timeout).map_err(|e| kafka_error(&what, &e))?;
+            let found = metadata.topics().iter().find(|t| t.name() == full);
+            match found {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                    Ok(t.partitions().iter().map(|p| p.id()).collect())
+                }
+                _ => Err(LogError::UnknownTopic { topic: full }),
+            }
+        })
+        .await
+    }
+}
+
+fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.brokers);
+    for (k, v) in &config.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// User properties win over bucketlens' defaults.
+fn apply_properties(c: &mut ClientConfig, config: &KafkaConfig) {
+    for (k, v) in &config.properties {
+        c.set(k, v);
+    }
+}
+
+/// Runs blocking librdkafka calls off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + Send + 'static) -> Result<T, LogError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| LogError::Storage { reason: format!("kafka call panicked: {e}") })?
+}
+
+#[async_trait]
+impl Log for KafkaLog {
+    async fn ensure_topic(&self, topic: &str, partitions: u32, compacted: bool) -> Result<(), LogError> {
+        let full = self.topic(topic);
+        let count = i32::try_from(partitions).unwrap_or(i32::MAX);
+        let mut new = NewTopic::new(&full, count, TopicReplication::Fixed(self.config.replication_factor));
+        if compacted {
+            new = new.set("cleanup.policy", "compact");
+        }
+        let options = AdminOptions::new().operation_timeout(Some(self.config.request_timeout));
+        let results = self.admin.create_topics([&new], &options).await.map_err(|e| kafka_error("creating topics", &e))?;
+        for result in results {
+            match result {
+                Ok(name) => info!(topic = %name, partitions, compacted, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic = %full, "topic exists"),
+                Err((name, code)) => {
+                    return Err(LogError::Storage { reason: format!("cannot create topic {name}: {code}") });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn produce(&self, topic: &str, records: Vec<OutRecord>) -> Result<(), LogError> {
+        let full = self.topic(topic);
+        let mut pending: Vec<DeliveryFuture> = Vec::with_capacity(records.len());
+        for record in &records {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (k, v) in &record.headers {
+                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+            }
+            let mut out = FutureRecord::to(&full).key(record.key.as_bytes()).payload(&record.value).headers(headers);
+            loop {
+                match self.producer.send_result(out) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    // The client's queue is full: wait for a delivery, then retry.
+                    Err((KafkaError::MessageProduction(Code::QueueFull), back)) => {
+                        out = back;
+                        match pending.pop() {
+                            Some(first) => settle(first, &full).await?,
+                            None => tokio::time::sleep(Duration::from_millis(50)).await,
+                        }
+                    }
+                    Err((e, _)) => return Err(kafka_error(&format!("producing to {full}"), &e)),
+                }
+            }
+        }
+        for delivery in pending {
+            settle(delivery, &full).await?;
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, group: &str, topic: &str) -> Result<Box<dyn Consumer>, LogError> {
+        let (tx, rx) = mpsc::channel(1024);
+        let context = GroupContext { events: tx, drain_timeout: self.config.drain_timeout };
+        let mut config = client_config(&self.config);
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest");
+        apply_properties(&mut config, &self.config);
+        let consumer: BaseConsumer<GroupContext> =
+            config.create_with_context(context).map_err(|e| kafka_error("creating a consumer", &e))?;
+        let full = self.topic(topic);
+        consumer.subscribe(&[&full]).map_err(|e| kafka_error(&format!("subscribing to {full}"), &e))?;
+        let consumer = Arc::new(consumer);
+        let stop = Arc::new(AtomicBool::new(false));
+        let prefix = self.config.topic_prefix.clone();
+        let thread = {
+            let consumer = Arc::clone(&consumer);
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name(format!("kafka-{group}"))
+                .spawn(move || poll_loop(&consumer, &prefix, &stop))
+                .map_err(|e| LogError::Storage { reason: format!("cannot start the consumer thread: {e}") })?
+        };
+        Ok(Box::new(KafkaConsumer {
+            consumer,
+            topic: full,
+            events: rx,
+            pending: None,
+            revocation: None,
+            uncommitted: false,
+            stop,
+            thread: Some(thread),
+        }))
+    }
+
+    async fn watermarks(&self, topic: &str) -> Result<Vec<Watermarks>, LogError> {
+        let partitions = self.partitions(topic).await?;
+        let meta = Arc::clone(&self.meta);
+        let full = self.topic(topic);
+        let timeout = self.config.request_timeout;
+        blocking(move || {
+            let mut out = Vec::with_capacity(partitions.len());
+            for partition in partitions {
+                let (low, high) = meta
+                    .fetch_watermarks(&full, partition, timeout)
+                    .map_err(|e| kafka_error(&format!("end offsets of {full}"), &e))?;
+                out.push(Watermarks { partition, low, high });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn committed(&self, group: &str, topic: &str) -> Result<Vec<GroupOffset>, LogError> {
+        let partitions = self.partitions(topic).await?;
+        let client = self.group_client(group)?;
+        let full = self.topic(topic);
+        let timeout = self.config.request_timeout;
+        blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            for &p in &partitions {
+                tpl.add_partition(&full, p);
+            }
+            let got = client
+                .committed_offsets(tpl, timeout)
+                .map_err(|e| kafka_error(&format!("committed offsets of {full}"), &e))?;
+            Ok(got
+                .elements()
+                .iter()
+                .map(|e| GroupOffset {
+                    partition: e.partition(),
+                    committed: match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    },
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn reset_group(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError> {
+        let marks = self.watermarks(topic).await?;
+        let client = self.group_client(group)?;
+        let full = self.topic(topic);
+        let timeout = self.config.request_timeout;
+        let group = group.to_string();
+        blocking(move || {
+            let mut targets: Vec<(i32, i64)> = match to {
+                Position::Earliest => marks.iter().map(|m| (m.partition, m.low)).collect(),
+                Position::End => marks.iter().map(|m| (m.partition, m.high)).collect(),
+                Position::Timestamp(ms) => {
+                    let mut query = TopicPartitionList::new();
+                    for m in &marks {
+                        query
+                            .add_partition_offset(&full, m.partition, Offset::Offset(ms))
+                            .map_err(|e| kafka_error("offsets for a time", &e))?;
+                    }
+                    let found = client.offsets_for_times(query, timeout).map_err(|e| kafka_error("offsets for a time", &e))?;
+                    marks
+                        .iter()
+                        .map(|m| {
+                            let at = found.find_partition(&full, m.partition).and_then(|e| match e.offset() {
+                                Offset::Offset(o) => Some(o),
+                                _ => None,
+                            });
+                            // No record at or after the time: the end.
+                            (m.partition, at.unwrap_or(m.high))
+                        })
+                        .collect()
+                }
+            };
+            targets.sort_unstable();
+            let mut tpl = TopicPartitionList::new();
+            for &(p, o) in &targets {
+                tpl.add_partition_offset(&full, p, Offset::Offset(o)).map_err(|e| kafka_error("reset", &e))?;
+            }
+            // Kafka accepts this only while the group has no member.
+            client.commit(&tpl, CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
+                Some(Code::UnknownMemberId | Code::IllegalGeneration | Code::RebalanceInProgress) => LogError::Storage {
+                    reason: format!("group {group} still has running members; stop them before moving its offsets ({e})"),
+                },
+                _ => kafka_error(&format!("moving group {group}"), &e),
+            })?;
+            Ok(targets.into_iter().map(|(partition, o)| GroupOffset { partition, committed: Some(o) }).collect())
+        })
+        .await
+    }
+}
+
+async fn settle(delivery: DeliveryFuture, topic: &str) -> Result<(), LogError> {
+    match delivery.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(kafka_error(&format!("delivery to {topic}"), &e)),
+        Err(_) => Err(unavailable(format!("delivery to {topic}: the producer was dropped"))),
+    }
+}
+
+enum Event {
+    Record(LogRecord),
+    Revoked(Revocation),
+}
+
+/// Runs on the consumer's polling thread: turns rebalances into [`Revocation`]s.
+struct GroupContext {
+    events: mpsc::Sender<Event>,
+    drain_timeout: Duration,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            if let Rebalance::Assign(tpl) = rebalance {
+                info!(partitions = ?tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions assigned");
+            }
+            return;
+        };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        if partitions.is_empty() {
+            return;
+        }
+        let (ack, released) = sync_channel(1);
+        let revocation = Revocation::new(partitions.clone(), ack);
+        // The stage is gone (shutting down): nothing to drain.
+        if !send_waiting(&self.events, Event::Revoked(revocation)) {
+            return;
+        }
+        match released.recv_timeout(self.drain_timeout) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => info!(?partitions, "partitions revoked after draining"),
+            Err(RecvTimeoutError::Timeout) => {
+                warn!(?partitions, timeout = ?self.drain_timeout, "revoked partitions not drained in time; their unfinished records will be redone by the next owner");
+            }
+        }
+    }
+}
+
+/// Sends, waiting while the channel is full; `false` once the stage is gone. (Not
+/// `blocking_send`: the callback also runs when the consumer is closed, which may
+/// happen on an async thread.)
+fn send_waiting(events: &mpsc::Sender<Event>, mut event: Event) -> bool {
+    loop {
+        match events.try_send(event) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                event = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+fn poll_loop(consumer: &BaseConsumer<GroupContext>, prefix: &str, stop: &AtomicBool) {
+    let events = consumer.context().events.clone();
+    while !stop.load(Ordering::Relaxed) && !events.is_closed() {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(message)) => {
+                let record = LogRecord {
+                    topic: message.topic().strip_prefix(prefix).unwrap_or(message.topic()).to_string(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                    value: message.payload().unwrap_or_default().to_vec(),
+                    headers: message
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+                };
+                if !send_waiting(&events, Event::Record(record)) {
+                    break;
+                }
+            }
+            // Transport errors are reported here and retried by librdkafka.
+            Some(Err(e)) => warn!(error = %e, "kafka consumer"),
+        }
+    }
+}
+
+/// One group member on Kafka.
+struct KafkaConsumer {
+    consumer: Arc<BaseConsumer<GroupContext>>,
+    topic: String,
+    events: mpsc::Receiver<Event>,
+    pending: Option<Event>,
+    revocation: Option<Revocation>,
+    /// Offsets are stored but their last commit failed: commit again next time.
+    uncommitted: bool,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LogRecord>, LogError> {
+        if self.revocation.is_some() {
+            return Ok(Vec::new());
+        }
+        let first = match self.pending.take() {
+            Some(event) => event,
+            None => match tokio::time::timeout(wait, self.events.recv()).await {
+                Ok(Some(event)) => event,
+                Ok(None) => return Err(unavailable("the kafka consumer thread stopped")),
+                Err(_) => return Ok(Vec::new()),
+            },
+        };
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            match event {
+                Event::Record(record) => out.push(record),
+                Event::Revoked(revocation) => {
+                    self.revocation = Some(revocation);
+                    break;
+                }
+            }
+            if out.len() < max {
+                next = self.events.try_recv().ok();
+            }
+        }
+        Ok(out)
+    }
+
+    fn take_revocation(&mut self) -> Option<Revocation> {
+        self.revocation.take()
+    }
+
+    async fn commit(&mut self, offsets: &[(i32, i64)]) -> Result<(), LogError> {
+        if offsets.is_empty() && !self.uncommitted {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &(p, o) in offsets {
+            tpl.add_partition_offset(&self.topic, p, Offset::Offset(o)).map_err(|e| kafka_error("commit", &e))?;
+        }
+        let consumer = Arc::clone(&self.consumer);
+        let result = blocking(move || {
+            if tpl.count() > 0 {
+                // Fails only for partitions no longer assigned: their new owner redoes them.
+                if let Err(e) = consumer.store_offsets(&tpl) {
+                    warn!(error = %e, "offsets of partitions no longer assigned were not stored");
+                }
+            }
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(Code::NoOffset)) => Ok(()),
+                Err(e) => Err(kafka_error("committing offsets", &e)),
+            }
+        })
+        .await;
+        self.uncommitted = result.is_err();
+        result
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.events.close();
+        // The thread stops within one poll interval; dropping the last reference
+        // then closes the consumer, which leaves the group at once.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The pipeline on a real Kafka-protocol broker (tansu, started by the test): the
+//! producer, labeler group members and the index sink as separate processes.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log, OutRecord};
+use common::kafka::Broker;
+use common::{assert_success, World, BIN};
+use serde_json::Value;
+
+/// A world whose log is a fresh broker.
+struct KafkaWorld {
+    world: World,
+    broker: Broker,
+    config: PathBuf,
+    /// Running roles, with the file their stderr goes to.
+    roles: Vec<(Child, PathBuf)>,
+}
+
+impl KafkaWorld {
+    fn new(copies: usize, partitions: u32) -> Self {
+        let world = World::new(copies);
+        let broker = Broker::start();
+        let config = world.tmp.path().join("bucketlens.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[log]
+backend = "kafka"
+partitions = {partitions}
+
+[log.kafka]
+brokers = "{}"
+drain-timeout = "10s"
+
+# Passed to librdkafka as they are: a killed member is noticed within 6 s.
+[log.kafka.properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+"#,
+                broker.bootstrap()
+            ),
+        )
+        .unwrap();
+        Self { world, broker, config, roles: Vec::new() }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.world.command(args);
+        cmd.arg("--config").arg(&self.config);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().unwrap();
+        assert_success(&out, args);
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Starts a long-running role; returns its index in `roles`.
+    fn spawn(&mut self, args: &[&str], env: &[(&str, &str)]) -> usize {
+        let n = self.roles.len();
+        let err = self.world.tmp.path().join(format!("role-{n}-{}.log", args[0]));
+        let mut cmd = self.command(args);
+        cmd.env("BUCKETLENS_LOG", "info,rdkafka=warn").envs(env.iter().copied());
+        let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(std::fs::File::create(&err).unwrap());
+        self.roles.push((child.spawn().unwrap(), err));
+        n
+    }
+
+    fn stderr(&self, role: usize) -> String {
+        std::fs::read_to_string(&self.roles[role].1).unwrap_or_default()
+    }
+
+    /// Ends a role with SIGTERM and requires a clean exit.
+    fn terminate(&mut self, role: usize) {
+        let child = &mut self.roles[role].0;
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = wait_exit(child, Duration::from_secs(60));
+        assert!(status.success(), "role {role} exited with {status}: {}", self.stderr(role));
+    }
+
+    fn kill(&mut self, role: usize) {
+        let child = &mut self.roles[role].0;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// A counter of a role's /metrics (summed over its labels).
+    fn metric(&self, role: usize, name: &str) -> f64 {
+        let err = self.stderr(role);
+        let Some(addr) = err.lines().find_map(|l| l.strip_prefix("metrics on http://")) else { return 0.0 };
+        let addr = addr.trim_end_matches("/metrics");
+        let Ok(mut conn) = TcpStream::connect(addr) else { return 0.0 };
+        write!(conn, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut body = String::new();
+        conn.read_to_string(&mut body).unwrap();
+        body.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn status(&self, env: &[(&str, &str)]) -> Option<Value> {
+        let out = self.command(&["status", "--json"]).envs(env.iter().copied()).output().unwrap();
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    /// Waits until both groups have committed everything on their topics, and the
+    /// labeler's output is all indexed (lag 0 twice in a row, a second apart).
+    fn wait_caught_up(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let mut zero_in_a_row = 0;
+        loop {
+            let lags = self.status(&[]).map(|s| {
+                s["groups"].as_array().unwrap().iter().map(|g| g["lag"].as_i64().unwrap()).collect::<Vec<_>>()
+            });
+            let caught_up = lags.as_ref().is_some_and(|l| l.iter().all(|&x| x == 0));
+            zero_in_a_row = if caught_up { zero_in_a_row + 1 } else { 0 };
+            if zero_in_a_row >= 2 {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = (0..self.roles.len()).map(|r| self.stderr(r)).collect();
+                panic!("not caught up in {within:?}: lags {lags:?}\n{}", logs.join("\n-----\n"));
+            }
+            std::thread::sleep(Duration::from_millis(1000));
+        }
+    }
+
+    fn kafka_log(&self) -> KafkaLog {
+        KafkaLog::connect(KafkaConfig { brokers: self.broker.bootstrap(), ..KafkaConfig::default() }).unwrap()
+    }
+}
+
+impl Drop for KafkaWorld {
+    fn drop(&mut self) {
+        for (child, _) in &mut self.roles {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a role did not exit within {within:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_for(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn keys_of_photos(w: &World) -> Vec<String> {
+    let mut keys: Vec<String> = walk(&w.photos)
+        .into_iter()
+        .map(|p| p.strip_prefix(&w.photos).unwrap().to_string_lossy().into_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn labels_of<'a>(docs: &'a [(String, Vec<(String, f64)>)], key: &str) -> &'a [(String, f64)] {
+    &docs.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("{key} is not indexed")).1
+}
+
+#[test]
+fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
+    let mut k = KafkaWorld::new(6, 4);
+    let sink = k.spawn(&["sink"], &[]);
+    let a = k.spawn(&["label"], &[]);
+    let b = k.spawn(&["label"], &[]);
+    // Both members hold partitions before any record arrives.
+    wait_for("both labelers to be assigned partitions", Duration::from_secs(60), || {
+        k.stderr(a).contains("partitions assigned") && k.stderr(b).contains("partitions assigned")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let out = k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+    let _ = out;
+    wait_for("labeler A to be mid-stream", Duration::from_secs(120), || {
+        k.metric(a, "bucketlens_labeler_records_labeled") >= 3.0
+    });
+    k.kill(a);
+    let labeled_by_a_at_kill = k.metric(b, "bucketlens_labeler_records_labeled");
+
+    // Replace three images while a member is down: the index must end with the new content.
+    let cat = k.world.photos.join("set-0/chelsea.png");
+    let replaced = ["set-1/coffee.png", "set-2/brick.png", "set-3/astronaut.png"];
+    let names = common::example_names();
+    for r in replaced {
+        let name = r.rsplit('/').next().unwrap();
+        assert!(names.iter().any(|n| n == name), "{name} is not an example photo");
+        std::fs::copy(&cat, k.world.photos.join(r)).unwrap();
+    }
+    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+    k.wait_caught_up(Duration::from_secs(240));
+
+    assert!(
+        k.metric(b, "bucketlens_labeler_records_labeled") > labeled_by_a_at_kill,
+        "the surviving member went on labelling"
+    );
+    let docs = k.world.all_documents();
+    let keys: Vec<String> = docs.iter().map(|(key, _)| key.clone()).collect();
+    assert_eq!(keys, keys_of_photos(&k.world), "every image exactly once, none missing, none left over");
+    assert!(docs.iter().all(|(_, labels)| !labels.is_empty()), "every image has labels");
+    let cat_labels = labels_of(&docs, "set-0/chelsea.png");
+    for r in replaced {
+        assert_eq!(labels_of(&docs, r), cat_labels, "{r} was replaced by the cat: its labels are the cat's");
+    }
+    let status = k.status(&[]).unwrap();
+    assert_eq!(status["failed"], 0);
+    assert_eq!(status["documents"].as_u64().unwrap() as usize, keys.len());
+    k.terminate(b);
+    k.terminate(sink);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_and_a_broken_image_go_to_the_dlq_without_blocking_their_partition() {
+    let mut k = KafkaWorld::new(1, 1);
+    // One partition: the poison comes first, every good image after it.
+    k.run(&["status", "--json"]); // creates the topics
+    let log = k.kafka_log();
+    log.produce("objects.changed.v1", vec![OutRecord::new("photos/poison", b"\x00not avro at all".to_vec())])
+        .await
+        .unwrap();
+    std::fs::write(k.world.photos.join("broken.jpg"), b"\xff\xd8\xff\xe0 truncated").unwrap();
+    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+    let sink = k.spawn(&["sink"], &[]);
+    let label = k.spawn(&["label"], &[]);
+    k.wait_caught_up(Duration::from_secs(120));
+
+    let docs = k.world.all_documents();
+    assert_eq!(docs.len(), common::example_names().len(), "every good image is indexed behind the poison");
+    let failed = k.world.json(&["search", "--failed", "--json"]);
+    let failed_keys: Vec<&str> = failed["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
+    assert_eq!(failed_keys, vec!["broken.jpg"]);
+
+    let mut dlq = log.subscribe("test-dlq-reader", "objects.changed.dlq.v1").await.unwrap();
+    let mut dead = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dead.len() < 2 && Instant::now() < deadline {
+        dead.extend(dlq.poll(10, Duration::from_millis(500)).await.unwrap());
+    }
+    let mut reasons: Vec<(String, String)> =
+        dead.iter().map(|r| (r.key.clone(), r.header("error.code").unwrap_or("").to_string())).collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0, "photos/broken.jpg");
+    assert_eq!(reasons[1], ("photos/poison".to_string(), "UndecodableRecord".to_string()));
+    assert!(!reasons[0].1.is_empty(), "the broken image's DLQ record says why");
+    assert!(dead.iter().all(|r| r.header("error.message").is_some_and(|m| !m.is_empty())));
+    drop(dlq);
+    let (k2, sink2, label2) = (&mut k, sink, label);
+    k2.terminate(label2);
+    k2.terminate(sink2);
+}
+
+#[test]
+fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everything() {
+    let mut k = KafkaWorld::new(1, 2);
+    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+    let sink = k.spawn(&["sink"], &[]);
+    let label = k.spawn(&["label"], &[]);
+    k.wait_caught_up(Duration::from_secs(120));
+    // Members leave one at a time.
+    k.terminate(label);
+    k.terminate(sink);
+    let before = k.world.all_documents();
+    let labeler_offsets = k.status(&[]).unwrap()["groups"][0].clone();
+    assert_eq!(before.len(), common::example_names().len());
+
+    // Rebuild the index from images.labeled.v1 alone: no labelling.
+    std::fs::remove_dir_all(k.world.data.join("index")).unwrap();
+    let out = k.run(&["replay", "--group", "bucketlens-index", "--from", "earliest", "--until-end"]);
+    assert!(out.contains("labeled 0"), "{out}");
+    assert_eq!(k.world.all_documents(), before, "the same documents with the same labels");
+    assert_eq!(k.status(&[]).unwrap()["groups"][0], labeler_offsets, "the labeler group did not move");
+
+    // A model change: a new labeler group reads objects.changed.v1 from the start.
+    let v2 = [("BUCKETLENS_LABELER__GROUP", "bucketlens-labeler-v2")];
+    let out = k.command(&["replay", "--group", "bucketlens-labeler-v2", "--until-end"]).envs(v2).output().unwrap();
+    assert_success(&out, &["replay", "--group", "bucketlens-labeler-v2"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("labeled {}", before.len())), "every image labelled again: {stdout}");
+    let v2_status = k.status(&v2).unwrap();
+    assert_eq!(v2_status["groups"][0]["group"], "bucketlens-labeler-v2");
+    assert_eq!(v2_status["groups"][0]["lag"], 0);
+    let out = k.run(&["replay", "--group", "bucketlens-index", "--until-end"]);
+    assert!(out.contains(&format!("indexed {}", before.len())), "the new labels are indexed: {out}");
+    assert_eq!(k.world.all_documents(), before, "same model, same labels");
+}
+
+#[test]
+fn every_role_rides_out_a_broker_restart_and_nothing_is_lost() {
+    let mut k = KafkaWorld::new(3, 2);
+    let sink = k.spawn(&["sink"], &[]);
+    let label = k.spawn(&["label"], &[]);
+    let producer = k.spawn(&["produce", "listing", k.world.photos.to_str().unwrap(), "--watch"], &[]);
+    wait_for("labelling to start", Duration::from_secs(120), || {
+        k.metric(label, "bucketlens_labeler_records_labeled") >= 3.0
+    });
+    k.broker.stop();
+    // New images while the broker is down: the watching producer holds them.
+    let extra = k.world.photos.join("extra");
+    std::fs::create_dir(&extra).unwrap();
+    for name in common::example_names() {
+        std::fs::copy(common::examples_dir().join(&name), extra.join(&name)).unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    k.broker.restart();
+    k.wait_caught_up(Duration::from_secs(240));
+    // The watcher may still be producing the last of the extra folder.
+    wait_for("every image indexed", Duration::from_secs(120), || {
+        k.world.all_documents().len() == keys_of_photos(&k.world).len()
+    });
+    let docs = k.world.all_documents();
+    let keys: Vec<String> = docs.iter().map(|(key, _)| key.clone()).collect();
+    assert_eq!(keys, keys_of_photos(&k.world));
+    assert!(docs.iter().all(|(_, labels)| !labels.is_empty()));
+    k.terminate(producer);
+    k.terminate(label);
+    k.terminate(sink);
+    let _ = BIN;
+}
