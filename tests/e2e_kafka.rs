@@ -12,11 +12,16 @@ use std::time::{Duration, Instant};
 
 use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log, OutRecord};
 use common::kafka::Broker;
-use common::{assert_success, World, BIN};
+use common::{assert_success, World};
 use serde_json::Value;
+
+/// One broker-heavy test at a time: on 2 cores, parallel brokers and labelers
+/// starve each other's heartbeats.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A world whose log is a fresh broker.
 struct KafkaWorld {
+    _serial: std::sync::MutexGuard<'static, ()>,
     world: World,
     broker: Broker,
     config: PathBuf,
@@ -26,6 +31,7 @@ struct KafkaWorld {
 
 impl KafkaWorld {
     fn new(copies: usize, partitions: u32) -> Self {
+        let serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let world = World::new(copies);
         let broker = Broker::start();
         let config = world.tmp.path().join("bucketlens.toml");
@@ -50,7 +56,7 @@ drain-timeout = "10s"
             ),
         )
         .unwrap();
-        Self { world, broker, config, roles: Vec::new() }
+        Self { _serial: serial, world, broker, config, roles: Vec::new() }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -165,11 +171,16 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
-fn wait_for(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
+impl KafkaWorld {
+    fn wait_for(&self, what: &str, within: Duration, mut ready: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + within;
+        while !ready(self) {
+            if Instant::now() > deadline {
+                let logs: Vec<String> = (0..self.roles.len()).map(|r| self.stderr(r)).collect();
+                panic!("timed out waiting for {what}\n{}", logs.join("\n-----\n"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -206,18 +217,20 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     let a = k.spawn(&["label"], &[]);
     let b = k.spawn(&["label"], &[]);
     // Both members hold partitions before any record arrives.
-    wait_for("both labelers to be assigned partitions", Duration::from_secs(60), || {
+    k.wait_for("both labelers to be assigned partitions", Duration::from_secs(60), |k| {
         k.stderr(a).contains("partitions assigned") && k.stderr(b).contains("partitions assigned")
     });
     std::thread::sleep(Duration::from_secs(2));
-    let out = k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
-    let _ = out;
-    wait_for("labeler A to be mid-stream", Duration::from_secs(120), || {
+    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+    k.wait_for("labeler A to be mid-stream", Duration::from_secs(120), |k| {
         k.metric(a, "bucketlens_labeler_records_labeled") >= 3.0
     });
     k.kill(a);
-    let labeled_by_a_at_kill = k.metric(b, "bucketlens_labeler_records_labeled");
-
+    // A replacement member joins, as an orchestrator would start one. (On Apache
+    // Kafka the survivor alone also takes over once A's session times out; tansu
+    // 0.6.0 keeps a dead member's assignment until another member joins, so the
+    // test does not rely on that.)
+    let c = k.spawn(&["label"], &[]);
     // Replace three images while a member is down: the index must end with the new content.
     let cat = k.world.photos.join("set-0/chelsea.png");
     let replaced = ["set-1/coffee.png", "set-2/brick.png", "set-3/astronaut.png"];
@@ -230,15 +243,19 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
     k.wait_caught_up(Duration::from_secs(240));
 
-    assert!(
-        k.metric(b, "bucketlens_labeler_records_labeled") > labeled_by_a_at_kill,
-        "the surviving member went on labelling"
-    );
+    assert!(k.metric(b, "bucketlens_labeler_records_labeled") > 0.0, "the surviving member labelled");
+    assert!(k.metric(c, "bucketlens_labeler_records_labeled") > 0.0, "the killed member's partitions were taken over");
     let docs = k.world.all_documents();
     let keys: Vec<String> = docs.iter().map(|(key, _)| key.clone()).collect();
     assert_eq!(keys, keys_of_photos(&k.world), "every image exactly once, none missing, none left over");
-    assert!(docs.iter().all(|(_, labels)| !labels.is_empty()), "every image has labels");
     let cat_labels = labels_of(&docs, "set-0/chelsea.png");
+    assert!(!cat_labels.is_empty());
+    for (key, labels) in &docs {
+        let (_, name) = key.split_once('/').unwrap();
+        if !replaced.contains(&key.as_str()) {
+            assert_eq!(labels, labels_of(&docs, &format!("set-0/{name}")), "{key}: the same image, the same labels");
+        }
+    }
     for r in replaced {
         assert_eq!(labels_of(&docs, r), cat_labels, "{r} was replaced by the cat: its labels are the cat's");
     }
@@ -246,6 +263,7 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     assert_eq!(status["failed"], 0);
     assert_eq!(status["documents"].as_u64().unwrap() as usize, keys.len());
     k.terminate(b);
+    k.terminate(c);
     k.terminate(sink);
 }
 
@@ -285,9 +303,8 @@ async fn a_poison_record_and_a_broken_image_go_to_the_dlq_without_blocking_their
     assert!(!reasons[0].1.is_empty(), "the broken image's DLQ record says why");
     assert!(dead.iter().all(|r| r.header("error.message").is_some_and(|m| !m.is_empty())));
     drop(dlq);
-    let (k2, sink2, label2) = (&mut k, sink, label);
-    k2.terminate(label2);
-    k2.terminate(sink2);
+    k.terminate(label);
+    k.terminate(sink);
 }
 
 #[test]
@@ -330,8 +347,9 @@ fn every_role_rides_out_a_broker_restart_and_nothing_is_lost() {
     let mut k = KafkaWorld::new(3, 2);
     let sink = k.spawn(&["sink"], &[]);
     let label = k.spawn(&["label"], &[]);
-    let producer = k.spawn(&["produce", "listing", k.world.photos.to_str().unwrap(), "--watch"], &[]);
-    wait_for("labelling to start", Duration::from_secs(120), || {
+    let photos = k.world.photos.to_str().unwrap().to_string();
+    let producer = k.spawn(&["produce", "listing", &photos, "--watch"], &[]);
+    k.wait_for("labelling to start", Duration::from_secs(120), |k| {
         k.metric(label, "bucketlens_labeler_records_labeled") >= 3.0
     });
     k.broker.stop();
@@ -345,15 +363,17 @@ fn every_role_rides_out_a_broker_restart_and_nothing_is_lost() {
     k.broker.restart();
     k.wait_caught_up(Duration::from_secs(240));
     // The watcher may still be producing the last of the extra folder.
-    wait_for("every image indexed", Duration::from_secs(120), || {
+    k.wait_for("every image indexed", Duration::from_secs(120), |k| {
         k.world.all_documents().len() == keys_of_photos(&k.world).len()
     });
     let docs = k.world.all_documents();
     let keys: Vec<String> = docs.iter().map(|(key, _)| key.clone()).collect();
     assert_eq!(keys, keys_of_photos(&k.world));
-    assert!(docs.iter().all(|(_, labels)| !labels.is_empty()));
+    for (key, labels) in &docs {
+        let name = key.rsplit('/').next().unwrap();
+        assert_eq!(labels, labels_of(&docs, &format!("extra/{name}")), "{key}: the same image, the same labels");
+    }
     k.terminate(producer);
     k.terminate(label);
     k.terminate(sink);
-    let _ = BIN;
 }

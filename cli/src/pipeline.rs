@@ -33,20 +33,65 @@ pub async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn Log>> {
 }
 
 /// Where the labeler reads objects: the `[buckets]` of the configuration, and the
-/// folders recorded by earlier listings in this data dir.
+/// folders recorded by listings in this data dir — read again when an unknown
+/// bucket shows up, so a labeler started before the first listing finds it.
 pub fn object_sources(settings: &Settings) -> anyhow::Result<Arc<dyn ObjectSource>> {
-    let mut buckets = Buckets::default();
-    let mut roots: Vec<(String, std::path::PathBuf)> = Vec::new();
-    if settings.listing_path().exists() {
-        roots = State::open(&settings.listing_path())?.roots()?;
+    let sources = DataDirBuckets {
+        configured: settings.buckets.clone(),
+        listing: settings.listing_path(),
+        current: std::sync::RwLock::new(Buckets::default()),
+    };
+    sources.reload()?;
+    Ok(Arc::new(sources))
+}
+
+struct DataDirBuckets {
+    configured: std::collections::BTreeMap<String, std::path::PathBuf>,
+    listing: std::path::PathBuf,
+    current: std::sync::RwLock<Buckets>,
+}
+
+impl DataDirBuckets {
+    fn reload(&self) -> anyhow::Result<()> {
+        let mut buckets = Buckets::default();
+        let mut roots: Vec<(String, std::path::PathBuf)> = Vec::new();
+        if self.listing.exists() {
+            roots = State::open(&self.listing)?.roots()?;
+        }
+        roots.extend(self.configured.iter().map(|(b, p)| (b.clone(), p.clone())));
+        for (bucket, root) in roots {
+            let source = LocalDir::new(&root).map_err(|e| {
+                anyhow::anyhow!("bucket {bucket} is read from {}, which cannot be opened: {e}", root.display())
+            })?;
+            buckets.insert(bucket, Arc::new(source) as Arc<dyn ObjectSource>);
+        }
+        *self.current.write().map_err(|_| anyhow::anyhow!("bucket map poisoned"))? = buckets;
+        Ok(())
     }
-    roots.extend(settings.buckets.iter().map(|(b, p)| (b.clone(), p.clone())));
-    for (bucket, root) in roots {
-        let source = LocalDir::new(&root)
-            .map_err(|e| anyhow::anyhow!("bucket {bucket} is read from {}, which cannot be opened: {e}", root.display()))?;
-        buckets.insert(bucket, Arc::new(source) as Arc<dyn ObjectSource>);
+
+    fn snapshot(&self) -> Buckets {
+        self.current.read().map(|b| b.clone()).unwrap_or_default()
     }
-    Ok(Arc::new(buckets))
+}
+
+#[async_trait::async_trait]
+impl ObjectSource for DataDirBuckets {
+    async fn get(
+        &self,
+        object: bucketlens_runtime::bucket::ObjectRef<'_>,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, bucketlens_runtime::bucket::SourceError> {
+        use bucketlens_runtime::bucket::SourceError;
+        match self.snapshot().get(object, max_bytes).await {
+            Err(SourceError::WrongBucket { .. }) => {
+                if let Err(e) = self.reload() {
+                    tracing::warn!(error = %e, "cannot reload the bucket folders");
+                }
+                self.snapshot().get(object, max_bytes).await
+            }
+            other => other,
+        }
+    }
 }
 
 /// The local model, loaded once, off the async threads.

@@ -1,6 +1,6 @@
 //! A real Kafka-protocol broker for the tests: tansu with its SQLite storage engine,
 //! on a free port of 127.0.0.1, in a temp dir. `scripts/test` installs it and sets
-//! `BUCKETLENS_TANSU`.
+//! `TANSU_BINARY`.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::{TcpListener, TcpStream};
@@ -15,7 +15,7 @@ pub struct Broker {
 }
 
 fn tansu_binary() -> PathBuf {
-    let path = std::env::var_os("BUCKETLENS_TANSU").map(PathBuf::from).unwrap_or_else(|| {
+    let path = std::env::var_os("TANSU_BINARY").map(PathBuf::from).unwrap_or_else(|| {
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
         home.join(".cache/bucketlens/tools/tansu-0.6.0/bin/tansu")
     });

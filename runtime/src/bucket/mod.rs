@@ -38,7 +38,7 @@ pub enum SourceError {
     PermissionDenied { object: String, reason: String },
     #[error("{object} is not a valid key here: {reason}")]
     InvalidKey { object: String, reason: String },
-    #[error("{object} belongs to bucket {bucket}, which this source does not serve (it serves {serves})")]
+    #[error("{object} belongs to bucket {bucket}, which this source does not serve (it serves [{serves}]); map the bucket to its folder in the configuration ([buckets] {bucket} = \"/path/to/folder\")")]
     WrongBucket { object: String, bucket: String, serves: String },
     #[error("reading {object} failed: {reason}")]
     Io { object: String, reason: String, retryable: bool },

@@ -101,6 +101,11 @@ fn kafka_error(what: &str, e: &KafkaError) -> LogError {
                 | Code::NotCoordinator
                 | Code::CoordinatorLoadInProgress
                 | Code::RebalanceInProgress
+                // The group moved on (a rebalance, an expired session): uncommitted
+                // records are redone by their next owner.
+                | Code::AssignmentLost
+                | Code::UnknownMemberId
+                | Code::IllegalGeneration
                 | Code::NotEnoughReplicas
                 | Code::NotEnoughReplicasAfterAppend
                 | Code::QueueFull
@@ -537,7 +542,14 @@ impl Consumer for KafkaConsumer {
             }
             match consumer.commit_consumer_state(CommitMode::Sync) {
                 Ok(()) | Err(KafkaError::ConsumerCommit(Code::NoOffset)) => Ok(()),
-                Err(e) => Err(kafka_error("committing offsets", &e)),
+                // Not allowed: an operator must fix the ACLs or the group id.
+                Err(e @ KafkaError::ConsumerCommit(Code::GroupAuthorizationFailed | Code::InvalidGroupId)) => {
+                    Err(LogError::Storage { reason: format!("committing offsets: {e}") })
+                }
+                // Anything else (coordinator moving or unreachable, a rebalance) is
+                // safe to defer: the stored offsets go with the next commit, and
+                // records not committed are redone, never lost.
+                Err(e) => Err(unavailable(format!("committing offsets: {e}"))),
             }
         })
         .await;
