@@ -338,7 +338,7 @@ fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everythi
     assert_eq!(v2_status["groups"][0]["group"], "bucketlens-labeler-v2");
     assert_eq!(v2_status["groups"][0]["lag"], 0);
     let out = k.run(&["replay", "--group", "bucketlens-index", "--until-end"]);
-    assert!(out.contains(&format!("indexed {}", before.len())), "the new labels are indexed: {out}");
+    assert!(out.contains(&format!("replayed {} records", before.len())), "the new labels are indexed: {out}");
     assert_eq!(k.world.all_documents(), before, "same model, same labels");
 }
 

@@ -100,3 +100,20 @@ impl Settings {
         self.data_dir.join("index")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_loads_and_matches_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/bucketlens.example.toml");
+        let loaded = Settings::load(Some(&example), None).unwrap();
+        let defaults = Settings::default();
+        assert_eq!(
+            serde_json::to_value(&loaded).unwrap(),
+            serde_json::to_value(&defaults).unwrap(),
+            "deploy/bucketlens.example.toml documents every setting with its default"
+        );
+    }
+}

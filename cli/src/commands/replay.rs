@@ -104,7 +104,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     stages.join().await?;
     let l = &counters.labeler;
     println!(
-        "replayed: indexed {} records ({} applied, {} stale) · labeled {} · failed {} · {:.1} s",
+        "replayed {} records into the index ({} applied, {} stale) · labeled {} · failed {} · {:.1} s",
         counters.sink.records_in.get(),
         counters.sink.applied.get(),
         counters.sink.stale.get(),

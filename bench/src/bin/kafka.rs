@@ -1,0 +1,237 @@
+//! Kafka benchmarks on a local tansu broker (started here, like the tests do), each
+//! against its baseline in the same run:
+//!
+//! 1. `bucketlens produce listing DIR` of FILES images: records/s, against a plain
+//!    rdkafka producer (idempotent, acks=all) sending the very same records (read
+//!    back from the topic) to another topic.
+//! 2. End to end (produce, label, index) of COPIES×12 example photos with one vs two
+//!    `bucketlens label` processes (one inference thread each), against a sink:
+//!    images/s and the ratio two/one.
+//!
+//! Usage: cargo build --release --workspace && \
+//!   TANSU_BINARY=… target/release/bucketlens-bench-kafka [FILES=20000] [COPIES=10]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+struct Broker {
+    child: Child,
+    bootstrap: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_broker(dir: &Path) -> anyhow::Result<Broker> {
+    let tansu = std::env::var_os("TANSU_BINARY").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/bucketlens/tools/tansu-0.6.0/bin/tansu")
+    });
+    if !tansu.is_file() {
+        bail!("no tansu at {}: run scripts/test-servers first", tansu.display());
+    }
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(tansu)
+        .current_dir(dir)
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args(["--storage-engine", "sqlite://tansu.db"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("tansu did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Broker { child, bootstrap: format!("127.0.0.1:{port}") })
+}
+
+fn bucketlens() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.with_file_name("bucketlens")
+}
+
+fn command(config: &Path, data: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(bucketlens());
+    cmd.arg("--config").arg(config).arg("--data-dir").arg(data).args(args);
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    cmd
+}
+
+fn write_config(path: &Path, bootstrap: &str, prefix: &str, partitions: u32) -> anyhow::Result<()> {
+    std::fs::write(
+        path,
+        format!(
+            "[log]\nbackend = \"kafka\"\npartitions = {partitions}\n[log.kafka]\nbrokers = \"{bootstrap}\"\ntopic-prefix = \"{prefix}\"\n"
+        ),
+    )?;
+    Ok(())
+}
+
+async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Result<()> {
+    let corpus = tmp.join("listing");
+    for i in 0..files {
+        let dir = corpus.join(format!("d{:03}", i / 1000));
+        if i % 1000 == 0 {
+            std::fs::create_dir_all(&dir)?;
+        }
+        std::fs::write(dir.join(format!("image-{i:06}.jpg")), b"not decoded by the producer")?;
+    }
+    let config = tmp.join("produce.toml");
+    write_config(&config, &broker.bootstrap, "p.", 4)?;
+    let start = Instant::now();
+    let status = command(&config, &tmp.join("produce-data"), &["produce", "listing", corpus.to_str().unwrap_or("")], &[])
+        .stderr(Stdio::null())
+        .status()?;
+    let ours = start.elapsed();
+    if !status.success() {
+        bail!("produce listing failed: {status}");
+    }
+
+    // The same records, read back, sent by a plain producer.
+    let log = KafkaLog::connect(KafkaConfig {
+        brokers: broker.bootstrap.clone(),
+        topic_prefix: "p.".into(),
+        ..KafkaConfig::default()
+    })?;
+    let mut consumer = log.subscribe("bench-reader", "objects.changed.v1").await?;
+    let mut records = Vec::with_capacity(files);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while records.len() < files && Instant::now() < deadline {
+        records.extend(consumer.poll(10_000, Duration::from_millis(500)).await?);
+    }
+    drop(consumer);
+    if records.len() != files {
+        bail!("read back {} records of {files}", records.len());
+    }
+    let bytes: usize = records.iter().map(|r| r.key.len() + r.value.len()).sum();
+    log.ensure_topic("baseline.v1", 4, false).await?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()?;
+    let start = Instant::now();
+    let mut pending = Vec::with_capacity(records.len());
+    for r in &records {
+        let record = FutureRecord::to("p.baseline.v1").key(r.key.as_bytes()).payload(&r.value);
+        match producer.send_result(record) {
+            Ok(delivery) => pending.push(delivery),
+            Err((e, _)) => bail!("baseline producer: {e}"),
+        }
+    }
+    for delivery in pending {
+        if let Ok(Err((e, _))) = delivery.await {
+            bail!("baseline delivery: {e}");
+        }
+    }
+    let baseline = start.elapsed();
+    let rate = |d: Duration| files as f64 / d.as_secs_f64();
+    println!(
+        "produce listing: {files} records ({:.0} bytes each on average)",
+        bytes as f64 / files as f64
+    );
+    println!("  bucketlens produce listing (walk, state, encode, produce): {:.0} records/s ({:.2} s)", rate(ours), ours.as_secs_f64());
+    println!("  baseline: plain rdkafka producer, same records:            {:.0} records/s ({:.2} s)", rate(baseline), baseline.as_secs_f64());
+    println!("  ratio bucketlens / baseline: {:.2}", rate(ours) / rate(baseline));
+    Ok(())
+}
+
+async fn caught_up(log: &KafkaLog, group: &str, topic: &str) -> anyhow::Result<bool> {
+    let marks = log.watermarks(topic).await?;
+    let committed = log.committed(group, topic).await?;
+    Ok(marks.iter().all(|m| {
+        committed.iter().any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low) >= m.high)
+    }))
+}
+
+async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize) -> anyhow::Result<f64> {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos");
+    let corpus = tmp.join(format!("photos-{labelers}"));
+    let mut images = 0;
+    for copy in 0..copies {
+        let dir = corpus.join(format!("set-{copy}"));
+        std::fs::create_dir_all(&dir)?;
+        for entry in std::fs::read_dir(&examples)? {
+            let path = entry?.path();
+            if matches!(path.extension().and_then(|e| e.to_str()), Some("jpg" | "png")) {
+                std::fs::copy(&path, dir.join(path.file_name().context("name")?))?;
+                images += 1;
+            }
+        }
+    }
+    let prefix = format!("e{labelers}.");
+    let config = tmp.join(format!("e2e-{labelers}.toml"));
+    write_config(&config, &broker.bootstrap, &prefix, 4)?;
+    let data = tmp.join(format!("e2e-data-{labelers}"));
+    let (labeler_group, index_group) = (format!("bench-labeler-{labelers}"), format!("bench-index-{labelers}"));
+    let env = [
+        ("BUCKETLENS_LABELER__CONCURRENCY", "1".to_string()),
+        ("BUCKETLENS_LABELER__GROUP", labeler_group.clone()),
+        ("BUCKETLENS_INDEX__GROUP", index_group.clone()),
+    ];
+    // Roles first, so that the group is formed before the records arrive.
+    let mut roles: Vec<Child> = Vec::new();
+    roles.push(command(&config, &data, &["sink"], &env).stderr(Stdio::null()).spawn()?);
+    for _ in 0..labelers {
+        roles.push(command(&config, &data, &["label"], &env).stderr(Stdio::null()).spawn()?);
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    let start = Instant::now();
+    let status = command(&config, &data, &["produce", "listing", corpus.to_str().unwrap_or("")], &env)
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("produce listing failed");
+    }
+    let log = KafkaLog::connect(KafkaConfig { brokers: broker.bootstrap.clone(), topic_prefix: prefix, ..KafkaConfig::default() })?;
+    loop {
+        if caught_up(&log, &labeler_group, "objects.changed.v1").await?
+            && caught_up(&log, &index_group, "images.labeled.v1").await?
+        {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(900) {
+            bail!("not caught up after 15 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wall = start.elapsed();
+    // One at a time, so the broker sees members leave cleanly.
+    for mut role in roles.into_iter().rev() {
+        let _ = Command::new("kill").args(["-TERM", &role.id().to_string()]).status();
+        let _ = role.wait();
+    }
+    let rate = images as f64 / wall.as_secs_f64();
+    println!("  {labelers} labeler process(es): {images} images in {:.1} s, {rate:.1} images/s", wall.as_secs_f64());
+    Ok(rate)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let files = args.first().copied().unwrap_or(20_000);
+    let copies = args.get(1).copied().unwrap_or(10);
+    let tmp = tempfile::tempdir()?;
+    let broker = start_broker(tmp.path())?;
+    produce_bench(tmp.path(), &broker, files).await?;
+    println!("end to end on Kafka (one inference thread per labeler process):");
+    let one = end_to_end(tmp.path(), &broker, copies, 1).await?;
+    let two = end_to_end(tmp.path(), &broker, copies, 2).await?;
+    println!("  ratio two / one: {:.2}", two / one);
+    Ok(())
+}
