@@ -226,10 +226,12 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
         k.metric(a, "bucketlens_labeler_records_labeled") >= 3.0
     });
     k.kill(a);
-    // A replacement member joins, as an orchestrator would start one. (On Apache
-    // Kafka the survivor alone also takes over once A's session times out; tansu
-    // 0.6.0 keeps a dead member's assignment until another member joins, so the
-    // test does not rely on that.)
+    // A replacement member joins, as an orchestrator would start one. On Apache
+    // Kafka the survivor alone takes over once A's session (6 s) times out. tansu
+    // 0.6.0 evicts A then but keeps its old assignment until another member joins,
+    // and a member joining before the eviction gets an assignment that still counts
+    // A: so the replacement joins after A's session has expired.
+    std::thread::sleep(Duration::from_secs(10));
     let c = k.spawn(&["label"], &[]);
     // Replace three images while a member is down: the index must end with the new content.
     let cat = k.world.photos.join("set-0/chelsea.png");
