@@ -287,7 +287,8 @@ async fn a_poison_record_and_a_broken_image_go_to_the_dlq_without_blocking_their
     let docs = k.world.all_documents();
     assert_eq!(docs.len(), common::example_names().len(), "every good image is indexed behind the poison");
     let failed = k.world.json(&["search", "--failed", "--json"]);
-    let failed_keys: Vec<&str> = failed["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
+    let failed_keys: Vec<&str> =
+        failed["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
     assert_eq!(failed_keys, vec!["broken.jpg"]);
 
     let mut dlq = log.subscribe("test-dlq-reader", "objects.changed.dlq.v1").await.unwrap();

@@ -156,8 +156,12 @@ pub fn start_one(
         return Ok(Stages { labeler: Some(handle), sink: None });
     }
     let index = index.context("the index sink needs an index")?;
-    let stage =
-        bucketlens_index::stage::Stage { config: settings.index.clone(), log, index, metrics: Arc::clone(&counters.sink) };
+    let stage = bucketlens_index::stage::Stage {
+        config: settings.index.clone(),
+        log,
+        index,
+        metrics: Arc::clone(&counters.sink),
+    };
     let handle =
         tokio::spawn(async move { bucketlens_index::stage::run(stage, until, shutdown).await.context("index sink") });
     Ok(Stages { labeler: None, sink: Some(handle) })

@@ -124,7 +124,10 @@ pub async fn serve(addr: SocketAddr, registry: Registry, shutdown: CancellationT
                 let mut body = String::new();
                 match encode(&mut body, &registry) {
                     Ok(()) => (
-                        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
                         body,
                     )
                         .into_response(),

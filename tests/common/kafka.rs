@@ -44,7 +44,8 @@ impl Broker {
 
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("tansu.log")).unwrap();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("tansu.log")).unwrap();
         let child = Command::new(tansu_binary())
             .current_dir(self.dir.path())
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])

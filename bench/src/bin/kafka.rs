@@ -35,7 +35,8 @@ impl Drop for Broker {
 
 fn start_broker(dir: &Path) -> anyhow::Result<Broker> {
     let tansu = std::env::var_os("TANSU_BINARY").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/bucketlens/tools/tansu-0.6.0/bin/tansu")
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/bucketlens/tools/tansu-0.6.0/bin/tansu")
     });
     if !tansu.is_file() {
         bail!("no tansu at {}: run scripts/test-servers first", tansu.display());
@@ -93,9 +94,10 @@ async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Res
     let config = tmp.join("produce.toml");
     write_config(&config, &broker.bootstrap, "p.", 4)?;
     let start = Instant::now();
-    let status = command(&config, &tmp.join("produce-data"), &["produce", "listing", corpus.to_str().unwrap_or("")], &[])
-        .stderr(Stdio::null())
-        .status()?;
+    let status =
+        command(&config, &tmp.join("produce-data"), &["produce", "listing", corpus.to_str().unwrap_or("")], &[])
+            .stderr(Stdio::null())
+            .status()?;
     let ours = start.elapsed();
     if !status.success() {
         bail!("produce listing failed: {status}");
@@ -141,12 +143,17 @@ async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Res
     }
     let baseline = start.elapsed();
     let rate = |d: Duration| files as f64 / d.as_secs_f64();
+    println!("produce listing: {files} records ({:.0} bytes each on average)", bytes as f64 / files as f64);
     println!(
-        "produce listing: {files} records ({:.0} bytes each on average)",
-        bytes as f64 / files as f64
+        "  bucketlens produce listing (walk, state, encode, produce): {:.0} records/s ({:.2} s)",
+        rate(ours),
+        ours.as_secs_f64()
     );
-    println!("  bucketlens produce listing (walk, state, encode, produce): {:.0} records/s ({:.2} s)", rate(ours), ours.as_secs_f64());
-    println!("  baseline: plain rdkafka producer, same records:            {:.0} records/s ({:.2} s)", rate(baseline), baseline.as_secs_f64());
+    println!(
+        "  baseline: plain rdkafka producer, same records:            {:.0} records/s ({:.2} s)",
+        rate(baseline),
+        baseline.as_secs_f64()
+    );
     println!("  ratio bucketlens / baseline: {:.2}", rate(ours) / rate(baseline));
     Ok(())
 }
@@ -154,9 +161,9 @@ async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Res
 async fn caught_up(log: &KafkaLog, group: &str, topic: &str) -> anyhow::Result<bool> {
     let marks = log.watermarks(topic).await?;
     let committed = log.committed(group, topic).await?;
-    Ok(marks.iter().all(|m| {
-        committed.iter().any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low) >= m.high)
-    }))
+    Ok(marks
+        .iter()
+        .all(|m| committed.iter().any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low) >= m.high)))
 }
 
 async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize) -> anyhow::Result<f64> {
@@ -198,7 +205,11 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
     if !status.success() {
         bail!("produce listing failed");
     }
-    let log = KafkaLog::connect(KafkaConfig { brokers: broker.bootstrap.clone(), topic_prefix: prefix, ..KafkaConfig::default() })?;
+    let log = KafkaLog::connect(KafkaConfig {
+        brokers: broker.bootstrap.clone(),
+        topic_prefix: prefix,
+        ..KafkaConfig::default()
+    })?;
     loop {
         if caught_up(&log, &labeler_group, "objects.changed.v1").await?
             && caught_up(&log, &index_group, "images.labeled.v1").await?

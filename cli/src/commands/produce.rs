@@ -70,8 +70,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     );
     if watch {
         eprintln!("watching {} for changes (Ctrl-C to stop)", root.display());
-        bucketlens_listing::watch::run(Arc::clone(&producer), settings.listing.debounce, shutdown.clone(), |s| count(&s))
-            .await?;
+        bucketlens_listing::watch::run(Arc::clone(&producer), settings.listing.debounce, shutdown.clone(), |s| {
+            count(&s)
+        })
+        .await?;
         eprintln!("stopped: produced {} upserts and {} deletes in all", upserts.get(), deletes.get());
     }
     Ok(ExitCode::SUCCESS)

@@ -50,8 +50,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     let dlq: i64 = log.watermarks(topics::OBJECTS_CHANGED_DLQ).await?.iter().map(|m| m.high - m.low).sum();
     if args.json {
-        let out =
-            json!({"documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups});
+        let out = json!({"documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups});
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }

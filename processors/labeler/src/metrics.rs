@@ -33,6 +33,10 @@ impl Metrics {
         self.undecodable.register(registry, "labeler_records_undecodable", "Records that could not be decoded");
         self.retries.register(registry, "labeler_retries", "Retries of retryable failures");
         self.errors.register(registry, "labeler_errors", "Failures by kind");
-        self.latency.register(registry, "labeler_processing_seconds", "Time from taking a record to its outcome being durable");
+        self.latency.register(
+            registry,
+            "labeler_processing_seconds",
+            "Time from taking a record to its outcome being durable",
+        );
     }
 }

@@ -136,7 +136,8 @@ impl KafkaLog {
         apply_properties(&mut producer, &config);
         let producer: FutureProducer = producer.create().map_err(open)?;
         let admin = client_config(&config).create().map_err(open)?;
-        let meta: BaseConsumer = client_config(&config).set("group.id", "bucketlens-metadata").create().map_err(open)?;
+        let meta: BaseConsumer =
+            client_config(&config).set("group.id", "bucketlens-metadata").create().map_err(open)?;
         Ok(Self { config, producer, admin, meta: Arc::new(meta) })
     }
 
@@ -189,7 +190,9 @@ fn apply_properties(c: &mut ClientConfig, config: &KafkaConfig) {
 
 /// Runs blocking librdkafka calls off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + Send + 'static) -> Result<T, LogError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| LogError::Storage { reason: format!("kafka call panicked: {e}") })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| LogError::Storage { reason: format!("kafka call panicked: {e}") })?
 }
 
 #[async_trait]
@@ -202,7 +205,8 @@ impl Log for KafkaLog {
             new = new.set("cleanup.policy", "compact");
         }
         let options = AdminOptions::new().operation_timeout(Some(self.config.request_timeout));
-        let results = self.admin.create_topics([&new], &options).await.map_err(|e| kafka_error("creating topics", &e))?;
+        let results =
+            self.admin.create_topics([&new], &options).await.map_err(|e| kafka_error("creating topics", &e))?;
         for result in results {
             match result {
                 Ok(name) => info!(topic = %name, partitions, compacted, "created topic"),
@@ -348,7 +352,8 @@ impl Log for KafkaLog {
                             .add_partition_offset(&full, m.partition, Offset::Offset(ms))
                             .map_err(|e| kafka_error("offsets for a time", &e))?;
                     }
-                    let found = client.offsets_for_times(query, timeout).map_err(|e| kafka_error("offsets for a time", &e))?;
+                    let found =
+                        client.offsets_for_times(query, timeout).map_err(|e| kafka_error("offsets for a time", &e))?;
                     marks
                         .iter()
                         .map(|m| {
@@ -369,9 +374,13 @@ impl Log for KafkaLog {
             }
             // Kafka accepts this only while the group has no member.
             client.commit(&tpl, CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
-                Some(Code::UnknownMemberId | Code::IllegalGeneration | Code::RebalanceInProgress) => LogError::Storage {
-                    reason: format!("group {group} still has running members; stop them before moving its offsets ({e})"),
-                },
+                Some(Code::UnknownMemberId | Code::IllegalGeneration | Code::RebalanceInProgress) => {
+                    LogError::Storage {
+                        reason: format!(
+                            "group {group} still has running members; stop them before moving its offsets ({e})"
+                        ),
+                    }
+                }
                 _ => kafka_error(&format!("moving group {group}"), &e),
             })?;
             Ok(targets.into_iter().map(|(partition, o)| GroupOffset { partition, committed: Some(o) }).collect())
@@ -460,7 +469,12 @@ fn poll_loop(consumer: &BaseConsumer<GroupContext>, prefix: &str, stop: &AtomicB
                         .headers()
                         .map(|h| {
                             h.iter()
-                                .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                                .map(|h| {
+                                    (
+                                        h.key.to_string(),
+                                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                                    )
+                                })
                                 .collect()
                         })
                         .unwrap_or_default(),

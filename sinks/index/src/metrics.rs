@@ -24,7 +24,11 @@ impl Metrics {
         self.records_in.register(registry, "sink_records_in", "Records read from images.labeled.v1");
         self.applied.register(registry, "sink_records_applied", "Records applied to the index");
         self.stale.register(registry, "sink_records_stale", "Records older than the indexed state, ignored");
-        self.undecodable.register(registry, "sink_errors_undecodable", "Records that could not be decoded (sent to the DLQ)");
+        self.undecodable.register(
+            registry,
+            "sink_errors_undecodable",
+            "Records that could not be decoded (sent to the DLQ)",
+        );
         self.commits.register(registry, "sink_commits", "Index commits");
         self.batch_latency.register(registry, "sink_batch_seconds", "Time to write and commit one batch");
     }
