@@ -238,17 +238,7 @@ impl Stages {
 pub async fn lag(log: &dyn Log, group: &str, topic: &str) -> anyhow::Result<u64> {
     let marks = log.watermarks(topic).await?;
     let committed = log.committed(group, topic).await?;
-    let mut lag = 0;
-    for mark in marks {
-        let at = committed
-            .iter()
-            .find(|c| c.partition == mark.partition)
-            .and_then(|c| c.committed)
-            .unwrap_or(mark.low)
-            .max(mark.low);
-        lag += (mark.high - at).max(0) as u64;
-    }
-    Ok(lag)
+    Ok(marks.iter().map(|m| m.lag(&committed) as u64).sum())
 }
 
 /// Serves `registry` on the configured address and says where on stderr.
@@ -262,6 +252,29 @@ pub async fn serve_metrics(
         .with_context(|| format!("serving metrics on {}", settings.metrics.listen))?;
     eprintln!("metrics on http://{addr}/metrics");
     Ok(())
+}
+
+/// The `/metrics` of a group member: its stage's counters (`register`) and its
+/// group's lag, kept current until `shutdown` by the returned task.
+pub async fn serve_member_metrics(
+    settings: &Settings,
+    log: &Arc<dyn Log>,
+    group: &str,
+    topic: &'static str,
+    register: impl FnOnce(&mut bucketlens_runtime::metrics::Registry),
+    shutdown: &CancellationToken,
+) -> anyhow::Result<JoinHandle<()>> {
+    let mut registry = registry();
+    register(&mut registry);
+    let lag = bucketlens_runtime::metrics::track_lag(
+        &mut registry,
+        Arc::clone(log),
+        vec![(group.to_string(), topic)],
+        std::time::Duration::from_secs(5),
+        shutdown.clone(),
+    );
+    serve_metrics(settings, registry, shutdown).await?;
+    Ok(lag)
 }
 
 /// A registry whose names all start with `bucketlens_`.

@@ -94,8 +94,7 @@ pub fn track_lag(
                     }
                 };
                 for mark in marks {
-                    let at = committed.iter().find(|c| c.partition == mark.partition).and_then(|c| c.committed);
-                    let behind = (mark.high - at.unwrap_or(mark.low).max(mark.low)).max(0);
+                    let behind = mark.lag(&committed);
                     let labels = vec![
                         ("group".to_string(), group.clone()),
                         ("topic".to_string(), (*topic).to_string()),

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log};
+use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log, Until};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -159,11 +159,7 @@ async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Res
 }
 
 async fn caught_up(log: &KafkaLog, group: &str, topic: &str) -> anyhow::Result<bool> {
-    let marks = log.watermarks(topic).await?;
-    let committed = log.committed(group, topic).await?;
-    Ok(marks
-        .iter()
-        .all(|m| committed.iter().any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low) >= m.high)))
+    Ok(Until::EndOffsets(log.watermarks(topic).await?).reached(log, group, topic).await?)
 }
 
 async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize) -> anyhow::Result<f64> {

@@ -3,11 +3,9 @@
 //! that stops (or is killed) has its partitions taken over by the others.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use bucketlens_labeler::Metrics;
 use bucketlens_runtime::log::Until;
-use bucketlens_runtime::metrics::track_lag;
 use bucketlens_schemas::topics;
 use std::sync::Arc;
 
@@ -23,17 +21,16 @@ pub async fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let labeler = pipeline::load_labeler(settings).await?;
     let source = pipeline::object_sources(settings)?;
     let metrics = Arc::new(Metrics::default());
-    let mut registry = pipeline::registry();
-    metrics.register(&mut registry);
     let group = settings.labeler.group.clone();
-    let lag = track_lag(
-        &mut registry,
-        Arc::clone(&log),
-        vec![(group.clone(), topics::OBJECTS_CHANGED)],
-        Duration::from_secs(5),
-        shutdown.clone(),
-    );
-    pipeline::serve_metrics(settings, registry, &shutdown).await?;
+    let lag = pipeline::serve_member_metrics(
+        settings,
+        &log,
+        &group,
+        topics::OBJECTS_CHANGED,
+        |r| metrics.register(r),
+        &shutdown,
+    )
+    .await?;
     eprintln!("labeler group {group}: labelling records of {} (Ctrl-C to stop)", topics::OBJECTS_CHANGED);
     let stage = bucketlens_labeler::stage::Stage {
         settings: settings.labeler.validate().map_err(anyhow::Error::msg)?,

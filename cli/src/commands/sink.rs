@@ -3,11 +3,9 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bucketlens_index::{Index, Metrics};
 use bucketlens_runtime::log::Until;
-use bucketlens_runtime::metrics::track_lag;
 use bucketlens_schemas::topics;
 
 use crate::pipeline;
@@ -21,17 +19,16 @@ pub async fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let log = pipeline::open_log(settings).await?;
     let index = pipeline::open_index_writer(settings)?;
     let metrics = Arc::new(Metrics::default());
-    let mut registry = pipeline::registry();
-    metrics.register(&mut registry);
     let group = settings.index.group.clone();
-    let lag = track_lag(
-        &mut registry,
-        Arc::clone(&log),
-        vec![(group.clone(), topics::IMAGES_LABELED)],
-        Duration::from_secs(5),
-        shutdown.clone(),
-    );
-    pipeline::serve_metrics(settings, registry, &shutdown).await?;
+    let lag = pipeline::serve_member_metrics(
+        settings,
+        &log,
+        &group,
+        topics::IMAGES_LABELED,
+        |r| metrics.register(r),
+        &shutdown,
+    )
+    .await?;
     eprintln!("index sink group {group}: indexing {} into {}", topics::IMAGES_LABELED, settings.index_path().display());
     let stage = bucketlens_index::stage::Stage {
         config: settings.index.clone(),

@@ -42,7 +42,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         let mut lag = 0;
         for mark in &marks {
             let at = committed.iter().find(|c| c.partition == mark.partition).and_then(|c| c.committed);
-            let behind = (mark.high - at.unwrap_or(mark.low).max(mark.low)).max(0);
+            let behind = mark.lag(&committed);
             lag += behind;
             partitions.push(json!({"partition": mark.partition, "committed": at, "end": mark.high, "lag": behind}));
         }

@@ -14,7 +14,6 @@
 //! - Topic names carry an optional prefix; stages see the unprefixed names.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,17 +126,15 @@ impl KafkaLog {
     /// an unreachable cluster shows up on the first call, not here).
     pub fn connect(config: KafkaConfig) -> Result<Self, LogError> {
         let open = |e: KafkaError| LogError::Open { location: config.brokers.clone(), reason: e.to_string() };
-        let mut producer = client_config(&config);
-        producer
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5");
-        apply_properties(&mut producer, &config);
-        let producer: FutureProducer = producer.create().map_err(open)?;
-        let admin = client_config(&config).create().map_err(open)?;
+        let producer: FutureProducer = client_config(
+            &config,
+            &[("enable.idempotence", "true"), ("acks", "all"), ("partitioner", "murmur2_random"), ("linger.ms", "5")],
+        )
+        .create()
+        .map_err(open)?;
+        let admin = client_config(&config, &[]).create().map_err(open)?;
         let meta: BaseConsumer =
-            client_config(&config).set("group.id", "bucketlens-metadata").create().map_err(open)?;
+            client_config(&config, &[("group.id", "bucketlens-metadata")]).create().map_err(open)?;
         Ok(Self { config, producer, admin, meta: Arc::new(meta) })
     }
 
@@ -147,10 +144,9 @@ impl KafkaLog {
 
     /// A consumer for `group` that does not join it: reads and commits its offsets.
     fn group_client(&self, group: &str) -> Result<BaseConsumer, LogError> {
-        let mut config = client_config(&self.config);
-        config.set("group.id", group).set("enable.auto.commit", "false");
-        apply_properties(&mut config, &self.config);
-        config.create().map_err(|e| kafka_error("creating a group client", &e))
+        client_config(&self.config, &[("group.id", group), ("enable.auto.commit", "false")])
+            .create()
+            .map_err(|e| kafka_error("creating a group client", &e))
     }
 
     async fn partitions(&self, topic: &str) -> Result<Vec<i32>, LogError> {
@@ -172,20 +168,18 @@ impl KafkaLog {
     }
 }
 
-fn client_config(config: &KafkaConfig) -> ClientConfig {
+/// A client's settings: the brokers, bucketlens' `defaults` for this client, then
+/// the user's properties, which win.
+fn client_config(config: &KafkaConfig, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.brokers);
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
     for (k, v) in &config.properties {
         c.set(k, v);
     }
     c
-}
-
-/// User properties win over bucketlens' defaults.
-fn apply_properties(c: &mut ClientConfig, config: &KafkaConfig) {
-    for (k, v) in &config.properties {
-        c.set(k, v);
-    }
 }
 
 /// Runs blocking librdkafka calls off the async threads.
@@ -255,26 +249,26 @@ impl Log for KafkaLog {
     async fn subscribe(&self, group: &str, topic: &str) -> Result<Box<dyn Consumer>, LogError> {
         let (tx, rx) = mpsc::channel(1024);
         let context = GroupContext { events: tx, drain_timeout: self.config.drain_timeout };
-        let mut config = client_config(&self.config);
-        config
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest");
-        apply_properties(&mut config, &self.config);
+        let config = client_config(
+            &self.config,
+            &[
+                ("group.id", group),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+            ],
+        );
         let consumer: BaseConsumer<GroupContext> =
             config.create_with_context(context).map_err(|e| kafka_error("creating a consumer", &e))?;
         let full = self.topic(topic);
         consumer.subscribe(&[&full]).map_err(|e| kafka_error(&format!("subscribing to {full}"), &e))?;
         let consumer = Arc::new(consumer);
-        let stop = Arc::new(AtomicBool::new(false));
         let prefix = self.config.topic_prefix.clone();
         let thread = {
             let consumer = Arc::clone(&consumer);
-            let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name(format!("kafka-{group}"))
-                .spawn(move || poll_loop(&consumer, &prefix, &stop))
+                .spawn(move || poll_loop(&consumer, &prefix))
                 .map_err(|e| LogError::Storage { reason: format!("cannot start the consumer thread: {e}") })?
         };
         Ok(Box::new(KafkaConsumer {
@@ -284,7 +278,6 @@ impl Log for KafkaLog {
             pending: None,
             revocation: None,
             uncommitted: false,
-            stop,
             thread: Some(thread),
         }))
     }
@@ -453,9 +446,10 @@ fn send_waiting(events: &mpsc::Sender<Event>, mut event: Event) -> bool {
     }
 }
 
-fn poll_loop(consumer: &BaseConsumer<GroupContext>, prefix: &str, stop: &AtomicBool) {
+fn poll_loop(consumer: &BaseConsumer<GroupContext>, prefix: &str) {
     let events = consumer.context().events.clone();
-    while !stop.load(Ordering::Relaxed) && !events.is_closed() {
+    // Runs until the stage closes the channel (drops its consumer).
+    while !events.is_closed() {
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Ok(message)) => {
@@ -499,7 +493,6 @@ struct KafkaConsumer {
     revocation: Option<Revocation>,
     /// Offsets are stored but their last commit failed: commit again next time.
     uncommitted: bool,
-    stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -574,7 +567,6 @@ impl Consumer for KafkaConsumer {
 
 impl Drop for KafkaConsumer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
         self.events.close();
         // The thread stops within one poll interval; dropping the last reference
         // then closes the consumer, which leaves the group at once.

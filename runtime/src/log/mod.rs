@@ -78,6 +78,15 @@ pub struct Watermarks {
     pub high: i64,
 }
 
+impl Watermarks {
+    /// Records of this partition a group has not committed yet, given its offsets
+    /// (a group that never committed starts at the first readable offset).
+    pub fn lag(&self, committed: &[GroupOffset]) -> i64 {
+        let at = committed.iter().find(|c| c.partition == self.partition).and_then(|c| c.committed);
+        (self.high - at.unwrap_or(self.low).max(self.low)).max(0)
+    }
+}
+
 /// A group's position on one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupOffset {

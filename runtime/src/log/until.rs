@@ -33,9 +33,7 @@ impl Until {
             Self::EndOffsets(marks) => marks.clone(),
         };
         let committed = log.committed(group, topic).await?;
-        Ok(marks.iter().all(|m| {
-            committed.iter().any(|c| c.partition == m.partition && c.committed.unwrap_or(m.low).max(m.low) >= m.high)
-        }))
+        Ok(marks.iter().all(|m| committed.iter().any(|c| c.partition == m.partition) && m.lag(&committed) == 0))
     }
 
     /// An `Until` that is already satisfied upstream: drain what is there, then return.
