@@ -6,7 +6,8 @@ use anyhow::Context;
 use bucketlens_index::{Index, TantivyIndex};
 use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
 use bucketlens_listing::state::State;
-use bucketlens_runtime::bucket::{Buckets, LocalDir, ObjectSource};
+use bucketlens_runtime::aws::S3Config;
+use bucketlens_runtime::bucket::{Buckets, LocalDir, ObjectMeta, ObjectRef, ObjectSource, S3Bucket, SourceError};
 use bucketlens_runtime::log::{EmbeddedLog, KafkaLog, Log, Until};
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
@@ -34,12 +35,15 @@ pub async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn Log>> {
 
 /// Where the labeler reads objects: the `[buckets]` of the configuration, and the
 /// folders recorded by listings in this data dir — read again when an unknown
-/// bucket shows up, so a labeler started before the first listing finds it.
+/// bucket shows up, so a labeler started before the first listing finds it. Any
+/// other bucket is read from S3 (`[s3]`).
 pub fn object_sources(settings: &Settings) -> anyhow::Result<Arc<dyn ObjectSource>> {
     let sources = DataDirBuckets {
         configured: settings.buckets.clone(),
         listing: settings.listing_path(),
         current: std::sync::RwLock::new(Buckets::default()),
+        s3_config: settings.s3.clone(),
+        s3: tokio::sync::OnceCell::new(),
     };
     sources.reload()?;
     Ok(Arc::new(sources))
@@ -49,6 +53,9 @@ struct DataDirBuckets {
     configured: std::collections::BTreeMap<String, std::path::PathBuf>,
     listing: std::path::PathBuf,
     current: std::sync::RwLock<Buckets>,
+    s3_config: S3Config,
+    /// Made on first use: loading the AWS configuration may probe the network.
+    s3: tokio::sync::OnceCell<Arc<dyn ObjectSource>>,
 }
 
 impl DataDirBuckets {
@@ -69,28 +76,37 @@ impl DataDirBuckets {
         Ok(())
     }
 
-    fn snapshot(&self) -> Buckets {
-        self.current.read().map(|b| b.clone()).unwrap_or_default()
+    fn local(&self, bucket: &str) -> Option<Arc<dyn ObjectSource>> {
+        self.current.read().ok().and_then(|b| b.source(bucket).cloned())
+    }
+
+    /// The folder serving `bucket`, else S3.
+    async fn source_of(&self, bucket: &str) -> Arc<dyn ObjectSource> {
+        if let Some(source) = self.local(bucket) {
+            return source;
+        }
+        if let Err(e) = self.reload() {
+            tracing::warn!(error = %e, "cannot reload the bucket folders");
+        }
+        if let Some(source) = self.local(bucket) {
+            return source;
+        }
+        let s3 = self.s3.get_or_init(|| async {
+            let client = bucketlens_runtime::aws::s3_client(&self.s3_config).await;
+            Arc::new(S3Bucket::new(client)) as Arc<dyn ObjectSource>
+        });
+        Arc::clone(s3.await)
     }
 }
 
 #[async_trait::async_trait]
 impl ObjectSource for DataDirBuckets {
-    async fn get(
-        &self,
-        object: bucketlens_runtime::bucket::ObjectRef<'_>,
-        max_bytes: u64,
-    ) -> Result<Option<Vec<u8>>, bucketlens_runtime::bucket::SourceError> {
-        use bucketlens_runtime::bucket::SourceError;
-        match self.snapshot().get(object, max_bytes).await {
-            Err(SourceError::WrongBucket { .. }) => {
-                if let Err(e) = self.reload() {
-                    tracing::warn!(error = %e, "cannot reload the bucket folders");
-                }
-                self.snapshot().get(object, max_bytes).await
-            }
-            other => other,
-        }
+    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        self.source_of(object.bucket).await.get(object, max_bytes).await
+    }
+
+    async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
+        self.source_of(object.bucket).await.head(object).await
     }
 }
 

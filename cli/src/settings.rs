@@ -17,8 +17,13 @@ pub struct Settings {
     /// Where the labeler reads each bucket: `photos = "/data/photos"`. Buckets
     /// listed by `index`/`produce listing` with the same data dir are known already.
     pub buckets: BTreeMap<String, PathBuf>,
+    /// How to reach S3 or an S3-compatible store, for `s3://` sources and for
+    /// buckets not mapped to a folder.
+    pub s3: bucketlens_runtime::aws::S3Config,
     pub metrics: MetricsSettings,
     pub listing: bucketlens_listing::Config,
+    pub inventory: bucketlens_inventory::Config,
+    pub events: bucketlens_events::Config,
     pub labeler: bucketlens_labeler::Config,
     pub index: bucketlens_index::Config,
 }
@@ -66,8 +71,11 @@ impl Default for Settings {
             data_dir: PathBuf::from(".bucketlens"),
             log: LogSettings::default(),
             buckets: BTreeMap::new(),
+            s3: bucketlens_runtime::aws::S3Config::default(),
             metrics: MetricsSettings::default(),
             listing: bucketlens_listing::Config::default(),
+            inventory: bucketlens_inventory::Config::default(),
+            events: bucketlens_events::Config::default(),
             labeler: bucketlens_labeler::Config::default(),
             index: bucketlens_index::Config::default(),
         }

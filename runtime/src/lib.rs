@@ -4,11 +4,13 @@
 //! Layout:
 //! - [`log`]: the log seam (topics, partitions, offsets, consumer groups) and its
 //!   embedded implementation on SQLite;
-//! - [`bucket`]: the object-source seam (read an object's bytes) and local directories;
+//! - [`bucket`]: the object-source seam (read an object's bytes): local directories, S3;
+//! - [`aws`]: AWS SDK clients from the default credential chain and `[s3]` settings;
 //! - [`config`]: TOML file + `BUCKETLENS_*` environment loading;
 //! - [`shutdown`]: one root `CancellationToken`, cancelled by SIGINT/SIGTERM;
 //! - [`telemetry`]: tracing set-up.
 
+pub mod aws;
 pub mod bucket;
 pub mod config;
 pub mod log;

@@ -8,9 +8,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bucketlens_index::{DocState, Expr, Index, SearchRequest};
+use bucketlens_listing::s3::{S3Lister, S3Url};
 use bucketlens_listing::state::State;
 use bucketlens_listing::{DirProducer, SyncStats};
-use bucketlens_runtime::bucket::LocalDir;
+use bucketlens_runtime::bucket::{LocalDir, ObjectSource};
+use bucketlens_runtime::log::{Log, Output};
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
 
@@ -20,17 +22,40 @@ use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A folder (`./photos`, `file:///home/me/Pictures`). S3 sources come in a later release.
+    /// A folder (`./photos`, `file:///home/me/Pictures`) or `s3://bucket/prefix`.
     source: String,
-    /// Keep running and follow changes (new, replaced and deleted images) until Ctrl-C.
+    /// Keep running and follow changes (new, replaced and deleted images) until
+    /// Ctrl-C: a folder is watched; an S3 source needs --sqs.
     #[arg(long)]
     watch: bool,
+    /// With --watch on s3://: the SQS queue receiving the bucket's event notifications.
+    #[arg(long, value_name = "QUEUE_URL", requires = "watch")]
+    sqs: Option<String>,
+}
+
+/// What `index` backfills from.
+enum Backfill {
+    Dir(Arc<DirProducer>),
+    S3(S3Lister),
+}
+
+impl Backfill {
+    async fn sync(&self) -> Result<SyncStats, bucketlens_listing::dir::SyncError> {
+        match self {
+            Self::Dir(producer) => producer.sync_all().await,
+            Self::S3(lister) => lister.sync().await,
+        }
+    }
+
+    fn describe(&self) -> (String, String) {
+        match self {
+            Self::Dir(p) => (p.source().root().display().to_string(), p.source().bucket().to_string()),
+            Self::S3(l) => (l.url().to_string(), l.url().bucket.clone()),
+        }
+    }
 }
 
 pub fn local_root(source: &str) -> anyhow::Result<PathBuf> {
-    if source.starts_with("s3://") {
-        bail!("{source}: S3 sources are not supported yet; use a local folder (or a local copy of the bucket)");
-    }
     let path = PathBuf::from(source.strip_prefix("file://").unwrap_or(source));
     if !path.is_dir() {
         bail!("{source} is not a folder: bucketlens index takes a folder to label (it must exist)");
@@ -40,20 +65,41 @@ pub fn local_root(source: &str) -> anyhow::Result<PathBuf> {
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let root = local_root(&args.source)?;
+    let s3_url = S3Url::parse(&args.source);
+    if s3_url.is_some() && args.watch && args.sqs.is_none() {
+        bail!(
+            "--watch on {} needs --sqs QUEUE_URL: the queue that receives the bucket's event notifications",
+            args.source
+        );
+    }
+    let root = match s3_url {
+        Some(_) => None,
+        None => Some(local_root(&args.source)?),
+    };
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let log = pipeline::open_log(settings).await?;
     let index = pipeline::open_index_writer(settings)?;
     let labeler = pipeline::load_labeler(settings).await?;
-    let source = LocalDir::new(&root).with_context(|| format!("opening {}", root.display()))?;
     let state = State::open(&settings.listing_path())?;
-    let producer = Arc::new(DirProducer::new(
-        source.clone(),
-        Arc::clone(&log),
-        state,
-        settings.listing.clone(),
-        vec![settings.data_dir.clone()],
-    )?);
+    let (backfill, objects): (Backfill, Arc<dyn ObjectSource>) = match (&s3_url, &root) {
+        (Some(url), _) => {
+            let client = bucketlens_runtime::aws::s3_client(&settings.s3).await;
+            let lister = S3Lister::new(client, url.clone(), Output::Log(Arc::clone(&log)), state);
+            (Backfill::S3(lister), pipeline::object_sources(settings)?)
+        }
+        (None, Some(root)) => {
+            let source = LocalDir::new(root).with_context(|| format!("opening {}", root.display()))?;
+            let producer = Arc::new(DirProducer::new(
+                source.clone(),
+                Output::Log(Arc::clone(&log)),
+                state,
+                settings.listing.clone(),
+                vec![settings.data_dir.clone()],
+            )?);
+            (Backfill::Dir(producer), Arc::new(source))
+        }
+        (None, None) => bail!("no source"),
+    };
 
     let counters = Counters::default();
     let (synced_tx, synced_rx) = watch::channel(false);
@@ -62,7 +108,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         settings,
         Arc::clone(&log),
         index.clone() as Arc<dyn Index>,
-        Some((Arc::new(source.clone()), labeler)),
+        Some((objects, labeler)),
         &counters,
         until,
         &shutdown,
@@ -79,42 +125,33 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let sink_metrics = Arc::clone(&counters.sink);
     let reporter = progress::spawn(Arc::clone(&totals), move || sink_metrics.records_in.get(), stop_progress.clone());
 
-    let synced = producer.sync_all().await;
+    let synced = backfill.sync().await;
     let stats = match synced {
         Ok(stats) => stats,
         Err(e) => {
             shutdown.cancel();
             let _ = stages.join().await;
             stop_progress.cancel();
-            return Err(e).context(format!("listing {}", root.display()));
+            return Err(e).context(format!("listing {}", backfill.describe().0));
         }
     };
     totals.total.fetch_add(stats.upserts + stats.deletes, Ordering::Relaxed);
     let _ = synced_tx.send(true);
 
     if args.watch {
-        let watch_totals = Arc::clone(&totals);
-        let watching = bucketlens_listing::watch::run(
-            Arc::clone(&producer),
-            settings.listing.debounce,
-            shutdown.clone(),
-            move |s: SyncStats| {
-                watch_totals.total.fetch_add(s.upserts + s.deletes, Ordering::Relaxed);
-            },
-        );
-        eprintln!("watching {} for changes (Ctrl-C to stop)", root.display());
+        let watching = follow(settings, &backfill, args.sqs.as_deref(), &log, Arc::clone(&totals), &shutdown);
         if let Err(e) = watching.await {
             shutdown.cancel();
             let _ = stages.join().await;
             stop_progress.cancel();
-            return Err(e.into());
+            return Err(e);
         }
     }
     let result = stages.join().await;
     stop_progress.cancel();
     let _ = reporter.await;
     result?;
-    print_summary(&*index, producer.source(), stats, &counters, started).await?;
+    print_summary(&*index, &backfill, stats, &counters, started).await?;
     if shutdown.is_cancelled() && !args.watch {
         eprintln!("interrupted: run the same command again to finish (nothing is lost or done twice)");
         return Ok(ExitCode::from(130));
@@ -122,9 +159,53 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--watch`: a folder's filesystem changes, or an S3 bucket's notifications.
+async fn follow(
+    settings: &Settings,
+    backfill: &Backfill,
+    sqs: Option<&str>,
+    log: &Arc<dyn Log>,
+    totals: Arc<progress::Totals>,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    match (backfill, sqs) {
+        (Backfill::Dir(producer), _) => {
+            eprintln!("watching {} for changes (Ctrl-C to stop)", producer.source().root().display());
+            let on_sync = move |s: SyncStats| {
+                totals.total.fetch_add(s.upserts + s.deletes, Ordering::Relaxed);
+            };
+            let debounce = settings.listing.debounce;
+            Ok(bucketlens_listing::watch::run(Arc::clone(producer), debounce, shutdown.clone(), on_sync).await?)
+        }
+        (Backfill::S3(_), Some(queue)) => {
+            settings.events.validate().map_err(anyhow::Error::msg)?;
+            let client = bucketlens_events::sqs::client(&settings.events).await;
+            let metrics = bucketlens_events::Metrics::default();
+            eprintln!("following {queue} for changes (Ctrl-C to stop)");
+            let output = Output::Log(Arc::clone(log));
+            let stop = shutdown.clone();
+            let receiving = bucketlens_events::sqs::run(&client, queue, &settings.events, &output, &metrics, stop);
+            tokio::pin!(receiving);
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            let mut counted = 0;
+            loop {
+                tokio::select! {
+                    result = &mut receiving => return result.map_err(anyhow::Error::msg),
+                    _ = tick.tick() => {
+                        let produced = metrics.upserts.get() + metrics.deletes.get();
+                        totals.total.fetch_add(produced - counted, Ordering::Relaxed);
+                        counted = produced;
+                    }
+                }
+            }
+        }
+        (Backfill::S3(_), None) => bail!("--watch on S3 needs --sqs QUEUE_URL"),
+    }
+}
+
 async fn print_summary(
     index: &dyn Index,
-    source: &LocalDir,
+    backfill: &Backfill,
     stats: SyncStats,
     counters: &Counters,
     started: Instant,
@@ -134,18 +215,15 @@ async fn print_summary(
     let indexed = counters.sink.applied.get();
     let secs = started.elapsed().as_secs_f64();
     let rate = (labeled + failed) as f64 / secs.max(1e-3);
+    let (location, bucket) = backfill.describe();
     println!(
-        "found {} images in {} (bucket {}): {} new or changed, {} deleted",
-        stats.images,
-        source.root().display(),
-        source.bucket(),
-        stats.upserts,
-        stats.deletes
+        "found {} images in {location} (bucket {bucket}): {} new or changed, {} deleted",
+        stats.images, stats.upserts, stats.deletes
     );
     println!("labeled {labeled} · failed {failed} · removed {removed} · indexed {indexed} · {secs:.1} s · {rate:.1} images/s");
     let mut request = SearchRequest::new(Expr::All);
     request.state = DocState::Failed;
-    request.bucket = Some(source.bucket().to_string());
+    request.bucket = Some(bucket);
     request.limit = 20;
     let failures = index.search(request).await?;
     if failures.total > 0 {

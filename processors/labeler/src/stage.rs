@@ -16,13 +16,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bucketlens_runtime::bucket::{ObjectRef, ObjectSource};
+use bucketlens_runtime::bucket::{ObjectMeta, ObjectRef, ObjectSource, SourceError};
 use bucketlens_runtime::log::{commit_or_defer, Log, LogError, LogRecord, OffsetTracker, OutRecord, Revocation, Until};
 use bucketlens_runtime::now_ms;
-use bucketlens_schemas::{topics, AvroRecord, ChangeKind, ImageLabeled, LabelError, LabelKind, ObjectChanged};
+use bucketlens_schemas::{
+    topics, AvroRecord, ChangeKind, ChangeSource, ImageLabeled, LabelError, LabelKind, ObjectChanged,
+};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{info_span, warn, Instrument};
+use tracing::{debug, info_span, warn, Instrument};
 
 use crate::{LabelFailure, Labeler, Metrics, Settings};
 
@@ -198,7 +200,13 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
     let mut outcome = ImageLabeled::for_change(&change, LabelKind::Removed, model, now_ms());
     if change.kind == ChangeKind::Upsert {
         match label_with_retries(stage, &change, shutdown).await {
-            Some(Ok(Some(set))) => {
+            Some(Ok(Some((set, current)))) => {
+                if let Some(meta) = current {
+                    // The inventory row was stale: describe the version labelled.
+                    outcome.etag = meta.etag.or(outcome.etag);
+                    outcome.size = meta.size.or(outcome.size);
+                    outcome.last_modified = meta.last_modified.or(outcome.last_modified);
+                }
                 outcome.kind = LabelKind::Labeled;
                 outcome.labels = set.labels;
                 outcome.image = Some(set.image);
@@ -233,13 +241,16 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
     Ok(true)
 }
 
+/// Labels, and what a HEAD found when it differs from the change (a stale inventory row).
+type Read = (crate::LabelSet, Option<ObjectMeta>);
+
 /// Reads and labels with retries. `None` if shutdown interrupted a backoff;
 /// `Ok(None)` if the object is gone.
 async fn label_with_retries(
     stage: &Stage,
     change: &ObjectChanged,
     shutdown: &CancellationToken,
-) -> Option<Result<Option<crate::LabelSet>, LabelFailure>> {
+) -> Option<Result<Option<Read>, LabelFailure>> {
     let mut delay = stage.settings.retry_backoff;
     let mut attempt = 1;
     loop {
@@ -260,14 +271,25 @@ async fn label_with_retries(
     }
 }
 
-async fn read_and_label(stage: &Stage, change: &ObjectChanged) -> Result<Option<crate::LabelSet>, LabelFailure> {
+async fn read_and_label(stage: &Stage, change: &ObjectChanged) -> Result<Option<Read>, LabelFailure> {
+    let failure = |e: SourceError| LabelFailure { code: e.code(), message: e.to_string(), retryable: e.retryable() };
     let object = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: change.version_id.as_deref() };
+    // An inventory is a day old at most: check the object is still the one listed.
+    let mut current = None;
+    if change.source == ChangeSource::Inventory {
+        let Some(meta) = stage.source.head(object).await.map_err(failure)? else { return Ok(None) };
+        if meta.etag.is_some() && meta.etag != change.etag {
+            debug!(object = %object, listed = ?change.etag, now = ?meta.etag, "changed since the inventory; labelling the current version");
+            current = Some(meta);
+        }
+    }
     let bytes = match stage.source.get(object, stage.settings.max_bytes).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(LabelFailure { code: e.code(), message: e.to_string(), retryable: e.retryable() }),
+        Err(e) => return Err(failure(e)),
     };
-    stage.labeler.label(bytes).await.map(Some)
+    let set = stage.labeler.label(bytes).await?;
+    Ok(Some((set, current)))
 }
 
 fn failure_headers(code: &str, message: &str, record: &LogRecord) -> Vec<(String, String)> {

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use bucketlens_runtime::bucket::{ImageFormat, LocalDir};
-use bucketlens_runtime::log::{Log, LogError, OutRecord};
+use bucketlens_runtime::bucket::{etag_of, ImageFormat, LocalDir};
+use bucketlens_runtime::log::{LogError, OutRecord, Output};
 use bucketlens_runtime::now_ms;
 use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ChangeSource, ObjectChanged};
 use tracing::{debug, warn};
@@ -37,12 +37,14 @@ pub enum SyncError {
     State(#[from] StateError),
     #[error("encoding a change failed: {0}")]
     Encode(String),
+    #[error("{0}")]
+    Source(String),
 }
 
 /// Produces the changes of one local directory.
 pub struct DirProducer {
     source: LocalDir,
-    log: Arc<dyn Log>,
+    output: Output,
     state: State,
     config: Config,
     /// Paths never visited (the data dir, when it sits inside the folder).
@@ -54,7 +56,7 @@ pub struct DirProducer {
 impl DirProducer {
     pub fn new(
         source: LocalDir,
-        log: Arc<dyn Log>,
+        output: Output,
         state: State,
         config: Config,
         exclude: Vec<PathBuf>,
@@ -62,7 +64,7 @@ impl DirProducer {
         let generation = AtomicI64::new(state.last_generation()?);
         state.remember_root(source.bucket(), source.root())?;
         let exclude = exclude.into_iter().map(|p| p.canonicalize().unwrap_or(p)).collect();
-        Ok(Self { source, log, state, config, exclude, generation, last_sequencer: AtomicU64::new(0) })
+        Ok(Self { source, output, state, config, exclude, generation, last_sequencer: AtomicU64::new(0) })
     }
 
     pub fn source(&self) -> &LocalDir {
@@ -195,7 +197,7 @@ impl DirProducer {
     /// Produces the batch's upserts, then records them (and the unchanged keys) as seen.
     fn flush(&self, batch: &mut Batch, generation: i64, rt: &tokio::runtime::Handle) -> Result<(), SyncError> {
         if !batch.records.is_empty() {
-            rt.block_on(self.log.produce(topics::OBJECTS_CHANGED, std::mem::take(&mut batch.records)))?;
+            rt.block_on(self.output.send(topics::OBJECTS_CHANGED, std::mem::take(&mut batch.records)))?;
         }
         let bucket = self.source.bucket();
         self.state.mark_seen(bucket, &batch.changed, generation)?;
@@ -216,9 +218,9 @@ impl DirProducer {
             for key in &gone {
                 let change = self.change(key, ChangeKind::Delete, None, None);
                 let value = change.to_bytes().map_err(|e| SyncError::Encode(e.to_string()))?;
-                records.push(OutRecord::new(record_key(&change.bucket, key), value));
+                records.push((OutRecord::new(record_key(&change.bucket, key), value), change));
             }
-            rt.block_on(self.log.produce(topics::OBJECTS_CHANGED, records))?;
+            rt.block_on(self.output.send(topics::OBJECTS_CHANGED, records))?;
             self.state.forget(&scope.bucket, &gone)?;
             deletes += gone.len() as u64;
         }
@@ -227,7 +229,7 @@ impl DirProducer {
 
 #[derive(Default)]
 struct Batch {
-    records: Vec<OutRecord>,
+    records: Vec<(OutRecord, ObjectChanged)>,
     changed: Vec<(String, String)>,
     seen: Vec<(String, String)>,
 }
@@ -235,7 +237,7 @@ struct Batch {
 impl Batch {
     fn push_upsert(&mut self, key: String, etag: String, change: ObjectChanged) -> Result<(), SyncError> {
         let value = change.to_bytes().map_err(|e| SyncError::Encode(e.to_string()))?;
-        self.records.push(OutRecord::new(record_key(&change.bucket, &key), value));
+        self.records.push((OutRecord::new(record_key(&change.bucket, &key), value), change));
         self.changed.push((key, etag));
         Ok(())
     }
@@ -243,12 +245,6 @@ impl Batch {
     fn len(&self) -> usize {
         self.changed.len() + self.seen.len()
     }
-}
-
-/// Size and modification time, in hex: changes whenever the content is replaced.
-fn etag_of(meta: &Metadata) -> String {
-    let nanos = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    format!("{:x}-{:x}", meta.len(), nanos)
 }
 
 /// An image by its extension, or (for other names) by its first bytes. A file named

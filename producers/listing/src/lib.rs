@@ -7,11 +7,12 @@
 //! are removed on the next run. `--watch` keeps syncing the paths that change.
 //!
 //! Layout: [`config`]; [`state`] (what was produced, per key); [`dir`] (walk +
-//! diff + produce); [`watch`] (filesystem notifications → targeted syncs).
+//! diff + produce); [`s3`] (ListObjectsV2 + diff + produce); [`watch`] (filesystem notifications → targeted syncs).
 //! Memory does not grow with the number of files: the diff runs in SQLite.
 
 pub mod config;
 pub mod dir;
+pub mod s3;
 pub mod state;
 pub mod watch;
 

@@ -144,6 +144,29 @@ impl State {
         rows.map_err(|e| self.err(e))
     }
 
+    /// Up to `limit` keys of `bucket` starting with `prefix` (S3 prefix semantics)
+    /// not seen in `generation`.
+    pub fn unseen_with_prefix(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        generation: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StateError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT key FROM listing_state WHERE bucket = ?1 AND generation < ?2
+                 AND key >= ?3 AND substr(key, 1, length(?3)) = ?3 LIMIT ?4",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![bucket, generation, prefix, limit as i64], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<String>, _>>();
+        rows.map_err(|e| self.err(e))
+    }
+
     /// Forgets keys (after their deletes were produced).
     pub fn forget(&self, bucket: &str, keys: &[String]) -> Result<(), StateError> {
         let mut conn = self.lock()?;

@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{ObjectRef, ObjectSource, SourceError};
+use super::{ObjectMeta, ObjectRef, ObjectSource, SourceError};
 
 /// Serves the files under one directory.
 #[derive(Debug, Clone)]
@@ -21,6 +21,18 @@ impl LocalDir {
         let root = root.canonicalize()?;
         let bucket = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".to_string());
         Ok(Self { root, bucket })
+    }
+
+    fn checked_path(&self, object: &ObjectRef<'_>) -> Result<PathBuf, SourceError> {
+        let name = object.to_string();
+        if object.bucket != self.bucket {
+            return Err(SourceError::WrongBucket {
+                object: name,
+                bucket: object.bucket.into(),
+                serves: self.bucket.clone(),
+            });
+        }
+        self.path_of(object.key).map_err(|reason| SourceError::InvalidKey { object: name, reason })
     }
 
     pub fn root(&self) -> &Path {
@@ -64,31 +76,49 @@ impl LocalDir {
 impl ObjectSource for LocalDir {
     async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
         let name = object.to_string();
-        if object.bucket != self.bucket {
-            return Err(SourceError::WrongBucket {
-                object: name,
-                bucket: object.bucket.into(),
-                serves: self.bucket.clone(),
-            });
-        }
-        let path =
-            self.path_of(object.key).map_err(|reason| SourceError::InvalidKey { object: name.clone(), reason })?;
+        let path = self.checked_path(&object)?;
         tokio::task::spawn_blocking(move || read_capped(&path, &name, max_bytes))
             .await
             .map_err(|e| SourceError::Io { object: object.to_string(), reason: e.to_string(), retryable: true })?
     }
+
+    async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
+        let path = self.checked_path(&object)?;
+        let meta = match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&object.to_string(), &path, e)),
+        };
+        let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        Ok(Some(ObjectMeta {
+            size: Some(meta.len() as i64),
+            etag: Some(etag_of(&meta)),
+            last_modified: modified.map(|d| d.as_millis() as i64),
+            version_id: None,
+        }))
+    }
+}
+
+/// A local file's etag: size and modification time, in hex. It changes whenever
+/// the content is replaced.
+pub fn etag_of(meta: &std::fs::Metadata) -> String {
+    let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    format!("{:x}-{:x}", meta.len(), modified.map_or(0, |d| d.as_nanos()))
+}
+
+fn io_error(object: &str, path: &Path, e: std::io::Error) -> SourceError {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        return SourceError::PermissionDenied {
+            object: object.to_string(),
+            reason: format!("{}: {e}; make it readable by the user bucketlens runs as", path.display()),
+        };
+    }
+    SourceError::Io { object: object.to_string(), reason: format!("{}: {e}", path.display()), retryable: false }
 }
 
 fn read_capped(path: &Path, object: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
-    let io = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::PermissionDenied {
-            return SourceError::PermissionDenied {
-                object: object.to_string(),
-                reason: format!("{}: {e}", path.display()),
-            };
-        }
-        SourceError::Io { object: object.to_string(), reason: format!("{}: {e}", path.display()), retryable: false }
-    };
+    let io = |e: std::io::Error| io_error(object, path, e);
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -2,13 +2,15 @@
 //! here; S3 (and S3-compatible stores) plug in behind the same trait.
 
 mod local;
+pub mod s3;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use local::LocalDir;
+pub use local::{etag_of, LocalDir};
+pub use s3::S3Bucket;
 
 /// Names one object version.
 #[derive(Debug, Clone, Copy)]
@@ -28,13 +30,24 @@ impl std::fmt::Display for ObjectRef<'_> {
     }
 }
 
+/// What a HEAD says of an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub size: Option<i64>,
+    /// Without quotes.
+    pub etag: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified: Option<i64>,
+    pub version_id: Option<String>,
+}
+
 /// Why an object could not be read. `retryable()` tells the caller whether to try
 /// again later or to record a failure.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{object} is {size} bytes, above the limit of {limit} bytes (labeler.max-bytes)")]
     TooLarge { object: String, size: u64, limit: u64 },
-    #[error("permission denied reading {object}: {reason}; grant read access to it")]
+    #[error("permission denied reading {object}: {reason}")]
     PermissionDenied { object: String, reason: String },
     #[error("{object} is not a valid key here: {reason}")]
     InvalidKey { object: String, reason: String },
@@ -68,6 +81,10 @@ pub trait ObjectSource: Send + Sync + 'static {
     /// The object's bytes, at most `max_bytes` of them; `Ok(None)` if it no longer
     /// exists (deleted since the change was recorded).
     async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError>;
+
+    /// The object's size, etag and modification time without its bytes; `Ok(None)`
+    /// if it no longer exists.
+    async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError>;
 }
 
 /// Several buckets, each served by its own source, chosen by bucket name.
@@ -80,23 +97,35 @@ impl Buckets {
     pub fn insert(&mut self, bucket: impl Into<String>, source: Arc<dyn ObjectSource>) {
         self.by_name.insert(bucket.into(), source);
     }
+
+    /// The source serving `bucket`, if any.
+    pub fn source(&self, bucket: &str) -> Option<&Arc<dyn ObjectSource>> {
+        self.by_name.get(bucket)
+    }
+
+    /// The source of `object`'s bucket, or the error naming the buckets served.
+    fn source_of(&self, object: &ObjectRef<'_>) -> Result<&Arc<dyn ObjectSource>, SourceError> {
+        if let Some(source) = self.by_name.get(object.bucket) {
+            return Ok(source);
+        }
+        let mut serves: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+        serves.sort_unstable();
+        Err(SourceError::WrongBucket {
+            object: object.to_string(),
+            bucket: object.bucket.into(),
+            serves: serves.join(", "),
+        })
+    }
 }
 
 #[async_trait]
 impl ObjectSource for Buckets {
     async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
-        match self.by_name.get(object.bucket) {
-            Some(source) => source.get(object, max_bytes).await,
-            None => {
-                let mut serves: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
-                serves.sort_unstable();
-                Err(SourceError::WrongBucket {
-                    object: object.to_string(),
-                    bucket: object.bucket.into(),
-                    serves: serves.join(", "),
-                })
-            }
-        }
+        self.source_of(&object)?.get(object, max_bytes).await
+    }
+
+    async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
+        self.source_of(&object)?.head(object).await
     }
 }
 

@@ -11,6 +11,7 @@
 mod embedded;
 mod kafka;
 mod offsets;
+mod output;
 mod partitioner;
 mod until;
 
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 pub use embedded::EmbeddedLog;
 pub use kafka::{KafkaConfig, KafkaLog};
 pub use offsets::OffsetTracker;
+pub use output::Output;
 pub use partitioner::partition_for_key;
 pub use until::Until;
 

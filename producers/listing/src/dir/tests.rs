@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bucketlens_runtime::log::{EmbeddedLog, Log};
+use bucketlens_runtime::log::{EmbeddedLog, Log, Output};
 
 use super::*;
 
@@ -28,7 +28,9 @@ fn fixture() -> Fixture {
     let log = EmbeddedLog::open(&tmp.path().join("data/log.sqlite")).unwrap();
     let state = State::open(&tmp.path().join("data/listing.sqlite")).unwrap();
     let source = LocalDir::new(&root).unwrap();
-    let producer = Arc::new(DirProducer::new(source, Arc::new(log.clone()), state, Config::default(), vec![]).unwrap());
+    let producer = Arc::new(
+        DirProducer::new(source, Output::Log(Arc::new(log.clone())), state, Config::default(), vec![]).unwrap(),
+    );
     Fixture { _tmp: tmp, root, log, producer }
 }
 

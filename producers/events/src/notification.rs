@@ -1,0 +1,255 @@
+//! S3 event notifications, in every shape they arrive in, normalised into
+//! `ObjectChanged` records:
+//! - S3's own `{"Records": [...]}` (eventVersion 2.x), as SQS, Lambda and files get
+//!   it; MinIO and RustFS send the same records with `EventName`/`Key` beside them;
+//! - the same wrapped in an SNS envelope (`"Type": "Notification"`, `"Message": "…"`);
+//! - EventBridge events (`"source": "aws.s3"`, `"detail-type": "Object Created"`);
+//! - `s3:TestEvent`, sent when a notification is configured: ignored.
+//!
+//! Keys arrive form-URL-encoded (`+` is a space, `%2F` a slash) and are decoded
+//! here. This module does no IO.
+
+use bucketlens_runtime::aws::{decode_key, parse_time};
+use bucketlens_runtime::bucket::ImageFormat;
+use bucketlens_runtime::now_ms;
+use bucketlens_schemas::{ChangeKind, ChangeSource, ObjectChanged};
+use serde::Deserialize;
+
+/// What one notification body holds.
+#[derive(Debug, Default, PartialEq)]
+pub struct Parsed {
+    /// Creates and deletes of images, in the order of the body.
+    pub changes: Vec<ObjectChanged>,
+    /// Records skipped: other event types (tagging, ACL, restore...), folder
+    /// markers and keys that are not images.
+    pub skipped: usize,
+    /// An `s3:TestEvent` (sent by S3 when a notification is configured).
+    pub test_event: bool,
+}
+
+/// Why a body is not an S3 notification.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error("not JSON: {0}")]
+    Json(String),
+    #[error("not an S3 event notification (no Records, no EventBridge detail, no SNS Message, no s3:TestEvent)")]
+    Unknown,
+    #[error("record {index}: {reason}")]
+    Record { index: usize, reason: String },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Body {
+    Records(S3Records),
+    EventBridge(EventBridgeEvent),
+    Sns(SnsEnvelope),
+    Test(TestEvent),
+}
+
+#[derive(Deserialize)]
+struct S3Records {
+    #[serde(rename = "Records")]
+    records: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Record {
+    event_version: String,
+    event_name: String,
+    event_time: Option<String>,
+    s3: S3Entity,
+}
+
+#[derive(Deserialize)]
+struct S3Entity {
+    bucket: S3Bucket,
+    object: S3Object,
+}
+
+#[derive(Deserialize)]
+struct S3Bucket {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Object {
+    key: String,
+    size: Option<i64>,
+    e_tag: Option<String>,
+    version_id: Option<String>,
+    sequencer: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EventBridgeEvent {
+    source: String,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    time: Option<String>,
+    detail: EventBridgeDetail,
+}
+
+#[derive(Deserialize)]
+struct EventBridgeDetail {
+    bucket: S3Bucket,
+    object: EventBridgeObject,
+}
+
+#[derive(Deserialize)]
+struct EventBridgeObject {
+    key: String,
+    size: Option<i64>,
+    etag: Option<String>,
+    #[serde(rename = "version-id")]
+    version_id: Option<String>,
+    sequencer: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SnsEnvelope {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Message")]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct TestEvent {
+    #[serde(rename = "Event")]
+    event: String,
+}
+
+/// Parses one notification body (the body of an SQS message, a webhook request, a
+/// line of a file).
+pub fn parse(body: &str) -> Result<Parsed, ParseError> {
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| ParseError::Json(e.to_string()))?;
+    parse_value(value)
+}
+
+pub(crate) fn parse_value(value: serde_json::Value) -> Result<Parsed, ParseError> {
+    let body: Body = serde_json::from_value(value).map_err(|_| ParseError::Unknown)?;
+    let mut parsed = Parsed::default();
+    match body {
+        Body::Records(records) => {
+            for (index, raw) in records.records.into_iter().enumerate() {
+                let record: S3Record =
+                    serde_json::from_value(raw).map_err(|e| ParseError::Record { index, reason: e.to_string() })?;
+                push(&mut parsed, from_s3_record(record).map_err(|reason| ParseError::Record { index, reason })?);
+            }
+        }
+        Body::EventBridge(event) => {
+            if event.source != "aws.s3" {
+                return Err(ParseError::Unknown);
+            }
+            push(&mut parsed, from_eventbridge(event).map_err(|reason| ParseError::Record { index: 0, reason })?);
+        }
+        Body::Sns(envelope) => {
+            if envelope.kind != "Notification" {
+                return Err(ParseError::Unknown);
+            }
+            return parse(&envelope.message);
+        }
+        Body::Test(test) => {
+            if !test.event.ends_with("TestEvent") {
+                return Err(ParseError::Unknown);
+            }
+            parsed.test_event = true;
+        }
+    }
+    Ok(parsed)
+}
+
+fn push(parsed: &mut Parsed, change: Option<ObjectChanged>) {
+    match change {
+        Some(change) => parsed.changes.push(change),
+        None => parsed.skipped += 1,
+    }
+}
+
+/// `None` for events that do not change what an object holds, and for keys that
+/// are not images.
+fn from_s3_record(record: S3Record) -> Result<Option<ObjectChanged>, String> {
+    if !record.event_version.starts_with("2.") {
+        return Err(format!("eventVersion {} is not supported (2.x is)", record.event_version));
+    }
+    let name = record.event_name.strip_prefix("s3:").unwrap_or(&record.event_name);
+    let kind = match name.split(':').next() {
+        Some("ObjectCreated") => ChangeKind::Upsert,
+        Some("ObjectRemoved") => ChangeKind::Delete,
+        // Expiry removes the object (or hides it behind a delete marker).
+        Some("LifecycleExpiration") if name.contains("Delete") => ChangeKind::Delete,
+        _ => return Ok(None),
+    };
+    let object = record.s3.object;
+    change(Fields {
+        bucket: record.s3.bucket.name,
+        raw_key: object.key,
+        kind,
+        size: object.size,
+        etag: object.e_tag,
+        version_id: object.version_id,
+        sequencer: object.sequencer,
+        time: record.event_time,
+    })
+}
+
+fn from_eventbridge(event: EventBridgeEvent) -> Result<Option<ObjectChanged>, String> {
+    let kind = match event.detail_type.as_str() {
+        "Object Created" => ChangeKind::Upsert,
+        "Object Deleted" => ChangeKind::Delete,
+        _ => return Ok(None),
+    };
+    let object = event.detail.object;
+    change(Fields {
+        bucket: event.detail.bucket.name,
+        raw_key: object.key,
+        kind,
+        size: object.size,
+        etag: object.etag,
+        version_id: object.version_id,
+        sequencer: object.sequencer,
+        time: event.time,
+    })
+}
+
+struct Fields {
+    bucket: String,
+    raw_key: String,
+    kind: ChangeKind,
+    size: Option<i64>,
+    etag: Option<String>,
+    version_id: Option<String>,
+    sequencer: Option<String>,
+    time: Option<String>,
+}
+
+fn change(f: Fields) -> Result<Option<ObjectChanged>, String> {
+    let key = decode_key(&f.raw_key)?;
+    if key.is_empty() || key.ends_with('/') || ImageFormat::from_extension(&key).is_none() {
+        return Ok(None);
+    }
+    let last_modified = match &f.time {
+        Some(t) => Some(parse_time(t).map_err(|e| format!("eventTime {t:?}: {e}"))?),
+        None => None,
+    };
+    let upsert = f.kind == ChangeKind::Upsert;
+    Ok(Some(ObjectChanged {
+        bucket: f.bucket,
+        key,
+        // The null version of an unversioned bucket has no id worth keeping.
+        version_id: f.version_id.filter(|v| !v.is_empty() && v != "null"),
+        kind: f.kind,
+        size: f.size.filter(|_| upsert),
+        etag: f.etag.filter(|e| upsert && !e.is_empty()).map(|e| e.trim_matches('"').to_string()),
+        last_modified,
+        sequencer: f.sequencer.filter(|s| !s.is_empty()),
+        source: ChangeSource::Event,
+        observed_at: now_ms(),
+    }))
+}
+
+#[cfg(test)]
+mod tests;

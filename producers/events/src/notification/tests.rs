@@ -1,0 +1,93 @@
+use super::*;
+
+fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[test]
+fn the_documented_s3_put_event_becomes_an_upsert() {
+    let parsed = parse(&fixture("s3-object-created.json")).unwrap();
+    assert_eq!(parsed.changes.len(), 1);
+    let c = &parsed.changes[0];
+    assert_eq!((c.bucket.as_str(), c.key.as_str()), ("amzn-s3-demo-bucket", "HappyFace.jpg"));
+    assert_eq!(c.kind, ChangeKind::Upsert);
+    assert_eq!(c.size, Some(1024));
+    assert_eq!(c.etag.as_deref(), Some("d41d8cd98f00b204e9800998ecf8427e"));
+    assert_eq!(c.version_id.as_deref(), Some("096fKKXTRTtl3on89fVO.nfljtsv6qko"));
+    assert_eq!(c.sequencer.as_deref(), Some("0055AED6DCD90281E5"));
+    assert_eq!(c.last_modified, Some(0));
+    assert_eq!(c.source, ChangeSource::Event);
+}
+
+#[test]
+fn removals_delete_markers_and_odd_keys_decode_exactly() {
+    let parsed = parse(&fixture("s3-mixed.json")).unwrap();
+    let keys: Vec<(&str, ChangeKind)> = parsed.changes.iter().map(|c| (c.key.as_str(), c.kind)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("HappyFace.jpg", ChangeKind::Upsert),
+            ("red flower, \"big\"/copy (1).JPG", ChangeKind::Delete),
+            ("café/naïve c++.png", ChangeKind::Delete),
+        ]
+    );
+    // Tagging and the folder marker are not changes of an image.
+    assert_eq!(parsed.skipped, 2);
+    // A delete carries no size or etag; "null" is the null version, not an id.
+    assert_eq!(parsed.changes[1].size, None);
+    assert_eq!(parsed.changes[2].version_id, None);
+    assert_eq!(parsed.changes[2].sequencer.as_deref(), Some("0055AED6DCD90281E7"));
+}
+
+#[test]
+fn an_sns_envelope_is_opened() {
+    let direct = parse(&fixture("s3-object-created.json")).unwrap();
+    let wrapped = parse(&fixture("sns-envelope.json")).unwrap();
+    assert_eq!(wrapped.changes.len(), 1);
+    assert_eq!(wrapped.changes[0].key, direct.changes[0].key);
+    assert_eq!(wrapped.changes[0].sequencer, direct.changes[0].sequencer);
+}
+
+#[test]
+fn eventbridge_created_and_deleted() {
+    let created = parse(&fixture("eventbridge-object-created.json")).unwrap();
+    let c = &created.changes[0];
+    assert_eq!(
+        (c.bucket.as_str(), c.key.as_str(), c.kind),
+        ("amzn-s3-demo-bucket1", "example-key.jpg", ChangeKind::Upsert)
+    );
+    assert_eq!(c.etag.as_deref(), Some("b1946ac92492d2347c6235b4d2611184"));
+    assert_eq!(c.sequencer.as_deref(), Some("617f08299329d189"));
+    assert_eq!(c.last_modified, Some(1_636_675_200_000));
+    let deleted = parse(&fixture("eventbridge-object-deleted.json")).unwrap();
+    assert_eq!(deleted.changes[0].kind, ChangeKind::Delete);
+    assert_eq!(deleted.changes[0].sequencer.as_deref(), Some("617f0837b476e463"));
+}
+
+#[test]
+fn minio_records_are_s3_records() {
+    let parsed = parse(&fixture("minio-webhook.json")).unwrap();
+    assert_eq!(parsed.changes.len(), 1);
+    assert_eq!(parsed.changes[0].bucket, "mybucket");
+    assert_eq!(parsed.changes[0].key, "holiday photos/beach 1.jpg");
+}
+
+#[test]
+fn the_test_event_is_recognised_and_produces_nothing() {
+    let parsed = parse(&fixture("s3-test-event.json")).unwrap();
+    assert!(parsed.test_event);
+    assert!(parsed.changes.is_empty());
+}
+
+#[test]
+fn malformed_bodies_say_what_is_wrong() {
+    assert!(matches!(parse("{not json"), Err(ParseError::Json(_))));
+    assert_eq!(parse(r#"{"hello": 1}"#), Err(ParseError::Unknown));
+    let old = fixture("s3-object-created.json").replace("\"2.1\"", "\"1.0\"");
+    let err = parse(&old).unwrap_err().to_string();
+    assert!(err.contains("record 0: eventVersion 1.0 is not supported"), "{err}");
+    let bad_key = fixture("s3-object-created.json").replace("HappyFace.jpg", "%FF%FE.jpg");
+    let err = parse(&bad_key).unwrap_err().to_string();
+    assert!(err.contains("does not decode to UTF-8"), "{err}");
+}

@@ -1,0 +1,353 @@
+//! The inventory producer: an S3 Inventory report (manifest.json + gzipped CSV
+//! data files) becomes `objects.changed.v1` records — the backfill of a bucket of
+//! any size in constant memory.
+//!
+//! Layout: [`manifest`] (manifest.json, its checksum, the column order);
+//! [`rows`] (a data file's integrity check, then its rows as changes);
+//! [`checkpoint`] (per data file, the last produced line, so a restart resumes);
+//! this file (where reports and data files are read from, and the produce loop).
+//!
+//! A data file is downloaded to a temporary file, checked against its MD5 and
+//! decompressed once to the end before any of its rows is produced: a damaged file
+//! stops the run with an error and produces nothing. A row that cannot be read is
+//! reported with its file and line, and the rest goes on.
+
+pub mod checkpoint;
+pub mod manifest;
+pub mod rows;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bucketlens_runtime::aws::AwsFailure;
+use bucketlens_runtime::log::{LogError, OutRecord, Output};
+use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ObjectChanged};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use checkpoint::{Checkpoint, CheckpointError, FileProgress};
+use manifest::Manifest;
+
+/// `[inventory]` configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Records produced per log write (and per checkpoint).
+    pub batch_size: usize,
+    /// `--watch`: how often to look for new reports.
+    #[serde(with = "humantime_serde")]
+    pub watch_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { batch_size: 1000, watch_interval: Duration::from_secs(60) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("{location}: {reason}")]
+    Manifest { location: String, reason: String },
+    #[error("data file {file}: {reason}; nothing was produced from it")]
+    DataFile { file: String, reason: String },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// Where a report is: `s3://bucket/…/manifest.json` or a local path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+impl Location {
+    pub fn parse(text: &str) -> Self {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            return Self::S3 { bucket: bucket.to_string(), key: key.to_string() };
+        }
+        Self::Local(PathBuf::from(text.strip_prefix("file://").unwrap_or(text)))
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local(path) => write!(f, "{}", path.display()),
+            Self::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// What producing one report did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportStats {
+    pub rows: u64,
+    pub upserts: u64,
+    pub deletes: u64,
+    /// Rows skipped: noncurrent versions, folder markers, keys that are not images.
+    pub skipped: u64,
+    /// Rows that could not be read, each reported with its file and line.
+    pub unreadable: u64,
+    /// Data files already produced by an earlier run.
+    pub files_done_before: u64,
+    /// The whole report was produced by an earlier run.
+    pub already_done: bool,
+}
+
+/// Produces inventory reports.
+pub struct InventoryProducer {
+    output: Output,
+    checkpoint: Checkpoint,
+    s3: Option<aws_sdk_s3::Client>,
+    config: Config,
+    /// Where data files are downloaded to.
+    scratch: PathBuf,
+}
+
+impl InventoryProducer {
+    pub fn new(
+        output: Output,
+        checkpoint: Checkpoint,
+        s3: Option<aws_sdk_s3::Client>,
+        config: Config,
+        scratch: PathBuf,
+    ) -> Self {
+        Self { output, checkpoint, s3, config, scratch }
+    }
+
+    fn s3(&self) -> Result<&aws_sdk_s3::Client, String> {
+        self.s3.as_ref().ok_or_else(|| "no S3 client configured".to_string())
+    }
+
+    /// Produces the report at `location` (skipping what an earlier run produced).
+    pub async fn produce(&self, location: &Location) -> Result<ReportStats, InventoryError> {
+        let report = location.to_string();
+        let mut stats = ReportStats::default();
+        if self.checkpoint.finished(&report)? {
+            stats.already_done = true;
+            return Ok(stats);
+        }
+        let manifest = self.read_manifest(location).await?;
+        let columns =
+            manifest.columns().map_err(|reason| InventoryError::Manifest { location: report.clone(), reason })?;
+        info!(report = %report, source = manifest.source_bucket, files = manifest.files.len(), "producing inventory");
+        for data in &manifest.files {
+            let progress = self.checkpoint.file(&report, &data.key)?;
+            if progress.done {
+                stats.files_done_before += 1;
+                continue;
+            }
+            let file_error = |reason: String| InventoryError::DataFile { file: data.key.clone(), reason };
+            let (path, _temp) = self.fetch(location, &data.key).await.map_err(file_error)?;
+            let (check_path, md5) = (path.clone(), data.md5_checksum.clone());
+            tokio::task::spawn_blocking(move || rows::verify(&check_path, &md5))
+                .await
+                .map_err(|e| file_error(e.to_string()))?
+                .map_err(file_error)?;
+            self.produce_file(&report, &data.key, &path, columns, progress, &mut stats).await?;
+        }
+        self.checkpoint.finish(&report)?;
+        Ok(stats)
+    }
+
+    async fn produce_file(
+        &self,
+        report: &str,
+        file: &str,
+        path: &Path,
+        columns: manifest::Columns,
+        progress: FileProgress,
+        stats: &mut ReportStats,
+    ) -> Result<(), InventoryError> {
+        let file_error = |reason: String| InventoryError::DataFile { file: file.to_string(), reason };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+        let (path, batch_size) = (path.to_path_buf(), self.config.batch_size);
+        let reader = tokio::task::spawn_blocking(move || read_batches(&path, columns, progress.line, batch_size, &tx));
+        while let Some(batch) = rx.recv().await {
+            stats.rows += batch.rows;
+            stats.skipped += batch.skipped;
+            for (line, reason) in &batch.unreadable {
+                warn!(file, line, reason = %reason, "inventory row skipped");
+                eprintln!("{file}, line {line}: {reason}");
+            }
+            stats.unreadable += batch.unreadable.len() as u64;
+            let deletes = batch.records.iter().filter(|(_, c)| c.kind == ChangeKind::Delete).count() as u64;
+            stats.deletes += deletes;
+            stats.upserts += batch.records.len() as u64 - deletes;
+            self.output.send(topics::OBJECTS_CHANGED, batch.records).await?;
+            self.checkpoint.save(report, file, FileProgress { line: batch.last_line, done: false })?;
+        }
+        reader.await.map_err(|e| file_error(e.to_string()))?.map_err(file_error)?;
+        self.checkpoint.save(report, file, FileProgress { line: u64::MAX >> 1, done: true })?;
+        Ok(())
+    }
+
+    async fn read_manifest(&self, location: &Location) -> Result<Manifest, InventoryError> {
+        let err = |reason: String| InventoryError::Manifest { location: location.to_string(), reason };
+        let (bytes, checksum) = match location {
+            Location::Local(path) => {
+                let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+                let checksum = std::fs::read_to_string(path.with_file_name("manifest.checksum")).ok();
+                (bytes, checksum)
+            }
+            Location::S3 { bucket, key } => {
+                let bytes = self.get_small(bucket, key).await.map_err(err)?;
+                let sibling = match key.rsplit_once('/') {
+                    Some((dir, _)) => format!("{dir}/manifest.checksum"),
+                    None => "manifest.checksum".to_string(),
+                };
+                let checksum =
+                    self.get_small(bucket, &sibling).await.ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+                (bytes, checksum)
+            }
+        };
+        Manifest::parse(&bytes, checksum.as_deref()).map_err(err)
+    }
+
+    async fn get_small(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+        let out = self.s3()?.get_object().bucket(bucket).key(key).send().await;
+        let out = out.map_err(|e| format!("s3://{bucket}/{key}: {}", AwsFailure::of(&e)))?;
+        let body = out.body.collect().await.map_err(|e| format!("s3://{bucket}/{key}: {e}"))?;
+        Ok(body.to_vec())
+    }
+
+    /// A local path holding the data file, and the temporary file to drop after.
+    async fn fetch(&self, location: &Location, key: &str) -> Result<(PathBuf, Option<tempfile::TempPath>), String> {
+        match location {
+            Location::Local(manifest) => resolve_local(manifest, key).map(|p| (p, None)),
+            Location::S3 { bucket, .. } => {
+                std::fs::create_dir_all(&self.scratch)
+                    .map_err(|e| format!("cannot create {}: {e}", self.scratch.display()))?;
+                let temp = tempfile::NamedTempFile::new_in(&self.scratch)
+                    .map_err(|e| format!("cannot create a file in {}: {e}", self.scratch.display()))?
+                    .into_temp_path();
+                let out = self.s3()?.get_object().bucket(bucket).key(key).send().await;
+                let mut out = out.map_err(|e| format!("s3://{bucket}/{key}: {}", AwsFailure::of(&e)))?;
+                let mut file = tokio::fs::File::create(&temp).await.map_err(|e| format!("{}: {e}", temp.display()))?;
+                while let Some(chunk) = out.body.try_next().await.map_err(|e| format!("download broke off: {e}"))? {
+                    tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                        .await
+                        .map_err(|e| format!("writing {}: {e}", temp.display()))?;
+                }
+                tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| format!("{}: {e}", temp.display()))?;
+                Ok((temp.to_path_buf(), Some(temp)))
+            }
+        }
+    }
+
+    /// `--watch s3://bucket/prefix/`: every `manifest.checksum` under the prefix marks a
+    /// finished report; each one not produced yet is produced, oldest key first.
+    pub async fn watch(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        shutdown: CancellationToken,
+        mut on_report: impl FnMut(&Location, &ReportStats),
+    ) -> Result<(), InventoryError> {
+        while !shutdown.is_cancelled() {
+            let manifests = self
+                .find_reports(bucket, prefix)
+                .await
+                .map_err(|reason| InventoryError::Manifest { location: format!("s3://{bucket}/{prefix}"), reason })?;
+            for location in manifests {
+                if self.checkpoint.finished(&location.to_string())? {
+                    continue;
+                }
+                let stats = self.produce(&location).await?;
+                on_report(&location, &stats);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.config.watch_interval) => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn find_reports(&self, bucket: &str, prefix: &str) -> Result<Vec<Location>, String> {
+        let mut pages = self.s3()?.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsFailure::of(&e).to_string())?;
+            for object in page.contents.unwrap_or_default() {
+                let Some(key) = object.key else { continue };
+                if let Some(dir) = key.strip_suffix("manifest.checksum") {
+                    found.push(Location::S3 { bucket: bucket.to_string(), key: format!("{dir}manifest.json") });
+                }
+            }
+        }
+        found.sort_by_key(|l| l.to_string());
+        Ok(found)
+    }
+}
+
+/// A local report's data file: `key` under the nearest ancestor folder of the
+/// manifest where it exists (a local copy of the destination bucket works).
+fn resolve_local(manifest: &Path, key: &str) -> Result<PathBuf, String> {
+    let mut dir = manifest.parent();
+    while let Some(d) = dir {
+        let candidate = d.join(key);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        dir = d.parent();
+    }
+    Err(format!("not found under any folder above {} (copy the destination bucket with its keys)", manifest.display()))
+}
+
+struct Batch {
+    records: Vec<(OutRecord, ObjectChanged)>,
+    rows: u64,
+    skipped: u64,
+    unreadable: Vec<(u64, String)>,
+    last_line: u64,
+}
+
+impl Batch {
+    fn new(last_line: u64) -> Self {
+        Self { records: Vec::new(), rows: 0, skipped: 0, unreadable: Vec::new(), last_line }
+    }
+}
+
+/// Reads rows after `after_line` into batches (on the blocking pool).
+fn read_batches(
+    path: &Path,
+    columns: manifest::Columns,
+    after_line: u64,
+    batch_size: usize,
+    tx: &tokio::sync::mpsc::Sender<Batch>,
+) -> Result<(), String> {
+    let mut rows = rows::Rows::open(path, columns)?;
+    let mut batch = Batch::new(after_line);
+    while let Some((line, row)) = rows.next_row() {
+        if line <= after_line {
+            continue;
+        }
+        batch.rows += 1;
+        batch.last_line = line;
+        match row {
+            Ok(Some(change)) => {
+                let value = change.to_bytes().map_err(|e| format!("line {line}: encoding failed: {e}"))?;
+                batch.records.push((OutRecord::new(record_key(&change.bucket, &change.key), value), change));
+            }
+            Ok(None) => batch.skipped += 1,
+            Err(reason) => batch.unreadable.push((line, reason)),
+        }
+        if batch.records.len() >= batch_size || batch.rows as usize >= batch_size * 4 {
+            let full = std::mem::replace(&mut batch, Batch::new(line));
+            if tx.blocking_send(full).is_err() {
+                return Ok(()); // the producer stopped
+            }
+        }
+    }
+    if batch.rows > 0 {
+        let _ = tx.blocking_send(batch);
+    }
+    Ok(())
+}

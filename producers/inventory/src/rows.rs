@@ -1,0 +1,110 @@
+//! One CSV data file: its integrity check, then its rows as changes.
+//!
+//! A row is the current state of one object version. Only the latest version of
+//! each key matters to the index: noncurrent versions are skipped, a latest delete
+//! marker is a delete, and folder markers and keys that are not images are skipped.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use bucketlens_runtime::aws::{decode_key, parse_time};
+use bucketlens_runtime::bucket::ImageFormat;
+use bucketlens_runtime::now_ms;
+use bucketlens_schemas::{ChangeKind, ChangeSource, ObjectChanged};
+use flate2::read::MultiGzDecoder;
+use md5::{Digest, Md5};
+
+use crate::manifest::{to_hex, Columns};
+
+/// Checks the file against the manifest's MD5 and reads every gzip member to the
+/// end, so a damaged file is refused before any of its rows is produced.
+pub fn verify(path: &Path, expected_md5: &str) -> Result<(), String> {
+    let mut file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    let actual = to_hex(&hasher.finalize());
+    if !actual.eq_ignore_ascii_case(expected_md5) {
+        return Err(format!("MD5 is {actual}, the manifest says {expected_md5}: the file is damaged or incomplete"));
+    }
+    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut gz = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
+    std::io::copy(&mut gz, &mut std::io::sink()).map_err(|e| format!("not a complete gzip file: {e}"))?;
+    Ok(())
+}
+
+/// The rows of a verified data file.
+pub struct Rows {
+    reader: csv::Reader<MultiGzDecoder<BufReader<File>>>,
+    columns: Columns,
+    record: csv::StringRecord,
+}
+
+impl Rows {
+    pub fn open(path: &Path, columns: Columns) -> Result<Self, String> {
+        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let gz = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(gz);
+        Ok(Self { reader, columns, record: csv::StringRecord::new() })
+    }
+
+    /// The next row: its line number (from 1) and its change, `None` when skipped.
+    /// `Err` names the line and what is wrong with it; reading can go on after it.
+    pub fn next_row(&mut self) -> Option<(u64, Result<Option<ObjectChanged>, String>)> {
+        match self.reader.read_record(&mut self.record) {
+            Ok(false) => None,
+            Ok(true) => {
+                let line = self.record.position().map_or(0, |p| p.line());
+                Some((line, change(&self.record, &self.columns)))
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                Some((line, Err(format!("not a CSV row: {e}"))))
+            }
+        }
+    }
+}
+
+fn change(row: &csv::StringRecord, c: &Columns) -> Result<Option<ObjectChanged>, String> {
+    let field = |i: Option<usize>| i.and_then(|i| row.get(i)).filter(|v| !v.is_empty());
+    let bucket = field(Some(c.bucket)).ok_or("the Bucket field is empty")?;
+    let raw_key = field(Some(c.key)).ok_or("the Key field is empty")?;
+    let key = decode_key(raw_key)?;
+    if key.ends_with('/') || ImageFormat::from_extension(&key).is_none() {
+        return Ok(None);
+    }
+    let flag = |i: Option<usize>| field(i).map(|v| v.eq_ignore_ascii_case("true"));
+    if flag(c.is_latest) == Some(false) {
+        return Ok(None); // a noncurrent version
+    }
+    let kind = if flag(c.is_delete_marker) == Some(true) { ChangeKind::Delete } else { ChangeKind::Upsert };
+    let size = match field(c.size) {
+        Some(s) => Some(s.parse::<i64>().map_err(|e| format!("Size {s:?}: {e}"))?),
+        None => None,
+    };
+    let last_modified = match field(c.last_modified) {
+        Some(t) => Some(parse_time(t).map_err(|e| format!("LastModifiedDate {t:?}: {e}"))?),
+        None => None,
+    };
+    let upsert = kind == ChangeKind::Upsert;
+    Ok(Some(ObjectChanged {
+        bucket: bucket.to_string(),
+        key,
+        // An empty VersionId is the null version (unversioned, or written before versioning).
+        version_id: field(c.version_id).filter(|v| *v != "null").map(str::to_string),
+        kind,
+        size: size.filter(|_| upsert),
+        etag: field(c.etag).filter(|_| upsert).map(|e| e.trim_matches('"').to_string()),
+        last_modified,
+        sequencer: None,
+        source: ChangeSource::Inventory,
+        observed_at: now_ms(),
+    }))
+}

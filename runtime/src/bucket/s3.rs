@@ -1,0 +1,123 @@
+//! Amazon S3 and S3-compatible stores as object sources, through aws-sdk-s3.
+//! Any bucket name is served: the store decides whether it exists.
+
+use async_trait::async_trait;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::head_object::HeadObjectError;
+
+use super::{ObjectMeta, ObjectRef, ObjectSource, SourceError};
+use crate::aws::AwsFailure;
+
+/// Reads objects from S3 with one shared client.
+#[derive(Debug, Clone)]
+pub struct S3Bucket {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Bucket {
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        Self { client }
+    }
+
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+}
+
+/// An S3 ETag without its quotes: `"9b2cf535f27731c974343645a3985328"` → `9b2c…`,
+/// as inventory reports and event notifications write it.
+pub fn normalize_etag(etag: &str) -> String {
+    etag.trim_matches('"').to_string()
+}
+
+/// The error for a failed read of `object`, naming the permission a 403 lacks.
+fn read_failure(object: &ObjectRef<'_>, failure: AwsFailure) -> SourceError {
+    let name = format!("s3://{object}");
+    if failure.status == Some(403) {
+        let permission = if object.version_id.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
+        return SourceError::PermissionDenied {
+            object: name,
+            reason: format!(
+                "{failure}; grant {permission} on arn:aws:s3:::{}/* (without s3:ListBucket, S3 also answers 403 for a key that does not exist)",
+                object.bucket
+            ),
+        };
+    }
+    let retryable = failure.retryable;
+    SourceError::Io { object: name, reason: failure.to_string(), retryable }
+}
+
+#[async_trait]
+impl ObjectSource for S3Bucket {
+    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        let request = self.client.get_object().bucket(object.bucket).key(object.key);
+        let request = match object.version_id {
+            Some(version) => request.version_id(version),
+            None => request,
+        };
+        let mut output = match request.send().await {
+            Ok(output) => output,
+            Err(err) => {
+                let gone = matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_)));
+                let failure = AwsFailure::of(&err);
+                // 404 without NoSuchKey: NoSuchVersion, or a store that answers bare 404s.
+                if gone || failure.status == Some(404) && failure.code.as_deref() != Some("NoSuchBucket") {
+                    return Ok(None);
+                }
+                return Err(read_failure(&object, failure));
+            }
+        };
+        let name = || format!("s3://{object}");
+        let declared = output.content_length.unwrap_or(0).max(0) as u64;
+        if declared > max_bytes {
+            return Err(SourceError::TooLarge { object: name(), size: declared, limit: max_bytes });
+        }
+        let mut bytes = Vec::with_capacity(declared as usize);
+        loop {
+            let chunk = output.body.try_next().await.map_err(|e| SourceError::Io {
+                object: name(),
+                reason: format!("the download broke off: {e}"),
+                retryable: true,
+            })?;
+            let Some(chunk) = chunk else { break };
+            if (bytes.len() + chunk.len()) as u64 > max_bytes {
+                let size = (bytes.len() + chunk.len()) as u64;
+                return Err(SourceError::TooLarge { object: name(), size, limit: max_bytes });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
+    }
+
+    async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
+        let request = self.client.head_object().bucket(object.bucket).key(object.key);
+        let request = match object.version_id {
+            Some(version) => request.version_id(version),
+            None => request,
+        };
+        match request.send().await {
+            Ok(out) => Ok(Some(ObjectMeta {
+                size: out.content_length,
+                etag: out.e_tag.as_deref().map(normalize_etag),
+                last_modified: out.last_modified.and_then(|t| t.to_millis().ok()),
+                version_id: out.version_id,
+            })),
+            Err(err) => {
+                let gone = matches!(err.as_service_error(), Some(HeadObjectError::NotFound(_)));
+                let failure = AwsFailure::of(&err);
+                if !(gone || failure.status == Some(404)) {
+                    return Err(read_failure(&object, failure));
+                }
+                // A HEAD's 404 has no body to tell a missing key from a missing bucket.
+                match self.client.head_bucket().bucket(object.bucket).send().await {
+                    Err(err) if AwsFailure::of(&err).status == Some(404) => Err(SourceError::Io {
+                        object: format!("s3://{object}"),
+                        reason: format!("bucket {} does not exist", object.bucket),
+                        retryable: false,
+                    }),
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+}
