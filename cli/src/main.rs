@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Backfill SOURCE (a folder, or file:///folder), label every image, index the labels.
+    /// Backfill SOURCE (a folder, s3://bucket/prefix, or an inventory manifest.json), label every image, index the labels.
     Index(commands::index::Args),
     /// Search the index by label: `cat`, `dog AND grass`, `cat OR "golden retriever"`, `cat -dog`.
     Search(commands::search::Args),
@@ -40,7 +40,7 @@ enum Command {
     Label(commands::label::Args),
     /// Run the index sink until Ctrl-C: applies images.labeled.v1 to the index.
     Sink(commands::sink::Args),
-    /// Produce object changes to the log: `produce listing DIR [--watch]`.
+    /// Produce object changes to the log: `produce listing|inventory|events …` (--print shows them instead).
     Produce(commands::produce::Args),
     /// Documents in the index, and each group's position and lag on the log.
     Status(commands::status::Args),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod kafka;
+pub mod s3;
 
 use serde_json::Value;
 

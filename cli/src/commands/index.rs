@@ -8,6 +8,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bucketlens_index::{DocState, Expr, Index, SearchRequest};
+use bucketlens_inventory::checkpoint::Checkpoint;
+use bucketlens_inventory::{InventoryProducer, Location};
+use bucketlens_listing::dir::SyncError;
 use bucketlens_listing::s3::{S3Lister, S3Url};
 use bucketlens_listing::state::State;
 use bucketlens_listing::{DirProducer, SyncStats};
@@ -22,7 +25,8 @@ use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A folder (`./photos`, `file:///home/me/Pictures`) or `s3://bucket/prefix`.
+    /// A folder (`./photos`, `file:///home/me/Pictures`), `s3://bucket/prefix`, or an
+    /// S3 Inventory report's `manifest.json` (`s3://…` or a local path).
     source: String,
     /// Keep running and follow changes (new, replaced and deleted images) until
     /// Ctrl-C: a folder is watched; an S3 source needs --sqs.
@@ -37,13 +41,29 @@ pub struct Args {
 enum Backfill {
     Dir(Arc<DirProducer>),
     S3(S3Lister),
+    Inventory(InventoryProducer, Location),
 }
 
 impl Backfill {
-    async fn sync(&self) -> Result<SyncStats, bucketlens_listing::dir::SyncError> {
+    async fn sync(&self) -> Result<SyncStats, SyncError> {
         match self {
             Self::Dir(producer) => producer.sync_all().await,
             Self::S3(lister) => lister.sync().await,
+            Self::Inventory(producer, location) => {
+                let stats = producer.produce(location).await.map_err(|e| SyncError::Source(e.to_string()))?;
+                if stats.unreadable > 0 {
+                    eprintln!(
+                        "{} inventory rows could not be read (listed above with their file and line)",
+                        stats.unreadable
+                    );
+                }
+                Ok(SyncStats {
+                    images: stats.upserts + stats.deletes,
+                    upserts: stats.upserts,
+                    deletes: stats.deletes,
+                    unreadable: stats.unreadable,
+                })
+            }
         }
     }
 
@@ -51,6 +71,7 @@ impl Backfill {
         match self {
             Self::Dir(p) => (p.source().root().display().to_string(), p.source().bucket().to_string()),
             Self::S3(l) => (l.url().to_string(), l.url().bucket.clone()),
+            Self::Inventory(_, location) => (location.to_string(), String::new()),
         }
     }
 }
@@ -66,7 +87,8 @@ pub fn local_root(source: &str) -> anyhow::Result<PathBuf> {
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let s3_url = S3Url::parse(&args.source);
-    if s3_url.is_some() && args.watch && args.sqs.is_none() {
+    let is_inventory = args.source.ends_with("manifest.json");
+    if (s3_url.is_some() || is_inventory) && args.watch && args.sqs.is_none() {
         bail!(
             "--watch on {} needs --sqs QUEUE_URL: the queue that receives the bucket's event notifications",
             args.source
@@ -74,6 +96,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     let root = match s3_url {
         Some(_) => None,
+        None if is_inventory => None,
         None => Some(local_root(&args.source)?),
     };
     let shutdown = bucketlens_runtime::shutdown::on_signals();
@@ -82,6 +105,23 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let labeler = pipeline::load_labeler(settings).await?;
     let state = State::open(&settings.listing_path())?;
     let (backfill, objects): (Backfill, Arc<dyn ObjectSource>) = match (&s3_url, &root) {
+        _ if args.source.ends_with("manifest.json") => {
+            let location = Location::parse(&args.source);
+            let s3 = match location {
+                Location::S3 { .. } => Some(bucketlens_runtime::aws::s3_client(&settings.s3).await),
+                Location::Local(_) => None,
+            };
+            let checkpoint = Checkpoint::open(Some(&settings.data_dir.join("inventory.sqlite")))?;
+            let output = Output::Log(Arc::clone(&log));
+            let producer = InventoryProducer::new(
+                output,
+                checkpoint,
+                s3,
+                settings.inventory.clone(),
+                settings.data_dir.join("tmp"),
+            );
+            (Backfill::Inventory(producer, location), pipeline::object_sources(settings)?)
+        }
         (Some(url), _) => {
             let client = bucketlens_runtime::aws::s3_client(&settings.s3).await;
             let lister = S3Lister::new(client, url.clone(), Output::Log(Arc::clone(&log)), state);
@@ -177,7 +217,7 @@ async fn follow(
             let debounce = settings.listing.debounce;
             Ok(bucketlens_listing::watch::run(Arc::clone(producer), debounce, shutdown.clone(), on_sync).await?)
         }
-        (Backfill::S3(_), Some(queue)) => {
+        (Backfill::S3(_) | Backfill::Inventory(..), Some(queue)) => {
             settings.events.validate().map_err(anyhow::Error::msg)?;
             let client = bucketlens_events::sqs::client(&settings.events).await;
             let metrics = bucketlens_events::Metrics::default();
@@ -199,7 +239,7 @@ async fn follow(
                 }
             }
         }
-        (Backfill::S3(_), None) => bail!("--watch on S3 needs --sqs QUEUE_URL"),
+        (Backfill::S3(_) | Backfill::Inventory(..), None) => bail!("--watch on S3 needs --sqs QUEUE_URL"),
     }
 }
 
@@ -223,7 +263,7 @@ async fn print_summary(
     println!("labeled {labeled} · failed {failed} · removed {removed} · indexed {indexed} · {secs:.1} s · {rate:.1} images/s");
     let mut request = SearchRequest::new(Expr::All);
     request.state = DocState::Failed;
-    request.bucket = Some(bucket);
+    request.bucket = Some(bucket).filter(|b| !b.is_empty());
     request.limit = 20;
     let failures = index.search(request).await?;
     if failures.total > 0 {

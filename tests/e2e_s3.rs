@@ -1,0 +1,346 @@
+//! End to end against a real S3 + SQS server (moto): an S3 prefix, an S3 Inventory
+//! report and S3 event notifications, each indexed by the real binary; odd keys
+//! survive exactly from bucket to search result.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use common::s3::{py_str, Moto};
+use common::{examples_dir, World};
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(examples_dir().join(name)).unwrap()
+}
+
+fn command(world: &World, moto: &Moto, args: &[&str]) -> Command {
+    let mut cmd = world.command(args);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(world: &World, moto: &Moto, args: &[&str]) -> std::process::Output {
+    command(world, moto, args).output().unwrap()
+}
+
+fn ok(world: &World, moto: &Moto, args: &[&str]) -> String {
+    let out = run(world, moto, args);
+    common::assert_success(&out, args);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn keys_in_index(world: &World) -> BTreeSet<String> {
+    world.all_documents().into_iter().map(|(k, _)| k).collect()
+}
+
+/// Keys a user can really have: spaces, `+`, unicode, `%2F` as text, commas and
+/// quotes, and one of the maximum length (1024 bytes).
+fn odd_keys() -> Vec<String> {
+    let mut long = "long/".to_string();
+    long.push_str(&"é".repeat(300));
+    long.push_str(&"x".repeat(1024 - long.len() - 4));
+    long.push_str(".png");
+    assert_eq!(long.len(), 1024);
+    vec![
+        "a b/chelsea + cat.png".into(),
+        "unicode/café ☕ 猫.png".into(),
+        "pct/%2F not a slash.png".into(),
+        "csv/comma, \"quoted\" name.png".into(),
+        "plain.png".into(),
+        long,
+    ]
+}
+
+#[test]
+fn an_s3_prefix_is_indexed_with_odd_keys_exact_and_deletes_follow() {
+    let moto = Moto::start();
+    let world = World::new(1);
+    moto.create_bucket("photos");
+    for key in odd_keys() {
+        moto.put("photos", &key, &example("chelsea.png"));
+    }
+    moto.put("photos", "albums/", b"");
+    moto.put("photos", "notes.txt", b"not an image");
+    moto.put("photos", "broken.jpg", b"\xFF\xD8\xFF truncated");
+
+    let out = ok(&world, &moto, &["index", "s3://photos/"]);
+    assert!(out.contains("found 7 images in s3://photos/"), "{out}");
+    let mut expected: BTreeSet<String> = odd_keys().into_iter().collect();
+    assert_eq!(keys_in_index(&world), expected);
+    for (key, labels) in world.all_documents() {
+        assert!(labels.iter().any(|(name, _)| name == "Cat"), "{key} is not a cat: {labels:?}");
+    }
+    let failed = world.json(&["search", "--failed", "--json"]);
+    assert_eq!(failed["hits"][0]["key"], "broken.jpg", "{failed}");
+
+    // Gone from the bucket → gone from the index on the next run; the rest is not redone.
+    moto.delete("photos", "plain.png");
+    let out = ok(&world, &moto, &["index", "s3://photos/"]);
+    assert!(out.contains("0 new or changed, 1 deleted"), "{out}");
+    expected.remove("plain.png");
+    assert_eq!(keys_in_index(&world), expected);
+}
+
+#[test]
+fn a_missing_bucket_or_a_bad_endpoint_is_a_clear_error() {
+    let moto = Moto::start();
+    let world = World::new(1);
+    let out = run(&world, &moto, &["produce", "listing", "s3://no-such-bucket/", "--print"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("s3://no-such-bucket/") && err.contains("NoSuchBucket"), "{err}");
+}
+
+/// Writes an inventory report the way S3 does: gzipped CSV data files (the first in
+/// two gzip members), manifest.json with their MD5s, and manifest.checksum.
+fn write_inventory(dir: &std::path::Path, files: &[&[&str]], schema: &str) -> std::path::PathBuf {
+    let report = dir.join("inventory/photos/daily/2026-11-24T01-00Z");
+    std::fs::create_dir_all(&report).unwrap();
+    std::fs::create_dir_all(dir.join("inventory/photos/daily/data")).unwrap();
+    let mut entries = Vec::new();
+    for (i, rows) in files.iter().enumerate() {
+        let key = format!("inventory/photos/daily/data/part-{i}.csv.gz");
+        let mut bytes = Vec::new();
+        let (first, rest) = rows.split_at(rows.len() / 2);
+        for member in [first, rest] {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            for row in member {
+                writeln!(gz, "{row}").unwrap();
+            }
+            bytes.extend(gz.finish().unwrap());
+        }
+        std::fs::write(dir.join(&key), &bytes).unwrap();
+        let md5 = md5_hex(&bytes);
+        entries.push(serde_json::json!({ "key": key, "size": bytes.len(), "MD5checksum": md5 }));
+    }
+    let manifest = serde_json::json!({
+        "sourceBucket": "photos",
+        "destinationBucket": "arn:aws:s3:::inventory",
+        "version": "2016-11-30",
+        "creationTimestamp": "1732410000000",
+        "fileFormat": "CSV",
+        "fileSchema": schema,
+        "files": entries,
+    });
+    let text = serde_json::to_vec_pretty(&manifest).unwrap();
+    std::fs::write(report.join("manifest.json"), &text).unwrap();
+    std::fs::write(report.join("manifest.checksum"), format!("{}\n", md5_hex(&text))).unwrap();
+    report.join("manifest.json")
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const ALL_VERSIONS: &str =
+    "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, StorageClass";
+
+#[test]
+fn an_inventory_report_prints_and_indexes_exactly_what_aws_documents() {
+    let moto = Moto::start();
+    let world = World::new(1);
+    moto.create_bucket("photos");
+    moto.put("photos", "a b/chelsea + cat.png", &example("chelsea.png"));
+    moto.put("photos", "csv/comma, \"quoted\".png", &example("chelsea.png"));
+    moto.put("photos", "listed but gone.png", &example("chelsea.png"));
+    moto.delete("photos", "listed but gone.png");
+    let rows: &[&str] = &[
+        r#""photos","a+b%2Fchelsea+%2B+cat.png","","true","false","1000","2026-11-20T10:00:00.000Z","9b2cf535f27731c974343645a3985328","STANDARD""#,
+        r#""photos","a+b%2Fchelsea+%2B+cat.png","v1","false","false","900","2026-11-19T10:00:00.000Z","0b2cf535f27731c974343645a3985328","STANDARD""#,
+        r#""photos","csv%2Fcomma%2C+%22quoted%22.png","","true","false","1000","2026-11-20T10:00:00.000Z","1b2cf535f27731c974343645a3985328","STANDARD""#,
+        r#""photos","deleted.png","v9","true","true","","2026-11-21T10:00:00.000Z","","""#,
+        r#""photos","albums%2F","","true","false","0","2026-11-20T10:00:00.000Z","d41d8cd98f00b204e9800998ecf8427e","STANDARD""#,
+        r#""photos","notes.txt","","true","false","5","2026-11-20T10:00:00.000Z","d41d8cd98f00b204e9800998ecf8427e","STANDARD""#,
+        r#""photos","listed+but+gone.png","","true","false","1000","2026-11-20T10:00:00.000Z","2b2cf535f27731c974343645a3985328","STANDARD""#,
+    ];
+    let manifest = write_inventory(world.tmp.path(), &[rows], ALL_VERSIONS);
+    let manifest = manifest.to_str().unwrap();
+
+    let printed = ok(&world, &moto, &["produce", "inventory", manifest, "--print"]);
+    let records: Vec<serde_json::Value> = printed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary: Vec<(&str, &str, Option<&str>)> = records
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap(), r["kind"].as_str().unwrap(), r["version_id"].as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("a b/chelsea + cat.png", "upsert", None),
+            ("csv/comma, \"quoted\".png", "upsert", None),
+            ("deleted.png", "delete", Some("v9")),
+            ("listed but gone.png", "upsert", None),
+        ]
+    );
+    assert_eq!(records[0]["etag"], "9b2cf535f27731c974343645a3985328");
+    assert_eq!(records[0]["size"], 1000);
+
+    // Embedded: index the report. The row whose object is gone since becomes a removal.
+    let out = ok(&world, &moto, &["index", manifest]);
+    assert!(out.contains("labeled 2"), "{out}");
+    let expected: BTreeSet<String> = ["a b/chelsea + cat.png", "csv/comma, \"quoted\".png"].map(String::from).into();
+    assert_eq!(keys_in_index(&world), expected);
+
+    // A report is produced once.
+    let out = run(&world, &moto, &["produce", "inventory", manifest]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("produced by an earlier run"));
+}
+
+#[test]
+fn a_damaged_inventory_file_produces_nothing_and_says_which() {
+    let world = World::new(1);
+    let moto = Moto::start();
+    let good: &[&str] = &[r#""photos","good.png","1000","2026-11-20T10:00:00.000Z""#; 2];
+    let manifest = write_inventory(world.tmp.path(), &[good, good], "Bucket, Key, Size, LastModifiedDate");
+    let part1 = world.tmp.path().join("inventory/photos/daily/data/part-1.csv.gz");
+    let bytes = std::fs::read(&part1).unwrap();
+    std::fs::write(&part1, &bytes[..bytes.len() - 10]).unwrap(); // truncated after the MD5 was taken
+    let out = run(&world, &moto, &["produce", "inventory", manifest.to_str().unwrap(), "--print"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("part-1.csv.gz") && stderr.contains("MD5") && stderr.contains("nothing was produced from it"),
+        "{stderr}"
+    );
+    // The first file was fine and printed; nothing of the second.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+
+    // A malformed row names its file and line; the rest is still produced.
+    let rows: &[&str] = &[
+        r#""photos","ok.png","1","2026-11-20T10:00:00.000Z""#,
+        r#""photos","bad.png","many","2026-11-20T10:00:00.000Z""#,
+    ];
+    let manifest = write_inventory(world.tmp.path(), &[rows], "Bucket, Key, Size, LastModifiedDate");
+    let out = run(&world, &moto, &["produce", "inventory", manifest.to_str().unwrap(), "--print"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("part-0.csv.gz, line 2: Size \"many\""), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn top_label(world: &World, key: &str) -> Option<String> {
+    let docs = world.all_documents();
+    let (_, labels) = docs.into_iter().find(|(k, _)| k == key)?;
+    labels.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(name, _)| name)
+}
+
+/// An S3 record as S3 sends it to SQS, with our own sequencer.
+fn event(name: &str, key: &str, sequencer: &str) -> String {
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-24T10:00:00.000Z", "eventName": name,
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "quiet", "arn": "arn:aws:s3:::quiet"},
+               "object": {"key": key, "size": 1, "eTag": "x", "sequencer": sequencer}}
+    }]})
+    .to_string()
+}
+
+#[test]
+fn s3_events_through_sqs_keep_the_index_current() {
+    let moto = Moto::start();
+    let world = World::new(1);
+    moto.create_bucket("live");
+    let queue = moto.notify_queue("live", "live-events");
+    let mut index = command(&world, &moto, &["index", "s3://live/", "--watch", "--sqs", &queue]);
+    let _index = Running(index.stderr(std::process::Stdio::null()).spawn().unwrap());
+
+    // Upload → searchable (the key needs decoding: moto encodes it as S3 does).
+    moto.put("live", "new folder/cat + friend.png", &example("chelsea.png"));
+    wait_for("the upload is searchable", || top_label(&world, "new folder/cat + friend.png").is_some());
+    let before = top_label(&world, "new folder/cat + friend.png").unwrap();
+
+    // Overwrite → relabelled.
+    moto.put("live", "new folder/cat + friend.png", &example("coffee.png"));
+    wait_for("the overwrite is relabelled", || {
+        top_label(&world, "new folder/cat + friend.png").is_some_and(|l| l != before)
+    });
+
+    // Delete → gone.
+    moto.delete("live", "new folder/cat + friend.png");
+    wait_for("the deleted image is gone", || top_label(&world, "new folder/cat + friend.png").is_none());
+
+    // A late create (older sequencer) after a delete changes nothing, even though the
+    // object is there to label. These events are sent by hand, with sequencers, for a
+    // bucket without notifications of its own.
+    moto.create_bucket("quiet");
+    moto.put("quiet", "late.png", &example("chelsea.png"));
+    moto.put("quiet", "marker.png", &example("chelsea.png"));
+    let send = |body: String| moto.py(&format!("sqs.send_message(QueueUrl={queue:?}, MessageBody={})", py_str(&body)));
+    send(event("ObjectCreated:Put", "late.png", "00000000000000B0"));
+    wait_for("late.png is searchable", || top_label(&world, "late.png").is_some());
+    send(event("ObjectRemoved:Delete", "late.png", "00000000000000C0"));
+    wait_for("late.png is deleted", || top_label(&world, "late.png").is_none());
+    send(event("ObjectCreated:Put", "late.png", "00000000000000A0"));
+    send(event("ObjectCreated:Put", "marker.png", "00000000000000D0"));
+    wait_for("the event after the late one is applied", || top_label(&world, "marker.png").is_some());
+    assert_eq!(top_label(&world, "late.png"), None, "a late event resurrected a deleted image");
+    wait_for("the queue is drained", || moto.queue_depth(&queue) == 0);
+}
+
+#[test]
+fn the_webhook_takes_s3_eventbridge_and_minio_bodies_with_a_token() {
+    let moto = Moto::start(); // for its Python client only
+    let world = World::new(1);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut webhook = command(&world, &moto, &["produce", "events", "--webhook", &addr, "--print"]);
+    webhook.env("BUCKETLENS_EVENTS__WEBHOOK_TOKEN", "s3cret").env("BUCKETLENS_EVENTS__WEBHOOK_MAX_BODY", "20000");
+    let mut child = webhook.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _webhook = Running(child);
+    wait_for("the webhook listens", || std::net::TcpStream::connect(&addr).is_ok());
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../producers/events/tests/fixtures");
+    let post = |body: &str, token: &str| -> u16 {
+        let script = format!(
+            "import urllib.request, urllib.error
+req = urllib.request.Request('http://{addr}/minio/events', data={}.encode(), headers={{'Authorization': 'Bearer ' + {token:?}}})
+try:
+    print(urllib.request.urlopen(req).status)
+except urllib.error.HTTPError as e:
+    print(e.code)",
+            py_str(body)
+        );
+        moto.py(&script).trim().parse().unwrap()
+    };
+    let fixture = |name: &str| std::fs::read_to_string(fixtures.join(name)).unwrap();
+    assert_eq!(post(&fixture("s3-object-created.json"), "wrong"), 401);
+    assert_eq!(post("{\"hello\": 1}", "s3cret"), 400);
+    assert_eq!(post(&"x".repeat(30_000), "s3cret"), 413);
+    for name in
+        ["s3-object-created.json", "eventbridge-object-created.json", "minio-webhook.json", "s3-test-event.json"]
+    {
+        assert_eq!(post(&fixture(name), "s3cret"), 200, "{name}");
+    }
+    // Each 200 came after its records were written: all three are printed already.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let keys: Vec<String> = (0..3)
+        .map(|_| {
+            let line = lines.next().unwrap().unwrap();
+            serde_json::from_str::<serde_json::Value>(&line).unwrap()["key"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(keys, ["HappyFace.jpg", "example-key.jpg", "holiday photos/beach 1.jpg"]);
+}
