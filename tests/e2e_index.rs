@@ -158,8 +158,8 @@ fn bad_arguments_fail_clearly() {
     let out = w.command(&["index", "/definitely/not/here"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a folder"));
-    let out = w.command(&["index", "s3://bucket/prefix"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    let out = w.command(&["index", "s3://bucket/prefix", "--watch"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --sqs QUEUE_URL"));
     let out = w.command(&["replay", "--group", "nope", "--from", "earliest"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown group"));
     let out = w.command(&["replay", "--group", "bucketlens-index", "--from", "yesterday"]).output().unwrap();

@@ -344,3 +344,18 @@ except urllib.error.HTTPError as e:
         .collect();
     assert_eq!(keys, ["HappyFace.jpg", "example-key.jpg", "holiday photos/beach 1.jpg"]);
 }
+
+#[test]
+fn a_listing_pages_through_more_than_a_thousand_keys() {
+    let moto = Moto::start();
+    let world = World::new(1);
+    moto.create_bucket("many");
+    moto.py("for i in range(1203):\n    s3.put_object(Bucket='many', Key=f'p/{i:05}.png', Body=b'x')\ns3.put_object(Bucket='many', Key='q/other.png', Body=b'x')");
+    let printed = ok(&world, &moto, &["produce", "listing", "s3://many/p/", "--print"]);
+    let keys: BTreeSet<String> = printed
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 1203);
+    assert!(keys.iter().all(|k| k.starts_with("p/")));
+}
