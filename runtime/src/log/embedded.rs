@@ -188,7 +188,9 @@ impl Log for EmbeddedLog {
     async fn ensure_topic(&self, topic: &str, partitions: u32, _compacted: bool) -> Result<(), LogError> {
         let topic = topic.to_string();
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(storage)?;
+            // Immediate: a read that later upgrades to a write fails at once with
+            // "database is locked" when another process writes; this one waits.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(storage)?;
             let existing: i64 = tx
                 .query_row("SELECT COUNT(*) FROM partitions WHERE topic = ?1", [&topic], |r| r.get(0))
                 .map_err(storage)?;
