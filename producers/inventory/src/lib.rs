@@ -24,7 +24,7 @@ use bucketlens_runtime::log::{LogError, OutRecord, Output};
 use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ObjectChanged};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 use checkpoint::{Checkpoint, CheckpointError, FileProgress};
 use manifest::Manifest;
@@ -173,7 +173,7 @@ impl InventoryProducer {
             stats.rows += batch.rows;
             stats.skipped += batch.skipped;
             for (line, reason) in &batch.unreadable {
-                warn!(file, line, reason = %reason, "inventory row skipped");
+                // The user-facing report; a warn! beside it would print each row twice.
                 eprintln!("{file}, line {line}: {reason}");
             }
             stats.unreadable += batch.unreadable.len() as u64;
