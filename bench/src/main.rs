@@ -12,7 +12,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use bucketlens_bench::{bucketlens, run_sampled, Sampled};
 use bucketlens_labeler::image::prepare;
 use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
 
@@ -56,48 +57,12 @@ fn make_corpus(root: &Path, copies: usize, large: usize) -> anyhow::Result<usize
     Ok(count)
 }
 
-/// Peak resident memory of a running process, in MiB (VmHWM), if still readable.
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-struct EndToEnd {
-    wall: Duration,
-    peak_rss_mib: f64,
-}
-
-fn end_to_end(binary: &Path, corpus: &Path, data: &Path) -> anyhow::Result<EndToEnd> {
-    let start = Instant::now();
-    let mut child = Command::new(binary)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("index")
-        .arg(corpus)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let pid = child.id();
-    let mut peak: f64 = 0.0;
-    loop {
-        if let Some(rss) = peak_rss_mib(pid) {
-            peak = peak.max(rss);
-        }
-        if let Some(status) = child.try_wait()? {
-            if !status.success() {
-                bail!("bucketlens index failed: {status}");
-            }
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let wall = start.elapsed();
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().context("stdout")?, &mut out)?;
-    print!("{out}");
-    Ok(EndToEnd { wall, peak_rss_mib: peak })
+fn end_to_end(binary: &Path, corpus: &Path, data: &Path) -> anyhow::Result<Sampled> {
+    let mut command = Command::new(binary);
+    command.arg("--data-dir").arg(data).arg("index").arg(corpus);
+    let run = run_sampled(command)?;
+    print!("{}", run.stdout);
+    Ok(run)
 }
 
 /// The ceiling: model inference alone on pre-decoded inputs, `threads` at a time.
@@ -131,10 +96,7 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let copies: usize = args.next().map_or(Ok(20), |s| s.parse())?;
     let large: usize = args.next().map_or(Ok(20), |s| s.parse())?;
-    let binary = std::env::current_exe()?.with_file_name("bucketlens");
-    if !binary.exists() {
-        bail!("{} is missing: run `cargo build --release --workspace` first", binary.display());
-    }
+    let binary = bucketlens()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let tmp = tempfile::tempdir()?;
     let corpus = tmp.path().join("corpus");

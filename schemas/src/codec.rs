@@ -11,7 +11,8 @@
 
 use std::collections::HashMap;
 
-use apache_avro::{from_avro_datum, from_value, rabin::Rabin, to_avro_datum, to_value, Schema};
+use apache_avro::writer::datum::GenericDatumWriter;
+use apache_avro::{from_avro_datum, from_value, rabin::Rabin, to_avro_datum, Schema};
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = 10;
@@ -44,12 +45,20 @@ pub struct EncodeError {
 }
 
 /// Encoder and decoder for one record type.
-#[derive(Debug)]
 pub struct Codec {
     record: &'static str,
-    current: Schema,
+    current: &'static Schema,
+    /// Serializes records straight against the current schema, its names resolved
+    /// once (resolving them per record was most of the cost of encoding).
+    writer: GenericDatumWriter<'static>,
     header: [u8; HEADER_LEN],
     writers: HashMap<[u8; 8], Schema>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec").field("record", &self.record).field("current", self.current).finish_non_exhaustive()
+    }
 }
 
 fn fingerprint(schema: &Schema) -> [u8; 8] {
@@ -75,14 +84,19 @@ impl Codec {
         codec
     }
 
+    /// A codec lives as long as the process (each record type has one, in a static), so
+    /// its current schema is leaked once to let the writer borrow it.
+    #[allow(clippy::expect_used)]
     fn new(record: &'static str, current: Schema) -> Self {
-        let fp = fingerprint(&current);
+        let current: &'static Schema = Box::leak(Box::new(current));
+        let writer = GenericDatumWriter::builder(current).build().expect("shipped schema resolves");
+        let fp = fingerprint(current);
         let mut header = [0u8; HEADER_LEN];
         header[..2].copy_from_slice(&MAGIC);
         header[2..].copy_from_slice(&fp);
         let mut writers = HashMap::new();
         writers.insert(fp, current.clone());
-        Self { record, current, header, writers }
+        Self { record, current, writer, header, writers }
     }
 
     /// Lets this codec read payloads written with `schema` (an earlier version).
@@ -92,17 +106,15 @@ impl Codec {
 
     /// The schema records are written with.
     pub fn schema(&self) -> &Schema {
-        &self.current
+        self.current
     }
 
     /// Encodes `record` as a single object with the current schema.
     pub fn encode<T: serde::Serialize>(&self, record: &T) -> Result<Vec<u8>, EncodeError> {
         let wrap = |source| EncodeError { record: self.record, source };
-        let value = to_value(record).map_err(wrap)?.resolve(&self.current).map_err(wrap)?;
-        let body = to_avro_datum(&self.current, value).map_err(wrap)?;
-        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        let mut out = Vec::with_capacity(256);
         out.extend_from_slice(&self.header);
-        out.extend_from_slice(&body);
+        self.writer.write_ser(&mut out, record).map_err(wrap)?;
         Ok(out)
     }
 
@@ -136,7 +148,7 @@ impl Codec {
         if reencoded.len() != body.len() {
             return Err(DecodeError::Truncated { record, have: body.len(), need: reencoded.len() });
         }
-        let value = written.resolve(&self.current).map_err(|source| DecodeError::Shape { record, source })?;
+        let value = written.resolve(self.current).map_err(|source| DecodeError::Shape { record, source })?;
         from_value(&value).map_err(|source| DecodeError::Shape { record, source })
     }
 }

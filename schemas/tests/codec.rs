@@ -161,3 +161,25 @@ fn extra_bytes_after_a_record_are_rejected() {
     let err = ObjectChanged::from_bytes(&bytes).unwrap_err();
     assert!(matches!(err, DecodeError::TrailingBytes { count: 1, .. }), "{err}");
 }
+
+/// The encoder serializes straight against the schema; its bytes must be exactly
+/// what apache-avro's generic path (serde → Value → resolve → datum) writes, the
+/// form every other Avro implementation reads.
+#[test]
+fn direct_encoding_matches_the_generic_value_path() {
+    fn generic<T: serde::Serialize + AvroRecord>(record: &T) -> Vec<u8> {
+        let schema = T::codec().schema();
+        let value = apache_avro::to_value(record).unwrap().resolve(schema).unwrap();
+        apache_avro::to_avro_datum(schema, value).unwrap()
+    }
+    let delete = ObjectChanged { kind: ChangeKind::Delete, size: None, etag: None, version_id: None, ..change() };
+    for c in [change(), delete] {
+        assert_eq!(c.to_bytes().unwrap()[10..], generic(&c)[..], "{c:?}");
+    }
+    let l = labeled();
+    let mut failed = ImageLabeled::for_change(&change(), LabelKind::Failed, l.model.clone(), 5);
+    failed.error = Some(LabelError { code: "CorruptImage".into(), message: "bad".into(), retryable: false });
+    for r in [l, failed] {
+        assert_eq!(r.to_bytes().unwrap()[10..], generic(&r)[..], "{r:?}");
+    }
+}

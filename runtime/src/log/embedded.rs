@@ -216,20 +216,38 @@ impl Log for EmbeddedLog {
         let now = crate::now_ms();
         self.with_conn(move |conn| {
             let partitions = partition_count(conn, &topic)?;
-            let tx = conn.transaction().map_err(storage)?;
+            // Immediate: the first statement reads, and a read that upgrades to a write
+            // fails at once when another process wrote in between; this one waits.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(storage)?;
             {
-                let mut next = tx
-                    .prepare_cached("UPDATE partitions SET next_offset = next_offset + 1 WHERE topic = ?1 AND partition = ?2 RETURNING next_offset - 1")
+                // Offsets are read once per partition and handed out here; one UPDATE
+                // per partition at the end (one per record was half the cost).
+                let mut next: Vec<Option<i64>> = vec![None; partitions as usize];
+                let mut read_next = tx
+                    .prepare_cached("SELECT next_offset FROM partitions WHERE topic = ?1 AND partition = ?2")
                     .map_err(storage)?;
                 let mut insert = tx
                     .prepare_cached("INSERT INTO records (topic, partition, offset, key, value, headers, timestamp_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
                     .map_err(storage)?;
                 for record in &records {
                     let partition = partition_for_key(&record.key, partitions);
-                    let offset: i64 = next.query_row(params![topic, partition], |r| r.get(0)).map_err(storage)?;
+                    let slot = &mut next[partition as usize];
+                    let offset = match *slot {
+                        Some(offset) => offset,
+                        None => read_next.query_row(params![topic, partition], |r| r.get(0)).map_err(storage)?,
+                    };
+                    *slot = Some(offset + 1);
                     insert
                         .execute(params![topic, partition, offset, record.key, record.value, encode_headers(&record.headers), now])
                         .map_err(storage)?;
+                }
+                let mut update = tx
+                    .prepare_cached("UPDATE partitions SET next_offset = ?3 WHERE topic = ?1 AND partition = ?2")
+                    .map_err(storage)?;
+                for (partition, offset) in next.iter().enumerate() {
+                    if let Some(offset) = offset {
+                        update.execute(params![topic, partition as u32, offset]).map_err(storage)?;
+                    }
                 }
             }
             tx.commit().map_err(storage)
