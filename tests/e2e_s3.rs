@@ -411,3 +411,41 @@ fn an_inventory_killed_mid_file_resumes_where_it_stopped() {
     );
     assert_eq!(at_kill + reread, total, "the rerun produced exactly what it read");
 }
+
+#[test]
+fn an_object_the_credentials_may_not_read_is_failed_with_the_missing_permission() {
+    // Six unauthenticated requests for the set-up below, then IAM is enforced.
+    let moto = Moto::start_enforcing_iam_after(6);
+    let world = World::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cat.png"), example("chelsea.png")).unwrap();
+    let cat = py_str(dir.path().join("cat.png").to_str().unwrap());
+    let keys = moto.py(&format!(
+        "iam = boto3.client('iam', **kw)
+s3.create_bucket(Bucket='locked')
+s3.upload_file({cat}, 'locked', 'open/cat.png')
+s3.upload_file({cat}, 'locked', 'private/cat.png')
+iam.create_user(UserName='reader')
+iam.put_user_policy(UserName='reader', PolicyName='read-open', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [
+    {{'Effect': 'Allow', 'Action': ['s3:ListBucket'], 'Resource': 'arn:aws:s3:::locked'}},
+    {{'Effect': 'Allow', 'Action': ['s3:GetObject'], 'Resource': 'arn:aws:s3:::locked/open/*'}}]}}))
+k = iam.create_access_key(UserName='reader')['AccessKey']
+print(k['AccessKeyId'], k['SecretAccessKey'])"
+    ));
+    let (id, secret) = keys.trim().split_once(' ').unwrap();
+    let args = ["index", "s3://locked/"];
+    let out = command(&world, &moto, &args)
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .output()
+        .unwrap();
+    common::assert_success(&out, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("found 2 images") && stdout.contains("failed 1"), "{stdout}");
+    assert_eq!(keys_in_index(&world), BTreeSet::from(["open/cat.png".to_string()]));
+    let failed = world.json(&["search", "--failed", "--json"]);
+    let hit = &failed["hits"][0];
+    assert_eq!(hit["key"], "private/cat.png", "{failed}");
+    let reason = hit.to_string();
+    assert!(reason.contains("s3:GetObject") && reason.contains("locked"), "{failed}");
+}

@@ -30,10 +30,22 @@ fn moto_home() -> PathBuf {
 
 impl Moto {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server that answers the first `requests` requests without checking who sends
+    /// them (the set-up), then enforces IAM: only keys made in its IAM, with their
+    /// policies, are let in.
+    pub fn start_enforcing_iam_after(requests: u32) -> Self {
+        Self::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", requests.to_string())])
+    }
+
+    fn start_with(env: &[(&str, String)]) -> Self {
         let home = moto_home();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(home.join("bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
