@@ -403,7 +403,10 @@ fn an_inventory_killed_mid_file_resumes_where_it_stopped() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary = stderr.lines().find(|l| l.contains(" rows, produced ")).unwrap_or_else(|| panic!("{stderr}"));
     let reread: u64 = summary.rsplit(": ").next().and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
-    assert!(reread <= ROWS as u64 - at_kill + 1000, "the rerun read {reread} rows after {at_kill} were produced: {stderr}");
+    assert!(
+        reread <= ROWS as u64 - at_kill + 1000,
+        "the rerun read {reread} rows after {at_kill} were produced: {stderr}"
+    );
     let total = records_in_log(&world);
     assert!(
         (ROWS as u64..=ROWS as u64 + 1000).contains(&total),

@@ -36,11 +36,8 @@ pub struct Sampled {
 pub fn run_sampled(mut command: Command) -> anyhow::Result<Sampled> {
     let what = format!("{command:?}");
     let start = Instant::now();
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {what}"))?;
+    let mut child =
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("starting {what}"))?;
     let pid = child.id();
     // Drain the pipes on their own threads, so a chatty child never blocks.
     let mut out = child.stdout.take().context("stdout")?;

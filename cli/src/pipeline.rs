@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use bucketlens_index::{Index, TantivyIndex};
+use bucketlens_index::{Backend as IndexBackend, Index, OpenSearchIndex, TantivyIndex};
 use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
 use bucketlens_listing::state::State;
 use bucketlens_runtime::aws::S3Config;
@@ -127,12 +127,22 @@ pub async fn load_labeler(settings: &Settings) -> anyhow::Result<Arc<OnnxLabeler
     Ok(Arc::new(labeler))
 }
 
-pub fn open_index_writer(settings: &Settings) -> anyhow::Result<Arc<TantivyIndex>> {
-    Ok(Arc::new(TantivyIndex::open_writer(&settings.index_path(), settings.index.writer_memory)?))
+/// The index the sink writes: tantivy in the data dir, or OpenSearch.
+pub async fn open_index_writer(settings: &Settings) -> anyhow::Result<Arc<dyn Index>> {
+    Ok(match settings.index.backend {
+        IndexBackend::Tantivy => {
+            Arc::new(TantivyIndex::open_writer(&settings.index_path(), settings.index.writer_memory)?)
+        }
+        IndexBackend::OpenSearch => Arc::new(OpenSearchIndex::open(&settings.index.opensearch).await?),
+    })
 }
 
-pub fn open_index_reader(settings: &Settings) -> anyhow::Result<Arc<TantivyIndex>> {
-    Ok(Arc::new(TantivyIndex::open_reader(&settings.index_path())?))
+/// The index searches read (no writer lock on tantivy).
+pub async fn open_index_reader(settings: &Settings) -> anyhow::Result<Arc<dyn Index>> {
+    Ok(match settings.index.backend {
+        IndexBackend::Tantivy => Arc::new(TantivyIndex::open_reader(&settings.index_path())?),
+        IndexBackend::OpenSearch => Arc::new(OpenSearchIndex::open(&settings.index.opensearch).await?),
+    })
 }
 
 /// Shared counters of the running stages.

@@ -101,7 +101,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     };
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let log = pipeline::open_log(settings).await?;
-    let index = pipeline::open_index_writer(settings)?;
+    let index = pipeline::open_index_writer(settings).await?;
     let labeler = pipeline::load_labeler(settings).await?;
     let state = State::open(&settings.listing_path())?;
     let (backfill, objects): (Backfill, Arc<dyn ObjectSource>) = match (&s3_url, &root) {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use bucketlens_index::{Expr, Index, SearchRequest};
+use bucketlens_index::{Expr, SearchRequest};
 use serde_json::json;
 
 use crate::pipeline;
@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let index = pipeline::open_index_reader(settings)?;
+    let index = pipeline::open_index_reader(settings).await?;
     let mut request = SearchRequest::new(Expr::parse(&args.query).map_err(anyhow::Error::msg)?);
     request.bucket = args.bucket;
     request.prefix = args.prefix;

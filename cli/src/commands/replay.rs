@@ -13,11 +13,9 @@
 //! Batch array job, a Kubernetes Job): each exits when the whole group is done.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
-use bucketlens_index::Index;
 use bucketlens_runtime::log::{Position, Until};
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
@@ -92,13 +90,13 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     };
     let counters = Counters::default();
     let stages = if embedded {
-        let index = pipeline::open_index_writer(settings)?;
+        let index = pipeline::open_index_writer(settings).await?;
         let (_done_tx, done_rx) = watch::channel(true);
-        pipeline::start(settings, log, index as Arc<dyn Index>, labeling, &counters, Some(done_rx), &shutdown)?
+        pipeline::start(settings, log, index, labeling, &counters, Some(done_rx), &shutdown)?
     } else {
         // One stage, the group's own, as a temporary member.
         let until = Until::EndOffsets(log.watermarks(topic).await?);
-        let index = if relabel { None } else { Some(pipeline::open_index_writer(settings)? as Arc<dyn Index>) };
+        let index = if relabel { None } else { Some(pipeline::open_index_writer(settings).await?) };
         pipeline::start_one(settings, log, index, labeling, &counters, until, &shutdown)?
     };
     stages.join().await?;

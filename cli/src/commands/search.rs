@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use bucketlens_index::{DocState, Expr, Hit, Index, SearchRequest};
+use bucketlens_index::{DocState, Expr, Hit, SearchRequest};
 use serde_json::json;
 
 use super::pct;
@@ -55,7 +55,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     if !(0.0..=100.0).contains(&args.min_confidence) {
         anyhow::bail!("--min-confidence must be between 0 and 100");
     }
-    let index = pipeline::open_index_reader(settings)?;
+    let index = pipeline::open_index_reader(settings).await?;
     let mut request = SearchRequest::new(query.clone());
     request.min_confidence = args.min_confidence;
     request.bucket = args.bucket;

@@ -17,7 +17,7 @@ pub struct Args {}
 pub async fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let log = pipeline::open_log(settings).await?;
-    let index = pipeline::open_index_writer(settings)?;
+    let index = pipeline::open_index_writer(settings).await?;
     let metrics = Arc::new(Metrics::default());
     let group = settings.index.group.clone();
     let lag = pipeline::serve_member_metrics(

@@ -24,12 +24,14 @@ async fn count(index: &dyn Index, state: DocState) -> anyhow::Result<u64> {
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     // With Kafka, the index may live with the sink on another machine.
-    let (labeled, failed) = if settings.index_path().exists() || settings.log.backend == Backend::Embedded {
-        let index = pipeline::open_index_reader(settings)?;
-        (Some(count(&*index, DocState::Labeled).await?), Some(count(&*index, DocState::Failed).await?))
-    } else {
-        (None, None)
-    };
+    let local_index = settings.index.backend == bucketlens_index::Backend::Tantivy;
+    let (labeled, failed) =
+        if !local_index || settings.index_path().exists() || settings.log.backend == Backend::Embedded {
+            let index = pipeline::open_index_reader(settings).await?;
+            (Some(count(&*index, DocState::Labeled).await?), Some(count(&*index, DocState::Failed).await?))
+        } else {
+            (None, None)
+        };
     let documents = labeled.zip(failed).map(|(l, f)| l + f);
     let log = pipeline::open_log(settings).await?;
     let mut groups = Vec::new();
@@ -57,7 +59,12 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     match (labeled, failed) {
         (Some(labeled), Some(failed)) => println!(
             "index {}: {} documents ({labeled} labeled, {failed} failed)",
-            settings.index_path().display(),
+            match settings.index.backend {
+                bucketlens_index::Backend::Tantivy => settings.index_path().display().to_string(),
+                bucketlens_index::Backend::OpenSearch => {
+                    format!("{}/{}", settings.index.opensearch.url, settings.index.opensearch.index)
+                }
+            },
             labeled + failed
         ),
         _ => println!("no index in {} (the sink runs elsewhere)", settings.data_dir.display()),

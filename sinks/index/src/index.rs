@@ -1,13 +1,13 @@
-//! The index seam: tantivy here, OpenSearch later, same trait.
+//! The index seam: tantivy and OpenSearch behind one trait.
 
 use async_trait::async_trait;
 use bucketlens_schemas::{ImageLabeled, ImageProperties, Label, LabelError, ModelInfo};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::query::Expr;
 
 /// The state of an object's document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DocState {
     Labeled,
@@ -37,12 +37,22 @@ impl DocState {
 }
 
 /// What one `write` did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteStats {
     /// Records that became the document's state (labeled, failed or removed).
     pub applied: u64,
     /// Records older than the document's state, ignored.
     pub stale: u64,
+    /// Records the index refused for good (a mapping conflict, a document too
+    /// large…): the sink sends them to the DLQ with the reason.
+    pub rejected: Vec<Rejected>,
+}
+
+/// A record the index refused, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub record: ImageLabeled,
+    pub reason: String,
 }
 
 /// A search.

@@ -7,6 +7,7 @@
 //! - [`version`]: which of two states of a document wins: stale records never
 //!   overwrite newer ones, and deletes are not undone by late creates;
 //! - [`tantivy`]: the embedded index in the data dir;
+//! - [`opensearch`]: an OpenSearch cluster, same semantics;
 //! - [`stage`]: the consumer loop: batch → write (durable) → commit offsets;
 //! - [`metrics`]: the sink's counters.
 //!
@@ -16,13 +17,15 @@
 pub mod config;
 pub mod index;
 pub mod metrics;
+pub mod opensearch;
 pub mod query;
 pub mod stage;
 pub mod tantivy;
 pub mod version;
 
-pub use config::Config;
-pub use index::{DocState, Hit, Index, IndexError, SearchRequest, SearchResponse, WriteStats};
+pub use config::{Backend, Config, OpenSearchConfig};
+pub use index::{DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
 pub use metrics::Metrics;
+pub use opensearch::OpenSearchIndex;
 pub use query::Expr;
 pub use tantivy::TantivyIndex;

@@ -12,6 +12,8 @@ pub struct Metrics {
     pub stale: Counter,
     /// Records that could not be decoded (sent to the DLQ).
     pub undecodable: Counter,
+    /// Records the index refused for good (sent to the DLQ).
+    pub rejected: Counter,
     /// Index commits.
     pub commits: Counter,
     /// Time to write and commit one batch.
@@ -29,6 +31,7 @@ impl Metrics {
             "sink_errors_undecodable",
             "Records that could not be decoded (sent to the DLQ)",
         );
+        self.rejected.register(registry, "sink_errors_rejected", "Records the index refused (sent to the DLQ)");
         self.commits.register(registry, "sink_commits", "Index commits");
         self.batch_latency.register(registry, "sink_batch_seconds", "Time to write and commit one batch");
     }

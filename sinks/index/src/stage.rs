@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bucketlens_runtime::log::{commit_or_defer, Log, LogError, LogRecord, OffsetTracker, OutRecord, Until};
-use bucketlens_schemas::{topics, AvroRecord, ImageLabeled};
+use bucketlens_schemas::{record_key, topics, AvroRecord, ImageLabeled};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use crate::{Config, Index, IndexError, Metrics};
+use crate::{Config, Index, IndexError, Metrics, Rejected};
 
 /// Attempts of one batch write before the sink stops with the error (a full disk
 /// or a broken index must be seen, not retried forever). Offsets stay uncommitted,
@@ -77,7 +77,8 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
         if due {
             let took = Instant::now();
             let written = batch.len();
-            write_with_retries(&stage, std::mem::take(&mut batch), &shutdown).await?;
+            let rejected = write_with_retries(&stage, std::mem::take(&mut batch), &shutdown).await?;
+            dead_letter_rejected(&stage, rejected).await?;
             if written > 0 {
                 stage.metrics.batch_latency.observe(took.elapsed());
             }
@@ -93,7 +94,8 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
     }
     // Shutdown: write what was read, then commit. A crash instead re-reads it.
     if !batch.is_empty() {
-        write_with_retries(&stage, batch, &CancellationToken::new()).await?;
+        let rejected = write_with_retries(&stage, batch, &CancellationToken::new()).await?;
+        dead_letter_rejected(&stage, rejected).await?;
     }
     commit_or_defer(&mut *consumer, &tracker.committable()).await?;
     Ok(())
@@ -113,13 +115,31 @@ async fn dead_letter(stage: &Stage, record: &LogRecord, reason: &str) -> Result<
     stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await
 }
 
+/// Records the index refused for good go to the DLQ with the reason, before the
+/// offsets that cover them are committed.
+async fn dead_letter_rejected(stage: &Stage, rejected: Vec<Rejected>) -> Result<(), LogError> {
+    for Rejected { record, reason } in rejected {
+        warn!(bucket = %record.bucket, key = %record.key, %reason, "the index refused a record; sent to the DLQ");
+        stage.metrics.rejected.add(1);
+        let value = record.to_bytes().map_err(|e| LogError::Storage { reason: e.to_string() })?;
+        let mut dlq = OutRecord::new(record_key(&record.bucket, &record.key), value);
+        dlq.headers = vec![
+            ("error.code".into(), "IndexRejected".into()),
+            ("error.message".into(), reason),
+            ("source.topic".into(), topics::IMAGES_LABELED.into()),
+        ];
+        stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await?;
+    }
+    Ok(())
+}
+
 async fn write_with_retries(
     stage: &Stage,
     batch: Vec<ImageLabeled>,
     shutdown: &CancellationToken,
-) -> Result<(), IndexError> {
+) -> Result<Vec<Rejected>, IndexError> {
     if batch.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut delay = Duration::from_millis(200);
     let mut attempt = 1;
@@ -129,7 +149,7 @@ async fn write_with_retries(
                 stage.metrics.applied.add(stats.applied);
                 stage.metrics.stale.add(stats.stale);
                 stage.metrics.commits.add(1);
-                return Ok(());
+                return Ok(stats.rejected);
             }
             Err(e) if e.retryable() && attempt < MAX_WRITE_ATTEMPTS && !shutdown.is_cancelled() => {
                 error!(error = %e, records = batch.len(), attempt, "index write failed; retrying");

@@ -166,8 +166,10 @@ impl Inner {
         query: &dyn tantivy::query::Query,
         n: usize,
     ) -> Result<Vec<(String, u64)>, IndexError> {
+        // Every label is counted (a model has a few thousand at most), so that ties at
+        // the cut are broken by name, the order OpenSearch's terms aggregation gives.
         let request: Aggregations = serde_json::from_value(serde_json::json!({
-            "labels": { "terms": { "field": "label", "size": n.max(1), "segment_size": (n.max(1) * 10).max(1000) } }
+            "labels": { "terms": { "field": "label", "size": 65_536, "segment_size": 65_536 } }
         }))
         .map_err(|e| IndexError::Failed { reason: e.to_string(), retryable: false })?;
         let collector = AggregationCollector::from_aggs(request, Default::default());
@@ -178,6 +180,8 @@ impl Inner {
                 counts.push((bucket.key.to_string(), bucket.doc_count));
             }
         }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counts.truncate(n.max(1));
         Ok(counts)
     }
 }

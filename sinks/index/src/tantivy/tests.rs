@@ -58,7 +58,7 @@ async fn stale_records_and_late_creates_after_a_delete_are_ignored() {
     let (_dir, index) = open();
     index.write(vec![record("a.jpg", "05", LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
     let stats = index.write(vec![record("a.jpg", "04", LabelKind::Labeled, vec![label("Dog", 90.0)])]).await.unwrap();
-    assert_eq!(stats, WriteStats { applied: 0, stale: 1 });
+    assert_eq!(stats, WriteStats { applied: 0, stale: 1, rejected: vec![] });
     assert_eq!(keys(&index, "cat", 0.0).await, vec!["a.jpg"]);
 
     index.write(vec![record("a.jpg", "06", LabelKind::Removed, vec![])]).await.unwrap();
@@ -79,7 +79,7 @@ async fn ordering_holds_within_one_batch_too() {
         record("a.jpg", "01", LabelKind::Labeled, vec![label("Dog", 90.0)]),
     ];
     let stats = index.write(batch).await.unwrap();
-    assert_eq!(stats, WriteStats { applied: 2, stale: 1 });
+    assert_eq!(stats, WriteStats { applied: 2, stale: 1, rejected: vec![] });
     assert_eq!(index.search(SearchRequest::new(Expr::All)).await.unwrap().total, 0);
 }
 

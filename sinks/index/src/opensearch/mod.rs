@@ -1,0 +1,419 @@
+//! The OpenSearch index (Amazon OpenSearch Service, Serverless, or self-hosted).
+//!
+//! Same semantics as the embedded index, through the same [`Index`] trait:
+//! - `_id` is [`document_id`] (a fixed-length hash of bucket and key: S3 keys reach
+//!   1024 bytes, `_id` is capped at 512);
+//! - ordering is decided by [`crate::version::supersedes`], the very function the
+//!   embedded index uses, on the version stored in the document (the S3 sequencer,
+//!   else `last_modified`). Sequencers are hex strings longer than 64 bits, so they
+//!   cannot be OpenSearch external versions; instead each write is conditional on
+//!   the document being unchanged since it was read (`if_seq_no`/`if_primary_term`,
+//!   `create` when absent). A 409 means another writer got there first: the document
+//!   is read again and the decision made again. A replay finds every record equal
+//!   to the stored version and rewrites the same state: no error, no change;
+//! - a removal leaves a tombstone document (state `removed`), never returned by
+//!   searches, so a late create with an older sequencer cannot resurrect the object;
+//! - `_bulk` requests are bounded by count and bytes; every item of a 200 response is
+//!   checked. 429 and 5xx items are retried with backoff and jitter; any other 4xx
+//!   is returned as rejected (the sink sends it to the DLQ with the reason).
+
+mod credentials;
+mod mapping;
+mod query;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bucketlens_schemas::{document_id, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo};
+use opensearch::auth::Credentials;
+use opensearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use opensearch::http::{Method, Url};
+use opensearch::OpenSearch;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use crate::config::OpenSearchConfig;
+use crate::index::{DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
+use crate::version::{supersedes, Version};
+
+/// Rounds of conflict or throttling retries within one `write` before it gives up
+/// (retryably: the sink then retries the whole batch with its own backoff).
+const WRITE_ROUNDS: u32 = 6;
+
+/// The OpenSearch index.
+pub struct OpenSearchIndex {
+    client: OpenSearch,
+    config: OpenSearchConfig,
+}
+
+/// A label as stored: the record's label plus its lowercased name, which label
+/// queries match (labels match case-insensitively, as in the embedded index).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DocLabel {
+    #[serde(flatten)]
+    label: Label,
+    name_lc: String,
+}
+
+/// A document's `_source`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Doc {
+    bucket: String,
+    key: String,
+    state: DocState,
+    #[serde(default)]
+    labels: Vec<DocLabel>,
+    /// Label names, for label counts (terms aggregation).
+    #[serde(default)]
+    label: Vec<String>,
+    #[serde(default)]
+    parents: Vec<String>,
+    size: Option<i64>,
+    last_modified: Option<i64>,
+    etag: Option<String>,
+    version_id: Option<String>,
+    sequencer: Option<String>,
+    image: Option<ImageProperties>,
+    model: ModelInfo,
+    labeled_at: i64,
+    error: Option<LabelError>,
+}
+
+impl Doc {
+    fn of(record: &ImageLabeled) -> Self {
+        let state = match record.kind {
+            LabelKind::Labeled => DocState::Labeled,
+            LabelKind::Failed => DocState::Failed,
+            LabelKind::Removed => DocState::Removed,
+        };
+        let tombstone = state == DocState::Removed;
+        let labels: Vec<DocLabel> = if tombstone {
+            Vec::new()
+        } else {
+            record.labels.iter().map(|l| DocLabel { label: l.clone(), name_lc: l.name.to_lowercase() }).collect()
+        };
+        let mut parents: Vec<String> = labels.iter().flat_map(|l| l.label.parents.iter().cloned()).collect();
+        parents.sort();
+        parents.dedup();
+        Self {
+            bucket: record.bucket.clone(),
+            key: record.key.clone(),
+            state,
+            label: labels.iter().map(|l| l.label.name.clone()).collect(),
+            labels,
+            parents,
+            size: record.size,
+            last_modified: record.last_modified,
+            etag: record.etag.clone(),
+            version_id: record.version_id.clone(),
+            sequencer: record.sequencer.clone(),
+            image: if tombstone { None } else { record.image.clone() },
+            model: record.model.clone(),
+            labeled_at: record.labeled_at,
+            error: if tombstone { None } else { record.error.clone() },
+        }
+    }
+
+    fn hit(self, id: String) -> Hit {
+        Hit {
+            id,
+            bucket: self.bucket,
+            key: self.key,
+            state: self.state,
+            labels: self.labels.into_iter().map(|l| l.label).collect(),
+            size: self.size,
+            last_modified: self.last_modified,
+            etag: self.etag,
+            version_id: self.version_id,
+            sequencer: self.sequencer,
+            image: self.image,
+            model: self.model,
+            labeled_at: self.labeled_at,
+            error: self.error,
+        }
+    }
+}
+
+/// What a document holds now: its version and the tokens a conditional write needs.
+#[derive(Debug, Clone)]
+struct Stored {
+    version: Version,
+    seq_no: i64,
+    primary_term: i64,
+}
+
+/// The records of one document in a batch, in log order.
+struct Pending {
+    id: String,
+    records: Vec<ImageLabeled>,
+}
+
+/// An HTTP failure, classified.
+fn transport_error(e: opensearch::Error) -> IndexError {
+    // Connection refused, timeouts, TLS: the server may come back.
+    IndexError::Failed { reason: format!("OpenSearch unreachable: {e}"), retryable: true }
+}
+
+fn status_error(what: &str, status: u16, body: &Value) -> IndexError {
+    let retryable = status == 429 || status >= 500;
+    IndexError::Failed { reason: format!("OpenSearch {what} answered {status}: {}", error_text(body)), retryable }
+}
+
+/// The `type: reason` of an OpenSearch error body (or the body itself).
+fn error_text(body: &Value) -> String {
+    let error = body.get("error").unwrap_or(body);
+    match (error.get("type").and_then(Value::as_str), error.get("reason").and_then(Value::as_str)) {
+        (Some(kind), Some(reason)) => format!("{kind}: {reason}"),
+        _ => error.to_string(),
+    }
+}
+
+impl OpenSearchIndex {
+    /// Connects, and creates the index template and the index when missing.
+    pub async fn open(config: &OpenSearchConfig) -> Result<Self, IndexError> {
+        let open_err = |reason: String| IndexError::Open { location: config.url.clone(), reason };
+        let url = Url::parse(&config.url).map_err(|e| open_err(format!("not a URL: {e}")))?;
+        let mut transport = TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(config.timeout);
+        if !config.aws_service.is_empty() {
+            let provider = credentials::cached_provider(config.region.as_deref()).await.map_err(open_err)?;
+            transport = transport.auth(Credentials::AwsSigV4(provider.0, provider.1)).service_name(&config.aws_service);
+        } else if !config.username.is_empty() {
+            transport = transport.auth(Credentials::Basic(config.username.clone(), config.password.clone()));
+        }
+        let transport = transport.build().map_err(|e| open_err(e.to_string()))?;
+        let index = Self { client: OpenSearch::new(transport), config: config.clone() };
+        index.ensure_index().await.map_err(|e| open_err(e.to_string()))?;
+        Ok(index)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        ndjson: bool,
+    ) -> Result<(u16, Value), IndexError> {
+        let mut headers = HeaderMap::new();
+        let kind = if ndjson { "application/x-ndjson" } else { "application/json" };
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+        let response =
+            self.client.send::<Vec<u8>, ()>(method, path, headers, None, body, None).await.map_err(transport_error)?;
+        let status = response.status_code().as_u16();
+        let text = response.text().await.map_err(transport_error)?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, body))
+    }
+
+    async fn json(&self, method: Method, path: &str, body: &Value) -> Result<(u16, Value), IndexError> {
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| IndexError::Failed { reason: e.to_string(), retryable: false })?;
+        self.call(method, path, Some(bytes), false).await
+    }
+
+    async fn ensure_index(&self) -> Result<(), IndexError> {
+        let name = &self.config.index;
+        let template = mapping::template(name);
+        let (status, body) = self.json(Method::Put, &format!("/_index_template/{name}"), &template).await?;
+        if status >= 300 {
+            return Err(status_error("index template", status, &body));
+        }
+        let (status, body) = self.call(Method::Head, &format!("/{name}"), None, false).await?;
+        if status == 404 {
+            let (status, body) = self.json(Method::Put, &format!("/{name}"), &json!({})).await?;
+            let exists =
+                body.pointer("/error/type").and_then(Value::as_str) == Some("resource_already_exists_exception");
+            if status >= 300 && !exists {
+                return Err(status_error("index creation", status, &body));
+            }
+            info!(index = %name, "created the OpenSearch index");
+        } else if status >= 300 {
+            return Err(status_error("index check", status, &body));
+        }
+        Ok(())
+    }
+
+    /// The stored version of each of `ids` (absent ones are left out).
+    async fn stored(&self, ids: &[&str]) -> Result<HashMap<String, Stored>, IndexError> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(self.config.bulk_max_docs.max(1)) {
+            let body = json!({ "ids": chunk });
+            let path = format!("/{}/_mget?_source_includes=sequencer,last_modified", self.config.index);
+            let (status, body) = self.json(Method::Post, &path, &body).await?;
+            if status >= 300 {
+                return Err(status_error("_mget", status, &body));
+            }
+            for doc in body["docs"].as_array().into_iter().flatten() {
+                if doc["found"] != true {
+                    continue;
+                }
+                let (Some(id), Some(seq_no), Some(primary_term)) =
+                    (doc["_id"].as_str(), doc["_seq_no"].as_i64(), doc["_primary_term"].as_i64())
+                else {
+                    continue;
+                };
+                let version = Version {
+                    sequencer: doc.pointer("/_source/sequencer").and_then(Value::as_str).map(str::to_string),
+                    last_modified: doc.pointer("/_source/last_modified").and_then(Value::as_i64),
+                };
+                out.insert(id.to_string(), Stored { version, seq_no, primary_term });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decides each pending document against its stored version and writes the
+    /// winners. Returns the ids to try again (conflicts, throttling) and the
+    /// rejected records; `stats` counts applied and stale records.
+    async fn round(
+        &self,
+        pending: &[&Pending],
+        stats: &mut HashMap<String, (u64, u64)>,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Vec<String>, IndexError> {
+        let ids: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
+        let stored = self.stored(&ids).await?;
+        let mut ops: Vec<(String, Vec<u8>, ImageLabeled)> = Vec::new();
+        for p in pending {
+            let mut current = stored.get(&p.id).map(|s| s.version.clone());
+            let mut winner = None;
+            let (mut applied, mut stale) = (0, 0);
+            for record in &p.records {
+                let incoming = Version { sequencer: record.sequencer.clone(), last_modified: record.last_modified };
+                if current.as_ref().is_none_or(|c| supersedes(&incoming, c)) {
+                    applied += 1;
+                    current = Some(incoming);
+                    winner = Some(record);
+                } else {
+                    stale += 1;
+                }
+            }
+            stats.insert(p.id.clone(), (applied, stale));
+            let Some(record) = winner else { continue };
+            let action = match stored.get(&p.id) {
+                Some(s) => {
+                    json!({ "index": { "_id": p.id, "if_seq_no": s.seq_no, "if_primary_term": s.primary_term } })
+                }
+                None => json!({ "create": { "_id": p.id } }),
+            };
+            let mut lines = serde_json::to_vec(&action).unwrap_or_default();
+            lines.push(b'\n');
+            let doc = serde_json::to_vec(&Doc::of(record))
+                .map_err(|e| IndexError::Failed { reason: e.to_string(), retryable: false })?;
+            lines.extend(doc);
+            lines.push(b'\n');
+            ops.push((p.id.clone(), lines, record.clone()));
+        }
+        let mut again = Vec::new();
+        let mut start = 0;
+        while start < ops.len() {
+            // A bulk request holds at most bulk-max-docs items and bulk-max-bytes (or one item).
+            let mut end = start;
+            let mut bytes = 0;
+            while end < ops.len()
+                && end - start < self.config.bulk_max_docs
+                && (end == start || bytes + ops[end].1.len() <= self.config.bulk_max_bytes)
+            {
+                bytes += ops[end].1.len();
+                end += 1;
+            }
+            let chunk = &ops[start..end];
+            start = end;
+            let body: Vec<u8> = chunk.iter().flat_map(|(_, lines, _)| lines.iter().copied()).collect();
+            let refresh = if self.config.wait_for_refresh { "?refresh=wait_for" } else { "" };
+            let path = format!("/{}/_bulk{refresh}", self.config.index);
+            let (status, response) = self.call(Method::Post, &path, Some(body), true).await?;
+            if status >= 300 {
+                return Err(status_error("_bulk", status, &response));
+            }
+            let items = response["items"].as_array().cloned().unwrap_or_default();
+            if items.len() != chunk.len() {
+                return Err(IndexError::Failed {
+                    reason: format!("OpenSearch _bulk answered {} items for {} operations", items.len(), chunk.len()),
+                    retryable: true,
+                });
+            }
+            for ((id, _, record), item) in chunk.iter().zip(items) {
+                let result = item.as_object().and_then(|o| o.values().next()).cloned().unwrap_or_default();
+                let status = result["status"].as_u64().unwrap_or(0);
+                match status {
+                    200..=299 => {}
+                    // Changed since we read it (another writer): decide again.
+                    409 => again.push(id.clone()),
+                    429 | 500..=599 => again.push(id.clone()),
+                    _ => rejected.push(Rejected {
+                        record: record.clone(),
+                        reason: format!("OpenSearch rejected the document ({status}): {}", error_text(&result)),
+                    }),
+                }
+            }
+        }
+        Ok(again)
+    }
+}
+
+#[async_trait]
+impl Index for OpenSearchIndex {
+    async fn write(&self, records: Vec<ImageLabeled>) -> Result<WriteStats, IndexError> {
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut position: HashMap<String, usize> = HashMap::new();
+        for record in records {
+            let id = document_id(&record.bucket, &record.key);
+            match position.get(&id) {
+                Some(&i) => pending[i].records.push(record),
+                None => {
+                    position.insert(id.clone(), pending.len());
+                    pending.push(Pending { id, records: vec![record] });
+                }
+            }
+        }
+        let mut stats: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut rejected = Vec::new();
+        let mut todo: Vec<&Pending> = pending.iter().collect();
+        let mut delay = Duration::from_millis(100);
+        for round in 1..=WRITE_ROUNDS {
+            let again = self.round(&todo, &mut stats, &mut rejected).await?;
+            if again.is_empty() {
+                let (applied, stale) = stats.values().fold((0, 0), |(a, s), (x, y)| (a + x, s + y));
+                return Ok(WriteStats { applied, stale, rejected });
+            }
+            warn!(documents = again.len(), round, "OpenSearch conflicts or throttling; writing those again");
+            todo = again.iter().filter_map(|id| position.get(id).map(|&i| &pending[i])).collect();
+            // Backoff with full jitter, so competing writers spread out.
+            tokio::time::sleep(delay.mul_f64(0.5 + fastrand::f64())).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+        Err(IndexError::Failed {
+            reason: format!("OpenSearch kept refusing {} documents (conflicts or throttling)", todo.len()),
+            retryable: true,
+        })
+    }
+
+    async fn search(&self, request: SearchRequest) -> Result<SearchResponse, IndexError> {
+        let body = query::search_body(&request);
+        let (status, response) = self.json(Method::Post, &format!("/{}/_search", self.config.index), &body).await?;
+        if status >= 300 {
+            return Err(status_error("_search", status, &response));
+        }
+        let total = response.pointer("/hits/total/value").and_then(Value::as_u64).unwrap_or(0);
+        let mut hits = Vec::new();
+        for hit in response.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten() {
+            let id = hit["_id"].as_str().unwrap_or_default().to_string();
+            let doc: Doc = serde_json::from_value(hit["_source"].clone()).map_err(|e| IndexError::Failed {
+                reason: format!("document {id} does not have bucketlens's shape: {e}"),
+                retryable: false,
+            })?;
+            hits.push(doc.hit(id));
+        }
+        let label_counts = response
+            .pointer("/aggregations/labels/buckets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|b| Some((b["key"].as_str()?.to_string(), b["doc_count"].as_u64()?)))
+            .collect();
+        Ok(SearchResponse { total, hits, label_counts })
+    }
+}

@@ -1,0 +1,126 @@
+//! A search request as an OpenSearch query: the same meaning as the embedded index's.
+//!
+//! A label term matches a nested label whose lowercased name is the term and whose
+//! confidence is at least the minimum; it scores by 5%-wide confidence bands, so
+//! results come highest-confidence first (then by key).
+
+use serde_json::{json, Value};
+
+use crate::index::SearchRequest;
+use crate::query::Expr;
+
+const BAND: f32 = 5.0;
+
+fn label_query(label: &str, min_confidence: f32) -> Value {
+    let mut bands = Vec::new();
+    let mut low = (min_confidence / BAND).floor() * BAND;
+    while low <= 100.0 {
+        let from = low.max(min_confidence);
+        bands.push(json!({ "constant_score": {
+            "filter": { "range": { "labels.confidence": { "gte": from, "lt": low + BAND } } },
+            "boost": 1.0 + low / BAND
+        } }));
+        low += BAND;
+    }
+    json!({ "nested": {
+        "path": "labels",
+        "score_mode": "max",
+        "query": { "bool": {
+            "filter": [
+                { "term": { "labels.name_lc": label } },
+                { "range": { "labels.confidence": { "gte": min_confidence } } }
+            ],
+            "should": bands
+        } }
+    } })
+}
+
+fn expr_query(expr: &Expr, min_confidence: f32) -> Value {
+    match expr {
+        Expr::All => json!({ "match_all": {} }),
+        Expr::Label(name) => label_query(name, min_confidence),
+        Expr::And(items) => {
+            let (mut must, mut must_not) = (Vec::new(), Vec::new());
+            for item in items {
+                match item {
+                    Expr::Not(inner) => must_not.push(expr_query(inner, min_confidence)),
+                    other => must.push(expr_query(other, min_confidence)),
+                }
+            }
+            if must.is_empty() {
+                must.push(json!({ "match_all": {} }));
+            }
+            json!({ "bool": { "must": must, "must_not": must_not } })
+        }
+        Expr::Or(items) => json!({ "bool": {
+            "should": items.iter().map(|e| expr_query(e, min_confidence)).collect::<Vec<_>>(),
+            "minimum_should_match": 1
+        } }),
+        Expr::Not(inner) => json!({ "bool": {
+            "must": [{ "match_all": {} }],
+            "must_not": [expr_query(inner, min_confidence)]
+        } }),
+    }
+}
+
+fn range(field: &str, (low, high): (Option<i64>, Option<i64>)) -> Option<Value> {
+    if low.is_none() && high.is_none() {
+        return None;
+    }
+    let mut bounds = serde_json::Map::new();
+    if let Some(low) = low {
+        bounds.insert("gte".into(), json!(low));
+    }
+    if let Some(high) = high {
+        bounds.insert("lte".into(), json!(high));
+    }
+    Some(json!({ "range": { field: bounds } }))
+}
+
+/// The `_search` body for a request.
+pub fn search_body(request: &SearchRequest) -> Value {
+    let mut filter = vec![json!({ "term": { "state": request.state.as_str() } })];
+    if let Some(bucket) = &request.bucket {
+        filter.push(json!({ "term": { "bucket": bucket } }));
+    }
+    if let Some(prefix) = request.prefix.as_deref().filter(|p| !p.is_empty()) {
+        filter.push(json!({ "prefix": { "key": prefix } }));
+    }
+    if let Some(version) = &request.model_version {
+        filter.push(json!({ "term": { "model.version": version } }));
+    }
+    filter.extend(range("last_modified", request.modified));
+    filter.extend(range("size", request.size));
+    let mut body = json!({
+        "query": { "bool": { "must": [expr_query(&request.query, request.min_confidence)], "filter": filter } },
+        "size": request.limit,
+        "track_total_hits": true,
+        "sort": ["_score", { "key": "asc" }]
+    });
+    if let Some(n) = request.label_counts {
+        body["aggs"] = json!({ "labels": { "terms": { "field": "label", "size": n.max(1) } } });
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::Expr;
+
+    #[test]
+    fn not_inside_and_becomes_must_not() {
+        let expr = Expr::And(vec![Expr::Label("cat".into()), Expr::Not(Box::new(Expr::Label("dog".into())))]);
+        let q = expr_query(&expr, 50.0);
+        assert_eq!(q["bool"]["must"].as_array().unwrap().len(), 1);
+        assert_eq!(q["bool"]["must_not"][0]["nested"]["query"]["bool"]["filter"][0]["term"]["labels.name_lc"], "dog");
+    }
+
+    #[test]
+    fn bands_start_at_the_minimum_confidence() {
+        let q = label_query("cat", 62.0);
+        let bands = q["nested"]["query"]["bool"]["should"].as_array().unwrap();
+        assert_eq!(bands[0]["constant_score"]["filter"]["range"]["labels.confidence"]["gte"], 62.0);
+        assert_eq!(bands.last().unwrap()["constant_score"]["filter"]["range"]["labels.confidence"]["lt"], 105.0);
+    }
+}

@@ -1,0 +1,174 @@
+//! The OpenSearch index against a real OpenSearch-API server (osmem-server, started
+//! here on 127.0.0.1; `scripts/test` installs it and sets OSMEM_SERVER): ordering by
+//! sequencer, tombstones, replays, concurrent writers, and refused documents.
+#![allow(clippy::unwrap_used)]
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
+use bucketlens_index::{Expr, Index, OpenSearchConfig, OpenSearchIndex, SearchRequest};
+use bucketlens_schemas::{ImageLabeled, Label, LabelKind, ModelInfo};
+
+struct Osmem {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Osmem {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn osmem() -> Osmem {
+    let binary = std::env::var("OSMEM_SERVER")
+        .expect("the OpenSearch tests need osmem-server: run them with scripts/test, which installs it");
+    let mut child = Command::new(binary)
+        .args(["-addr", "127.0.0.1:0", "-no-ja", "-parent-pid", &std::process::id().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    Osmem { child, url: info["url"].as_str().unwrap().to_string() }
+}
+
+fn config(server: &Osmem, index: &str) -> OpenSearchConfig {
+    OpenSearchConfig { url: server.url.clone(), index: index.into(), ..OpenSearchConfig::default() }
+}
+
+fn label(name: &str, confidence: f32) -> Label {
+    Label { name: name.into(), confidence, parents: vec![], categories: vec![], aliases: vec![], instances: vec![] }
+}
+
+fn record(key: &str, seq: &str, kind: LabelKind, labels: Vec<Label>) -> ImageLabeled {
+    ImageLabeled {
+        bucket: "photos".into(),
+        key: key.into(),
+        version_id: None,
+        etag: None,
+        size: Some(100),
+        last_modified: Some(1),
+        sequencer: Some(seq.into()),
+        kind,
+        labels,
+        image: None,
+        model: ModelInfo { name: "m".into(), version: "1".into() },
+        labeled_at: 5,
+        error: None,
+    }
+}
+
+async fn keys(index: &OpenSearchIndex, query: &str) -> Vec<String> {
+    let request = SearchRequest::new(Expr::parse(query).unwrap());
+    let mut keys: Vec<String> = index.search(request).await.unwrap().hits.into_iter().map(|h| h.key).collect();
+    keys.sort();
+    keys
+}
+
+// Sequencers longer than 64 bits, as S3 sends them; "…E5" < "…E6" < "…E6 00 01".
+const OLD: &str = "0055AED6DCD90281E5";
+const NEW: &str = "0055AED6DCD90281E6";
+const NEWER: &str = "0055AED6DCD90281E60001";
+
+#[tokio::test]
+async fn stale_records_never_win_and_a_delete_is_not_undone_by_a_late_create() {
+    let server = osmem();
+    let index = OpenSearchIndex::open(&config(&server, "photos-order")).await.unwrap();
+    let cat = || vec![label("Cat", 90.0)];
+    let stats = index.write(vec![record("a.jpg", NEW, LabelKind::Labeled, cat())]).await.unwrap();
+    assert_eq!((stats.applied, stats.stale), (1, 0));
+    // An older event for the same key changes nothing.
+    let stats = index.write(vec![record("a.jpg", OLD, LabelKind::Labeled, vec![label("Dog", 99.0)])]).await.unwrap();
+    assert_eq!((stats.applied, stats.stale), (0, 1));
+    assert_eq!(keys(&index, "cat").await, ["a.jpg"]);
+    assert!(keys(&index, "dog").await.is_empty());
+
+    // Deleted with a newer sequencer: gone, and the late create (older) stays out.
+    index.write(vec![record("a.jpg", NEWER, LabelKind::Removed, vec![])]).await.unwrap();
+    let stats = index.write(vec![record("a.jpg", NEW, LabelKind::Labeled, cat())]).await.unwrap();
+    assert_eq!(stats.stale, 1, "a late create resurrected a deleted object");
+    assert!(keys(&index, "*").await.is_empty());
+
+    // Within one batch, the newest state wins whatever the order.
+    let batch = vec![
+        record("b.jpg", NEWER, LabelKind::Labeled, vec![label("Dog", 80.0)]),
+        record("b.jpg", OLD, LabelKind::Labeled, cat()),
+    ];
+    let stats = index.write(batch).await.unwrap();
+    assert_eq!((stats.applied, stats.stale), (1, 1));
+    assert_eq!(keys(&index, "dog").await, ["b.jpg"]);
+}
+
+#[tokio::test]
+async fn a_replay_changes_nothing_and_relabelling_with_a_newer_model_overwrites() {
+    let server = osmem();
+    let index = OpenSearchIndex::open(&config(&server, "photos-replay")).await.unwrap();
+    let batch: Vec<ImageLabeled> =
+        (0..30).map(|i| record(&format!("k{i:02}.jpg"), NEW, LabelKind::Labeled, vec![label("Cat", 90.0)])).collect();
+    index.write(batch.clone()).await.unwrap();
+    let before = index.search(SearchRequest { limit: 100, ..SearchRequest::new(Expr::All) }).await.unwrap();
+    for _ in 0..2 {
+        let stats = index.write(batch.clone()).await.unwrap();
+        assert_eq!((stats.applied, stats.stale, stats.rejected.len()), (30, 0, 0));
+    }
+    let after = index.search(SearchRequest { limit: 100, ..SearchRequest::new(Expr::All) }).await.unwrap();
+    assert_eq!(before, after);
+
+    let mut relabelled = record("k00.jpg", NEW, LabelKind::Labeled, vec![label("Tabby", 70.0)]);
+    relabelled.model.version = "2".into();
+    index.write(vec![relabelled]).await.unwrap();
+    assert_eq!(keys(&index, "tabby").await, ["k00.jpg"]);
+    let mut request = SearchRequest::new(Expr::All);
+    request.model_version = Some("2".into());
+    assert_eq!(index.search(request).await.unwrap().total, 1);
+}
+
+#[tokio::test]
+async fn concurrent_writers_of_one_key_end_with_the_newest_state() {
+    let server = osmem();
+    let a = OpenSearchIndex::open(&config(&server, "photos-race")).await.unwrap();
+    let b = OpenSearchIndex::open(&config(&server, "photos-race")).await.unwrap();
+    for round in 0..10u32 {
+        let key = format!("race-{round}.jpg");
+        let old = record(&key, OLD, LabelKind::Labeled, vec![label("Cat", 90.0)]);
+        let new = record(&key, NEW, LabelKind::Labeled, vec![label("Dog", 90.0)]);
+        let (x, y) = tokio::join!(a.write(vec![old]), b.write(vec![new]));
+        x.unwrap();
+        y.unwrap();
+    }
+    let dogs = keys(&a, "dog").await;
+    assert_eq!(dogs.len(), 10, "an older write overwrote a newer one: {dogs:?}");
+}
+
+#[tokio::test]
+async fn a_document_the_index_refuses_is_returned_with_the_reason() {
+    let server = osmem();
+    // An index someone made by hand, where `key` is a number: every document is refused.
+    let client = opensearch::OpenSearch::new(opensearch::http::transport::Transport::single_node(&server.url).unwrap());
+    let created = client
+        .indices()
+        .create(opensearch::indices::IndicesCreateParts::Index("handmade"))
+        .body(serde_json::json!({ "mappings": { "properties": { "key": { "type": "long" } } } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status_code().is_success());
+    let index = OpenSearchIndex::open(&config(&server, "handmade")).await.unwrap();
+    let stats = index.write(vec![record("cat.jpg", NEW, LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
+    assert_eq!(stats.rejected.len(), 1);
+    assert_eq!(stats.rejected[0].record.key, "cat.jpg");
+    assert!(stats.rejected[0].reason.contains("mapper_parsing_exception"), "{}", stats.rejected[0].reason);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_retryable_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = OpenSearchConfig { url: format!("http://127.0.0.1:{port}"), ..OpenSearchConfig::default() };
+    let err = OpenSearchIndex::open(&config).await.err().unwrap().to_string();
+    assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("unreachable"), "{err}");
+}
