@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod kafka;
+pub mod opensearch;
 pub mod s3;
 
 use serde_json::Value;
@@ -33,6 +34,8 @@ pub struct World {
     pub tmp: tempfile::TempDir,
     pub photos: PathBuf,
     pub data: PathBuf,
+    /// Environment for every command (e.g. the OpenSearch index settings).
+    pub env: Vec<(String, String)>,
 }
 
 impl World {
@@ -48,13 +51,14 @@ impl World {
             }
         }
         let data = tmp.path().join("data");
-        Self { tmp, photos, data }
+        Self { tmp, photos, data, env: Vec::new() }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg("--data-dir").arg(&self.data).args(args);
         cmd.env_remove("BUCKETLENS_CONFIG").env_remove("BUCKETLENS_DATA_DIR");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

@@ -11,6 +11,9 @@ use crate::query::Expr;
 
 const BAND: f32 = 5.0;
 
+/// Hits one search returns at most on OpenSearch.
+pub const MAX_RESULT_WINDOW: usize = 10_000;
+
 fn label_query(label: &str, min_confidence: f32) -> Value {
     let mut bands = Vec::new();
     let mut low = (min_confidence / BAND).floor() * BAND;
@@ -93,7 +96,8 @@ pub fn search_body(request: &SearchRequest) -> Value {
     filter.extend(range("size", request.size));
     let mut body = json!({
         "query": { "bool": { "must": [expr_query(&request.query, request.min_confidence)], "filter": filter } },
-        "size": request.limit,
+        // OpenSearch refuses a result window past index.max_result_window (10,000 by default).
+        "size": request.limit.min(MAX_RESULT_WINDOW),
         "track_total_hits": true,
         "sort": ["_score", { "key": "asc" }]
     });
