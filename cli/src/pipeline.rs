@@ -5,6 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use bucketlens_index::{Backend as IndexBackend, Index, OpenSearchIndex, TantivyIndex};
 use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
+use bucketlens_labeler::rekognition::RekognitionLabeler;
+use bucketlens_labeler::{Backend as LabelerBackend, Labeler};
 use bucketlens_listing::state::State;
 use bucketlens_runtime::aws::S3Config;
 use bucketlens_runtime::bucket::{Buckets, LocalDir, ObjectMeta, ObjectRef, ObjectSource, S3Bucket, SourceError};
@@ -108,11 +110,19 @@ impl ObjectSource for DataDirBuckets {
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
         self.source_of(object.bucket).await.head(object).await
     }
+
+    async fn in_s3(&self, bucket: &str) -> bool {
+        self.source_of(bucket).await.in_s3(bucket).await
+    }
 }
 
-/// The local model, loaded once, off the async threads.
-pub async fn load_labeler(settings: &Settings) -> anyhow::Result<Arc<OnnxLabeler>> {
+/// The labeler: the local model (loaded once, off the async threads) or Rekognition.
+pub async fn load_labeler(settings: &Settings) -> anyhow::Result<Arc<dyn Labeler>> {
     let s = settings.labeler.validate().map_err(anyhow::Error::msg)?;
+    if s.backend == LabelerBackend::Rekognition {
+        let labeler = RekognitionLabeler::new(&s.rekognition, s.min_confidence, s.max_labels.get()).await;
+        return Ok(Arc::new(labeler));
+    }
     let options = OnnxOptions {
         threads: s.concurrency.get(),
         min_confidence: s.min_confidence,
@@ -163,7 +173,7 @@ pub fn start_one(
     settings: &Settings,
     log: Arc<dyn Log>,
     index: Option<Arc<dyn Index>>,
-    labeling: Option<(Arc<dyn ObjectSource>, Arc<OnnxLabeler>)>,
+    labeling: Option<(Arc<dyn ObjectSource>, Arc<dyn Labeler>)>,
     counters: &Counters,
     until: Until,
     shutdown: &CancellationToken,
@@ -199,7 +209,7 @@ pub fn start(
     settings: &Settings,
     log: Arc<dyn Log>,
     index: Arc<dyn Index>,
-    labeling: Option<(Arc<dyn ObjectSource>, Arc<OnnxLabeler>)>,
+    labeling: Option<(Arc<dyn ObjectSource>, Arc<dyn Labeler>)>,
     counters: &Counters,
     until_upstream: Option<watch::Receiver<bool>>,
     shutdown: &CancellationToken,

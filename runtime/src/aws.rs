@@ -76,7 +76,13 @@ impl AwsFailure {
                 let message = ctx.err().message().map_or_else(|| ctx.err().to_string(), str::to_string);
                 let throttled = matches!(
                     code.as_deref(),
-                    Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestTimeout")
+                    Some(
+                        "SlowDown"
+                            | "Throttling"
+                            | "ThrottlingException"
+                            | "ProvisionedThroughputExceededException"
+                            | "RequestTimeout"
+                    )
                 );
                 Self { code, message, status: Some(status), retryable: status >= 500 || status == 429 || throttled }
             }

@@ -6,14 +6,27 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::rekognition::RekognitionConfig;
+
+/// Which labeler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The built-in EfficientNet-Lite0 (or `model`), on this machine's CPUs.
+    Local,
+    /// Amazon Rekognition DetectLabels (`[labeler.rekognition]`).
+    Rekognition,
+}
+
 /// As written in the config file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Config {
+    pub backend: Backend,
     /// The consumer group of the labelers.
     pub group: String,
-    /// Images decoded and labeled at once (CPU threads for the local model).
-    /// 0 = the number of CPUs.
+    /// Images decoded and labeled at once (CPU threads for the local model, calls in
+    /// flight for Rekognition). 0 = the number of CPUs (local), 16 (Rekognition).
     pub concurrency: usize,
     /// Records in flight (read from the log, not yet finished) per process; each may
     /// hold an object's bytes. 0 = 4 x concurrency.
@@ -39,11 +52,13 @@ pub struct Config {
     /// have the same input and classes); `labels` goes with it.
     pub model: Option<PathBuf>,
     pub labels: Option<PathBuf>,
+    pub rekognition: RekognitionConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
+            backend: Backend::Local,
             group: "bucketlens-labeler".into(),
             concurrency: 0,
             max_in_flight: 0,
@@ -56,6 +71,7 @@ impl Default for Config {
             commit_interval: Duration::from_millis(500),
             model: None,
             labels: None,
+            rekognition: RekognitionConfig::default(),
         }
     }
 }
@@ -63,6 +79,7 @@ impl Default for Config {
 /// Validated settings: every value usable as is.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub backend: Backend,
     pub group: String,
     pub concurrency: NonZeroUsize,
     pub max_in_flight: NonZeroUsize,
@@ -74,13 +91,15 @@ pub struct Settings {
     pub retry_backoff: Duration,
     pub commit_interval: Duration,
     pub model: Option<(PathBuf, PathBuf)>,
+    pub rekognition: RekognitionConfig,
 }
 
 impl Config {
     /// Checks the values (no IO) and fills in the CPU count.
     pub fn validate(&self) -> Result<Settings, String> {
         let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        let concurrency = NonZeroUsize::new(if self.concurrency == 0 { cpus } else { self.concurrency })
+        let default = if self.backend == Backend::Rekognition { 16 } else { cpus };
+        let concurrency = NonZeroUsize::new(if self.concurrency == 0 { default } else { self.concurrency })
             .ok_or("labeler.concurrency must be positive")?;
         let in_flight = if self.max_in_flight == 0 { 4 * concurrency.get() } else { self.max_in_flight };
         let max_in_flight = NonZeroUsize::new(in_flight).ok_or("labeler.max-in-flight must be at least 1")?;
@@ -96,7 +115,9 @@ impl Config {
             (Some(m), Some(l)) => Some((m.clone(), l.clone())),
             _ => return Err("labeler.model and labeler.labels go together: set both or neither".into()),
         };
+        self.rekognition.validate()?;
         Ok(Settings {
+            backend: self.backend,
             group: self.group.clone(),
             concurrency,
             max_in_flight,
@@ -108,6 +129,7 @@ impl Config {
             retry_backoff: self.retry_backoff,
             commit_interval: self.commit_interval,
             model,
+            rekognition: self.rekognition.clone(),
         })
     }
 }

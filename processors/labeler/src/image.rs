@@ -33,18 +33,38 @@ pub struct Prepared {
 
 /// Decodes `bytes` and prepares the model input, or says why it cannot.
 pub fn prepare(bytes: &[u8], max_pixels: u64) -> Result<Prepared, LabelFailure> {
-    if bytes.is_empty() {
-        return Err(LabelFailure::permanent("EmptyObject", "the object is empty (0 bytes)"));
-    }
-    let Some(format) = ImageFormat::sniff(bytes) else {
-        return Err(LabelFailure::permanent("UnsupportedFormat", unsupported_message(bytes)));
-    };
+    let format = sniff(bytes)?;
     let (rgb, width, height) = match format {
         ImageFormat::Jpeg => decode_jpeg(bytes, max_pixels)?,
         ImageFormat::Png => decode_png(bytes, max_pixels)?,
     };
     let properties = ImageProperties { format: format.name().to_string(), width: width as i32, height: height as i32 };
     Ok(Prepared { tensor: to_tensor(&rgb), properties })
+}
+
+/// Format and size from the header alone (nothing decoded), or why not.
+pub fn properties(bytes: &[u8]) -> Result<ImageProperties, LabelFailure> {
+    let format = sniff(bytes)?;
+    let (width, height) = match format {
+        ImageFormat::Jpeg => {
+            let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+            decoder.read_info().map_err(|e| corrupt("JPEG", e))?;
+            let info = decoder.info().ok_or_else(|| corrupt("JPEG", "no frame header"))?;
+            (u32::from(info.width), u32::from(info.height))
+        }
+        ImageFormat::Png => {
+            ImageReader::with_format(Cursor::new(bytes), Codec::Png).into_dimensions().map_err(|e| corrupt("PNG", e))?
+        }
+    };
+    Ok(ImageProperties { format: format.name().to_string(), width: width as i32, height: height as i32 })
+}
+
+/// The format of `bytes`, or why they are not an image bucketlens reads.
+fn sniff(bytes: &[u8]) -> Result<ImageFormat, LabelFailure> {
+    if bytes.is_empty() {
+        return Err(LabelFailure::permanent("EmptyObject", "the object is empty (0 bytes)"));
+    }
+    ImageFormat::sniff(bytes).ok_or_else(|| LabelFailure::permanent("UnsupportedFormat", unsupported_message(bytes)))
 }
 
 fn unsupported_message(bytes: &[u8]) -> String {

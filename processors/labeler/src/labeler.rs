@@ -1,7 +1,9 @@
-//! The labeler seam: image bytes in, labels out. The local model implements it here;
-//! Rekognition comes later behind the same trait.
+//! The labeler seam: image bytes in, labels out; or, for a labeler that reads S3
+//! itself (Rekognition), the object's location in. The local model and Rekognition
+//! implement it.
 
 use async_trait::async_trait;
+use bucketlens_runtime::bucket::ObjectRef;
 use bucketlens_schemas::{ImageProperties, Label, ModelInfo};
 
 /// What a labeler found in one image.
@@ -9,7 +11,11 @@ use bucketlens_schemas::{ImageProperties, Label, ModelInfo};
 pub struct LabelSet {
     /// Highest confidence first.
     pub labels: Vec<Label>,
-    pub image: ImageProperties,
+    /// Format and size, when the labeler saw the image's header.
+    pub image: Option<ImageProperties>,
+    /// The model that answered, when it says so itself (Rekognition's
+    /// LabelModelVersion); else [`Labeler::model`].
+    pub model: Option<ModelInfo>,
 }
 
 /// Why an image got no labels. `retryable` failures are tried again with backoff;
@@ -37,4 +43,10 @@ pub trait Labeler: Send + Sync + 'static {
 
     /// Labels one image.
     async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure>;
+
+    /// Labels an object in S3 without downloading it, if this labeler can read it
+    /// there; `None` means "give me the bytes" (the default).
+    async fn label_in_s3(&self, _object: ObjectRef<'_>, _size: Option<i64>) -> Option<Result<LabelSet, LabelFailure>> {
+        None
+    }
 }

@@ -6,6 +6,7 @@
 //! - [`labeler`]: the one-method [`Labeler`] seam and its result types;
 //! - [`image`]: bounded, format-aware decoding into the model's input tensor;
 //! - [`onnx`]: the local EfficientNet-Lite0 model (tract) and its WordNet hierarchy;
+//! - [`rekognition`]: Amazon Rekognition DetectLabels, rate-limited, by S3 reference;
 //! - [`stage`]: the consumer loop — bounded concurrency, one record per key at a
 //!   time, offsets committed as the contiguous finished prefix;
 //! - [`metrics`]: counters read by the progress display and the summary.
@@ -18,9 +19,10 @@ pub mod image;
 pub mod labeler;
 pub mod metrics;
 pub mod onnx;
+pub mod rekognition;
 pub mod stage;
 
-pub use config::{Config, Settings};
+pub use config::{Backend, Config, Settings};
 pub use labeler::{LabelFailure, LabelSet, Labeler};
 pub use metrics::Metrics;
 pub use stage::run;

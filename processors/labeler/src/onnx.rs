@@ -206,7 +206,7 @@ impl Inner {
         let prepared = prepare(bytes, self.max_pixels)?;
         let probabilities = self.probabilities(prepared.tensor)?;
         let labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
-        Ok(LabelSet { labels, image: prepared.properties })
+        Ok(LabelSet { labels, image: Some(prepared.properties), model: None })
     }
 }
 

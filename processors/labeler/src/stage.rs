@@ -209,7 +209,10 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
                 }
                 outcome.kind = LabelKind::Labeled;
                 outcome.labels = set.labels;
-                outcome.image = Some(set.image);
+                outcome.image = set.image;
+                if let Some(model) = set.model {
+                    outcome.model = model;
+                }
             }
             Some(Ok(None)) => {} // gone since the change was recorded: a removal
             Some(Err(failure)) => {
@@ -281,6 +284,13 @@ async fn read_and_label(stage: &Stage, change: &ObjectChanged) -> Result<Option<
         if meta.etag.is_some() && meta.etag != change.etag {
             debug!(object = %object, listed = ?change.etag, now = ?meta.etag, "changed since the inventory; labelling the current version");
             current = Some(meta);
+        }
+    }
+    // A labeler that reads S3 itself (Rekognition) is handed the location, not the bytes.
+    if stage.source.in_s3(object.bucket).await {
+        let size = current.as_ref().and_then(|m| m.size).or(change.size);
+        if let Some(result) = stage.labeler.label_in_s3(object, size).await {
+            return result.map(|set| Some((set, current)));
         }
     }
     let bytes = match stage.source.get(object, stage.settings.max_bytes).await {

@@ -85,6 +85,12 @@ pub trait ObjectSource: Send + Sync + 'static {
     /// The object's size, etag and modification time without its bytes; `Ok(None)`
     /// if it no longer exists.
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError>;
+
+    /// Whether `bucket` is read from S3 (so a service in AWS can read it too), not
+    /// from a local folder.
+    async fn in_s3(&self, _bucket: &str) -> bool {
+        false
+    }
 }
 
 /// Several buckets, each served by its own source, chosen by bucket name.
@@ -126,6 +132,13 @@ impl ObjectSource for Buckets {
 
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
         self.source_of(&object)?.head(object).await
+    }
+
+    async fn in_s3(&self, bucket: &str) -> bool {
+        match self.by_name.get(bucket) {
+            Some(source) => source.in_s3(bucket).await,
+            None => false,
+        }
     }
 }
 

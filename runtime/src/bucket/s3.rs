@@ -89,6 +89,10 @@ impl ObjectSource for S3Bucket {
         Ok(Some(bytes))
     }
 
+    async fn in_s3(&self, _bucket: &str) -> bool {
+        true
+    }
+
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
         let request = self.client.head_object().bucket(object.bucket).key(object.key);
         let request = match object.version_id {

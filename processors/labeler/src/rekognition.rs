@@ -1,0 +1,329 @@
+//! Amazon Rekognition DetectLabels behind the [`Labeler`] seam.
+//!
+//! - An object in S3 is passed by reference (`S3Object`): Rekognition reads it, no
+//!   download. It must be in Rekognition's region; `by-reference = false` sends bytes
+//!   instead (for MinIO, RustFS or a bucket in another region).
+//! - Rekognition's limits are checked before the call, so a violation costs no call:
+//!   JPEG or PNG only, at most 5 MB as bytes or 15 MB as an S3 object, at least 80
+//!   pixels a side (checked when the bytes are at hand).
+//! - Every call of the process waits for one shared rate limiter (`max-tps`, the
+//!   account's DetectLabels quota for this process); a throttling answer, an internal
+//!   error or a 5xx is retried by the stage with backoff; any other error (bad image,
+//!   access denied…) is a FAILED record with Rekognition's error code.
+//! - The answer maps one to one: Name, Confidence, Parents, Aliases, Categories and
+//!   Instances' bounding boxes; LabelModelVersion becomes the record's model version.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_rekognition::primitives::Blob;
+use aws_sdk_rekognition::types::{
+    DetectLabelsFeatureName, DetectLabelsSettings, GeneralLabelsSettings, Image, S3Object,
+};
+use bucketlens_runtime::aws::AwsFailure;
+use bucketlens_runtime::bucket::ObjectRef;
+use bucketlens_schemas::{BoundingBox, Instance, Label, ModelInfo};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::labeler::{LabelFailure, LabelSet, Labeler};
+
+/// Rekognition's limits (Guidelines and quotas, DetectLabels).
+pub const MAX_BYTES_INLINE: u64 = 5 * 1024 * 1024;
+pub const MAX_BYTES_S3: u64 = 15 * 1024 * 1024;
+pub const MIN_SIDE: i32 = 80;
+
+/// `[labeler.rekognition]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RekognitionConfig {
+    /// The region to call (default: aws-config's, e.g. AWS_REGION).
+    pub region: Option<String>,
+    /// DetectLabels calls per second from this process, at most: the account's quota
+    /// divided by the number of labeler processes.
+    pub max_tps: f64,
+    /// Objects in S3 are passed by reference (no download). Off for S3-compatible
+    /// stores Rekognition cannot reach, or buckets in another region.
+    pub by_reference: bool,
+    /// Also ask for IMAGE_PROPERTIES (quality and colours; billed separately).
+    pub image_properties: bool,
+    /// `Settings.GeneralLabels` filters, as Rekognition takes them.
+    pub label_inclusion_filters: Vec<String>,
+    pub label_exclusion_filters: Vec<String>,
+    pub label_category_inclusion_filters: Vec<String>,
+    pub label_category_exclusion_filters: Vec<String>,
+}
+
+impl Default for RekognitionConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            max_tps: 5.0,
+            by_reference: true,
+            image_properties: false,
+            label_inclusion_filters: Vec::new(),
+            label_exclusion_filters: Vec::new(),
+            label_category_inclusion_filters: Vec::new(),
+            label_category_exclusion_filters: Vec::new(),
+        }
+    }
+}
+
+impl RekognitionConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.max_tps > 0.0 && self.max_tps.is_finite()) {
+            return Err(format!("labeler.rekognition.max-tps must be positive, not {}", self.max_tps));
+        }
+        Ok(())
+    }
+}
+
+/// Calls spaced `1 / rate` apart, shared by every task of the process.
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    pub fn new(per_second: f64) -> Self {
+        Self { interval: Duration::from_secs_f64(1.0 / per_second), next: Mutex::new(Instant::now()) }
+    }
+
+    /// Waits for this call's slot.
+    pub async fn acquire(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
+/// The Rekognition labeler.
+pub struct RekognitionLabeler {
+    client: aws_sdk_rekognition::Client,
+    config: RekognitionConfig,
+    min_confidence: f32,
+    max_labels: usize,
+    limiter: RateLimiter,
+    model: ModelInfo,
+}
+
+impl RekognitionLabeler {
+    /// A client from aws-config's default chain (endpoint overrides such as
+    /// AWS_ENDPOINT_URL_REKOGNITION included).
+    pub async fn new(config: &RekognitionConfig, min_confidence: f32, max_labels: usize) -> Self {
+        let sdk = bucketlens_runtime::aws::sdk_config(config.region.as_deref()).await;
+        Self {
+            client: aws_sdk_rekognition::Client::new(&sdk),
+            config: config.clone(),
+            min_confidence,
+            max_labels,
+            limiter: RateLimiter::new(config.max_tps),
+            model: ModelInfo { name: "rekognition".into(), version: "unknown".into() },
+        }
+    }
+
+    fn settings(&self) -> Option<DetectLabelsSettings> {
+        let c = &self.config;
+        let filters = [
+            &c.label_inclusion_filters,
+            &c.label_exclusion_filters,
+            &c.label_category_inclusion_filters,
+            &c.label_category_exclusion_filters,
+        ];
+        if filters.iter().all(|f| f.is_empty()) {
+            return None;
+        }
+        let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        let general = GeneralLabelsSettings::builder()
+            .set_label_inclusion_filters(some(&c.label_inclusion_filters))
+            .set_label_exclusion_filters(some(&c.label_exclusion_filters))
+            .set_label_category_inclusion_filters(some(&c.label_category_inclusion_filters))
+            .set_label_category_exclusion_filters(some(&c.label_category_exclusion_filters))
+            .build();
+        Some(DetectLabelsSettings::builder().general_labels(general).build())
+    }
+
+    async fn detect(&self, image: Image) -> Result<LabelSet, LabelFailure> {
+        let mut request = self
+            .client
+            .detect_labels()
+            .image(image)
+            .min_confidence(self.min_confidence)
+            .max_labels(self.max_labels.min(1000) as i32)
+            .features(DetectLabelsFeatureName::GeneralLabels)
+            .set_settings(self.settings());
+        if self.config.image_properties {
+            request = request.features(DetectLabelsFeatureName::ImageProperties);
+        }
+        self.limiter.acquire().await;
+        let output = request.send().await.map_err(|e| {
+            let failure = AwsFailure::of(&e);
+            LabelFailure {
+                code: failure_code(failure.code.as_deref(), failure.retryable),
+                message: format!("Rekognition DetectLabels: {failure}"),
+                retryable: failure.retryable,
+            }
+        })?;
+        let labels = output.labels().iter().map(to_label).collect();
+        let model = output
+            .label_model_version()
+            .map(|version| ModelInfo { name: "rekognition".into(), version: version.to_string() });
+        Ok(LabelSet { labels, image: None, model })
+    }
+}
+
+/// A stable code for the record: Rekognition's own for the documented errors.
+fn failure_code(code: Option<&str>, retryable: bool) -> &'static str {
+    match code {
+        Some("InvalidImageFormatException") => "InvalidImageFormat",
+        Some("ImageTooLargeException") => "ImageTooLarge",
+        Some("InvalidS3ObjectException") => "InvalidS3Object",
+        Some("InvalidParameterException") => "InvalidParameter",
+        Some("AccessDeniedException") => "AccessDenied",
+        Some("ThrottlingException" | "ProvisionedThroughputExceededException") => "Throttled",
+        Some("InternalServerError") => "ServiceError",
+        _ if retryable => "ServiceUnavailable",
+        _ => "LabelerError",
+    }
+}
+
+fn to_label(label: &aws_sdk_rekognition::types::Label) -> Label {
+    let names = |items: Vec<Option<&str>>| items.into_iter().flatten().map(str::to_string).collect();
+    Label {
+        name: label.name().unwrap_or_default().to_string(),
+        confidence: label.confidence().unwrap_or(0.0),
+        parents: names(label.parents().iter().map(|p| p.name()).collect()),
+        aliases: names(label.aliases().iter().map(|a| a.name()).collect()),
+        categories: names(label.categories().iter().map(|c| c.name()).collect()),
+        instances: label
+            .instances()
+            .iter()
+            .filter_map(|i| {
+                let b = i.bounding_box()?;
+                Some(Instance {
+                    bounding_box: BoundingBox {
+                        left: b.left().unwrap_or(0.0),
+                        top: b.top().unwrap_or(0.0),
+                        width: b.width().unwrap_or(0.0),
+                        height: b.height().unwrap_or(0.0),
+                    },
+                    confidence: i.confidence().unwrap_or(0.0),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Whether Rekognition would take an S3 object of this key and size: a FAILED
+/// record without a call when not.
+pub fn check_s3_object(key: &str, size: Option<i64>) -> Result<(), LabelFailure> {
+    let lower = key.to_ascii_lowercase();
+    if !(lower.ends_with(".jpg") || lower.ends_with(".jpeg") || lower.ends_with(".png")) {
+        return Err(LabelFailure::permanent(
+            "UnsupportedFormat",
+            "Rekognition reads JPEG and PNG only, and by reference the format is known from the key's extension",
+        ));
+    }
+    if let Some(size) = size.filter(|&s| s as u64 > MAX_BYTES_S3) {
+        return Err(LabelFailure::permanent(
+            "ImageTooLarge",
+            format!("{size} bytes is above Rekognition's 15 MB limit for an S3 object"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether Rekognition would take these bytes; their format and size when it would.
+pub fn check_bytes(bytes: &[u8]) -> Result<bucketlens_schemas::ImageProperties, LabelFailure> {
+    let properties = crate::image::properties(bytes)?;
+    if bytes.len() as u64 > MAX_BYTES_INLINE {
+        return Err(LabelFailure::permanent(
+            "ImageTooLarge",
+            format!("{} bytes is above Rekognition's 5 MB limit for image bytes", bytes.len()),
+        ));
+    }
+    if properties.width < MIN_SIDE || properties.height < MIN_SIDE {
+        return Err(LabelFailure::permanent(
+            "ImageTooSmall",
+            format!(
+                "{}x{} is below Rekognition's minimum of {MIN_SIDE} pixels a side",
+                properties.width, properties.height
+            ),
+        ));
+    }
+    Ok(properties)
+}
+
+#[async_trait]
+impl Labeler for RekognitionLabeler {
+    fn model(&self) -> &ModelInfo {
+        &self.model
+    }
+
+    async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure> {
+        let properties = check_bytes(&image)?;
+        let mut set = self.detect(Image::builder().bytes(Blob::new(image)).build()).await?;
+        set.image = Some(properties);
+        Ok(set)
+    }
+
+    async fn label_in_s3(&self, object: ObjectRef<'_>, size: Option<i64>) -> Option<Result<LabelSet, LabelFailure>> {
+        if !self.config.by_reference {
+            return None;
+        }
+        if let Err(failure) = check_s3_object(object.key, size) {
+            return Some(Err(failure));
+        }
+        let reference =
+            S3Object::builder().bucket(object.bucket).name(object.key).set_version(object.version_id.map(str::to_string));
+        Some(self.detect(Image::builder().s3_object(reference.build()).build()).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_checked_before_any_call() {
+        assert_eq!(check_s3_object("a/cat.GIF", Some(10)).unwrap_err().code, "UnsupportedFormat");
+        assert_eq!(check_s3_object("cat.jpg", Some(16 * 1024 * 1024)).unwrap_err().code, "ImageTooLarge");
+        assert!(check_s3_object("cat.JPEG", Some(15 * 1024 * 1024)).is_ok());
+        assert!(check_s3_object("cat.png", None).is_ok());
+
+        let png = |w: u32, h: u32| {
+            let mut bytes = Vec::new();
+            ::image::RgbImage::new(w, h)
+                .write_to(&mut std::io::Cursor::new(&mut bytes), ::image::ImageFormat::Png)
+                .unwrap();
+            bytes
+        };
+        assert_eq!(check_bytes(&png(79, 200)).unwrap_err().code, "ImageTooSmall");
+        assert_eq!(check_bytes(&png(80, 80)).unwrap().width, 80);
+        assert_eq!(check_bytes(b"GIF89a....").unwrap_err().code, "UnsupportedFormat");
+    }
+
+    #[test]
+    fn documented_errors_keep_their_code_and_retry_only_the_transient_ones() {
+        assert_eq!(failure_code(Some("InvalidImageFormatException"), false), "InvalidImageFormat");
+        assert_eq!(failure_code(Some("AccessDeniedException"), false), "AccessDenied");
+        assert_eq!(failure_code(Some("ProvisionedThroughputExceededException"), true), "Throttled");
+        assert_eq!(failure_code(None, true), "ServiceUnavailable");
+    }
+
+    #[tokio::test]
+    async fn the_rate_limiter_spaces_calls() {
+        let limiter = RateLimiter::new(50.0);
+        let start = Instant::now();
+        for _ in 0..11 {
+            limiter.acquire().await;
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(195), "{took:?}");
+    }
+}
