@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 pub mod kafka;
 pub mod opensearch;
+pub mod rekognition;
 pub mod s3;
 
 use serde_json::Value;

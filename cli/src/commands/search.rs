@@ -122,6 +122,8 @@ fn hit_json(hit: &Hit) -> serde_json::Value {
             "name": l.name,
             "confidence": l.confidence,
             "parents": l.parents,
+            "aliases": l.aliases,
+            "categories": l.categories,
             "instances": l.instances,
         })).collect::<Vec<_>>(),
         "size": hit.size,

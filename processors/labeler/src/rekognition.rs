@@ -279,8 +279,10 @@ impl Labeler for RekognitionLabeler {
         if let Err(failure) = check_s3_object(object.key, size) {
             return Some(Err(failure));
         }
-        let reference =
-            S3Object::builder().bucket(object.bucket).name(object.key).set_version(object.version_id.map(str::to_string));
+        let reference = S3Object::builder()
+            .bucket(object.bucket)
+            .name(object.key)
+            .set_version(object.version_id.map(str::to_string));
         Some(self.detect(Image::builder().s3_object(reference.build()).build()).await)
     }
 }
