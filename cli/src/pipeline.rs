@@ -128,6 +128,7 @@ pub async fn load_labeler(settings: &Settings) -> anyhow::Result<Arc<dyn Labeler
         min_confidence: s.min_confidence,
         max_labels: s.max_labels.get(),
         max_pixels: s.max_pixels,
+        detector: s.detector.clone(),
     };
     let custom = s.model.clone();
     let labeler = tokio::task::spawn_blocking(move || {

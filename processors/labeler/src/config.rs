@@ -52,6 +52,11 @@ pub struct Config {
     /// have the same input and classes); `labels` goes with it.
     pub model: Option<PathBuf>,
     pub labels: Option<PathBuf>,
+    /// The optional COCO object detector (`models/centernet/fetch` makes it): people,
+    /// cars, dogs… get labels with bounding boxes, merged with the classifier's.
+    pub detector: Option<PathBuf>,
+    /// Detections under this confidence (0-100) are dropped.
+    pub detector_min_confidence: f32,
     pub rekognition: RekognitionConfig,
 }
 
@@ -71,6 +76,8 @@ impl Default for Config {
             commit_interval: Duration::from_millis(500),
             model: None,
             labels: None,
+            detector: None,
+            detector_min_confidence: 40.0,
             rekognition: RekognitionConfig::default(),
         }
     }
@@ -91,6 +98,7 @@ pub struct Settings {
     pub retry_backoff: Duration,
     pub commit_interval: Duration,
     pub model: Option<(PathBuf, PathBuf)>,
+    pub detector: Option<(PathBuf, f32)>,
     pub rekognition: RekognitionConfig,
 }
 
@@ -116,6 +124,12 @@ impl Config {
             _ => return Err("labeler.model and labeler.labels go together: set both or neither".into()),
         };
         self.rekognition.validate()?;
+        if !(0.0..=100.0).contains(&self.detector_min_confidence) {
+            return Err(format!(
+                "labeler.detector-min-confidence must be between 0 and 100, not {}",
+                self.detector_min_confidence
+            ));
+        }
         Ok(Settings {
             backend: self.backend,
             group: self.group.clone(),
@@ -129,6 +143,7 @@ impl Config {
             retry_backoff: self.retry_backoff,
             commit_interval: self.commit_interval,
             model,
+            detector: self.detector.clone().map(|p| (p, self.detector_min_confidence)),
             rekognition: self.rekognition.clone(),
         })
     }

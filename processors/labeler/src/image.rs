@@ -33,13 +33,20 @@ pub struct Prepared {
 
 /// Decodes `bytes` and prepares the model input, or says why it cannot.
 pub fn prepare(bytes: &[u8], max_pixels: u64) -> Result<Prepared, LabelFailure> {
+    let (rgb, properties) = decode(bytes, max_pixels, RESIZE_SHORT_SIDE)?;
+    Ok(Prepared { tensor: to_tensor(&rgb), properties })
+}
+
+/// Decodes `bytes` to RGB, a JPEG at the smallest DCT scale whose short side is
+/// still at least `short_side` (a PNG at full size), with the image's own format
+/// and size.
+pub fn decode(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbImage, ImageProperties), LabelFailure> {
     let format = sniff(bytes)?;
     let (rgb, width, height) = match format {
-        ImageFormat::Jpeg => decode_jpeg(bytes, max_pixels)?,
+        ImageFormat::Jpeg => decode_jpeg(bytes, max_pixels, short_side)?,
         ImageFormat::Png => decode_png(bytes, max_pixels)?,
     };
-    let properties = ImageProperties { format: format.name().to_string(), width: width as i32, height: height as i32 };
-    Ok(Prepared { tensor: to_tensor(&rgb), properties })
+    Ok((rgb, ImageProperties { format: format.name().to_string(), width: width as i32, height: height as i32 }))
 }
 
 /// Format and size from the header alone (nothing decoded), or why not.
@@ -96,7 +103,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> LabelFailure {
     LabelFailure::permanent("CorruptImage", format!("the {what} data cannot be decoded: {e}"))
 }
 
-fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<(RgbImage, u32, u32), LabelFailure> {
+fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbImage, u32, u32), LabelFailure> {
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(|e| corrupt("JPEG", e))?;
     let info = decoder.info().ok_or_else(|| corrupt("JPEG", "no frame header"))?;
@@ -107,11 +114,11 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<(RgbImage, u32, u32), La
     if u64::from(width) * u64::from(height) > max_pixels {
         return Err(too_large(width.into(), height.into(), max_pixels));
     }
-    // Ask for the smallest size whose short side is still >= 256; the decoder picks
+    // Ask for the smallest size whose short side is still >= short_side; the decoder picks
     // the nearest DCT scale (1/8, 1/4, 1/2, 1) at or above it.
     let short = width.min(height).max(1);
-    let want_w = (width * RESIZE_SHORT_SIDE).div_ceil(short).min(width);
-    let want_h = (height * RESIZE_SHORT_SIDE).div_ceil(short).min(height);
+    let want_w = (width * short_side).div_ceil(short).min(width);
+    let want_h = (height * short_side).div_ceil(short).min(height);
     let (w, h) = decoder.scale(want_w as u16, want_h as u16).map_err(|e| corrupt("JPEG", e))?;
     let pixels = decoder.decode().map_err(|e| corrupt("JPEG", e))?;
     let info = decoder.info().ok_or_else(|| corrupt("JPEG", "no frame header"))?;
@@ -149,7 +156,7 @@ fn decode_png(bytes: &[u8], max_pixels: u64) -> Result<(RgbImage, u32, u32), Lab
 }
 
 /// Resize the short side to 256, crop the centre 224², normalise to NCHW floats.
-fn to_tensor(rgb: &RgbImage) -> Vec<f32> {
+pub fn to_tensor(rgb: &RgbImage) -> Vec<f32> {
     let (w, h) = rgb.dimensions();
     let short = w.min(h).max(1);
     let new_w = ((u64::from(w) * u64::from(RESIZE_SHORT_SIDE) + u64::from(short) / 2) / u64::from(short))

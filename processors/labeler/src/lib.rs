@@ -15,6 +15,7 @@
 //! and inference run on the blocking pool.
 
 pub mod config;
+pub mod detector;
 pub mod image;
 pub mod labeler;
 pub mod metrics;

@@ -7,7 +7,7 @@
 //! `models/efficientnet-lite0/PROVENANCE.md`); nothing is fetched at run time.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tract_onnx::prelude::*;
 
-use crate::image::{prepare, INPUT_SIZE};
+use crate::detector::{merge, Detector, INPUT_SIDE};
+use crate::image::{decode, prepare, to_tensor, INPUT_SIZE};
 use crate::labeler::{LabelFailure, LabelSet, Labeler};
 
 const MODEL_NAME: &str = "efficientnet-lite0";
@@ -128,6 +129,8 @@ pub struct OnnxLabeler {
 
 struct Inner {
     plan: Arc<TypedRunnableModel>,
+    /// The optional COCO detector, run on the same decoded image.
+    detector: Option<Detector>,
     hierarchy: Hierarchy,
     model: ModelInfo,
     min_confidence: f32,
@@ -142,6 +145,9 @@ pub struct OnnxOptions {
     pub min_confidence: f32,
     pub max_labels: usize,
     pub max_pixels: u64,
+    /// The COCO detector's ONNX file (`models/centernet/fetch`), and the confidence
+    /// (0–100) under which its detections are dropped.
+    pub detector: Option<(PathBuf, f32)>,
 }
 
 impl OnnxLabeler {
@@ -160,10 +166,23 @@ impl OnnxLabeler {
         let version: String = digest.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
         let plan = load_plan(&model_bytes)?;
         let hierarchy = Hierarchy::from_json(&label_bytes, 1000)?;
+        let detector = match &options.detector {
+            Some((path, min_confidence)) => Some(Detector::load(path, *min_confidence)?),
+            None => None,
+        };
+        let mut model = ModelInfo { name: MODEL_NAME.to_string(), version };
+        if let Some((path, _)) = &options.detector {
+            // Labels from a classifier alone and with the detector differ: say which.
+            let bytes = read(path)?;
+            let digest: String = Sha256::digest(&bytes).iter().take(3).map(|b| format!("{b:02x}")).collect();
+            model.name = format!("{MODEL_NAME}+centernet");
+            model.version = format!("{}+{digest}", model.version);
+        }
         let inner = Inner {
             plan,
+            detector,
             hierarchy,
-            model: ModelInfo { name: MODEL_NAME.to_string(), version },
+            model,
             min_confidence: options.min_confidence,
             max_labels: options.max_labels,
             max_pixels: options.max_pixels,
@@ -203,6 +222,15 @@ impl Inner {
     }
 
     fn label_blocking(&self, bytes: &[u8]) -> Result<LabelSet, LabelFailure> {
+        if let Some(detector) = &self.detector {
+            // One decode, large enough for the detector; the classifier's input is cut from it.
+            let (rgb, properties) = decode(bytes, self.max_pixels, INPUT_SIDE)?;
+            let probabilities = self.probabilities(to_tensor(&rgb))?;
+            let labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
+            let detections = detector.detect(&rgb)?;
+            let labels = merge(labels, &detections, self.max_labels);
+            return Ok(LabelSet { labels, image: Some(properties), model: None });
+        }
         let prepared = prepare(bytes, self.max_pixels)?;
         let probabilities = self.probabilities(prepared.tensor)?;
         let labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);

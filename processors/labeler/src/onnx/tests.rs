@@ -1,8 +1,11 @@
 use super::*;
 
 fn labeler() -> OnnxLabeler {
-    OnnxLabeler::load(None, &OnnxOptions { threads: 2, min_confidence: 5.0, max_labels: 30, max_pixels: 100_000_000 })
-        .unwrap()
+    OnnxLabeler::load(
+        None,
+        &OnnxOptions { threads: 2, min_confidence: 5.0, max_labels: 30, max_pixels: 100_000_000, detector: None },
+    )
+    .unwrap()
 }
 
 fn example(name: &str) -> Vec<u8> {
@@ -33,7 +36,7 @@ async fn the_cat_is_a_cat_with_its_parents() {
 async fn min_confidence_and_max_labels_are_applied() {
     let l = OnnxLabeler::load(
         None,
-        &OnnxOptions { threads: 1, min_confidence: 90.0, max_labels: 3, max_pixels: 100_000_000 },
+        &OnnxOptions { threads: 1, min_confidence: 90.0, max_labels: 3, max_pixels: 100_000_000, detector: None },
     )
     .unwrap();
     let set = l.label(example("chelsea.png")).await.unwrap();

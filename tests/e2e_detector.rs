@@ -1,0 +1,38 @@
+//! The optional COCO detector (`models/centernet/fetch`; `scripts/test` fetches it and
+//! sets CENTERNET_ONNX): people, whom the classifier cannot see, are found
+//! with boxes around them, through the real binary.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::World;
+
+#[test]
+fn with_the_detector_people_are_labelled_with_bounding_boxes() {
+    let detector = std::env::var("CENTERNET_ONNX")
+        .expect("the detector test needs the model: run the tests with scripts/test, which fetches it");
+    let mut world = World::new(1);
+    world.env = vec![("BUCKETLENS_LABELER__DETECTOR".into(), detector)];
+    let out = world.index();
+    assert!(out.contains("labeled 12"), "{out}");
+
+    let people = world.json(&["search", "person", "--json"]);
+    let keys: Vec<&str> = people["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
+    assert!(keys.contains(&"astronaut.png") && keys.contains(&"camera.png"), "{keys:?}");
+    let astronaut = people["hits"].as_array().unwrap().iter().find(|h| h["key"] == "astronaut.png").unwrap();
+    assert_eq!(astronaut["model"]["name"], "efficientnet-lite0+centernet");
+    let person = astronaut["labels"].as_array().unwrap().iter().find(|l| l["name"] == "Person").unwrap();
+    let bbox = &person["instances"][0]["bounding_box"];
+    let (left, top, width, height) = (
+        bbox["left"].as_f64().unwrap(),
+        bbox["top"].as_f64().unwrap(),
+        bbox["width"].as_f64().unwrap(),
+        bbox["height"].as_f64().unwrap(),
+    );
+    // The astronaut stands in the left two thirds of the frame, head to bottom edge.
+    assert!(left < 0.1 && top < 0.1 && (0.5..0.85).contains(&width) && height > 0.85, "{bbox}");
+    assert!(left + width <= 1.0 && top + height <= 1.0, "{bbox}");
+
+    // The classifier's labels are still there.
+    assert_eq!(world.json(&["search", "cat", "--json"])["hits"][0]["key"], "chelsea.png");
+}
