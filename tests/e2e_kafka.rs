@@ -143,6 +143,17 @@ drain-timeout = "10s"
         }
     }
 
+    /// Lists the photos, runs a sink and a labeler until both groups caught up, then
+    /// stops them one at a time.
+    fn produce_label_and_index(&mut self) {
+        self.run(&["produce", "listing", self.world.photos.to_str().unwrap()]);
+        let sink = self.spawn(&["sink"], &[]);
+        let label = self.spawn(&["label"], &[]);
+        self.wait_caught_up(Duration::from_secs(120));
+        self.terminate(label);
+        self.terminate(sink);
+    }
+
     fn kafka_log(&self) -> KafkaLog {
         KafkaLog::connect(KafkaConfig { brokers: self.broker.bootstrap(), ..KafkaConfig::default() }).unwrap()
     }
@@ -313,13 +324,7 @@ async fn a_poison_record_and_a_broken_image_go_to_the_dlq_without_blocking_their
 #[test]
 fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everything() {
     let mut k = KafkaWorld::new(1, 2);
-    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
-    let sink = k.spawn(&["sink"], &[]);
-    let label = k.spawn(&["label"], &[]);
-    k.wait_caught_up(Duration::from_secs(120));
-    // Members leave one at a time.
-    k.terminate(label);
-    k.terminate(sink);
+    k.produce_label_and_index();
     let before = k.world.all_documents();
     let labeler_offsets = k.status(&[]).unwrap()["groups"][0].clone();
     assert_eq!(before.len(), common::example_names().len());
@@ -379,4 +384,43 @@ fn every_role_rides_out_a_broker_restart_and_nothing_is_lost() {
     k.terminate(producer);
     k.terminate(label);
     k.terminate(sink);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_schema_registry_records_are_confluent_framed_and_an_incompatible_schema_stops_start_up() {
+    let registry = common::registry::FakeRegistry::start();
+    let mut k = KafkaWorld::new(1, 2);
+    k.world.env.push(("BUCKETLENS_LOG__KAFKA__SCHEMA_REGISTRY_URL".into(), registry.url()));
+    k.produce_label_and_index();
+    let images = common::example_names().len();
+    assert_eq!(k.world.all_documents().len(), images, "everything flowed through Confluent-framed topics");
+    assert!(k.world.json(&["search", "cat", "--json"])["total"].as_u64().unwrap() >= 1);
+
+    // On the wire: magic byte 0 and the id registered under TopicNameStrategy.
+    let raw = k.kafka_log(); // no registry: the bytes as they are
+    for (topic, subject) in
+        [("objects.changed.v1", "objects.changed.v1-value"), ("images.labeled.v1", "images.labeled.v1-value")]
+    {
+        let id = registry.id_of(subject).unwrap_or_else(|| panic!("{subject} was not registered"));
+        let mut consumer = raw.subscribe(&format!("raw-{topic}"), topic).await.unwrap();
+        let mut records = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while records.len() < images && Instant::now() < deadline {
+            records.extend(consumer.poll(100, Duration::from_millis(500)).await.unwrap());
+        }
+        assert_eq!(records.len(), images, "{topic}");
+        for r in &records {
+            assert_eq!(r.value[0], 0, "{topic}: not Confluent-framed");
+            assert_eq!(u32::from_be_bytes(r.value[1..5].try_into().unwrap()), id, "{topic}");
+        }
+    }
+    assert_ne!(registry.id_of("objects.changed.v1-value"), registry.id_of("images.labeled.v1-value"));
+    assert!(registry.lookups() >= 1, "the consumers never asked the registry for a writer schema");
+
+    // A registry that finds bucketlens's schema incompatible stops the start-up, saying so.
+    registry.refuse("objects.changed.v1-value");
+    let out = k.command(&["produce", "listing", k.world.photos.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("objects.changed.v1-value") && stderr.contains("incompatible"), "{stderr}");
 }

@@ -20,19 +20,36 @@ use crate::settings::{Backend, Settings};
 
 /// The configured log (embedded or Kafka) with bucketlens' topics, created if
 /// missing: the two state topics compacted, the dead-letter topic not.
+/// With a schema registry, the state topics' schemas are registered (and the Kafka
+/// log writes them in Confluent's framing).
 pub async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn Log>> {
-    let log: Arc<dyn Log> = match settings.log.backend {
-        Backend::Embedded => Arc::new(EmbeddedLog::open(&settings.log_path())?),
-        Backend::Kafka => Arc::new(KafkaLog::connect(settings.log.kafka.clone())?),
+    let topics =
+        [(topics::OBJECTS_CHANGED, true), (topics::IMAGES_LABELED, true), (topics::OBJECTS_CHANGED_DLQ, false)];
+    let ensure = |log: Arc<dyn Log>| async move {
+        for (topic, compacted) in topics {
+            log.ensure_topic(topic, settings.log.partitions, compacted)
+                .await
+                .with_context(|| format!("creating topic {topic}"))?;
+        }
+        anyhow::Ok(log)
     };
-    for (topic, compacted) in
-        [(topics::OBJECTS_CHANGED, true), (topics::IMAGES_LABELED, true), (topics::OBJECTS_CHANGED_DLQ, false)]
-    {
-        log.ensure_topic(topic, settings.log.partitions, compacted)
-            .await
-            .with_context(|| format!("creating topic {topic}"))?;
+    match settings.log.backend {
+        Backend::Embedded => ensure(Arc::new(EmbeddedLog::open(&settings.log_path())?)).await,
+        Backend::Kafka => {
+            let kafka = Arc::new(KafkaLog::connect(settings.log.kafka.clone())?);
+            let log = ensure(Arc::clone(&kafka) as Arc<dyn Log>).await?;
+            for (topic, schema) in [
+                (topics::OBJECTS_CHANGED, bucketlens_schemas::OBJECTS_CHANGED_SCHEMA),
+                (topics::IMAGES_LABELED, bucketlens_schemas::IMAGES_LABELED_SCHEMA),
+            ] {
+                kafka
+                    .register_schema(topic, schema)
+                    .await
+                    .with_context(|| format!("registering the schema of {topic}"))?;
+            }
+            Ok(log)
+        }
     }
-    Ok(log)
 }
 
 /// Where the labeler reads objects: the `[buckets]` of the configuration, and the

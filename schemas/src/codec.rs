@@ -24,6 +24,8 @@ pub enum DecodeError {
     TooShort { record: &'static str, len: usize },
     #[error("{record} payload does not start with the Avro single-object marker C3 01 (found {found:02X?})")]
     NotSingleObject { record: &'static str, found: [u8; 2] },
+    #[error("{record} payload is in Confluent Schema Registry framing (schema id {id}), and no configured registry names that schema: set log.kafka.schema-registry-url to the registry the producer used")]
+    ConfluentFramed { record: &'static str, id: u32 },
     #[error("{record} payload was written with an unknown schema (fingerprint {fingerprint}); upgrade bucketlens or add that schema to schemas/avro/history")]
     UnknownSchema { record: &'static str, fingerprint: String },
     #[error("{record} payload body is corrupt or truncated: {source}")]
@@ -123,6 +125,10 @@ impl Codec {
         let record = self.record;
         if payload.len() < HEADER_LEN {
             return Err(DecodeError::TooShort { record, len: payload.len() });
+        }
+        if payload[0] == 0 {
+            let id = u32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]);
+            return Err(DecodeError::ConfluentFramed { record, id });
         }
         if payload[..2] != MAGIC {
             return Err(DecodeError::NotSingleObject { record, found: [payload[0], payload[1]] });

@@ -183,3 +183,11 @@ fn direct_encoding_matches_the_generic_value_path() {
         assert_eq!(r.to_bytes().unwrap()[10..], generic(&r)[..], "{r:?}");
     }
 }
+
+#[test]
+fn a_confluent_framed_payload_without_a_registry_says_so() {
+    let mut payload = vec![0, 0, 0, 0, 7];
+    payload.extend_from_slice(&change().to_bytes().unwrap()[10..]);
+    let err = ObjectChanged::from_bytes(&payload).unwrap_err().to_string();
+    assert!(err.contains("Confluent") && err.contains("schema id 7") && err.contains("schema-registry-url"), "{err}");
+}

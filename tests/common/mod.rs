@@ -5,8 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod http;
 pub mod kafka;
 pub mod opensearch;
+pub mod registry;
 pub mod rekognition;
 pub mod s3;
 

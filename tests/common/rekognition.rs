@@ -9,8 +9,6 @@
 //! Point the SDK at it with AWS_ENDPOINT_URL_REKOGNITION.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -45,8 +43,6 @@ pub struct FakeRekognition {
 impl FakeRekognition {
     /// An endpoint allowing `quota` calls per second (bursts up to `quota`).
     pub fn start(quota: f64) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             quota,
             tokens: quota,
@@ -55,11 +51,9 @@ impl FakeRekognition {
             failed_once: Vec::new(),
         }));
         let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &state));
-            }
+        let port = super::http::serve(move |request| {
+            let (status, reply) = answer(&shared, request.header("x-amz-target"), &request.body);
+            (status, "application/x-amz-json-1.1", reply.to_string())
         });
         Self { port, state }
     }
@@ -70,49 +64,6 @@ impl FakeRekognition {
 
     pub fn calls(&self) -> Vec<Call> {
         self.state.lock().unwrap().calls.clone()
-    }
-}
-
-/// Serves one keep-alive connection.
-fn serve(stream: TcpStream, state: &Mutex<State>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end().to_string();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-            }
-        }
-        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-        let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let (status, reply) = answer(state, header("x-amz-target").as_deref(), &body);
-        let reply = reply.to_string();
-        let response = format!(
-            "HTTP/1.1 {status} {}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nx-amzn-RequestId: fake-{}\r\n\r\n{reply}",
-            if status == 200 { "OK" } else { "Error" },
-            reply.len(),
-            fastrand::u64(..)
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
     }
 }
 

@@ -13,7 +13,7 @@
 //!   sasl.*, ssl.*, …), so TLS and SASL brokers need no code change.
 //! - Topic names carry an optional prefix; stages see the unprefixed names.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::registry::{fingerprint, to_confluent, SchemaRegistry};
 use super::{Consumer, GroupOffset, Log, LogError, LogRecord, OutRecord, Position, Revocation, Watermarks};
 
 /// How bucketlens reaches Kafka (`[log.kafka]`).
@@ -54,6 +55,13 @@ pub struct KafkaConfig {
     /// Any librdkafka property, passed through as it is: `security.protocol`,
     /// `sasl.mechanism`, `sasl.username`, `ssl.ca.location`, `client.id`, …
     pub properties: BTreeMap<String, String>,
+    /// A Confluent-compatible schema registry: the state topics are then written in
+    /// Confluent's wire format with registered schemas (empty: Avro single-object
+    /// encoding, no registry).
+    pub schema_registry_url: String,
+    /// Basic authentication for the registry (Confluent Cloud: API key and secret).
+    pub schema_registry_username: String,
+    pub schema_registry_password: String,
 }
 
 impl Default for KafkaConfig {
@@ -65,6 +73,9 @@ impl Default for KafkaConfig {
             drain_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             properties: BTreeMap::new(),
+            schema_registry_url: String::new(),
+            schema_registry_username: String::new(),
+            schema_registry_password: String::new(),
         }
     }
 }
@@ -76,6 +87,9 @@ pub struct KafkaLog {
     admin: AdminClient<DefaultClientContext>,
     /// A group-less consumer for metadata and watermarks.
     meta: Arc<BaseConsumer>,
+    registry: Option<Arc<SchemaRegistry>>,
+    /// Topic (without prefix) → its registered schema id and that schema's fingerprint.
+    framed: std::sync::RwLock<HashMap<String, (u32, [u8; 8])>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
@@ -135,7 +149,32 @@ impl KafkaLog {
         let admin = client_config(&config, &[]).create().map_err(open)?;
         let meta: BaseConsumer =
             client_config(&config, &[("group.id", "bucketlens-metadata")]).create().map_err(open)?;
-        Ok(Self { config, producer, admin, meta: Arc::new(meta) })
+        let registry = match config.schema_registry_url.as_str() {
+            "" => None,
+            url => Some(Arc::new(SchemaRegistry::new(
+                url,
+                &config.schema_registry_username,
+                &config.schema_registry_password,
+                config.request_timeout,
+            )?)),
+        };
+        Ok(Self { config, producer, admin, meta: Arc::new(meta), registry, framed: Default::default() })
+    }
+
+    /// With a schema registry: registers `schema` (the .avsc text) for `topic` under
+    /// the subject `<topic>-value` and writes the topic in Confluent's framing from
+    /// now on. Without one: nothing.
+    pub async fn register_schema(&self, topic: &str, schema: &str) -> Result<(), LogError> {
+        let Some(registry) = &self.registry else { return Ok(()) };
+        let parsed = apache_avro::Schema::parse_str(schema)
+            .map_err(|e| LogError::Storage { reason: format!("the schema of {topic} does not parse: {e}") })?;
+        let subject = format!("{}-value", self.topic(topic));
+        let id = registry.register(&subject, schema).await?;
+        info!(%subject, id, "schema registered");
+        if let Ok(mut framed) = self.framed.write() {
+            framed.insert(topic.to_string(), (id, fingerprint(&parsed)));
+        }
+        Ok(())
     }
 
     fn topic(&self, name: &str) -> String {
@@ -215,13 +254,16 @@ impl Log for KafkaLog {
 
     async fn produce(&self, topic: &str, records: Vec<OutRecord>) -> Result<(), LogError> {
         let full = self.topic(topic);
+        let framing = self.framed.read().ok().and_then(|f| f.get(topic).copied());
         let mut pending: Vec<DeliveryFuture> = Vec::with_capacity(records.len());
         for record in &records {
+            let confluent = framing.and_then(|(id, fp)| to_confluent(&record.value, id, &fp));
+            let value = confluent.as_deref().unwrap_or(&record.value);
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
             for (k, v) in &record.headers {
                 headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
             }
-            let mut out = FutureRecord::to(&full).key(record.key.as_bytes()).payload(&record.value).headers(headers);
+            let mut out = FutureRecord::to(&full).key(record.key.as_bytes()).payload(value).headers(headers);
             loop {
                 match self.producer.send_result(out) {
                     Ok(delivery) => {
@@ -264,11 +306,12 @@ impl Log for KafkaLog {
         consumer.subscribe(&[&full]).map_err(|e| kafka_error(&format!("subscribing to {full}"), &e))?;
         let consumer = Arc::new(consumer);
         let prefix = self.config.topic_prefix.clone();
+        let registry = self.registry.clone();
         let thread = {
             let consumer = Arc::clone(&consumer);
             std::thread::Builder::new()
                 .name(format!("kafka-{group}"))
-                .spawn(move || poll_loop(&consumer, &prefix))
+                .spawn(move || poll_loop(&consumer, &prefix, registry.as_deref()))
                 .map_err(|e| LogError::Storage { reason: format!("cannot start the consumer thread: {e}") })?
         };
         Ok(Box::new(KafkaConsumer {
@@ -446,7 +489,21 @@ fn send_waiting(events: &mpsc::Sender<Event>, mut event: Event) -> bool {
     }
 }
 
-fn poll_loop(consumer: &BaseConsumer<GroupContext>, prefix: &str) {
+/// A payload as the codecs read it: Confluent framing turned into single-object
+/// framing when a registry is configured. When the registry cannot name the schema,
+/// the payload stays as it is and decoding it fails with a clear error (DLQ).
+fn readable(payload: &[u8], registry: Option<&SchemaRegistry>) -> Vec<u8> {
+    match registry.and_then(|r| r.to_single_object(payload)) {
+        Some(Ok(single)) => single,
+        Some(Err(e)) => {
+            warn!(error = %e, "a Confluent-framed record names a schema the registry cannot give");
+            payload.to_vec()
+        }
+        None => payload.to_vec(),
+    }
+}
+
+fn poll_loop(consumer: &BaseConsumer<GroupContext>, prefix: &str, registry: Option<&SchemaRegistry>) {
     let events = consumer.context().events.clone();
     // Runs until the stage closes the channel (drops its consumer).
     while !events.is_closed() {
@@ -458,7 +515,7 @@ fn poll_loop(consumer: &BaseConsumer<GroupContext>, prefix: &str) {
                     partition: message.partition(),
                     offset: message.offset(),
                     key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
-                    value: message.payload().unwrap_or_default().to_vec(),
+                    value: readable(message.payload().unwrap_or_default(), registry),
                     headers: message
                         .headers()
                         .map(|h| {

@@ -13,6 +13,7 @@ mod kafka;
 mod offsets;
 mod output;
 mod partitioner;
+pub mod registry;
 mod until;
 
 use std::time::Duration;
