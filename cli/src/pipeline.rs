@@ -169,7 +169,7 @@ pub async fn open_index_writer(settings: &Settings) -> anyhow::Result<Arc<dyn In
 pub async fn open_index_reader(settings: &Settings) -> anyhow::Result<Arc<dyn Index>> {
     Ok(match settings.index.backend {
         IndexBackend::Tantivy => Arc::new(TantivyIndex::open_reader(&settings.index_path())?),
-        IndexBackend::OpenSearch => Arc::new(OpenSearchIndex::open(&settings.index.opensearch).await?),
+        IndexBackend::OpenSearch => Arc::new(OpenSearchIndex::open_for_search(&settings.index.opensearch).await?),
     })
 }
 

@@ -166,6 +166,14 @@ async fn a_document_the_index_refuses_is_returned_with_the_reason() {
 }
 
 #[tokio::test]
+async fn searching_before_anything_is_indexed_finds_nothing_and_creates_nothing() {
+    let server = osmem();
+    let index = OpenSearchIndex::open_for_search(&config(&server, "not-yet")).await.unwrap();
+    let found = index.search(SearchRequest::new(Expr::All)).await.unwrap();
+    assert_eq!(found.total, 0);
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_a_retryable_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = OpenSearchConfig { url: format!("http://127.0.0.1:{port}"), ..OpenSearchConfig::default() };

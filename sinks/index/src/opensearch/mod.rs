@@ -174,6 +174,20 @@ fn error_text(body: &Value) -> String {
 impl OpenSearchIndex {
     /// Connects, and creates the index template and the index when missing.
     pub async fn open(config: &OpenSearchConfig) -> Result<Self, IndexError> {
+        let index = Self::connect(config).await?;
+        index
+            .ensure_index()
+            .await
+            .map_err(|e| IndexError::Open { location: config.url.clone(), reason: e.to_string() })?;
+        Ok(index)
+    }
+
+    /// Connects for searching only: creates nothing, so read-only credentials do.
+    pub async fn open_for_search(config: &OpenSearchConfig) -> Result<Self, IndexError> {
+        Self::connect(config).await
+    }
+
+    async fn connect(config: &OpenSearchConfig) -> Result<Self, IndexError> {
         let open_err = |reason: String| IndexError::Open { location: config.url.clone(), reason };
         let url = Url::parse(&config.url).map_err(|e| open_err(format!("not a URL: {e}")))?;
         let mut transport = TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(config.timeout);
@@ -184,9 +198,7 @@ impl OpenSearchIndex {
             transport = transport.auth(Credentials::Basic(config.username.clone(), config.password.clone()));
         }
         let transport = transport.build().map_err(|e| open_err(e.to_string()))?;
-        let index = Self { client: OpenSearch::new(transport), config: config.clone() };
-        index.ensure_index().await.map_err(|e| open_err(e.to_string()))?;
-        Ok(index)
+        Ok(Self { client: OpenSearch::new(transport), config: config.clone() })
     }
 
     async fn call(
@@ -394,6 +406,10 @@ impl Index for OpenSearchIndex {
     async fn search(&self, request: SearchRequest) -> Result<SearchResponse, IndexError> {
         let body = query::search_body(&request);
         let (status, response) = self.json(Method::Post, &format!("/{}/_search", self.config.index), &body).await?;
+        if status == 404 && response.pointer("/error/type").and_then(Value::as_str) == Some("index_not_found_exception")
+        {
+            return Ok(SearchResponse::default()); // nothing indexed yet, as with an absent tantivy index
+        }
         if status >= 300 {
             return Err(status_error("_search", status, &response));
         }
