@@ -36,3 +36,13 @@ fn with_the_detector_people_are_labelled_with_bounding_boxes() {
     // The classifier's labels are still there.
     assert_eq!(world.json(&["search", "cat", "--json"])["hits"][0]["key"], "chelsea.png");
 }
+
+#[test]
+fn a_detector_file_that_is_not_there_is_a_clear_error_at_start_up() {
+    let mut world = World::new(1);
+    world.env = vec![("BUCKETLENS_LABELER__DETECTOR".into(), "/no/such/centernet.onnx".into())];
+    let out = world.command(&["index", world.photos.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/no/such/centernet.onnx"), "{stderr}");
+}

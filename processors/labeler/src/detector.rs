@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use ::image::{imageops, RgbImage};
 use bucketlens_schemas::{BoundingBox, Instance, Label};
+use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use crate::labeler::LabelFailure;
@@ -118,6 +119,8 @@ pub struct Detection {
 #[derive(Clone)]
 pub struct Detector {
     plan: Arc<TypedRunnableModel>,
+    /// The first bytes of the model file's SHA-256, hex: part of the model version.
+    pub digest: String,
     /// Detections under this confidence (0–100) are dropped.
     min_confidence: f32,
 }
@@ -129,12 +132,13 @@ impl Detector {
         let side = INPUT_SIDE as usize;
         let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(1, side, side, 3));
         let plan = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(bytes))
+            .model_for_read(&mut std::io::Cursor::new(&bytes))
             .and_then(|m| m.with_input_fact(0, fact))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| ModelError::Model(format!("{}: {e:#}", path.display())))?;
-        Ok(Self { plan, min_confidence })
+        let digest = Sha256::digest(&bytes).iter().take(3).map(|b| format!("{b:02x}")).collect();
+        Ok(Self { plan, digest, min_confidence })
     }
 
     /// Objects in `rgb`, most confident first. CPU work: call from the blocking pool.

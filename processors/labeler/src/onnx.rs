@@ -171,12 +171,10 @@ impl OnnxLabeler {
             None => None,
         };
         let mut model = ModelInfo { name: MODEL_NAME.to_string(), version };
-        if let Some((path, _)) = &options.detector {
+        if let Some(detector) = &detector {
             // Labels from a classifier alone and with the detector differ: say which.
-            let bytes = read(path)?;
-            let digest: String = Sha256::digest(&bytes).iter().take(3).map(|b| format!("{b:02x}")).collect();
             model.name = format!("{MODEL_NAME}+centernet");
-            model.version = format!("{}+{digest}", model.version);
+            model.version = format!("{}+{}", model.version, detector.digest);
         }
         let inner = Inner {
             plan,

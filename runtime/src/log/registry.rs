@@ -110,10 +110,12 @@ impl SchemaRegistry {
         }
     }
 
+    fn cached(&self, id: u32) -> Option<[u8; 8]> {
+        self.fingerprints.lock().ok().and_then(|m| m.get(&id).copied())
+    }
+
+    /// Fetches the schema `id` and its fingerprint (not cached yet).
     async fn lookup(&self, id: u32) -> Result<[u8; 8], String> {
-        if let Some(fp) = self.fingerprints.lock().ok().and_then(|m| m.get(&id).copied()) {
-            return Ok(fp);
-        }
         let (status, answer) =
             self.call(self.http.get(format!("{}/schemas/ids/{id}", self.url))).await.map_err(|e| e.to_string())?;
         if status != 200 {
@@ -135,7 +137,7 @@ impl SchemaRegistry {
             return None;
         }
         let id = u32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]);
-        let fp = match self.runtime.block_on(self.lookup(id)) {
+        let fp = match self.cached(id).map_or_else(|| self.runtime.block_on(self.lookup(id)), Ok) {
             Ok(fp) => fp,
             Err(e) => return Some(Err(e)),
         };

@@ -287,7 +287,7 @@ impl OpenSearchIndex {
     ) -> Result<Vec<String>, IndexError> {
         let ids: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
         let stored = self.stored(&ids).await?;
-        let mut ops: Vec<(String, Vec<u8>, ImageLabeled)> = Vec::new();
+        let mut ops: Vec<(&str, Vec<u8>, &ImageLabeled)> = Vec::new();
         for p in pending {
             let mut current = stored.get(&p.id).map(|s| s.version.clone());
             let mut winner = None;
@@ -316,7 +316,7 @@ impl OpenSearchIndex {
                 .map_err(|e| IndexError::Failed { reason: e.to_string(), retryable: false })?;
             lines.extend(doc);
             lines.push(b'\n');
-            ops.push((p.id.clone(), lines, record.clone()));
+            ops.push((&p.id, lines, record));
         }
         let mut again = Vec::new();
         let mut start = 0;
@@ -352,11 +352,10 @@ impl OpenSearchIndex {
                 let status = result["status"].as_u64().unwrap_or(0);
                 match status {
                     200..=299 => {}
-                    // Changed since we read it (another writer): decide again.
-                    409 => again.push(id.clone()),
-                    429 | 500..=599 => again.push(id.clone()),
+                    // 409: changed since we read it (another writer), decide again; 429/5xx: later.
+                    409 | 429 | 500..=599 => again.push(id.to_string()),
                     _ => rejected.push(Rejected {
-                        record: record.clone(),
+                        record: (*record).clone(),
                         reason: format!("OpenSearch rejected the document ({status}): {}", error_text(&result)),
                     }),
                 }
