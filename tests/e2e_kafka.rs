@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log, OutRecord};
 use common::kafka::Broker;
+use common::msk::MskFront;
 use common::{assert_success, World};
 use serde_json::Value;
 
@@ -32,8 +33,22 @@ struct KafkaWorld {
 impl KafkaWorld {
     fn new(copies: usize, partitions: u32) -> Self {
         let serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let world = World::new(copies);
         let broker = Broker::start();
+        let bootstrap = broker.bootstrap();
+        Self::with_broker(serial, copies, partitions, broker, &bootstrap, "", "")
+    }
+
+    /// A world on `broker`, reached at `bootstrap`, with more `[log.kafka]` settings.
+    fn with_broker(
+        serial: std::sync::MutexGuard<'static, ()>,
+        copies: usize,
+        partitions: u32,
+        broker: Broker,
+        bootstrap: &str,
+        kafka: &str,
+        properties: &str,
+    ) -> Self {
+        let world = World::new(copies);
         let config = world.tmp.path().join("bucketlens.toml");
         std::fs::write(
             &config,
@@ -44,15 +59,16 @@ backend = "kafka"
 partitions = {partitions}
 
 [log.kafka]
-brokers = "{}"
+brokers = "{bootstrap}"
 drain-timeout = "10s"
+{kafka}
 
 # Passed to librdkafka as they are: a killed member is noticed within 6 s.
 [log.kafka.properties]
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "500"
-"#,
-                broker.bootstrap()
+{properties}
+"#
             ),
         )
         .unwrap();
@@ -154,8 +170,8 @@ drain-timeout = "10s"
         self.terminate(sink);
     }
 
-    fn kafka_log(&self) -> KafkaLog {
-        KafkaLog::connect(KafkaConfig { brokers: self.broker.bootstrap(), ..KafkaConfig::default() }).unwrap()
+    async fn kafka_log(&self) -> KafkaLog {
+        KafkaLog::connect(KafkaConfig { brokers: self.broker.bootstrap(), ..KafkaConfig::default() }).await.unwrap()
     }
 }
 
@@ -285,7 +301,7 @@ async fn a_poison_record_and_a_broken_image_go_to_the_dlq_without_blocking_their
     let mut k = KafkaWorld::new(1, 1);
     // One partition: the poison comes first, every good image after it.
     k.run(&["status", "--json"]); // creates the topics
-    let log = k.kafka_log();
+    let log = k.kafka_log().await;
     log.produce("objects.changed.v1", vec![OutRecord::new("photos/poison", b"\x00not avro at all".to_vec())])
         .await
         .unwrap();
@@ -397,7 +413,7 @@ async fn with_a_schema_registry_records_are_confluent_framed_and_an_incompatible
     assert!(k.world.json(&["search", "cat", "--json"])["total"].as_u64().unwrap() >= 1);
 
     // On the wire: magic byte 0 and the id registered under TopicNameStrategy.
-    let raw = k.kafka_log(); // no registry: the bytes as they are
+    let raw = k.kafka_log().await; // no registry: the bytes as they are
     for (topic, subject) in
         [("objects.changed.v1", "objects.changed.v1-value"), ("images.labeled.v1", "images.labeled.v1-value")]
     {
@@ -423,4 +439,127 @@ async fn with_a_schema_registry_records_are_confluent_framed_and_an_incompatible
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("objects.changed.v1-value") && stderr.contains("incompatible"), "{stderr}");
+}
+
+/// MSK with IAM access control. MSK cannot run here, so a stand-in for its sign-in
+/// (tests/common/msk.rs) sits in front of tansu, which advertises it: every
+/// connection must sign in with SASL/OAUTHBEARER and MSK's token, whose SigV4
+/// signature the stand-in checks with the one secret it knows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_secret_is_refused() {
+    let serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let front_port = listener.local_addr().unwrap().port();
+    let broker = Broker::start_behind(front_port);
+    let front = MskFront::start(listener, broker.port, "eu-west-1", "AKIDMSKTEST", "msk/test+secret");
+    let bootstrap = front.bootstrap();
+    let mut k = KafkaWorld::with_broker(
+        serial,
+        1,
+        2,
+        broker,
+        &bootstrap,
+        "msk-iam = true\nmsk-iam-region = \"eu-west-1\"\nrequest-timeout = \"8s\"",
+        // No TLS in the test; MSK's port 9098 is SASL_SSL, the default with msk-iam.
+        "\"security.protocol\" = \"SASL_PLAINTEXT\"",
+    );
+    for (name, value) in [
+        ("AWS_ACCESS_KEY_ID", "AKIDMSKTEST"),
+        ("AWS_SECRET_ACCESS_KEY", "msk/test+secret"),
+        ("AWS_SESSION_TOKEN", "session/token=="),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+    ] {
+        k.world.env.push((name.into(), value.into()));
+    }
+
+    // Topics cannot be made with IAM tokens (rdkafka's admin client cannot sign in):
+    // the error names each one and how to create it.
+    let out = k.command(&["produce", "listing", k.world.photos.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("objects.changed.v1 does not exist")
+            && stderr.contains("kafka-topics.sh")
+            && stderr.contains("--partitions 2")
+            && stderr.contains("cleanup.policy=compact"),
+        "{stderr}"
+    );
+    assert!(front.signed_in() >= 1, "the metadata client never signed in");
+
+    // An operator creates them (here without IAM, before the front enforces sign-in).
+    let admin = KafkaLog::connect(KafkaConfig { brokers: bootstrap.clone(), ..KafkaConfig::default() }).await.unwrap();
+    for (topic, compacted) in
+        [("objects.changed.v1", true), ("images.labeled.v1", true), ("objects.changed.dlq.v1", false)]
+    {
+        admin.ensure_topic(topic, 2, compacted).await.unwrap();
+    }
+    drop(admin);
+    front.enforce();
+    let before = front.signed_in();
+
+    // Producer, labeler, sink and status all sign in; nothing is refused.
+    k.produce_label_and_index();
+    let images = common::example_names().len() as u64;
+    assert_eq!(k.world.json(&["search", "--json"])["total"].as_u64(), Some(images));
+    assert!(k.world.json(&["search", "cat", "--json"])["total"].as_u64().unwrap() >= 1);
+    assert!(front.refused().is_empty(), "refused: {:?}", front.refused());
+    // At least a producer, a group consumer each for the labeler and the sink, and
+    // the metadata clients that status uses.
+    assert!(front.signed_in() >= before + 4, "only {} sign-ins", front.signed_in() - before);
+
+    // A wrong secret: MSK refuses the signature, and bucketlens says it could not sign in.
+    let out = k.command(&["status"]).env("AWS_SECRET_ACCESS_KEY", "not-the-secret").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().rfind(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(last.contains("refused to sign bucketlens in") && last.contains("signature does not match"), "{stderr}");
+    assert!(front.refused().iter().any(|r| r.contains("signature does not match")), "{:?}", front.refused());
+}
+
+/// bucketlens's MSK IAM token against botocore's SigV4 query signing (the signer
+/// AWS's Python MSK library uses), same credentials and instant: same URL.
+#[test]
+fn the_msk_iam_token_is_signed_as_botocore_signs_it() {
+    use bucketlens_runtime::log::msk_iam;
+    let python = PathBuf::from(std::env::var("MOTO_HOME").expect("MOTO_HOME: run the tests with scripts/test"))
+        .join("bin/python");
+    let script = r#"
+import datetime, sys
+from unittest import mock
+import botocore.auth, botocore.awsrequest, botocore.credentials
+creds = botocore.credentials.Credentials(sys.argv[1], sys.argv[2], sys.argv[3])
+req = botocore.awsrequest.AWSRequest(method="GET", url="https://kafka.%s.amazonaws.com/" % sys.argv[4],
+                                     params={"Action": "kafka-cluster:Connect"})
+at = datetime.datetime.fromtimestamp(int(sys.argv[5]), datetime.timezone.utc).replace(tzinfo=None)
+class Fixed(datetime.datetime):
+    @classmethod
+    def utcnow(cls): return at
+    @classmethod
+    def now(cls, tz=None): return at.replace(tzinfo=tz) if tz else at
+with mock.patch.object(botocore.auth.datetime, "datetime", Fixed):
+    botocore.auth.SigV4QueryAuth(creds, "kafka-cluster", sys.argv[4], expires=900).add_auth(req)
+print(req.prepare().url)
+"#;
+    for (region, session, at) in
+        [("eu-west-1", "session/token+==", 1_700_000_000u64), ("us-east-1", "FwoGZXIvYXdzE", 1_767_225_599)]
+    {
+        let (key, secret) = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+        let out =
+            Command::new(&python).args(["-c", script, key, secret, session, region, &at.to_string()]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let theirs = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let credentials = aws_credential_types::Credentials::new(key, secret, Some(session.to_string()), None, "test");
+        let ours = msk_iam::presign(&credentials, region, std::time::UNIX_EPOCH + Duration::from_secs(at)).unwrap();
+        let (signed, user_agent) = ours.rsplit_once("&User-Agent=").unwrap();
+        assert!(user_agent.starts_with("bucketlens%2F"), "{user_agent}");
+        let sorted = |url: &str| {
+            let (base, query) = url.split_once('?').unwrap();
+            let mut params: Vec<&str> = query.split('&').collect();
+            params.sort_unstable();
+            (base.to_string(), params.join("&"))
+        };
+        assert_eq!(sorted(signed), sorted(&theirs), "{region}");
+    }
 }

@@ -36,7 +36,7 @@ pub async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn Log>> {
     match settings.log.backend {
         Backend::Embedded => ensure(Arc::new(EmbeddedLog::open(&settings.log_path())?)).await,
         Backend::Kafka => {
-            let kafka = Arc::new(KafkaLog::connect(settings.log.kafka.clone())?);
+            let kafka = Arc::new(KafkaLog::connect(settings.log.kafka.clone()).await?);
             let log = ensure(Arc::clone(&kafka) as Arc<dyn Log>).await?;
             for (topic, schema) in [
                 (topics::OBJECTS_CHANGED, bucketlens_schemas::OBJECTS_CHANGED_SCHEMA),

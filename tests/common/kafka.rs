@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct Broker {
     dir: tempfile::TempDir,
     pub port: u16,
+    /// The port clients are told to use, when not `port` (a front relaying to it).
+    advertised: Option<u16>,
     child: Option<Child>,
 }
 
@@ -33,7 +35,15 @@ fn free_port() -> u16 {
 
 impl Broker {
     pub fn start() -> Self {
-        let mut broker = Self { dir: tempfile::tempdir().unwrap(), port: free_port(), child: None };
+        let mut broker = Self { dir: tempfile::tempdir().unwrap(), port: free_port(), advertised: None, child: None };
+        broker.spawn();
+        broker
+    }
+
+    /// A broker that tells clients to connect to 127.0.0.1:`front` (which relays to it).
+    pub fn start_behind(front: u16) -> Self {
+        let mut broker =
+            Self { dir: tempfile::tempdir().unwrap(), port: free_port(), advertised: Some(front), child: None };
         broker.spawn();
         broker
     }
@@ -44,11 +54,12 @@ impl Broker {
 
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised.unwrap_or(self.port));
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("tansu.log")).unwrap();
         let child = Command::new(tansu_binary())
             .current_dir(self.dir.path())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

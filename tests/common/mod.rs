@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 pub mod http;
 pub mod kafka;
+pub mod msk;
 pub mod opensearch;
 pub mod registry;
 pub mod rekognition;

@@ -108,7 +108,8 @@ async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Res
         brokers: broker.bootstrap.clone(),
         topic_prefix: "p.".into(),
         ..KafkaConfig::default()
-    })?;
+    })
+    .await?;
     let mut consumer = log.subscribe("bench-reader", "objects.changed.v1").await?;
     let mut records = Vec::with_capacity(files);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -205,7 +206,8 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
         brokers: broker.bootstrap.clone(),
         topic_prefix: prefix,
         ..KafkaConfig::default()
-    })?;
+    })
+    .await?;
     loop {
         if caught_up(&log, &labeler_group, "objects.changed.v1").await?
             && caught_up(&log, &index_group, "images.labeled.v1").await?

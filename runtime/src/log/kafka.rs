@@ -10,7 +10,10 @@
 //!   waits, up to `drain-timeout`, while the stage stops taking work from those
 //!   partitions, finishes what is in flight and commits; then the rebalance goes on.
 //! - Every librdkafka property in `properties` is passed through (security.protocol,
-//!   sasl.*, ssl.*, …), so TLS and SASL brokers need no code change.
+//!   sasl.*, ssl.*, …), so TLS and SASL brokers need no code change. MSK's IAM
+//!   access control, which librdkafka cannot do alone, is `msk-iam = true`: every
+//!   client then signs its SASL/OAUTHBEARER tokens with AWS credentials
+//!   ([`super::msk_iam`]).
 //! - Topic names carry an optional prefix; stages see the unprefixed names.
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::OAuthToken;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -32,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::msk_iam::MskIam;
 use super::registry::{fingerprint, to_confluent, SchemaRegistry};
 use super::{Consumer, GroupOffset, Log, LogError, LogRecord, OutRecord, Position, Revocation, Watermarks};
 
@@ -62,6 +66,13 @@ pub struct KafkaConfig {
     /// Basic authentication for the registry (Confluent Cloud: API key and secret).
     pub schema_registry_username: String,
     pub schema_registry_password: String,
+    /// Amazon MSK with IAM access control (port 9098): SASL/OAUTHBEARER tokens signed
+    /// with the default AWS credential chain. Implies `security.protocol=SASL_SSL`
+    /// and `sasl.mechanism=OAUTHBEARER` unless `properties` say otherwise.
+    pub msk_iam: bool,
+    /// The cluster's region for MSK IAM (empty: read from the brokers' names, else
+    /// `AWS_REGION` or the profile).
+    pub msk_iam_region: String,
 }
 
 impl Default for KafkaConfig {
@@ -76,6 +87,8 @@ impl Default for KafkaConfig {
             schema_registry_url: String::new(),
             schema_registry_username: String::new(),
             schema_registry_password: String::new(),
+            msk_iam: false,
+            msk_iam_region: String::new(),
         }
     }
 }
@@ -83,10 +96,14 @@ impl Default for KafkaConfig {
 /// The log on a Kafka cluster.
 pub struct KafkaLog {
     config: KafkaConfig,
-    producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
+    producer: FutureProducer<Auth>,
+    /// None with MSK IAM: rdkafka's admin client cannot authenticate with tokens.
+    admin: Option<AdminClient<Auth>>,
     /// A group-less consumer for metadata and watermarks.
-    meta: Arc<BaseConsumer>,
+    meta: Arc<BaseConsumer<Auth>>,
+    auth: Auth,
+    /// Serves `meta`'s token refreshes (MSK IAM) until the log is dropped.
+    _pump: Option<TokenPump>,
     registry: Option<Arc<SchemaRegistry>>,
     /// Topic (without prefix) → its registered schema id and that schema's fingerprint.
     framed: std::sync::RwLock<HashMap<String, (u32, [u8; 8])>>,
@@ -137,18 +154,31 @@ fn kafka_error(what: &str, e: &KafkaError) -> LogError {
 
 impl KafkaLog {
     /// Connects the producer and the admin client (librdkafka connects lazily, so
-    /// an unreachable cluster shows up on the first call, not here).
-    pub fn connect(config: KafkaConfig) -> Result<Self, LogError> {
+    /// an unreachable cluster shows up on the first call, not here). With MSK IAM,
+    /// the AWS credentials are loaded first: none is an error here.
+    pub async fn connect(config: KafkaConfig) -> Result<Self, LogError> {
+        let auth = if config.msk_iam {
+            let region = Some(config.msk_iam_region.as_str()).filter(|r| !r.is_empty());
+            Auth { msk: Some(MskIam::load(region, &config.brokers).await?), ..Auth::default() }
+        } else {
+            Auth::default()
+        };
         let open = |e: KafkaError| LogError::Open { location: config.brokers.clone(), reason: e.to_string() };
-        let producer: FutureProducer = client_config(
+        let producer: FutureProducer<Auth> = client_config(
             &config,
             &[("enable.idempotence", "true"), ("acks", "all"), ("partitioner", "murmur2_random"), ("linger.ms", "5")],
         )
-        .create()
+        .create_with_context(auth.clone())
         .map_err(open)?;
-        let admin = client_config(&config, &[]).create().map_err(open)?;
-        let meta: BaseConsumer =
-            client_config(&config, &[("group.id", "bucketlens-metadata")]).create().map_err(open)?;
+        let admin = match auth.msk {
+            None => Some(client_config(&config, &[]).create_with_context(auth.clone()).map_err(open)?),
+            Some(_) => None,
+        };
+        let meta: BaseConsumer<Auth> = client_config(&config, &[("group.id", "bucketlens-metadata")])
+            .create_with_context(auth.clone())
+            .map_err(open)?;
+        let meta = Arc::new(meta);
+        let pump = auth.msk.as_ref().map(|_| TokenPump::start(Arc::clone(&meta)));
         let registry = match config.schema_registry_url.as_str() {
             "" => None,
             url => Some(Arc::new(SchemaRegistry::new(
@@ -158,7 +188,7 @@ impl KafkaLog {
                 config.request_timeout,
             )?)),
         };
-        Ok(Self { config, producer, admin, meta: Arc::new(meta), registry, framed: Default::default() })
+        Ok(Self { config, producer, admin, meta, auth, _pump: pump, registry, framed: Default::default() })
     }
 
     /// With a schema registry: registers `schema` (the .avsc text) for `topic` under
@@ -182,10 +212,16 @@ impl KafkaLog {
     }
 
     /// A consumer for `group` that does not join it: reads and commits its offsets.
-    fn group_client(&self, group: &str) -> Result<BaseConsumer, LogError> {
-        client_config(&self.config, &[("group.id", group), ("enable.auto.commit", "false")])
-            .create()
-            .map_err(|e| kafka_error("creating a group client", &e))
+    fn group_client(&self, group: &str) -> Result<BaseConsumer<Auth>, LogError> {
+        let client: BaseConsumer<Auth> =
+            client_config(&self.config, &[("group.id", group), ("enable.auto.commit", "false")])
+                .create_with_context(self.auth.clone())
+                .map_err(|e| kafka_error("creating a group client", &e))?;
+        if self.auth.msk.is_some() {
+            // The first token is asked for when the client is made: give it now.
+            let _ = client.poll(Duration::ZERO);
+        }
+        Ok(client)
     }
 
     async fn partitions(&self, topic: &str) -> Result<Vec<i32>, LogError> {
@@ -193,8 +229,10 @@ impl KafkaLog {
         let full = self.topic(topic);
         let timeout = self.config.request_timeout;
         let what = format!("topic {full}");
+        let auth = self.auth.clone();
         blocking(move || {
-            let metadata = meta.fetch_metadata(Some(&full), timeout).map_err(|e| kafka_error(&what, &e))?;
+            let metadata =
+                meta.fetch_metadata(Some(&full), timeout).map_err(|e| auth.explain(kafka_error(&what, &e)))?;
             let found = metadata.topics().iter().find(|t| t.name() == full);
             match found {
                 Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
@@ -205,20 +243,138 @@ impl KafkaLog {
         })
         .await
     }
+
+    /// With MSK IAM, topics are not created (rdkafka's admin client cannot
+    /// authenticate with OAUTHBEARER tokens): a missing one is an error that says
+    /// how to create it.
+    async fn check_topic(&self, topic: &str, partitions: u32, compacted: bool) -> Result<(), LogError> {
+        match self.partitions(topic).await {
+            Ok(found) => {
+                debug!(topic = %self.topic(topic), partitions = found.len(), "topic exists");
+                Ok(())
+            }
+            Err(LogError::UnknownTopic { topic: full }) => Err(LogError::Storage {
+                reason: format!(
+                    "topic {full} does not exist, and bucketlens cannot create topics with MSK IAM \
+                     (rdkafka's admin client cannot sign in with IAM tokens); create it once, e.g. \
+                     kafka-topics.sh --bootstrap-server {} --command-config iam.properties --create \
+                     --topic {full} --partitions {partitions} --replication-factor {}{}",
+                    self.config.brokers,
+                    self.config.replication_factor,
+                    if compacted { " --config cleanup.policy=compact" } else { "" },
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
 }
 
-/// A client's settings: the brokers, bucketlens' `defaults` for this client, then
-/// the user's properties, which win.
+/// A client's settings: the brokers, bucketlens' `defaults` for this client (and
+/// MSK IAM's), then the user's properties, which win.
 fn client_config(config: &KafkaConfig, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.brokers);
     for (k, v) in defaults {
         c.set(*k, *v);
     }
+    if config.msk_iam {
+        c.set("security.protocol", "SASL_SSL");
+        c.set("sasl.mechanism", "OAUTHBEARER");
+    }
     for (k, v) in &config.properties {
         c.set(k, v);
     }
     c
+}
+
+/// Every client's context: gives librdkafka MSK IAM tokens when it asks for one.
+///
+/// Token refreshes are always routed here: librdkafka asks the application only
+/// for `sasl.mechanism=OAUTHBEARER` without `sasl.oauthbearer.method=oidc` (its
+/// OIDC refresh runs inside librdkafka and never reaches this context).
+#[derive(Clone, Default)]
+struct Auth {
+    msk: Option<Arc<MskIam>>,
+    /// The last time a broker refused to sign a client in, and why.
+    refused: Arc<std::sync::Mutex<Option<(std::time::Instant, String)>>>,
+}
+
+/// How long a refused sign-in explains the errors that follow it.
+const REFUSAL_EXPLAINS: Duration = Duration::from_secs(120);
+
+impl Auth {
+    /// `error`, with the reason the brokers refused to sign in when they just did
+    /// (librdkafka reports the refusal on its own, and the call then only times out
+    /// or finds no broker).
+    fn explain(&self, error: LogError) -> LogError {
+        let refused = self.refused.lock().ok().and_then(|r| r.clone());
+        match (error, refused) {
+            (LogError::Unavailable { reason }, Some((at, why))) if at.elapsed() < REFUSAL_EXPLAINS => {
+                LogError::Unavailable { reason: format!("{reason}; the brokers refused to sign bucketlens in: {why}") }
+            }
+            (error, _) => error,
+        }
+    }
+}
+
+impl ClientContext for Auth {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!("librdkafka: {error}: {reason}");
+        if error.rdkafka_error_code() == Some(Code::Authentication) {
+            if let Ok(mut refused) = self.refused.lock() {
+                *refused = Some((std::time::Instant::now(), reason.to_string()));
+            }
+        }
+    }
+
+    fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        let Some(msk) = &self.msk else {
+            return Err(
+                "sasl.mechanism=OAUTHBEARER needs sasl.oauthbearer.method=oidc or log.kafka.msk-iam = true".into()
+            );
+        };
+        let (token, lifetime_ms) = msk.token()?;
+        debug!(region = msk.region(), "MSK IAM token signed");
+        Ok(OAuthToken { token, principal_name: "bucketlens".into(), lifetime_ms })
+    }
+}
+
+impl ConsumerContext for Auth {}
+
+/// Polls a client nobody else polls (the metadata client), so that librdkafka's
+/// token refreshes for it are served.
+struct TokenPump {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TokenPump {
+    fn start(client: Arc<BaseConsumer<Auth>>) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("kafka-tokens".into())
+                .spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = client.poll(Duration::from_millis(200));
+                    }
+                })
+                .ok()
+        };
+        Self { stop, thread }
+    }
+}
+
+impl Drop for TokenPump {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Runs blocking librdkafka calls off the async threads.
@@ -232,14 +388,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + S
 impl Log for KafkaLog {
     async fn ensure_topic(&self, topic: &str, partitions: u32, compacted: bool) -> Result<(), LogError> {
         let full = self.topic(topic);
+        let Some(admin) = &self.admin else {
+            return self.check_topic(topic, partitions, compacted).await;
+        };
         let count = i32::try_from(partitions).unwrap_or(i32::MAX);
         let mut new = NewTopic::new(&full, count, TopicReplication::Fixed(self.config.replication_factor));
         if compacted {
             new = new.set("cleanup.policy", "compact");
         }
         let options = AdminOptions::new().operation_timeout(Some(self.config.request_timeout));
-        let results =
-            self.admin.create_topics([&new], &options).await.map_err(|e| kafka_error("creating topics", &e))?;
+        let results = admin.create_topics([&new], &options).await.map_err(|e| kafka_error("creating topics", &e))?;
         for result in results {
             match result {
                 Ok(name) => info!(topic = %name, partitions, compacted, "created topic"),
@@ -290,7 +448,7 @@ impl Log for KafkaLog {
 
     async fn subscribe(&self, group: &str, topic: &str) -> Result<Box<dyn Consumer>, LogError> {
         let (tx, rx) = mpsc::channel(1024);
-        let context = GroupContext { events: tx, drain_timeout: self.config.drain_timeout };
+        let context = GroupContext { auth: self.auth.clone(), events: tx, drain_timeout: self.config.drain_timeout };
         let config = client_config(
             &self.config,
             &[
@@ -440,11 +598,22 @@ enum Event {
 
 /// Runs on the consumer's polling thread: turns rebalances into [`Revocation`]s.
 struct GroupContext {
+    auth: Auth,
     events: mpsc::Sender<Event>,
     drain_timeout: Duration,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = Auth::ENABLE_REFRESH_OAUTH_TOKEN;
+
+    fn generate_oauth_token(&self, config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.auth.generate_oauth_token(config)
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.auth.error(error, reason);
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -10,6 +10,7 @@
 
 mod embedded;
 mod kafka;
+pub mod msk_iam;
 mod offsets;
 mod output;
 mod partitioner;
