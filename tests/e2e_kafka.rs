@@ -497,6 +497,8 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
     }
     drop(admin);
     front.enforce();
+    // Sessions last 3 s: long-running clients sign in again on open connections.
+    front.expire_sessions_after(3_000);
     let before = front.signed_in();
 
     // Producer, labeler, sink and status all sign in; nothing is refused.
@@ -508,6 +510,7 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
     // At least a producer, a group consumer each for the labeler and the sink, and
     // the metadata clients that status uses.
     assert!(front.signed_in() >= before + 4, "only {} sign-ins", front.signed_in() - before);
+    assert!(front.renewed() >= 1, "no session was renewed on its connection");
 
     // A wrong secret: MSK refuses the signature, and bucketlens says it could not sign in.
     let out = k.command(&["status"]).env("AWS_SECRET_ACCESS_KEY", "not-the-secret").output().unwrap();

@@ -38,7 +38,11 @@ struct State {
     access_key: String,
     secret: String,
     enforcing: AtomicBool,
+    /// The session lifetime answered on sign-in: clients sign in again before it ends.
+    session_ms: std::sync::atomic::AtomicI64,
     signed_in: AtomicUsize,
+    /// Sign-ins on a connection that had already signed in.
+    renewed: AtomicUsize,
     /// Why each refused connection was refused.
     refused: Mutex<Vec<String>>,
 }
@@ -53,7 +57,9 @@ impl MskFront {
             access_key: access_key.into(),
             secret: secret.into(),
             enforcing: AtomicBool::new(false),
+            session_ms: std::sync::atomic::AtomicI64::new(0),
             signed_in: AtomicUsize::new(0),
+            renewed: AtomicUsize::new(0),
             refused: Mutex::new(Vec::new()),
         });
         let shared = Arc::clone(&state);
@@ -75,9 +81,20 @@ impl MskFront {
         self.state.enforcing.store(true, Ordering::SeqCst);
     }
 
-    /// Connections that signed in with a valid token.
+    /// Sessions end after `ms` from now on (MSK ends them when the token expires):
+    /// clients must sign in again on the same connection (KIP-368).
+    pub fn expire_sessions_after(&self, ms: i64) {
+        self.state.session_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Sign-ins with a valid token (first ones and renewals).
     pub fn signed_in(&self) -> usize {
         self.state.signed_in.load(Ordering::SeqCst)
+    }
+
+    /// Sign-ins that renewed a session on an open connection.
+    pub fn renewed(&self) -> usize {
+        self.state.renewed.load(Ordering::SeqCst)
     }
 
     pub fn refused(&self) -> Vec<String> {
@@ -161,7 +178,7 @@ fn serve(client: TcpStream, state: &State) {
                     out.extend_from_slice(&0i32.to_be_bytes());
                 }
                 if version >= 1 {
-                    out.extend_from_slice(&0i64.to_be_bytes()); // no re-authentication
+                    out.extend_from_slice(&state.session_ms.load(Ordering::SeqCst).to_be_bytes());
                 }
                 if flexible {
                     out.push(0);
@@ -169,6 +186,9 @@ fn serve(client: TcpStream, state: &State) {
                 write_frame(&to_client, &out);
                 match verdict {
                     Ok(()) => {
+                        if signed_in {
+                            state.renewed.fetch_add(1, Ordering::SeqCst);
+                        }
                         signed_in = true;
                         state.signed_in.fetch_add(1, Ordering::SeqCst);
                     }

@@ -66,10 +66,15 @@ impl MskIam {
         let provider = config
             .credentials_provider()
             .ok_or_else(|| fail("MSK IAM needs AWS credentials, and no credential provider is configured".into()))?;
+        Self::start(region, provider).await.map_err(fail)
+    }
+
+    /// Gets the first credentials from `provider` and keeps them fresh.
+    async fn start(region: String, provider: SharedCredentialsProvider) -> Result<Arc<Self>, String> {
         let credentials = provider
             .provide_credentials()
             .await
-            .map_err(|e| fail(format!("MSK IAM: no AWS credentials: {}", aws_error(&e))))?;
+            .map_err(|e| format!("MSK IAM: no AWS credentials: {}", aws_error(&e)))?;
         debug!(%region, access_key = credentials.access_key_id(), "MSK IAM credentials loaded");
         let expiry = credentials.expiry();
         let msk = Arc::new(Self {
@@ -269,6 +274,69 @@ mod tests {
         let msk = MskIam::with_credentials("us-east-1", expired);
         let err = msk.token().unwrap_err();
         assert!(err.contains("no valid AWS credentials"), "{err}");
+    }
+
+    /// Hands out `AKID1`, `AKID2`, … expiring `lasting` from each call, failing on
+    /// the calls listed in `fail_on`.
+    #[derive(Debug)]
+    struct Rotating {
+        calls: std::sync::atomic::AtomicUsize,
+        lasting: Duration,
+        fail_on: Vec<usize>,
+    }
+
+    impl ProvideCredentials for Rotating {
+        fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let result = if self.fail_on.contains(&n) {
+                Err(aws_credential_types::provider::error::CredentialsError::provider_error("the role is gone"))
+            } else {
+                Ok(Credentials::new(format!("AKID{n}"), "secret", None, Some(SystemTime::now() + self.lasting), "t"))
+            };
+            aws_credential_types::provider::future::ProvideCredentials::ready(result)
+        }
+    }
+
+    fn access_key_of(token: &str) -> String {
+        let url = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).unwrap()).unwrap();
+        let credential = query(&url).into_iter().find(|(k, _)| k == "X-Amz-Credential").unwrap().1;
+        credential.split('/').next().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn expiring_credentials_are_refreshed_before_they_expire_and_a_failed_refresh_is_retried() {
+        // Each set lasts 1.2 s past the refresh margin: a refresh every 1.2 s.
+        let lasting = REFRESH_BEFORE_EXPIRY + Duration::from_millis(1200);
+        let provider =
+            SharedCredentialsProvider::new(Rotating { calls: Default::default(), lasting, fail_on: vec![2] });
+        let msk = MskIam::start("eu-west-1".into(), provider).await.unwrap();
+        assert_eq!(access_key_of(&msk.token().unwrap().0), "AKID1");
+        let error = |msk: &MskIam| msk.current.read().unwrap().error.clone();
+        // The second call (after 1.2 s) fails: the first credentials, still valid,
+        // stay in use.
+        let started = std::time::Instant::now();
+        while error(&msk).is_none() {
+            assert!(started.elapsed() < Duration::from_secs(10), "no refresh was tried");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(error(&msk).unwrap().contains("the role is gone"));
+        assert_eq!(access_key_of(&msk.token().unwrap().0), "AKID1");
+        // It is tried again RETRY_AFTER later, and succeeds.
+        let failed_at = std::time::Instant::now();
+        loop {
+            let key = access_key_of(&msk.token().unwrap().0);
+            if key != "AKID1" {
+                assert_eq!(key, "AKID3");
+                break;
+            }
+            assert!(failed_at.elapsed() < RETRY_AFTER * 3, "the failed refresh was not retried");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(failed_at.elapsed() >= RETRY_AFTER - Duration::from_millis(500), "retried too soon");
+        assert!(error(&msk).is_none());
     }
 
     #[test]
