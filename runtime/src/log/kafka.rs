@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::OAuthToken;
 use rdkafka::config::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -320,6 +321,24 @@ impl Auth {
 impl ClientContext for Auth {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
+    /// librdkafka's log, less its warning that a consumer property given to the
+    /// producer (or the other way round) is ignored: one property map feeds every
+    /// client, so that is expected.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        let ignored = fac == "CONFWARN" && message.contains("will be ignored by this");
+        match level {
+            _ if ignored => debug!(target: "librdkafka", "librdkafka: {fac} {message}"),
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {fac} {message}");
+            }
+            RDKafkaLogLevel::Warning => warn!(target: "librdkafka", "librdkafka: {fac} {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                info!(target: "librdkafka", "librdkafka: {fac} {message}")
+            }
+            RDKafkaLogLevel::Debug => debug!(target: "librdkafka", "librdkafka: {fac} {message}"),
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::error!("librdkafka: {error}: {reason}");
         if error.rdkafka_error_code() == Some(Code::Authentication) {
@@ -612,6 +631,10 @@ impl ClientContext for GroupContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.auth.error(error, reason);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.auth.log(level, fac, message);
     }
 }
 
