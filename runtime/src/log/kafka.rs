@@ -24,8 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::OAuthToken;
-use rdkafka::config::ClientConfig;
-use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -179,7 +178,10 @@ impl KafkaLog {
             .create_with_context(auth.clone())
             .map_err(open)?;
         let meta = Arc::new(meta);
-        let pump = auth.msk.as_ref().map(|_| TokenPump::start(Arc::clone(&meta)));
+        let pump = match auth.msk {
+            Some(_) => Some(TokenPump::start(Arc::clone(&meta))?),
+            None => None,
+        };
         let registry = match config.schema_registry_url.as_str() {
             "" => None,
             url => Some(Arc::new(SchemaRegistry::new(
@@ -370,7 +372,7 @@ struct TokenPump {
 }
 
 impl TokenPump {
-    fn start(client: Arc<BaseConsumer<Auth>>) -> Self {
+    fn start(client: Arc<BaseConsumer<Auth>>) -> Result<Self, LogError> {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
@@ -381,9 +383,9 @@ impl TokenPump {
                         let _ = client.poll(Duration::from_millis(200));
                     }
                 })
-                .ok()
+                .map_err(|e| LogError::Storage { reason: format!("cannot start the token thread: {e}") })?
         };
-        Self { stop, thread }
+        Ok(Self { stop, thread: Some(thread) })
     }
 }
 
