@@ -202,10 +202,12 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
         match label_with_retries(stage, &change, shutdown).await {
             Some(Ok(Some((set, current)))) => {
                 if let Some(meta) = current {
-                    // The inventory row was stale: describe the version labelled.
+                    // The inventory row was stale, or the change named no version:
+                    // describe the version labelled.
                     outcome.etag = meta.etag.or(outcome.etag);
                     outcome.size = meta.size.or(outcome.size);
                     outcome.last_modified = meta.last_modified.or(outcome.last_modified);
+                    outcome.version_id = meta.version_id.or(outcome.version_id);
                 }
                 outcome.kind = LabelKind::Labeled;
                 outcome.labels = set.labels;
@@ -278,11 +280,13 @@ async fn read_and_label(stage: &Stage, change: &ObjectChanged) -> Result<Option<
     let failure = |e: SourceError| LabelFailure { code: e.code(), message: e.to_string(), retryable: e.retryable() };
     let object = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: change.version_id.as_deref() };
     // An inventory is a day old at most: check the object is still the one listed.
+    // A change without an etag (one version of a versioned object deleted) labels
+    // whatever is current: the HEAD says what that is.
     let mut current = None;
-    if change.source == ChangeSource::Inventory {
+    if change.source == ChangeSource::Inventory || change.etag.is_none() {
         let Some(meta) = stage.source.head(object).await.map_err(failure)? else { return Ok(None) };
         if meta.etag.is_some() && meta.etag != change.etag {
-            debug!(object = %object, listed = ?change.etag, now = ?meta.etag, "changed since the inventory; labelling the current version");
+            debug!(object = %object, listed = ?change.etag, now = ?meta.etag, "labelling the current version");
             current = Some(meta);
         }
     }

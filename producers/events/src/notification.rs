@@ -96,6 +96,9 @@ struct EventBridgeEvent {
 struct EventBridgeDetail {
     bucket: S3Bucket,
     object: EventBridgeObject,
+    /// "Permanently Deleted" or "Delete Marker Created" (Object Deleted only).
+    #[serde(rename = "deletion-type")]
+    deletion_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -184,16 +187,20 @@ fn from_s3_record(record: S3Record) -> Result<Option<ObjectChanged>, String> {
         _ => return Ok(None),
     };
     let object = record.s3.object;
-    change(Fields {
-        bucket: record.s3.bucket.name,
-        raw_key: object.key,
-        kind,
-        size: object.size,
-        etag: object.e_tag,
-        version_id: object.version_id,
-        sequencer: object.sequencer,
-        time: record.event_time,
-    })
+    let version_removed = kind == ChangeKind::Delete && name.ends_with(":Delete") && object.version_id.is_some();
+    change(
+        Fields {
+            bucket: record.s3.bucket.name,
+            raw_key: object.key,
+            kind,
+            size: object.size,
+            etag: object.e_tag,
+            version_id: object.version_id,
+            sequencer: object.sequencer,
+            time: record.event_time,
+        }
+        .version_removed(version_removed),
+    )
 }
 
 fn from_eventbridge(event: EventBridgeEvent) -> Result<Option<ObjectChanged>, String> {
@@ -202,17 +209,23 @@ fn from_eventbridge(event: EventBridgeEvent) -> Result<Option<ObjectChanged>, St
         "Object Deleted" => ChangeKind::Delete,
         _ => return Ok(None),
     };
+    let version_removed = kind == ChangeKind::Delete
+        && event.detail.deletion_type.as_deref() == Some("Permanently Deleted")
+        && event.detail.object.version_id.is_some();
     let object = event.detail.object;
-    change(Fields {
-        bucket: event.detail.bucket.name,
-        raw_key: object.key,
-        kind,
-        size: object.size,
-        etag: object.etag,
-        version_id: object.version_id,
-        sequencer: object.sequencer,
-        time: event.time,
-    })
+    change(
+        Fields {
+            bucket: event.detail.bucket.name,
+            raw_key: object.key,
+            kind,
+            size: object.size,
+            etag: object.etag,
+            version_id: object.version_id,
+            sequencer: object.sequencer,
+            time: event.time,
+        }
+        .version_removed(version_removed),
+    )
 }
 
 struct Fields {
@@ -224,6 +237,20 @@ struct Fields {
     version_id: Option<String>,
     sequencer: Option<String>,
     time: Option<String>,
+}
+
+impl Fields {
+    /// When `removed`, the event deleted one version of a versioned object (not a
+    /// delete marker): the key may still hold an older version, which is now the
+    /// current one. Such a removal becomes a change of the key with no version or
+    /// etag: the labeler reads whatever is current and labels it, or removes the key
+    /// when no version is left.
+    fn version_removed(self, removed: bool) -> Self {
+        if !removed {
+            return self;
+        }
+        Self { kind: ChangeKind::Upsert, size: None, etag: None, version_id: None, ..self }
+    }
 }
 
 fn change(f: Fields) -> Result<Option<ObjectChanged>, String> {

@@ -91,3 +91,40 @@ fn malformed_bodies_say_what_is_wrong() {
     let err = parse(&bad_key).unwrap_err().to_string();
     assert!(err.contains("does not decode to UTF-8"), "{err}");
 }
+
+#[test]
+fn deleting_one_version_becomes_a_change_of_the_key_and_a_delete_marker_a_removal() {
+    let record = |name: &str, version: Option<&str>| {
+        let mut object = serde_json::json!({"key": "photo.png", "sequencer": "0055AED6DCD90281F0"});
+        if let Some(v) = version {
+            object["versionId"] = v.into();
+        }
+        serde_json::json!({"Records": [{"eventVersion": "2.1", "eventName": name,
+            "s3": {"bucket": {"name": "b"}, "object": object}}]})
+        .to_string()
+    };
+    let one = |body: String| parse(&body).unwrap().changes.remove(0);
+
+    // One version of a versioned object deleted for good: an older one may now be
+    // current, so the key is read again (no version, no etag).
+    for version in ["3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", "null"] {
+        let c = one(record("ObjectRemoved:Delete", Some(version)));
+        assert_eq!((c.kind, c.version_id.as_deref(), c.etag.as_deref()), (ChangeKind::Upsert, None, None));
+        assert_eq!(c.sequencer.as_deref(), Some("0055AED6DCD90281F0"));
+        let c = one(record("LifecycleExpiration:Delete", Some(version)));
+        assert_eq!(c.kind, ChangeKind::Upsert, "a noncurrent version expired");
+    }
+    // An unversioned delete, and delete markers, remove the key.
+    assert_eq!(one(record("ObjectRemoved:Delete", None)).kind, ChangeKind::Delete);
+    assert_eq!(one(record("ObjectRemoved:DeleteMarkerCreated", Some("null"))).kind, ChangeKind::Delete);
+    assert_eq!(one(record("LifecycleExpiration:DeleteMarkerCreated", Some("v2"))).kind, ChangeKind::Delete);
+
+    // EventBridge says which in deletion-type.
+    let marker = fixture("eventbridge-object-deleted.json");
+    assert_eq!(parse(&marker).unwrap().changes[0].kind, ChangeKind::Delete);
+    let permanent = marker.replace("Delete Marker Created", "Permanently Deleted");
+    let c = parse(&permanent).unwrap().changes.remove(0);
+    assert_eq!((c.kind, c.version_id), (ChangeKind::Upsert, None));
+    let unversioned = permanent.replace("\"version-id\": \"1QW9g1Z99LUNbvaaYVpW9xDlOLU.qxgF\",", "");
+    assert_eq!(parse(&unversioned).unwrap().changes[0].kind, ChangeKind::Delete);
+}
