@@ -277,6 +277,9 @@ impl KafkaLog {
 fn client_config(config: &KafkaConfig, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.brokers);
+    // OpenSSL is built into the binary, so its own CA path may not exist here:
+    // librdkafka then looks for the system's CA bundle (TLS brokers, MSK).
+    c.set("ssl.ca.location", "probe");
     for (k, v) in defaults {
         c.set(*k, *v);
     }
