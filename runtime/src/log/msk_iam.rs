@@ -101,7 +101,9 @@ impl MskIam {
         &self.region
     }
 
-    /// A token signed now, and when it expires (ms since the epoch).
+    /// A token signed now, and when it expires (ms since the epoch): after 900 s, or
+    /// when the credentials that signed it expire, if sooner (librdkafka asks for
+    /// the next one before then).
     pub fn token(&self) -> Result<(String, i64), String> {
         let now = SystemTime::now();
         let current = self.current.read().map_err(|_| "the MSK IAM credentials lock is poisoned".to_string())?;
@@ -110,7 +112,7 @@ impl MskIam {
             return Err(format!("no valid AWS credentials for MSK IAM: {why}"));
         };
         let url = presign(credentials, &self.region, now)?;
-        let expires = now + TOKEN_LIFETIME;
+        let expires = credentials.expiry().map_or(now + TOKEN_LIFETIME, |at| at.min(now + TOKEN_LIFETIME));
         let expires_ms = expires.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
         Ok((encode(&url), expires_ms))
     }
@@ -120,7 +122,9 @@ impl MskIam {
 async fn refresh(msk: Weak<MskIam>, mut expiry: SystemTime) {
     loop {
         let due = expiry.checked_sub(REFRESH_BEFORE_EXPIRY).unwrap_or(expiry);
-        let wait = due.duration_since(SystemTime::now()).unwrap_or_default();
+        // Never more often than RETRY_AFTER, even for credentials that come with
+        // less than REFRESH_BEFORE_EXPIRY left.
+        let wait = due.duration_since(SystemTime::now()).unwrap_or_default().max(RETRY_AFTER);
         tokio::time::sleep(wait).await;
         let Some(this) = msk.upgrade() else { return };
         let result = this.provider.provide_credentials().await;
@@ -270,6 +274,11 @@ mod tests {
         assert!((expires_ms - now_ms - 900_000).abs() < 5_000, "{expires_ms} vs {now_ms}");
         assert!(!token.is_empty());
 
+        // Credentials expiring sooner than 900 s bound the token's lifetime.
+        let short = Credentials::new("AKID", "secret", None, Some(SystemTime::now() + Duration::from_secs(60)), "t");
+        let (_, expires_ms) = MskIam::with_credentials("us-east-1", short).token().unwrap();
+        assert!((expires_ms - now_ms - 60_000).abs() < 5_000, "{expires_ms} vs {now_ms}");
+
         let expired = Credentials::new("AKID", "secret", None, Some(SystemTime::now() - Duration::from_secs(1)), "t");
         let msk = MskIam::with_credentials("us-east-1", expired);
         let err = msk.token().unwrap_err();
@@ -308,20 +317,22 @@ mod tests {
 
     #[tokio::test]
     async fn expiring_credentials_are_refreshed_before_they_expire_and_a_failed_refresh_is_retried() {
-        // Each set lasts 1.2 s past the refresh margin: a refresh every 1.2 s.
-        let lasting = REFRESH_BEFORE_EXPIRY + Duration::from_millis(1200);
+        // Each set is due for a refresh at once, but refreshes come RETRY_AFTER
+        // apart at the most.
+        let lasting = REFRESH_BEFORE_EXPIRY;
         let provider =
             SharedCredentialsProvider::new(Rotating { calls: Default::default(), lasting, fail_on: vec![2] });
         let msk = MskIam::start("eu-west-1".into(), provider).await.unwrap();
         assert_eq!(access_key_of(&msk.token().unwrap().0), "AKID1");
         let error = |msk: &MskIam| msk.current.read().unwrap().error.clone();
-        // The second call (after 1.2 s) fails: the first credentials, still valid,
-        // stay in use.
+        // The second call (RETRY_AFTER later) fails: the first credentials, still
+        // valid, stay in use.
         let started = std::time::Instant::now();
         while error(&msk).is_none() {
-            assert!(started.elapsed() < Duration::from_secs(10), "no refresh was tried");
+            assert!(started.elapsed() < RETRY_AFTER * 3, "no refresh was tried");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert!(started.elapsed() >= RETRY_AFTER - Duration::from_millis(500), "refreshed too soon");
         assert!(error(&msk).unwrap().contains("the role is gone"));
         assert_eq!(access_key_of(&msk.token().unwrap().0), "AKID1");
         // It is tried again RETRY_AFTER later, and succeeds.
