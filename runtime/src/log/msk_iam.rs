@@ -88,8 +88,9 @@ impl MskIam {
         Ok(msk)
     }
 
-    /// Signs credentials for tests and tools that have their own.
-    pub fn with_credentials(region: &str, credentials: Credentials) -> Self {
+    /// Signs with fixed credentials (tests).
+    #[cfg(test)]
+    fn with_credentials(region: &str, credentials: Credentials) -> Self {
         Self {
             region: region.to_string(),
             provider: SharedCredentialsProvider::new(credentials.clone()),
