@@ -521,6 +521,13 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
     let last = stderr.lines().rfind(|l| l.starts_with("error:")).unwrap_or_default();
     assert!(last.contains("refused to sign bucketlens in") && last.contains("signature does not match"), "{stderr}");
     assert!(front.refused().iter().any(|r| r.contains("signature does not match")), "{:?}", front.refused());
+
+    // No credentials at all: start-up stops at once, saying so.
+    let out =
+        k.command(&["status"]).env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MSK IAM: no AWS credentials"), "{stderr}");
 }
 
 /// bucketlens's MSK IAM token against botocore's SigV4 query signing (the signer
