@@ -3,64 +3,18 @@
 //! sequencer, tombstones, replays, concurrent writers, and refused documents.
 #![allow(clippy::unwrap_used)]
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+#[path = "../../../tests/common/opensearch.rs"]
+mod osmem_server;
+#[path = "support/records.rs"]
+mod records;
 
 use bucketlens_index::{Expr, Index, OpenSearchConfig, OpenSearchIndex, SearchRequest};
-use bucketlens_schemas::{ImageLabeled, Label, LabelKind, ModelInfo};
-
-struct Osmem {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Osmem {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn osmem() -> Osmem {
-    let binary = std::env::var("OSMEM_SERVER")
-        .expect("the OpenSearch tests need osmem-server: run them with scripts/test, which installs it");
-    let mut child = Command::new(binary)
-        .args(["-addr", "127.0.0.1:0", "-no-ja", "-parent-pid", &std::process::id().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
-    Osmem { child, url: info["url"].as_str().unwrap().to_string() }
-}
+use bucketlens_schemas::{ImageLabeled, LabelKind};
+use osmem_server::Osmem;
+use records::{label, record};
 
 fn config(server: &Osmem, index: &str) -> OpenSearchConfig {
     OpenSearchConfig { url: server.url.clone(), index: index.into(), ..OpenSearchConfig::default() }
-}
-
-fn label(name: &str, confidence: f32) -> Label {
-    Label { name: name.into(), confidence, parents: vec![], categories: vec![], aliases: vec![], instances: vec![] }
-}
-
-fn record(key: &str, seq: &str, kind: LabelKind, labels: Vec<Label>) -> ImageLabeled {
-    ImageLabeled {
-        bucket: "photos".into(),
-        key: key.into(),
-        version_id: None,
-        etag: None,
-        size: Some(100),
-        last_modified: Some(1),
-        sequencer: Some(seq.into()),
-        kind,
-        labels,
-        image: None,
-        model: ModelInfo { name: "m".into(), version: "1".into() },
-        labeled_at: 5,
-        error: None,
-    }
 }
 
 async fn keys(index: &OpenSearchIndex, query: &str) -> Vec<String> {
@@ -77,7 +31,7 @@ const NEWER: &str = "0055AED6DCD90281E60001";
 
 #[tokio::test]
 async fn stale_records_never_win_and_a_delete_is_not_undone_by_a_late_create() {
-    let server = osmem();
+    let server = Osmem::start();
     let index = OpenSearchIndex::open(&config(&server, "photos-order")).await.unwrap();
     let cat = || vec![label("Cat", 90.0)];
     let stats = index.write(vec![record("a.jpg", NEW, LabelKind::Labeled, cat())]).await.unwrap();
@@ -106,7 +60,7 @@ async fn stale_records_never_win_and_a_delete_is_not_undone_by_a_late_create() {
 
 #[tokio::test]
 async fn a_replay_changes_nothing_and_relabelling_with_a_newer_model_overwrites() {
-    let server = osmem();
+    let server = Osmem::start();
     let index = OpenSearchIndex::open(&config(&server, "photos-replay")).await.unwrap();
     let batch: Vec<ImageLabeled> =
         (0..30).map(|i| record(&format!("k{i:02}.jpg"), NEW, LabelKind::Labeled, vec![label("Cat", 90.0)])).collect();
@@ -130,7 +84,7 @@ async fn a_replay_changes_nothing_and_relabelling_with_a_newer_model_overwrites(
 
 #[tokio::test]
 async fn concurrent_writers_of_one_key_end_with_the_newest_state() {
-    let server = osmem();
+    let server = Osmem::start();
     let a = OpenSearchIndex::open(&config(&server, "photos-race")).await.unwrap();
     let b = OpenSearchIndex::open(&config(&server, "photos-race")).await.unwrap();
     for round in 0..10u32 {
@@ -147,7 +101,7 @@ async fn concurrent_writers_of_one_key_end_with_the_newest_state() {
 
 #[tokio::test]
 async fn a_document_the_index_refuses_is_returned_with_the_reason() {
-    let server = osmem();
+    let server = Osmem::start();
     // An index someone made by hand, where `key` is a number: every document is refused.
     let client = opensearch::OpenSearch::new(opensearch::http::transport::Transport::single_node(&server.url).unwrap());
     let created = client
@@ -167,7 +121,7 @@ async fn a_document_the_index_refuses_is_returned_with_the_reason() {
 
 #[tokio::test]
 async fn searching_before_anything_is_indexed_finds_nothing_and_creates_nothing() {
-    let server = osmem();
+    let server = Osmem::start();
     let index = OpenSearchIndex::open_for_search(&config(&server, "not-yet")).await.unwrap();
     let found = index.search(SearchRequest::new(Expr::All)).await.unwrap();
     assert_eq!(found.total, 0);

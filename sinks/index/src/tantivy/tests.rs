@@ -1,30 +1,12 @@
-use bucketlens_schemas::{ImageLabeled, Label, LabelError, LabelKind, ModelInfo};
+use bucketlens_schemas::{LabelError, LabelKind};
 
 use super::*;
+
+#[path = "../../tests/support/records.rs"]
+mod records;
 use crate::index::DocState;
 use crate::query::Expr;
-
-fn label(name: &str, confidence: f32) -> Label {
-    Label { name: name.into(), confidence, parents: vec![], categories: vec![], aliases: vec![], instances: vec![] }
-}
-
-fn record(key: &str, seq: &str, kind: LabelKind, labels: Vec<Label>) -> ImageLabeled {
-    ImageLabeled {
-        bucket: "photos".into(),
-        key: key.into(),
-        version_id: None,
-        etag: None,
-        size: Some(100),
-        last_modified: Some(1),
-        sequencer: Some(seq.into()),
-        kind,
-        labels,
-        image: None,
-        model: ModelInfo { name: "m".into(), version: "1".into() },
-        labeled_at: 5,
-        error: None,
-    }
-}
+use records::{label, record};
 
 fn open() -> (tempfile::TempDir, TantivyIndex) {
     let dir = tempfile::tempdir().unwrap();

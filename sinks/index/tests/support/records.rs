@@ -1,0 +1,26 @@
+//! Records for the index tests, shared by the tantivy unit tests and the
+//! OpenSearch integration tests (included by path in both).
+
+use bucketlens_schemas::{ImageLabeled, Label, LabelKind, ModelInfo};
+
+pub fn label(name: &str, confidence: f32) -> Label {
+    Label { name: name.into(), confidence, parents: vec![], categories: vec![], aliases: vec![], instances: vec![] }
+}
+
+pub fn record(key: &str, seq: &str, kind: LabelKind, labels: Vec<Label>) -> ImageLabeled {
+    ImageLabeled {
+        bucket: "photos".into(),
+        key: key.into(),
+        version_id: None,
+        etag: None,
+        size: Some(100),
+        last_modified: Some(1),
+        sequencer: Some(seq.into()),
+        kind,
+        labels,
+        image: None,
+        model: ModelInfo { name: "m".into(), version: "1".into() },
+        labeled_at: 5,
+        error: None,
+    }
+}
