@@ -60,7 +60,7 @@ fn a_bad_image_among_good_ones_is_listed_with_its_reason_and_the_rest_are_indexe
     let status = w.status();
     assert_eq!(status["documents"], 15, "{status}");
     assert_eq!(status["failed"], 3, "{status}");
-    assert_eq!(status["dlq"], 3, "each failure also reaches the dead-letter topic: {status}");
+    assert_eq!(status["dlq"]["objects.changed.dlq.v1"], 3, "each failure also reaches the dead-letter topic: {status}");
 
     let failed = w.json(&["search", "--failed", "--json"]);
     assert_eq!(failed["total"], 3);

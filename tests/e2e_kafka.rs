@@ -492,9 +492,7 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
 
     // An operator creates them (here without IAM, before the front enforces sign-in).
     let admin = KafkaLog::connect(KafkaConfig { brokers: bootstrap.clone(), ..KafkaConfig::default() }).await.unwrap();
-    for (topic, compacted) in
-        [("objects.changed.v1", true), ("images.labeled.v1", true), ("objects.changed.dlq.v1", false)]
-    {
+    for (topic, compacted) in bucketlens_schemas::topics::ALL {
         admin.ensure_topic(topic, 2, compacted).await.unwrap();
     }
     drop(admin);

@@ -76,7 +76,7 @@ fn replaying_the_label_log_into_opensearch_twice_changes_nothing() {
         assert!(out.contains("12"), "{out}");
         assert_eq!(snapshot(&world), before, "a replay changed the index");
     }
-    assert_eq!(world.status()["dlq"], 0);
+    assert_eq!(world.status()["dlq"]["images.labeled.dlq.v1"], 0);
 }
 
 #[test]
@@ -127,6 +127,7 @@ fn a_document_opensearch_refuses_goes_to_the_dlq_and_the_rest_is_indexed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("mapper_parsing_exception"), "{stderr}");
     let status = world.status();
-    assert_eq!(status["dlq"], 12, "{status}");
+    assert_eq!(status["dlq"]["images.labeled.dlq.v1"], 12, "{status}");
+    assert_eq!(status["dlq"]["objects.changed.dlq.v1"], 0, "the labeler failed nothing: {status}");
     assert_eq!(status["groups"][1]["lag"], 0, "the sink is stuck: {status}");
 }

@@ -297,6 +297,12 @@ fn s3_events_through_sqs_keep_the_index_current() {
     send(event("ObjectCreated:Put", "marker.png", "00000000000000D0"));
     wait_for("the event after the late one is applied", || top_label(&world, "marker.png").is_some());
     assert_eq!(top_label(&world, "late.png"), None, "a late event resurrected a deleted image");
+
+    // A message that is not a notification is kept on notifications.dlq.v1, not on
+    // the labeler's DLQ, and deleted from the queue.
+    send(r#"{"hello": "not an S3 event"}"#.to_string());
+    wait_for("the malformed message is dead-lettered", || world.status()["dlq"]["notifications.dlq.v1"] == 1);
+    assert_eq!(world.status()["dlq"]["objects.changed.dlq.v1"], 0);
     wait_for("the queue is drained", || moto.queue_depth(&queue) == 0);
 }
 

@@ -44,6 +44,8 @@ enum Command {
     Produce(commands::produce::Args),
     /// Documents in the index, and each group's position and lag on the log.
     Status(commands::status::Args),
+    /// `config check`: name every wrong setting at once, connecting to nothing.
+    Config(commands::config::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,16 +59,18 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        let settings = settings::Settings::load(cli.config.as_deref(), cli.data_dir)?;
+        let (file, data_dir) = (cli.config, cli.data_dir);
+        let load = || settings::Settings::load(file.as_deref(), data_dir.clone());
         match cli.command {
-            Command::Index(args) => commands::index::run(&settings, args).await,
-            Command::Search(args) => commands::search::run(&settings, args).await,
-            Command::Labels(args) => commands::labels::run(&settings, args).await,
-            Command::Replay(args) => commands::replay::run(&settings, args).await,
-            Command::Status(args) => commands::status::run(&settings, args).await,
-            Command::Label(args) => commands::label::run(&settings, args).await,
-            Command::Sink(args) => commands::sink::run(&settings, args).await,
-            Command::Produce(args) => commands::produce::run(&settings, args).await,
+            Command::Config(args) => commands::config::run(file.as_deref(), data_dir.clone(), args),
+            Command::Index(args) => commands::index::run(&load()?, args).await,
+            Command::Search(args) => commands::search::run(&load()?, args).await,
+            Command::Labels(args) => commands::labels::run(&load()?, args).await,
+            Command::Replay(args) => commands::replay::run(&load()?, args).await,
+            Command::Status(args) => commands::status::run(&load()?, args).await,
+            Command::Label(args) => commands::label::run(&load()?, args).await,
+            Command::Sink(args) => commands::sink::run(&load()?, args).await,
+            Command::Produce(args) => commands::produce::run(&load()?, args).await,
         }
     });
     match result {

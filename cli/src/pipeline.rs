@@ -1,16 +1,16 @@
-//! Wiring: opens the embedded parts from the settings and runs the stages.
+//! Wiring: builds the IO parts (log, object sources, labeler, index) from the
+//! settings, once per command, and starts the stages on them. No stage logic here:
+//! each stage crate owns its run loop; this file only decides which run where.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use bucketlens_index::{Backend as IndexBackend, Index, OpenSearchIndex, TantivyIndex};
-use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
-use bucketlens_labeler::rekognition::RekognitionLabeler;
-use bucketlens_labeler::{Backend as LabelerBackend, Labeler};
+use bucketlens_index::Index;
+use bucketlens_labeler::Labeler;
 use bucketlens_listing::state::State;
-use bucketlens_runtime::aws::S3Config;
-use bucketlens_runtime::bucket::{Buckets, LocalDir, ObjectMeta, ObjectRef, ObjectSource, S3Bucket, SourceError};
+use bucketlens_runtime::bucket::{BucketRouter, Discover, ObjectSource};
 use bucketlens_runtime::log::{EmbeddedLog, KafkaLog, Log, Until};
+use bucketlens_runtime::metrics::Registry;
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -19,14 +19,12 @@ use tokio_util::sync::CancellationToken;
 use crate::settings::{Backend, Settings};
 
 /// The configured log (embedded or Kafka) with bucketlens' topics, created if
-/// missing: the two state topics compacted, the dead-letter topic not.
+/// missing: the two state topics compacted, the dead-letter topics not.
 /// With a schema registry, the state topics' schemas are registered (and the Kafka
 /// log writes them in Confluent's framing).
 pub async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn Log>> {
-    let topics =
-        [(topics::OBJECTS_CHANGED, true), (topics::IMAGES_LABELED, true), (topics::OBJECTS_CHANGED_DLQ, false)];
     let ensure = |log: Arc<dyn Log>| async move {
-        for (topic, compacted) in topics {
+        for (topic, compacted) in topics::ALL {
             log.ensure_topic(topic, settings.log.partitions, compacted)
                 .await
                 .with_context(|| format!("creating topic {topic}"))?;
@@ -53,124 +51,40 @@ pub async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn Log>> {
 }
 
 /// Where the labeler reads objects: the `[buckets]` of the configuration, and the
-/// folders recorded by listings in this data dir — read again when an unknown
-/// bucket shows up, so a labeler started before the first listing finds it. Any
+/// folders recorded by listings in this data dir (looked for again when an unknown
+/// bucket shows up, so a labeler started before the first listing finds it). Any
 /// other bucket is read from S3 (`[s3]`).
-pub fn object_sources(settings: &Settings) -> anyhow::Result<Arc<dyn ObjectSource>> {
-    let sources = DataDirBuckets {
-        configured: settings.buckets.clone(),
-        listing: settings.listing_path(),
-        current: std::sync::RwLock::new(Buckets::default()),
-        s3_config: settings.s3.clone(),
-        s3: tokio::sync::OnceCell::new(),
-    };
-    sources.reload()?;
-    Ok(Arc::new(sources))
+pub async fn object_sources(settings: &Settings) -> anyhow::Result<Arc<dyn ObjectSource>> {
+    let listing = settings.listing_path();
+    let discover: Discover = Arc::new(move || {
+        if !listing.exists() {
+            return Ok(Vec::new());
+        }
+        State::open(Some(&listing)).and_then(|state| state.roots()).map_err(|e| e.to_string())
+    });
+    let (configured, s3) = (settings.buckets.clone(), settings.s3.clone());
+    let router = tokio::task::spawn_blocking(move || BucketRouter::new(configured, Some(discover), s3)).await??;
+    Ok(Arc::new(router))
 }
 
-struct DataDirBuckets {
-    configured: std::collections::BTreeMap<String, std::path::PathBuf>,
-    listing: std::path::PathBuf,
-    current: std::sync::RwLock<Buckets>,
-    s3_config: S3Config,
-    /// Made on first use: loading the AWS configuration may probe the network.
-    s3: tokio::sync::OnceCell<Arc<dyn ObjectSource>>,
-}
-
-impl DataDirBuckets {
-    fn reload(&self) -> anyhow::Result<()> {
-        let mut buckets = Buckets::default();
-        let mut roots: Vec<(String, std::path::PathBuf)> = Vec::new();
-        if self.listing.exists() {
-            roots = State::open(&self.listing)?.roots()?;
-        }
-        roots.extend(self.configured.iter().map(|(b, p)| (b.clone(), p.clone())));
-        for (bucket, root) in roots {
-            let source = LocalDir::new(&root).map_err(|e| {
-                anyhow::anyhow!("bucket {bucket} is read from {}, which cannot be opened: {e}", root.display())
-            })?;
-            buckets.insert(bucket, Arc::new(source) as Arc<dyn ObjectSource>);
-        }
-        *self.current.write().map_err(|_| anyhow::anyhow!("bucket map poisoned"))? = buckets;
-        Ok(())
-    }
-
-    fn local(&self, bucket: &str) -> Option<Arc<dyn ObjectSource>> {
-        self.current.read().ok().and_then(|b| b.source(bucket).cloned())
-    }
-
-    /// The folder serving `bucket`, else S3.
-    async fn source_of(&self, bucket: &str) -> Arc<dyn ObjectSource> {
-        if let Some(source) = self.local(bucket) {
-            return source;
-        }
-        if let Err(e) = self.reload() {
-            tracing::warn!(error = %e, "cannot reload the bucket folders");
-        }
-        if let Some(source) = self.local(bucket) {
-            return source;
-        }
-        let s3 = self.s3.get_or_init(|| async {
-            let client = bucketlens_runtime::aws::s3_client(&self.s3_config).await;
-            Arc::new(S3Bucket::new(client)) as Arc<dyn ObjectSource>
-        });
-        Arc::clone(s3.await)
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectSource for DataDirBuckets {
-    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
-        self.source_of(object.bucket).await.get(object, max_bytes).await
-    }
-
-    async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
-        self.source_of(object.bucket).await.head(object).await
-    }
-
-    async fn in_s3(&self, bucket: &str) -> bool {
-        self.source_of(bucket).await.in_s3(bucket).await
-    }
-}
-
-/// The labeler: the local model (loaded once, off the async threads) or Rekognition.
+/// The labeler the settings choose.
 pub async fn load_labeler(settings: &Settings) -> anyhow::Result<Arc<dyn Labeler>> {
-    let s = settings.labeler.validate().map_err(anyhow::Error::msg)?;
-    if s.backend == LabelerBackend::Rekognition {
-        let labeler = RekognitionLabeler::new(&s.rekognition, s.min_confidence, s.max_labels.get()).await;
-        return Ok(Arc::new(labeler));
-    }
-    let options = OnnxOptions {
-        threads: s.concurrency.get(),
-        min_confidence: s.min_confidence,
-        max_labels: s.max_labels.get(),
-        max_pixels: s.max_pixels,
-        detector: s.detector.clone(),
-    };
-    let custom = s.model.clone();
-    let labeler = tokio::task::spawn_blocking(move || {
-        OnnxLabeler::load(custom.as_ref().map(|(m, l)| (m.as_path(), l.as_path())), &options)
-    })
-    .await??;
-    Ok(Arc::new(labeler))
+    Ok(bucketlens_labeler::load(&settings.labeler).await?)
 }
 
 /// The index the sink writes: tantivy in the data dir, or OpenSearch.
 pub async fn open_index_writer(settings: &Settings) -> anyhow::Result<Arc<dyn Index>> {
-    Ok(match settings.index.backend {
-        IndexBackend::Tantivy => {
-            Arc::new(TantivyIndex::open_writer(&settings.index_path(), settings.index.writer_memory)?)
-        }
-        IndexBackend::OpenSearch => Arc::new(OpenSearchIndex::open(&settings.index.opensearch).await?),
-    })
+    Ok(bucketlens_index::open_writer(&settings.index, &settings.index_path()).await?)
 }
 
 /// The index searches read (no writer lock on tantivy).
 pub async fn open_index_reader(settings: &Settings) -> anyhow::Result<Arc<dyn Index>> {
-    Ok(match settings.index.backend {
-        IndexBackend::Tantivy => Arc::new(TantivyIndex::open_reader(&settings.index_path())?),
-        IndexBackend::OpenSearch => Arc::new(OpenSearchIndex::open_for_search(&settings.index.opensearch).await?),
-    })
+    Ok(bucketlens_index::open_reader(&settings.index, &settings.index_path()).await?)
+}
+
+/// Where the index is, for messages.
+pub fn index_location(settings: &Settings) -> String {
+    bucketlens_index::describe(&settings.index, &settings.index_path())
 }
 
 /// Shared counters of the running stages.
@@ -180,49 +94,47 @@ pub struct Counters {
     pub sink: Arc<bucketlens_index::Metrics>,
 }
 
-/// The labeler and the index sink, running.
-pub struct Stages {
-    labeler: Option<JoinHandle<anyhow::Result<()>>>,
-    sink: Option<JoinHandle<anyhow::Result<()>>>,
-}
+/// A stage running on its own task.
+pub type Running = JoinHandle<anyhow::Result<()>>;
 
-/// Starts one stage: the labeler when `labeling` is given, else the sink on `index`.
-pub fn start_one(
+/// Starts the labeler on `log`, reading objects from `source`.
+pub fn spawn_labeler(
     settings: &Settings,
     log: Arc<dyn Log>,
-    index: Option<Arc<dyn Index>>,
-    labeling: Option<(Arc<dyn ObjectSource>, Arc<dyn Labeler>)>,
-    counters: &Counters,
+    (source, labeler): (Arc<dyn ObjectSource>, Arc<dyn Labeler>),
+    metrics: Arc<bucketlens_labeler::Metrics>,
     until: Until,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Stages> {
+) -> Running {
+    let stage = bucketlens_labeler::Stage { settings: settings.labeler.clone(), log, source, labeler, metrics };
     let shutdown = shutdown.clone();
-    if let Some((source, labeler)) = labeling {
-        let stage = bucketlens_labeler::stage::Stage {
-            settings: settings.labeler.validate().map_err(anyhow::Error::msg)?,
-            log,
-            source,
-            labeler,
-            metrics: Arc::clone(&counters.labeler),
-        };
-        let handle =
-            tokio::spawn(async move { bucketlens_labeler::run(stage, until, shutdown).await.context("labeler") });
-        return Ok(Stages { labeler: Some(handle), sink: None });
-    }
-    let index = index.context("the index sink needs an index")?;
-    let stage = bucketlens_index::stage::Stage {
-        config: settings.index.clone(),
-        log,
-        index,
-        metrics: Arc::clone(&counters.sink),
-    };
-    let handle =
-        tokio::spawn(async move { bucketlens_index::stage::run(stage, until, shutdown).await.context("index sink") });
-    Ok(Stages { labeler: None, sink: Some(handle) })
+    tokio::spawn(async move { bucketlens_labeler::run(stage, until, shutdown).await.context("labeler") })
 }
 
-/// Starts the labeler (if `labeling`) and the sink. With `until_upstream`, each stage
-/// returns once its upstream is done and it has caught up; without, on shutdown.
+/// Starts the index sink on `log`, writing `index`.
+pub fn spawn_sink(
+    settings: &Settings,
+    log: Arc<dyn Log>,
+    index: Arc<dyn Index>,
+    metrics: Arc<bucketlens_index::Metrics>,
+    until: Until,
+    shutdown: &CancellationToken,
+) -> Running {
+    let stage = bucketlens_index::Stage { config: settings.index.clone(), log, index, metrics };
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move { bucketlens_index::run(stage, until, shutdown).await.context("index sink") })
+}
+
+/// The labeler and the index sink, running.
+pub struct Stages {
+    labeler: Option<Running>,
+    sink: Option<Running>,
+}
+
+/// Starts the labeler (if `labeling`) and the sink in one process. With
+/// `until_upstream`, each stage returns once its upstream is done and it has caught
+/// up; without, on shutdown. A stage that fails stops the other (which commits what
+/// it finished first).
 pub fn start(
     settings: &Settings,
     log: Arc<dyn Log>,
@@ -231,60 +143,49 @@ pub fn start(
     counters: &Counters,
     until_upstream: Option<watch::Receiver<bool>>,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Stages> {
-    let labeler_settings = settings.labeler.validate().map_err(anyhow::Error::msg)?;
+) -> Stages {
     let (labeled_tx, labeled_rx) = watch::channel(labeling.is_none());
-    let until = |rx: Option<watch::Receiver<bool>>| rx.map_or(Until::Shutdown, Until::CaughtUp);
-
-    let labeler = labeling.map(|(source, labeler)| {
-        let stage = bucketlens_labeler::stage::Stage {
-            settings: labeler_settings,
-            log: Arc::clone(&log),
-            source,
-            labeler,
-            metrics: Arc::clone(&counters.labeler),
-        };
-        let until = until(until_upstream.clone());
+    let labeler = labeling.map(|parts| {
+        let until = until_upstream.clone().map_or(Until::Shutdown, Until::CaughtUp);
+        let metrics = Arc::clone(&counters.labeler);
+        let running = spawn_labeler(settings, Arc::clone(&log), parts, metrics, until, shutdown);
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let result = bucketlens_labeler::run(stage, until, shutdown.clone()).await;
+            let result = running.await.context("labeler task").and_then(|r| r);
             if result.is_err() {
-                shutdown.cancel(); // the sink stops too, after committing what it wrote
+                shutdown.cancel();
             }
             let _ = labeled_tx.send(true);
-            result.context("labeler")
+            result
         })
     });
     let sink_until = if until_upstream.is_some() { Until::CaughtUp(labeled_rx) } else { Until::Shutdown };
-    let stage = bucketlens_index::stage::Stage {
-        config: settings.index.clone(),
-        log,
-        index,
-        metrics: Arc::clone(&counters.sink),
-    };
-    let shutdown = shutdown.clone();
+    let running = spawn_sink(settings, log, index, Arc::clone(&counters.sink), sink_until, shutdown);
+    let stop = shutdown.clone();
     let sink = tokio::spawn(async move {
-        let result = bucketlens_index::stage::run(stage, sink_until, shutdown.clone()).await;
+        let result = running.await.context("index sink task").and_then(|r| r);
         if result.is_err() {
-            shutdown.cancel();
+            stop.cancel();
         }
-        result.context("index sink")
+        result
     });
-    Ok(Stages { labeler, sink: Some(sink) })
+    Stages { labeler, sink: Some(sink) }
 }
 
 impl Stages {
-    /// Waits for both stages; the first error wins.
+    /// One stage alone.
+    pub fn one(running: Running) -> Self {
+        Self { labeler: Some(running), sink: None }
+    }
+
+    /// Waits for the stages; the first error wins.
     pub async fn join(self) -> anyhow::Result<()> {
-        let labeler = match self.labeler {
-            Some(handle) => handle.await.context("labeler task")?,
-            None => Ok(()),
-        };
-        let sink = match self.sink {
-            Some(handle) => handle.await.context("index sink task")?,
-            None => Ok(()),
-        };
-        labeler.and(sink)
+        let mut result = Ok(());
+        for running in [self.labeler, self.sink].into_iter().flatten() {
+            let finished = running.await.context("stage task").and_then(|r| r);
+            result = result.and(finished);
+        }
+        result
     }
 }
 
@@ -298,7 +199,7 @@ pub async fn lag(log: &dyn Log, group: &str, topic: &str) -> anyhow::Result<u64>
 /// Serves `registry` on the configured address and says where on stderr.
 pub async fn serve_metrics(
     settings: &Settings,
-    registry: bucketlens_runtime::metrics::Registry,
+    registry: Registry,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = bucketlens_runtime::metrics::serve(settings.metrics.listen, registry, shutdown.clone())
@@ -308,30 +209,45 @@ pub async fn serve_metrics(
     Ok(())
 }
 
-/// The `/metrics` of a group member: its stage's counters (`register`) and its
-/// group's lag, kept current until `shutdown` by the returned task.
-pub async fn serve_member_metrics(
-    settings: &Settings,
-    log: &Arc<dyn Log>,
-    group: &str,
-    topic: &'static str,
-    register: impl FnOnce(&mut bucketlens_runtime::metrics::Registry),
-    shutdown: &CancellationToken,
-) -> anyhow::Result<JoinHandle<()>> {
-    let mut registry = registry();
-    register(&mut registry);
-    let lag = bucketlens_runtime::metrics::track_lag(
-        &mut registry,
-        Arc::clone(log),
-        vec![(group.to_string(), topic)],
-        std::time::Duration::from_secs(5),
-        shutdown.clone(),
-    );
-    serve_metrics(settings, registry, shutdown).await?;
-    Ok(lag)
+/// A long-running group member (`label`, `sink`): its `/metrics` (its stage's
+/// counters and its group's lag), served until it stops.
+pub struct Member {
+    lag: JoinHandle<()>,
+    shutdown: CancellationToken,
+}
+
+impl Member {
+    /// Serves the member's metrics: `register` adds the stage's counters.
+    pub async fn start(
+        settings: &Settings,
+        log: &Arc<dyn Log>,
+        (group, topic): (&str, &'static str),
+        register: impl FnOnce(&mut Registry),
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let mut registry = registry();
+        register(&mut registry);
+        let lag = bucketlens_runtime::metrics::track_lag(
+            &mut registry,
+            Arc::clone(log),
+            vec![(group.to_string(), topic)],
+            std::time::Duration::from_secs(5),
+            shutdown.clone(),
+        );
+        serve_metrics(settings, registry, shutdown).await?;
+        Ok(Self { lag, shutdown: shutdown.clone() })
+    }
+
+    /// Waits for the member's stage, then stops serving its metrics.
+    pub async fn finish(self, stage: Running) -> anyhow::Result<()> {
+        let result = stage.await.context("stage task").and_then(|r| r);
+        self.shutdown.cancel();
+        let _ = self.lag.await;
+        result
+    }
 }
 
 /// A registry whose names all start with `bucketlens_`.
-pub fn registry() -> bucketlens_runtime::metrics::Registry {
-    bucketlens_runtime::metrics::Registry::with_prefix("bucketlens")
+pub fn registry() -> Registry {
+    Registry::with_prefix("bucketlens")
 }

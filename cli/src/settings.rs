@@ -1,16 +1,31 @@
 //! The whole configuration: one section per stage, loaded from defaults, the TOML
-//! file, `BUCKETLENS_*` variables, then flags. See `deploy/bucketlens.example.toml`.
+//! file, `BUCKETLENS_*` variables, then flags ([`ConfigFile`]), and validated once,
+//! every section at load, into [`Settings`]. See `deploy/bucketlens.example.toml`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use bucketlens_runtime::config::{ConfigError, Invalid, Problems};
 use bucketlens_runtime::log::KafkaConfig;
 use serde::{Deserialize, Serialize};
 
+/// The configuration as written: the file and the environment, with defaults.
+pub type ConfigFile = Sections<bucketlens_labeler::Config>;
+
+/// The configuration, checked: what every command and stage reads.
+pub type Settings = Sections<bucketlens_labeler::Settings>;
+
+/// Every section, with the labeler's as written (`L` = its `Config`) or checked (its
+/// `Settings`); the other sections are typed as they are read and checked in place.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct Settings {
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    default,
+    bound(serialize = "L: Serialize", deserialize = "L: Deserialize<'de> + Default")
+)]
+pub struct Sections<L> {
     /// Where the embedded log, the listing state and the index live.
     pub data_dir: PathBuf,
     pub log: LogSettings,
@@ -24,7 +39,7 @@ pub struct Settings {
     pub listing: bucketlens_listing::Config,
     pub inventory: bucketlens_inventory::Config,
     pub events: bucketlens_events::Config,
-    pub labeler: bucketlens_labeler::Config,
+    pub labeler: L,
     pub index: bucketlens_index::Config,
 }
 
@@ -65,7 +80,7 @@ impl Default for MetricsSettings {
     }
 }
 
-impl Default for Settings {
+impl<L: Default> Default for Sections<L> {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from(".bucketlens"),
@@ -76,24 +91,53 @@ impl Default for Settings {
             listing: bucketlens_listing::Config::default(),
             inventory: bucketlens_inventory::Config::default(),
             events: bucketlens_events::Config::default(),
-            labeler: bucketlens_labeler::Config::default(),
+            labeler: L::default(),
             index: bucketlens_index::Config::default(),
         }
     }
 }
 
-impl Settings {
-    pub fn load(file: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<Self> {
-        let mut settings: Self = bucketlens_runtime::config::load(file)?;
+impl ConfigFile {
+    /// Reads the defaults, `file` and the environment; `data_dir` (a flag) wins.
+    pub fn load(file: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let mut config: Self = bucketlens_runtime::config::load(file)?;
         if let Some(dir) = data_dir {
-            settings.data_dir = dir;
+            config.data_dir = dir;
         }
-        if settings.log.partitions == 0 {
-            anyhow::bail!("invalid configuration: log.partitions must be at least 1");
+        Ok(config)
+    }
+
+    /// Checks every section (no IO): the settings, or every key that is wrong.
+    pub fn validate(self) -> Result<Settings, Vec<Invalid>> {
+        let mut problems = Problems::default();
+        let partitions = self.log.partitions;
+        problems.check(partitions >= 1, "log.partitions", || format!("must be at least 1, got {partitions}"));
+        if self.log.backend == Backend::Kafka {
+            let kafka = &self.log.kafka;
+            problems.check(!kafka.brokers.trim().is_empty(), "log.kafka.brokers", || {
+                "must name at least one broker (host:port) when log.backend is \"kafka\"".into()
+            });
+            let factor = kafka.replication_factor;
+            problems.check(factor >= 1, "log.kafka.replication-factor", || format!("must be at least 1, got {factor}"));
         }
-        settings.index.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-        settings.labeler.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-        Ok(settings)
+        problems.check(!self.data_dir.as_os_str().is_empty(), "data-dir", || "must not be empty".into());
+        problems.section(self.listing.validate());
+        problems.section(self.inventory.validate());
+        problems.section(self.events.validate());
+        problems.section(self.index.validate());
+        let labeler = problems.section(self.labeler.validate());
+        problems.finish(|| ())?;
+        // `section` gives `None` only after recording the section's problems.
+        let labeler = labeler.ok_or_else(Vec::new)?;
+        let Self { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler: _, index } = self;
+        Ok(Settings { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler, index })
+    }
+}
+
+impl Settings {
+    /// Loads and validates the configuration; every wrong key is named at once.
+    pub fn load(file: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Self, ConfigError> {
+        ConfigFile::load(file, data_dir)?.validate().map_err(ConfigError::Invalid)
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -116,8 +160,9 @@ mod tests {
     #[test]
     fn the_example_configuration_loads_and_matches_the_defaults() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/bucketlens.example.toml");
-        let loaded = Settings::load(Some(&example), None).unwrap();
-        let defaults = Settings::default();
+        let loaded = ConfigFile::load(Some(&example), None).unwrap();
+        assert!(loaded.clone().validate().is_ok(), "the example configuration is valid");
+        let defaults = ConfigFile::default();
         assert_eq!(
             serde_json::to_value(&loaded).unwrap(),
             serde_json::to_value(&defaults).unwrap(),

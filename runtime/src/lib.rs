@@ -7,6 +7,8 @@
 //! - [`bucket`]: the object-source seam (read an object's bytes): local directories, S3;
 //! - [`aws`]: AWS SDK clients from the default credential chain and `[s3]` settings;
 //! - [`config`]: TOML file + `BUCKETLENS_*` environment loading;
+//! - [`produce`]: the statistics and the error every producer reports;
+//! - [`sqlite`]: a stage's own small SQLite store (listing state, checkpoints);
 //! - [`shutdown`]: one root `CancellationToken`, cancelled by SIGINT/SIGTERM;
 //! - [`telemetry`]: tracing set-up.
 
@@ -15,7 +17,9 @@ pub mod bucket;
 pub mod config;
 pub mod log;
 pub mod metrics;
+pub mod produce;
 pub mod shutdown;
+pub mod sqlite;
 pub mod telemetry;
 
 /// Milliseconds since the Unix epoch, now.

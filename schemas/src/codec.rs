@@ -63,7 +63,9 @@ impl std::fmt::Debug for Codec {
     }
 }
 
-fn fingerprint(schema: &Schema) -> [u8; 8] {
+/// The 8-byte CRC-64-AVRO (Rabin) fingerprint that single-object encoding names a
+/// schema by.
+pub fn fingerprint(schema: &Schema) -> [u8; 8] {
     let bytes = schema.fingerprint::<Rabin>().bytes;
     let mut out = [0u8; 8];
     out.copy_from_slice(&bytes[..8]);

@@ -6,14 +6,20 @@
 //! fingerprint of the writer schema, then the Avro binary body), so any reader that
 //! knows the schema can decode them without a registry.
 //!
+//! It also names what the records describe: which objects count as images
+//! ([`ImageFormat`]) and the failure codes records carry ([`error_codes`]).
+//!
 //! This crate owns the wire format and nothing else: no IO, no logging.
 
 mod codec;
+pub mod error_codes;
 mod identity;
+mod image_format;
 mod records;
 
-pub use codec::{Codec, DecodeError, EncodeError};
+pub use codec::{fingerprint, Codec, DecodeError, EncodeError};
 pub use identity::{compare_sequencers, document_id, record_key};
+pub use image_format::ImageFormat;
 pub use records::{
     BoundingBox, ChangeKind, ChangeSource, ImageLabeled, ImageProperties, Instance, Label, LabelError, LabelKind,
     ModelInfo, ObjectChanged,
@@ -25,8 +31,30 @@ pub mod topics {
     pub const OBJECTS_CHANGED: &str = "objects.changed.v1";
     /// Labels derived from those changes: [`crate::ImageLabeled`].
     pub const IMAGES_LABELED: &str = "images.labeled.v1";
-    /// Changes the labeler could not turn into labels, with the reason in headers.
+    /// Records of `objects.changed.v1` the labeler could not turn into labels, as
+    /// they were (so [`crate::ObjectChanged`], or the bytes that failed to decode as
+    /// one), with the reason in headers.
     pub const OBJECTS_CHANGED_DLQ: &str = "objects.changed.dlq.v1";
+    /// Records of `images.labeled.v1` the index sink could not apply, as they were
+    /// ([`crate::ImageLabeled`], or the bytes that failed to decode as one), with the
+    /// reason in headers.
+    pub const IMAGES_LABELED_DLQ: &str = "images.labeled.dlq.v1";
+    /// Messages the events producer received that are not S3 notifications, as they
+    /// arrived (the raw body, usually JSON), with the reason in headers.
+    pub const NOTIFICATIONS_DLQ: &str = "notifications.dlq.v1";
+
+    /// Every topic bucketlens writes, and whether it is compacted (the state topics
+    /// keep the last record of every key; the dead-letter topics keep everything).
+    pub const ALL: [(&str, bool); 5] = [
+        (OBJECTS_CHANGED, true),
+        (IMAGES_LABELED, true),
+        (OBJECTS_CHANGED_DLQ, false),
+        (IMAGES_LABELED_DLQ, false),
+        (NOTIFICATIONS_DLQ, false),
+    ];
+
+    /// The dead-letter topics, each beside the input whose failures it keeps.
+    pub const DEAD_LETTERS: [&str; 3] = [OBJECTS_CHANGED_DLQ, IMAGES_LABELED_DLQ, NOTIFICATIONS_DLQ];
 }
 
 /// The schema of `objects.changed.v1`, as shipped.

@@ -10,12 +10,12 @@ use anyhow::{bail, Context};
 use bucketlens_index::{DocState, Expr, Index, SearchRequest};
 use bucketlens_inventory::checkpoint::Checkpoint;
 use bucketlens_inventory::{InventoryProducer, Location};
-use bucketlens_listing::dir::SyncError;
 use bucketlens_listing::s3::{S3Lister, S3Url};
 use bucketlens_listing::state::State;
-use bucketlens_listing::{DirProducer, SyncStats};
+use bucketlens_listing::DirProducer;
 use bucketlens_runtime::bucket::{LocalDir, ObjectSource};
 use bucketlens_runtime::log::{Log, Output};
+use bucketlens_runtime::produce::{ProduceError, ProduceStats};
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
 
@@ -45,24 +45,19 @@ enum Backfill {
 }
 
 impl Backfill {
-    async fn sync(&self) -> Result<SyncStats, SyncError> {
+    async fn sync(&self) -> Result<ProduceStats, ProduceError> {
         match self {
             Self::Dir(producer) => producer.sync_all().await,
             Self::S3(lister) => lister.sync().await,
             Self::Inventory(producer, location) => {
-                let stats = producer.produce(location).await.map_err(|e| SyncError::Source(e.to_string()))?;
+                let stats = producer.produce(location).await?.produced;
                 if stats.unreadable > 0 {
                     eprintln!(
                         "{} inventory rows could not be read (listed above with their file and line)",
                         stats.unreadable
                     );
                 }
-                Ok(SyncStats {
-                    images: stats.upserts + stats.deletes,
-                    upserts: stats.upserts,
-                    deletes: stats.deletes,
-                    unreadable: stats.unreadable,
-                })
+                Ok(stats)
             }
         }
     }
@@ -103,7 +98,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let log = pipeline::open_log(settings).await?;
     let index = pipeline::open_index_writer(settings).await?;
     let labeler = pipeline::load_labeler(settings).await?;
-    let state = State::open(&settings.listing_path())?;
+    let state = State::open(Some(&settings.listing_path()))?;
     let (backfill, objects): (Backfill, Arc<dyn ObjectSource>) = match (&s3_url, &root) {
         _ if args.source.ends_with("manifest.json") => {
             let location = Location::parse(&args.source);
@@ -120,12 +115,13 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
                 settings.inventory.clone(),
                 settings.data_dir.join("tmp"),
             );
-            (Backfill::Inventory(producer, location), pipeline::object_sources(settings)?)
+            (Backfill::Inventory(producer, location), pipeline::object_sources(settings).await?)
         }
         (Some(url), _) => {
             let client = bucketlens_runtime::aws::s3_client(&settings.s3).await;
-            let lister = S3Lister::new(client, url.clone(), Output::Log(Arc::clone(&log)), state);
-            (Backfill::S3(lister), pipeline::object_sources(settings)?)
+            let output = Output::Log(Arc::clone(&log));
+            let lister = S3Lister::new(client, url.clone(), output, state, settings.listing.clone());
+            (Backfill::S3(lister), pipeline::object_sources(settings).await?)
         }
         (None, Some(root)) => {
             let source = LocalDir::new(root).with_context(|| format!("opening {}", root.display()))?;
@@ -152,7 +148,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         &counters,
         until,
         &shutdown,
-    )?;
+    );
 
     // Work left by an interrupted run counts towards this one.
     let totals = Arc::new(progress::Totals::default());
@@ -175,7 +171,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             return Err(e).context(format!("listing {}", backfill.describe().0));
         }
     };
-    totals.total.fetch_add(stats.upserts + stats.deletes, Ordering::Relaxed);
+    totals.total.fetch_add(stats.produced(), Ordering::Relaxed);
     let _ = synced_tx.send(true);
 
     if args.watch {
@@ -211,14 +207,13 @@ async fn follow(
     match (backfill, sqs) {
         (Backfill::Dir(producer), _) => {
             eprintln!("watching {} for changes (Ctrl-C to stop)", producer.source().root().display());
-            let on_sync = move |s: SyncStats| {
-                totals.total.fetch_add(s.upserts + s.deletes, Ordering::Relaxed);
+            let on_sync = move |s: ProduceStats| {
+                totals.total.fetch_add(s.produced(), Ordering::Relaxed);
             };
             let debounce = settings.listing.debounce;
             Ok(bucketlens_listing::watch::run(Arc::clone(producer), debounce, shutdown.clone(), on_sync).await?)
         }
         (Backfill::S3(_) | Backfill::Inventory(..), Some(queue)) => {
-            settings.events.validate().map_err(anyhow::Error::msg)?;
             let client = bucketlens_events::sqs::client(&settings.events).await;
             let metrics = bucketlens_events::Metrics::default();
             eprintln!("following {queue} for changes (Ctrl-C to stop)");
@@ -230,7 +225,7 @@ async fn follow(
             let mut counted = 0;
             loop {
                 tokio::select! {
-                    result = &mut receiving => return result.map_err(anyhow::Error::msg),
+                    result = &mut receiving => return Ok(result?),
                     _ = tick.tick() => {
                         let produced = metrics.upserts.get() + metrics.deletes.get();
                         totals.total.fetch_add(produced - counted, Ordering::Relaxed);
@@ -246,7 +241,7 @@ async fn follow(
 async fn print_summary(
     index: &dyn Index,
     backfill: &Backfill,
-    stats: SyncStats,
+    stats: ProduceStats,
     counters: &Counters,
     started: Instant,
 ) -> anyhow::Result<()> {

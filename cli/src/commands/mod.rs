@@ -1,5 +1,6 @@
 //! One module per subcommand: parse its arguments, wire the parts, print the result.
 
+pub mod config;
 pub mod index;
 pub mod label;
 pub mod labels;

@@ -12,10 +12,9 @@ use bucketlens_inventory::checkpoint::Checkpoint;
 use bucketlens_inventory::{InventoryProducer, Location, ReportStats};
 use bucketlens_listing::s3::{S3Lister, S3Url};
 use bucketlens_listing::state::State;
-use bucketlens_listing::{DirProducer, SyncStats};
+use bucketlens_listing::DirProducer;
 use bucketlens_runtime::bucket::LocalDir;
 use bucketlens_runtime::log::Output;
-use bucketlens_runtime::metrics::Counter;
 
 use crate::pipeline;
 use crate::settings::Settings;
@@ -93,13 +92,13 @@ async fn output(settings: &Settings, print: bool) -> anyhow::Result<Output> {
 
 /// The listing state: the data dir's, or a throwaway one for `--print`.
 fn listing_state(settings: &Settings, print: bool) -> anyhow::Result<State> {
-    let path = if print { PathBuf::from(":memory:") } else { settings.listing_path() };
-    Ok(State::open(&path)?)
+    let path = (!print).then(|| settings.listing_path());
+    Ok(State::open(path.as_deref())?)
 }
 
 async fn listing_s3(settings: &Settings, url: S3Url, output: Output, print: bool) -> anyhow::Result<ExitCode> {
     let client = bucketlens_runtime::aws::s3_client(&settings.s3).await;
-    let lister = S3Lister::new(client, url.clone(), output, listing_state(settings, print)?);
+    let lister = S3Lister::new(client, url.clone(), output, listing_state(settings, print)?, settings.listing.clone());
     let stats = lister.sync().await.with_context(|| format!("listing {url}"))?;
     eprintln!(
         "listed {} images in {url}: produced {} upserts and {} deletes",
@@ -125,19 +124,14 @@ async fn listing_dir(
         settings.listing.clone(),
         vec![settings.data_dir.clone()],
     )?);
-    let (upserts, deletes) = (Counter::default(), Counter::default());
-    let mut registry = pipeline::registry();
-    upserts.register(&mut registry, "producer_upserts", "Upsert records produced to objects.changed.v1");
-    deletes.register(&mut registry, "producer_deletes", "Delete records produced to objects.changed.v1");
+    let metrics = bucketlens_listing::Metrics::default();
     if watch {
+        let mut registry = pipeline::registry();
+        metrics.register(&mut registry);
         pipeline::serve_metrics(settings, registry, &shutdown).await?;
     }
-    let count = |s: &SyncStats| {
-        upserts.add(s.upserts);
-        deletes.add(s.deletes);
-    };
     let stats = producer.sync_all().await.with_context(|| format!("listing {}", root.display()))?;
-    count(&stats);
+    metrics.count(&stats);
     eprintln!(
         "listed {} images in {} (bucket {}): produced {} upserts and {} deletes",
         stats.images,
@@ -149,10 +143,10 @@ async fn listing_dir(
     if watch {
         eprintln!("watching {} for changes (Ctrl-C to stop)", root.display());
         bucketlens_listing::watch::run(Arc::clone(&producer), settings.listing.debounce, shutdown.clone(), |s| {
-            count(&s)
+            metrics.count(&s)
         })
         .await?;
-        eprintln!("stopped: produced {} upserts and {} deletes in all", upserts.get(), deletes.get());
+        eprintln!("stopped: produced {} upserts and {} deletes in all", metrics.upserts.get(), metrics.deletes.get());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -174,14 +168,15 @@ async fn inventory(
     let producer = InventoryProducer::new(output, checkpoint, s3, settings.inventory.clone(), scratch);
     let mut unreadable = 0;
     let mut report = |location: &Location, stats: &ReportStats| {
-        unreadable += stats.unreadable;
+        let produced = &stats.produced;
+        unreadable += produced.unreadable;
         if stats.already_done {
             eprintln!("{location}: produced by an earlier run; nothing to do");
             return;
         }
         eprintln!(
             "{location}: {} rows, produced {} upserts and {} deletes, skipped {} (noncurrent versions, folders, non-images), {} unreadable",
-            stats.rows, stats.upserts, stats.deletes, stats.skipped, stats.unreadable
+            stats.rows, produced.upserts, produced.deletes, produced.skipped, produced.unreadable
         );
     };
     match (manifest, watch) {
@@ -212,7 +207,6 @@ async fn events(
     from_file: Option<PathBuf>,
     print: bool,
 ) -> anyhow::Result<ExitCode> {
-    settings.events.validate().map_err(anyhow::Error::msg)?;
     let output = output(settings, print).await?;
     let metrics = Arc::new(bucketlens_events::Metrics::default());
     let summary = |m: &bucketlens_events::Metrics| {
@@ -240,9 +234,7 @@ async fn events(
     if let Some(queue) = sqs {
         let client = bucketlens_events::sqs::client(&settings.events).await;
         eprintln!("receiving S3 notifications from {queue} (Ctrl-C to stop)");
-        bucketlens_events::sqs::run(&client, &queue, &settings.events, &output, &metrics, shutdown)
-            .await
-            .map_err(anyhow::Error::msg)?;
+        bucketlens_events::sqs::run(&client, &queue, &settings.events, &output, &metrics, shutdown).await?;
         summary(&metrics);
         return Ok(ExitCode::SUCCESS);
     }

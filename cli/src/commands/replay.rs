@@ -13,6 +13,7 @@
 //! Batch array job, a Kubernetes Job): each exits when the whole group is done.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
@@ -20,7 +21,7 @@ use bucketlens_runtime::log::{Position, Until};
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
 
-use crate::pipeline::{self, Counters};
+use crate::pipeline::{self, Counters, Stages};
 use crate::settings::{Backend, Settings};
 
 #[derive(Debug, clap::Args)]
@@ -84,7 +85,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let labeling = if relabel {
-        Some((pipeline::object_sources(settings)?, pipeline::load_labeler(settings).await?))
+        Some((pipeline::object_sources(settings).await?, pipeline::load_labeler(settings).await?))
     } else {
         None
     };
@@ -92,12 +93,20 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let stages = if embedded {
         let index = pipeline::open_index_writer(settings).await?;
         let (_done_tx, done_rx) = watch::channel(true);
-        pipeline::start(settings, log, index, labeling, &counters, Some(done_rx), &shutdown)?
+        pipeline::start(settings, log, index, labeling, &counters, Some(done_rx), &shutdown)
     } else {
         // One stage, the group's own, as a temporary member.
         let until = Until::EndOffsets(log.watermarks(topic).await?);
-        let index = if relabel { None } else { Some(pipeline::open_index_writer(settings).await?) };
-        pipeline::start_one(settings, log, index, labeling, &counters, until, &shutdown)?
+        let running = match labeling {
+            Some(parts) => {
+                pipeline::spawn_labeler(settings, log, parts, Arc::clone(&counters.labeler), until, &shutdown)
+            }
+            None => {
+                let index = pipeline::open_index_writer(settings).await?;
+                pipeline::spawn_sink(settings, log, index, Arc::clone(&counters.sink), until, &shutdown)
+            }
+        };
+        Stages::one(running)
     };
     stages.join().await?;
     let l = &counters.labeler;

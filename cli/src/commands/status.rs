@@ -50,7 +50,11 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         }
         groups.push(json!({"group": group, "topic": topic, "lag": lag, "partitions": partitions}));
     }
-    let dlq: i64 = log.watermarks(topics::OBJECTS_CHANGED_DLQ).await?.iter().map(|m| m.high - m.low).sum();
+    let mut dlq = serde_json::Map::new();
+    for topic in topics::DEAD_LETTERS {
+        let records: i64 = log.watermarks(topic).await?.iter().map(|m| m.high - m.low).sum();
+        dlq.insert(topic.to_string(), records.into());
+    }
     if args.json {
         let out = json!({"documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups});
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -59,12 +63,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     match (labeled, failed) {
         (Some(labeled), Some(failed)) => println!(
             "index {}: {} documents ({labeled} labeled, {failed} failed)",
-            match settings.index.backend {
-                bucketlens_index::Backend::Tantivy => settings.index_path().display().to_string(),
-                bucketlens_index::Backend::OpenSearch => {
-                    format!("{}/{}", settings.index.opensearch.url, settings.index.opensearch.index)
-                }
-            },
+            pipeline::index_location(settings),
             labeled + failed
         ),
         _ => println!("no index in {} (the sink runs elsewhere)", settings.data_dir.display()),
@@ -81,6 +80,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             println!("  partition {}: committed {committed} · end {} · lag {}", p["partition"], p["end"], p["lag"]);
         }
     }
-    println!("dead-letter records: {dlq}");
+    for topic in topics::DEAD_LETTERS {
+        println!("dead-letter records on {topic}: {}", dlq[topic]);
+    }
     Ok(ExitCode::SUCCESS)
 }

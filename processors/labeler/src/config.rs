@@ -4,6 +4,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bucketlens_runtime::config::{Invalid, Problems};
 use serde::{Deserialize, Serialize};
 
 use crate::rekognition::RekognitionConfig;
@@ -103,47 +104,39 @@ pub struct Settings {
 }
 
 impl Config {
-    /// Checks the values (no IO) and fills in the CPU count.
-    pub fn validate(&self) -> Result<Settings, String> {
-        let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        let default = if self.backend == Backend::Rekognition { 16 } else { cpus };
-        let concurrency = NonZeroUsize::new(if self.concurrency == 0 { default } else { self.concurrency })
-            .ok_or("labeler.concurrency must be positive")?;
+    /// Checks every value (no IO) and fills in the CPU count: the settings, or every
+    /// key that is wrong.
+    pub fn validate(&self) -> Result<Settings, Vec<Invalid>> {
+        let mut problems = Problems::default();
+        // 0 means the default: the CPUs (local model), or 16 calls in flight (Rekognition).
+        let cpus = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        let default = if self.backend == Backend::Rekognition { NonZeroUsize::new(16).unwrap_or(cpus) } else { cpus };
+        let concurrency = NonZeroUsize::new(self.concurrency).unwrap_or(default);
         let in_flight = if self.max_in_flight == 0 { 4 * concurrency.get() } else { self.max_in_flight };
-        let max_in_flight = NonZeroUsize::new(in_flight).ok_or("labeler.max-in-flight must be at least 1")?;
-        if !(0.0..=100.0).contains(&self.min_confidence) {
-            return Err(format!("labeler.min-confidence must be between 0 and 100, not {}", self.min_confidence));
-        }
-        let max_labels = NonZeroUsize::new(self.max_labels).ok_or("labeler.max-labels must be at least 1")?;
-        if self.max_bytes == 0 || self.max_pixels == 0 {
-            return Err("labeler.max-bytes and labeler.max-pixels must be positive".into());
-        }
-        let model = match (&self.model, &self.labels) {
-            (None, None) => None,
-            (Some(m), Some(l)) => Some((m.clone(), l.clone())),
-            _ => return Err("labeler.model and labeler.labels go together: set both or neither".into()),
-        };
-        self.rekognition.validate()?;
-        if !(0.0..=100.0).contains(&self.detector_min_confidence) {
-            return Err(format!(
-                "labeler.detector-min-confidence must be between 0 and 100, not {}",
-                self.detector_min_confidence
-            ));
-        }
-        Ok(Settings {
+        let max_in_flight = problems.at_least_one("labeler.max-in-flight", in_flight);
+        let min_confidence = problems.percent("labeler.min-confidence", self.min_confidence);
+        let max_labels = problems.at_least_one("labeler.max-labels", self.max_labels);
+        problems.check(self.max_bytes > 0, "labeler.max-bytes", || "must be at least 1 (bytes), got 0".into());
+        problems.check(self.max_pixels > 0, "labeler.max-pixels", || "must be at least 1, got 0".into());
+        problems.check(self.model.is_some() == self.labels.is_some(), "labeler.model", || {
+            "and labeler.labels go together: set both or neither".into()
+        });
+        let detector_min_confidence = problems.percent("labeler.detector-min-confidence", self.detector_min_confidence);
+        problems.section(self.rekognition.validate());
+        problems.finish(|| Settings {
             backend: self.backend,
             group: self.group.clone(),
             concurrency,
             max_in_flight,
-            min_confidence: self.min_confidence,
+            min_confidence,
             max_labels,
             max_bytes: self.max_bytes,
             max_pixels: self.max_pixels,
             max_attempts: self.max_attempts.max(1),
             retry_backoff: self.retry_backoff,
             commit_interval: self.commit_interval,
-            model,
-            detector: self.detector.clone().map(|p| (p, self.detector_min_confidence)),
+            model: self.model.clone().zip(self.labels.clone()),
+            detector: self.detector.clone().map(|p| (p, detector_min_confidence)),
             rekognition: self.rekognition.clone(),
         })
     }

@@ -11,12 +11,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ::image::{imageops, RgbImage};
-use bucketlens_schemas::{BoundingBox, Instance, Label};
+use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label};
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
-use crate::labeler::LabelFailure;
-use crate::onnx::ModelError;
+use crate::labeler::{LabelFailure, ModelError};
 
 pub const INPUT_SIDE: u32 = 512;
 const NMS_IOU: f32 = 0.5;
@@ -143,7 +142,11 @@ impl Detector {
 
     /// Objects in `rgb`, most confident first. CPU work: call from the blocking pool.
     pub fn detect(&self, rgb: &RgbImage) -> Result<Vec<Detection>, LabelFailure> {
-        let internal = |e: TractError| LabelFailure { code: "ModelError", message: format!("{e:#}"), retryable: false };
+        let internal = |e: TractError| LabelFailure {
+            code: error_codes::MODEL_ERROR,
+            message: format!("{e:#}"),
+            retryable: false,
+        };
         let resized = imageops::resize(rgb, INPUT_SIDE, INPUT_SIDE, imageops::FilterType::Triangle);
         let pixels: Vec<f32> = resized.as_raw().iter().map(|&p| f32::from(p)).collect();
         let side = INPUT_SIDE as usize;

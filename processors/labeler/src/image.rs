@@ -13,8 +13,7 @@
 use std::io::Cursor;
 
 use ::image::{imageops, DynamicImage, ImageFormat as Codec, ImageReader, RgbImage};
-use bucketlens_runtime::bucket::ImageFormat;
-use bucketlens_schemas::ImageProperties;
+use bucketlens_schemas::{error_codes, ImageFormat, ImageProperties};
 
 use crate::labeler::LabelFailure;
 
@@ -69,9 +68,10 @@ pub fn properties(bytes: &[u8]) -> Result<ImageProperties, LabelFailure> {
 /// The format of `bytes`, or why they are not an image bucketlens reads.
 fn sniff(bytes: &[u8]) -> Result<ImageFormat, LabelFailure> {
     if bytes.is_empty() {
-        return Err(LabelFailure::permanent("EmptyObject", "the object is empty (0 bytes)"));
+        return Err(LabelFailure::permanent(error_codes::EMPTY_OBJECT, "the object is empty (0 bytes)"));
     }
-    ImageFormat::sniff(bytes).ok_or_else(|| LabelFailure::permanent("UnsupportedFormat", unsupported_message(bytes)))
+    ImageFormat::sniff(bytes)
+        .ok_or_else(|| LabelFailure::permanent(error_codes::UNSUPPORTED_FORMAT, unsupported_message(bytes)))
 }
 
 fn unsupported_message(bytes: &[u8]) -> String {
@@ -94,13 +94,13 @@ fn unsupported_message(bytes: &[u8]) -> String {
 
 fn too_large(width: u64, height: u64, max_pixels: u64) -> LabelFailure {
     LabelFailure::permanent(
-        "ImageTooLarge",
+        error_codes::IMAGE_TOO_LARGE,
         format!("{width}x{height} is {} pixels, above labeler.max-pixels = {max_pixels}", width * height),
     )
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> LabelFailure {
-    LabelFailure::permanent("CorruptImage", format!("the {what} data cannot be decoded: {e}"))
+    LabelFailure::permanent(error_codes::CORRUPT_IMAGE, format!("the {what} data cannot be decoded: {e}"))
 }
 
 fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbImage, u32, u32), LabelFailure> {

@@ -3,8 +3,8 @@
 //! implement it.
 
 use async_trait::async_trait;
-use bucketlens_runtime::bucket::ObjectRef;
-use bucketlens_schemas::{ImageProperties, Label, ModelInfo};
+use bucketlens_runtime::bucket::{ObjectRef, SourceError};
+use bucketlens_schemas::{error_codes, ImageProperties, Label, ModelInfo};
 
 /// What a labeler found in one image.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +23,7 @@ pub struct LabelSet {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct LabelFailure {
-    /// Stable code: "EmptyObject", "UnsupportedFormat", "CorruptImage", "ImageTooLarge"...
+    /// Stable code, one of [`error_codes`].
     pub code: &'static str,
     pub message: String,
     pub retryable: bool,
@@ -33,6 +33,35 @@ impl LabelFailure {
     pub fn permanent(code: &'static str, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), retryable: false }
     }
+}
+
+impl From<SourceError> for LabelFailure {
+    /// An object that could not be read, with the setting to change where one applies.
+    fn from(e: SourceError) -> Self {
+        let code = match &e {
+            SourceError::TooLarge { .. } => error_codes::OBJECT_TOO_LARGE,
+            SourceError::PermissionDenied { .. } => error_codes::ACCESS_DENIED,
+            SourceError::InvalidKey { .. } => error_codes::INVALID_KEY,
+            SourceError::WrongBucket { .. } => error_codes::UNKNOWN_BUCKET,
+            SourceError::Io { .. } => error_codes::READ_FAILED,
+        };
+        let message = match &e {
+            SourceError::TooLarge { .. } => format!("{e} (labeler.max-bytes)"),
+            _ => e.to_string(),
+        };
+        Self { code, message, retryable: e.retryable() }
+    }
+}
+
+/// A model or label file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("the label file is not valid: {0}")]
+    Labels(String),
+    #[error("the ONNX model cannot be loaded: {0}")]
+    Model(String),
 }
 
 /// Labels images.

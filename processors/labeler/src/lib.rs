@@ -9,7 +9,12 @@
 //! - [`rekognition`]: Amazon Rekognition DetectLabels, rate-limited, by S3 reference;
 //! - [`stage`]: the consumer loop — bounded concurrency, one record per key at a
 //!   time, offsets committed as the contiguous finished prefix;
-//! - [`metrics`]: counters read by the progress display and the summary.
+//! - [`metrics`]: counters read by the progress display and the summary;
+//! - this file: [`load`], the labeler the settings choose.
+//!
+//! A record's key (`bucket/key`) travels through unchanged: the labeler consumes
+//! `objects.changed.v1` by key, handles the records of one key one at a time, in
+//! order, and produces the outcome (and any DLQ record) under the same key.
 //!
 //! This crate never writes to an index and never blocks the async runtime: decoding
 //! and inference run on the blocking pool.
@@ -23,7 +28,33 @@ pub mod onnx;
 pub mod rekognition;
 pub mod stage;
 
+use std::sync::Arc;
+
 pub use config::{Backend, Config, Settings};
-pub use labeler::{LabelFailure, LabelSet, Labeler};
+pub use labeler::{LabelFailure, LabelSet, Labeler, ModelError};
 pub use metrics::Metrics;
-pub use stage::run;
+pub use stage::{run, Stage};
+
+/// The labeler `settings` choose, ready to label: the local model (loaded once, on
+/// the blocking pool) or Rekognition. A new backend is one more arm here.
+pub async fn load(settings: &Settings) -> Result<Arc<dyn Labeler>, ModelError> {
+    if settings.backend == Backend::Rekognition {
+        let rekognition = &settings.rekognition;
+        let labeler =
+            rekognition::RekognitionLabeler::new(rekognition, settings.min_confidence, settings.max_labels.get()).await;
+        return Ok(Arc::new(labeler));
+    }
+    let options = onnx::OnnxOptions {
+        threads: settings.concurrency.get(),
+        min_confidence: settings.min_confidence,
+        max_labels: settings.max_labels.get(),
+        max_pixels: settings.max_pixels,
+        detector: settings.detector.clone(),
+    };
+    let custom = settings.model.clone();
+    let loading = tokio::task::spawn_blocking(move || {
+        onnx::OnnxLabeler::load(custom.as_ref().map(|(m, l)| (m.as_path(), l.as_path())), &options)
+    });
+    let labeler = loading.await.map_err(|e| ModelError::Model(format!("loading the model failed: {e}")))??;
+    Ok(Arc::new(labeler))
+}

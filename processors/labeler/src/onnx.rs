@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bucketlens_schemas::{Label, ModelInfo};
+use bucketlens_schemas::{error_codes, Label, ModelInfo};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -19,22 +19,11 @@ use tract_onnx::prelude::*;
 
 use crate::detector::{merge, Detector, INPUT_SIDE};
 use crate::image::{decode, prepare, to_tensor, INPUT_SIZE};
-use crate::labeler::{LabelFailure, LabelSet, Labeler};
+use crate::labeler::{LabelFailure, LabelSet, Labeler, ModelError};
 
 const MODEL_NAME: &str = "efficientnet-lite0";
 static BUILTIN_MODEL: &[u8] = include_bytes!("../../../models/efficientnet-lite0/model.onnx");
 static BUILTIN_LABELS: &[u8] = include_bytes!("../../../models/efficientnet-lite0/labels.json");
-
-/// A model or label file that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("the label file is not valid: {0}")]
-    Labels(String),
-    #[error("the ONNX model cannot be loaded: {0}")]
-    Model(String),
-}
 
 #[derive(Deserialize)]
 struct LabelFile {
@@ -209,7 +198,11 @@ fn load_plan(bytes: &[u8]) -> Result<Arc<TypedRunnableModel>, ModelError> {
 impl Inner {
     fn probabilities(&self, tensor: Vec<f32>) -> Result<Vec<f32>, LabelFailure> {
         let side = INPUT_SIZE as usize;
-        let internal = |e: TractError| LabelFailure { code: "ModelError", message: format!("{e:#}"), retryable: false };
+        let internal = |e: TractError| LabelFailure {
+            code: error_codes::MODEL_ERROR,
+            message: format!("{e:#}"),
+            retryable: false,
+        };
         let input = Tensor::from_shape(&[1, 3, side, side], &tensor).map_err(internal)?;
         let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(internal)?;
         let logits: Vec<f32> = outputs[0].to_plain_array_view::<f32>().map_err(internal)?.iter().copied().collect();
@@ -253,7 +246,7 @@ impl Labeler for OnnxLabeler {
             Ok(result) => result,
             // A decoder that panics on hostile input must not take the pipeline down.
             Err(e) if e.is_panic() => {
-                Err(LabelFailure::permanent("CorruptImage", "the decoder failed on this image (panic)"))
+                Err(LabelFailure::permanent(error_codes::CORRUPT_IMAGE, "the decoder failed on this image (panic)"))
             }
             Err(e) => Err(LabelFailure { code: "Cancelled", message: e.to_string(), retryable: true }),
         }

@@ -70,11 +70,13 @@ impl Default for RekognitionConfig {
 }
 
 impl RekognitionConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if !(self.max_tps > 0.0 && self.max_tps.is_finite()) {
-            return Err(format!("labeler.rekognition.max-tps must be positive, not {}", self.max_tps));
-        }
-        Ok(())
+    pub fn validate(&self) -> Result<(), Vec<bucketlens_runtime::config::Invalid>> {
+        let mut problems = bucketlens_runtime::config::Problems::default();
+        let tps = self.max_tps;
+        problems.check(tps > 0.0 && tps.is_finite(), "labeler.rekognition.max-tps", || {
+            format!("must be a positive number of calls per second (your DetectLabels quota), got {tps}")
+        });
+        problems.finish(|| ())
     }
 }
 

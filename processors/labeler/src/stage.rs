@@ -16,11 +16,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bucketlens_runtime::bucket::{ObjectMeta, ObjectRef, ObjectSource, SourceError};
+use bucketlens_runtime::bucket::{ObjectMeta, ObjectRef, ObjectSource};
 use bucketlens_runtime::log::{commit_or_defer, Log, LogError, LogRecord, OffsetTracker, OutRecord, Revocation, Until};
 use bucketlens_runtime::now_ms;
 use bucketlens_schemas::{
-    topics, AvroRecord, ChangeKind, ChangeSource, ImageLabeled, LabelError, LabelKind, ObjectChanged,
+    error_codes, topics, AvroRecord, ChangeKind, ChangeSource, ImageLabeled, LabelError, LabelKind, ObjectChanged,
 };
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -190,9 +190,8 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
         Err(e) => {
             warn!(error = %e, "undecodable record sent to the DLQ");
             stage.metrics.undecodable.add(1);
-            stage.metrics.errors.add("UndecodableRecord");
-            let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
-            dlq.headers = failure_headers("UndecodableRecord", &e.to_string(), &record);
+            stage.metrics.errors.add(error_codes::UNDECODABLE_RECORD);
+            let dlq = record.dead_letter(error_codes::UNDECODABLE_RECORD, &e.to_string());
             return stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await.map(|()| true);
         }
     };
@@ -226,8 +225,7 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
                     message: failure.message.clone(),
                     retryable: failure.retryable,
                 });
-                let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
-                dlq.headers = failure_headers(failure.code, &failure.message, &record);
+                let dlq = record.dead_letter(failure.code, &failure.message);
                 stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await?;
             }
             // Shutting down mid-retry: leave the record unfinished, it is redone.
@@ -277,14 +275,13 @@ async fn label_with_retries(
 }
 
 async fn read_and_label(stage: &Stage, change: &ObjectChanged) -> Result<Option<Read>, LabelFailure> {
-    let failure = |e: SourceError| LabelFailure { code: e.code(), message: e.to_string(), retryable: e.retryable() };
     let object = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: change.version_id.as_deref() };
     // An inventory is a day old at most: check the object is still the one listed.
     // A change without an etag (one version of a versioned object deleted) labels
     // whatever is current: the HEAD says what that is.
     let mut current = None;
     if change.source == ChangeSource::Inventory || change.etag.is_none() {
-        let Some(meta) = stage.source.head(object).await.map_err(failure)? else { return Ok(None) };
+        let Some(meta) = stage.source.head(object).await.map_err(LabelFailure::from)? else { return Ok(None) };
         if meta.etag.is_some() && meta.etag != change.etag {
             debug!(object = %object, listed = ?change.etag, now = ?meta.etag, "labelling the current version");
             current = Some(meta);
@@ -300,18 +297,8 @@ async fn read_and_label(stage: &Stage, change: &ObjectChanged) -> Result<Option<
     let bytes = match stage.source.get(object, stage.settings.max_bytes).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(failure(e)),
+        Err(e) => return Err(e.into()),
     };
     let set = stage.labeler.label(bytes).await?;
     Ok(Some((set, current)))
-}
-
-fn failure_headers(code: &str, message: &str, record: &LogRecord) -> Vec<(String, String)> {
-    vec![
-        ("error.code".into(), code.to_string()),
-        ("error.message".into(), message.to_string()),
-        ("source.topic".into(), record.topic.clone()),
-        ("source.partition".into(), record.partition.to_string()),
-        ("source.offset".into(), record.offset.to_string()),
-    ]
 }

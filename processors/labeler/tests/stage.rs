@@ -37,7 +37,7 @@ async fn world(example: &str, name: &str) -> (tempfile::TempDir, std::path::Path
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/photos").join(example);
     std::fs::copy(&source, photos.join(name)).unwrap();
     let log = EmbeddedLog::open(&tmp.path().join("log.sqlite")).unwrap();
-    for topic in [topics::OBJECTS_CHANGED, topics::IMAGES_LABELED, topics::OBJECTS_CHANGED_DLQ] {
+    for (topic, _) in topics::ALL {
         log.ensure_topic(topic, 1, false).await.unwrap();
     }
     (tmp, photos, log)

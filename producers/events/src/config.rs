@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bucketlens_runtime::config::{Invalid, Problems};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,13 +42,16 @@ impl Default for Config {
 
 impl Config {
     /// Checks the ranges SQS accepts.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(1..=10).contains(&self.sqs_batch) {
-            return Err(format!("events.sqs-batch is {}; SQS takes 1 to 10", self.sqs_batch));
-        }
-        if self.sqs_wait > Duration::from_secs(20) {
-            return Err(format!("events.sqs-wait is {:?}; SQS waits 20 s at most", self.sqs_wait));
-        }
-        Ok(())
+    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
+        let mut problems = Problems::default();
+        let (batch, wait) = (self.sqs_batch, self.sqs_wait);
+        problems.check((1..=10).contains(&batch), "events.sqs-batch", || {
+            format!("must be 1 to 10 (SQS's limit), got {batch}")
+        });
+        problems.check(wait <= Duration::from_secs(20), "events.sqs-wait", || {
+            format!("must be at most 20s (SQS's longest wait), got {}", humantime::format_duration(wait))
+        });
+        problems.at_least_one("events.webhook-max-body", self.webhook_max_body);
+        problems.finish(|| ())
     }
 }

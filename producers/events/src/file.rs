@@ -5,24 +5,19 @@
 use std::path::Path;
 
 use bucketlens_runtime::log::Output;
+use bucketlens_runtime::produce::ProduceError;
 
-use crate::{produce, EventsError, Metrics};
+use crate::{produce, Metrics};
 
-#[derive(Debug, thiserror::Error)]
-pub enum FileError {
-    #[error("cannot read {path}: {reason}")]
-    Read { path: String, reason: String },
-    #[error("{path}, line {line}: {reason}")]
-    Malformed { path: String, line: usize, reason: String },
-    #[error(transparent)]
-    Produce(#[from] EventsError),
+fn malformed(path: &str, line: usize, reason: impl std::fmt::Display) -> ProduceError {
+    ProduceError::reading(format!("{path}, line {line}"), reason)
 }
 
 /// Produces every notification in `path`; returns how many documents it held.
-pub async fn run(path: &Path, output: &Output, metrics: &Metrics) -> Result<usize, FileError> {
+pub async fn run(path: &Path, output: &Output, metrics: &Metrics) -> Result<usize, ProduceError> {
     let name = path.display().to_string();
     let text =
-        std::fs::read_to_string(path).map_err(|e| FileError::Read { path: name.clone(), reason: e.to_string() })?;
+        tokio::fs::read_to_string(path).await.map_err(|e| ProduceError::reading(format!("cannot read {name}"), e))?;
     let mut documents = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
     let mut count = 0;
     loop {
@@ -30,14 +25,10 @@ pub async fn run(path: &Path, output: &Output, metrics: &Metrics) -> Result<usiz
         let value = match documents.next() {
             None => return Ok(count),
             Some(Ok(value)) => value,
-            Some(Err(e)) => return Err(FileError::Malformed { path: name, line: e.line(), reason: e.to_string() }),
+            Some(Err(e)) => return Err(malformed(&name, e.line(), e)),
         };
         let line = text[..start].matches('\n').count() + 1 + leading_newlines(&text[start..]);
-        let parsed = crate::notification::parse_value(value).map_err(|e| FileError::Malformed {
-            path: name.clone(),
-            line,
-            reason: e.to_string(),
-        })?;
+        let parsed = crate::notification::parse_value(value).map_err(|e| malformed(&name, line, e))?;
         produce(output, metrics, parsed).await?;
         count += 1;
     }

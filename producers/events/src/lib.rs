@@ -4,7 +4,7 @@
 //! Layout: [`config`]; [`notification`] (every documented shape → records, no IO);
 //! one module per input. Each input acknowledges its source (deletes the SQS
 //! message, answers the request 2xx) only after the log has the records.
-//! A body that is not a notification goes to `objects.changed.dlq.v1` with the
+//! A body that is not a notification goes to `notifications.dlq.v1` with the
 //! reason in its headers (SQS) or is refused with a 400 (webhook).
 
 pub mod config;
@@ -13,8 +13,9 @@ pub mod notification;
 pub mod sqs;
 pub mod webhook;
 
-use bucketlens_runtime::log::{LogError, OutRecord, Output};
+use bucketlens_runtime::log::{OutRecord, Output};
 use bucketlens_runtime::metrics::Counter;
+use bucketlens_runtime::produce::ProduceError;
 use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ObjectChanged};
 
 pub use config::Config;
@@ -47,26 +48,18 @@ impl Metrics {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum EventsError {
-    #[error(transparent)]
-    Log(#[from] LogError),
-    #[error("encoding a change failed: {0}")]
-    Encode(String),
-}
-
 /// The log records of `changes`, each with its readable form for `--print`.
-pub fn records(changes: Vec<ObjectChanged>) -> Result<Vec<(OutRecord, ObjectChanged)>, EventsError> {
+pub fn records(changes: Vec<ObjectChanged>) -> Result<Vec<(OutRecord, ObjectChanged)>, ProduceError> {
     let mut out = Vec::with_capacity(changes.len());
     for change in changes {
-        let value = change.to_bytes().map_err(|e| EventsError::Encode(e.to_string()))?;
+        let value = change.to_bytes().map_err(|e| ProduceError::Encode(e.to_string()))?;
         out.push((OutRecord::new(record_key(&change.bucket, &change.key), value), change));
     }
     Ok(out)
 }
 
 /// Produces what one parsed notification holds.
-pub async fn produce(output: &Output, metrics: &Metrics, parsed: Parsed) -> Result<(), EventsError> {
+pub async fn produce(output: &Output, metrics: &Metrics, parsed: Parsed) -> Result<(), ProduceError> {
     if parsed.test_event {
         tracing::info!("s3:TestEvent received (a notification was configured); nothing to produce");
     }

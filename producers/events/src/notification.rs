@@ -10,9 +10,8 @@
 //! here. This module does no IO.
 
 use bucketlens_runtime::aws::{decode_key, parse_time};
-use bucketlens_runtime::bucket::ImageFormat;
 use bucketlens_runtime::now_ms;
-use bucketlens_schemas::{ChangeKind, ChangeSource, ObjectChanged};
+use bucketlens_schemas::{ChangeKind, ChangeSource, ImageFormat, ObjectChanged};
 use serde::Deserialize;
 
 /// What one notification body holds.

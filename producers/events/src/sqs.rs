@@ -1,6 +1,6 @@
 //! S3 notifications from an SQS queue (S3 → SQS, or S3 → SNS → SQS, or an
 //! EventBridge rule → SQS). Long polling; a message is deleted only after the log
-//! has its records. A message that is not a notification goes to the DLQ topic with
+//! has its records. A message that is not a notification goes to `notifications.dlq.v1` with
 //! the reason in its headers, then is deleted, so it never blocks the queue. When
 //! the log is down, nothing is deleted: the messages come back after their
 //! visibility timeout.
@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use bucketlens_runtime::aws::AwsFailure;
-use bucketlens_runtime::log::{OutRecord, Output};
-use bucketlens_schemas::topics;
+use bucketlens_runtime::log::{dead_letter, Output};
+use bucketlens_runtime::produce::ProduceError;
+use bucketlens_schemas::{error_codes, topics};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -34,7 +35,7 @@ pub async fn run(
     output: &Output,
     metrics: &Metrics,
     shutdown: CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), ProduceError> {
     let mut backoff = Duration::from_secs(1);
     while !shutdown.is_cancelled() {
         let receive = client
@@ -53,7 +54,7 @@ pub async fn run(
             Err(e) => {
                 let failure = AwsFailure::of(&e);
                 if !failure.retryable {
-                    return Err(format!("receiving from {queue_url}: {failure}"));
+                    return Err(ProduceError::reading(format!("receiving from {queue_url}"), failure));
                 }
                 warn!(queue = queue_url, error = %failure, "receive failed; retrying");
                 sleep_or_stop(&mut backoff, &shutdown).await;
@@ -86,25 +87,28 @@ async fn handle(
     output: &Output,
     metrics: &Metrics,
     messages: Vec<aws_sdk_sqs::types::Message>,
-) -> Result<(), String> {
+) -> Result<(), ProduceError> {
     let mut done = Vec::with_capacity(messages.len());
     for message in messages {
         let id = message.message_id.clone().unwrap_or_default();
         let body = message.body.as_deref().unwrap_or("");
         match crate::parse(body) {
-            Ok(parsed) => produce(output, metrics, parsed).await.map_err(|e| e.to_string())?,
+            Ok(parsed) => produce(output, metrics, parsed).await?,
             Err(e) => {
                 metrics.malformed.add(1);
                 warn!(queue = queue_url, message = %id, error = %e, "not an S3 notification; sent to the DLQ");
-                let mut dlq = OutRecord::new(format!("sqs/{id}"), body.as_bytes().to_vec());
-                dlq.headers = vec![
-                    ("error.code".into(), "MalformedEvent".into()),
-                    ("error.message".into(), e.to_string()),
-                    ("source.queue".into(), queue_url.to_string()),
-                    ("source.message-id".into(), id.clone()),
-                ];
-                let readable = serde_json::json!({ "malformed": id, "reason": e.to_string() });
-                output.send(topics::OBJECTS_CHANGED_DLQ, vec![(dlq, readable)]).await.map_err(|e| e.to_string())?;
+                let origin =
+                    vec![("source.queue".into(), queue_url.to_string()), ("source.message-id".into(), id.clone())];
+                let reason = e.to_string();
+                let dlq = dead_letter(
+                    format!("sqs/{id}"),
+                    body.as_bytes().to_vec(),
+                    error_codes::MALFORMED_EVENT,
+                    &reason,
+                    origin,
+                );
+                let readable = serde_json::json!({ "malformed": id, "reason": reason });
+                output.send(topics::NOTIFICATIONS_DLQ, vec![(dlq, readable)]).await?;
             }
         }
         if let Some(handle) = message.receipt_handle {
@@ -113,7 +117,7 @@ async fn handle(
                     .id(done.len().to_string())
                     .receipt_handle(handle)
                     .build()
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| ProduceError::reading(format!("message {id} of {queue_url}"), e))?,
             );
         }
     }
@@ -121,13 +125,10 @@ async fn handle(
         return Ok(());
     }
     let count = done.len();
-    let deleted = client
-        .delete_message_batch()
-        .queue_url(queue_url)
-        .set_entries(Some(done))
-        .send()
-        .await
-        .map_err(|e| format!("deleting handled messages: {}", AwsFailure::of(&e)))?;
+    let deleted =
+        client.delete_message_batch().queue_url(queue_url).set_entries(Some(done)).send().await.map_err(|e| {
+            ProduceError::reading(format!("deleting handled messages from {queue_url}"), AwsFailure::of(&e))
+        })?;
     for failed in deleted.failed {
         // Produced already: a redelivery only produces the same records again.
         warn!(queue = queue_url, entry = failed.id, code = failed.code, "a handled message was not deleted");

@@ -20,13 +20,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bucketlens_runtime::aws::AwsFailure;
-use bucketlens_runtime::log::{LogError, OutRecord, Output};
+use bucketlens_runtime::config::{Invalid, Problems};
+use bucketlens_runtime::log::{OutRecord, Output};
+use bucketlens_runtime::produce::{ProduceError, ProduceStats};
 use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ObjectChanged};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use checkpoint::{Checkpoint, CheckpointError, FileProgress};
+use checkpoint::{Checkpoint, FileProgress};
 use manifest::Manifest;
 
 /// `[inventory]` configuration.
@@ -46,16 +48,24 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum InventoryError {
-    #[error("{location}: {reason}")]
-    Manifest { location: String, reason: String },
-    #[error("data file {file}: {reason}; nothing was produced from it")]
-    DataFile { file: String, reason: String },
-    #[error(transparent)]
-    Log(#[from] LogError),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
+impl Config {
+    /// Checks every value (no IO): nothing, or every key that is wrong.
+    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
+        let mut problems = Problems::default();
+        problems.at_least_one("inventory.batch-size", self.batch_size);
+        problems.check(!self.watch_interval.is_zero(), "inventory.watch-interval", || "must be longer than 0s".into());
+        problems.finish(|| ())
+    }
+}
+
+/// A manifest (or a report prefix) that cannot be read.
+fn manifest_error(location: impl std::fmt::Display, reason: String) -> ProduceError {
+    ProduceError::reading(location.to_string(), reason)
+}
+
+/// A damaged or unreachable data file: nothing of it was produced.
+fn data_file_error(file: &str, reason: String) -> ProduceError {
+    ProduceError::reading(format!("data file {file}"), format!("{reason}; nothing was produced from it"))
 }
 
 /// Where a report is: `s3://bucket/…/manifest.json` or a local path.
@@ -87,13 +97,11 @@ impl std::fmt::Display for Location {
 /// What producing one report did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportStats {
+    /// Rows read (produced, skipped or unreadable).
     pub rows: u64,
-    pub upserts: u64,
-    pub deletes: u64,
-    /// Rows skipped: noncurrent versions, folder markers, keys that are not images.
-    pub skipped: u64,
-    /// Rows that could not be read, each reported with its file and line.
-    pub unreadable: u64,
+    /// What the rows produced: `skipped` counts noncurrent versions, folder markers
+    /// and keys that are not images; `unreadable`, rows reported with file and line.
+    pub produced: ProduceStats,
     /// Data files already produced by an earlier run.
     pub files_done_before: u64,
     /// The whole report was produced by an earlier run.
@@ -126,24 +134,23 @@ impl InventoryProducer {
     }
 
     /// Produces the report at `location` (skipping what an earlier run produced).
-    pub async fn produce(&self, location: &Location) -> Result<ReportStats, InventoryError> {
+    pub async fn produce(&self, location: &Location) -> Result<ReportStats, ProduceError> {
         let report = location.to_string();
         let mut stats = ReportStats::default();
-        if self.checkpoint.finished(&report)? {
+        if self.checkpoint.finished(&report).await? {
             stats.already_done = true;
             return Ok(stats);
         }
         let manifest = self.read_manifest(location).await?;
-        let columns =
-            manifest.columns().map_err(|reason| InventoryError::Manifest { location: report.clone(), reason })?;
+        let columns = manifest.columns().map_err(|reason| manifest_error(&report, reason))?;
         info!(report = %report, source = manifest.source_bucket, files = manifest.files.len(), "producing inventory");
         for data in &manifest.files {
-            let progress = self.checkpoint.file(&report, &data.key)?;
+            let progress = self.checkpoint.file(&report, &data.key).await?;
             if progress.done {
                 stats.files_done_before += 1;
                 continue;
             }
-            let file_error = |reason: String| InventoryError::DataFile { file: data.key.clone(), reason };
+            let file_error = |reason: String| data_file_error(&data.key, reason);
             let (path, _temp) = self.fetch(location, &data.key).await.map_err(file_error)?;
             let (check_path, md5) = (path.clone(), data.md5_checksum.clone());
             tokio::task::spawn_blocking(move || rows::verify(&check_path, &md5))
@@ -152,7 +159,7 @@ impl InventoryProducer {
                 .map_err(file_error)?;
             self.produce_file(&report, &data.key, &path, columns, progress, &mut stats).await?;
         }
-        self.checkpoint.finish(&report)?;
+        self.checkpoint.finish(&report).await?;
         Ok(stats)
     }
 
@@ -164,36 +171,38 @@ impl InventoryProducer {
         columns: manifest::Columns,
         progress: FileProgress,
         stats: &mut ReportStats,
-    ) -> Result<(), InventoryError> {
-        let file_error = |reason: String| InventoryError::DataFile { file: file.to_string(), reason };
+    ) -> Result<(), ProduceError> {
+        let file_error = |reason: String| data_file_error(file, reason);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
         let (path, batch_size) = (path.to_path_buf(), self.config.batch_size);
         let reader = tokio::task::spawn_blocking(move || read_batches(&path, columns, progress.line, batch_size, &tx));
         while let Some(batch) = rx.recv().await {
             stats.rows += batch.rows;
-            stats.skipped += batch.skipped;
+            let produced = &mut stats.produced;
+            produced.skipped += batch.skipped;
             for (line, reason) in &batch.unreadable {
                 // The user-facing report; a warn! beside it would print each row twice.
                 eprintln!("{file}, line {line}: {reason}");
             }
-            stats.unreadable += batch.unreadable.len() as u64;
+            produced.unreadable += batch.unreadable.len() as u64;
             let deletes = batch.records.iter().filter(|(_, c)| c.kind == ChangeKind::Delete).count() as u64;
-            stats.deletes += deletes;
-            stats.upserts += batch.records.len() as u64 - deletes;
+            produced.images += batch.records.len() as u64;
+            produced.deletes += deletes;
+            produced.upserts += batch.records.len() as u64 - deletes;
             self.output.send(topics::OBJECTS_CHANGED, batch.records).await?;
-            self.checkpoint.save(report, file, FileProgress { line: batch.last_line, done: false })?;
+            self.checkpoint.save(report, file, FileProgress { line: batch.last_line, done: false }).await?;
         }
         reader.await.map_err(|e| file_error(e.to_string()))?.map_err(file_error)?;
-        self.checkpoint.save(report, file, FileProgress { line: u64::MAX >> 1, done: true })?;
+        self.checkpoint.save(report, file, FileProgress { line: u64::MAX >> 1, done: true }).await?;
         Ok(())
     }
 
-    async fn read_manifest(&self, location: &Location) -> Result<Manifest, InventoryError> {
-        let err = |reason: String| InventoryError::Manifest { location: location.to_string(), reason };
+    async fn read_manifest(&self, location: &Location) -> Result<Manifest, ProduceError> {
+        let err = |reason: String| manifest_error(location, reason);
         let (bytes, checksum) = match location {
             Location::Local(path) => {
-                let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-                let checksum = std::fs::read_to_string(path.with_file_name("manifest.checksum")).ok();
+                let bytes = tokio::fs::read(path).await.map_err(|e| err(format!("cannot read: {e}")))?;
+                let checksum = tokio::fs::read_to_string(path.with_file_name("manifest.checksum")).await.ok();
                 (bytes, checksum)
             }
             Location::S3 { bucket, key } => {
@@ -222,7 +231,8 @@ impl InventoryProducer {
         match location {
             Location::Local(manifest) => resolve_local(manifest, key).map(|p| (p, None)),
             Location::S3 { bucket, .. } => {
-                std::fs::create_dir_all(&self.scratch)
+                tokio::fs::create_dir_all(&self.scratch)
+                    .await
                     .map_err(|e| format!("cannot create {}: {e}", self.scratch.display()))?;
                 let temp = tempfile::NamedTempFile::new_in(&self.scratch)
                     .map_err(|e| format!("cannot create a file in {}: {e}", self.scratch.display()))?
@@ -249,14 +259,14 @@ impl InventoryProducer {
         prefix: &str,
         shutdown: CancellationToken,
         mut on_report: impl FnMut(&Location, &ReportStats),
-    ) -> Result<(), InventoryError> {
+    ) -> Result<(), ProduceError> {
         while !shutdown.is_cancelled() {
             let manifests = self
                 .find_reports(bucket, prefix)
                 .await
-                .map_err(|reason| InventoryError::Manifest { location: format!("s3://{bucket}/{prefix}"), reason })?;
+                .map_err(|reason| manifest_error(format!("s3://{bucket}/{prefix}"), reason))?;
             for location in manifests {
-                if self.checkpoint.finished(&location.to_string())? {
+                if self.checkpoint.finished(&location.to_string()).await? {
                     continue;
                 }
                 let stats = self.produce(&location).await?;

@@ -9,9 +9,8 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use bucketlens_runtime::aws::{decode_key, parse_time};
-use bucketlens_runtime::bucket::ImageFormat;
 use bucketlens_runtime::now_ms;
-use bucketlens_schemas::{ChangeKind, ChangeSource, ObjectChanged};
+use bucketlens_schemas::{ChangeKind, ChangeSource, ImageFormat, ObjectChanged};
 use flate2::read::MultiGzDecoder;
 use md5::{Digest, Md5};
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bucketlens_runtime::config::{Invalid, Problems};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,5 +20,14 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self { batch_size: 500, debounce: Duration::from_millis(100), include_hidden: false }
+    }
+}
+
+impl Config {
+    /// Checks every value (no IO): nothing, or every key that is wrong.
+    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
+        let mut problems = Problems::default();
+        problems.at_least_one("listing.batch-size", self.batch_size);
+        problems.finish(|| ())
     }
 }

@@ -7,39 +7,16 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use bucketlens_runtime::bucket::{etag_of, ImageFormat, LocalDir};
-use bucketlens_runtime::log::{LogError, OutRecord, Output};
+use bucketlens_runtime::bucket::{etag_of, LocalDir};
+use bucketlens_runtime::log::{OutRecord, Output};
 use bucketlens_runtime::now_ms;
-use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ChangeSource, ObjectChanged};
+use bucketlens_runtime::produce::{ProduceError, ProduceStats};
+use bucketlens_runtime::sqlite::StoreError;
+use bucketlens_schemas::{topics, ChangeKind, ChangeSource, ImageFormat, ObjectChanged};
 use tracing::{debug, warn};
 
-use crate::state::{Scope, State, StateError};
-use crate::Config;
-
-/// What one sync did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SyncStats {
-    /// Images found in the synced scope.
-    pub images: u64,
-    /// Upserts produced (new or changed images).
-    pub upserts: u64,
-    /// Deletes produced (images gone since the last sync).
-    pub deletes: u64,
-    /// Files and folders that could not be read (logged with the reason).
-    pub unreadable: u64,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error(transparent)]
-    Log(#[from] LogError),
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("encoding a change failed: {0}")]
-    Encode(String),
-    #[error("{0}")]
-    Source(String),
-}
+use crate::state::{Keys, Scope, State};
+use crate::{encode, produce_deletes, Config};
 
 /// Produces the changes of one local directory.
 pub struct DirProducer {
@@ -60,7 +37,7 @@ impl DirProducer {
         state: State,
         config: Config,
         exclude: Vec<PathBuf>,
-    ) -> Result<Self, StateError> {
+    ) -> Result<Self, StoreError> {
         let generation = AtomicI64::new(state.last_generation()?);
         state.remember_root(source.bucket(), source.root())?;
         let exclude = exclude.into_iter().map(|p| p.canonicalize().unwrap_or(p)).collect();
@@ -72,32 +49,32 @@ impl DirProducer {
     }
 
     /// Syncs the whole directory.
-    pub async fn sync_all(self: &Arc<Self>) -> Result<SyncStats, SyncError> {
+    pub async fn sync_all(self: &Arc<Self>) -> Result<ProduceStats, ProduceError> {
         self.sync(None).await
     }
 
     /// Syncs `path` (a file or folder under the root; it may no longer exist), or
     /// everything when `None`. Runs on the blocking pool.
-    pub async fn sync(self: &Arc<Self>, path: Option<PathBuf>) -> Result<SyncStats, SyncError> {
+    pub async fn sync(self: &Arc<Self>, path: Option<PathBuf>) -> Result<ProduceStats, ProduceError> {
         let this = Arc::clone(self);
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || this.sync_blocking(path.as_deref(), &handle))
-            .await
-            .map_err(|e| SyncError::Encode(format!("sync task failed: {e}")))?
+        tokio::task::spawn_blocking(move || this.sync_blocking(path.as_deref(), &handle)).await.map_err(|e| {
+            ProduceError::reading(self.source.root().display().to_string(), format!("sync task failed: {e}"))
+        })?
     }
 
-    fn sync_blocking(&self, path: Option<&Path>, rt: &tokio::runtime::Handle) -> Result<SyncStats, SyncError> {
+    fn sync_blocking(&self, path: Option<&Path>, rt: &tokio::runtime::Handle) -> Result<ProduceStats, ProduceError> {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let bucket = self.source.bucket().to_string();
-        let scope_key = match path {
+        let keys = match path {
             Some(p) => match self.source.key_of(p) {
-                Some(k) => Some(k),
-                None => return Ok(SyncStats::default()), // the root itself or outside it
+                Some(k) => Keys::Path(k),
+                None => return Ok(ProduceStats::default()), // the root itself or outside it
             },
-            None => None,
+            None => Keys::All,
         };
         let start = path.map_or_else(|| self.source.root().to_path_buf(), Path::to_path_buf);
-        let mut stats = SyncStats::default();
+        let mut stats = ProduceStats::default();
         let mut batch = Batch::default();
         let mut stack = vec![start];
         while let Some(dir_or_file) = stack.pop() {
@@ -135,12 +112,15 @@ impl DirProducer {
             }
         }
         self.flush(&mut batch, generation, rt)?;
-        stats.deletes = self.produce_deletes(&Scope { bucket, key: scope_key }, generation, rt)?;
+        let scope = Scope { bucket, keys };
+        let delete = |key: &str| self.change(key, ChangeKind::Delete, None, None);
+        let deleting = produce_deletes(&self.state, &self.output, &scope, generation, self.config.batch_size, delete);
+        stats.deletes = rt.block_on(deleting)?;
         debug!(?stats, "sync done");
         Ok(stats)
     }
 
-    fn push_children(&self, dir: &Path, stack: &mut Vec<PathBuf>, stats: &mut SyncStats) {
+    fn push_children(&self, dir: &Path, stack: &mut Vec<PathBuf>, stats: &mut ProduceStats) {
         if self.exclude.iter().any(|x| x == dir) {
             return;
         }
@@ -195,7 +175,7 @@ impl DirProducer {
     }
 
     /// Produces the batch's upserts, then records them (and the unchanged keys) as seen.
-    fn flush(&self, batch: &mut Batch, generation: i64, rt: &tokio::runtime::Handle) -> Result<(), SyncError> {
+    fn flush(&self, batch: &mut Batch, generation: i64, rt: &tokio::runtime::Handle) -> Result<(), ProduceError> {
         if !batch.records.is_empty() {
             rt.block_on(self.output.send(topics::OBJECTS_CHANGED, std::mem::take(&mut batch.records)))?;
         }
@@ -205,25 +185,6 @@ impl DirProducer {
         batch.changed.clear();
         batch.seen.clear();
         Ok(())
-    }
-
-    fn produce_deletes(&self, scope: &Scope, generation: i64, rt: &tokio::runtime::Handle) -> Result<u64, SyncError> {
-        let mut deletes = 0;
-        loop {
-            let gone = self.state.unseen(scope, generation, self.config.batch_size)?;
-            if gone.is_empty() {
-                return Ok(deletes);
-            }
-            let mut records = Vec::with_capacity(gone.len());
-            for key in &gone {
-                let change = self.change(key, ChangeKind::Delete, None, None);
-                let value = change.to_bytes().map_err(|e| SyncError::Encode(e.to_string()))?;
-                records.push((OutRecord::new(record_key(&change.bucket, key), value), change));
-            }
-            rt.block_on(self.output.send(topics::OBJECTS_CHANGED, records))?;
-            self.state.forget(&scope.bucket, &gone)?;
-            deletes += gone.len() as u64;
-        }
     }
 }
 
@@ -235,9 +196,8 @@ struct Batch {
 }
 
 impl Batch {
-    fn push_upsert(&mut self, key: String, etag: String, change: ObjectChanged) -> Result<(), SyncError> {
-        let value = change.to_bytes().map_err(|e| SyncError::Encode(e.to_string()))?;
-        self.records.push((OutRecord::new(record_key(&change.bucket, &key), value), change));
+    fn push_upsert(&mut self, key: String, etag: String, change: ObjectChanged) -> Result<(), ProduceError> {
+        self.records.push(encode(change)?);
         self.changed.push((key, etag));
         Ok(())
     }

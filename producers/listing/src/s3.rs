@@ -6,13 +6,13 @@
 
 use bucketlens_runtime::aws::AwsFailure;
 use bucketlens_runtime::bucket::s3::normalize_etag;
-use bucketlens_runtime::bucket::ImageFormat;
-use bucketlens_runtime::log::{OutRecord, Output};
+use bucketlens_runtime::log::Output;
 use bucketlens_runtime::now_ms;
-use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ChangeSource, ObjectChanged};
+use bucketlens_runtime::produce::{ProduceError, ProduceStats};
+use bucketlens_schemas::{topics, ChangeKind, ChangeSource, ImageFormat, ObjectChanged};
 
-use crate::dir::{SyncError, SyncStats};
-use crate::state::State;
+use crate::state::{Keys, Scope, State};
+use crate::{encode, produce_deletes, Config};
 
 /// `s3://bucket/prefix` split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,43 +44,63 @@ pub struct S3Lister {
     url: S3Url,
     output: Output,
     state: State,
+    config: Config,
 }
 
 impl S3Lister {
-    pub fn new(client: aws_sdk_s3::Client, url: S3Url, output: Output, state: State) -> Self {
-        Self { client, url, output, state }
+    pub fn new(client: aws_sdk_s3::Client, url: S3Url, output: Output, state: State, config: Config) -> Self {
+        Self { client, url, output, state, config }
     }
 
     pub fn url(&self) -> &S3Url {
         &self.url
     }
 
-    /// Lists the prefix page by page (1,000 keys each) and produces the differences.
-    pub async fn sync(&self) -> Result<SyncStats, SyncError> {
-        let generation = self.state.last_generation()? + 1;
-        let mut stats = SyncStats::default();
-        let mut pages =
-            self.client.list_objects_v2().bucket(&self.url.bucket).prefix(&self.url.prefix).into_paginator().send();
+    /// Lists the prefix page by page (1,000 keys each, S3's page size) and produces
+    /// the differences; deletes go `[listing] batch-size` at a time. The listing
+    /// state is read and written on the blocking pool.
+    pub async fn sync(&self) -> Result<ProduceStats, ProduceError> {
+        let generation = self.state.run(|s| s.last_generation()).await? + 1;
+        let mut stats = ProduceStats::default();
+        let bucket = self.url.bucket.clone();
+        let mut pages = self.client.list_objects_v2().bucket(&bucket).prefix(&self.url.prefix).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| SyncError::Source(format!("listing {}: {}", self.url, AwsFailure::of(&e))))?;
-            let mut records = Vec::new();
-            let mut seen = Vec::new();
+            let page = page.map_err(|e| ProduceError::reading(format!("listing {}", self.url), AwsFailure::of(&e)))?;
+            let mut listed = Vec::new();
             for object in page.contents.unwrap_or_default() {
                 let Some(key) = object.key else { continue };
                 if key.ends_with('/') || ImageFormat::from_extension(&key).is_none() {
                     continue;
                 }
-                stats.images += 1;
                 let etag = object.e_tag.as_deref().map(normalize_etag).unwrap_or_default();
-                if self.state.etag(&self.url.bucket, &key)?.as_deref() != Some(etag.as_str()) {
+                let modified = object.last_modified.and_then(|t| t.to_millis().ok());
+                listed.push((key, etag, object.size, modified));
+            }
+            stats.images += listed.len() as u64;
+            let of = bucket.clone();
+            let changed = self
+                .state
+                .run(move |s| {
+                    let mut changed = Vec::new();
+                    for entry in listed {
+                        let known = s.etag(&of, &entry.0)?;
+                        changed.push((known.as_deref() != Some(entry.1.as_str()), entry));
+                    }
+                    Ok(changed)
+                })
+                .await?;
+            let mut records = Vec::new();
+            let mut seen = Vec::with_capacity(changed.len());
+            for (is_new, (key, etag, size, last_modified)) in changed {
+                if is_new {
                     let change = ObjectChanged {
-                        bucket: self.url.bucket.clone(),
+                        bucket: bucket.clone(),
                         key: key.clone(),
                         version_id: None,
                         kind: ChangeKind::Upsert,
-                        size: object.size,
+                        size,
                         etag: Some(etag.clone()).filter(|e| !e.is_empty()),
-                        last_modified: object.last_modified.and_then(|t| t.to_millis().ok()),
+                        last_modified,
                         sequencer: None,
                         source: ChangeSource::Listing,
                         observed_at: now_ms(),
@@ -91,45 +111,26 @@ impl S3Lister {
                 seen.push((key, etag));
             }
             self.output.send(topics::OBJECTS_CHANGED, records).await?;
-            self.state.mark_seen(&self.url.bucket, &seen, generation)?;
+            let of = bucket.clone();
+            self.state.run(move |s| s.mark_seen(&of, &seen, generation)).await?;
         }
-        stats.deletes = self.produce_deletes(generation).await?;
+        let scope = Scope { bucket: bucket.clone(), keys: Keys::Prefix(self.url.prefix.clone()) };
+        let delete = |key: &str| ObjectChanged {
+            bucket: bucket.clone(),
+            key: key.to_string(),
+            version_id: None,
+            kind: ChangeKind::Delete,
+            size: None,
+            etag: None,
+            last_modified: Some(now_ms()),
+            sequencer: None,
+            source: ChangeSource::Listing,
+            observed_at: now_ms(),
+        };
+        let batch_size = self.config.batch_size;
+        stats.deletes = produce_deletes(&self.state, &self.output, &scope, generation, batch_size, delete).await?;
         Ok(stats)
     }
-
-    async fn produce_deletes(&self, generation: i64) -> Result<u64, SyncError> {
-        let mut deletes = 0;
-        loop {
-            let gone = self.state.unseen_with_prefix(&self.url.bucket, &self.url.prefix, generation, 1000)?;
-            if gone.is_empty() {
-                return Ok(deletes);
-            }
-            let mut records = Vec::with_capacity(gone.len());
-            for key in &gone {
-                let change = ObjectChanged {
-                    bucket: self.url.bucket.clone(),
-                    key: key.clone(),
-                    version_id: None,
-                    kind: ChangeKind::Delete,
-                    size: None,
-                    etag: None,
-                    last_modified: Some(now_ms()),
-                    sequencer: None,
-                    source: ChangeSource::Listing,
-                    observed_at: now_ms(),
-                };
-                records.push(encode(change)?);
-            }
-            self.output.send(topics::OBJECTS_CHANGED, records).await?;
-            self.state.forget(&self.url.bucket, &gone)?;
-            deletes += gone.len() as u64;
-        }
-    }
-}
-
-fn encode(change: ObjectChanged) -> Result<(OutRecord, ObjectChanged), SyncError> {
-    let value = change.to_bytes().map_err(|e| SyncError::Encode(e.to_string()))?;
-    Ok((OutRecord::new(record_key(&change.bucket, &change.key), value), change))
 }
 
 #[cfg(test)]

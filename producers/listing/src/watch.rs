@@ -12,14 +12,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::dir::{DirProducer, SyncError, SyncStats};
+use bucketlens_runtime::produce::{ProduceError, ProduceStats};
 
-#[derive(Debug, thiserror::Error)]
-pub enum WatchError {
-    #[error("cannot watch {path}: {reason} (on Linux, raise fs.inotify.max_user_watches for large trees)")]
-    Watch { path: String, reason: String },
-    #[error(transparent)]
-    Sync(#[from] SyncError),
+use crate::dir::DirProducer;
+
+/// Why the folder cannot be watched, with the usual fix.
+fn cannot_watch(root: &std::path::Path, e: notify::Error) -> ProduceError {
+    ProduceError::reading(
+        format!("cannot watch {}", root.display()),
+        format!("{e} (on Linux, raise fs.inotify.max_user_watches for large trees)"),
+    )
 }
 
 enum Change {
@@ -32,8 +34,8 @@ pub async fn run(
     producer: Arc<DirProducer>,
     debounce: std::time::Duration,
     shutdown: CancellationToken,
-    mut on_sync: impl FnMut(SyncStats) + Send,
-) -> Result<(), WatchError> {
+    mut on_sync: impl FnMut(ProduceStats) + Send,
+) -> Result<(), ProduceError> {
     let root = producer.source().root().to_path_buf();
     let (tx, mut rx) = mpsc::channel::<Change>(1024);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -44,10 +46,8 @@ pub async fn run(
         };
         let _ = tx.blocking_send(change);
     })
-    .map_err(|e| WatchError::Watch { path: root.display().to_string(), reason: e.to_string() })?;
-    watcher
-        .watch(&root, RecursiveMode::Recursive)
-        .map_err(|e| WatchError::Watch { path: root.display().to_string(), reason: e.to_string() })?;
+    .map_err(|e| cannot_watch(&root, e))?;
+    watcher.watch(&root, RecursiveMode::Recursive).map_err(|e| cannot_watch(&root, e))?;
     info!(path = %root.display(), "watching for changes");
     // Changes between the initial sync and the watch start would be missed: sync once more.
     on_sync(producer.sync_all().await?);

@@ -1,15 +1,15 @@
 //! The object-source seam: read one object's bytes. A local directory is a bucket
-//! here; S3 (and S3-compatible stores) plug in behind the same trait.
+//! here; S3 (and S3-compatible stores) plug in behind the same trait, and
+//! [`BucketRouter`] picks the one that serves each bucket.
 
 mod local;
+mod router;
 pub mod s3;
-
-use std::collections::HashMap;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub use local::{etag_of, LocalDir};
+pub use router::{BucketRouter, Discover, RELOAD_EVERY};
 pub use s3::S3Bucket;
 
 /// Names one object version.
@@ -45,7 +45,7 @@ pub struct ObjectMeta {
 /// again later or to record a failure.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{object} is {size} bytes, above the limit of {limit} bytes (labeler.max-bytes)")]
+    #[error("{object} is {size} bytes, above the limit of {limit} bytes")]
     TooLarge { object: String, size: u64, limit: u64 },
     #[error("permission denied reading {object}: {reason}")]
     PermissionDenied { object: String, reason: String },
@@ -61,17 +61,6 @@ impl SourceError {
     /// Whether the same read may succeed later (a timeout, a busy server).
     pub fn retryable(&self) -> bool {
         matches!(self, Self::Io { retryable: true, .. })
-    }
-
-    /// A stable code for records and metrics.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::TooLarge { .. } => "ObjectTooLarge",
-            Self::PermissionDenied { .. } => "AccessDenied",
-            Self::InvalidKey { .. } => "InvalidKey",
-            Self::WrongBucket { .. } => "UnknownBucket",
-            Self::Io { .. } => "ReadFailed",
-        }
     }
 }
 
@@ -90,91 +79,5 @@ pub trait ObjectSource: Send + Sync + 'static {
     /// from a local folder.
     async fn in_s3(&self, _bucket: &str) -> bool {
         false
-    }
-}
-
-/// Several buckets, each served by its own source, chosen by bucket name.
-#[derive(Default, Clone)]
-pub struct Buckets {
-    by_name: HashMap<String, Arc<dyn ObjectSource>>,
-}
-
-impl Buckets {
-    pub fn insert(&mut self, bucket: impl Into<String>, source: Arc<dyn ObjectSource>) {
-        self.by_name.insert(bucket.into(), source);
-    }
-
-    /// The source serving `bucket`, if any.
-    pub fn source(&self, bucket: &str) -> Option<&Arc<dyn ObjectSource>> {
-        self.by_name.get(bucket)
-    }
-
-    /// The source of `object`'s bucket, or the error naming the buckets served.
-    fn source_of(&self, object: &ObjectRef<'_>) -> Result<&Arc<dyn ObjectSource>, SourceError> {
-        if let Some(source) = self.by_name.get(object.bucket) {
-            return Ok(source);
-        }
-        let mut serves: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
-        serves.sort_unstable();
-        Err(SourceError::WrongBucket {
-            object: object.to_string(),
-            bucket: object.bucket.into(),
-            serves: serves.join(", "),
-        })
-    }
-}
-
-#[async_trait]
-impl ObjectSource for Buckets {
-    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
-        self.source_of(&object)?.get(object, max_bytes).await
-    }
-
-    async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
-        self.source_of(&object)?.head(object).await
-    }
-
-    async fn in_s3(&self, bucket: &str) -> bool {
-        match self.by_name.get(bucket) {
-            Some(source) => source.in_s3(bucket).await,
-            None => false,
-        }
-    }
-}
-
-/// Image formats bucketlens reads, recognised by their magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageFormat {
-    Jpeg,
-    Png,
-}
-
-impl ImageFormat {
-    /// The format whose signature starts `bytes`, if any.
-    pub fn sniff(bytes: &[u8]) -> Option<Self> {
-        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            return Some(Self::Jpeg);
-        }
-        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-            return Some(Self::Png);
-        }
-        None
-    }
-
-    /// The format a file name's extension claims (case-insensitive).
-    pub fn from_extension(key: &str) -> Option<Self> {
-        let ext = key.rsplit_once('.')?.1.to_ascii_lowercase();
-        match ext.as_str() {
-            "jpg" | "jpeg" | "jpe" | "jfif" => Some(Self::Jpeg),
-            "png" => Some(Self::Png),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Jpeg => "jpeg",
-            Self::Png => "png",
-        }
     }
 }

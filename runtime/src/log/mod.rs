@@ -8,6 +8,7 @@
 //! - a group's committed offset is the *next* offset to read; a consumer never commits
 //!   by itself — stages commit the contiguous finished prefix ([`OffsetTracker`]).
 
+mod dead_letter;
 mod embedded;
 mod kafka;
 pub mod msk_iam;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use dead_letter::dead_letter;
 pub use embedded::EmbeddedLog;
 pub use kafka::{KafkaConfig, KafkaLog};
 pub use offsets::OffsetTracker;

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use apache_avro::rabin::Rabin;
 use apache_avro::Schema;
+use bucketlens_schemas::fingerprint;
 use serde_json::{json, Value};
 
 use super::LogError;
@@ -33,14 +33,6 @@ pub struct SchemaRegistry {
     fingerprints: Mutex<HashMap<u32, [u8; 8]>>,
     /// For lookups from librdkafka's consumer threads.
     runtime: tokio::runtime::Handle,
-}
-
-/// The 8-byte Rabin fingerprint single-object encoding names a schema by.
-pub fn fingerprint(schema: &Schema) -> [u8; 8] {
-    let bytes = schema.fingerprint::<Rabin>().bytes;
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&bytes[..8]);
-    out
 }
 
 impl SchemaRegistry {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bucketlens_runtime::config::{Invalid, Problems};
 use serde::{Deserialize, Serialize};
 
 /// Which index the sink writes and `search` reads.
@@ -91,27 +92,28 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Checks the values; no IO.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.batch_size == 0 {
-            return Err("index.batch-size must be at least 1".into());
-        }
-        if self.writer_memory < 15_000_000 {
-            return Err(format!("index.writer-memory must be at least 15000000 bytes, not {}", self.writer_memory));
-        }
+    /// Checks every value (no IO): nothing, or every key that is wrong. The sink
+    /// reads the checked `Config` itself (its fields are typed already).
+    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
+        let mut problems = Problems::default();
+        problems.at_least_one("index.batch-size", self.batch_size);
+        let memory = self.writer_memory;
+        problems.check(memory >= 15_000_000, "index.writer-memory", || {
+            format!("must be at least 15000000 bytes (tantivy's minimum), got {memory}")
+        });
         let os = &self.opensearch;
-        if os.bulk_max_docs == 0 || os.bulk_max_bytes == 0 {
-            return Err("index.opensearch.bulk-max-docs and bulk-max-bytes must be at least 1".into());
-        }
-        if !matches!(os.aws_service.as_str(), "" | "es" | "aoss") {
-            return Err(format!(
-                "index.opensearch.aws-service is \"es\" (OpenSearch Service), \"aoss\" (Serverless) or empty, not {:?}",
-                os.aws_service
-            ));
-        }
-        if !os.aws_service.is_empty() && !os.username.is_empty() {
-            return Err("index.opensearch: give either aws-service or username/password, not both".into());
-        }
-        Ok(())
+        problems.at_least_one("index.opensearch.bulk-max-docs", os.bulk_max_docs);
+        problems.at_least_one("index.opensearch.bulk-max-bytes", os.bulk_max_bytes);
+        let service = os.aws_service.as_str();
+        problems.check(matches!(service, "" | "es" | "aoss"), "index.opensearch.aws-service", || {
+            format!("is \"es\" (OpenSearch Service), \"aoss\" (Serverless) or empty, got {service:?}")
+        });
+        problems.check(service.is_empty() || os.username.is_empty(), "index.opensearch.aws-service", || {
+            "and index.opensearch.username: give either SigV4 signing or basic authentication, not both".into()
+        });
+        problems.check(os.url.starts_with("http://") || os.url.starts_with("https://"), "index.opensearch.url", || {
+            format!("must be an http:// or https:// URL, got {:?}", os.url)
+        });
+        problems.finish(|| ())
     }
 }

@@ -11,6 +11,10 @@
 //! - [`stage`]: the consumer loop: batch → write (durable) → commit offsets;
 //! - [`metrics`]: the sink's counters.
 //!
+//! A record's key (`bucket/key`) becomes the document id (its SHA-256, see
+//! [`bucketlens_schemas::document_id`]): every record of one object lands on one
+//! document, applied in log order.
+//!
 //! The sink never labels and never reads objects: the label log is its only input,
 //! so replaying that log rebuilds the index without running a model.
 
@@ -23,9 +27,37 @@ pub mod stage;
 pub mod tantivy;
 pub mod version;
 
+use std::path::Path;
+use std::sync::Arc;
+
 pub use config::{Backend, Config, OpenSearchConfig};
 pub use index::{DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
 pub use metrics::Metrics;
 pub use opensearch::OpenSearchIndex;
 pub use query::Expr;
+pub use stage::{run, Stage};
 pub use tantivy::TantivyIndex;
+
+/// The index the sink writes: tantivy at `path`, or OpenSearch.
+pub async fn open_writer(config: &Config, path: &Path) -> Result<Arc<dyn Index>, IndexError> {
+    Ok(match config.backend {
+        Backend::Tantivy => Arc::new(TantivyIndex::open_writer(path, config.writer_memory)?),
+        Backend::OpenSearch => Arc::new(OpenSearchIndex::open(&config.opensearch).await?),
+    })
+}
+
+/// The index searches read: no writer lock on tantivy, nothing created on OpenSearch.
+pub async fn open_reader(config: &Config, path: &Path) -> Result<Arc<dyn Index>, IndexError> {
+    Ok(match config.backend {
+        Backend::Tantivy => Arc::new(TantivyIndex::open_reader(path)?),
+        Backend::OpenSearch => Arc::new(OpenSearchIndex::open_for_search(&config.opensearch).await?),
+    })
+}
+
+/// Where the index is, for messages: the tantivy folder, or the cluster and index.
+pub fn describe(config: &Config, path: &Path) -> String {
+    match config.backend {
+        Backend::Tantivy => path.display().to_string(),
+        Backend::OpenSearch => format!("{}/{}", config.opensearch.url.trim_end_matches('/'), config.opensearch.index),
+    }
+}

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bucketlens_runtime::log::{commit_or_defer, Log, LogError, LogRecord, OffsetTracker, OutRecord, Until};
-use bucketlens_schemas::{record_key, topics, AvroRecord, ImageLabeled};
+use bucketlens_runtime::log::{commit_or_defer, dead_letter, Log, LogError, LogRecord, OffsetTracker, Until};
+use bucketlens_schemas::{error_codes, record_key, topics, AvroRecord, ImageLabeled};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
@@ -64,7 +64,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
             tracker.start(record.partition, record.offset);
             match ImageLabeled::from_bytes(&record.value) {
                 Ok(labeled) => batch.push(labeled),
-                Err(e) => dead_letter(&stage, &record, &e.to_string()).await?,
+                Err(e) => dead_letter_undecodable(&stage, &record, &e.to_string()).await?,
             }
             // Decoded or dead-lettered, the record is covered by the next write.
             tracker.finish(record.partition, record.offset);
@@ -101,18 +101,11 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
     Ok(())
 }
 
-async fn dead_letter(stage: &Stage, record: &LogRecord, reason: &str) -> Result<(), LogError> {
+async fn dead_letter_undecodable(stage: &Stage, record: &LogRecord, reason: &str) -> Result<(), LogError> {
     warn!(topic = %record.topic, partition = record.partition, offset = record.offset, key = %record.key, %reason, "undecodable label record sent to the DLQ");
     stage.metrics.undecodable.add(1);
-    let mut dlq = OutRecord::new(record.key.clone(), record.value.clone());
-    dlq.headers = vec![
-        ("error.code".into(), "UndecodableRecord".into()),
-        ("error.message".into(), reason.to_string()),
-        ("source.topic".into(), record.topic.clone()),
-        ("source.partition".into(), record.partition.to_string()),
-        ("source.offset".into(), record.offset.to_string()),
-    ];
-    stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await
+    let dlq = record.dead_letter(error_codes::UNDECODABLE_RECORD, reason);
+    stage.log.produce(topics::IMAGES_LABELED_DLQ, vec![dlq]).await
 }
 
 /// Records the index refused for good go to the DLQ with the reason, before the
@@ -122,13 +115,10 @@ async fn dead_letter_rejected(stage: &Stage, rejected: Vec<Rejected>) -> Result<
         warn!(bucket = %record.bucket, key = %record.key, %reason, "the index refused a record; sent to the DLQ");
         stage.metrics.rejected.add(1);
         let value = record.to_bytes().map_err(|e| LogError::Storage { reason: e.to_string() })?;
-        let mut dlq = OutRecord::new(record_key(&record.bucket, &record.key), value);
-        dlq.headers = vec![
-            ("error.code".into(), "IndexRejected".into()),
-            ("error.message".into(), reason),
-            ("source.topic".into(), topics::IMAGES_LABELED.into()),
-        ];
-        stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await?;
+        let origin = vec![("source.topic".into(), topics::IMAGES_LABELED.into())];
+        let dlq =
+            dead_letter(record_key(&record.bucket, &record.key), value, error_codes::INDEX_REJECTED, &reason, origin);
+        stage.log.produce(topics::IMAGES_LABELED_DLQ, vec![dlq]).await?;
     }
     Ok(())
 }

@@ -42,7 +42,7 @@ fn labeled(key: &str, seq: &str) -> OutRecord {
 async fn an_undecodable_label_record_goes_to_the_dlq_and_the_partition_keeps_moving() {
     let tmp = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(&tmp.path().join("log.sqlite")).unwrap();
-    for topic in [topics::IMAGES_LABELED, topics::OBJECTS_CHANGED_DLQ] {
+    for topic in [topics::IMAGES_LABELED, topics::IMAGES_LABELED_DLQ] {
         log.ensure_topic(topic, 1, false).await.unwrap();
     }
     let mut truncated = labeled("b.jpg", "02").value;
@@ -71,7 +71,7 @@ async fn an_undecodable_label_record_goes_to_the_dlq_and_the_partition_keeps_mov
     assert_eq!(keys, vec!["a.jpg", "c.jpg"]);
     assert_eq!(metrics.undecodable.get(), 1);
     assert_eq!(log.committed(&config.group, topics::IMAGES_LABELED).await.unwrap()[0].committed, Some(3));
-    let mut dlq = log.subscribe("inspect", topics::OBJECTS_CHANGED_DLQ).await.unwrap();
+    let mut dlq = log.subscribe("inspect", topics::IMAGES_LABELED_DLQ).await.unwrap();
     let dead = dlq.poll(10, Duration::from_millis(100)).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].key, "photos/b.jpg");

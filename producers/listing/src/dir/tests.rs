@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use bucketlens_runtime::log::{EmbeddedLog, Log, Output};
 
+use bucketlens_schemas::AvroRecord;
+
 use super::*;
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\nrest-does-not-matter-here";
@@ -26,7 +28,7 @@ fn fixture() -> Fixture {
     std::fs::write(root.join("2024/notes.txt"), b"not an image").unwrap();
     std::fs::write(root.join(".thumbnails/t.jpg"), b"\xFF\xD8\xFF").unwrap();
     let log = EmbeddedLog::open(&tmp.path().join("data/log.sqlite")).unwrap();
-    let state = State::open(&tmp.path().join("data/listing.sqlite")).unwrap();
+    let state = State::open(Some(&tmp.path().join("data/listing.sqlite"))).unwrap();
     let source = LocalDir::new(&root).unwrap();
     let producer = Arc::new(
         DirProducer::new(source, Output::Log(Arc::new(log.clone())), state, Config::default(), vec![]).unwrap(),
@@ -49,7 +51,7 @@ async fn first_sync_produces_one_upsert_per_image() {
     let f = fixture();
     f.log.ensure_topic(topics::OBJECTS_CHANGED, 2, true).await.unwrap();
     let stats = f.producer.sync_all().await.unwrap();
-    assert_eq!(stats, SyncStats { images: 3, upserts: 3, deletes: 0, unreadable: 0 });
+    assert_eq!(stats, ProduceStats { images: 3, upserts: 3, deletes: 0, skipped: 0, unreadable: 0 });
     let got = changes(&f.log, "g").await;
     let keys: Vec<&str> = got.iter().map(|c| c.key.as_str()).collect();
     assert_eq!(keys, vec!["2024/no-extension", "2024/trip/beach day é.PNG", "cat.jpg"]);
@@ -68,7 +70,7 @@ async fn a_second_sync_of_an_unchanged_folder_produces_nothing() {
     f.producer.sync_all().await.unwrap();
     changes(&f.log, "g").await;
     let stats = f.producer.sync_all().await.unwrap();
-    assert_eq!(stats, SyncStats { images: 3, upserts: 0, deletes: 0, unreadable: 0 });
+    assert_eq!(stats, ProduceStats { images: 3, upserts: 0, deletes: 0, skipped: 0, unreadable: 0 });
     assert!(changes(&f.log, "g").await.is_empty());
 }
 

@@ -1,0 +1,51 @@
+//! `bucketlens config check`: loads the configuration (defaults, file, environment,
+//! flags) and names every wrong setting at once, without connecting to anything.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::settings::{Backend, ConfigFile, Settings};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Check every setting (no IO beyond reading the file); exit 1 naming each wrong one.
+    Check,
+}
+
+pub fn run(file: Option<&Path>, data_dir: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
+    let Action::Check = args.action;
+    let config = ConfigFile::load(file, data_dir)?;
+    match config.validate() {
+        Ok(settings) => {
+            println!("configuration ok: {}", summary(&settings));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            let s = if problems.len() == 1 { "" } else { "s" };
+            eprintln!("{} wrong setting{s}:", problems.len());
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Which parts the settings choose, in a line.
+fn summary(settings: &Settings) -> String {
+    let log = match settings.log.backend {
+        Backend::Embedded => format!("embedded log in {}", settings.log_path().display()),
+        Backend::Kafka => format!("Kafka at {}", settings.log.kafka.brokers),
+    };
+    let labeler = match settings.labeler.backend {
+        bucketlens_labeler::Backend::Local => "the local model",
+        bucketlens_labeler::Backend::Rekognition => "Amazon Rekognition",
+    };
+    format!("{log} · labeler: {labeler} · index: {}", crate::pipeline::index_location(settings))
+}

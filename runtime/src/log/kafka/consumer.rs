@@ -1,0 +1,283 @@
+//! A consumer-group member on Kafka. One thread per consumer polls librdkafka
+//! (which also runs the rebalance callbacks) and hands records to the stage through
+//! a bounded channel; on a revoke it hands over a [`Revocation`] and waits, up to
+//! `drain-timeout`, while the stage finishes and commits.
+
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::client::OAuthToken;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::types::RDKafkaErrorCode as Code;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::super::registry::SchemaRegistry;
+use super::super::{Consumer, LogError, LogRecord, Revocation};
+use super::auth::Auth;
+use super::config::{client_config, KafkaConfig};
+use super::errors::{blocking, kafka_error, unavailable};
+
+/// Joins `group` on the (prefixed) topic `full`: a consumer whose own thread polls
+/// librdkafka and hands records and revocations to the stage.
+pub(super) fn subscribe(
+    config: &KafkaConfig,
+    auth: &Auth,
+    registry: Option<Arc<SchemaRegistry>>,
+    group: &str,
+    full: String,
+) -> Result<Box<dyn Consumer>, LogError> {
+    let (tx, rx) = mpsc::channel(1024);
+    let context = GroupContext { auth: auth.clone(), events: tx, drain_timeout: config.drain_timeout };
+    let properties = client_config(
+        config,
+        &[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+        ],
+    );
+    let consumer: BaseConsumer<GroupContext> =
+        properties.create_with_context(context).map_err(|e| kafka_error("creating a consumer", &e))?;
+    consumer.subscribe(&[&full]).map_err(|e| kafka_error(&format!("subscribing to {full}"), &e))?;
+    let consumer = Arc::new(consumer);
+    let prefix = config.topic_prefix.clone();
+    let thread = {
+        let consumer = Arc::clone(&consumer);
+        std::thread::Builder::new()
+            .name(format!("kafka-{group}"))
+            .spawn(move || poll_loop(&consumer, &prefix, registry.as_deref()))
+            .map_err(|e| LogError::Storage { reason: format!("cannot start the consumer thread: {e}") })?
+    };
+    Ok(Box::new(KafkaConsumer {
+        consumer,
+        topic: full,
+        events: rx,
+        pending: None,
+        revocation: None,
+        uncommitted: false,
+        thread: Some(thread),
+    }))
+}
+
+enum Event {
+    Record(LogRecord),
+    Revoked(Revocation),
+}
+
+/// Runs on the consumer's polling thread: turns rebalances into [`Revocation`]s.
+struct GroupContext {
+    auth: Auth,
+    events: mpsc::Sender<Event>,
+    drain_timeout: Duration,
+}
+
+impl ClientContext for GroupContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = Auth::ENABLE_REFRESH_OAUTH_TOKEN;
+
+    fn generate_oauth_token(&self, config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.auth.generate_oauth_token(config)
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.auth.error(error, reason);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.auth.log(level, fac, message);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            if let Rebalance::Assign(tpl) = rebalance {
+                info!(partitions = ?tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions assigned");
+            }
+            return;
+        };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        if partitions.is_empty() {
+            return;
+        }
+        let (ack, released) = sync_channel(1);
+        let revocation = Revocation::new(partitions.clone(), ack);
+        // The stage is gone (shutting down): nothing to drain.
+        if !send_waiting(&self.events, Event::Revoked(revocation)) {
+            return;
+        }
+        match released.recv_timeout(self.drain_timeout) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => info!(?partitions, "partitions revoked after draining"),
+            Err(RecvTimeoutError::Timeout) => {
+                warn!(?partitions, timeout = ?self.drain_timeout, "revoked partitions not drained in time; their unfinished records will be redone by the next owner");
+            }
+        }
+    }
+}
+
+/// Sends, waiting while the channel is full; `false` once the stage is gone. (Not
+/// `blocking_send`: the callback also runs when the consumer is closed, which may
+/// happen on an async thread.)
+fn send_waiting(events: &mpsc::Sender<Event>, mut event: Event) -> bool {
+    loop {
+        match events.try_send(event) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                event = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// A payload as the codecs read it: Confluent framing turned into single-object
+/// framing when a registry is configured. When the registry cannot name the schema,
+/// the payload stays as it is and decoding it fails with a clear error (DLQ).
+fn readable(payload: &[u8], registry: Option<&SchemaRegistry>) -> Vec<u8> {
+    match registry.and_then(|r| r.to_single_object(payload)) {
+        Some(Ok(single)) => single,
+        Some(Err(e)) => {
+            warn!(error = %e, "a Confluent-framed record names a schema the registry cannot give");
+            payload.to_vec()
+        }
+        None => payload.to_vec(),
+    }
+}
+
+fn poll_loop(consumer: &BaseConsumer<GroupContext>, prefix: &str, registry: Option<&SchemaRegistry>) {
+    let events = consumer.context().events.clone();
+    // Runs until the stage closes the channel (drops its consumer).
+    while !events.is_closed() {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(message)) => {
+                let record = LogRecord {
+                    topic: message.topic().strip_prefix(prefix).unwrap_or(message.topic()).to_string(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                    value: readable(message.payload().unwrap_or_default(), registry),
+                    headers: message
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| {
+                                    (
+                                        h.key.to_string(),
+                                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+                };
+                if !send_waiting(&events, Event::Record(record)) {
+                    break;
+                }
+            }
+            // Transport errors are reported here and retried by librdkafka.
+            Some(Err(e)) => warn!(error = %e, "kafka consumer"),
+        }
+    }
+}
+
+/// One group member on Kafka.
+struct KafkaConsumer {
+    consumer: Arc<BaseConsumer<GroupContext>>,
+    topic: String,
+    events: mpsc::Receiver<Event>,
+    pending: Option<Event>,
+    revocation: Option<Revocation>,
+    /// Offsets are stored but their last commit failed: commit again next time.
+    uncommitted: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LogRecord>, LogError> {
+        if self.revocation.is_some() {
+            return Ok(Vec::new());
+        }
+        let first = match self.pending.take() {
+            Some(event) => event,
+            None => match tokio::time::timeout(wait, self.events.recv()).await {
+                Ok(Some(event)) => event,
+                Ok(None) => return Err(unavailable("the kafka consumer thread stopped")),
+                Err(_) => return Ok(Vec::new()),
+            },
+        };
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            match event {
+                Event::Record(record) => out.push(record),
+                Event::Revoked(revocation) => {
+                    self.revocation = Some(revocation);
+                    break;
+                }
+            }
+            if out.len() < max {
+                next = self.events.try_recv().ok();
+            }
+        }
+        Ok(out)
+    }
+
+    fn take_revocation(&mut self) -> Option<Revocation> {
+        self.revocation.take()
+    }
+
+    async fn commit(&mut self, offsets: &[(i32, i64)]) -> Result<(), LogError> {
+        if offsets.is_empty() && !self.uncommitted {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &(p, o) in offsets {
+            tpl.add_partition_offset(&self.topic, p, Offset::Offset(o)).map_err(|e| kafka_error("commit", &e))?;
+        }
+        let consumer = Arc::clone(&self.consumer);
+        let result = blocking(move || {
+            if tpl.count() > 0 {
+                // Fails only for partitions no longer assigned: their new owner redoes them.
+                if let Err(e) = consumer.store_offsets(&tpl) {
+                    warn!(error = %e, "offsets of partitions no longer assigned were not stored");
+                }
+            }
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(Code::NoOffset)) => Ok(()),
+                // Not allowed: an operator must fix the ACLs or the group id.
+                Err(e @ KafkaError::ConsumerCommit(Code::GroupAuthorizationFailed | Code::InvalidGroupId)) => {
+                    Err(LogError::Storage { reason: format!("committing offsets: {e}") })
+                }
+                // Anything else (coordinator moving or unreachable, a rebalance) is
+                // safe to defer: the stored offsets go with the next commit, and
+                // records not committed are redone, never lost.
+                Err(e) => Err(unavailable(format!("committing offsets: {e}"))),
+            }
+        })
+        .await;
+        self.uncommitted = result.is_err();
+        result
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        self.events.close();
+        // The thread stops within one poll interval; dropping the last reference
+        // then closes the consumer, which leaves the group at once.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! The log on Kafka (Apache Kafka, MSK, Redpanda…) through rdkafka.
+//!
+//! - Producer: idempotent, `acks=all`, Java-compatible key hashing (`murmur2_random`),
+//!   so a key lands on the same partition as with the embedded log or a Java client.
+//!   `produce` returns once every record's delivery report says it is written.
+//! - Consumers: no auto-commit and no automatic offset store; stages commit the
+//!   contiguous finished prefix. One thread per consumer polls librdkafka (which
+//!   also runs the rebalance callbacks) and hands records to the stage through a
+//!   bounded channel. On a revoke, the thread hands the stage a [`Revocation`] and
+//!   waits, up to `drain-timeout`, while the stage stops taking work from those
+//!   partitions, finishes what is in flight and commits; then the rebalance goes on.
+//! - Every librdkafka property in `properties` is passed through (security.protocol,
+//!   sasl.*, ssl.*, …), so TLS and SASL brokers need no code change. MSK's IAM
+//!   access control, which librdkafka cannot do alone, is `msk-iam = true`: every
+//!   client then signs its SASL/OAUTHBEARER tokens with AWS credentials
+//!   ([`super::msk_iam`]).
+//! - Topic names carry an optional prefix; stages see the unprefixed names.
+//!
+//! Layout: [`config`] (the `[log.kafka]` section, each client's properties);
+//! [`auth`] (every client's context: MSK IAM tokens, refused sign-ins named);
+//! [`consumer`] (a group member: its polling thread, rebalances, commits);
+//! [`errors`] (librdkafka's errors sorted into retryable or not); this file (the
+//! producer, topics, offsets and groups: the [`Log`] itself).
+
+mod auth;
+mod config;
+mod consumer;
+mod errors;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bucketlens_schemas::fingerprint;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode as Code;
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{debug, info};
+
+use super::msk_iam::MskIam;
+use super::registry::{to_confluent, SchemaRegistry};
+use super::{Consumer, GroupOffset, Log, LogError, OutRecord, Position, Watermarks};
+use auth::{Auth, TokenPump};
+use config::client_config;
+pub use config::KafkaConfig;
+use errors::{blocking, kafka_error, settle};
+
+/// The log on a Kafka cluster.
+pub struct KafkaLog {
+    config: KafkaConfig,
+    producer: FutureProducer<Auth>,
+    /// None with MSK IAM: rdkafka's admin client cannot authenticate with tokens.
+    admin: Option<AdminClient<Auth>>,
+    /// A group-less consumer for metadata and watermarks.
+    meta: Arc<BaseConsumer<Auth>>,
+    auth: Auth,
+    /// Serves `meta`'s token refreshes (MSK IAM) until the log is dropped.
+    _pump: Option<TokenPump>,
+    registry: Option<Arc<SchemaRegistry>>,
+    /// Topic (without prefix) → its registered schema id and that schema's fingerprint.
+    framed: std::sync::RwLock<HashMap<String, (u32, [u8; 8])>>,
+}
+
+impl KafkaLog {
+    /// Connects the producer and the admin client (librdkafka connects lazily, so
+    /// an unreachable cluster shows up on the first call, not here). With MSK IAM,
+    /// the AWS credentials are loaded first: none is an error here.
+    pub async fn connect(config: KafkaConfig) -> Result<Self, LogError> {
+        let auth = if config.msk_iam {
+            let region = Some(config.msk_iam_region.as_str()).filter(|r| !r.is_empty());
+            Auth { msk: Some(MskIam::load(region, &config.brokers).await?), ..Auth::default() }
+        } else {
+            Auth::default()
+        };
+        let open = |e: KafkaError| LogError::Open { location: config.brokers.clone(), reason: e.to_string() };
+        let producer: FutureProducer<Auth> = client_config(
+            &config,
+            &[("enable.idempotence", "true"), ("acks", "all"), ("partitioner", "murmur2_random"), ("linger.ms", "5")],
+        )
+        .create_with_context(auth.clone())
+        .map_err(open)?;
+        let admin = match auth.msk {
+            None => Some(client_config(&config, &[]).create_with_context(auth.clone()).map_err(open)?),
+            Some(_) => None,
+        };
+        let meta: BaseConsumer<Auth> = client_config(&config, &[("group.id", "bucketlens-metadata")])
+            .create_with_context(auth.clone())
+            .map_err(open)?;
+        let meta = Arc::new(meta);
+        let pump = match auth.msk {
+            Some(_) => Some(TokenPump::start(Arc::clone(&meta))?),
+            None => None,
+        };
+        let registry = match config.schema_registry_url.as_str() {
+            "" => None,
+            url => Some(Arc::new(SchemaRegistry::new(
+                url,
+                &config.schema_registry_username,
+                &config.schema_registry_password,
+                config.request_timeout,
+            )?)),
+        };
+        Ok(Self { config, producer, admin, meta, auth, _pump: pump, registry, framed: Default::default() })
+    }
+
+    /// With a schema registry: registers `schema` (the .avsc text) for `topic` under
+    /// the subject `<topic>-value` and writes the topic in Confluent's framing from
+    /// now on. Without one: nothing.
+    pub async fn register_schema(&self, topic: &str, schema: &str) -> Result<(), LogError> {
+        let Some(registry) = &self.registry else { return Ok(()) };
+        let parsed = apache_avro::Schema::parse_str(schema)
+            .map_err(|e| LogError::Storage { reason: format!("the schema of {topic} does not parse: {e}") })?;
+        let subject = format!("{}-value", self.topic(topic));
+        let id = registry.register(&subject, schema).await?;
+        info!(%subject, id, "schema registered");
+        if let Ok(mut framed) = self.framed.write() {
+            framed.insert(topic.to_string(), (id, fingerprint(&parsed)));
+        }
+        Ok(())
+    }
+
+    fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.config.topic_prefix)
+    }
+
+    /// A consumer for `group` that does not join it: reads and commits its offsets.
+    fn group_client(&self, group: &str) -> Result<BaseConsumer<Auth>, LogError> {
+        let client: BaseConsumer<Auth> =
+            client_config(&self.config, &[("group.id", group), ("enable.auto.commit", "false")])
+                .create_with_context(self.auth.clone())
+                .map_err(|e| kafka_error("creating a group client", &e))?;
+        if self.auth.msk.is_some() {
+            // The first token is asked for when the client is made: give it now.
+            let _ = client.poll(Duration::ZERO);
+        }
+        Ok(client)
+    }
+
+    async fn partitions(&self, topic: &str) -> Result<Vec<i32>, LogError> {
+        let meta = Arc::clone(&self.meta);
+        let full = self.topic(topic);
+        let timeout = self.config.request_timeout;
+        let what = format!("topic {full}");
+        let auth = self.auth.clone();
+        blocking(move || {
+            let metadata =
+                meta.fetch_metadata(Some(&full), timeout).map_err(|e| auth.explain(kafka_error(&what, &e)))?;
+            let found = metadata.topics().iter().find(|t| t.name() == full);
+            match found {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                    Ok(t.partitions().iter().map(|p| p.id()).collect())
+                }
+                _ => Err(LogError::UnknownTopic { topic: full }),
+            }
+        })
+        .await
+    }
+
+    /// With MSK IAM, topics are not created (rdkafka's admin client cannot
+    /// authenticate with OAUTHBEARER tokens): a missing one is an error that says
+    /// how to create it.
+    async fn check_topic(&self, topic: &str, partitions: u32, compacted: bool) -> Result<(), LogError> {
+        match self.partitions(topic).await {
+            Ok(found) => {
+                debug!(topic = %self.topic(topic), partitions = found.len(), "topic exists");
+                Ok(())
+            }
+            Err(LogError::UnknownTopic { topic: full }) => Err(LogError::Storage {
+                reason: format!(
+                    "topic {full} does not exist, and bucketlens cannot create topics with MSK IAM \
+                     (rdkafka's admin client cannot sign in with IAM tokens); create it once, e.g. \
+                     kafka-topics.sh --bootstrap-server {} --command-config iam.properties --create \
+                     --topic {full} --partitions {partitions} --replication-factor {}{}",
+                    self.config.brokers,
+                    self.config.replication_factor,
+                    if compacted { " --config cleanup.policy=compact" } else { "" },
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl Log for KafkaLog {
+    async fn ensure_topic(&self, topic: &str, partitions: u32, compacted: bool) -> Result<(), LogError> {
+        let full = self.topic(topic);
+        let Some(admin) = &self.admin else {
+            return self.check_topic(topic, partitions, compacted).await;
+        };
+        let count = i32::try_from(partitions).unwrap_or(i32::MAX);
+        let mut new = NewTopic::new(&full, count, TopicReplication::Fixed(self.config.replication_factor));
+        if compacted {
+            new = new.set("cleanup.policy", "compact");
+        }
+        let options = AdminOptions::new().operation_timeout(Some(self.config.request_timeout));
+        let results = admin.create_topics([&new], &options).await.map_err(|e| kafka_error("creating topics", &e))?;
+        for result in results {
+            match result {
+                Ok(name) => info!(topic = %name, partitions, compacted, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic = %full, "topic exists"),
+                Err((name, code)) => {
+                    return Err(LogError::Storage { reason: format!("cannot create topic {name}: {code}") });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn produce(&self, topic: &str, records: Vec<OutRecord>) -> Result<(), LogError> {
+        let full = self.topic(topic);
+        let framing = self.framed.read().ok().and_then(|f| f.get(topic).copied());
+        let mut pending: Vec<DeliveryFuture> = Vec::with_capacity(records.len());
+        for record in &records {
+            let confluent = framing.and_then(|(id, fp)| to_confluent(&record.value, id, &fp));
+            let value = confluent.as_deref().unwrap_or(&record.value);
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (k, v) in &record.headers {
+                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+            }
+            let mut out = FutureRecord::to(&full).key(record.key.as_bytes()).payload(value).headers(headers);
+            loop {
+                match self.producer.send_result(out) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    // The client's queue is full: wait for a delivery, then retry.
+                    Err((KafkaError::MessageProduction(Code::QueueFull), back)) => {
+                        out = back;
+                        match pending.pop() {
+                            Some(first) => settle(first, &full).await?,
+                            None => tokio::time::sleep(Duration::from_millis(50)).await,
+                        }
+                    }
+                    Err((e, _)) => return Err(kafka_error(&format!("producing to {full}"), &e)),
+                }
+            }
+        }
+        for delivery in pending {
+            settle(delivery, &full).await?;
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, group: &str, topic: &str) -> Result<Box<dyn Consumer>, LogError> {
+        consumer::subscribe(&self.config, &self.auth, self.registry.clone(), group, self.topic(topic))
+    }
+
+    async fn watermarks(&self, topic: &str) -> Result<Vec<Watermarks>, LogError> {
+        let partitions = self.partitions(topic).await?;
+        let meta = Arc::clone(&self.meta);
+        let full = self.topic(topic);
+        let timeout = self.config.request_timeout;
+        blocking(move || {
+            let mut out = Vec::with_capacity(partitions.len());
+            for partition in partitions {
+                let (low, high) = meta
+                    .fetch_watermarks(&full, partition, timeout)
+                    .map_err(|e| kafka_error(&format!("end offsets of {full}"), &e))?;
+                out.push(Watermarks { partition, low, high });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn committed(&self, group: &str, topic: &str) -> Result<Vec<GroupOffset>, LogError> {
+        let partitions = self.partitions(topic).await?;
+        let client = self.group_client(group)?;
+        let full = self.topic(topic);
+        let timeout = self.config.request_timeout;
+        blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            for &p in &partitions {
+                tpl.add_partition(&full, p);
+            }
+            let got = client
+                .committed_offsets(tpl, timeout)
+                .map_err(|e| kafka_error(&format!("committed offsets of {full}"), &e))?;
+            Ok(got
+                .elements()
+                .iter()
+                .map(|e| GroupOffset {
+                    partition: e.partition(),
+                    committed: match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    },
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn reset_group(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError> {
+        let marks = self.watermarks(topic).await?;
+        let client = self.group_client(group)?;
+        let full = self.topic(topic);
+        let timeout = self.config.request_timeout;
+        let group = group.to_string();
+        blocking(move || {
+            let mut targets: Vec<(i32, i64)> = match to {
+                Position::Earliest => marks.iter().map(|m| (m.partition, m.low)).collect(),
+                Position::End => marks.iter().map(|m| (m.partition, m.high)).collect(),
+                Position::Timestamp(ms) => {
+                    let mut query = TopicPartitionList::new();
+                    for m in &marks {
+                        query
+                            .add_partition_offset(&full, m.partition, Offset::Offset(ms))
+                            .map_err(|e| kafka_error("offsets for a time", &e))?;
+                    }
+                    let found =
+                        client.offsets_for_times(query, timeout).map_err(|e| kafka_error("offsets for a time", &e))?;
+                    marks
+                        .iter()
+                        .map(|m| {
+                            let at = found.find_partition(&full, m.partition).and_then(|e| match e.offset() {
+                                Offset::Offset(o) => Some(o),
+                                _ => None,
+                            });
+                            // No record at or after the time: the end.
+                            (m.partition, at.unwrap_or(m.high))
+                        })
+                        .collect()
+                }
+            };
+            targets.sort_unstable();
+            let mut tpl = TopicPartitionList::new();
+            for &(p, o) in &targets {
+                tpl.add_partition_offset(&full, p, Offset::Offset(o)).map_err(|e| kafka_error("reset", &e))?;
+            }
+            // Kafka accepts this only while the group has no member.
+            client.commit(&tpl, CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
+                Some(Code::UnknownMemberId | Code::IllegalGeneration | Code::RebalanceInProgress) => {
+                    LogError::Storage {
+                        reason: format!(
+                            "group {group} still has running members; stop them before moving its offsets ({e})"
+                        ),
+                    }
+                }
+                _ => kafka_error(&format!("moving group {group}"), &e),
+            })?;
+            Ok(targets.into_iter().map(|(partition, o)| GroupOffset { partition, committed: Some(o) }).collect())
+        })
+        .await
+    }
+}
