@@ -43,9 +43,6 @@ fn summary(settings: &Settings) -> String {
         Backend::Embedded => format!("embedded log in {}", settings.log_path().display()),
         Backend::Kafka => format!("Kafka at {}", settings.log.kafka.brokers),
     };
-    let labeler = match settings.labeler.backend {
-        bucketlens_labeler::Backend::Local => "the local model",
-        bucketlens_labeler::Backend::Rekognition => "Amazon Rekognition",
-    };
+    let labeler = settings.labeler.backend.describe();
     format!("{log} · labeler: {labeler} · index: {}", crate::pipeline::index_location(settings))
 }

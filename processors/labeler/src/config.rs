@@ -19,6 +19,16 @@ pub enum Backend {
     Rekognition,
 }
 
+impl Backend {
+    /// What the backend is, for start-up lines and `config check`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Local => "the local model",
+            Self::Rekognition => "Amazon Rekognition",
+        }
+    }
+}
+
 /// As written in the config file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]

@@ -2,51 +2,29 @@
 //! from an SQS queue ([`sqs`]), an HTTP webhook ([`webhook`]) or a file ([`file`]).
 //!
 //! Layout: [`config`]; [`notification`] (every documented shape → records, no IO);
-//! one module per input. Each input acknowledges its source (deletes the SQS
+//! one module per input; [`metrics`]. Each input acknowledges its source (deletes the SQS
 //! message, answers the request 2xx) only after the log has the records.
 //! A body that is not a notification goes to `notifications.dlq.v1` with the
 //! reason in its headers (SQS) or is refused with a 400 (webhook).
+//!
+//! Each record's key is `bucket/key` of the object the event names, so every event
+//! of one object lands on one partition of `objects.changed.v1`, in order; S3's
+//! sequencer travels in the record so that the index can drop late events.
 
 pub mod config;
 pub mod file;
+pub mod metrics;
 pub mod notification;
 pub mod sqs;
 pub mod webhook;
 
 use bucketlens_runtime::log::{OutRecord, Output};
-use bucketlens_runtime::metrics::Counter;
 use bucketlens_runtime::produce::ProduceError;
-use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ObjectChanged};
+use bucketlens_schemas::{record_key, topics, AvroRecord, ObjectChanged};
 
 pub use config::Config;
+pub use metrics::Metrics;
 pub use notification::{parse, ParseError, Parsed};
-
-/// What the event producer did, for `/metrics` and the summary.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub upserts: Counter,
-    pub deletes: Counter,
-    /// Notifications that were not S3 events (sent to the DLQ or refused).
-    pub malformed: Counter,
-    /// `s3:TestEvent`s and records of other event types or non-image keys.
-    pub skipped: Counter,
-}
-
-impl Metrics {
-    pub fn register(&self, registry: &mut bucketlens_runtime::metrics::Registry) {
-        self.upserts.register(registry, "events_upserts", "Upsert records produced from event notifications");
-        self.deletes.register(registry, "events_deletes", "Delete records produced from event notifications");
-        self.malformed.register(registry, "events_malformed", "Notifications that could not be read");
-        self.skipped.register(registry, "events_skipped", "Test events, other event types and non-image keys");
-    }
-
-    fn count(&self, parsed: &Parsed) {
-        let deletes = parsed.changes.iter().filter(|c| c.kind == ChangeKind::Delete).count() as u64;
-        self.deletes.add(deletes);
-        self.upserts.add(parsed.changes.len() as u64 - deletes);
-        self.skipped.add(parsed.skipped as u64 + u64::from(parsed.test_event));
-    }
-}
 
 /// The log records of `changes`, each with its readable form for `--print`.
 pub fn records(changes: Vec<ObjectChanged>) -> Result<Vec<(OutRecord, ObjectChanged)>, ProduceError> {

@@ -11,6 +11,9 @@
 //! decompressed once to the end before any of its rows is produced: a damaged file
 //! stops the run with an error and produces nothing. A row that cannot be read is
 //! reported with its file and line, and the rest goes on.
+//!
+//! Each row becomes a record keyed `bucket/key` (the inventoried object's), so it
+//! lands on the same partition as every other change of that object.
 
 pub mod checkpoint;
 pub mod manifest;
