@@ -143,6 +143,22 @@ fn replaying_the_label_log_rebuilds_the_same_index_without_the_model() {
 }
 
 #[test]
+fn a_replay_that_cannot_open_its_index_leaves_the_group_where_it_was() {
+    let w = World::new(1);
+    w.index();
+    let groups_before = w.status()["groups"].clone();
+    // An index that cannot be opened: its folder is a file.
+    std::fs::remove_dir_all(w.data.join("index")).unwrap();
+    std::fs::write(w.data.join("index"), b"not an index").unwrap();
+    let out = w.command(&["replay", "--group", "bucketlens-index", "--from", "earliest"]).output().unwrap();
+    assert!(!out.status.success(), "the replay ran without an index");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("index"), "the error names the index: {stderr}");
+    std::fs::remove_file(w.data.join("index")).unwrap();
+    assert_eq!(w.status()["groups"], groups_before, "the failed replay moved the group");
+}
+
+#[test]
 fn replaying_the_labeler_group_relabels_and_reindexes() {
     let w = World::new(1);
     w.index();

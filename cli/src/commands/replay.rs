@@ -70,6 +70,17 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     };
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let log = pipeline::open_log(settings).await?;
+    // Every IO part this replay runs on is opened and checked before any offset
+    // moves: a replay that cannot run leaves the group where it was.
+    let runs_here = args.until_end || embedded;
+    let labeling = match runs_here && relabel {
+        true => Some((pipeline::object_sources(settings).await?, pipeline::load_labeler(settings).await?)),
+        false => None,
+    };
+    let index = match runs_here && (embedded || !relabel) {
+        true => Some(pipeline::open_index_writer(settings).await?),
+        false => None,
+    };
     if let Some(to) = to {
         let moved = log.reset_group(&args.group, topic, to).await?;
         let lag = pipeline::lag(&*log, &args.group, topic).await?;
@@ -79,34 +90,27 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             moved.iter().map(|m| m.committed.unwrap_or(0)).collect::<Vec<_>>()
         );
     }
-    if !(args.until_end || embedded) {
+    if !runs_here {
         eprintln!("start the group's members (bucketlens label / sink), or run replay --until-end, to reprocess");
         return Ok(ExitCode::SUCCESS);
     }
 
-    let labeling = if relabel {
-        Some((pipeline::object_sources(settings).await?, pipeline::load_labeler(settings).await?))
-    } else {
-        None
-    };
     let counters = Counters::default();
-    let stages = if embedded {
-        let index = pipeline::open_index_writer(settings).await?;
-        let (_done_tx, done_rx) = watch::channel(true);
-        pipeline::start(settings, log, index, labeling, &counters, Some(done_rx), &shutdown)
-    } else {
-        // One stage, the group's own, as a temporary member.
-        let until = Until::EndOffsets(log.watermarks(topic).await?);
-        let running = match labeling {
-            Some(parts) => {
-                pipeline::spawn_labeler(settings, log, parts, Arc::clone(&counters.labeler), until, &shutdown)
-            }
-            None => {
-                let index = pipeline::open_index_writer(settings).await?;
-                pipeline::spawn_sink(settings, log, index, Arc::clone(&counters.sink), until, &shutdown)
-            }
-        };
-        Stages::one(running)
+    let stages = match (labeling, index) {
+        (labeling, Some(index)) if embedded => {
+            let (_done_tx, done_rx) = watch::channel(true);
+            pipeline::start(settings, log, index, labeling, &counters, Some(done_rx), &shutdown)
+        }
+        // Kafka: one stage, the group's own, as a temporary member.
+        (Some(parts), _) => {
+            let until = Until::EndOffsets(log.watermarks(topic).await?);
+            Stages::one(pipeline::spawn_labeler(settings, log, parts, Arc::clone(&counters.labeler), until, &shutdown))
+        }
+        (None, Some(index)) => {
+            let until = Until::EndOffsets(log.watermarks(topic).await?);
+            Stages::one(pipeline::spawn_sink(settings, log, index, Arc::clone(&counters.sink), until, &shutdown))
+        }
+        (None, None) => bail!("nothing to replay into: no labeler and no index was opened"),
     };
     stages.join().await?;
     let l = &counters.labeler;
