@@ -64,6 +64,34 @@ fn the_same_corpus_through_opensearch_and_tantivy_gives_the_same_documents_and_l
 }
 
 #[test]
+fn a_second_index_beside_the_first_gets_its_own_template_and_the_sink_names_its_target() {
+    let server = Osmem::start();
+    let mut first = World::new(1);
+    first.env = Osmem::env(&server.url, "bucketlens-images");
+    first.index();
+    // A new index whose name starts with the first one's (a reindex target).
+    let mut second = World::new(1);
+    second.env = Osmem::env(&server.url, "bucketlens-images-v2");
+    let out = second.command(&["index", second.photos.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(second.status()["documents"], 12);
+    assert_eq!(first.status()["documents"], 12, "the first index is untouched");
+
+    // The sink's start-up line names the cluster and the index it writes.
+    let mut sink = second.command(&["sink"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(sink.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("index sink group") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "the sink said nothing");
+    }
+    let _ = sink.kill();
+    let _ = sink.wait();
+    let target = format!("{}/bucketlens-images-v2", server.url.trim_end_matches('/'));
+    assert!(line.contains(&target), "the start-up line does not name {target}: {line}");
+}
+
+#[test]
 fn replaying_the_label_log_into_opensearch_twice_changes_nothing() {
     let server = Osmem::start();
     let mut world = World::new(1);

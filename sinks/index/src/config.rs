@@ -38,8 +38,8 @@ pub struct Config {
 pub struct OpenSearchConfig {
     /// The cluster's endpoint.
     pub url: String,
-    /// The index (or alias) written and searched; the index template covers every
-    /// index whose name starts with it.
+    /// The index (or alias) written and searched; it gets an index template of its
+    /// own (matching exactly this name), so indices side by side never collide.
     pub index: String,
     /// Basic authentication (self-hosted clusters with the security plugin).
     pub username: String,

@@ -1,13 +1,21 @@
-//! The index template: every index whose name starts with the configured one gets
-//! this mapping (so `bucketlens-images-2026` made for a reindex gets it too).
+//! The index template of one index: its name as the only pattern, at a priority of
+//! its own. OpenSearch refuses a composable template whose patterns overlap another
+//! template's at the same priority, so a pattern per index name never collides:
+//! `bucketlens-images` and `bucketlens-images-v2` each get their own, and the
+//! priority (above 0) keeps them clear of the `<index>*` templates that earlier
+//! bucketlens versions made (the template of the same name is replaced).
 
 use serde_json::{json, Value};
+
+/// The priority of bucketlens' templates: above the default 0 of wildcard templates.
+pub const PRIORITY: u64 = 100;
 
 pub fn template(index: &str) -> Value {
     let keyword = json!({ "type": "keyword" });
     let millis = json!({ "type": "date", "format": "epoch_millis" });
     json!({
-        "index_patterns": [format!("{index}*")],
+        "index_patterns": [index],
+        "priority": PRIORITY,
         "template": {
             "mappings": {
                 "dynamic": false,
