@@ -530,3 +530,45 @@ print(k['AccessKeyId'], k['SecretAccessKey'])"
     let reason = hit.to_string();
     assert!(reason.contains("s3:GetObject") && reason.contains("locked"), "{failed}");
 }
+
+/// The AWS settings of `moto` except its endpoint: credentials and region only.
+fn credentials_only(cmd: &mut Command, moto: &Moto) {
+    for (k, v) in moto.env() {
+        if k != "AWS_ENDPOINT_URL" {
+            cmd.env(k, v);
+        }
+    }
+}
+
+#[test]
+fn produce_events_reads_a_local_queue_at_its_own_url_and_names_an_unreachable_endpoint() {
+    let moto = Moto::start();
+    let world = World::new(0);
+    let queue = moto.py("print(sqs.create_queue(QueueName='plain')['QueueUrl'])").trim().to_string();
+    moto.py(&format!(
+        "sqs.send_message(QueueUrl={queue:?}, MessageBody={})",
+        py_str(&event("ObjectCreated:Put", "cat.png", "00000000000000A0"))
+    ));
+    // No endpoint configured anywhere: the queue URL's host is the endpoint.
+    let mut cmd = world.command(&["produce", "events", "--sqs", &queue]);
+    credentials_only(&mut cmd, &moto);
+    let _producer = Running(cmd.stderr(std::process::Stdio::null()).spawn().unwrap());
+    wait_for("the notification is produced", || records_in_log(&world) == 1);
+    wait_for("the message is deleted", || moto.queue_depth(&queue) == 0);
+
+    // An endpoint that does not answer: the error names it and what to set.
+    let dead = "http://127.0.0.1:9/123456789012/gone";
+    let mut cmd = world.command(&["produce", "events", "--sqs", dead]);
+    credentials_only(&mut cmd, &moto);
+    let mut child = Running(cmd.stderr(std::process::Stdio::piped()).spawn().unwrap());
+    let mut stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
+    let mut said = String::new();
+    // A refused connection is retried (a warning) or ends the run (an error): either
+    // names the endpoint.
+    while !said.contains("sqs-endpoint-url") {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "exited saying: {said}");
+        said.push_str(&line);
+    }
+    assert!(said.contains("http://127.0.0.1:9 (the queue URL's host)"), "{said}");
+}

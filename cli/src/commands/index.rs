@@ -214,12 +214,12 @@ async fn follow(
             Ok(bucketlens_listing::watch::run(Arc::clone(producer), debounce, shutdown.clone(), on_sync).await?)
         }
         (Backfill::S3(_) | Backfill::Inventory(..), Some(queue)) => {
-            let client = bucketlens_events::sqs::client(&settings.events).await;
+            let queue = bucketlens_events::sqs::Queue::connect(&settings.events, queue).await;
             let metrics = bucketlens_events::Metrics::default();
             eprintln!("following {queue} for changes (Ctrl-C to stop)");
             let output = Output::Log(Arc::clone(log));
             let stop = shutdown.clone();
-            let receiving = bucketlens_events::sqs::run(&client, queue, &settings.events, &output, &metrics, stop);
+            let receiving = bucketlens_events::sqs::run(&queue, &settings.events, &output, &metrics, stop);
             tokio::pin!(receiving);
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
             let mut counted = 0;

@@ -232,9 +232,9 @@ async fn events(
         pipeline::serve_metrics(settings, registry, &shutdown).await?;
     }
     if let Some(queue) = sqs {
-        let client = bucketlens_events::sqs::client(&settings.events).await;
+        let queue = bucketlens_events::sqs::Queue::connect(&settings.events, &queue).await;
         eprintln!("receiving S3 notifications from {queue} (Ctrl-C to stop)");
-        bucketlens_events::sqs::run(&client, &queue, &settings.events, &output, &metrics, shutdown).await?;
+        bucketlens_events::sqs::run(&queue, &settings.events, &output, &metrics, shutdown).await?;
         summary(&metrics);
         return Ok(ExitCode::SUCCESS);
     }

@@ -17,20 +17,66 @@ use tracing::{debug, warn};
 
 use crate::{produce, Config, Metrics};
 
-/// An SQS client from the AWS default chain, with `[events] sqs-endpoint-url`.
-pub async fn client(config: &Config) -> aws_sdk_sqs::Client {
-    let shared = bucketlens_runtime::aws::sdk_config(None).await;
-    let mut builder = aws_sdk_sqs::config::Builder::from(&shared);
-    if let Some(url) = &config.sqs_endpoint_url {
-        builder = builder.endpoint_url(url);
+/// A queue to receive from: its URL, the client, and the endpoint that client calls
+/// (named in every error, with the settings that change it).
+pub struct Queue {
+    pub url: String,
+    client: aws_sdk_sqs::Client,
+    endpoint: String,
+}
+
+impl Queue {
+    /// A client from the AWS default chain for `url`. The endpoint is `[events]
+    /// sqs-endpoint-url`, else `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL`, else the
+    /// queue URL's own host when it is not Amazon's (a local SQS: ElasticMQ, moto,
+    /// LocalStack), else Amazon SQS in the configured region.
+    pub async fn connect(config: &Config, url: &str) -> Self {
+        let shared = bucketlens_runtime::aws::sdk_config(None).await;
+        let mut builder = aws_sdk_sqs::config::Builder::from(&shared);
+        let from_env = std::env::var("AWS_ENDPOINT_URL_SQS").ok().or_else(|| shared.endpoint_url().map(str::to_string));
+        let endpoint = match (&config.sqs_endpoint_url, from_env, queue_host(url)) {
+            (Some(set), _, _) => {
+                builder = builder.endpoint_url(set);
+                format!("{set} ([events] sqs-endpoint-url)")
+            }
+            (None, Some(env), _) => format!("{env} (AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL)"),
+            (None, None, Some(host)) if !host.contains(".amazonaws.com") => {
+                builder = builder.endpoint_url(&host);
+                format!("{host} (the queue URL's host)")
+            }
+            (None, None, _) => {
+                let region = shared.region().map_or_else(|| "us-east-1".to_string(), ToString::to_string);
+                format!("Amazon SQS in {region}")
+            }
+        };
+        Self { url: url.to_string(), client: aws_sdk_sqs::Client::from_conf(builder.build()), endpoint }
     }
-    aws_sdk_sqs::Client::from_conf(builder.build())
+
+    /// `what` failed on this queue, naming the endpoint and how to change it.
+    fn failure(&self, what: &str) -> String {
+        format!(
+            "{what} {} at {} (set [events] sqs-endpoint-url or AWS_ENDPOINT_URL_SQS for another endpoint)",
+            self.url, self.endpoint
+        )
+    }
+}
+
+impl std::fmt::Display for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at {}", self.url, self.endpoint)
+    }
+}
+
+/// `scheme://host[:port]` of a queue URL.
+fn queue_host(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next().filter(|h| !h.is_empty())?;
+    Some(format!("{scheme}://{host}"))
 }
 
 /// Receives and produces until `shutdown`.
 pub async fn run(
-    client: &aws_sdk_sqs::Client,
-    queue_url: &str,
+    queue: &Queue,
     config: &Config,
     output: &Output,
     metrics: &Metrics,
@@ -38,9 +84,10 @@ pub async fn run(
 ) -> Result<(), ProduceError> {
     let mut backoff = Duration::from_secs(1);
     while !shutdown.is_cancelled() {
-        let receive = client
+        let receive = queue
+            .client
             .receive_message()
-            .queue_url(queue_url)
+            .queue_url(&queue.url)
             .max_number_of_messages(config.sqs_batch)
             .wait_time_seconds(config.sqs_wait.as_secs() as i32)
             .visibility_timeout(config.sqs_visibility_timeout.as_secs() as i32)
@@ -54,17 +101,17 @@ pub async fn run(
             Err(e) => {
                 let failure = AwsFailure::of(&e);
                 if !failure.retryable {
-                    return Err(ProduceError::reading(format!("receiving from {queue_url}"), failure));
+                    return Err(ProduceError::reading(queue.failure("receiving from"), failure));
                 }
-                warn!(queue = queue_url, error = %failure, "receive failed; retrying");
+                warn!(error = %failure, "{}; retrying", queue.failure("receiving from"));
                 sleep_or_stop(&mut backoff, &shutdown).await;
                 continue;
             }
         };
-        match handle(client, queue_url, output, metrics, messages).await {
+        match handle(&queue.client, &queue.url, output, metrics, messages).await {
             Ok(()) => backoff = Duration::from_secs(1),
             Err(e) => {
-                warn!(queue = queue_url, error = %e, "messages left in the queue; they come back after the visibility timeout");
+                warn!(queue = %queue, error = %e, "messages left in the queue; they come back after the visibility timeout");
                 sleep_or_stop(&mut backoff, &shutdown).await;
             }
         }
@@ -135,4 +182,19 @@ async fn handle(
     }
     debug!(queue = queue_url, count, "messages handled");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_urls_host_is_its_endpoint() {
+        assert_eq!(queue_host("http://127.0.0.1:5000/123456789012/photos").as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            queue_host("https://sqs.eu-west-1.amazonaws.com/123456789012/photos").as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(queue_host("photos"), None);
+    }
 }
