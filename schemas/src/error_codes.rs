@@ -33,3 +33,21 @@ pub const UNDECODABLE_RECORD: &str = "UndecodableRecord";
 pub const INDEX_REJECTED: &str = "IndexRejected";
 /// A message on an event queue that is not an S3 notification.
 pub const MALFORMED_EVENT: &str = "MalformedEvent";
+/// Rekognition found the image's format invalid.
+pub const INVALID_IMAGE_FORMAT: &str = "InvalidImageFormat";
+/// Rekognition cannot read the S3 object it was given.
+pub const INVALID_S3_OBJECT: &str = "InvalidS3Object";
+/// Rekognition refused a parameter of the call.
+pub const INVALID_PARAMETER: &str = "InvalidParameter";
+/// The labeling service throttled the call (after retries).
+pub const THROTTLED: &str = "Throttled";
+/// The labeling service failed (a 500, after retries).
+pub const SERVICE_ERROR: &str = "ServiceError";
+/// The labeling service could not be reached (after retries).
+pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
+/// Any other labeler failure.
+pub const LABELER_ERROR: &str = "LabelerError";
+/// The labeler was shutting down; the record is redone.
+pub const SHUTTING_DOWN: &str = "ShuttingDown";
+/// A labeling task was cancelled; the record is redone.
+pub const CANCELLED: &str = "Cancelled";

@@ -237,7 +237,7 @@ impl Labeler for OnnxLabeler {
 
     async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure> {
         let _permit = self.cpu.acquire().await.map_err(|_| LabelFailure {
-            code: "ShuttingDown",
+            code: error_codes::SHUTTING_DOWN,
             message: "the labeler is shutting down".into(),
             retryable: true,
         })?;
@@ -248,7 +248,7 @@ impl Labeler for OnnxLabeler {
             Err(e) if e.is_panic() => {
                 Err(LabelFailure::permanent(error_codes::CORRUPT_IMAGE, "the decoder failed on this image (panic)"))
             }
-            Err(e) => Err(LabelFailure { code: "Cancelled", message: e.to_string(), retryable: true }),
+            Err(e) => Err(LabelFailure { code: error_codes::CANCELLED, message: e.to_string(), retryable: true }),
         }
     }
 }

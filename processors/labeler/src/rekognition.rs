@@ -22,7 +22,7 @@ use aws_sdk_rekognition::types::{
 };
 use bucketlens_runtime::aws::AwsFailure;
 use bucketlens_runtime::bucket::ObjectRef;
-use bucketlens_schemas::{BoundingBox, Instance, Label, ModelInfo};
+use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label, ModelInfo};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -182,15 +182,15 @@ impl RekognitionLabeler {
 /// A stable code for the record: Rekognition's own for the documented errors.
 fn failure_code(code: Option<&str>, retryable: bool) -> &'static str {
     match code {
-        Some("InvalidImageFormatException") => "InvalidImageFormat",
-        Some("ImageTooLargeException") => "ImageTooLarge",
-        Some("InvalidS3ObjectException") => "InvalidS3Object",
-        Some("InvalidParameterException") => "InvalidParameter",
-        Some("AccessDeniedException") => "AccessDenied",
-        Some("ThrottlingException" | "ProvisionedThroughputExceededException") => "Throttled",
-        Some("InternalServerError") => "ServiceError",
-        _ if retryable => "ServiceUnavailable",
-        _ => "LabelerError",
+        Some("InvalidImageFormatException") => error_codes::INVALID_IMAGE_FORMAT,
+        Some("ImageTooLargeException") => error_codes::IMAGE_TOO_LARGE,
+        Some("InvalidS3ObjectException") => error_codes::INVALID_S3_OBJECT,
+        Some("InvalidParameterException") => error_codes::INVALID_PARAMETER,
+        Some("AccessDeniedException") => error_codes::ACCESS_DENIED,
+        Some("ThrottlingException" | "ProvisionedThroughputExceededException") => error_codes::THROTTLED,
+        Some("InternalServerError") => error_codes::SERVICE_ERROR,
+        _ if retryable => error_codes::SERVICE_UNAVAILABLE,
+        _ => error_codes::LABELER_ERROR,
     }
 }
 
@@ -227,13 +227,13 @@ pub fn check_s3_object(key: &str, size: Option<i64>) -> Result<(), LabelFailure>
     let lower = key.to_ascii_lowercase();
     if !(lower.ends_with(".jpg") || lower.ends_with(".jpeg") || lower.ends_with(".png")) {
         return Err(LabelFailure::permanent(
-            "UnsupportedFormat",
+            error_codes::UNSUPPORTED_FORMAT,
             "Rekognition reads JPEG and PNG only, and by reference the format is known from the key's extension",
         ));
     }
     if let Some(size) = size.filter(|&s| s as u64 > MAX_BYTES_S3) {
         return Err(LabelFailure::permanent(
-            "ImageTooLarge",
+            error_codes::IMAGE_TOO_LARGE,
             format!("{size} bytes is above Rekognition's 15 MB limit for an S3 object"),
         ));
     }
@@ -245,13 +245,13 @@ pub fn check_bytes(bytes: &[u8]) -> Result<bucketlens_schemas::ImageProperties, 
     let properties = crate::image::properties(bytes)?;
     if bytes.len() as u64 > MAX_BYTES_INLINE {
         return Err(LabelFailure::permanent(
-            "ImageTooLarge",
+            error_codes::IMAGE_TOO_LARGE,
             format!("{} bytes is above Rekognition's 5 MB limit for image bytes", bytes.len()),
         ));
     }
     if properties.width < MIN_SIDE || properties.height < MIN_SIDE {
         return Err(LabelFailure::permanent(
-            "ImageTooSmall",
+            error_codes::IMAGE_TOO_SMALL,
             format!(
                 "{}x{} is below Rekognition's minimum of {MIN_SIDE} pixels a side",
                 properties.width, properties.height

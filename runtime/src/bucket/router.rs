@@ -119,7 +119,7 @@ impl BucketRouter {
             return Lookup::Folder(Arc::clone(source));
         }
         // Until the next reload is due, what the last one found stands.
-        if !known.reloaded.is_some_and(|at| at.elapsed() < self.reload_every) {
+        if known.reloaded.is_none_or(|at| at.elapsed() >= self.reload_every) {
             return Lookup::Unknown;
         }
         if let Some(reason) = known.broken.get(bucket) {
