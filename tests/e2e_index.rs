@@ -143,6 +143,36 @@ fn replaying_the_label_log_rebuilds_the_same_index_without_the_model() {
 }
 
 #[test]
+fn config_check_names_every_wrong_setting_at_once() {
+    let w = World::new(0);
+    let out = w.command(&["config", "check"]).output().unwrap();
+    common::assert_success(&out, &["config", "check"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration ok"));
+
+    let config = w.tmp.path().join("wrong.toml");
+    std::fs::write(&config, "[labeler]\nmax-labels = 0\n\n[listing]\nbatch-size = 0\n").unwrap();
+    let out = w
+        .command(&["--config", config.to_str().unwrap(), "config", "check"])
+        .env("BUCKETLENS_EVENTS__SQS_BATCH", "11")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for wrong in [
+        "labeler.max-labels must be at least 1, got 0",
+        "listing.batch-size must be at least 1, got 0",
+        "events.sqs-batch must be 1 to 10",
+    ] {
+        assert!(stderr.contains(wrong), "{wrong:?} not named: {stderr}");
+    }
+    assert!(stderr.contains("3 wrong settings"), "{stderr}");
+    // Every other command refuses the same configuration at start-up.
+    let out = w.command(&["--config", config.to_str().unwrap(), "status"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("labeler.max-labels must be at least 1"));
+}
+
+#[test]
 fn a_replay_that_cannot_open_its_index_leaves_the_group_where_it_was() {
     let w = World::new(1);
     w.index();
