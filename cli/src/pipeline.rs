@@ -127,8 +127,8 @@ pub fn spawn_sink(
 
 /// The labeler and the index sink, running.
 pub struct Stages {
-    labeler: Option<Running>,
-    sink: Option<Running>,
+    /// Upstream first: the labeler (if any), then the sink.
+    running: Vec<Running>,
 }
 
 /// Starts the labeler (if `labeling`) and the sink in one process. With
@@ -169,19 +169,19 @@ pub fn start(
         }
         result
     });
-    Stages { labeler, sink: Some(sink) }
+    Stages { running: labeler.into_iter().chain([sink]).collect() }
 }
 
 impl Stages {
     /// One stage alone.
     pub fn one(running: Running) -> Self {
-        Self { labeler: Some(running), sink: None }
+        Self { running: vec![running] }
     }
 
     /// Waits for the stages; the first error wins.
     pub async fn join(self) -> anyhow::Result<()> {
         let mut result = Ok(());
-        for running in [self.labeler, self.sink].into_iter().flatten() {
+        for running in self.running {
             let finished = running.await.context("stage task").and_then(|r| r);
             result = result.and(finished);
         }

@@ -25,12 +25,6 @@ pub enum ConfigError {
     Invalid(Vec<Invalid>),
 }
 
-impl ConfigError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self::Load(message.into())
-    }
-}
-
 fn list(problems: &[Invalid]) -> String {
     problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
@@ -86,10 +80,6 @@ impl Problems {
             return Ok(value());
         }
         Err(self.0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

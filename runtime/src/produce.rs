@@ -21,15 +21,6 @@ pub struct ProduceStats {
 }
 
 impl ProduceStats {
-    /// Adds `other`'s counts to these.
-    pub fn add(&mut self, other: &ProduceStats) {
-        self.images += other.images;
-        self.upserts += other.upserts;
-        self.deletes += other.deletes;
-        self.skipped += other.skipped;
-        self.unreadable += other.unreadable;
-    }
-
     /// Records produced.
     pub fn produced(&self) -> u64 {
         self.upserts + self.deletes
