@@ -44,6 +44,8 @@ enum Command {
     Produce(commands::produce::Args),
     /// Documents in the index, and each group's position and lag on the log.
     Status(commands::status::Args),
+    /// Serve the HTTP search API and the web UI (thumbnails, facets, boxes, live changes).
+    Serve(commands::serve::Args),
     /// `config check`: name every wrong setting at once, connecting to nothing.
     Config(commands::config::Args),
 }
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
             Command::Labels(args) => commands::labels::run(&load()?, args).await,
             Command::Replay(args) => commands::replay::run(&load()?, args).await,
             Command::Status(args) => commands::status::run(&load()?, args).await,
+            Command::Serve(args) => commands::serve::run(&load()?, args).await,
             Command::Label(args) => commands::label::run(&load()?, args).await,
             Command::Sink(args) => commands::sink::run(&load()?, args).await,
             Command::Produce(args) => commands::produce::run(&load()?, args).await,

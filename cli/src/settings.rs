@@ -41,6 +41,7 @@ pub struct Sections<L> {
     pub events: bucketlens_events::Config,
     pub labeler: L,
     pub index: bucketlens_index::Config,
+    pub serve: bucketlens_serve::Config,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +94,7 @@ impl<L: Default> Default for Sections<L> {
             events: bucketlens_events::Config::default(),
             labeler: L::default(),
             index: bucketlens_index::Config::default(),
+            serve: bucketlens_serve::Config::default(),
         }
     }
 }
@@ -125,12 +127,13 @@ impl ConfigFile {
         problems.section(self.inventory.validate());
         problems.section(self.events.validate());
         problems.section(self.index.validate());
+        problems.section(self.serve.validate());
         let labeler = problems.section(self.labeler.validate());
         problems.finish(|| ())?;
         // `section` gives `None` only after recording the section's problems.
         let labeler = labeler.ok_or_else(Vec::new)?;
-        let Self { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler: _, index } = self;
-        Ok(Settings { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler, index })
+        let Self { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler: _, index, serve } = self;
+        Ok(Settings { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler, index, serve })
     }
 }
 
@@ -150,6 +153,10 @@ impl Settings {
 
     pub fn index_path(&self) -> PathBuf {
         self.data_dir.join("index")
+    }
+
+    pub fn thumbnails_path(&self) -> PathBuf {
+        self.data_dir.join("thumbnails")
     }
 }
 

@@ -7,6 +7,7 @@ pub mod labels;
 pub mod produce;
 pub mod replay;
 pub mod search;
+pub mod serve;
 pub mod sink;
 pub mod status;
 

@@ -70,7 +70,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let response = index.search(request).await?;
     let wanted = query.positive_labels();
     if args.json {
-        let hits: Vec<_> = response.hits.iter().map(hit_json).collect();
+        let hits: Vec<_> = response.hits.iter().map(Hit::to_json).collect();
         println!("{}", serde_json::to_string_pretty(&json!({ "total": response.total, "hits": hits }))?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -110,28 +110,4 @@ fn label_line(hit: &Hit, wanted: &[String]) -> String {
         }
     }
     shown.iter().map(|l| format!("{} {}", l.name, pct(l.confidence))).collect::<Vec<_>>().join(" · ")
-}
-
-fn hit_json(hit: &Hit) -> serde_json::Value {
-    json!({
-        "bucket": hit.bucket,
-        "key": hit.key,
-        "id": hit.id,
-        "state": hit.state,
-        "labels": hit.labels.iter().map(|l| json!({
-            "name": l.name,
-            "confidence": l.confidence,
-            "parents": l.parents,
-            "aliases": l.aliases,
-            "categories": l.categories,
-            "instances": l.instances,
-        })).collect::<Vec<_>>(),
-        "size": hit.size,
-        "last_modified": hit.last_modified,
-        "etag": hit.etag,
-        "image": hit.image,
-        "model": hit.model,
-        "labeled_at": hit.labeled_at,
-        "error": hit.error,
-    })
 }

@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use bucketlens_index::{DocState, Expr, Index, SearchRequest};
+use bucketlens_runtime::log::Log;
 use bucketlens_schemas::topics;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::pipeline;
 use crate::settings::{Backend, Settings};
@@ -22,18 +23,14 @@ async fn count(index: &dyn Index, state: DocState) -> anyhow::Result<u64> {
     Ok(index.search(request).await?.total)
 }
 
-pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    // With Kafka, the index may live with the sink on another machine.
-    let local_index = settings.index.backend == bucketlens_index::Backend::Tantivy;
-    let (labeled, failed) =
-        if !local_index || settings.index_path().exists() || settings.log.backend == Backend::Embedded {
-            let index = pipeline::open_index_reader(settings).await?;
-            (Some(count(&*index, DocState::Labeled).await?), Some(count(&*index, DocState::Failed).await?))
-        } else {
-            (None, None)
-        };
+/// What `status --json` prints: documents, dead letters, each group's position.
+/// `index` is `None` where the index lives with the sink on another machine.
+pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index>) -> anyhow::Result<Value> {
+    let (labeled, failed) = match index {
+        Some(index) => (Some(count(index, DocState::Labeled).await?), Some(count(index, DocState::Failed).await?)),
+        None => (None, None),
+    };
     let documents = labeled.zip(failed).map(|(l, f)| l + f);
-    let log = pipeline::open_log(settings).await?;
     let mut groups = Vec::new();
     for (group, topic) in
         [(&settings.labeler.group, topics::OBJECTS_CHANGED), (&settings.index.group, topics::IMAGES_LABELED)]
@@ -55,11 +52,28 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         let records: i64 = log.watermarks(topic).await?.iter().map(|m| m.high - m.low).sum();
         dlq.insert(topic.to_string(), records.into());
     }
+    Ok(json!({"documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups}))
+}
+
+/// Whether the index can be read from here: OpenSearch always; tantivy when it is in
+/// this data dir (with Kafka, it may live with the sink on another machine).
+pub fn index_here(settings: &Settings) -> bool {
+    settings.index.backend != bucketlens_index::Backend::Tantivy
+        || settings.index_path().exists()
+        || settings.log.backend == Backend::Embedded
+}
+
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let index = if index_here(settings) { Some(pipeline::open_index_reader(settings).await?) } else { None };
+    let log = pipeline::open_log(settings).await?;
+    let out = report(settings, &*log, index.as_deref()).await?;
     if args.json {
-        let out = json!({"documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups});
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let (labeled, failed) = (out["labeled"].as_u64(), out["failed"].as_u64());
+    let groups = out["groups"].as_array().cloned().unwrap_or_default();
+    let dlq = &out["dlq"];
     match (labeled, failed) {
         (Some(labeled), Some(failed)) => println!(
             "index {}: {} documents ({labeled} labeled, {failed} failed)",

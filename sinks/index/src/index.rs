@@ -76,6 +76,21 @@ pub struct SearchRequest {
     pub limit: usize,
     /// Also count labels over all matching documents (the top `n`).
     pub label_counts: Option<usize>,
+    /// Also count buckets and model versions over all matching documents (the top `n`).
+    pub facets: Option<usize>,
+    /// Only hits after this position (the `next` of the previous page).
+    pub after: Option<Cursor>,
+}
+
+/// A position in a result list: the sort values of the last hit of a page.
+/// Results are ordered by score (highest first), then key, then bucket: a total
+/// order, so paging with cursors returns every hit exactly once, however deep, while
+/// documents before the cursor change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub score: f32,
+    pub key: String,
+    pub bucket: String,
 }
 
 impl SearchRequest {
@@ -91,6 +106,8 @@ impl SearchRequest {
             state: DocState::Labeled,
             limit: 20,
             label_counts: None,
+            facets: None,
+            after: None,
         }
     }
 }
@@ -114,6 +131,34 @@ pub struct Hit {
     pub error: Option<LabelError>,
 }
 
+impl Hit {
+    /// The hit as `search --json` and the HTTP API print it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "bucket": self.bucket,
+            "key": self.key,
+            "id": self.id,
+            "state": self.state,
+            "labels": self.labels.iter().map(|l| serde_json::json!({
+                "name": l.name,
+                "confidence": l.confidence,
+                "parents": l.parents,
+                "aliases": l.aliases,
+                "categories": l.categories,
+                "instances": l.instances,
+            })).collect::<Vec<_>>(),
+            "size": self.size,
+            "last_modified": self.last_modified,
+            "etag": self.etag,
+            "version_id": self.version_id,
+            "image": self.image,
+            "model": self.model,
+            "labeled_at": self.labeled_at,
+            "error": self.error,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SearchResponse {
     /// All matching documents, not just the returned ones.
@@ -121,6 +166,12 @@ pub struct SearchResponse {
     pub hits: Vec<Hit>,
     /// `(label, documents)` over all matching documents, most frequent first.
     pub label_counts: Vec<(String, u64)>,
+    /// `(bucket, documents)`, when `facets` was asked for.
+    pub buckets: Vec<(String, u64)>,
+    /// `(model version, documents)`, when `facets` was asked for.
+    pub models: Vec<(String, u64)>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
 }
 
 /// Index failures, classified.
@@ -151,4 +202,8 @@ pub trait Index: Send + Sync + 'static {
 
     /// Runs a search.
     async fn search(&self, request: SearchRequest) -> Result<SearchResponse, IndexError>;
+
+    /// The document of one object, in whatever state (a removed object's tombstone
+    /// too); `None` if the index never saw it.
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Hit>, IndexError>;
 }

@@ -6,7 +6,8 @@
 //! - [`query`]: the label query language (`dog AND (grass OR "golden retriever")`);
 //! - [`version`]: which of two states of a document wins: stale records never
 //!   overwrite newer ones, and deletes are not undone by late creates;
-//! - [`tantivy`]: the embedded index in the data dir;
+//! - [`tantivy`]: the embedded index in the data dir (its [`tantivy::page`]: cursor
+//!   paging in the order OpenSearch's `search_after` gives);
 //! - [`opensearch`]: an OpenSearch cluster, same semantics;
 //! - [`stage`]: the consumer loop: batch → write (durable) → commit offsets;
 //! - [`metrics`]: the sink's counters.
@@ -31,7 +32,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use config::{Backend, Config, OpenSearchConfig};
-pub use index::{DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
+pub use index::{Cursor, DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
 pub use metrics::Metrics;
 pub use opensearch::OpenSearchIndex;
 pub use query::Expr;

@@ -31,6 +31,18 @@ pub fn supersedes(incoming: &Version, current: &Version) -> bool {
     true
 }
 
+/// Whether a document in state `doc` shows `record` already (or a newer state):
+/// its version is newer, or the same and labeled no earlier.
+pub fn reflects(doc: &crate::Hit, record: &bucketlens_schemas::ImageLabeled) -> bool {
+    let stored = Version { sequencer: doc.sequencer.clone(), last_modified: doc.last_modified };
+    let incoming = Version { sequencer: record.sequencer.clone(), last_modified: record.last_modified };
+    match (supersedes(&incoming, &stored), supersedes(&stored, &incoming)) {
+        (false, _) => true,
+        (true, true) => doc.labeled_at >= record.labeled_at,
+        (true, false) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

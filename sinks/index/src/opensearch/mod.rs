@@ -36,7 +36,7 @@ use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use crate::config::OpenSearchConfig;
-use crate::index::{DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
+use crate::index::{Cursor, DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
 use crate::version::{supersedes, Version};
 
 /// Rounds of conflict or throttling retries within one `write` before it gives up
@@ -414,21 +414,56 @@ impl Index for OpenSearchIndex {
         }
         let total = response.pointer("/hits/total/value").and_then(Value::as_u64).unwrap_or(0);
         let mut hits = Vec::new();
-        for hit in response.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten() {
+        let mut next = None;
+        for (n, hit) in response.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            if n == request.limit {
+                break;
+            }
             let id = hit["_id"].as_str().unwrap_or_default().to_string();
             let doc: Doc = serde_json::from_value(hit["_source"].clone()).map_err(|e| IndexError::Failed {
                 reason: format!("document {id} does not have bucketlens's shape: {e}"),
                 retryable: false,
             })?;
+            if n + 1 == request.limit {
+                let score = hit.pointer("/sort/0").and_then(Value::as_f64).unwrap_or(0.0) as f32;
+                next = Some(Cursor { score, key: doc.key.clone(), bucket: doc.bucket.clone() });
+            }
             hits.push(doc.hit(id));
         }
-        let label_counts = response
-            .pointer("/aggregations/labels/buckets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|b| Some((b["key"].as_str()?.to_string(), b["doc_count"].as_u64()?)))
-            .collect();
-        Ok(SearchResponse { total, hits, label_counts })
+        let more = response.pointer("/hits/hits").and_then(Value::as_array).is_some_and(|h| h.len() > request.limit);
+        let counts = |name: &str| -> Vec<(String, u64)> {
+            response
+                .pointer(&format!("/aggregations/{name}/buckets"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|b| Some((b["key"].as_str()?.to_string(), b["doc_count"].as_u64()?)))
+                .collect()
+        };
+        Ok(SearchResponse {
+            total,
+            hits,
+            label_counts: counts("labels"),
+            buckets: counts("buckets"),
+            models: counts("models"),
+            next: if more { next } else { None },
+        })
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Hit>, IndexError> {
+        let id = document_id(bucket, key);
+        let path = format!("/{}/_doc/{id}", self.config.index);
+        let (status, response) = self.call(Method::Get, &path, None, false).await?;
+        if status == 404 {
+            return Ok(None); // no such document, or no index yet
+        }
+        if status >= 300 {
+            return Err(status_error("get", status, &response));
+        }
+        let doc: Doc = serde_json::from_value(response["_source"].clone()).map_err(|e| IndexError::Failed {
+            reason: format!("document {id} does not have bucketlens's shape: {e}"),
+            retryable: false,
+        })?;
+        Ok(Some(doc.hit(id)))
     }
 }

@@ -96,13 +96,27 @@ pub fn search_body(request: &SearchRequest) -> Value {
     filter.extend(range("size", request.size));
     let mut body = json!({
         "query": { "bool": { "must": [expr_query(&request.query, request.min_confidence)], "filter": filter } },
-        // OpenSearch refuses a result window past index.max_result_window (10,000 by default).
-        "size": request.limit.min(MAX_RESULT_WINDOW),
+        // One more than asked for tells whether there is a next page. OpenSearch refuses
+        // a result window past index.max_result_window (10,000 by default); deeper pages
+        // come with `search_after`, which has no such limit.
+        "size": request.limit.saturating_add(1).min(MAX_RESULT_WINDOW),
         "track_total_hits": true,
-        "sort": ["_score", { "key": "asc" }]
+        // The embedded index's order too (see tantivy::page): a total order.
+        "sort": ["_score", { "key": "asc" }, { "bucket": "asc" }]
     });
+    if let Some(after) = &request.after {
+        body["search_after"] = json!([after.score, after.key, after.bucket]);
+    }
+    let mut aggs = serde_json::Map::new();
     if let Some(n) = request.label_counts {
-        body["aggs"] = json!({ "labels": { "terms": { "field": "label", "size": n.max(1) } } });
+        aggs.insert("labels".into(), json!({ "terms": { "field": "label", "size": n.max(1) } }));
+    }
+    if let Some(n) = request.facets {
+        aggs.insert("buckets".into(), json!({ "terms": { "field": "bucket", "size": n.max(1) } }));
+        aggs.insert("models".into(), json!({ "terms": { "field": "model.version", "size": n.max(1) } }));
+    }
+    if !aggs.is_empty() {
+        body["aggs"] = Value::Object(aggs);
     }
     body
 }

@@ -45,8 +45,9 @@ impl Fields {
         let mut b = Schema::builder();
         let fields = Self {
             id: b.add_text_field("id", STRING | STORED),
-            bucket: b.add_text_field("bucket", STRING | STORED),
-            key: b.add_text_field("key", STRING | STORED),
+            // FAST: facets (bucket, model version) and the paging order (key, bucket).
+            bucket: b.add_text_field("bucket", STRING | STORED | FAST),
+            key: b.add_text_field("key", STRING | STORED | FAST),
             state: b.add_text_field("state", STRING | STORED),
             label: b.add_text_field("label", STRING | FAST),
             label_conf: b.add_text_field("label_conf", STRING),
@@ -60,7 +61,7 @@ impl Fields {
             width: b.add_i64_field("width", STORED),
             height: b.add_i64_field("height", STORED),
             model: b.add_text_field("model", STRING | STORED),
-            model_version: b.add_text_field("model_version", STRING | STORED),
+            model_version: b.add_text_field("model_version", STRING | STORED | FAST),
             labeled_at: b.add_i64_field("labeled_at", INDEXED | STORED),
             error_code: b.add_text_field("error_code", STRING | STORED),
             error_message: b.add_text_field("error_message", STORED),

@@ -6,6 +6,7 @@
 //! crash between the two re-applies the batch, which changes nothing.
 
 mod fields;
+pub mod page;
 mod query;
 
 use std::collections::HashMap;
@@ -23,9 +24,10 @@ use tantivy::query::TermQuery;
 use tantivy::schema::IndexRecordOption;
 use tantivy::{Index as TantivyRaw, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError};
 
-use crate::index::{Index, IndexError, SearchRequest, SearchResponse, WriteStats};
+use crate::index::{Hit, Index, IndexError, SearchRequest, SearchResponse, WriteStats};
 use crate::version::{supersedes, Version};
 use fields::Fields;
+use page::Page;
 
 /// The tantivy index.
 #[derive(Clone)]
@@ -146,36 +148,57 @@ impl Inner {
         self.reader.reload().map_err(failed)?;
         let searcher = self.reader.searcher();
         let query = query::build(&self.fields, request);
-        let (total, top) =
-            searcher.search(&query, &(Count, TopDocs::with_limit(request.limit.max(1)))).map_err(failed)?;
+        // One more than asked for tells whether there is a next page.
+        let page = Page { after: request.after.clone(), want: request.limit.saturating_add(1) };
+        let (total, ranked) = searcher.search(&query, &(Count, page)).map_err(failed)?;
         let mut hits = Vec::new();
-        for (_, address) in top.into_iter().take(request.limit) {
-            let doc: TantivyDocument = searcher.doc(address).map_err(failed)?;
+        for candidate in ranked.iter().take(request.limit) {
+            let doc: TantivyDocument = searcher.doc(candidate.address).map_err(failed)?;
             hits.push(self.fields.hit(&doc));
         }
-        let label_counts = match request.label_counts {
-            Some(n) => self.label_counts(&searcher, &*query, n)?,
-            None => Vec::new(),
+        let next = match (ranked.len() > request.limit, request.limit.checked_sub(1)) {
+            (true, Some(last)) => ranked.get(last).map(page::Ranked::cursor),
+            _ => None,
         };
-        Ok(SearchResponse { total: total as u64, hits, label_counts })
+        let mut response = SearchResponse { total: total as u64, hits, next, ..SearchResponse::default() };
+        if let Some(n) = request.label_counts {
+            response.label_counts = self.terms(&searcher, &*query, "label", n)?;
+        }
+        if let Some(n) = request.facets {
+            response.buckets = self.terms(&searcher, &*query, "bucket", n)?;
+            response.models = self.terms(&searcher, &*query, "model_version", n)?;
+        }
+        Ok(response)
     }
 
-    fn label_counts(
+    fn get(&self, bucket: &str, key: &str) -> Result<Option<Hit>, IndexError> {
+        self.reader.reload().map_err(failed)?;
+        let searcher = self.reader.searcher();
+        let query = TermQuery::new(self.fields.id_term(&document_id(bucket, key)), IndexRecordOption::Basic);
+        let top = searcher.search(&query, &TopDocs::with_limit(1)).map_err(failed)?;
+        let Some((_, address)) = top.first() else { return Ok(None) };
+        let doc: TantivyDocument = searcher.doc(*address).map_err(failed)?;
+        Ok(Some(self.fields.hit(&doc)))
+    }
+
+    /// The `n` most frequent values of a FAST text field over the matching documents.
+    fn terms(
         &self,
         searcher: &tantivy::Searcher,
         query: &dyn tantivy::query::Query,
+        field: &str,
         n: usize,
     ) -> Result<Vec<(String, u64)>, IndexError> {
-        // Every label is counted (a model has a few thousand at most), so that ties at
-        // the cut are broken by name, the order OpenSearch's terms aggregation gives.
+        // Every value is counted (a model has a few thousand labels at most), so that
+        // ties at the cut are broken by name, the order OpenSearch's terms aggregation gives.
         let request: Aggregations = serde_json::from_value(serde_json::json!({
-            "labels": { "terms": { "field": "label", "size": 65_536, "segment_size": 65_536 } }
+            "terms": { "terms": { "field": field, "size": 65_536, "segment_size": 65_536 } }
         }))
         .map_err(|e| IndexError::Failed { reason: e.to_string(), retryable: false })?;
         let collector = AggregationCollector::from_aggs(request, Default::default());
         let results = searcher.search(query, &collector).map_err(failed)?;
         let mut counts = Vec::new();
-        if let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) = results.0.get("labels") {
+        if let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) = results.0.get("terms") {
             for bucket in buckets {
                 counts.push((bucket.key.to_string(), bucket.doc_count));
             }
@@ -194,6 +217,11 @@ impl Index for TantivyIndex {
 
     async fn search(&self, request: SearchRequest) -> Result<SearchResponse, IndexError> {
         self.blocking(move |inner| inner.search(&request)).await
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Hit>, IndexError> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.blocking(move |inner| inner.get(&bucket, &key)).await
     }
 }
 

@@ -184,3 +184,93 @@ async fn size_modified_and_model_version_filters() {
     assert_eq!(run(&|r| r.modified = (Some(2_000), Some(9_000))).await, vec!["big.jpg"]);
     assert_eq!(run(&|r| r.model_version = Some("1".into())).await, vec!["small.jpg"]);
 }
+
+/// Every page after the cursor of the one before, until `next` is `None`.
+async fn all_pages(index: &TantivyIndex, query: &str, limit: usize) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let mut request = SearchRequest::new(Expr::parse(query).unwrap());
+        request.limit = limit;
+        request.after = after;
+        let page = index.search(request).await.unwrap();
+        assert!(page.hits.len() <= limit);
+        seen.extend(page.hits.into_iter().map(|h| (h.bucket, h.key)));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn cursor_paging_returns_every_hit_once_in_score_then_key_order_across_segments() {
+    let (_dir, index) = open();
+    // Several commits (segments); the same key in two buckets; scores in bands.
+    for batch in 0..5 {
+        let mut records = Vec::new();
+        for i in 0..300 {
+            let n = batch * 300 + i;
+            let mut r = record(&format!("k{:05}.jpg", n % 1000), "01", LabelKind::Labeled, vec![label("Cat", (n % 97) as f32)]);
+            r.bucket = if n >= 1000 { "other".into() } else { "photos".into() };
+            records.push(r);
+        }
+        index.write(records).await.unwrap();
+    }
+    for (query, limit) in [("cat", 7), ("*", 100), ("cat", 1500)] {
+        let seen = all_pages(&index, query, limit).await;
+        assert_eq!(seen.len(), 1500, "{query} by {limit}");
+        let unique: std::collections::HashSet<_> = seen.iter().collect();
+        assert_eq!(unique.len(), 1500, "{query} by {limit}: no hit twice");
+        let mut one = SearchRequest::new(Expr::parse(query).unwrap());
+        one.limit = 1500;
+        let whole: Vec<_> = index.search(one).await.unwrap().hits.into_iter().map(|h| (h.bucket, h.key)).collect();
+        assert_eq!(seen, whole, "{query} by {limit}: pages follow the one-page order");
+    }
+    // Highest confidence first, then key, then bucket.
+    let mut first = SearchRequest::new(Expr::parse("cat").unwrap());
+    first.limit = 3;
+    let hits = index.search(first).await.unwrap().hits;
+    let confidences: Vec<f32> = hits.iter().map(|h| h.labels[0].confidence).collect();
+    assert!(confidences.iter().all(|c| *c >= 95.0), "{confidences:?}");
+    assert!(hits[0].key <= hits[1].key);
+}
+
+#[tokio::test]
+async fn a_page_goes_on_from_its_cursor_while_documents_before_it_change() {
+    let (_dir, index) = open();
+    let records: Vec<_> =
+        (0..50).map(|i| record(&format!("k{i:02}.jpg"), "01", LabelKind::Labeled, vec![label("Cat", 90.0)])).collect();
+    index.write(records).await.unwrap();
+    let mut request = SearchRequest::new(Expr::parse("cat").unwrap());
+    request.limit = 20;
+    let page = index.search(request.clone()).await.unwrap();
+    // Documents already seen are deleted: the next page still starts at k20.
+    let gone: Vec<_> = (0..10).map(|i| record(&format!("k{i:02}.jpg"), "02", LabelKind::Removed, vec![])).collect();
+    index.write(gone).await.unwrap();
+    request.after = page.next;
+    let next = index.search(request).await.unwrap();
+    assert_eq!(next.hits.first().map(|h| h.key.as_str()), Some("k20.jpg"));
+    assert_eq!(next.total, 40);
+}
+
+#[tokio::test]
+async fn facets_count_buckets_and_models_over_all_matches_and_get_finds_tombstones() {
+    let (_dir, index) = open();
+    let mut a = record("a.jpg", "01", LabelKind::Labeled, vec![label("Cat", 90.0)]);
+    a.model.version = "2".into();
+    let b = record("b.jpg", "01", LabelKind::Labeled, vec![label("Cat", 80.0)]);
+    let mut c = record("c.jpg", "01", LabelKind::Labeled, vec![label("Dog", 80.0)]);
+    c.bucket = "other".into();
+    index.write(vec![a, b, c]).await.unwrap();
+    let mut request = SearchRequest::new(Expr::parse("cat").unwrap());
+    request.limit = 1;
+    request.facets = Some(10);
+    let response = index.search(request).await.unwrap();
+    assert_eq!(response.buckets, vec![("photos".to_string(), 2)]);
+    assert_eq!(response.models, vec![("1".to_string(), 1), ("2".to_string(), 1)]);
+    assert!(index.get("photos", "a.jpg").await.unwrap().is_some());
+    assert!(index.get("photos", "nope.jpg").await.unwrap().is_none());
+    index.write(vec![record("a.jpg", "02", LabelKind::Removed, vec![])]).await.unwrap();
+    assert_eq!(index.get("photos", "a.jpg").await.unwrap().map(|h| h.state), Some(DocState::Removed));
+}

@@ -1,0 +1,59 @@
+//! `bucketlens serve`: the HTTP search API and the web UI, until Ctrl-C. It reads
+//! the index (never writes it), so it runs beside `index --watch` or `sink`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use bucketlens_runtime::config::ConfigError;
+use bucketlens_serve::{Parts, StatusFn};
+
+use super::status;
+use crate::pipeline;
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Listen here instead of [serve] listen (default 127.0.0.1:7878); any address
+    /// but loopback needs [serve] token (BUCKETLENS_SERVE__TOKEN).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = settings.serve.clone();
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    config.validate().map_err(ConfigError::Invalid)?;
+    let shutdown = bucketlens_runtime::shutdown::on_signals();
+    let index = pipeline::open_index_reader(settings).await?;
+    let log = pipeline::open_log(settings).await?;
+    let source = pipeline::object_sources(settings).await?;
+    let status: StatusFn = {
+        let (settings, log, index) = (settings.clone(), Arc::clone(&log), Arc::clone(&index));
+        let local = status::index_here(&settings);
+        Arc::new(move || {
+            let (settings, log, index) = (settings.clone(), Arc::clone(&log), Arc::clone(&index));
+            Box::pin(async move {
+                let index = local.then_some(&*index);
+                status::report(&settings, &*log, index).await.map_err(|e| format!("{e:#}"))
+            })
+        })
+    };
+    let parts = Parts {
+        config,
+        index,
+        source,
+        log,
+        status,
+        cache_dir: settings.thumbnails_path(),
+        max_bytes: settings.labeler.max_bytes,
+        max_pixels: settings.labeler.max_pixels,
+    };
+    let (bound, server) = bucketlens_serve::start(parts, shutdown).await.map_err(anyhow::Error::msg)?;
+    let host = if bound.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], bound.port())) } else { bound };
+    eprintln!("serving the index {} on http://{host}/ (Ctrl-C stops)", pipeline::index_location(settings));
+    server.await??;
+    Ok(ExitCode::SUCCESS)
+}

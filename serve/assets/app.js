@@ -1,0 +1,452 @@
+// bucketlens web UI: search, facets, a thumbnail grid, a detail view with boxes,
+// the failed objects, live updates. Uses only the HTTP API; every key and label is
+// put on the page as text (textContent), never as markup.
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 60;
+
+const state = {
+  view: 'photos', q: '', min: 0, bucket: '', model: '',
+  hits: [], next: null, total: 0, loading: false, open: -1,
+};
+
+// --- URL: the search lives in it (bookmarks, sharing, Back) -----------------------
+function readUrl() {
+  const url = new URL(location.href);
+  state.view = url.pathname === '/failed' ? 'failed' : 'photos';
+  state.q = url.searchParams.get('q') ?? '';
+  state.min = Number(url.searchParams.get('min') ?? 0) || 0;
+  state.bucket = url.searchParams.get('bucket') ?? '';
+  state.model = url.searchParams.get('model') ?? '';
+}
+
+function writeUrl() {
+  const url = new URL(state.view === 'failed' ? '/failed' : '/', location.origin);
+  if (state.q) url.searchParams.set('q', state.q);
+  if (state.min && state.view === 'photos') url.searchParams.set('min', String(state.min));
+  if (state.bucket) url.searchParams.set('bucket', state.bucket);
+  if (state.model) url.searchParams.set('model', state.model);
+  if (url.href !== location.href) history.pushState(null, '', url);
+}
+
+function syncControls() {
+  $('q').value = state.q;
+  $('q').placeholder = state.view === 'failed' ? 'key prefix, e.g. 2024/trip/' : 'dog AND grass, -cat, "golden retriever"';
+  $('q').setAttribute('aria-label', state.view === 'failed' ? 'Filter failed objects by key prefix' : 'Search by label');
+  $('min').value = String(state.min);
+  $('min-out').textContent = String(state.min);
+  $('min').disabled = state.view === 'failed';
+  $('view-photos').setAttribute('aria-current', state.view === 'photos' ? 'page' : 'false');
+  $('view-failed').setAttribute('aria-current', state.view === 'failed' ? 'page' : 'false');
+  document.body.dataset.view = state.view;
+}
+
+// --- API ------------------------------------------------------------------------
+async function api(path) {
+  const response = await fetch(path, { headers: { Accept: 'application/json' } });
+  let body = null;
+  try { body = await response.json(); } catch { /* not JSON */ }
+  if (response.status === 401) { location.href = '/login'; }
+  if (!response.ok) throw new Error(body?.error ?? `${path}: HTTP ${response.status}`);
+  return body;
+}
+
+function searchParams(cursor, limit) {
+  const p = new URLSearchParams();
+  if (state.view === 'failed') {
+    p.set('state', 'failed');
+    if (state.q) p.set('prefix', state.q);
+  } else {
+    if (state.q) p.set('q', state.q);
+    if (state.min) p.set('min_confidence', String(state.min));
+  }
+  if (state.bucket) p.set('bucket', state.bucket);
+  if (state.model) p.set('model_version', state.model);
+  p.set('limit', String(limit ?? PAGE));
+  if (cursor) { p.set('cursor', cursor); p.set('facets', 'false'); }
+  return p;
+}
+
+// A key travels as one path segment (its slashes encoded), so no key can become
+// `..` or another route.
+const objectPath = (hit) => `${encodeURIComponent(hit.bucket)}/${encodeURIComponent(hit.key)}`;
+const version = (hit) => encodeURIComponent(hit.etag ?? hit.version_id ?? '');
+const thumbUrl = (hit, size) => `/api/thumbnails/${objectPath(hit)}?size=${size}&v=${version(hit)}`;
+const imageUrl = (hit) => `/api/images/${objectPath(hit)}?v=${version(hit)}`;
+
+function showError(error) {
+  $('error').textContent = error.message;
+  $('error').hidden = false;
+}
+
+function clearError() { $('error').hidden = true; }
+
+// --- search and paging -------------------------------------------------------------
+let generation = 0;
+
+async function search({ keep = false } = {}) {
+  const mine = ++generation;
+  const limit = keep ? Math.min(Math.max(state.hits.length, PAGE), 500) : PAGE;
+  try {
+    const result = await api(`/api/search?${searchParams(null, limit)}`);
+    if (mine !== generation) return;
+    clearError();
+    const openKey = state.open >= 0 ? keyOf(state.hits[state.open]) : null;
+    state.hits = result.hits;
+    state.next = result.next;
+    state.total = result.total;
+    renderFacets(result.facets);
+    renderResults();
+    if (openKey !== null) reopen(openKey);
+    fillViewport();
+  } catch (error) {
+    if (mine === generation) showError(error);
+  }
+}
+
+async function more() {
+  if (!state.next || state.loading) return;
+  state.loading = true;
+  const mine = generation;
+  try {
+    const result = await api(`/api/search?${searchParams(state.next)}`);
+    if (mine !== generation) return;
+    const start = state.hits.length;
+    state.hits.push(...result.hits);
+    state.next = result.next;
+    appendResults(result.hits, start);
+  } catch (error) {
+    showError(error);
+  } finally {
+    state.loading = false;
+  }
+  fillViewport();
+}
+
+// Loads more while the end of the list is on screen.
+function fillViewport() {
+  const rect = $('more').getBoundingClientRect();
+  if (state.next && rect.top < innerHeight + 400) more();
+}
+
+function go() {
+  state.open = -1;
+  writeUrl();
+  syncControls();
+  search();
+}
+
+// --- rendering ----------------------------------------------------------------------
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+const keyOf = (hit) => `${hit.bucket}/${hit.key}`;
+const pct = (c) => `${Math.round(c)}%`;
+
+function topLabels(hit, n) {
+  return [...hit.labels].sort((a, b) => b.confidence - a.confidence).slice(0, n);
+}
+
+function card(hit, index) {
+  const labels = el('span', { class: 'card-labels', text: topLabels(hit, 3).map((l) => l.name).join(' · ') });
+  const img = el('img', { loading: 'lazy', alt: hit.key, src: thumbUrl(hit, 320), decoding: 'async' });
+  img.addEventListener('error', () => img.classList.add('broken'), { once: true });
+  return el('button', {
+    class: 'card', type: 'button', 'data-key': keyOf(hit), title: hit.key,
+    onclick: () => openDetail(index),
+  }, img, el('span', { class: 'key', text: hit.key }), labels);
+}
+
+function failedRow(hit, index) {
+  const when = hit.labeled_at ? new Date(hit.labeled_at).toLocaleString() : '';
+  return el('tr', { 'data-key': keyOf(hit) },
+    el('td', {}, el('button', { class: 'link', type: 'button', text: `${hit.bucket}/${hit.key}`, onclick: () => openDetail(index) })),
+    el('td', {}, el('code', { text: hit.error?.code ?? '' })),
+    el('td', { text: hit.error?.message ?? '' }),
+    el('td', { text: when }));
+}
+
+function renderResults() {
+  const failed = state.view === 'failed';
+  $('grid').replaceChildren();
+  $('failed').querySelector('tbody').replaceChildren();
+  $('grid').hidden = failed;
+  $('failed').hidden = !failed || state.total === 0;
+  appendResults(state.hits, 0);
+  const noun = failed ? 'failed object' : 'photo';
+  $('summary').textContent = `${state.total.toLocaleString()} ${noun}${state.total === 1 ? '' : 's'}`;
+  const empty = $('empty');
+  empty.hidden = state.total !== 0;
+  if (state.total === 0) {
+    const filtered = state.q || state.bucket || state.model || (state.min && !failed);
+    if (failed) empty.replaceChildren(el('p', { text: filtered ? 'No failed object matches.' : 'No failed objects: every image was labeled.' }));
+    else if (filtered) empty.replaceChildren(el('p', { text: `No photo matches ${state.q || 'these filters'}.` }), el('p', { text: 'Try fewer labels or a lower min confidence.' }));
+    else empty.replaceChildren(
+      el('p', { text: 'Nothing indexed yet.' }),
+      el('p', {}, 'Run ', el('code', { text: 'bucketlens index DIR' }), ' (add ', el('code', { text: '--watch' }), ' to follow changes): photos show up here as they are labeled.'));
+  }
+}
+
+function appendResults(hits, start) {
+  if (state.view === 'failed') {
+    const body = $('failed').querySelector('tbody');
+    hits.forEach((hit, i) => body.append(failedRow(hit, start + i)));
+  } else {
+    hits.forEach((hit, i) => $('grid').append(card(hit, start + i)));
+  }
+}
+
+// Query terms: words, "quoted names", with an optional leading '-'.
+const terms = (q) => q.match(/-?"[^"]*"|\S+/g) ?? [];
+const quote = (name) => (/[\s()"]/.test(name) ? `"${name.replaceAll('"', '')}"` : name);
+const same = (a, b) => a.replaceAll('"', '').toLowerCase() === b.replaceAll('"', '').toLowerCase();
+
+function labelState(name) {
+  const term = quote(name);
+  for (const t of terms(state.q)) {
+    if (same(t, term)) return 'include';
+    if (t.startsWith('-') && same(t.slice(1), term)) return 'exclude';
+  }
+  return '';
+}
+
+// Click: add the label; again: exclude it; again: drop it.
+function toggleLabel(name) {
+  const term = quote(name);
+  const current = labelState(name);
+  const kept = terms(state.q).filter((t) => !same(t.replace(/^-/, ''), term));
+  if (current === '') kept.push(term);
+  else if (current === 'include') kept.push(`-${term}`);
+  state.q = kept.join(' ');
+  go();
+}
+
+function facetList(id, values, stateOf, toggle) {
+  const list = $(id);
+  list.replaceChildren();
+  for (const [name, count] of values ?? []) {
+    const mark = stateOf(name);
+    const button = el('button', { type: 'button', class: `facet ${mark}`, 'aria-pressed': mark === '' ? 'false' : 'true', onclick: () => toggle(name) },
+      el('span', { class: 'facet-name', text: mark === 'exclude' ? `not ${name}` : name }),
+      el('span', { class: 'count', text: Number(count).toLocaleString() }));
+    list.append(el('li', {}, button));
+  }
+  list.closest('section').hidden = list.children.length === 0;
+}
+
+function renderFacets(facets) {
+  facetList('facet-labels', state.view === 'failed' ? [] : facets.labels, labelState, toggleLabel);
+  facetList('facet-buckets', facets.buckets, (b) => (state.bucket === b ? 'include' : ''), (b) => { state.bucket = state.bucket === b ? '' : b; go(); });
+  facetList('facet-models', facets.models, (m) => (state.model === m ? 'include' : ''), (m) => { state.model = state.model === m ? '' : m; go(); });
+}
+
+// --- detail ---------------------------------------------------------------------------
+function size(bytes) {
+  if (bytes == null) return '';
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let n = bytes; let u = 0;
+  while (n >= 1024 && u < units.length - 1) { n /= 1024; u += 1; }
+  return `${n.toFixed(u ? 1 : 0)} ${units[u]}`;
+}
+
+function renderBoxes(hit) {
+  const boxes = $('boxes');
+  boxes.replaceChildren();
+  boxes.hidden = !$('show-boxes').checked;
+  for (const label of hit.labels) {
+    for (const instance of label.instances ?? []) {
+      const b = instance.bounding_box;
+      const box = el('div', { class: 'box', 'data-label': label.name },
+        el('span', { text: `${label.name} ${pct(instance.confidence)}` }));
+      box.style.left = `${b.left * 100}%`;
+      box.style.top = `${b.top * 100}%`;
+      box.style.width = `${b.width * 100}%`;
+      box.style.height = `${b.height * 100}%`;
+      boxes.append(box);
+    }
+  }
+}
+
+function renderDetail(hit) {
+  $('detail-img').src = imageUrl(hit);
+  $('detail-img').alt = hit.key;
+  $('detail-key').textContent = `${hit.bucket}/${hit.key}`;
+  renderBoxes(hit);
+  const labels = $('detail-labels');
+  labels.replaceChildren();
+  for (const label of [...hit.labels].sort((a, b) => b.confidence - a.confidence)) {
+    const bar = el('span', { class: 'bar' }, el('span', {}));
+    bar.firstChild.style.width = `${Math.max(0, Math.min(100, label.confidence))}%`;
+    const parents = label.parents?.length ? el('span', { class: 'parents', text: `in ${label.parents.join(', ')}` }) : '';
+    labels.append(el('li', {},
+      el('button', { class: 'link label-name', type: 'button', text: label.name, title: `Search ${label.name}`, onclick: () => { $('detail').close(); state.q = quote(label.name); go(); } }),
+      el('span', { class: 'conf', text: `${label.confidence.toFixed(1)}%` }), bar, parents));
+  }
+  if (hit.labels.length === 0) labels.append(el('li', { text: hit.error ? 'not labeled' : 'no labels' }));
+  const rows = [
+    ['bucket', hit.bucket], ['key', hit.key], ['size', size(hit.size)],
+    ['last modified', hit.last_modified ? new Date(hit.last_modified).toLocaleString() : ''],
+    ['etag', hit.etag ?? ''], ['version', hit.version_id ?? ''],
+    ['image', hit.image ? `${hit.image.format} ${hit.image.width}×${hit.image.height}` : ''],
+    ['model', `${hit.model.name} ${hit.model.version}`],
+    ['labeled at', hit.labeled_at ? new Date(hit.labeled_at).toLocaleString() : ''],
+  ];
+  if (hit.error) rows.push(['error', `${hit.error.code}: ${hit.error.message}`]);
+  $('detail-meta').replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
+  $('prev').disabled = state.open <= 0;
+  $('next').disabled = state.open >= state.hits.length - 1 && !state.next;
+}
+
+function openDetail(index) {
+  const hit = state.hits[index];
+  if (!hit) return;
+  state.open = index;
+  renderDetail(hit);
+  if (!$('detail').open) $('detail').showModal();
+}
+
+async function step(delta) {
+  const target = state.open + delta;
+  if (target >= state.hits.length && state.next) await more();
+  if (target >= 0 && target < state.hits.length) openDetail(target);
+}
+
+function reopen(key) {
+  const index = state.hits.findIndex((h) => keyOf(h) === key);
+  if (index >= 0) { state.open = index; renderDetail(state.hits[index]); }
+  else if ($('detail').open) { $('detail-key').textContent = `${key} — removed, or no longer matches`; state.open = -1; }
+}
+
+// --- suggestions -------------------------------------------------------------------------
+let suggestTimer = 0;
+let suggestion = -1;
+
+function lastTerm() {
+  const match = $('q').value.match(/(?:^|\s)(-?\(?)([^\s"()-][^\s"()]*)$/);
+  return match ? match[2] : '';
+}
+
+function hideSuggestions() { $('suggestions').hidden = true; suggestion = -1; }
+
+function pickSuggestion(name) {
+  const term = lastTerm();
+  const q = $('q').value;
+  $('q').value = `${q.slice(0, q.length - term.length)}${quote(name)} `;
+  hideSuggestions();
+  $('q').focus();
+}
+
+async function suggest() {
+  const term = state.view === 'photos' ? lastTerm() : '';
+  if (!term) { hideSuggestions(); return; }
+  try {
+    const names = await api(`/api/suggest?q=${encodeURIComponent(term)}`);
+    const list = $('suggestions');
+    list.replaceChildren(...names.map(([name, count], i) => el('li', {
+      role: 'option', id: `suggestion-${i}`, 'data-name': name,
+      onmousedown: (event) => { event.preventDefault(); pickSuggestion(name); },
+    }, el('span', { text: name }), el('span', { class: 'count', text: String(count) }))));
+    list.hidden = names.length === 0;
+    suggestion = -1;
+  } catch { hideSuggestions(); }
+}
+
+function moveSuggestion(delta) {
+  const items = [...$('suggestions').children];
+  if ($('suggestions').hidden || items.length === 0) return false;
+  suggestion = (suggestion + delta + items.length) % items.length;
+  items.forEach((item, i) => item.setAttribute('aria-selected', String(i === suggestion)));
+  $('q').setAttribute('aria-activedescendant', items[suggestion].id);
+  return true;
+}
+
+// --- status bar and live changes ------------------------------------------------------
+function renderStatus(status) {
+  const parts = [];
+  if (status.documents != null) parts.push(`${status.documents.toLocaleString()} documents`);
+  if (status.failed != null) parts.push(`${status.failed.toLocaleString()} failed`);
+  const dlq = Object.values(status.dlq ?? {}).reduce((a, b) => a + b, 0);
+  parts.push(`DLQ ${dlq.toLocaleString()}`);
+  for (const group of status.groups ?? []) parts.push(`lag ${group.group}: ${group.lag.toLocaleString()}`);
+  const behind = (status.groups ?? []).reduce((a, g) => a + g.lag, 0);
+  if (behind > 0) parts.unshift(`working: ${behind.toLocaleString()} records to go`);
+  $('status').textContent = parts.join(' · ');
+  $('status').classList.toggle('busy', behind > 0);
+}
+
+async function pollStatus() {
+  try { renderStatus(await api('/api/status')); } catch (error) { $('status').textContent = `status unavailable: ${error.message}`; }
+  setTimeout(pollStatus, 2000);
+}
+
+let refreshTimer = 0;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => search({ keep: true }), 250);
+}
+
+function live() {
+  const events = new EventSource('/api/events');
+  events.addEventListener('change', refreshSoon);
+  events.addEventListener('lagged', refreshSoon);
+  events.addEventListener('open', () => document.body.classList.add('live'));
+  events.addEventListener('error', () => document.body.classList.remove('live'));
+}
+
+// --- wiring ------------------------------------------------------------------------------
+function start() {
+  readUrl();
+  syncControls();
+  $('search-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (suggestion >= 0) { pickSuggestion($('suggestions').children[suggestion].dataset.name); return; }
+    hideSuggestions();
+    state.q = $('q').value.trim();
+    go();
+  });
+  $('q').addEventListener('input', () => { clearTimeout(suggestTimer); suggestTimer = setTimeout(suggest, 120); });
+  $('q').addEventListener('blur', () => setTimeout(hideSuggestions, 100));
+  $('q').addEventListener('keydown', (event) => {
+    if (event.key === 'ArrowDown' && moveSuggestion(1)) event.preventDefault();
+    if (event.key === 'ArrowUp' && moveSuggestion(-1)) event.preventDefault();
+    if (event.key === 'Escape') hideSuggestions();
+  });
+  $('min').addEventListener('input', () => { $('min-out').textContent = $('min').value; });
+  $('min').addEventListener('change', () => { state.min = Number($('min').value); go(); });
+  for (const [id, view] of [['view-photos', 'photos'], ['view-failed', 'failed'], ['home', 'photos']]) {
+    $(id).addEventListener('click', (event) => {
+      event.preventDefault();
+      state.view = view;
+      state.q = '';
+      state.bucket = '';
+      state.model = '';
+      go();
+    });
+  }
+  addEventListener('popstate', () => { readUrl(); syncControls(); $('detail').close(); search(); });
+  $('prev').addEventListener('click', () => step(-1));
+  $('next').addEventListener('click', () => step(1));
+  $('close').addEventListener('click', () => $('detail').close());
+  $('show-boxes').addEventListener('change', () => { $('boxes').hidden = !$('show-boxes').checked; });
+  $('detail').addEventListener('close', () => { state.open = -1; });
+  $('detail').addEventListener('keydown', (event) => {
+    if (event.key === 'ArrowLeft') { event.preventDefault(); step(-1); }
+    if (event.key === 'ArrowRight') { event.preventDefault(); step(1); }
+  });
+  $('detail').addEventListener('click', (event) => { if (event.target === $('detail')) $('detail').close(); });
+  new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) more(); }, { rootMargin: '400px' }).observe($('more'));
+  search();
+  pollStatus();
+  live();
+}
+
+start();

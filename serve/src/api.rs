@@ -1,0 +1,227 @@
+//! The JSON routes. Every error is `{"error": "...", "code": "..."}` with a 4xx/5xx
+//! status and a message naming what was wrong.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use bucketlens_index::{Cursor, DocState, Expr, Hit, IndexError, SearchRequest};
+use serde_json::{json, Value};
+
+use crate::State;
+
+/// The longest query accepted, in bytes.
+pub const MAX_QUERY: usize = 2_000;
+/// The most hits one page returns.
+pub const MAX_LIMIT: usize = 500;
+/// Hits per page when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 60;
+/// Facet values returned per facet.
+pub const FACETS: usize = 50;
+
+/// An API error: status, stable code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(e: IndexError) -> Self {
+        let status = if e.retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+        Self::new(status, "index_failed", e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message, "code": self.code }))).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+type Params = Query<HashMap<String, String>>;
+
+fn number<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<T>> {
+    params
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse().map_err(|_| ApiError::bad_request(format!("{name} must be a number, got {v:?}"))))
+        .transpose()
+}
+
+fn time(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<i64>> {
+    let Some(text) = params.get(name).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let at = humantime::parse_rfc3339_weak(text).map_err(|e| {
+        ApiError::bad_request(format!("{name} must be an RFC 3339 time such as 2024-06-01T00:00:00Z: {e}"))
+    })?;
+    Ok(Some(at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)))
+}
+
+fn text(params: &HashMap<String, String>, name: &str) -> Option<String> {
+    params.get(name).filter(|v| !v.is_empty()).cloned()
+}
+
+pub fn encode_cursor(cursor: &Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+}
+
+fn decode_cursor(text: &str) -> ApiResult<Cursor> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::bad_request("cursor is not one this server gave (use the `next` of a response)"))
+}
+
+/// The search a query string asks for.
+pub fn request(params: &HashMap<String, String>) -> ApiResult<SearchRequest> {
+    let q = params.get("q").map(String::as_str).unwrap_or("");
+    if q.len() > MAX_QUERY {
+        return Err(ApiError::bad_request(format!("q is {} bytes, above the limit of {MAX_QUERY}", q.len())));
+    }
+    let query = Expr::parse(q).map_err(ApiError::bad_request)?;
+    let mut request = SearchRequest::new(query);
+    let min_confidence: f32 = number(params, "min_confidence")?.unwrap_or(0.0);
+    if !(0.0..=100.0).contains(&min_confidence) {
+        return Err(ApiError::bad_request(format!("min_confidence must be between 0 and 100, got {min_confidence}")));
+    }
+    request.min_confidence = min_confidence;
+    request.bucket = text(params, "bucket");
+    request.prefix = text(params, "prefix");
+    request.model_version = text(params, "model_version");
+    request.modified = (time(params, "modified_after")?, time(params, "modified_before")?);
+    request.size = (number(params, "min_size")?, number(params, "max_size")?);
+    request.state = match params.get("state").map(String::as_str) {
+        None | Some("" | "labeled") => DocState::Labeled,
+        Some("failed") => DocState::Failed,
+        Some(other) => return Err(ApiError::bad_request(format!("state must be labeled or failed, got {other:?}"))),
+    };
+    let limit: usize = number(params, "limit")?.unwrap_or(DEFAULT_LIMIT);
+    if limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(format!("limit must be at most {MAX_LIMIT}, got {limit}")));
+    }
+    request.limit = limit;
+    request.after = params.get("cursor").filter(|c| !c.is_empty()).map(|c| decode_cursor(c)).transpose()?;
+    if params.get("facets").map(String::as_str) != Some("false") {
+        request.label_counts = Some(FACETS);
+        request.facets = Some(FACETS);
+    }
+    Ok(request)
+}
+
+fn pairs(counts: &[(String, u64)]) -> Value {
+    Value::Array(counts.iter().map(|(name, n)| json!([name, n])).collect())
+}
+
+/// `GET /api/search`.
+pub async fn search(Extract(state): Extract<State>, Query(params): Params) -> ApiResult<Json<Value>> {
+    let request = request(&params)?;
+    let response = state.parts.index.search(request).await?;
+    Ok(Json(json!({
+        "total": response.total,
+        "hits": response.hits.iter().map(Hit::to_json).collect::<Vec<_>>(),
+        "next": response.next.as_ref().map(encode_cursor),
+        "facets": {
+            "labels": pairs(&response.label_counts),
+            "buckets": pairs(&response.buckets),
+            "models": pairs(&response.models),
+        },
+    })))
+}
+
+/// The index's label names, most frequent first, remembered for a few seconds.
+#[derive(Default)]
+pub struct Suggestions {
+    names: Mutex<Option<(Instant, Vec<(String, u64)>)>>,
+}
+
+const SUGGESTIONS_FOR: Duration = Duration::from_secs(5);
+
+impl Suggestions {
+    async fn names(&self, state: &State) -> ApiResult<Vec<(String, u64)>> {
+        if let Ok(guard) = self.names.lock() {
+            if let Some((at, names)) = guard.as_ref() {
+                if at.elapsed() < SUGGESTIONS_FOR {
+                    return Ok(names.clone());
+                }
+            }
+        }
+        let mut request = SearchRequest::new(Expr::All);
+        request.limit = 0;
+        request.label_counts = Some(65_536);
+        let names = state.parts.index.search(request).await?.label_counts;
+        if let Ok(mut guard) = self.names.lock() {
+            *guard = Some((Instant::now(), names.clone()));
+        }
+        Ok(names)
+    }
+}
+
+/// `GET /api/suggest?q=PREFIX`: up to 10 label names that start with (then contain)
+/// the prefix, most frequent first.
+pub async fn suggest(Extract(state): Extract<State>, Query(params): Params) -> ApiResult<Json<Value>> {
+    let prefix = params.get("q").map(|q| q.trim().to_lowercase()).unwrap_or_default();
+    if prefix.len() > MAX_QUERY {
+        return Err(ApiError::bad_request(format!("q is above the limit of {MAX_QUERY} bytes")));
+    }
+    let names = state.suggestions.names(&state).await?;
+    let lower: Vec<(String, &String, u64)> = names.iter().map(|(n, c)| (n.to_lowercase(), n, *c)).collect();
+    let mut out: Vec<Value> = lower
+        .iter()
+        .filter(|(l, _, _)| l.starts_with(&prefix))
+        .chain(lower.iter().filter(|(l, _, _)| !l.starts_with(&prefix) && l.contains(&prefix)))
+        .take(10)
+        .map(|(_, name, n)| json!([name, n]))
+        .collect();
+    out.truncate(10);
+    Ok(Json(Value::Array(out)))
+}
+
+/// `GET /api/status`: what `status --json` prints.
+pub async fn status(Extract(state): Extract<State>) -> ApiResult<Json<Value>> {
+    let report = (state.parts.status)()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "status_unavailable", e))?;
+    Ok(Json(report))
+}
+
+/// The document of `bucket/key`, unless the index has none or only a tombstone.
+pub async fn document(state: &State, bucket: &str, key: &str) -> ApiResult<Hit> {
+    match state.parts.index.get(bucket, key).await? {
+        Some(hit) if hit.state != DocState::Removed => Ok(hit),
+        _ => Err(ApiError::not_found(format!("the index has no object {bucket}/{key}"))),
+    }
+}
+
+/// `GET /api/objects/{bucket}/{key}`.
+pub async fn object(Extract(state): Extract<State>, Path((bucket, key)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    Ok(Json(document(&state, &bucket, &key).await?.to_json()))
+}
+
+/// Any other path.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no such page or API route: {}", uri.path()))
+}

@@ -1,0 +1,123 @@
+//! `bucketlens serve`: the HTTP search API and the web UI over the index.
+//!
+//! Layout:
+//! - [`config`]: the `[serve]` section;
+//! - [`api`]: the JSON routes (`/api/search`, `/api/objects/…`, `/api/status`,
+//!   `/api/suggest`) and their error shape `{"error", "code"}`;
+//! - [`thumbnails`]: `/api/thumbnails/…` and `/api/images/…`, read through the same
+//!   object sources the labeler reads, thumbnails cached on disk;
+//! - [`events`]: `/api/events`, Server-Sent Events fed from the label log, each sent
+//!   only once the index returns the change;
+//! - [`guard`]: the token, security headers, timeouts and request metrics;
+//! - [`assets`]: the web UI, compiled into the binary.
+//!
+//! The index is opened for reading only, so `serve` runs beside a writing
+//! `index --watch` or `sink`. An object's key is only ever looked up in the index,
+//! never joined onto a path: no request reads anything the index does not hold.
+
+pub mod api;
+pub mod assets;
+pub mod config;
+pub mod events;
+pub mod guard;
+pub mod metrics;
+pub mod thumbnails;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use bucketlens_index::Index;
+use bucketlens_runtime::bucket::ObjectSource;
+use bucketlens_runtime::log::Log;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+/// What `status --json` prints, made by the wiring (it knows the groups).
+pub type StatusFn =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>> + Send + Sync>;
+
+/// Everything the routes read.
+pub struct Parts {
+    pub config: Config,
+    pub index: Arc<dyn Index>,
+    /// Where thumbnails and images are read from (folders and S3, as the labeler reads).
+    pub source: Arc<dyn ObjectSource>,
+    /// The label log, for live changes.
+    pub log: Arc<dyn Log>,
+    pub status: StatusFn,
+    /// The thumbnail cache folder.
+    pub cache_dir: PathBuf,
+    /// Objects above this many bytes are not read (the labeler's limit).
+    pub max_bytes: u64,
+    /// Images above this many pixels are not decoded (the labeler's limit).
+    pub max_pixels: u64,
+}
+
+/// Shared state of the routes.
+pub struct App {
+    pub parts: Parts,
+    pub metrics: metrics::Metrics,
+    pub thumbnails: thumbnails::Thumbnails,
+    pub events: events::Feed,
+    pub suggestions: api::Suggestions,
+}
+
+pub type State = Arc<App>;
+
+impl App {
+    pub fn new(parts: Parts) -> std::io::Result<State> {
+        let thumbnails = thumbnails::Thumbnails::new(&parts.config, parts.cache_dir.clone())?;
+        Ok(Arc::new(Self {
+            metrics: metrics::Metrics::default(),
+            thumbnails,
+            events: events::Feed::default(),
+            suggestions: api::Suggestions::default(),
+            parts,
+        }))
+    }
+}
+
+/// Every route, behind the guard.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/failed", get(assets::index))
+        .route("/assets/{name}", get(assets::asset))
+        .route("/login", get(guard::login_page).post(guard::login))
+        .route("/api/search", get(api::search))
+        .route("/api/suggest", get(api::suggest))
+        .route("/api/status", get(api::status))
+        .route("/api/objects/{bucket}/{*key}", get(api::object))
+        .route("/api/thumbnails/{bucket}/{*key}", get(thumbnails::thumbnail))
+        .route("/api/images/{bucket}/{*key}", get(thumbnails::image))
+        .route("/api/events", get(events::stream))
+        .route("/metrics", get(metrics::export))
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), guard::guard))
+        .with_state(state)
+}
+
+/// Serves until `shutdown`: binds `config.listen`, starts the live feed, returns the
+/// bound address at once and the server's task.
+pub async fn start(
+    parts: Parts,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), String> {
+    let listen = parts.config.listen;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = App::new(parts).map_err(|e| format!("cannot open the thumbnail cache: {e}"))?;
+    events::spawn_feed(Arc::clone(&state), shutdown.clone()).await?;
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    });
+    Ok((bound, task))
+}

@@ -1,0 +1,292 @@
+//! Thumbnails and original images, read through the object sources the labeler
+//! reads (folders, S3), for objects the index holds only.
+//!
+//! A thumbnail is made once per object version: the JPEG is decoded at the smallest
+//! DCT scale that still covers the asked size (the labeler's decode), turned upright
+//! by its EXIF orientation, scaled so its long side is at most `size`, encoded as
+//! JPEG and kept in `<data-dir>/thumbnails/`, named by a hash of bucket, key, etag,
+//! version and size: a replaced object gets a new name. The cache is bounded: past
+//! `thumbnail-cache-mb`, the oldest files are removed. At most `thumbnail-workers`
+//! thumbnails are made at once, so many large decodes cannot exhaust memory.
+
+use std::io::Cursor as Bytes;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bucketlens_index::Hit;
+use bucketlens_runtime::bucket::{ObjectRef, SourceError};
+use bucketlens_schemas::ImageFormat;
+use image::metadata::Orientation;
+use image::{imageops, DynamicImage};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::api::{document, ApiError, ApiResult};
+use crate::State;
+
+/// The long side of a thumbnail when `size` is not given.
+pub const DEFAULT_SIZE: u32 = 320;
+/// The largest `size` accepted.
+pub const MAX_SIZE: u32 = 1024;
+const MIN_SIZE: u32 = 16;
+const QUALITY: u8 = 82;
+
+pub struct Thumbnails {
+    dir: PathBuf,
+    limit_bytes: u64,
+    /// Bytes in the cache folder (as far as this process knows).
+    used: Arc<AtomicU64>,
+    workers: Arc<Semaphore>,
+    evicting: Arc<Mutex<()>>,
+}
+
+impl Thumbnails {
+    pub fn new(config: &crate::Config, dir: PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        let used = cache_files(&dir)?.iter().map(|(_, len, _)| len).sum();
+        Ok(Self {
+            dir,
+            limit_bytes: config.thumbnail_cache_mb.saturating_mul(1 << 20),
+            used: Arc::new(AtomicU64::new(used)),
+            workers: Arc::new(Semaphore::new(config.thumbnail_workers.max(1))),
+            evicting: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Bytes the cache holds now.
+    pub fn used_bytes(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn store(&self, path: &std::path::Path, jpeg: &[u8]) {
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, jpeg).and_then(|()| std::fs::rename(&tmp, path)).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return; // a full or read-only disk costs the cache, not the response
+        }
+        let used = self.used.fetch_add(jpeg.len() as u64, Ordering::Relaxed) + jpeg.len() as u64;
+        if used > self.limit_bytes {
+            self.evict();
+        }
+    }
+
+    /// Removes the oldest thumbnails until the cache is at 90% of its limit.
+    fn evict(&self) {
+        let Ok(_one) = self.evicting.try_lock() else { return };
+        let Ok(mut files) = cache_files(&self.dir) else { return };
+        files.sort_by_key(|(_, _, modified)| *modified);
+        let mut used: u64 = files.iter().map(|(_, len, _)| len).sum();
+        let target = self.limit_bytes / 10 * 9;
+        for (path, len, _) in files {
+            if used <= target {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                used -= len;
+            }
+        }
+        self.used.store(used, Ordering::Relaxed);
+    }
+}
+
+fn cache_files(dir: &std::path::Path) -> std::io::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_file() && entry.path().extension().is_some_and(|e| e == "jpg") {
+            out.push((entry.path(), meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH)));
+        }
+    }
+    Ok(out)
+}
+
+/// The name of one version of an object's thumbnail at one size.
+fn version_tag(hit: &Hit, size: u32) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        hit.bucket.as_str(),
+        hit.key.as_str(),
+        hit.etag.as_deref().unwrap_or(""),
+        hit.version_id.as_deref().unwrap_or(""),
+        &hit.last_modified.unwrap_or(0).to_string(),
+        &size.to_string(),
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+fn source_error(e: SourceError) -> ApiError {
+    let status = match &e {
+        SourceError::PermissionDenied { .. } => StatusCode::FORBIDDEN,
+        SourceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    ApiError::new(status, "source_failed", e.to_string())
+}
+
+/// The object's bytes, as the index knows it (its version, when it has one).
+async fn read(state: &State, hit: &Hit) -> ApiResult<Vec<u8>> {
+    let object = ObjectRef { bucket: &hit.bucket, key: &hit.key, version_id: hit.version_id.as_deref() };
+    state
+        .parts
+        .source
+        .get(object, state.parts.max_bytes)
+        .await
+        .map_err(source_error)?
+        .ok_or_else(|| ApiError::not_found(format!("{object} is in the index but no longer in its bucket")))
+}
+
+/// Makes the thumbnail: CPU work, for the blocking pool.
+pub fn make(bytes: &[u8], size: u32, max_pixels: u64) -> Result<Vec<u8>, String> {
+    let properties = bucketlens_labeler::image::properties(bytes).map_err(|f| f.message)?;
+    let (w, h) = (properties.width.max(1) as u64, properties.height.max(1) as u64);
+    // The short side that a long side of `size` implies: the scaled decode keeps at least that.
+    let short_side = (u64::from(size) * w.min(h)).div_ceil(w.max(h)).max(1) as u32;
+    let (rgb, _) = bucketlens_labeler::image::decode(bytes, max_pixels, short_side).map_err(|f| f.message)?;
+    let mut image = DynamicImage::ImageRgb8(rgb);
+    if let Some(orientation) = orientation(bytes) {
+        image.apply_orientation(orientation);
+    }
+    if image.width().max(image.height()) > size {
+        image = DynamicImage::ImageRgb8(imageops::thumbnail(&image, fit(&image, size).0, fit(&image, size).1));
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, QUALITY)
+        .encode_image(&image)
+        .map_err(|e| format!("cannot encode the thumbnail: {e}"))?;
+    Ok(out)
+}
+
+/// The size with the long side at `size`, the aspect kept.
+fn fit(image: &DynamicImage, size: u32) -> (u32, u32) {
+    let (w, h) = (u64::from(image.width()), u64::from(image.height()));
+    let long = w.max(h).max(1);
+    let scale = |v: u64| ((v * u64::from(size) + long / 2) / long).max(1) as u32;
+    (scale(w), scale(h))
+}
+
+/// The EXIF orientation of a JPEG, if it has one.
+fn orientation(bytes: &[u8]) -> Option<Orientation> {
+    if ImageFormat::sniff(bytes) != Some(ImageFormat::Jpeg) {
+        return None;
+    }
+    let mut decoder = jpeg_decoder::Decoder::new(Bytes::new(bytes));
+    decoder.read_info().ok()?;
+    Orientation::from_exif_chunk(decoder.exif_data()?)
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+fn cache_control(params: &std::collections::HashMap<String, String>, hit: &Hit) -> &'static str {
+    // A URL that names the version (`v` = the etag the page was given) never changes.
+    match (params.get("v"), &hit.etag) {
+        (Some(v), Some(etag)) if v == etag => "private, max-age=31536000, immutable",
+        _ => "private, no-cache",
+    }
+}
+
+/// `GET /api/thumbnails/{bucket}/{key}?size=N`.
+pub async fn thumbnail(
+    Extract(state): Extract<State>,
+    Path((bucket, key)): Path<(String, String)>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let size = match params.get("size") {
+        None => DEFAULT_SIZE,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (MIN_SIZE..=MAX_SIZE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "size must be a whole number from {MIN_SIZE} to {MAX_SIZE}, got {text:?}"
+                )))
+            }
+        },
+    };
+    let hit = document(&state, &bucket, &key).await?;
+    let tag = version_tag(&hit, size);
+    let etag = format!("\"{tag}\"");
+    let cache_control = cache_control(&params, &hit);
+    let respond = |body: Vec<u8>| {
+        (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+                (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
+                (header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""))),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    if etag_matches(&headers, &etag) {
+        let mut response = respond(Vec::new());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(response);
+    }
+    let path = state.thumbnails.dir.join(format!("{tag}.jpg"));
+    if let Ok(cached) = tokio::fs::read(&path).await {
+        state.metrics.thumbnail_hits.inc();
+        return Ok(respond(cached));
+    }
+    state.metrics.thumbnail_misses.inc();
+    let _worker = Arc::clone(&state.thumbnails.workers)
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is stopping"))?;
+    let bytes = read(&state, &hit).await?;
+    let max_pixels = state.parts.max_pixels;
+    let jpeg = tokio::task::spawn_blocking(move || make(&bytes, size, max_pixels))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "thumbnail_failed", e.to_string()))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "thumbnail_failed",
+                format!("{}/{} cannot be shown: {e}", hit.bucket, hit.key),
+            )
+        })?;
+    let app = Arc::clone(&state);
+    let (store_path, store_bytes) = (path.clone(), jpeg.clone());
+    tokio::task::spawn_blocking(move || app.thumbnails.store(&store_path, &store_bytes));
+    Ok(respond(jpeg))
+}
+
+/// `GET /api/images/{bucket}/{key}`: the original bytes. Only images are sent as
+/// images; anything else (a failed object that is not an image) as a download.
+pub async fn image(
+    Extract(state): Extract<State>,
+    Path((bucket, key)): Path<(String, String)>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let hit = document(&state, &bucket, &key).await?;
+    let bytes = read(&state, &hit).await?;
+    let cache_control = cache_control(&params, &hit);
+    let (kind, disposition) = match ImageFormat::sniff(&bytes) {
+        Some(ImageFormat::Jpeg) => ("image/jpeg", "inline"),
+        Some(ImageFormat::Png) => ("image/png", "inline"),
+        None => ("application/octet-stream", "attachment"),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_static(disposition)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
+        ],
+        Body::from(bytes),
+    )
+        .into_response())
+}
