@@ -22,7 +22,7 @@ use bucketlens_index::Hit;
 use bucketlens_runtime::bucket::{ObjectRef, SourceError};
 use bucketlens_schemas::ImageFormat;
 use image::metadata::Orientation;
-use image::{imageops, DynamicImage};
+use image::DynamicImage;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
@@ -157,21 +157,14 @@ pub fn make(bytes: &[u8], size: u32, max_pixels: u64) -> Result<Vec<u8>, String>
         image.apply_orientation(orientation);
     }
     if image.width().max(image.height()) > size {
-        image = DynamicImage::ImageRgb8(imageops::thumbnail(&image, fit(&image, size).0, fit(&image, size).1));
+        // Fits the long side to `size`, the aspect kept.
+        image = image.thumbnail(size, size);
     }
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, QUALITY)
         .encode_image(&image)
         .map_err(|e| format!("cannot encode the thumbnail: {e}"))?;
     Ok(out)
-}
-
-/// The size with the long side at `size`, the aspect kept.
-fn fit(image: &DynamicImage, size: u32) -> (u32, u32) {
-    let (w, h) = (u64::from(image.width()), u64::from(image.height()));
-    let long = w.max(h).max(1);
-    let scale = |v: u64| ((v * u64::from(size) + long / 2) / long).max(1) as u32;
-    (scale(w), scale(h))
 }
 
 /// The EXIF orientation of a JPEG, if it has one.

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod browser;
 pub mod http;
 pub mod kafka;
 pub mod msk;
@@ -12,6 +13,7 @@ pub mod opensearch;
 pub mod registry;
 pub mod rekognition;
 pub mod s3;
+pub mod serve;
 
 use serde_json::Value;
 
@@ -116,4 +118,23 @@ pub fn assert_success(out: &Output, args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A child process the test started, killed (by its PID) when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `check` until it holds; fails after `limit` (a hang, not a speed check).
+pub fn wait_until(what: &str, limit: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -77,7 +77,11 @@ impl ObjectSource for LocalDir {
     async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
         let name = object.to_string();
         let path = self.checked_path(&object)?;
-        tokio::task::spawn_blocking(move || read_capped(&path, &name, max_bytes))
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            inside(&root, &path, &name)?;
+            read_capped(&path, &name, max_bytes)
+        })
             .await
             .map_err(|e| SourceError::Io { object: object.to_string(), reason: e.to_string(), retryable: true })?
     }
@@ -115,6 +119,20 @@ fn io_error(object: &str, path: &Path, e: std::io::Error) -> SourceError {
         };
     }
     SourceError::Io { object: object.to_string(), reason: format!("{}: {e}", path.display()), retryable: false }
+}
+
+/// Refuses a path that leaves the root through a symbolic link (the key's own file
+/// or a folder on the way): a link in a bucket folder never exposes what it points at.
+fn inside(root: &Path, path: &Path, object: &str) -> Result<(), SourceError> {
+    match path.canonicalize() {
+        Ok(real) if real.starts_with(root) && real == path => Ok(()),
+        Ok(real) => Err(SourceError::InvalidKey {
+            object: object.to_string(),
+            reason: format!("{} is a symbolic link (to {}); bucketlens reads only files in the folder", path.display(), real.display()),
+        }),
+        // Gone (reported as such by the read) or unreadable (named by the read).
+        Err(_) => Ok(()),
+    }
 }
 
 fn read_capped(path: &Path, object: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
@@ -166,7 +184,9 @@ mod tests {
         let root = dir.path().join("photos");
         std::fs::create_dir_all(&root).unwrap();
         let src = LocalDir::new(&root).unwrap();
-        for key in ["../secret", "a/../../secret", "/etc/passwd", "a//b"] {
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link.jpg")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+        for key in ["../secret", "a/../../secret", "/etc/passwd", "a//b", "link.jpg", "up/secret"] {
             let err = src.get(ObjectRef { bucket: "photos", key, version_id: None }, 10).await.unwrap_err();
             assert!(matches!(err, SourceError::InvalidKey { .. }), "{key}: {err}");
         }

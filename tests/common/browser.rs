@@ -1,0 +1,91 @@
+//! A real browser for the UI tests: Debian's chromium, driven through chromedriver
+//! (WebDriver) with fantoccini. `scripts/test-servers` installs both.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{json, Value};
+
+use super::Killed;
+
+pub struct Browser {
+    pub client: Client,
+    _driver: Killed,
+    _profile: tempfile::TempDir,
+}
+
+fn tool(var: &str, default: &str) -> String {
+    let path = std::env::var(var).unwrap_or_else(|_| default.to_string());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "the browser tests need {path} (Debian's chromium and chromium-driver): run them with scripts/test, which installs both"
+    );
+    path
+}
+
+impl Browser {
+    pub async fn start() -> Self {
+        let driver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
+        let chromium = tool("CHROMIUM", "/usr/bin/chromium");
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(driver)
+            .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let driver = Killed(child);
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--window-size=1280,860", "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }),
+        );
+        let client = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        Self { client, _driver: driver, _profile: profile }
+    }
+
+    pub async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Waits until `script` (a function body) returns something truthy; returns it.
+    pub async fn until(&self, what: &str, script: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let value = self.js(script).await;
+            if !matches!(value, Value::Null | Value::Bool(false)) && value != json!(0) && value != json!("") {
+                return value;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "{what}: never happened in the browser");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The keys of the cards in the grid.
+    pub async fn cards(&self) -> Vec<String> {
+        let keys = self.js("return [...document.querySelectorAll('#grid .card')].map(c => c.dataset.key)").await;
+        serde_json::from_value(keys).unwrap()
+    }
+}

@@ -1,0 +1,180 @@
+//! The web UI in a real browser (Debian's chromium through chromedriver), against
+//! the real `bucketlens serve` over a real index of the example photos.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use bucketlens_index::{Index, TantivyIndex};
+use bucketlens_schemas::{BoundingBox, ImageLabeled, Instance, Label, LabelKind};
+use common::browser::Browser;
+use common::serve::Server;
+use common::World;
+use fantoccini::Locator;
+use serde_json::Value;
+
+const HOSTILE: &str = "<img src=x onerror=alert(1)>.png";
+
+/// The rocket's document again, at its version, with a box on its label.
+async fn add_box(world: &World) {
+    let index = TantivyIndex::open_writer(&world.data.join("index"), 20_000_000).unwrap();
+    let hit = index.get("photos", "rocket.jpg").await.unwrap().unwrap();
+    let mut labels = hit.labels.clone();
+    labels.insert(
+        0,
+        Label {
+            name: "Rocket".into(),
+            confidence: 99.0,
+            parents: vec!["Vehicle".into()],
+            categories: vec![],
+            aliases: vec![],
+            instances: vec![Instance {
+                bounding_box: BoundingBox { left: 0.25, top: 0.1, width: 0.5, height: 0.6 },
+                confidence: 97.0,
+            }],
+        },
+    );
+    let record = ImageLabeled {
+        bucket: hit.bucket,
+        key: hit.key,
+        version_id: hit.version_id,
+        etag: hit.etag,
+        size: hit.size,
+        last_modified: hit.last_modified,
+        sequencer: hit.sequencer,
+        kind: LabelKind::Labeled,
+        labels,
+        image: hit.image,
+        model: hit.model,
+        labeled_at: hit.labeled_at + 1,
+        error: None,
+    };
+    assert_eq!(index.write(vec![record]).await.unwrap().applied, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser() {
+    let world = World::new(1);
+    std::fs::write(world.photos.join("broken.jpg"), b"\xFF\xD8\xFF not really a JPEG").unwrap();
+    std::fs::copy(world.photos.join("coins.png"), world.photos.join(HOSTILE)).unwrap();
+    world.index();
+    add_box(&world).await;
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+
+    // Search `cat`: the cat's thumbnail, loaded.
+    client.goto(&format!("{}/?q=cat", server.url)).await.unwrap();
+    browser
+        .until("the cat's thumbnail", "const i = document.querySelector('.card[data-key=\"photos/chelsea.png\"] img'); return i && i.complete && i.naturalWidth > 0")
+        .await;
+    assert_eq!(browser.cards().await, vec!["photos/chelsea.png"]);
+    assert_eq!(client.find(Locator::Css("#q")).await.unwrap().prop("value").await.unwrap().as_deref(), Some("cat"));
+
+    // Clicking opens the detail with its labels.
+    client.find(Locator::Css(".card[data-key=\"photos/chelsea.png\"]")).await.unwrap().click().await.unwrap();
+    let labels = browser.until("the detail's labels", "return document.querySelector('#detail[open]') && [...document.querySelectorAll('#detail-labels .label-name')].map(b => b.textContent)").await;
+    assert!(labels.as_array().unwrap().iter().any(|l| l == "Cat"), "{labels}");
+    let meta = browser.js("return document.querySelector('#detail-meta').textContent").await;
+    assert!(meta.as_str().unwrap().contains("chelsea.png"), "{meta}");
+
+    // Everything, then a facet click narrows the grid to that label's count.
+    client.goto(&format!("{}/", server.url)).await.unwrap();
+    browser.until("every photo", "return document.querySelectorAll('#grid .card').length === 13").await;
+    let facet = browser.until("the label facets", "const b = [...document.querySelectorAll('#facet-labels .facet')].find(f => Number(f.querySelector('.count').textContent) < 13); return b && [b.querySelector('.facet-name').textContent, Number(b.querySelector('.count').textContent)]").await;
+    let (name, count) = (facet[0].as_str().unwrap().to_string(), facet[1].as_u64().unwrap());
+    for button in client.find_all(Locator::Css("#facet-labels .facet")).await.unwrap() {
+        if button.find(Locator::Css(".facet-name")).await.unwrap().text().await.unwrap() == name {
+            button.click().await.unwrap();
+            break;
+        }
+    }
+    browser.until("the narrowed grid", &format!("return document.querySelectorAll('#grid .card').length === {count} && location.search.includes('q=')")).await;
+    // Back returns to everything.
+    client.back().await.unwrap();
+    browser.until("Back", "return document.querySelectorAll('#grid .card').length === 13").await;
+
+    // The hostile key is text: no injected image, no alert.
+    let shown = browser.js(&format!("return [...document.querySelectorAll('#grid .card .key')].map(k => k.textContent).includes({})", serde_json::to_string(HOSTILE).unwrap())).await;
+    assert_eq!(shown, Value::Bool(true));
+    assert_eq!(browser.js("return document.querySelectorAll('img[src=\"x\"]').length").await, 0);
+    assert!(client.get_alert_text().await.is_err(), "a script ran from a key");
+
+    // The rocket's box is drawn where the box says: 25% in, 10% down, half wide, 60% high.
+    client.goto(&format!("{}/?q=rocket", server.url)).await.unwrap();
+    let card = browser.until("the rocket", "return document.querySelector('.card[data-key=\"photos/rocket.jpg\"]')").await;
+    assert!(!card.is_null());
+    client.find(Locator::Css(".card[data-key=\"photos/rocket.jpg\"]")).await.unwrap().click().await.unwrap();
+    let geometry = browser
+        .until("the box over the loaded image", "const i = document.querySelector('#detail-img'); const b = document.querySelector('#boxes .box'); if (!i.complete || !i.naturalWidth || !b) return null; const r = i.getBoundingClientRect(), q = b.getBoundingClientRect(); return [r.left, r.top, r.width, r.height, q.left, q.top, q.width, q.height, b.textContent]")
+        .await;
+    let g: Vec<f64> = geometry.as_array().unwrap()[..8].iter().map(|v| v.as_f64().unwrap()).collect();
+    let near = |a: f64, b: f64| (a - b).abs() <= 3.0;
+    assert!(g[2] > 100.0 && g[3] > 100.0, "the image is shown: {g:?}");
+    assert!(near(g[4], g[0] + 0.25 * g[2]) && near(g[5], g[1] + 0.1 * g[3]), "box corner: {g:?}");
+    assert!(near(g[6], 0.5 * g[2]) && near(g[7], 0.6 * g[3]), "box size: {g:?}");
+    assert!(geometry[8].as_str().unwrap().starts_with("Rocket 97%"), "{geometry}");
+
+    // The Failed view lists the broken image with its reason.
+    client.goto(&format!("{}/failed", server.url)).await.unwrap();
+    let row = browser.until("the failed row", "const r = document.querySelector('#failed tr[data-key=\"photos/broken.jpg\"]'); return r && r.textContent").await;
+    let failed = server.json("/api/search?state=failed");
+    let code = failed["hits"][0]["error"]["code"].as_str().unwrap();
+    assert!(row.as_str().unwrap().contains(code), "{row} lacks {code}");
+
+    if let Ok(path) = std::env::var("BUCKETLENS_SCREENSHOT") {
+        client.goto(&format!("{}/?q=-coins", server.url)).await.unwrap();
+        browser.until("thumbnails", "return [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0) && document.querySelectorAll('#grid img').length > 5").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        std::fs::write(path, client.screenshot().await.unwrap()).unwrap();
+    }
+    client.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_page_follows_a_watched_folder_without_a_reload() {
+    let world = World::new(1);
+    let mut watch = world.command(&["index", world.photos.to_str().unwrap(), "--watch"]);
+    watch.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let _watch = common::Killed(watch.spawn().unwrap());
+    common::wait_until("the backfill", Duration::from_secs(120), || world.status()["documents"] == 12);
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    browser.client.goto(&format!("{}/", server.url)).await.unwrap();
+    browser.until("the photos", "return document.querySelectorAll('#grid .card').length === 12").await;
+    browser.until("the live feed", "return document.body.classList.contains('live')").await;
+    browser.js("window.sameDocument = true; return 1").await;
+
+    std::fs::copy(world.photos.join("chelsea.png"), world.photos.join("new-cat.png")).unwrap();
+    browser.until("the new photo", "return document.querySelector('.card[data-key=\"photos/new-cat.png\"]')").await;
+    std::fs::remove_file(world.photos.join("flower.jpg")).unwrap();
+    browser.until("the deleted photo to go", "return !document.querySelector('.card[data-key=\"photos/flower.jpg\"]')").await;
+    assert_eq!(browser.js("return window.sameDocument === true").await, Value::Bool(true), "no reload");
+    let status = browser.js("return document.querySelector('#status').textContent").await;
+    assert!(status.as_str().unwrap().contains("documents"), "{status}");
+    browser.client.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_page_asks_for_it_then_works() {
+    let world = World::new(1);
+    world.index();
+    let mut command = world.command(&["serve"]);
+    command.env("BUCKETLENS_SERVE__TOKEN", "correct-horse-battery");
+    let server = Server::start(command);
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&format!("{}/?q=cat", server.url)).await.unwrap();
+    browser.until("the login page", "return location.pathname === '/login' && document.querySelector('#token')").await;
+    let field = client.find(Locator::Css("#token")).await.unwrap();
+    field.send_keys("wrong-token-entirely").await.unwrap();
+    client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.until("the refusal", "return document.querySelector('.error') && document.querySelector('.error').textContent").await;
+    client.find(Locator::Css("#token")).await.unwrap().send_keys("correct-horse-battery").await.unwrap();
+    client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.until("the photos", "return document.querySelectorAll('#grid .card').length === 12").await;
+    let cookie_visible = browser.js("return document.cookie.includes('bucketlens_token')").await;
+    assert_eq!(cookie_visible, Value::Bool(false), "the cookie is HttpOnly");
+    client.clone().close().await.unwrap();
+}

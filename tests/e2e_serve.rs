@@ -1,0 +1,345 @@
+//! `bucketlens serve`'s HTTP API against the real binary: paging, facets,
+//! thumbnails from a folder and from S3, traversal attempts, the token, live events.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bucketlens_index::{Index, OpenSearchConfig, OpenSearchIndex, TantivyIndex};
+use bucketlens_schemas::{ImageLabeled, Label, LabelKind, ModelInfo};
+use common::opensearch::Osmem;
+use common::s3::Moto;
+use common::serve::{segment, Server};
+use common::World;
+use serde_json::Value;
+
+const NAMES: [&str; 12] =
+    ["Cat", "Dog", "Grass", "Sky", "Car", "Tree", "Person", "Boat", "Flower", "Bird", "Sofa", "Golden Retriever"];
+
+/// 25,000 label records in two buckets, each with 1 to 3 labels.
+fn corpus(n: usize) -> Vec<ImageLabeled> {
+    (0..n)
+        .map(|i| {
+            let labels = (0..1 + i % 3)
+                .map(|j| Label {
+                    name: NAMES[(i * 7 + j * 5) % NAMES.len()].to_string(),
+                    confidence: 50.0 + ((i * 13 + j) % 50) as f32,
+                    parents: vec![],
+                    categories: vec![],
+                    aliases: vec![],
+                    instances: vec![],
+                })
+                .collect();
+            ImageLabeled {
+                bucket: if i % 5 == 0 { "archive".into() } else { "photos".into() },
+                key: format!("day-{:03}/img-{i:06}.jpg", i % 365),
+                version_id: None,
+                etag: Some(format!("e{i}")),
+                size: Some(1000 + i as i64),
+                last_modified: Some(1_700_000_000_000 + i as i64),
+                sequencer: Some("01".into()),
+                kind: LabelKind::Labeled,
+                labels,
+                image: None,
+                model: ModelInfo { name: "m".into(), version: if i % 2 == 0 { "1".into() } else { "2".into() } },
+                labeled_at: 5,
+                error: None,
+            }
+        })
+        .collect()
+}
+
+/// Every hit of `query`, page by page; panics on a page that breaks the contract.
+fn page_through(server: &Server, query: &str, limit: usize) -> (u64, Vec<(String, String)>) {
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut total = None;
+    loop {
+        let target = format!("/api/search?q={}&limit={limit}&facets=false&cursor={cursor}", segment(query));
+        let page = server.json(&target);
+        let hits = page["hits"].as_array().unwrap();
+        assert!(hits.len() <= limit);
+        total.get_or_insert(page["total"].as_u64().unwrap());
+        seen.extend(hits.iter().map(|h| (h["bucket"].as_str().unwrap().into(), h["key"].as_str().unwrap().into())));
+        match page["next"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => return (total.unwrap(), seen),
+        }
+    }
+}
+
+fn check_paging_and_facets(world: &World, server: &Server) {
+    for query in ["*", "cat OR dog"] {
+        let (total, seen) = page_through(server, query, 500);
+        assert_eq!(seen.len() as u64, total, "{query}: every hit");
+        assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len(), "{query}: no hit twice");
+        if query == "*" {
+            assert_eq!(total, 25_000);
+        }
+    }
+    for query in ["*", "cat", "\"golden retriever\" -sky"] {
+        let api = server.json(&format!("/api/search?q={}&limit=1", segment(query)));
+        let labels = world.json(&["labels", query, "--json", "--limit", "50"]);
+        let from_cli: Vec<Value> = labels["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::json!([l["name"], l["documents"]]))
+            .collect();
+        assert_eq!(api["facets"]["labels"].as_array().unwrap(), &from_cli, "{query}: facets = labels");
+        assert_eq!(api["total"], labels["documents"], "{query}");
+    }
+    let facets = server.json("/api/search?q=*&limit=0")["facets"].clone();
+    assert_eq!(facets["buckets"], serde_json::json!([["photos", 20_000], ["archive", 5_000]]));
+    assert_eq!(facets["models"], serde_json::json!([["1", 12_500], ["2", 12_500]]));
+    let narrowed = server.json("/api/search?q=*&limit=0&bucket=archive&model_version=2");
+    assert_eq!(narrowed["total"], 2_500, "facet filters narrow the search");
+}
+
+#[test]
+fn paging_through_25000_documents_returns_each_once_and_facets_equal_labels_on_tantivy() {
+    let world = World::new(1);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let index = TantivyIndex::open_writer(&world.data.join("index"), 50_000_000).unwrap();
+        for chunk in corpus(25_000).chunks(5_000) {
+            index.write(chunk.to_vec()).await.unwrap();
+        }
+    });
+    let server = Server::start(world.command(&["serve"]));
+    check_paging_and_facets(&world, &server);
+}
+
+#[test]
+fn paging_through_25000_documents_returns_each_once_and_facets_equal_labels_on_opensearch() {
+    let osmem = Osmem::start();
+    let mut world = World::new(1);
+    world.env = Osmem::env(&osmem.url, "serve-paging");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = OpenSearchConfig { url: osmem.url.clone(), index: "serve-paging".into(), ..Default::default() };
+        let index = OpenSearchIndex::open(&config).await.unwrap();
+        for chunk in corpus(25_000).chunks(2_500) {
+            let stats = index.write(chunk.to_vec()).await.unwrap();
+            assert!(stats.rejected.is_empty());
+        }
+    });
+    let server = Server::start(world.command(&["serve"]));
+    check_paging_and_facets(&world, &server);
+}
+
+fn jpeg_size(bytes: &[u8]) -> (u32, u32) {
+    let image = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).unwrap();
+    (image.width(), image.height())
+}
+
+fn metric(server: &Server, name: &str) -> f64 {
+    let text = server.get("/metrics").text();
+    text.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.split_whitespace().last())
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[test]
+fn thumbnails_of_folder_objects_are_scaled_cached_and_follow_replacements() {
+    let world = World::new(1);
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    // rocket.jpg is 427x640: a long side of 200 gives 133x200.
+    let first = server.get("/api/thumbnails/photos/rocket.jpg?size=200");
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("content-type"), Some("image/jpeg"));
+    assert_eq!(jpeg_size(&first.body), (133, 200));
+    let etag = first.header("etag").unwrap().to_string();
+    assert_eq!(metric(&server, "bucketlens_serve_thumbnail_cache_misses_total"), 1.0);
+    let again = server.get("/api/thumbnails/photos/rocket.jpg?size=200");
+    assert_eq!(again.body, first.body);
+    assert_eq!(metric(&server, "bucketlens_serve_thumbnail_cache_hits_total"), 1.0, "the second one is cached");
+    let revalidated = server.raw_get("/api/thumbnails/photos/rocket.jpg?size=200", &[("If-None-Match", &etag)]);
+    assert_eq!(revalidated.status, 304);
+    assert_eq!(jpeg_size(&server.get("/api/thumbnails/photos/chelsea.png").body).0, 320, "PNG, default size");
+    let original = server.get("/api/images/photos/rocket.jpg");
+    assert_eq!(original.status, 200);
+    assert_eq!(original.header("content-type"), Some("image/jpeg"));
+    assert_eq!(original.body, std::fs::read(world.photos.join("rocket.jpg")).unwrap());
+    // Replaced by another image: a new version, so a new thumbnail.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::copy(world.photos.join("china.jpg"), world.photos.join("rocket.jpg")).unwrap();
+    world.index();
+    let replaced = server.get("/api/thumbnails/photos/rocket.jpg?size=200");
+    assert_ne!(replaced.header("etag").unwrap(), etag);
+    assert_eq!(jpeg_size(&replaced.body), (200, 133), "china.jpg is landscape");
+    for bad in ["size=0", "size=5000", "size=big"] {
+        let response = server.get(&format!("/api/thumbnails/photos/rocket.jpg?{bad}"));
+        assert_eq!(response.status, 400, "{bad}");
+        assert!(response.json()["error"].as_str().unwrap().contains("size"), "{bad}");
+    }
+}
+
+#[test]
+fn thumbnails_of_s3_objects_come_through_the_same_source() {
+    let moto = Moto::start();
+    let world = World::new(1);
+    moto.create_bucket("pics");
+    moto.put("pics", "a/b c.jpg", &std::fs::read(world.photos.join("rocket.jpg")).unwrap());
+    let mut index = world.command(&["index", "s3://pics/"]);
+    let mut serve = world.command(&["serve"]);
+    for (k, v) in moto.env() {
+        index.env(k, &v);
+        serve.env(k, v);
+    }
+    common::assert_success(&index.output().unwrap(), &["index", "s3://pics/"]);
+    let server = Server::start(serve);
+    let response = server.get(&format!("/api/thumbnails/pics/{}?size=100", segment("a/b c.jpg")));
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(jpeg_size(&response.body), (67, 100));
+    let document = server.json(&format!("/api/objects/pics/{}", segment("a/b c.jpg")));
+    assert_eq!(document["key"], "a/b c.jpg");
+}
+
+#[test]
+fn no_request_reads_anything_the_index_does_not_hold() {
+    let world = World::new(1);
+    let outside = world.tmp.path().join("secret.jpg");
+    std::fs::copy(world.photos.join("china.jpg"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, world.photos.join("link.jpg")).unwrap();
+    world.index();
+    // Indexed as a file, then replaced by a link to the outside.
+    std::fs::remove_file(world.photos.join("flower.jpg")).unwrap();
+    std::os::unix::fs::symlink(&outside, world.photos.join("flower.jpg")).unwrap();
+    let server = Server::start(world.command(&["serve"]));
+    let secret = std::fs::read(&outside).unwrap();
+    for target in [
+        "/api/images/photos/link.jpg",
+        "/api/images/photos/../data/log.sqlite",
+        "/api/images/photos/..%2F..%2Fsecret.jpg",
+        "/api/images/photos/%2E%2E/secret.jpg",
+        "/api/thumbnails/photos/..%2Fsecret.jpg",
+        "/api/images/photos//etc/passwd",
+        "/api/images/photos/%2Fetc%2Fpasswd",
+        "/api/images/..%2F/secret.jpg",
+        "/api/objects/photos/..%2Fsecret.jpg",
+        "/api/images/photos/flower.jpg",
+        "/assets/..%2F..%2FCargo.toml",
+        "/../../etc/passwd",
+    ] {
+        let response = server.get(target);
+        assert!(matches!(response.status, 400..=404), "{target}: {}", response.status);
+        assert_ne!(response.body, secret, "{target} read the file outside");
+        if target.starts_with("/api/") {
+            assert!(response.json()["code"].is_string(), "{target}: {}", response.text());
+        }
+    }
+    // The key a hostile page might use is data: looked up, not joined.
+    assert_eq!(server.get("/api/objects/photos/nope.jpg").json()["code"], "not_found");
+}
+
+#[test]
+fn errors_headers_and_limits() {
+    let world = World::new(1);
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    let response = server.get("/api/search?q=cat%20AND");
+    assert_eq!(response.status, 400);
+    assert_eq!(response.json()["code"], "bad_request");
+    assert!(response.json()["error"].as_str().unwrap().contains("invalid query"), "{}", response.text());
+    for (bad, names) in [
+        ("limit=100000", "limit"),
+        ("min_confidence=120", "min_confidence"),
+        ("cursor=garbage", "cursor"),
+        ("modified_after=yesterday", "modified_after"),
+        ("state=gone", "state"),
+    ] {
+        let response = server.get(&format!("/api/search?{bad}"));
+        assert_eq!(response.status, 400, "{bad}");
+        assert!(response.json()["error"].as_str().unwrap().contains(names), "{bad}: {}", response.text());
+    }
+    let long = "a".repeat(5000);
+    assert_eq!(server.get(&format!("/api/search?q={long}")).status, 400);
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert!(page.header("access-control-allow-origin").is_none());
+    let cats = server.json("/api/search?q=cat");
+    assert_eq!(cats["hits"][0]["key"], "chelsea.png");
+    let status = server.json("/api/status");
+    assert_eq!(status["documents"], 12);
+    assert!(server.get("/metrics").text().contains("bucketlens_serve_http_requests_total{route=\"/api/search\",status=\"400\"}"));
+    assert_eq!(server.json("/api/suggest?q=ca")[0][0], "Cat");
+}
+
+#[test]
+fn off_loopback_serve_needs_a_token_and_then_every_request_carries_it() {
+    let world = World::new(1);
+    let out = world.command(&["serve", "--listen", "0.0.0.0:0"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("serve.listen") && stderr.contains("serve.token"), "{stderr}");
+
+    world.index();
+    let mut command = world.command(&["serve"]);
+    command.env("BUCKETLENS_SERVE__TOKEN", "a-long-enough-token");
+    let server = Server::start(command);
+    let refused = server.get("/api/search?q=cat");
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.json()["code"], "unauthorized");
+    assert_eq!(server.get("/").status, 303, "the page sends you to the login");
+    let wrong = server.raw_get("/api/search?q=cat", &[("Authorization", "Bearer a-long-enough-tokem")]);
+    assert_eq!(wrong.status, 401);
+    let right = server.raw_get("/api/search?q=cat", &[("Authorization", "Bearer a-long-enough-token")]);
+    assert_eq!(right.status, 200);
+    let cookie = server.raw_get("/api/thumbnails/photos/chelsea.png", &[("Cookie", "bucketlens_token=a-long-enough-token")]);
+    assert_eq!(cookie.status, 200);
+}
+
+/// Reads `change` events from `/api/events` into a channel.
+fn events(server: &Server) -> std::sync::mpsc::Receiver<Value> {
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    write!(stream, "GET /api/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                if event == "change" && tx.send(serde_json::from_str(data).unwrap()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn live_events_announce_only_what_a_search_returns() {
+    let world = World::new(1);
+    let mut watch = world.command(&["index", world.photos.to_str().unwrap(), "--watch"]);
+    watch.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let _watch = common::Killed(watch.spawn().unwrap());
+    common::wait_until("the backfill", Duration::from_secs(120), || world.status()["documents"] == 12);
+    let server = Server::start(world.command(&["serve"]));
+    let changes = events(&server);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::copy(world.photos.join("chelsea.png"), world.photos.join("new-cat.png")).unwrap();
+    let event = changes.recv_timeout(Duration::from_secs(60)).expect("an event for the new file");
+    assert_eq!(event["kind"], "labeled");
+    assert_eq!(event["key"], "new-cat.png");
+    // Announced only once searchable: the search right after finds it.
+    let cats = server.json("/api/search?q=cat&limit=100");
+    assert!(cats["hits"].as_array().unwrap().iter().any(|h| h["key"] == "new-cat.png"), "{cats}");
+    std::fs::remove_file(world.photos.join("new-cat.png")).unwrap();
+    let event = changes.recv_timeout(Duration::from_secs(60)).expect("an event for the deletion");
+    assert_eq!(event["kind"], "removed");
+    assert_eq!(event["document"], Value::Null);
+    let cats = server.json("/api/search?q=cat&limit=100");
+    assert!(!cats["hits"].as_array().unwrap().iter().any(|h| h["key"] == "new-cat.png"), "{cats}");
+}
