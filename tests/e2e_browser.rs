@@ -90,20 +90,33 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
             break;
         }
     }
-    browser.until("the narrowed grid", &format!("return document.querySelectorAll('#grid .card').length === {count} && location.search.includes('q=')")).await;
+    browser
+        .until(
+            "the narrowed grid",
+            &format!(
+                "return document.querySelectorAll('#grid .card').length === {count} && location.search.includes('q=')"
+            ),
+        )
+        .await;
     // Back returns to everything.
     client.back().await.unwrap();
     browser.until("Back", "return document.querySelectorAll('#grid .card').length === 13").await;
 
     // The hostile key is text: no injected image, no alert.
-    let shown = browser.js(&format!("return [...document.querySelectorAll('#grid .card .key')].map(k => k.textContent).includes({})", serde_json::to_string(HOSTILE).unwrap())).await;
+    let shown = browser
+        .js(&format!(
+            "return [...document.querySelectorAll('#grid .card .key')].map(k => k.textContent).includes({})",
+            serde_json::to_string(HOSTILE).unwrap()
+        ))
+        .await;
     assert_eq!(shown, Value::Bool(true));
     assert_eq!(browser.js("return document.querySelectorAll('img[src=\"x\"]').length").await, 0);
     assert!(client.get_alert_text().await.is_err(), "a script ran from a key");
 
     // The rocket's box is drawn where the box says: 25% in, 10% down, half wide, 60% high.
     client.goto(&format!("{}/?q=rocket", server.url)).await.unwrap();
-    let card = browser.until("the rocket", "return document.querySelector('.card[data-key=\"photos/rocket.jpg\"]')").await;
+    let card =
+        browser.until("the rocket", "return document.querySelector('.card[data-key=\"photos/rocket.jpg\"]')").await;
     assert!(!card.is_null());
     client.find(Locator::Css(".card[data-key=\"photos/rocket.jpg\"]")).await.unwrap().click().await.unwrap();
     let geometry = browser
@@ -118,17 +131,16 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
 
     // The Failed view lists the broken image with its reason.
     client.goto(&format!("{}/failed", server.url)).await.unwrap();
-    let row = browser.until("the failed row", "const r = document.querySelector('#failed tr[data-key=\"photos/broken.jpg\"]'); return r && r.textContent").await;
+    let row = browser
+        .until(
+            "the failed row",
+            "const r = document.querySelector('#failed tr[data-key=\"photos/broken.jpg\"]'); return r && r.textContent",
+        )
+        .await;
     let failed = server.json("/api/search?state=failed");
     let code = failed["hits"][0]["error"]["code"].as_str().unwrap();
     assert!(row.as_str().unwrap().contains(code), "{row} lacks {code}");
 
-    if let Ok(path) = std::env::var("BUCKETLENS_SCREENSHOT") {
-        client.goto(&format!("{}/?q=-coins", server.url)).await.unwrap();
-        browser.until("thumbnails", "return [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0) && document.querySelectorAll('#grid img').length > 5").await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        std::fs::write(path, client.screenshot().await.unwrap()).unwrap();
-    }
     client.clone().close().await.unwrap();
 }
 
@@ -145,11 +157,23 @@ async fn the_open_page_follows_a_watched_folder_without_a_reload() {
     browser.until("the photos", "return document.querySelectorAll('#grid .card').length === 12").await;
     browser.until("the live feed", "return document.body.classList.contains('live')").await;
     browser.js("window.sameDocument = true; return 1").await;
+    // The README's picture: `UI_SCREENSHOT=docs/screenshot.png scripts/test e2e_browser`.
+    if let Ok(path) = std::env::var("UI_SCREENSHOT") {
+        browser
+            .until(
+                "thumbnails",
+                "return [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)",
+            )
+            .await;
+        std::fs::write(path, browser.client.screenshot().await.unwrap()).unwrap();
+    }
 
     std::fs::copy(world.photos.join("chelsea.png"), world.photos.join("new-cat.png")).unwrap();
     browser.until("the new photo", "return document.querySelector('.card[data-key=\"photos/new-cat.png\"]')").await;
     std::fs::remove_file(world.photos.join("flower.jpg")).unwrap();
-    browser.until("the deleted photo to go", "return !document.querySelector('.card[data-key=\"photos/flower.jpg\"]')").await;
+    browser
+        .until("the deleted photo to go", "return !document.querySelector('.card[data-key=\"photos/flower.jpg\"]')")
+        .await;
     assert_eq!(browser.js("return window.sameDocument === true").await, Value::Bool(true), "no reload");
     let status = browser.js("return document.querySelector('#status').textContent").await;
     assert!(status.as_str().unwrap().contains("documents"), "{status}");
@@ -170,7 +194,9 @@ async fn with_a_token_the_page_asks_for_it_then_works() {
     let field = client.find(Locator::Css("#token")).await.unwrap();
     field.send_keys("wrong-token-entirely").await.unwrap();
     client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    browser.until("the refusal", "return document.querySelector('.error') && document.querySelector('.error').textContent").await;
+    browser
+        .until("the refusal", "return document.querySelector('.error') && document.querySelector('.error').textContent")
+        .await;
     client.find(Locator::Css("#token")).await.unwrap().send_keys("correct-horse-battery").await.unwrap();
     client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
     browser.until("the photos", "return document.querySelectorAll('#grid .card').length === 12").await;

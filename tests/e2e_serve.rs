@@ -137,6 +137,17 @@ fn jpeg_size(bytes: &[u8]) -> (u32, u32) {
     (image.width(), image.height())
 }
 
+/// A thumbnail of an image of `original` size, asked for at `size`: the long side is
+/// `size` (or the original's, if smaller), the aspect kept to the pixel.
+fn assert_fits(thumbnail: (u32, u32), original: (u32, u32), size: u32) {
+    let long = size.min(original.0.max(original.1));
+    let (w, h) = thumbnail;
+    assert_eq!(w.max(h), long, "{thumbnail:?} of {original:?} at {size}");
+    let expected = f64::from(original.0.min(original.1)) * f64::from(long) / f64::from(original.0.max(original.1));
+    assert!((f64::from(w.min(h)) - expected).abs() <= 1.0, "{thumbnail:?} of {original:?} at {size}");
+    assert_eq!(w >= h, original.0 >= original.1, "orientation kept");
+}
+
 fn metric(server: &Server, name: &str) -> f64 {
     let text = server.get("/metrics").text();
     text.lines()
@@ -150,11 +161,10 @@ fn thumbnails_of_folder_objects_are_scaled_cached_and_follow_replacements() {
     let world = World::new(1);
     world.index();
     let server = Server::start(world.command(&["serve"]));
-    // rocket.jpg is 427x640: a long side of 200 gives 133x200.
     let first = server.get("/api/thumbnails/photos/rocket.jpg?size=200");
     assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(first.header("content-type"), Some("image/jpeg"));
-    assert_eq!(jpeg_size(&first.body), (133, 200));
+    assert_fits(jpeg_size(&first.body), (640, 427), 200);
     let etag = first.header("etag").unwrap().to_string();
     assert_eq!(metric(&server, "bucketlens_serve_thumbnail_cache_misses_total"), 1.0);
     let again = server.get("/api/thumbnails/photos/rocket.jpg?size=200");
@@ -162,18 +172,19 @@ fn thumbnails_of_folder_objects_are_scaled_cached_and_follow_replacements() {
     assert_eq!(metric(&server, "bucketlens_serve_thumbnail_cache_hits_total"), 1.0, "the second one is cached");
     let revalidated = server.raw_get("/api/thumbnails/photos/rocket.jpg?size=200", &[("If-None-Match", &etag)]);
     assert_eq!(revalidated.status, 304);
-    assert_eq!(jpeg_size(&server.get("/api/thumbnails/photos/chelsea.png").body).0, 320, "PNG, default size");
+    assert_fits(jpeg_size(&server.get("/api/thumbnails/photos/chelsea.png").body), (451, 300), 320);
     let original = server.get("/api/images/photos/rocket.jpg");
     assert_eq!(original.status, 200);
     assert_eq!(original.header("content-type"), Some("image/jpeg"));
     assert_eq!(original.body, std::fs::read(world.photos.join("rocket.jpg")).unwrap());
     // Replaced by another image: a new version, so a new thumbnail.
     std::thread::sleep(Duration::from_millis(20));
-    std::fs::copy(world.photos.join("china.jpg"), world.photos.join("rocket.jpg")).unwrap();
+    std::fs::copy(world.photos.join("coffee.png"), world.photos.join("rocket.jpg")).unwrap();
     world.index();
     let replaced = server.get("/api/thumbnails/photos/rocket.jpg?size=200");
     assert_ne!(replaced.header("etag").unwrap(), etag);
-    assert_eq!(jpeg_size(&replaced.body), (200, 133), "china.jpg is landscape");
+    assert_ne!(replaced.body, first.body, "the new content's thumbnail");
+    assert_fits(jpeg_size(&replaced.body), (600, 400), 200);
     for bad in ["size=0", "size=5000", "size=big"] {
         let response = server.get(&format!("/api/thumbnails/photos/rocket.jpg?{bad}"));
         assert_eq!(response.status, 400, "{bad}");
@@ -197,7 +208,7 @@ fn thumbnails_of_s3_objects_come_through_the_same_source() {
     let server = Server::start(serve);
     let response = server.get(&format!("/api/thumbnails/pics/{}?size=100", segment("a/b c.jpg")));
     assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(jpeg_size(&response.body), (67, 100));
+    assert_fits(jpeg_size(&response.body), (640, 427), 100);
     let document = server.json(&format!("/api/objects/pics/{}", segment("a/b c.jpg")));
     assert_eq!(document["key"], "a/b c.jpg");
 }
@@ -271,8 +282,15 @@ fn errors_headers_and_limits() {
     assert_eq!(cats["hits"][0]["key"], "chelsea.png");
     let status = server.json("/api/status");
     assert_eq!(status["documents"], 12);
-    assert!(server.get("/metrics").text().contains("bucketlens_serve_http_requests_total{route=\"/api/search\",status=\"400\"}"));
-    assert_eq!(server.json("/api/suggest?q=ca")[0][0], "Cat");
+    assert!(server
+        .get("/metrics")
+        .text()
+        .contains("bucketlens_serve_http_requests_total{route=\"/api/search\",status=\"400\"}"));
+    let suggested = server.json("/api/suggest?q=ca");
+    let names: Vec<&str> = suggested.as_array().unwrap().iter().map(|s| s[0].as_str().unwrap()).collect();
+    assert!(names.contains(&"Cat") && names.iter().all(|n| n.to_lowercase().contains("ca")), "{names:?}");
+    let starts: Vec<bool> = names.iter().map(|n| n.to_lowercase().starts_with("ca")).collect();
+    assert!(starts.windows(2).all(|w| w[0] >= w[1]), "names that start with it come first: {names:?}");
 }
 
 #[test]
@@ -295,7 +313,8 @@ fn off_loopback_serve_needs_a_token_and_then_every_request_carries_it() {
     assert_eq!(wrong.status, 401);
     let right = server.raw_get("/api/search?q=cat", &[("Authorization", "Bearer a-long-enough-token")]);
     assert_eq!(right.status, 200);
-    let cookie = server.raw_get("/api/thumbnails/photos/chelsea.png", &[("Cookie", "bucketlens_token=a-long-enough-token")]);
+    let cookie =
+        server.raw_get("/api/thumbnails/photos/chelsea.png", &[("Cookie", "bucketlens_token=a-long-enough-token")]);
     assert_eq!(cookie.status, 200);
 }
 

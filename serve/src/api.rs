@@ -217,7 +217,10 @@ pub async fn document(state: &State, bucket: &str, key: &str) -> ApiResult<Hit> 
 }
 
 /// `GET /api/objects/{bucket}/{key}`.
-pub async fn object(Extract(state): Extract<State>, Path((bucket, key)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn object(
+    Extract(state): Extract<State>,
+    Path((bucket, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(document(&state, &bucket, &key).await?.to_json()))
 }
 

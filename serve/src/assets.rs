@@ -24,10 +24,8 @@ pub async fn index() -> Html<&'static str> {
 
 /// `GET /assets/{name}`.
 pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
-    let (_, kind, body) = ASSETS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .ok_or_else(|| ApiError::not_found(format!("no asset {name}")))?;
+    let (_, kind, body) =
+        ASSETS.iter().find(|(n, _, _)| *n == name).ok_or_else(|| ApiError::not_found(format!("no asset {name}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind)),

@@ -100,7 +100,9 @@ async fn announce(state: &State, record: &ImageLabeled, shutdown: &CancellationT
                 return true;
             }
             Ok(_) => {}
-            Err(e) => warn!(error = %e, object = %format!("{}/{}", record.bucket, record.key), "cannot read the index for a live change"),
+            Err(e) => {
+                warn!(error = %e, object = %format!("{}/{}", record.bucket, record.key), "cannot read the index for a live change")
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(RECHECK) => {}

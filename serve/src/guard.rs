@@ -31,10 +31,8 @@ fn token_matches(expected: &str, given: &str) -> bool {
 
 fn presented(headers: &HeaderMap) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(bearer) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    if let Some(bearer) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     {
         out.push(bearer.trim().to_string());
     }

@@ -61,10 +61,7 @@ impl Metrics {
 pub async fn export(Extract(state): Extract<State>) -> Response {
     let mut body = String::new();
     match encode(&mut body, &state.metrics.registry()) {
-        Ok(()) => (
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-            body,
-        )
+        Ok(()) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

@@ -125,7 +125,7 @@ fn version_tag(hit: &Hit, size: u32) -> String {
 
 fn source_error(e: SourceError) -> ApiError {
     let status = match &e {
-        SourceError::PermissionDenied { .. } => StatusCode::FORBIDDEN,
+        SourceError::PermissionDenied { .. } | SourceError::InvalidKey { .. } => StatusCode::FORBIDDEN,
         SourceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         _ if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_GATEWAY,

@@ -34,7 +34,7 @@ impl Server {
         loop {
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => {
-                    if let Some(at) = line.find("http://") {
+                    if let Some(at) = line.rfind("http://") {
                         let url = line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string();
                         return Self { child, url, stderr: rx };
                     }

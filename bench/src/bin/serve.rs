@@ -22,7 +22,8 @@ use bucketlens_bench::{bucketlens, peak_rss_mib};
 use bucketlens_index::{Expr, Index, SearchRequest, TantivyIndex};
 use bucketlens_schemas::{ImageLabeled, Label, LabelKind, ModelInfo};
 
-const NAMES: [&str; 12] = ["Cat", "Dog", "Grass", "Sky", "Car", "Tree", "Person", "Boat", "Flower", "Bird", "Sofa", "Cup"];
+const NAMES: [&str; 12] =
+    ["Cat", "Dog", "Grass", "Sky", "Car", "Tree", "Person", "Boat", "Flower", "Bird", "Sofa", "Cup"];
 
 fn record(bucket: &str, key: String, i: usize, labels: Vec<Label>) -> ImageLabeled {
     ImageLabeled {
@@ -104,7 +105,12 @@ fn big_jpegs(dir: &Path, n: usize) -> anyhow::Result<Vec<String>> {
         let img = image::open(examples.join(sources[i % sources.len()]))?.to_rgb8();
         let big = image::imageops::resize(&img, 4000, 3000, image::imageops::FilterType::Triangle);
         let name = format!("big-{i:02}.jpg");
-        jpeg_encoder::Encoder::new_file(dir.join(&name), 90)?.encode(big.as_raw(), 4000, 3000, jpeg_encoder::ColorType::Rgb)?;
+        jpeg_encoder::Encoder::new_file(dir.join(&name), 90)?.encode(
+            big.as_raw(),
+            4000,
+            3000,
+            jpeg_encoder::ColorType::Rgb,
+        )?;
         names.push(name);
     }
     Ok(names)
@@ -123,13 +129,16 @@ async fn main() -> anyhow::Result<()> {
         let index = TantivyIndex::open_writer(&data.join("index"), 100_000_000)?;
         let mut batch = Vec::new();
         for i in 0..docs {
-            let labels = (0..1 + i % 3).map(|j| label(NAMES[(i * 7 + j * 5) % NAMES.len()], 50.0 + ((i * 13 + j) % 50) as f32)).collect();
+            let labels = (0..1 + i % 3)
+                .map(|j| label(NAMES[(i * 7 + j * 5) % NAMES.len()], 50.0 + ((i * 13 + j) % 50) as f32))
+                .collect();
             batch.push(record("photos", format!("day-{:03}/img-{i:06}.jpg", i % 365), i, labels));
             if batch.len() == 10_000 {
                 index.write(std::mem::take(&mut batch)).await?;
             }
         }
-        let big_docs = names.iter().enumerate().map(|(i, n)| record("big", n.clone(), i, vec![label("Cat", 90.0)])).collect();
+        let big_docs =
+            names.iter().enumerate().map(|(i, n)| record("big", n.clone(), i, vec![label("Cat", 90.0)])).collect();
         batch.extend::<Vec<_>>(big_docs);
         index.write(batch).await?;
     }
@@ -161,8 +170,12 @@ async fn main() -> anyhow::Result<()> {
         http.push(start.elapsed());
         anyhow::ensure!(status == 200, "search answered {status}");
     }
-    let (d50, d99, h50, h99) =
-        (percentile(&mut direct, 0.5), percentile(&mut direct, 0.99), percentile(&mut http, 0.5), percentile(&mut http, 0.99));
+    let (d50, d99, h50, h99) = (
+        percentile(&mut direct, 0.5),
+        percentile(&mut direct, 0.99),
+        percentile(&mut http, 0.5),
+        percentile(&mut http, 0.99),
+    );
     println!("search `cat` (limit 60, facets) on {docs} documents, {rounds} requests:");
     println!("  baseline Index::search in process: p50 {d50:.2} ms, p99 {d99:.2} ms");
     println!("  GET /api/search over HTTP:         p50 {h50:.2} ms, p99 {h99:.2} ms");
@@ -215,6 +228,8 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(status == 200, "a concurrent thumbnail answered {status}");
     }
     peak = peak.max(peak_rss_mib(server.0.id()).unwrap_or(0.0));
-    println!("peak RSS of serve: {before:.0} MiB before, {peak:.0} MiB with 32 concurrent 12 MP thumbnails (4 workers)");
+    println!(
+        "peak RSS of serve: {before:.0} MiB before, {peak:.0} MiB with 32 concurrent 12 MP thumbnails (4 workers)"
+    );
     Ok(())
 }

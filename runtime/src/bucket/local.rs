@@ -82,8 +82,12 @@ impl ObjectSource for LocalDir {
             inside(&root, &path, &name)?;
             read_capped(&path, &name, max_bytes)
         })
-            .await
-            .map_err(|e| SourceError::Io { object: object.to_string(), reason: e.to_string(), retryable: true })?
+        .await
+        .map_err(|e| SourceError::Io {
+            object: object.to_string(),
+            reason: e.to_string(),
+            retryable: true,
+        })?
     }
 
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
@@ -128,7 +132,11 @@ fn inside(root: &Path, path: &Path, object: &str) -> Result<(), SourceError> {
         Ok(real) if real.starts_with(root) && real == path => Ok(()),
         Ok(real) => Err(SourceError::InvalidKey {
             object: object.to_string(),
-            reason: format!("{} is a symbolic link (to {}); bucketlens reads only files in the folder", path.display(), real.display()),
+            reason: format!(
+                "{} is a symbolic link (to {}); bucketlens reads only files in the folder",
+                path.display(),
+                real.display()
+            ),
         }),
         // Gone (reported as such by the read) or unreadable (named by the read).
         Err(_) => Ok(()),

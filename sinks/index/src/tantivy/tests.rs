@@ -211,7 +211,8 @@ async fn cursor_paging_returns_every_hit_once_in_score_then_key_order_across_seg
         let mut records = Vec::new();
         for i in 0..300 {
             let n = batch * 300 + i;
-            let mut r = record(&format!("k{:05}.jpg", n % 1000), "01", LabelKind::Labeled, vec![label("Cat", (n % 97) as f32)]);
+            let mut r =
+                record(&format!("k{:05}.jpg", n % 1000), "01", LabelKind::Labeled, vec![label("Cat", (n % 97) as f32)]);
             r.bucket = if n >= 1000 { "other".into() } else { "photos".into() };
             records.push(r);
         }
