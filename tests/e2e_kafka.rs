@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log, OutRecord};
 use common::kafka::Broker;
 use common::msk::MskFront;
+use common::serve::{events, Server};
 use common::{assert_success, World};
 use serde_json::Value;
 
@@ -352,6 +353,11 @@ fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everythi
     assert_eq!(k.world.all_documents(), before, "the same documents with the same labels");
     assert_eq!(k.status(&[]).unwrap()["groups"][0], labeler_offsets, "the labeler group did not move");
 
+    // `serve` on Kafka follows the label log with a group of its own: the new labels
+    // below are announced, each once the index returns it.
+    let server = Server::start(k.command(&["serve"]));
+    let changes = events(&server);
+
     // A model change: a new labeler group reads objects.changed.v1 from the start.
     let v2 = [("BUCKETLENS_LABELER__GROUP", "bucketlens-labeler-v2")];
     let out = k.command(&["replay", "--group", "bucketlens-labeler-v2", "--until-end"]).envs(v2).output().unwrap();
@@ -364,6 +370,15 @@ fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everythi
     let out = k.run(&["replay", "--group", "bucketlens-index", "--until-end"]);
     assert!(out.contains(&format!("replayed {} records", before.len())), "the new labels are indexed: {out}");
     assert_eq!(k.world.all_documents(), before, "same model, same labels");
+    let announced: std::collections::BTreeSet<String> = (0..before.len())
+        .map(|_| {
+            changes.recv_timeout(Duration::from_secs(60)).expect("an event per new label")["key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(announced.into_iter().collect::<Vec<_>>(), before.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>());
 }
 
 #[test]

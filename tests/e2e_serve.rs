@@ -5,15 +5,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use bucketlens_index::{Index, OpenSearchConfig, OpenSearchIndex, TantivyIndex};
 use bucketlens_schemas::{ImageLabeled, Label, LabelKind, ModelInfo};
 use common::opensearch::Osmem;
 use common::s3::Moto;
-use common::serve::{segment, Server};
+use common::serve::{events, segment, Server};
 use common::World;
 use serde_json::Value;
 
@@ -316,26 +314,6 @@ fn off_loopback_serve_needs_a_token_and_then_every_request_carries_it() {
     let cookie =
         server.raw_get("/api/thumbnails/photos/chelsea.png", &[("Cookie", "bucketlens_token=a-long-enough-token")]);
     assert_eq!(cookie.status, 200);
-}
-
-/// Reads `change` events from `/api/events` into a channel.
-fn events(server: &Server) -> std::sync::mpsc::Receiver<Value> {
-    let mut stream = TcpStream::connect(server.addr()).unwrap();
-    write!(stream, "GET /api/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut event = String::new();
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if let Some(name) = line.strip_prefix("event: ") {
-                event = name.to_string();
-            } else if let Some(data) = line.strip_prefix("data: ") {
-                if event == "change" && tx.send(serde_json::from_str(data).unwrap()).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    rx
 }
 
 #[test]

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use serde_json::Value;
+
 pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`
@@ -139,4 +141,24 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 /// Percent-encodes a whole key as one path segment (its slashes too).
 pub fn segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Reads `change` events from `/api/events` into a channel.
+pub fn events(server: &Server) -> std::sync::mpsc::Receiver<Value> {
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    write!(stream, "GET /api/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                if event == "change" && tx.send(serde_json::from_str(data).unwrap()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
 }
