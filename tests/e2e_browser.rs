@@ -11,6 +11,7 @@ use bucketlens_schemas::{BoundingBox, ImageLabeled, Instance, Label, LabelKind};
 use common::browser::Browser;
 use common::serve::Server;
 use common::World;
+use fantoccini::key::Key;
 use fantoccini::Locator;
 use serde_json::Value;
 
@@ -79,9 +80,30 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
     let meta = browser.js("return document.querySelector('#detail-meta').textContent").await;
     assert!(meta.as_str().unwrap().contains("chelsea.png"), "{meta}");
 
-    // Everything, then a facet click narrows the grid to that label's count.
+    // Everything; in the detail, → and ← step through the grid, Esc closes.
     client.goto(&format!("{}/", server.url)).await.unwrap();
     browser.until("every photo", "return document.querySelectorAll('#grid .card').length === 13").await;
+    let cards = browser.cards().await;
+    client.find(Locator::Css("#grid .card")).await.unwrap().click().await.unwrap();
+    let caption = "return document.querySelector('#detail[open]') && document.querySelector('#detail-key').textContent";
+    assert_eq!(browser.until("the detail", caption).await, Value::String(cards[0].clone()));
+    let dialog = client.find(Locator::Css("#detail")).await.unwrap();
+    dialog.send_keys(&Key::Right.to_string()).await.unwrap();
+    let next = format!(
+        "return document.querySelector('#detail-key').textContent === {}",
+        serde_json::to_string(&cards[1]).unwrap()
+    );
+    browser.until("→ to the next photo", &next).await;
+    dialog.send_keys(&Key::Left.to_string()).await.unwrap();
+    let back = format!(
+        "return document.querySelector('#detail-key').textContent === {}",
+        serde_json::to_string(&cards[0]).unwrap()
+    );
+    browser.until("← back", &back).await;
+    dialog.send_keys(&Key::Escape.to_string()).await.unwrap();
+    browser.until("Esc closes", "return !document.querySelector('#detail').open").await;
+
+    // A facet click narrows the grid to that label's count.
     let facet = browser.until("the label facets", "const b = [...document.querySelectorAll('#facet-labels .facet')].find(f => Number(f.querySelector('.count').textContent) < 13); return b && [b.querySelector('.facet-name').textContent, Number(b.querySelector('.count').textContent)]").await;
     let (name, count) = (facet[0].as_str().unwrap().to_string(), facet[1].as_u64().unwrap());
     for button in client.find_all(Locator::Css("#facet-labels .facet")).await.unwrap() {

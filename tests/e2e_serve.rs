@@ -207,6 +207,9 @@ fn thumbnails_of_s3_objects_come_through_the_same_source() {
     let response = server.get(&format!("/api/thumbnails/pics/{}?size=100", segment("a/b c.jpg")));
     assert_eq!(response.status, 200, "{}", response.text());
     assert_fits(jpeg_size(&response.body), (640, 427), 100);
+    let original = server.get(&format!("/api/images/pics/{}", segment("a/b c.jpg")));
+    assert_eq!(original.header("content-type"), Some("image/jpeg"));
+    assert_eq!(original.body, std::fs::read(world.photos.join("rocket.jpg")).unwrap(), "streamed from S3 whole");
     let document = server.json(&format!("/api/objects/pics/{}", segment("a/b c.jpg")));
     assert_eq!(document["key"], "a/b c.jpg");
 }

@@ -152,16 +152,19 @@ pub async fn search(Extract(state): Extract<State>, Query(params): Params) -> Ap
     })))
 }
 
+/// `(label, documents)` pairs, most frequent first.
+type Counts = Vec<(String, u64)>;
+
 /// The index's label names, most frequent first, remembered for a few seconds.
 #[derive(Default)]
 pub struct Suggestions {
-    names: Mutex<Option<(Instant, Vec<(String, u64)>)>>,
+    names: Mutex<Option<(Instant, Counts)>>,
 }
 
 const SUGGESTIONS_FOR: Duration = Duration::from_secs(5);
 
 impl Suggestions {
-    async fn names(&self, state: &State) -> ApiResult<Vec<(String, u64)>> {
+    async fn names(&self, state: &State) -> ApiResult<Counts> {
         if let Ok(guard) = self.names.lock() {
             if let Some((at, names)) = guard.as_ref() {
                 if at.elapsed() < SUGGESTIONS_FOR {

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use bucketlens_index::Hit;
 use bucketlens_runtime::bucket::{ObjectRef, SourceError};
 use bucketlens_schemas::ImageFormat;
+use futures_util::StreamExt;
 use image::metadata::Orientation;
 use image::DynamicImage;
 use sha2::{Digest, Sha256};
@@ -258,28 +259,44 @@ pub async fn thumbnail(
     Ok(respond(jpeg))
 }
 
-/// `GET /api/images/{bucket}/{key}`: the original bytes. Only images are sent as
-/// images; anything else (a failed object that is not an image) as a download.
+/// `GET /api/images/{bucket}/{key}`: the original bytes, streamed from the source as
+/// they are read. Only images are sent as images; anything else (a failed object
+/// that is not an image) as a download.
 pub async fn image(
     Extract(state): Extract<State>,
     Path((bucket, key)): Path<(String, String)>,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let hit = document(&state, &bucket, &key).await?;
-    let bytes = read(&state, &hit).await?;
-    let cache_control = cache_control(&params, &hit);
-    let (kind, disposition) = match ImageFormat::sniff(&bytes) {
+    let object = ObjectRef { bucket: &hit.bucket, key: &hit.key, version_id: hit.version_id.as_deref() };
+    let mut chunks = state
+        .parts
+        .source
+        .stream(object, state.parts.max_bytes)
+        .await
+        .map_err(source_error)?
+        .ok_or_else(|| ApiError::not_found(format!("{object} is in the index but no longer in its bucket")))?;
+    // The first chunk tells the format (the magic bytes are its first few).
+    let first = chunks
+        .next()
+        .await
+        .transpose()
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "source_failed", format!("reading {object} failed: {e}")))?
+        .unwrap_or_default();
+    let (kind, disposition) = match ImageFormat::sniff(&first) {
         Some(ImageFormat::Jpeg) => ("image/jpeg", "inline"),
         Some(ImageFormat::Png) => ("image/png", "inline"),
         None => ("application/octet-stream", "attachment"),
     };
+    let cache_control = cache_control(&params, &hit);
+    let body = Body::from_stream(futures_util::stream::iter([Ok(first)]).chain(chunks));
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
             (header::CONTENT_DISPOSITION, HeaderValue::from_static(disposition)),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
         ],
-        Body::from(bytes),
+        body,
     )
         .into_response())
 }

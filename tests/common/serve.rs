@@ -42,7 +42,11 @@ impl Server {
                     }
                     seen.push(line);
                 }
-                Err(_) => panic!("serve did not print its URL; it printed:\n{}", seen.join("\n")),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("serve did not print its URL; it printed:\n{}", seen.join("\n"))
+                }
             }
         }
     }

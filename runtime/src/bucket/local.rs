@@ -6,7 +6,9 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{ObjectMeta, ObjectRef, ObjectSource, SourceError};
+use tokio::io::AsyncReadExt;
+
+use super::{Chunks, ObjectMeta, ObjectRef, ObjectSource, SourceError};
 
 /// Serves the files under one directory.
 #[derive(Debug, Clone)]
@@ -88,6 +90,47 @@ impl ObjectSource for LocalDir {
             reason: e.to_string(),
             retryable: true,
         })?
+    }
+
+    async fn stream(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Chunks>, SourceError> {
+        let name = object.to_string();
+        let path = self.checked_path(&object)?;
+        let root = self.root.clone();
+        let check = (path.clone(), name.clone());
+        tokio::task::spawn_blocking(move || inside(&root, &check.0, &check.1))
+            .await
+            .map_err(|e| SourceError::Io { object: name.clone(), reason: e.to_string(), retryable: true })??;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&name, &path, e)),
+        };
+        let meta = file.metadata().await.map_err(|e| io_error(&name, &path, e))?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        if meta.len() > max_bytes {
+            return Err(SourceError::TooLarge { object: name, size: meta.len(), limit: max_bytes });
+        }
+        // 64 KiB at a time, never past the cap (the file may grow while it is read);
+        // the stream ends after an error.
+        let start = Some((file.take(max_bytes + 1), 0u64));
+        let chunks = futures_util::stream::unfold(start, move |state| async move {
+            let (mut file, read) = state?;
+            let mut chunk = vec![0; 64 * 1024];
+            match file.read(&mut chunk).await {
+                Ok(0) => None,
+                Ok(n) if read + n as u64 > max_bytes => {
+                    Some((Err(std::io::Error::other("the file grew past the size limit while it was read")), None))
+                }
+                Ok(n) => {
+                    chunk.truncate(n);
+                    Some((Ok(chunk), Some((file, read + n as u64))))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        });
+        Ok(Some(Box::pin(chunks)))
     }
 
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {

@@ -6,7 +6,10 @@ mod local;
 mod router;
 pub mod s3;
 
+use std::pin::Pin;
+
 use async_trait::async_trait;
+use futures_util::Stream;
 
 pub use local::{etag_of, LocalDir};
 pub use router::{BucketRouter, Discover, RELOAD_EVERY};
@@ -64,12 +67,24 @@ impl SourceError {
     }
 }
 
+/// An object's bytes in chunks, as they are read.
+pub type Chunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>, std::io::Error>> + Send>>;
+
 /// Reads objects.
 #[async_trait]
 pub trait ObjectSource: Send + Sync + 'static {
     /// The object's bytes, at most `max_bytes` of them; `Ok(None)` if it no longer
     /// exists (deleted since the change was recorded).
     async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError>;
+
+    /// The object's bytes as a stream of chunks, for sending on without holding them
+    /// all (at most `max_bytes`: a longer object is refused before the first chunk
+    /// when its size is known, else ends the stream with an error); `Ok(None)` if it
+    /// no longer exists. By default, `get` in one chunk.
+    async fn stream(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Chunks>, SourceError> {
+        let bytes = self.get(object, max_bytes).await?;
+        Ok(bytes.map(|b| Box::pin(futures_util::stream::iter([Ok(b)])) as Chunks))
+    }
 
     /// The object's size, etag and modification time without its bytes; `Ok(None)`
     /// if it no longer exists.

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{LocalDir, ObjectMeta, ObjectRef, ObjectSource, S3Bucket, SourceError};
+use super::{Chunks, LocalDir, ObjectMeta, ObjectRef, ObjectSource, S3Bucket, SourceError};
 use crate::aws::S3Config;
 
 /// Finds the folders recorded for buckets: `(bucket, folder)` pairs, or why not.
@@ -208,6 +208,10 @@ impl ObjectSource for BucketRouter {
 
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
         self.source_for(object.bucket).await?.head(object).await
+    }
+
+    async fn stream(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Chunks>, SourceError> {
+        self.source_for(object.bucket).await?.stream(object, max_bytes).await
     }
 
     async fn in_s3(&self, bucket: &str) -> bool {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 
-use super::{ObjectMeta, ObjectRef, ObjectSource, SourceError};
+use super::{Chunks, ObjectMeta, ObjectRef, ObjectSource, SourceError};
 use crate::aws::AwsFailure;
 
 /// Reads objects from S3 with one shared client.
@@ -17,6 +17,36 @@ pub struct S3Bucket {
 impl S3Bucket {
     pub fn new(client: aws_sdk_s3::Client) -> Self {
         Self { client }
+    }
+
+    /// Starts a GET: the response, with a size within `max_bytes`, or `None` if gone.
+    async fn open(
+        &self,
+        object: ObjectRef<'_>,
+        max_bytes: u64,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, SourceError> {
+        let request = self.client.get_object().bucket(object.bucket).key(object.key);
+        let request = match object.version_id {
+            Some(version) => request.version_id(version),
+            None => request,
+        };
+        let output = match request.send().await {
+            Ok(output) => output,
+            Err(err) => {
+                let gone = matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_)));
+                let failure = AwsFailure::of(&err);
+                // 404 without NoSuchKey: NoSuchVersion, or a store that answers bare 404s.
+                if gone || failure.status == Some(404) && failure.code.as_deref() != Some("NoSuchBucket") {
+                    return Ok(None);
+                }
+                return Err(read_failure(&object, failure));
+            }
+        };
+        let declared = output.content_length.unwrap_or(0).max(0) as u64;
+        if declared > max_bytes {
+            return Err(SourceError::TooLarge { object: format!("s3://{object}"), size: declared, limit: max_bytes });
+        }
+        Ok(Some(output))
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
@@ -50,28 +80,9 @@ fn read_failure(object: &ObjectRef<'_>, failure: AwsFailure) -> SourceError {
 #[async_trait]
 impl ObjectSource for S3Bucket {
     async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
-        let request = self.client.get_object().bucket(object.bucket).key(object.key);
-        let request = match object.version_id {
-            Some(version) => request.version_id(version),
-            None => request,
-        };
-        let mut output = match request.send().await {
-            Ok(output) => output,
-            Err(err) => {
-                let gone = matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_)));
-                let failure = AwsFailure::of(&err);
-                // 404 without NoSuchKey: NoSuchVersion, or a store that answers bare 404s.
-                if gone || failure.status == Some(404) && failure.code.as_deref() != Some("NoSuchBucket") {
-                    return Ok(None);
-                }
-                return Err(read_failure(&object, failure));
-            }
-        };
+        let Some(mut output) = self.open(object, max_bytes).await? else { return Ok(None) };
         let name = || format!("s3://{object}");
         let declared = output.content_length.unwrap_or(0).max(0) as u64;
-        if declared > max_bytes {
-            return Err(SourceError::TooLarge { object: name(), size: declared, limit: max_bytes });
-        }
         let mut bytes = Vec::with_capacity(declared as usize);
         loop {
             let chunk = output.body.try_next().await.map_err(|e| SourceError::Io {
@@ -91,6 +102,25 @@ impl ObjectSource for S3Bucket {
 
     async fn in_s3(&self, _bucket: &str) -> bool {
         true
+    }
+
+    async fn stream(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Chunks>, SourceError> {
+        let Some(output) = self.open(object, max_bytes).await? else { return Ok(None) };
+        let chunks = futures_util::stream::unfold(Some((output.body, 0u64)), move |state| async move {
+            let (mut body, read) = state?;
+            match body.try_next().await {
+                Ok(None) => None,
+                Ok(Some(chunk)) if read + chunk.len() as u64 > max_bytes => {
+                    Some((Err(std::io::Error::other("the object is longer than its size limit")), None))
+                }
+                Ok(Some(chunk)) => {
+                    let read = read + chunk.len() as u64;
+                    Some((Ok(chunk.to_vec()), Some((body, read))))
+                }
+                Err(e) => Some((Err(std::io::Error::other(format!("the download broke off: {e}"))), None)),
+            }
+        });
+        Ok(Some(Box::pin(chunks)))
     }
 
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
