@@ -199,6 +199,12 @@ async fn the_open_page_follows_a_watched_folder_without_a_reload() {
     assert_eq!(browser.js("return window.sameDocument === true").await, Value::Bool(true), "no reload");
     let status = browser.js("return document.querySelector('#status').textContent").await;
     assert!(status.as_str().unwrap().contains("documents"), "{status}");
+
+    // A phone-sized window: the grid is there, nothing wider than the screen.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser
+        .until("the phone layout", "const w = document.documentElement.clientWidth; return w <= 400 && document.documentElement.scrollWidth <= w && document.querySelector('#grid .card').getBoundingClientRect().right <= w")
+        .await;
     browser.client.clone().close().await.unwrap();
 }
 

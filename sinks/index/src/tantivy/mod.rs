@@ -92,10 +92,14 @@ fn open_or_create(path: &Path) -> Result<(TantivyRaw, Fields), IndexError> {
     std::fs::create_dir_all(path).map_err(|e| open_err(e.to_string()))?;
     let fields = Fields::new();
     let dir = MmapDirectory::open(path).map_err(|e| open_err(e.to_string()))?;
-    let index = TantivyRaw::open_or_create(dir, fields.schema.clone()).map_err(|e| {
-        open_err(format!(
-            "{e}; if it was made by another bucketlens version, delete it and replay the label log (bucketlens replay)"
-        ))
+    let index = TantivyRaw::open_or_create(dir, fields.schema.clone()).map_err(|e| match e {
+        TantivyError::SchemaError(_) => open_err(format!(
+            "it was made by another bucketlens version (its fields differ from this version's); the index is \
+             rebuilt from the label log without labeling anything: delete {} and run \
+             `bucketlens replay --group bucketlens-index --from earliest --until-end`",
+            path.display()
+        )),
+        other => open_err(other.to_string()),
     })?;
     Ok((index, fields))
 }

@@ -275,3 +275,19 @@ async fn facets_count_buckets_and_models_over_all_matches_and_get_finds_tombston
     index.write(vec![record("a.jpg", "02", LabelKind::Removed, vec![])]).await.unwrap();
     assert_eq!(index.get("photos", "a.jpg").await.unwrap().map(|h| h.state), Some(DocState::Removed));
 }
+
+#[test]
+fn an_index_of_another_version_says_how_to_rebuild_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    std::fs::create_dir_all(&path).unwrap();
+    let mut older = tantivy::schema::Schema::builder();
+    older.add_text_field("id", tantivy::schema::STRING | tantivy::schema::STORED);
+    TantivyRaw::create_in_dir(&path, older.build()).unwrap();
+    let err = TantivyIndex::open_reader(&path).err().unwrap().to_string();
+    assert!(
+        err.contains("another bucketlens version")
+            && err.contains("bucketlens replay --group bucketlens-index --from earliest --until-end"),
+        "{err}"
+    );
+}
