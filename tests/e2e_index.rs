@@ -130,7 +130,9 @@ fn replaying_the_label_log_rebuilds_the_same_index_without_the_model() {
     let labeler_before = w.status()["groups"][0].clone();
 
     std::fs::remove_dir_all(w.data.join("index")).unwrap();
-    assert_eq!(w.status()["documents"], 0, "the index is empty");
+    let status = w.status();
+    assert_eq!(status["index"]["state"], "missing", "{status}");
+    assert_eq!(status["documents"], serde_json::Value::Null, "{status}");
     let out = w.run(&["replay", "--group", "bucketlens-index", "--from", "earliest"]);
     assert!(out.contains("replayed 12 records") && out.contains("labeled 0"), "{out}");
 
@@ -231,4 +233,23 @@ fn the_config_file_and_the_environment_reach_the_stages() {
     common::assert_success(&out, &["status with BUCKETLENS_LOG and BUCKETLENS_CONFIG set"]);
     let out = w.command(&["status"]).env("BUCKETLENS_LOG__PARTITIONZ", "3").output().unwrap();
     assert!(!out.status.success(), "unknown settings are refused, not ignored");
+}
+
+#[test]
+fn searching_an_index_that_does_not_exist_says_so_and_fails() {
+    let w = World::new(1);
+    let status = w.status();
+    assert_eq!(status["index"]["state"], "missing", "{status}");
+    for args in [&["search", "cat"][..], &["labels"][..]] {
+        let out = w.command(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded on no index");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let location = w.data.join("index");
+        assert!(stderr.contains("does not exist") && stderr.contains(location.to_str().unwrap()), "{stderr}");
+    }
+    let human = w.run(&["status"]);
+    assert!(human.contains("does not exist yet"), "{human}");
+    assert_eq!(w.status()["index"]["state"], "missing", "status created nothing");
+    w.index();
+    assert_eq!(w.status()["index"]["state"], "present");
 }

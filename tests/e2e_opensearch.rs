@@ -159,3 +159,19 @@ fn a_document_opensearch_refuses_goes_to_the_dlq_and_the_rest_is_indexed() {
     assert_eq!(status["dlq"]["objects.changed.dlq.v1"], 0, "the labeler failed nothing: {status}");
     assert_eq!(status["groups"][1]["lag"], 0, "the sink is stuck: {status}");
 }
+
+#[test]
+fn a_misspelt_opensearch_index_is_an_error_naming_it_not_an_empty_result() {
+    let server = Osmem::start();
+    let mut world = World::new(1);
+    world.env = Osmem::env(&server.url, "photoz");
+    let out = world.command(&["search", "cat"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not exist") && stderr.contains("/photoz"), "{stderr}");
+    let status = world.status();
+    assert_eq!(status["index"]["state"], "missing", "{status}");
+    world.index();
+    assert_eq!(world.status()["index"]["state"], "present");
+    assert!(world.json(&["search", "cat", "--json"])["total"].as_u64().unwrap() >= 1);
+}

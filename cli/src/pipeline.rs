@@ -82,6 +82,19 @@ pub async fn open_index_reader(settings: &Settings) -> anyhow::Result<Arc<dyn In
     Ok(bucketlens_index::open_reader(&settings.index, &settings.index_path()).await?)
 }
 
+/// The index searches read, which must exist: searching a name that was never
+/// indexed (a typo, another data dir) is an error naming it, not an empty result.
+pub async fn open_existing_index(settings: &Settings) -> anyhow::Result<Arc<dyn Index>> {
+    if !bucketlens_index::exists(&settings.index, &settings.index_path()).await? {
+        anyhow::bail!(
+            "the index {} does not exist: nothing has been indexed there. Run `bucketlens index DIR` (or a \
+             `bucketlens sink`) first, or check --data-dir and the [index] settings",
+            index_location(settings)
+        );
+    }
+    open_index_reader(settings).await
+}
+
 /// Where the index is, for messages.
 pub fn index_location(settings: &Settings) -> String {
     bucketlens_index::describe(&settings.index, &settings.index_path())

@@ -85,8 +85,15 @@ impl World {
     }
 
     /// Every document: (key, labels as name → confidence), sorted by key.
+    /// None while the index does not exist yet (polls start before the first write).
     pub fn all_documents(&self) -> Vec<(String, Vec<(String, f64)>)> {
-        let v = self.json(&["search", "*", "--limit", "100000", "--json"]);
+        let args = ["search", "*", "--limit", "100000", "--json"];
+        let out = self.command(&args).output().unwrap();
+        if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("does not exist") {
+            return Vec::new();
+        }
+        assert_success(&out, &args);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         let mut docs: Vec<(String, Vec<(String, f64)>)> = v["hits"]
             .as_array()
             .unwrap()

@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let index = pipeline::open_index_reader(settings).await?;
+    let index = pipeline::open_existing_index(settings).await?;
     let mut request = SearchRequest::new(Expr::parse(&args.query).map_err(anyhow::Error::msg)?);
     request.bucket = args.bucket;
     request.prefix = args.prefix;

@@ -55,7 +55,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     if !(0.0..=100.0).contains(&args.min_confidence) {
         anyhow::bail!("--min-confidence must be between 0 and 100");
     }
-    let index = pipeline::open_index_reader(settings).await?;
+    let index = pipeline::open_existing_index(settings).await?;
     let mut request = SearchRequest::new(query.clone());
     request.min_confidence = args.min_confidence;
     request.bucket = args.bucket;

@@ -24,13 +24,19 @@ async fn count(index: &dyn Index, state: DocState) -> anyhow::Result<u64> {
 }
 
 /// What `status --json` prints: documents, dead letters, each group's position.
-/// `index` is `None` where the index lives with the sink on another machine.
+/// `index` is `None` where it cannot be read here: it does not exist (yet), or it
+/// lives with the sink on another machine.
 pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index>) -> anyhow::Result<Value> {
     let (labeled, failed) = match index {
         Some(index) => (Some(count(index, DocState::Labeled).await?), Some(count(index, DocState::Failed).await?)),
         None => (None, None),
     };
     let documents = labeled.zip(failed).map(|(l, f)| l + f);
+    let state = match (index.is_some(), index_here(settings)) {
+        (true, _) => "present",
+        (false, true) => "missing",
+        (false, false) => "elsewhere",
+    };
     let mut groups = Vec::new();
     for (group, topic) in
         [(&settings.labeler.group, topics::OBJECTS_CHANGED), (&settings.index.group, topics::IMAGES_LABELED)]
@@ -52,7 +58,10 @@ pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index
         let records: i64 = log.watermarks(topic).await?.iter().map(|m| m.high - m.low).sum();
         dlq.insert(topic.to_string(), records.into());
     }
-    Ok(json!({"documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups}))
+    Ok(json!({
+        "index": {"location": pipeline::index_location(settings), "state": state},
+        "documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups
+    }))
 }
 
 /// Whether the index can be read from here: OpenSearch always; tantivy when it is in
@@ -64,7 +73,8 @@ pub fn index_here(settings: &Settings) -> bool {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let index = if index_here(settings) { Some(pipeline::open_index_reader(settings).await?) } else { None };
+    let readable = index_here(settings) && bucketlens_index::exists(&settings.index, &settings.index_path()).await?;
+    let index = if readable { Some(pipeline::open_index_reader(settings).await?) } else { None };
     let log = pipeline::open_log(settings).await?;
     let out = report(settings, &*log, index.as_deref()).await?;
     if args.json {
@@ -80,6 +90,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             pipeline::index_location(settings),
             labeled + failed
         ),
+        _ if index_here(settings) => {
+            println!("index {} does not exist yet: nothing has been indexed there", pipeline::index_location(settings))
+        }
         _ => println!("no index in {} (the sink runs elsewhere)", settings.data_dir.display()),
     }
     for g in &groups {

@@ -55,6 +55,15 @@ pub async fn open_reader(config: &Config, path: &Path) -> Result<Arc<dyn Index>,
     })
 }
 
+/// Whether the index exists: something was indexed there (tantivy), or the index or
+/// alias is on the cluster (OpenSearch). Nothing is created.
+pub async fn exists(config: &Config, path: &Path) -> Result<bool, IndexError> {
+    match config.backend {
+        Backend::Tantivy => Ok(path.join("meta.json").exists()),
+        Backend::OpenSearch => OpenSearchIndex::open_for_search(&config.opensearch).await?.exists().await,
+    }
+}
+
 /// Where the index is, for messages: the tantivy folder, or the cluster and index.
 pub fn describe(config: &Config, path: &Path) -> String {
     match config.backend {

@@ -187,6 +187,16 @@ impl OpenSearchIndex {
         Self::connect(config).await
     }
 
+    /// Whether the index (or alias) exists.
+    pub async fn exists(&self) -> Result<bool, IndexError> {
+        let (status, body) = self.call(Method::Head, &format!("/{}", self.config.index), None, false).await?;
+        match status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(status_error("index check", status, &body)),
+        }
+    }
+
     async fn connect(config: &OpenSearchConfig) -> Result<Self, IndexError> {
         let open_err = |reason: String| IndexError::Open { location: config.url.clone(), reason };
         let url = Url::parse(&config.url).map_err(|e| open_err(format!("not a URL: {e}")))?;
