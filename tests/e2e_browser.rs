@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
 
 use bucketlens_index::{Index, TantivyIndex};
 use bucketlens_schemas::{BoundingBox, ImageLabeled, Instance, Label, LabelKind};
@@ -169,10 +168,7 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_open_page_follows_a_watched_folder_without_a_reload() {
     let world = World::new(1);
-    let mut watch = world.command(&["index", world.photos.to_str().unwrap(), "--watch"]);
-    watch.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    let _watch = common::Killed(watch.spawn().unwrap());
-    common::wait_until("the backfill", Duration::from_secs(120), || world.status()["documents"] == 12);
+    let _watch = world.watch(12);
     let server = Server::start(world.command(&["serve"]));
     let browser = Browser::start().await;
     browser.client.goto(&format!("{}/", server.url)).await.unwrap();

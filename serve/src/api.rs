@@ -192,14 +192,13 @@ pub async fn suggest(Extract(state): Extract<State>, Query(params): Params) -> A
     }
     let names = state.suggestions.names(&state).await?;
     let lower: Vec<(String, &String, u64)> = names.iter().map(|(n, c)| (n.to_lowercase(), n, *c)).collect();
-    let mut out: Vec<Value> = lower
+    let out: Vec<Value> = lower
         .iter()
         .filter(|(l, _, _)| l.starts_with(&prefix))
         .chain(lower.iter().filter(|(l, _, _)| !l.starts_with(&prefix) && l.contains(&prefix)))
         .take(10)
         .map(|(_, name, n)| json!([name, n]))
         .collect();
-    out.truncate(10);
     Ok(Json(Value::Array(out)))
 }
 

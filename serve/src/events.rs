@@ -42,7 +42,7 @@ impl Default for Feed {
 /// Starts the feed's consumer; fails only if the log cannot be read at all.
 pub async fn spawn_feed(state: State, shutdown: CancellationToken) -> Result<(), String> {
     let log = Arc::clone(&state.parts.log);
-    let group = format!("bucketlens-serve-{}-{:x}", std::process::id(), fastrand_seed());
+    let group = format!("bucketlens-serve-{}-{:x}", std::process::id(), started_at());
     let topic = topics::IMAGES_LABELED;
     log.reset_group(&group, topic, Position::End)
         .await
@@ -81,7 +81,8 @@ pub async fn spawn_feed(state: State, shutdown: CancellationToken) -> Result<(),
     Ok(())
 }
 
-fn fastrand_seed() -> u64 {
+/// This start's time, so a restarted process with the same PID gets a group of its own.
+fn started_at() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 

@@ -74,7 +74,8 @@ fn route_of(path: &str) -> &'static str {
         "/metrics",
         "/login",
     ];
-    if let Some(route) = ROUTES.iter().find(|r| path == **r || path.starts_with(&format!("{r}/"))) {
+    let under = |route: &str| path.strip_prefix(route).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if let Some(route) = ROUTES.iter().find(|r| under(r)) {
         return route;
     }
     match path {

@@ -59,11 +59,6 @@ impl Thumbnails {
         })
     }
 
-    /// Bytes the cache holds now.
-    pub fn used_bytes(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
-    }
-
     fn store(&self, path: &std::path::Path, jpeg: &[u8]) {
         let tmp = path.with_extension("tmp");
         if std::fs::write(&tmp, jpeg).and_then(|()| std::fs::rename(&tmp, path)).is_err() {

@@ -112,6 +112,16 @@ impl World {
         docs
     }
 
+    /// `index PHOTOS --watch` in the background, once its backfill of `documents`
+    /// images is searchable; killed when the returned guard is dropped.
+    pub fn watch(&self, documents: u64) -> Killed {
+        let mut watch = self.command(&["index", self.photos.to_str().unwrap(), "--watch"]);
+        watch.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let child = Killed(watch.spawn().unwrap());
+        wait_until("the backfill", std::time::Duration::from_secs(120), || self.status()["documents"] == documents);
+        child
+    }
+
     pub fn status(&self) -> Value {
         self.json(&["status", "--json"])
     }
