@@ -157,6 +157,7 @@ fn metric(server: &Server, name: &str) -> f64 {
 #[test]
 fn thumbnails_of_folder_objects_are_scaled_cached_and_follow_replacements() {
     let world = World::new(1);
+    std::fs::write(world.photos.join("broken.jpg"), b"\xFF\xD8\xFF not really a JPEG").unwrap();
     world.index();
     let server = Server::start(world.command(&["serve"]));
     let first = server.get("/api/thumbnails/photos/rocket.jpg?size=200");
@@ -183,6 +184,12 @@ fn thumbnails_of_folder_objects_are_scaled_cached_and_follow_replacements() {
     assert_ne!(replaced.header("etag").unwrap(), etag);
     assert_ne!(replaced.body, first.body, "the new content's thumbnail");
     assert_fits(jpeg_size(&replaced.body), (600, 400), 200);
+    // A corrupt image (indexed as failed) gets an error naming it, and the server goes on.
+    let broken = server.get("/api/thumbnails/photos/broken.jpg");
+    assert_eq!(broken.status, 422, "{}", broken.text());
+    assert_eq!(broken.json()["code"], "thumbnail_failed");
+    assert!(broken.json()["error"].as_str().unwrap().contains("photos/broken.jpg"), "{}", broken.text());
+    assert_eq!(server.get("/api/thumbnails/photos/chelsea.png?size=64").status, 200);
     for bad in ["size=0", "size=5000", "size=big"] {
         let response = server.get(&format!("/api/thumbnails/photos/rocket.jpg?{bad}"));
         assert_eq!(response.status, 400, "{bad}");
@@ -212,6 +219,12 @@ fn thumbnails_of_s3_objects_come_through_the_same_source() {
     assert_eq!(original.body, std::fs::read(world.photos.join("rocket.jpg")).unwrap(), "streamed from S3 whole");
     let document = server.json(&format!("/api/objects/pics/{}", segment("a/b c.jpg")));
     assert_eq!(document["key"], "a/b c.jpg");
+    // S3 down: a server error naming the object; searches still answer.
+    drop(moto);
+    let down = server.get(&format!("/api/thumbnails/pics/{}?size=90", segment("a/b c.jpg")));
+    assert!(down.status >= 500, "{}: {}", down.status, down.text());
+    assert!(down.json()["error"].as_str().unwrap().contains("pics/a/b c.jpg"), "{}", down.text());
+    assert_eq!(server.json("/api/search?q=*")["total"], 1);
 }
 
 #[test]
@@ -322,10 +335,7 @@ fn off_loopback_serve_needs_a_token_and_then_every_request_carries_it() {
 #[test]
 fn live_events_announce_only_what_a_search_returns() {
     let world = World::new(1);
-    let mut watch = world.command(&["index", world.photos.to_str().unwrap(), "--watch"]);
-    watch.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    let _watch = common::Killed(watch.spawn().unwrap());
-    common::wait_until("the backfill", Duration::from_secs(120), || world.status()["documents"] == 12);
+    let _watch = world.watch(12);
     let server = Server::start(world.command(&["serve"]));
     let changes = events(&server);
     std::thread::sleep(Duration::from_millis(500));
