@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use bucketlens_index::{Index, TantivyIndex};
 use bucketlens_schemas::{BoundingBox, ImageLabeled, Instance, Label, LabelKind};
 use common::browser::Browser;

@@ -70,9 +70,27 @@ impl EmbeddedLog {
         }
         let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(|e| open_err(e.to_string()))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| open_err(e.to_string()))?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| open_err(e.to_string()))?;
-        conn.execute_batch(SCHEMA).map_err(|e| open_err(e.to_string()))?;
+        // Switching to WAL (once per file: it persists) and creating the tables can
+        // meet another process doing the same at that moment; SQLite answers "locked"
+        // at once there, without its busy handler, so try again for a while.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let setup = conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+                .and_then(|()| conn.execute_batch(SCHEMA));
+            match setup {
+                Ok(()) => break,
+                Err(e) => {
+                    let busy = matches!(&e, rusqlite::Error::SqliteFailure(f, _)
+                        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked));
+                    if !busy || Instant::now() >= deadline {
+                        return Err(open_err(e.to_string()));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
         Ok(Self {
             inner: Arc::new(Inner { path: path.to_path_buf(), conn: Mutex::new(conn), appended: Notify::new() }),
         })
