@@ -48,6 +48,7 @@ async fn add_box(world: &World) {
         model: hit.model,
         labeled_at: hit.labeled_at + 1,
         error: None,
+        labeler: None,
     };
     assert_eq!(index.write(vec![record]).await.unwrap().applied, 1);
 }

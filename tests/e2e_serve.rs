@@ -46,6 +46,7 @@ fn corpus(n: usize) -> Vec<ImageLabeled> {
                 model: ModelInfo { name: "m".into(), version: if i % 2 == 0 { "1".into() } else { "2".into() } },
                 labeled_at: 5,
                 error: None,
+                labeler: None,
             }
         })
         .collect()

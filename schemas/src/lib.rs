@@ -61,6 +61,8 @@ pub mod topics {
 pub const OBJECTS_CHANGED_SCHEMA: &str = include_str!("../avro/objects.changed.v1.avsc");
 /// The schema of `images.labeled.v1`, as shipped.
 pub const IMAGES_LABELED_SCHEMA: &str = include_str!("../avro/images.labeled.v1.avsc");
+/// Earlier versions of `images.labeled.v1`, still read (their records may sit on a log).
+const IMAGES_LABELED_HISTORY: [&str; 1] = [include_str!("../avro/history/images.labeled.v1.1.avsc")];
 
 /// A record type with its Avro schema and codec.
 pub trait AvroRecord: serde::Serialize + serde::de::DeserializeOwned {
@@ -89,7 +91,7 @@ impl AvroRecord for ObjectChanged {
 impl AvroRecord for ImageLabeled {
     fn codec() -> &'static Codec {
         static CODEC: std::sync::LazyLock<Codec> =
-            std::sync::LazyLock::new(|| Codec::from_schemas("ImageLabeled", IMAGES_LABELED_SCHEMA, &[]));
+            std::sync::LazyLock::new(|| Codec::from_schemas("ImageLabeled", IMAGES_LABELED_SCHEMA, &IMAGES_LABELED_HISTORY));
         &CODEC
     }
 }

@@ -121,6 +121,10 @@ pub struct ImageLabeled {
     /// Milliseconds since the Unix epoch.
     pub labeled_at: i64,
     pub error: Option<LabelError>,
+    /// Who labeled: a fingerprint of the labeler group, model and label-changing
+    /// settings (`None` in records written before it existed).
+    #[serde(default)]
+    pub labeler: Option<String>,
 }
 
 impl ImageLabeled {
@@ -140,6 +144,7 @@ impl ImageLabeled {
             model,
             labeled_at: now_ms,
             error: None,
+            labeler: None,
         }
     }
 }

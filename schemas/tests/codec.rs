@@ -191,3 +191,20 @@ fn a_confluent_framed_payload_without_a_registry_says_so() {
     let err = ObjectChanged::from_bytes(&payload).unwrap_err().to_string();
     assert!(err.contains("Confluent") && err.contains("schema id 7") && err.contains("schema-registry-url"), "{err}");
 }
+
+#[test]
+fn a_label_record_written_before_the_labeler_fingerprint_reads_with_none() {
+    let old = Schema::parse_str(include_str!("../avro/history/images.labeled.v1.1.avsc")).unwrap();
+    let apache_avro::types::Value::Record(fields) = apache_avro::to_value(labeled()).unwrap() else { panic!() };
+    let fields = fields.into_iter().filter(|(name, _)| name != "labeler").collect();
+    let value = apache_avro::types::Value::Record(fields).resolve(&old).unwrap();
+    let mut payload = vec![0xC3, 0x01];
+    payload.extend_from_slice(&old.fingerprint::<apache_avro::rabin::Rabin>().bytes);
+    payload.extend_from_slice(&apache_avro::to_avro_datum(&old, value).unwrap());
+    let decoded = ImageLabeled::from_bytes(&payload).unwrap();
+    assert_eq!(decoded, labeled(), "every field read, and the fingerprint absent");
+
+    let mut current = labeled();
+    current.labeler = Some("0123456789abcdef".into());
+    assert_eq!(ImageLabeled::from_bytes(&current.to_bytes().unwrap()).unwrap(), current);
+}

@@ -40,6 +40,7 @@ fn record(bucket: &str, key: String, i: usize, labels: Vec<Label>) -> ImageLabel
         model: ModelInfo { name: "m".into(), version: "1".into() },
         labeled_at: 1,
         error: None,
+        labeler: None,
     }
 }
 

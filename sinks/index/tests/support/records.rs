@@ -22,5 +22,6 @@ pub fn record(key: &str, seq: &str, kind: LabelKind, labels: Vec<Label>) -> Imag
         model: ModelInfo { name: "m".into(), version: "1".into() },
         labeled_at: 5,
         error: None,
+        labeler: None,
     }
 }
