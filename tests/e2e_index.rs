@@ -11,7 +11,7 @@ fn indexing_labels_every_image_and_search_finds_the_cat() {
     let w = World::new(1);
     let summary = w.index();
     assert!(summary.contains("found 12 images"), "{summary}");
-    assert!(summary.contains("labeled 12 · failed 0"), "{summary}");
+    assert!(summary.contains("labeled 12 · unchanged 0 · failed 0"), "{summary}");
 
     let v = w.json(&["search", "cat", "--json"]);
     assert_eq!(v["total"], 1, "{v}");
@@ -54,7 +54,7 @@ fn a_bad_image_among_good_ones_is_listed_with_its_reason_and_the_rest_are_indexe
 
     let summary = w.index();
     assert!(summary.contains("found 15 images"), "{summary}");
-    assert!(summary.contains("labeled 12 · failed 3"), "{summary}");
+    assert!(summary.contains("labeled 12 · unchanged 0 · failed 3"), "{summary}");
     assert!(summary.contains("photos/truncated.png  CorruptImage"), "{summary}");
 
     let status = w.status();
@@ -190,14 +190,79 @@ fn a_replay_that_cannot_open_its_index_leaves_the_group_where_it_was() {
     assert_eq!(w.status()["groups"], groups_before, "the failed replay moved the group");
 }
 
+/// A replay of the labeler group with the same model and settings costs lookups,
+/// not labels; changed settings, a new group or `--force` label everything again;
+/// a failed image is tried again each time, never counted as unchanged.
 #[test]
-fn replaying_the_labeler_group_relabels_and_reindexes() {
+fn replaying_the_labeler_group_relabels_only_what_its_settings_would_label_differently() {
     let w = World::new(1);
-    w.index();
+    let cat = std::fs::read(w.photos.join("chelsea.png")).unwrap();
+    std::fs::write(w.photos.join("truncated.png"), &cat[..cat.len() / 3]).unwrap();
+    let summary = w.index();
+    assert!(summary.contains("labeled 12 · unchanged 0 · failed 1"), "{summary}");
     let before = w.all_documents();
-    let out = w.run(&["replay", "--group", "bucketlens-labeler", "--from", "earliest"]);
-    assert!(out.contains("labeled 12"), "{out}");
-    assert_eq!(w.all_documents(), before, "same model, same labels, still one document each");
+    let replay = ["replay", "--group", "bucketlens-labeler", "--from", "earliest"];
+    let replay_with = |env: &[(&str, &str)], extra: &[&str]| {
+        let args: Vec<&str> = replay.iter().chain(extra).copied().collect();
+        let out = w.command(&args).envs(env.iter().copied()).output().unwrap();
+        common::assert_success(&out, &args);
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let out = w.run(&replay);
+    assert!(out.contains("labeled 0 · unchanged 12 · failed 1"), "{out}");
+    assert_eq!(w.all_documents(), before, "nothing changed, nothing lost");
+    assert_eq!(w.status()["ledger"]["skipped_unchanged"], 12);
+
+    let out = replay_with(&[], &["--force"]);
+    assert!(out.contains("labeled 12 · unchanged 0 · failed 1"), "--force relabels: {out}");
+
+    let stricter = [("BUCKETLENS_LABELER__MIN_CONFIDENCE", "60")];
+    let out = replay_with(&stricter, &[]);
+    assert!(out.contains("labeled 12 · unchanged 0 · failed 1"), "a changed min-confidence relabels: {out}");
+    let out = replay_with(&stricter, &[]);
+    assert!(out.contains("labeled 0 · unchanged 12"), "and then those labels are current: {out}");
+
+    // A new labeler group (the model-change recipe) starts from the first record.
+    let v2 = [("BUCKETLENS_LABELER__GROUP", "bucketlens-labeler-v2")];
+    let out = w.command(&["index", w.photos.to_str().unwrap()]).envs(v2).output().unwrap();
+    common::assert_success(&out, &["index", "(group v2)"]);
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("labeled 12 · unchanged 0 · failed 1"), "a new group relabels everything: {out}");
+    let keys = |docs: Vec<(String, Vec<(String, f64)>)>| docs.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(keys(w.all_documents()), keys(before), "still one document per image");
+}
+
+/// A labeler killed mid-run redoes the records it had not committed: those it had
+/// labeled are skipped (they are on the label log), so each image is labeled once.
+#[test]
+fn a_labeler_killed_mid_run_does_not_label_again_what_it_had_labeled() {
+    let w = World::new(2);
+    let images = 2 * example_names().len();
+    w.run(&["produce", "listing", w.photos.to_str().unwrap()]);
+    // Nothing is committed before the kill: every record comes back after it.
+    let slow = [("BUCKETLENS_LABELER__COMMIT_INTERVAL", "1h"), ("BUCKETLENS_LABELER__CONCURRENCY", "1")];
+    let mut label = w.command(&["label"]);
+    label.envs(slow).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = common::Killed(label.spawn().unwrap());
+    common::wait_until("a few images labeled", std::time::Duration::from_secs(120), || {
+        w.status()["ledger"]["labeled"].as_u64().unwrap_or(0) >= 3
+    });
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    // No sink ran: the index group's lag is every outcome on images.labeled.v1.
+    let status = w.status();
+    let on_log = status["groups"][1]["lag"].as_u64().unwrap();
+    assert!(on_log >= 3 && (on_log as usize) < images, "killed mid-run: {status}");
+    assert_eq!(status["groups"][0]["lag"], images, "nothing was committed: {status}");
+
+    let out = w.run(&["replay", "--group", "bucketlens-labeler", "--until-end"]);
+    let labeled = images as u64 - on_log;
+    assert!(out.contains(&format!("labeled {labeled} · unchanged {on_log} · failed 0")), "{out}");
+    let ends: i64 =
+        w.status()["groups"][1]["partitions"].as_array().unwrap().iter().map(|p| p["end"].as_i64().unwrap()).sum();
+    assert_eq!(ends as usize, images, "one outcome per image on the label log, none twice");
+    assert_eq!(w.all_documents().len(), images);
 }
 
 #[test]

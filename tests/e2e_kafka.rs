@@ -274,7 +274,8 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     k.wait_caught_up(Duration::from_secs(240));
 
     assert!(k.metric(b, "bucketlens_labeler_records_labeled") > 0.0, "the surviving member labelled");
-    assert!(k.metric(c, "bucketlens_labeler_records_labeled") > 0.0, "the killed member's partitions were taken over");
+    // C took over A's partitions: what A had labeled comes back to it, skipped.
+    assert!(k.metric(c, "bucketlens_labeler_records_in") > 0.0, "the killed member's partitions were taken over");
     let docs = k.world.all_documents();
     let keys: Vec<String> = docs.iter().map(|(key, _)| key.clone()).collect();
     assert_eq!(keys, keys_of_photos(&k.world), "every image exactly once, none missing, none left over");
@@ -292,6 +293,9 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     let status = k.status(&[]).unwrap();
     assert_eq!(status["failed"], 0);
     assert_eq!(status["documents"].as_u64().unwrap() as usize, keys.len());
+    // The records A had labeled but not committed came back to B and C, who skipped
+    // them (their ledgers had read A's outcomes): one outcome per image version.
+    assert_eq!(label_log_records(&status), keys.len() + replaced.len(), "an image was labeled twice: {status}");
     k.terminate(b);
     k.terminate(c);
     k.terminate(sink);
@@ -335,6 +339,75 @@ async fn a_poison_record_and_a_broken_image_go_to_the_dlq_without_blocking_their
     assert!(dead.iter().all(|r| r.header("error.message").is_some_and(|m| !m.is_empty())));
     drop(dlq);
     k.terminate(label);
+    k.terminate(sink);
+}
+
+/// Records ever appended to images.labeled.v1 (the end offsets, which compaction
+/// does not lower), from `status --json`.
+fn label_log_records(status: &Value) -> usize {
+    let labels = status["groups"].as_array().unwrap().iter().find(|g| g["topic"] == "images.labeled.v1").unwrap();
+    labels["partitions"].as_array().unwrap().iter().map(|p| p["end"].as_u64().unwrap() as usize).sum()
+}
+
+/// S3 delivers an event at least once and SQS redelivers a message that was not
+/// deleted in time: the same notification twice costs a lookup, not a second
+/// label, whichever of two labeler members gets it.
+#[test]
+fn a_duplicated_s3_event_is_labeled_once_by_a_group_of_two() {
+    let moto = common::s3::Moto::start();
+    let mut k = KafkaWorld::new(0, 4);
+    let aws: Vec<(&str, String)> = moto.env();
+    let aws: Vec<(&str, &str)> = aws.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    moto.create_bucket("photos");
+    let queue = moto.py("print(sqs.create_queue(QueueName='photos-events')['QueueUrl'])").trim().to_string();
+    let cat = std::fs::read(common::examples_dir().join("chelsea.png")).unwrap();
+    let etag: String = {
+        use md5::{Digest, Md5};
+        Md5::digest(&cat).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let keys = ["one.png", "two.png", "three.png", "four.png", "five.png", "six.png"];
+    for key in keys {
+        moto.put("photos", key, &cat);
+    }
+    let sink = k.spawn(&["sink"], &[]);
+    let a = k.spawn(&["label"], &aws);
+    let b = k.spawn(&["label"], &aws);
+    k.wait_for("both labelers to be assigned partitions", Duration::from_secs(60), |k| {
+        k.stderr(a).contains("partitions assigned") && k.stderr(b).contains("partitions assigned")
+    });
+    let events = k.spawn(&["produce", "events", "--sqs", &queue], &aws);
+    let send_all = || {
+        for (i, key) in keys.iter().enumerate() {
+            let body = serde_json::json!({"Records": [{
+                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                "eventTime": "2026-11-24T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+                "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "photos", "arn": "arn:aws:s3:::photos"},
+                       "object": {"key": key, "size": cat.len(), "eTag": etag,
+                                  "sequencer": format!("00000000000000{i:02X}")}}
+            }]});
+            let body = common::s3::py_str(&body.to_string());
+            moto.py(&format!("sqs.send_message(QueueUrl={queue:?}, MessageBody={body})"));
+        }
+    };
+    send_all();
+    k.wait_for("every image indexed", Duration::from_secs(120), |k| k.world.all_documents().len() == keys.len());
+    k.wait_caught_up(Duration::from_secs(60));
+    send_all(); // the same messages again
+    let skipped = |k: &KafkaWorld| {
+        k.metric(a, "bucketlens_labeler_skipped_total") + k.metric(b, "bucketlens_labeler_skipped_total")
+    };
+    k.wait_for("the duplicates to be taken", Duration::from_secs(60), |k| skipped(k) >= keys.len() as f64);
+    k.wait_caught_up(Duration::from_secs(60));
+
+    let labeled = k.metric(a, "bucketlens_labeler_records_labeled") + k.metric(b, "bucketlens_labeler_records_labeled");
+    assert_eq!(labeled, keys.len() as f64, "each image labeled once");
+    assert_eq!(skipped(&k), keys.len() as f64, "each duplicate skipped");
+    let status = k.status(&aws).unwrap();
+    assert_eq!(label_log_records(&status), keys.len(), "no second outcome: {status}");
+    assert_eq!(k.world.all_documents().len(), keys.len(), "one document per image");
+    k.terminate(events);
+    k.terminate(a);
+    k.terminate(b);
     k.terminate(sink);
 }
 

@@ -100,12 +100,22 @@ fn a_missing_bucket_or_a_bad_endpoint_is_a_clear_error() {
 /// Writes an inventory report the way S3 does: gzipped CSV data files (the first in
 /// two gzip members), manifest.json with their MD5s, and manifest.checksum.
 fn write_inventory(dir: &std::path::Path, files: &[&[&str]], schema: &str) -> std::path::PathBuf {
-    let report = dir.join("inventory/photos/daily/2026-11-24T01-00Z");
+    write_daily_inventory(dir, ("2026-11-24T01-00Z", 1_732_410_000_000), files, schema)
+}
+
+/// The report of one day (its folder, and its creation time in ms).
+fn write_daily_inventory(
+    dir: &std::path::Path,
+    (day, created): (&str, i64),
+    files: &[&[&str]],
+    schema: &str,
+) -> std::path::PathBuf {
+    let report = dir.join(format!("inventory/photos/daily/{day}"));
     std::fs::create_dir_all(&report).unwrap();
     std::fs::create_dir_all(dir.join("inventory/photos/daily/data")).unwrap();
     let mut entries = Vec::new();
     for (i, rows) in files.iter().enumerate() {
-        let key = format!("inventory/photos/daily/data/part-{i}.csv.gz");
+        let key = format!("inventory/photos/daily/data/{day}-part-{i}.csv.gz");
         let mut bytes = Vec::new();
         let (first, rest) = rows.split_at(rows.len() / 2);
         for member in [first, rest] {
@@ -123,7 +133,7 @@ fn write_inventory(dir: &std::path::Path, files: &[&[&str]], schema: &str) -> st
         "sourceBucket": "photos",
         "destinationBucket": "arn:aws:s3:::inventory",
         "version": "2016-11-30",
-        "creationTimestamp": "1732410000000",
+        "creationTimestamp": created.to_string(),
         "fileFormat": "CSV",
         "fileSchema": schema,
         "files": entries,
@@ -192,13 +202,69 @@ fn an_inventory_report_prints_and_indexes_exactly_what_aws_documents() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("produced by an earlier run"));
 }
 
+/// Daily reports of a bucket that hardly changes: an unchanged object is neither read
+/// nor labeled again (the labeler's ledger knows its version), a changed one is, and
+/// a key the next report no longer lists is deleted.
+#[test]
+fn daily_inventory_reports_label_only_what_changed_and_delete_what_vanished() {
+    let moto = Moto::start();
+    let world = World::new(1);
+    moto.create_bucket("photos");
+    let cat = example("chelsea.png");
+    for key in ["a.png", "b.png", "c.png", "d.png"] {
+        moto.put("photos", key, &cat);
+    }
+    let etag = md5_hex(&cat);
+    let row = |key: &str, etag: &str| format!(r#""photos","{key}","1000","2026-11-20T10:00:00.000Z","{etag}""#);
+    let schema = "Bucket, Key, Size, LastModifiedDate, ETag";
+    let report = |day: (&str, i64), rows: &[String]| {
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        write_daily_inventory(world.tmp.path(), day, &[&rows], schema).to_str().unwrap().to_string()
+    };
+    let all: Vec<String> = ["a.png", "b.png", "c.png", "d.png"].iter().map(|k| row(k, &etag)).collect();
+    let keys = |names: &[&str]| names.iter().map(|k| k.to_string()).collect::<BTreeSet<String>>();
+
+    let first = report(("2026-11-24T01-00Z", 1_732_410_000_000), &all);
+    let out = ok(&world, &moto, &["index", &first]);
+    assert!(out.contains("labeled 4 · unchanged 0 · failed 0"), "{out}");
+
+    // Had the second report read anything, a.png and b.png (gone from the bucket
+    // since) would have become removals.
+    moto.delete("photos", "a.png");
+    moto.delete("photos", "b.png");
+    let second = report(("2026-11-25T01-00Z", 1_732_496_400_000), &all);
+    let out = ok(&world, &moto, &["index", &second]);
+    assert!(out.contains("labeled 0 · unchanged 4 · failed 0 · removed 0"), "nothing read, nothing labeled: {out}");
+    assert_eq!(keys_in_index(&world), keys(&["a.png", "b.png", "c.png", "d.png"]), "one document per object");
+
+    // c.png changed, d.png is gone: one label, one delete.
+    let coffee = example("coffee.png");
+    moto.put("photos", "c.png", &coffee);
+    let third = report(
+        ("2026-11-26T01-00Z", 1_732_582_800_000),
+        &[row("a.png", &etag), row("b.png", &etag), row("c.png", &md5_hex(&coffee))],
+    );
+    let out = ok(&world, &moto, &["index", &third]);
+    assert!(out.contains("labeled 1 · unchanged 2 · failed 0 · removed 1"), "{out}");
+    assert_eq!(keys_in_index(&world), keys(&["a.png", "b.png", "c.png"]));
+    let status = world.status();
+    assert_eq!(status["ledger"]["skipped_unchanged"], 6, "{status}");
+
+    // A report older than the last one produced deletes nothing it does not list.
+    let late = report(("2026-11-23T01-00Z", 1_732_323_600_000), &[row("a.png", &etag)]);
+    let out = run(&world, &moto, &["index", &late]);
+    common::assert_success(&out, &["index", &late]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is older than a report of the same configuration"));
+    assert_eq!(keys_in_index(&world), keys(&["a.png", "b.png", "c.png"]));
+}
+
 #[test]
 fn a_damaged_inventory_file_produces_nothing_and_says_which() {
     let world = World::new(1);
     let moto = Moto::start();
     let good: &[&str] = &[r#""photos","good.png","1000","2026-11-20T10:00:00.000Z""#; 2];
     let manifest = write_inventory(world.tmp.path(), &[good, good], "Bucket, Key, Size, LastModifiedDate");
-    let part1 = world.tmp.path().join("inventory/photos/daily/data/part-1.csv.gz");
+    let part1 = world.tmp.path().join("inventory/photos/daily/data/2026-11-24T01-00Z-part-1.csv.gz");
     let bytes = std::fs::read(&part1).unwrap();
     std::fs::write(&part1, &bytes[..bytes.len() - 10]).unwrap(); // truncated after the MD5 was taken
     let out = run(&world, &moto, &["produce", "inventory", manifest.to_str().unwrap(), "--print"]);

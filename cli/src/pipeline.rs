@@ -119,9 +119,15 @@ pub fn spawn_labeler(
     until: Until,
     shutdown: &CancellationToken,
 ) -> Running {
-    let stage = bucketlens_labeler::Stage { settings: settings.labeler.clone(), log, source, labeler, metrics };
+    let (settings, ledger_path) = (settings.labeler.clone(), settings.ledger_path());
     let shutdown = shutdown.clone();
-    tokio::spawn(async move { bucketlens_labeler::run(stage, until, shutdown).await.context("labeler") })
+    tokio::spawn(async move {
+        let ledger = tokio::task::spawn_blocking(move || bucketlens_labeler::Ledger::open(Some(&ledger_path)))
+            .await
+            .context("opening the labeler ledger")??;
+        let stage = bucketlens_labeler::Stage { settings, log, source, labeler, metrics, ledger };
+        bucketlens_labeler::run(stage, until, shutdown).await.context("labeler")
+    })
 }
 
 /// Starts the index sink on `log`, writing `index`.

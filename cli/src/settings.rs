@@ -151,6 +151,11 @@ impl Settings {
         self.data_dir.join("listing.sqlite")
     }
 
+    /// What the labelers of this data dir labeled already (see the labeler's ledger).
+    pub fn ledger_path(&self) -> PathBuf {
+        self.data_dir.join("labeler-ledger.sqlite")
+    }
+
     pub fn index_path(&self) -> PathBuf {
         self.data_dir.join("index")
     }

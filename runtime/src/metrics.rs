@@ -35,17 +35,37 @@ impl Counter {
     }
 }
 
-/// Counts by a `kind` label (errors by kind, records by outcome).
-#[derive(Debug, Clone, Default)]
-pub struct ByKind(Family<Vec<(String, String)>, PromCounter>);
+/// Counts by one label, `kind` unless named otherwise (errors by kind, records by
+/// outcome, skips by reason).
+#[derive(Debug, Clone)]
+pub struct ByKind {
+    label: &'static str,
+    family: Family<Vec<(String, String)>, PromCounter>,
+}
+
+impl Default for ByKind {
+    fn default() -> Self {
+        Self::labelled("kind")
+    }
+}
 
 impl ByKind {
+    /// Counts by the label `label`.
+    pub fn labelled(label: &'static str) -> Self {
+        Self { label, family: Family::default() }
+    }
+
     pub fn add(&self, kind: &str) {
-        self.0.get_or_create(&vec![("kind".to_string(), kind.to_string())]).inc();
+        self.family.get_or_create(&vec![(self.label.to_string(), kind.to_string())]).inc();
+    }
+
+    /// The count for `kind` so far.
+    pub fn get(&self, kind: &str) -> u64 {
+        self.family.get_or_create(&vec![(self.label.to_string(), kind.to_string())]).get()
     }
 
     pub fn register(&self, registry: &mut Registry, name: &str, help: &str) {
-        registry.register(name, help, self.0.clone());
+        registry.register(name, help, self.family.clone());
     }
 }
 

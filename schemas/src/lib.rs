@@ -90,8 +90,9 @@ impl AvroRecord for ObjectChanged {
 
 impl AvroRecord for ImageLabeled {
     fn codec() -> &'static Codec {
-        static CODEC: std::sync::LazyLock<Codec> =
-            std::sync::LazyLock::new(|| Codec::from_schemas("ImageLabeled", IMAGES_LABELED_SCHEMA, &IMAGES_LABELED_HISTORY));
+        static CODEC: std::sync::LazyLock<Codec> = std::sync::LazyLock::new(|| {
+            Codec::from_schemas("ImageLabeled", IMAGES_LABELED_SCHEMA, &IMAGES_LABELED_HISTORY)
+        });
         &CODEC
     }
 }

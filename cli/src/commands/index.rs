@@ -35,6 +35,10 @@ pub struct Args {
     /// With --watch on s3://: the SQS queue receiving the bucket's event notifications.
     #[arg(long, value_name = "QUEUE_URL", requires = "watch")]
     sqs: Option<String>,
+    /// Label every image again, even one this labeler already labeled as it is now
+    /// (unchanged objects are otherwise skipped: not read, not labeled).
+    #[arg(long)]
+    force: bool,
 }
 
 /// What `index` backfills from.
@@ -81,6 +85,9 @@ pub fn local_root(source: &str) -> anyhow::Result<PathBuf> {
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let mut settings = settings.clone();
+    settings.labeler.force = args.force;
+    let settings = &settings;
     let s3_url = S3Url::parse(&args.source);
     let is_inventory = args.source.ends_with("manifest.json");
     if (s3_url.is_some() || is_inventory) && args.watch && args.sqs.is_none() {
@@ -255,7 +262,11 @@ async fn print_summary(
         "found {} images in {location} (bucket {bucket}): {} new or changed, {} deleted",
         stats.images, stats.upserts, stats.deletes
     );
-    println!("labeled {labeled} · failed {failed} · removed {removed} · indexed {indexed} · {secs:.1} s · {rate:.1} images/s");
+    let unchanged = l.skipped.get(bucketlens_labeler::stage::UNCHANGED);
+    println!(
+        "labeled {labeled} · unchanged {unchanged} · failed {failed} · removed {removed} · indexed {indexed} · \
+         {secs:.1} s · {rate:.1} images/s"
+    );
     let mut request = SearchRequest::new(Expr::All);
     request.state = DocState::Failed;
     request.bucket = Some(bucket).filter(|b| !b.is_empty());

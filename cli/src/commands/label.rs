@@ -13,9 +13,17 @@ use crate::pipeline::{self, Member};
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Label every image again, even one this labeler already labeled as it is now
+    /// (unchanged objects are otherwise skipped: not read, not labeled).
+    #[arg(long)]
+    force: bool,
+}
 
-pub async fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let mut settings = settings.clone();
+    settings.labeler.force = args.force;
+    let settings = &settings;
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let log = pipeline::open_log(settings).await?;
     let parts = (pipeline::object_sources(settings).await?, pipeline::load_labeler(settings).await?);
@@ -26,6 +34,7 @@ pub async fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let stage = pipeline::spawn_labeler(settings, log, parts, Arc::clone(&metrics), Until::Shutdown, &shutdown);
     member.finish(stage).await?;
     let (labeled, failed, removed) = (metrics.labeled.get(), metrics.failed.get(), metrics.removed.get());
-    eprintln!("labeler stopped: labeled {labeled} · failed {failed} · removed {removed}");
+    let unchanged = metrics.skipped.get(bucketlens_labeler::stage::UNCHANGED);
+    eprintln!("labeler stopped: labeled {labeled} · unchanged {unchanged} · failed {failed} · removed {removed}");
     Ok(ExitCode::SUCCESS)
 }

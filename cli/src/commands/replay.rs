@@ -35,6 +35,10 @@ pub struct Args {
     /// Process up to the end offsets seen at start, then exit (always so on the embedded log).
     #[arg(long)]
     until_end: bool,
+    /// Label every image again, even one this labeler already labeled as it is now
+    /// (unchanged objects are otherwise skipped: not read, not labeled).
+    #[arg(long)]
+    force: bool,
 }
 
 fn position(from: &str) -> anyhow::Result<Position> {
@@ -68,6 +72,12 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             settings.index.group
         );
     };
+    if args.force && !relabel {
+        bail!("--force relabels: it goes with the labeler group ({:?}), not {:?}", settings.labeler.group, args.group);
+    }
+    let mut settings = settings.clone();
+    settings.labeler.force = args.force;
+    let settings = &settings;
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let log = pipeline::open_log(settings).await?;
     // Every IO part this replay runs on is opened and checked before any offset
@@ -115,11 +125,12 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     stages.join().await?;
     let l = &counters.labeler;
     println!(
-        "replayed {} records into the index ({} applied, {} stale) · labeled {} · failed {} · {:.1} s",
+        "replayed {} records into the index ({} applied, {} stale) · labeled {} · unchanged {} · failed {} · {:.1} s",
         counters.sink.records_in.get(),
         counters.sink.applied.get(),
         counters.sink.stale.get(),
         l.labeled.get(),
+        l.skipped.get(bucketlens_labeler::stage::UNCHANGED),
         l.failed.get(),
         started.elapsed().as_secs_f64()
     );

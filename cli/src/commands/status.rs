@@ -60,7 +60,25 @@ pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index
     }
     Ok(json!({
         "index": {"location": pipeline::index_location(settings), "state": state},
-        "documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups
+        "documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups,
+        "ledger": ledger(settings).await?
+    }))
+}
+
+/// What the labelers of this data dir know is labeled, and the upserts they skipped
+/// as unchanged; `null` where no labeler ran with this data dir.
+async fn ledger(settings: &Settings) -> anyhow::Result<Value> {
+    let path = settings.ledger_path();
+    if !path.exists() {
+        return Ok(Value::Null);
+    }
+    let totals = tokio::task::spawn_blocking(move || {
+        bucketlens_labeler::Ledger::open(Some(&path)).and_then(|ledger| ledger.totals())
+    })
+    .await??;
+    Ok(json!({
+        "location": settings.ledger_path().display().to_string(),
+        "objects": totals.objects, "labeled": totals.labeled, "skipped_unchanged": totals.skipped
     }))
 }
 
@@ -109,6 +127,13 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     for topic in topics::DEAD_LETTERS {
         println!("dead-letter records on {topic}: {}", dlq[topic]);
+    }
+    let ledger = &out["ledger"];
+    if !ledger.is_null() {
+        println!(
+            "labeler ledger: {} objects labeled · {} upserts skipped as unchanged (not read, not labeled again)",
+            ledger["labeled"], ledger["skipped_unchanged"]
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

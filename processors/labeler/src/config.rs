@@ -111,6 +111,8 @@ pub struct Settings {
     pub model: Option<(PathBuf, PathBuf)>,
     pub detector: Option<(PathBuf, f32)>,
     pub rekognition: RekognitionConfig,
+    /// Label every upsert, even a version this labeler already labeled (`--force`).
+    pub force: bool,
 }
 
 impl Config {
@@ -148,6 +150,7 @@ impl Config {
             model: self.model.clone().zip(self.labels.clone()),
             detector: self.detector.clone().map(|p| (p, detector_min_confidence)),
             rekognition: self.rekognition.clone(),
+            force: false,
         })
     }
 }

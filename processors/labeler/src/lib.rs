@@ -9,6 +9,8 @@
 //! - [`rekognition`]: Amazon Rekognition DetectLabels, rate-limited, by S3 reference;
 //! - [`stage`]: the consumer loop — bounded concurrency, one record per key at a
 //!   time, offsets committed as the contiguous finished prefix;
+//! - [`ledger`]: what is labeled already (from `images.labeled.v1`), so an unchanged
+//!   object is neither read nor labeled again;
 //! - [`metrics`]: counters read by the progress display and the summary;
 //! - this file: [`load`], the labeler the settings choose.
 //!
@@ -23,6 +25,7 @@ pub mod config;
 pub mod detector;
 pub mod image;
 pub mod labeler;
+pub mod ledger;
 pub mod metrics;
 pub mod onnx;
 pub mod rekognition;
@@ -32,6 +35,7 @@ use std::sync::Arc;
 
 pub use config::{Backend, Config, Settings};
 pub use labeler::{LabelFailure, LabelSet, Labeler, ModelError};
+pub use ledger::Ledger;
 pub use metrics::Metrics;
 pub use stage::{run, Stage};
 

@@ -3,7 +3,7 @@
 
 use bucketlens_runtime::metrics::{ByKind, Counter, Latency, Registry};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Records read from objects.changed.v1.
     pub records_in: Counter,
@@ -13,6 +13,9 @@ pub struct Metrics {
     pub failed: Counter,
     /// Deletes (and objects gone before they could be read) passed on as removals.
     pub removed: Counter,
+    /// Upserts not labeled (nor read), by reason: `unchanged`, a version this
+    /// labeler labeled already.
+    pub skipped: ByKind,
     /// Records that could not be decoded, sent to the DLQ as they were.
     pub undecodable: Counter,
     /// Retries of retryable failures.
@@ -23,6 +26,22 @@ pub struct Metrics {
     pub latency: Latency,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            records_in: Counter::default(),
+            labeled: Counter::default(),
+            failed: Counter::default(),
+            removed: Counter::default(),
+            skipped: ByKind::labelled("reason"),
+            undecodable: Counter::default(),
+            retries: Counter::default(),
+            errors: ByKind::default(),
+            latency: Latency::default(),
+        }
+    }
+}
+
 impl Metrics {
     /// Exports the counters (names prefixed by the registry's prefix).
     pub fn register(&self, registry: &mut Registry) {
@@ -30,6 +49,7 @@ impl Metrics {
         self.labeled.register(registry, "labeler_records_labeled", "Images labeled");
         self.failed.register(registry, "labeler_records_failed", "Objects that became FAILED records");
         self.removed.register(registry, "labeler_records_removed", "Removals passed on");
+        self.skipped.register(registry, "labeler_skipped", "Upserts not labeled again, by reason");
         self.undecodable.register(registry, "labeler_records_undecodable", "Records that could not be decoded");
         self.retries.register(registry, "labeler_retries", "Retries of retryable failures");
         self.errors.register(registry, "labeler_errors", "Failures by kind");

@@ -11,6 +11,10 @@
 //! - On a rebalance that takes partitions away: drop their records not started yet,
 //!   finish what is in flight on them, commit, then let the rebalance go on.
 //! - On shutdown: stop reading, finish what is in flight, commit, return.
+//! - An upsert of a version this labeler labeled already (the [`Ledger`] says so) is
+//!   skipped before anything is read: no HEAD, no GET, no model call, no output (the
+//!   index has its labels). Deletes, failures and other versions are never skipped.
+//!   The stage starts once the ledger has read what `images.labeled.v1` held.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -26,7 +30,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info_span, warn, Instrument};
 
+use crate::ledger::{self, Ledger};
 use crate::{LabelFailure, Labeler, Metrics, Settings};
+
+/// Why an upsert was skipped: its version is labeled already by this labeler.
+pub const UNCHANGED: &str = "unchanged";
 
 /// A failure that stops the stage (the log is unusable); records are not lost: they
 /// are redone from the last commit on restart.
@@ -41,6 +49,36 @@ pub struct Stage {
     pub source: Arc<dyn ObjectSource>,
     pub labeler: Arc<dyn Labeler>,
     pub metrics: Arc<Metrics>,
+    /// What is labeled already (in the data dir; in memory for tests).
+    pub ledger: Ledger,
+}
+
+/// A stage ready to run: its parts, the labeler's fingerprint, and the skips not yet
+/// counted in the ledger.
+struct Running {
+    stage: Stage,
+    fingerprint: String,
+    uncounted_skips: std::sync::atomic::AtomicU64,
+}
+
+impl std::ops::Deref for Running {
+    type Target = Stage;
+
+    fn deref(&self) -> &Stage {
+        &self.stage
+    }
+}
+
+impl Running {
+    /// Adds the skips made since the last call to the ledger's total (for `status`).
+    async fn count_skips(&self) {
+        let n = self.uncounted_skips.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if n > 0 {
+            if let Err(e) = self.ledger.run(move |l| l.count_skips(n)).await {
+                warn!(error = %e, "skips not counted in the labeler ledger");
+            }
+        }
+    }
 }
 
 struct Done {
@@ -53,7 +91,35 @@ struct Done {
 
 /// Runs the labeler stage until `until` or `shutdown`.
 pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Result<(), StageError> {
-    let stage = Arc::new(stage);
+    let fingerprint = ledger::fingerprint(&stage.settings, stage.labeler.model());
+    let ledger_group = format!("{}.ledger.{}", stage.settings.group, stage.ledger.id().map_err(store_failure)?);
+    let (caught_up_tx, mut caught_up) = tokio::sync::watch::channel(false);
+    let stop_following = shutdown.child_token();
+    let follower = tokio::spawn(ledger::follow(
+        Arc::clone(&stage.log),
+        stage.ledger.clone(),
+        ledger_group,
+        caught_up_tx,
+        stop_following.clone(),
+    ));
+    let stage = Arc::new(Running { stage, fingerprint, uncounted_skips: 0.into() });
+    // Decide nothing before the ledger knows what the topic held.
+    tokio::select! {
+        _ = caught_up.wait_for(|caught_up| *caught_up) => {}
+        () = shutdown.cancelled() => {}
+    }
+    let result = consume(&stage, until, &shutdown).await;
+    stage.count_skips().await;
+    stop_following.cancel();
+    let _ = follower.await;
+    result
+}
+
+fn store_failure(e: bucketlens_runtime::sqlite::StoreError) -> StageError {
+    StageError(LogError::Storage { reason: e.to_string() })
+}
+
+async fn consume(stage: &Arc<Running>, until: Until, shutdown: &CancellationToken) -> Result<(), StageError> {
     let topic = topics::OBJECTS_CHANGED;
     let mut consumer = stage.log.subscribe(&stage.settings.group, topic).await?;
     let mut tracker = OffsetTracker::new();
@@ -114,7 +180,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
                 match next {
                     Some(record) if !stopping => {
                         *running.entry(record.partition).or_default() += 1;
-                        spawn(&mut tasks, &stage, record, &shutdown);
+                        spawn(&mut tasks, stage, record, shutdown);
                     }
                     _ => { busy.remove(&done.key); }
                 }
@@ -141,7 +207,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
                     }
                     busy.insert(record.key.clone(), VecDeque::new());
                     *running.entry(record.partition).or_default() += 1;
-                    spawn(&mut tasks, &stage, record, &shutdown);
+                    spawn(&mut tasks, stage, record, shutdown);
                 }
                 if let Some(revocation) = consumer.take_revocation() {
                     // Not started yet: the partition's next owner reads them again.
@@ -153,6 +219,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
         }
         if last_commit.elapsed() >= stage.settings.commit_interval {
             commit_or_defer(&mut *consumer, &tracker.committable()).await?;
+            stage.count_skips().await;
             last_commit = Instant::now();
         }
     }
@@ -164,7 +231,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
     }
 }
 
-fn spawn(tasks: &mut JoinSet<Done>, stage: &Arc<Stage>, record: LogRecord, shutdown: &CancellationToken) {
+fn spawn(tasks: &mut JoinSet<Done>, stage: &Arc<Running>, record: LogRecord, shutdown: &CancellationToken) {
     let stage = Arc::clone(stage);
     let shutdown = shutdown.clone();
     let span = info_span!("label", topic = %record.topic, partition = record.partition, offset = record.offset, key = %record.key);
@@ -184,7 +251,8 @@ fn spawn(tasks: &mut JoinSet<Done>, stage: &Arc<Stage>, record: LogRecord, shutd
 
 /// Labels one record and produces its outcome: `Ok(true)` once it is durable,
 /// `Ok(false)` if shutdown interrupted a retry. `Err` only when the log fails.
-async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken) -> Result<bool, LogError> {
+async fn process(running: &Running, record: LogRecord, shutdown: &CancellationToken) -> Result<bool, LogError> {
+    let stage = &running.stage;
     let change = match ObjectChanged::from_bytes(&record.value) {
         Ok(change) => change,
         Err(e) => {
@@ -195,8 +263,23 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
             return stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await.map(|()| true);
         }
     };
+    if change.kind == ChangeKind::Upsert && !stage.settings.force {
+        let (ledger, fingerprint, asked) = (stage.ledger.clone(), running.fingerprint.clone(), change.clone());
+        match ledger.run(move |l| l.unchanged(&asked, &fingerprint)).await {
+            Ok(true) => {
+                debug!(object = %format!("{}/{}", change.bucket, change.key), "unchanged since labeled; skipped");
+                stage.metrics.skipped.add(UNCHANGED);
+                running.uncounted_skips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(true);
+            }
+            Ok(false) => {}
+            // Not knowing costs a label, never a wrong skip.
+            Err(e) => warn!(error = %e, "the labeler ledger cannot be read; labeling"),
+        }
+    }
     let model = stage.labeler.model().clone();
     let mut outcome = ImageLabeled::for_change(&change, LabelKind::Removed, model, now_ms());
+    outcome.labeler = Some(running.fingerprint.clone());
     if change.kind == ChangeKind::Upsert {
         match label_with_retries(stage, &change, shutdown).await {
             Some(Ok(Some((set, current)))) => {
@@ -235,7 +318,12 @@ async fn process(stage: &Stage, record: LogRecord, shutdown: &CancellationToken)
     outcome.labeled_at = now_ms();
     let value = outcome.to_bytes().map_err(|e| LogError::Storage { reason: e.to_string() })?;
     stage.log.produce(topics::IMAGES_LABELED, vec![OutRecord::new(record.key, value)]).await?;
-    let counter = match outcome.kind {
+    // The follower reads it back too; this makes it known before the next record.
+    let kind = outcome.kind;
+    if let Err(e) = stage.ledger.run(move |l| l.record(&[outcome])).await {
+        warn!(error = %e, "the labeler ledger cannot be written; this object may be labeled again");
+    }
+    let counter = match kind {
         LabelKind::Labeled => &stage.metrics.labeled,
         LabelKind::Failed => &stage.metrics.failed,
         LabelKind::Removed => &stage.metrics.removed,

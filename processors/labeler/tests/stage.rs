@@ -59,6 +59,7 @@ async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() 
         source: source.clone(),
         labeler: labeler.clone(),
         metrics,
+        ledger: bucketlens_labeler::Ledger::open(None).unwrap(),
     };
 
     // One key: the 40 records run one after another. Stop after a few.
@@ -102,6 +103,7 @@ async fn an_undecodable_record_goes_to_the_dlq_and_the_rest_are_labeled() {
         source: Arc::new(LocalDir::new(&photos).unwrap()),
         labeler: Arc::new(OnnxLabeler::load(None, &options).unwrap()),
         metrics: metrics.clone(),
+        ledger: bucketlens_labeler::Ledger::open(None).unwrap(),
     };
     run(stage, Until::drain(), CancellationToken::new()).await.unwrap();
 

@@ -14,6 +14,13 @@
 //!
 //! Each row becomes a record keyed `bucket/key` (the inventoried object's), so it
 //! lands on the same partition as every other change of that object.
+//!
+//! Every row is produced, changed or not: the labeler skips the versions it labeled
+//! already at the cost of a lookup, and retries what failed by its own rules. What a
+//! report adds is the keys it no longer lists: once a report of an inventory
+//! configuration (the folder above its dated folder) is produced to the end, each
+//! key an earlier report of that configuration listed and this one does not becomes
+//! a delete — unless an older report is produced after a newer one.
 
 pub mod checkpoint;
 pub mod manifest;
@@ -109,6 +116,29 @@ pub struct ReportStats {
     pub files_done_before: u64,
     /// The whole report was produced by an earlier run.
     pub already_done: bool,
+    /// Keys an earlier report listed and this one does not: produced as deletes
+    /// (also counted in `produced.deletes`).
+    pub vanished: u64,
+    /// The report is older than one already produced for its configuration: its
+    /// missing keys are not deleted.
+    pub older: bool,
+}
+
+/// The inventory configuration a report belongs to: the folder above its dated
+/// folder (`…/source-bucket/config-id/2026-11-24T01-00Z/manifest.json`).
+pub fn scope_of(report: &str) -> String {
+    let mut parts: Vec<&str> = report.trim_end_matches('/').rsplitn(3, '/').collect();
+    match parts.len() {
+        3 => parts.pop().unwrap_or_default().to_string(),
+        _ => report.to_string(),
+    }
+}
+
+/// Where produced rows are stamped: the report's scope and generation.
+#[derive(Clone)]
+struct Stamp {
+    scope: String,
+    generation: i64,
 }
 
 /// Produces inventory reports.
@@ -147,6 +177,8 @@ impl InventoryProducer {
         let manifest = self.read_manifest(location).await?;
         let columns = manifest.columns().map_err(|reason| manifest_error(&report, reason))?;
         info!(report = %report, source = manifest.source_bucket, files = manifest.files.len(), "producing inventory");
+        let scope = scope_of(&report);
+        let stamp = Stamp { generation: self.checkpoint.generation(&report, &scope).await?, scope };
         for data in &manifest.files {
             let progress = self.checkpoint.file(&report, &data.key).await?;
             if progress.done {
@@ -160,15 +192,63 @@ impl InventoryProducer {
                 .await
                 .map_err(|e| file_error(e.to_string()))?
                 .map_err(file_error)?;
-            self.produce_file(&report, &data.key, &path, columns, progress, &mut stats).await?;
+            self.produce_file((&report, &stamp), &data.key, &path, columns, progress, &mut stats).await?;
+        }
+        let created = manifest.creation_timestamp.as_deref().and_then(|t| t.trim().parse::<i64>().ok());
+        let synced = self.checkpoint.synced(&stamp.scope).await?;
+        stats.older = matches!((created, synced), (Some(created), Some(synced)) if created < synced);
+        if stats.older {
+            eprintln!(
+                "{report} is older than a report of the same configuration produced before: keys it does not list are \
+                 not deleted"
+            );
+        } else {
+            stats.vanished = self.produce_vanished(&manifest.source_bucket, &stamp).await?;
+            stats.produced.deletes += stats.vanished;
+            stats.produced.images += stats.vanished;
+            if let Some(created) = created {
+                self.checkpoint.sync_done(&stamp.scope, created).await?;
+            }
         }
         self.checkpoint.finish(&report).await?;
         Ok(stats)
     }
 
+    /// Deletes for the keys of the report's scope that it did not list.
+    async fn produce_vanished(&self, bucket: &str, stamp: &Stamp) -> Result<u64, ProduceError> {
+        let mut count = 0;
+        loop {
+            let keys = self.checkpoint.vanished(&stamp.scope, stamp.generation, self.config.batch_size).await?;
+            if keys.is_empty() {
+                return Ok(count);
+            }
+            let now = bucketlens_runtime::now_ms();
+            let mut records = Vec::with_capacity(keys.len());
+            for key in &keys {
+                let change = ObjectChanged {
+                    bucket: bucket.to_string(),
+                    key: key.clone(),
+                    version_id: None,
+                    kind: ChangeKind::Delete,
+                    size: None,
+                    etag: None,
+                    last_modified: None,
+                    sequencer: None,
+                    source: bucketlens_schemas::ChangeSource::Inventory,
+                    observed_at: now,
+                };
+                let value = change.to_bytes().map_err(|e| ProduceError::reading(key.clone(), e.to_string()))?;
+                records.push((OutRecord::new(record_key(bucket, key), value), change));
+            }
+            count += keys.len() as u64;
+            self.output.send(topics::OBJECTS_CHANGED, records).await?;
+            self.checkpoint.forget(&stamp.scope, keys).await?;
+        }
+    }
+
     async fn produce_file(
         &self,
-        report: &str,
+        (report, stamp): (&str, &Stamp),
         file: &str,
         path: &Path,
         columns: manifest::Columns,
@@ -192,7 +272,15 @@ impl InventoryProducer {
             produced.images += batch.records.len() as u64;
             produced.deletes += deletes;
             produced.upserts += batch.records.len() as u64 - deletes;
+            let (mut listed, mut deleted) = (Vec::new(), Vec::new());
+            for (_, change) in &batch.records {
+                match change.kind {
+                    ChangeKind::Upsert => listed.push(change.key.clone()),
+                    ChangeKind::Delete => deleted.push(change.key.clone()),
+                }
+            }
             self.output.send(topics::OBJECTS_CHANGED, batch.records).await?;
+            self.checkpoint.listed(&stamp.scope, listed, deleted, stamp.generation).await?;
             self.checkpoint.save(report, file, FileProgress { line: batch.last_line, done: false }).await?;
         }
         reader.await.map_err(|e| file_error(e.to_string()))?.map_err(file_error)?;
@@ -363,4 +451,19 @@ fn read_batches(
         let _ = tx.blocking_send(batch);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_belongs_to_the_folder_above_its_dated_folder() {
+        assert_eq!(scope_of("s3://inv/photos/daily/2026-11-24T01-00Z/manifest.json"), "s3://inv/photos/daily");
+        assert_eq!(
+            scope_of("/tmp/x/inventory/photos/daily/2026-11-25T01-00Z/manifest.json"),
+            "/tmp/x/inventory/photos/daily"
+        );
+        assert_eq!(scope_of("manifest.json"), "manifest.json");
+    }
 }

@@ -1,0 +1,388 @@
+//! What is labeled already: per object, the version and the labeler of its latest
+//! outcome, so that an object labeled by the same labeler is not labeled (nor read)
+//! again — a daily inventory, a redelivered event, a replay or a restarted member
+//! costs a lookup, not a GET and a model call.
+//!
+//! The ledger is a table derived from `images.labeled.v1`, kept in the data dir:
+//! - the stage writes each outcome it produces (so its own work is known at once);
+//! - a follower reads the whole topic with a consumer group of its own (one per
+//!   ledger file), so every member learns what the others labeled, and a new or
+//!   deleted ledger is rebuilt from the compacted topic before the stage starts.
+//!
+//! Either source may replay an older outcome after a newer one; an outcome replaces
+//! a row only when it is at least as recent (`labeled_at`).
+//!
+//! One row per object, about 40 bytes: the object's key, its version and the labeler
+//! are stored as 64-bit hashes (the labelers, a handful, by number), not as text.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bucketlens_runtime::log::{Log, LogError, Until};
+use bucketlens_runtime::sqlite::{Store, StoreError};
+use bucketlens_schemas::{record_key, topics, AvroRecord, ImageLabeled, LabelKind, ModelInfo, ObjectChanged};
+use rusqlite::{params, OptionalExtension};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::{Backend, Settings};
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ledger (
+        object INTEGER PRIMARY KEY, kind INTEGER NOT NULL, version INTEGER, labeler INTEGER,
+        labeled_at INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS ledger_labelers (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE);
+     CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+const LABELED: i64 = 0;
+const REMOVED: i64 = 1;
+const FAILED: i64 = 2;
+
+/// The labeler's identity as far as labels go: a hex fingerprint of the group, the
+/// backend and model, and every setting that changes the labels. Settings that only
+/// decide whether an image fails (max-bytes, max-pixels) or how fast it goes are left
+/// out: a failure is never skipped anyway.
+pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
+    let mut text = format!(
+        "group={}\nmin-confidence={}\nmax-labels={}\n",
+        settings.group, settings.min_confidence, settings.max_labels
+    );
+    match settings.backend {
+        Backend::Local => {
+            // The version digests the model file (and the detector's, when on).
+            text.push_str(&format!("model={}@{}\n", model.name, model.version));
+            if let Some((_, confidence)) = &settings.detector {
+                text.push_str(&format!("detector-min-confidence={confidence}\n"));
+            }
+        }
+        Backend::Rekognition => {
+            let r = &settings.rekognition;
+            text.push_str(&format!(
+                "rekognition image-properties={} labels+={:?} labels-={:?} categories+={:?} categories-={:?}\n",
+                r.image_properties,
+                r.label_inclusion_filters,
+                r.label_exclusion_filters,
+                r.label_category_inclusion_filters,
+                r.label_category_exclusion_filters
+            ));
+        }
+    }
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A stable 64-bit hash (SQLite integers are signed).
+fn hash(text: &str) -> i64 {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(bytes)
+}
+
+/// Which version of an object a record describes: its etag (the same bytes label the
+/// same, whichever version holds them), else its version id; `None` if neither is known.
+fn version(etag: Option<&str>, version_id: Option<&str>) -> Option<i64> {
+    match (etag.map(|e| e.trim_matches('"')).filter(|e| !e.is_empty()), version_id) {
+        (Some(etag), _) => Some(hash(&format!("e:{etag}"))),
+        (None, Some(id)) => Some(hash(&format!("v:{id}"))),
+        (None, None) => None,
+    }
+}
+
+/// What the ledger holds, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    /// Objects whose latest outcome is labels.
+    pub labeled: u64,
+    /// Every object with an outcome (labeled, failed or removed).
+    pub objects: u64,
+    /// Upserts skipped as unchanged since the ledger was made.
+    pub skipped: u64,
+}
+
+/// The ledger, in SQLite. Its calls block: the stage runs them on the blocking pool.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Store,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `path`; `None` keeps it in memory.
+    pub fn open(path: Option<&Path>) -> Result<Self, StoreError> {
+        Ok(Self { store: Store::open("labeler ledger", path, SCHEMA)? })
+    }
+
+    fn meta(&self, conn: &rusqlite::Connection, name: &str) -> Result<Option<i64>, StoreError> {
+        conn.query_row("SELECT value FROM ledger_meta WHERE name = ?1", params![name], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.store.err(e))
+    }
+
+    /// This ledger's own id (made once): the follower's group is named after it, so a
+    /// new ledger file reads the topic from its start.
+    pub fn id(&self) -> Result<String, StoreError> {
+        let conn = self.store.lock()?;
+        let id = match self.meta(&conn, "id")? {
+            Some(id) => id,
+            None => {
+                let id = i64::from(fastrand::u32(..));
+                conn.execute("INSERT INTO ledger_meta (name, value) VALUES ('id', ?1)", params![id])
+                    .map_err(|e| self.store.err(e))?;
+                id
+            }
+        };
+        Ok(format!("{id:08x}"))
+    }
+
+    fn labeler_id(&self, conn: &rusqlite::Connection, fingerprint: &str) -> Result<i64, StoreError> {
+        conn.execute("INSERT OR IGNORE INTO ledger_labelers (fingerprint) VALUES (?1)", params![fingerprint])
+            .map_err(|e| self.store.err(e))?;
+        conn.query_row("SELECT id FROM ledger_labelers WHERE fingerprint = ?1", params![fingerprint], |r| r.get(0))
+            .map_err(|e| self.store.err(e))
+    }
+
+    /// Whether `change` (an upsert) names a version already labeled by `fingerprint`.
+    pub fn unchanged(&self, change: &ObjectChanged, fingerprint: &str) -> Result<bool, StoreError> {
+        let Some(wanted) = version(change.etag.as_deref(), change.version_id.as_deref()) else { return Ok(false) };
+        let conn = self.store.lock()?;
+        let row: Option<(i64, Option<i64>, Option<String>)> = conn
+            .query_row(
+                "SELECT l.kind, l.version, f.fingerprint FROM ledger l
+                 LEFT JOIN ledger_labelers f ON f.id = l.labeler WHERE l.object = ?1",
+                params![hash(&record_key(&change.bucket, &change.key))],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.store.err(e))?;
+        Ok(matches!(row, Some((LABELED, Some(v), Some(f))) if v == wanted && f == fingerprint))
+    }
+
+    /// Takes in outcomes (the stage's own, or the follower's), each replacing the row
+    /// of its object unless that row is more recent.
+    pub fn record(&self, outcomes: &[ImageLabeled]) -> Result<(), StoreError> {
+        let mut conn = self.store.lock()?;
+        let tx = conn.transaction().map_err(|e| self.store.err(e))?;
+        for outcome in outcomes {
+            let kind = match outcome.kind {
+                LabelKind::Labeled => LABELED,
+                LabelKind::Removed => REMOVED,
+                LabelKind::Failed => FAILED,
+            };
+            let labeler = match &outcome.labeler {
+                Some(fingerprint) => Some(self.labeler_id(&tx, fingerprint)?),
+                None => None,
+            };
+            tx.prepare_cached(
+                "INSERT INTO ledger (object, kind, version, labeler, labeled_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (object) DO UPDATE SET kind = excluded.kind, version = excluded.version,
+                   labeler = excluded.labeler, labeled_at = excluded.labeled_at
+                 WHERE excluded.labeled_at >= ledger.labeled_at",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    hash(&record_key(&outcome.bucket, &outcome.key)),
+                    kind,
+                    version(outcome.etag.as_deref(), outcome.version_id.as_deref()),
+                    labeler,
+                    outcome.labeled_at
+                ])
+            })
+            .map_err(|e| self.store.err(e))?;
+        }
+        tx.commit().map_err(|e| self.store.err(e))
+    }
+
+    /// Counts `n` more skips.
+    pub fn count_skips(&self, n: u64) -> Result<(), StoreError> {
+        self.store
+            .lock()?
+            .execute(
+                "INSERT INTO ledger_meta (name, value) VALUES ('skipped', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                params![n as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.store.err(e))
+    }
+
+    /// What the ledger holds.
+    pub fn totals(&self) -> Result<Totals, StoreError> {
+        let conn = self.store.lock()?;
+        let (objects, labeled): (i64, i64) = conn
+            .query_row("SELECT COUNT(*), COALESCE(SUM(kind = 0), 0) FROM ledger", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.store.err(e))?;
+        let skipped = self.meta(&conn, "skipped")?.unwrap_or(0);
+        Ok(Totals { labeled: labeled as u64, objects: objects as u64, skipped: skipped as u64 })
+    }
+
+    /// Runs `f` on this ledger on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Ledger) -> Result<T, StoreError> + Send + 'static,
+    {
+        let ledger = self.clone();
+        self.store.run(move |_| f(&ledger)).await
+    }
+}
+
+/// The follower: reads `images.labeled.v1` into the ledger until `shutdown`. It says
+/// `true` on `caught_up` once it has read what the topic held when it started (at
+/// once if it stops for an error: the ledger then only knows this stage's own work,
+/// which costs labeling again, never a wrong skip).
+pub async fn follow(
+    log: Arc<dyn Log>,
+    ledger: Ledger,
+    group: String,
+    caught_up: watch::Sender<bool>,
+    shutdown: CancellationToken,
+) {
+    if let Err(e) = follow_until_shutdown(&*log, &ledger, &group, &caught_up, &shutdown).await {
+        warn!(group = %group, error = %e, "the labeler ledger stopped following images.labeled.v1; objects other members labeled may be labeled again");
+    }
+    let _ = caught_up.send(true);
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+async fn follow_until_shutdown(
+    log: &dyn Log,
+    ledger: &Ledger,
+    group: &str,
+    caught_up: &watch::Sender<bool>,
+    shutdown: &CancellationToken,
+) -> Result<(), FollowError> {
+    let topic = topics::IMAGES_LABELED;
+    let start = Until::EndOffsets(log.watermarks(topic).await?);
+    let mut consumer = log.subscribe(group, topic).await?;
+    loop {
+        let polled = tokio::select! {
+            polled = consumer.poll(1000, Duration::from_millis(250)) => polled?,
+            () = shutdown.cancelled() => return Ok(()),
+        };
+        // Whatever was read is applied and committed below, before the next poll:
+        // a rebalance has nothing to wait for.
+        drop(consumer.take_revocation());
+        if polled.is_empty() {
+            if !*caught_up.borrow() && start.reached(log, group, topic).await? {
+                let _ = caught_up.send(true);
+            }
+            continue;
+        }
+        let mut next: Vec<(i32, i64)> = Vec::new();
+        for record in &polled {
+            match next.iter_mut().find(|(p, _)| *p == record.partition) {
+                Some(at) => at.1 = at.1.max(record.offset + 1),
+                None => next.push((record.partition, record.offset + 1)),
+            }
+        }
+        // An undecodable record is the sink's to dead-letter; here it teaches nothing.
+        let outcomes: Vec<ImageLabeled> =
+            polled.iter().filter_map(|r| ImageLabeled::from_bytes(&r.value).ok()).collect();
+        ledger.run(move |l| l.record(&outcomes)).await?;
+        bucketlens_runtime::log::commit_or_defer(&mut *consumer, &next).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bucketlens_schemas::{ChangeKind, ChangeSource};
+
+    fn change(etag: &str) -> ObjectChanged {
+        ObjectChanged {
+            bucket: "photos".into(),
+            key: "a.jpg".into(),
+            version_id: None,
+            kind: ChangeKind::Upsert,
+            size: Some(1),
+            etag: Some(etag.into()),
+            last_modified: None,
+            sequencer: None,
+            source: ChangeSource::Inventory,
+            observed_at: 0,
+        }
+    }
+
+    fn outcome(etag: &str, kind: LabelKind, labeler: &str, at: i64) -> ImageLabeled {
+        let model = ModelInfo { name: "m".into(), version: "1".into() };
+        let mut outcome = ImageLabeled::for_change(&change(etag), kind, model, at);
+        outcome.labeler = Some(labeler.into());
+        outcome
+    }
+
+    #[test]
+    fn only_the_same_version_labeled_by_the_same_labeler_is_unchanged() {
+        let ledger = Ledger::open(None).unwrap();
+        assert!(!ledger.unchanged(&change("e1"), "f1").unwrap(), "nothing known yet");
+        ledger.record(&[outcome("e1", LabelKind::Labeled, "f1", 10)]).unwrap();
+        assert!(ledger.unchanged(&change("e1"), "f1").unwrap());
+        assert!(ledger.unchanged(&change("\"e1\""), "f1").unwrap(), "a quoted etag is the same etag");
+        assert!(!ledger.unchanged(&change("e2"), "f1").unwrap(), "another version");
+        assert!(!ledger.unchanged(&change("e1"), "f2").unwrap(), "another labeler");
+        let mut unknown = change("e1");
+        unknown.etag = None;
+        assert!(!ledger.unchanged(&unknown, "f1").unwrap(), "no version named: never skipped");
+
+        // A later failure or removal of that version is never skipped.
+        ledger.record(&[outcome("e1", LabelKind::Failed, "f1", 11)]).unwrap();
+        assert!(!ledger.unchanged(&change("e1"), "f1").unwrap());
+        ledger
+            .record(&[outcome("e1", LabelKind::Labeled, "f1", 12), outcome("e1", LabelKind::Removed, "f1", 13)])
+            .unwrap();
+        assert!(!ledger.unchanged(&change("e1"), "f1").unwrap());
+
+        // An older outcome read late does not replace a newer one.
+        ledger.record(&[outcome("e1", LabelKind::Labeled, "f1", 5)]).unwrap();
+        assert!(!ledger.unchanged(&change("e1"), "f1").unwrap());
+        assert_eq!(ledger.totals().unwrap(), Totals { labeled: 0, objects: 1, skipped: 0 });
+        ledger.count_skips(3).unwrap();
+        ledger.count_skips(2).unwrap();
+        assert_eq!(ledger.totals().unwrap().skipped, 5);
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_what_changes_labels_and_only_that() {
+        let model = ModelInfo { name: "m".into(), version: "1".into() };
+        let base = crate::Config::default().validate().unwrap();
+        let of = |f: &dyn Fn(&mut crate::Config)| {
+            let mut config = crate::Config::default();
+            f(&mut config);
+            fingerprint(&config.validate().unwrap(), &model)
+        };
+        let same = fingerprint(&base, &model);
+        assert_eq!(same.len(), 16);
+        assert_eq!(of(&|c| c.concurrency = 7), same, "speed does not change labels");
+        assert_eq!(of(&|c| c.max_bytes = 7), same, "a limit only decides failures");
+        assert_ne!(of(&|c| c.min_confidence = 60.0), same);
+        assert_ne!(of(&|c| c.max_labels = 5), same);
+        assert_ne!(of(&|c| c.group = "v2".into()), same);
+        assert_ne!(fingerprint(&base, &ModelInfo { name: "m".into(), version: "2".into() }), same);
+        let rekognition = |f: &dyn Fn(&mut crate::Config)| {
+            of(&|c| {
+                c.backend = Backend::Rekognition;
+                f(c);
+            })
+        };
+        assert_ne!(rekognition(&|_| {}), same);
+        assert_ne!(rekognition(&|c| c.rekognition.label_exclusion_filters = vec!["Text".into()]), rekognition(&|_| {}));
+        assert_eq!(rekognition(&|c| c.rekognition.max_tps = 50.0), rekognition(&|_| {}));
+    }
+
+    #[test]
+    fn a_ledger_keeps_its_id_and_a_new_one_gets_another() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ledger.sqlite");
+        let id = Ledger::open(Some(&path)).unwrap().id().unwrap();
+        assert_eq!(Ledger::open(Some(&path)).unwrap().id().unwrap(), id);
+        let other = Ledger::open(Some(&tmp.path().join("other.sqlite"))).unwrap().id().unwrap();
+        assert_ne!(other, id);
+    }
+}
