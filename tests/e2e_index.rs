@@ -318,3 +318,23 @@ fn searching_an_index_that_does_not_exist_says_so_and_fails() {
     w.index();
     assert_eq!(w.status()["index"]["state"], "present");
 }
+
+/// `bucketlens status | head -1`: a reader that goes away ends the output quietly.
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    let w = World::new(1);
+    w.index();
+    for args in [&["status"][..], &["search", "*", "--json"], &["search", "*"]] {
+        let mut child = w
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // closed before anything is written
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}

@@ -50,7 +50,21 @@ enum Command {
     Config(commands::config::Args),
 }
 
+/// A closed stdout (`bucketlens status | head -1`) ends the process quietly with
+/// SIGPIPE's status (141), as it ends Unix tools: `println!` panics on it otherwise.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     bucketlens_runtime::telemetry::init("warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
