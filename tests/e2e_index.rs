@@ -325,16 +325,46 @@ fn a_closed_stdout_ends_the_output_quietly() {
     let w = World::new(1);
     w.index();
     for args in [&["status"][..], &["search", "*", "--json"], &["search", "*"]] {
-        let mut child = w
-            .command(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            w.command(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
         drop(child.stdout.take()); // closed before anything is written
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
     }
+}
+
+/// A Lambda SQS event document saved from an existing set-up, with one record that
+/// is not an S3 notification: the good records are produced, the document goes to
+/// the DLQ naming the bad record, and the summary counts it.
+#[test]
+fn a_saved_lambda_event_document_produces_its_good_records_and_dead_letters_the_bad_one() {
+    let w = World::new(0);
+    let s3 = |key: &str| {
+        serde_json::json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2026-11-24T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+            "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "photos", "arn": "arn:aws:s3:::photos"},
+                   "object": {"key": key, "size": 1, "eTag": "x", "sequencer": "0A"}}
+        }]})
+        .to_string()
+    };
+    let sns = serde_json::json!({"Type": "Notification", "Message": s3("via-sns.jpg")}).to_string();
+    let document = serde_json::json!({"Records": [
+        {"messageId": "1", "eventSource": "aws:sqs", "body": s3("direct.jpg")},
+        {"messageId": "2", "eventSource": "aws:sqs", "body": "{\"hello\": \"not an S3 event\"}"},
+        {"messageId": "3", "eventSource": "aws:sqs", "body": sns}
+    ]});
+    let file = w.tmp.path().join("lambda-event.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&document).unwrap()).unwrap();
+    let args = ["produce", "events", "--from-file", file.to_str().unwrap()];
+    let out = w.command(&args).output().unwrap();
+    common::assert_success(&out, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("produced 2 upserts and 0 deletes; skipped 0; 1 malformed"), "{stderr}");
+    assert!(stderr.contains("record 1: not an S3 event notification"), "the bad record is named: {stderr}");
+    let status = w.status();
+    assert_eq!(status["dlq"]["notifications.dlq.v1"], 1, "{status}");
+    assert_eq!(status["groups"][0]["lag"], 2, "two changes on objects.changed.v1: {status}");
 }

@@ -1,11 +1,14 @@
 //! `--from-file F`: notifications saved to a file, one JSON document after another
 //! (a pretty-printed body, JSON lines, or both). Each document is produced before the
-//! next is read, so a malformed one stops the run after everything before it.
+//! next is read, so a malformed one stops the run after everything before it (and is
+//! counted as malformed). A document with some unreadable records produces the
+//! others and goes to notifications.dlq.v1, naming its line and those records.
 
 use std::path::Path;
 
-use bucketlens_runtime::log::Output;
+use bucketlens_runtime::log::{dead_letter, Output};
 use bucketlens_runtime::produce::ProduceError;
+use bucketlens_schemas::{error_codes, topics};
 
 use crate::{produce, Metrics};
 
@@ -25,11 +28,27 @@ pub async fn run(path: &Path, output: &Output, metrics: &Metrics) -> Result<usiz
         let value = match documents.next() {
             None => return Ok(count),
             Some(Ok(value)) => value,
-            Some(Err(e)) => return Err(malformed(&name, e.line(), e)),
+            Some(Err(e)) => {
+                metrics.malformed.add(1);
+                return Err(malformed(&name, e.line(), e));
+            }
         };
         let line = text[..start].matches('\n').count() + 1 + leading_newlines(&text[start..]);
-        let parsed = crate::notification::parse_value(value).map_err(|e| malformed(&name, line, e))?;
+        let raw = value.to_string();
+        let parsed = crate::notification::parse_value(value).map_err(|e| {
+            metrics.malformed.add(1);
+            malformed(&name, line, e)
+        })?;
+        let bad = parsed.bad.join("; ");
         produce(output, metrics, parsed).await?;
+        if !bad.is_empty() {
+            metrics.malformed.add(1);
+            eprintln!("{name}, line {line}: {bad}; its other records were produced, this document is on the DLQ");
+            let origin = vec![("source.file".into(), name.clone()), ("source.line".into(), line.to_string())];
+            let dlq = dead_letter(format!("file/{line}"), raw.into_bytes(), error_codes::MALFORMED_EVENT, &bad, origin);
+            let readable = serde_json::json!({ "malformed": format!("{name}, line {line}"), "reason": bad });
+            output.send(topics::NOTIFICATIONS_DLQ, vec![(dlq, readable)]).await?;
+        }
         count += 1;
     }
 }

@@ -4,7 +4,14 @@
 //!   it; MinIO and RustFS send the same records with `EventName`/`Key` beside them;
 //! - the same wrapped in an SNS envelope (`"Type": "Notification"`, `"Message": "…"`);
 //! - EventBridge events (`"source": "aws.s3"`, `"detail-type": "Object Created"`);
-//! - `s3:TestEvent`, sent when a notification is configured: ignored.
+//! - `s3:TestEvent`, sent when a notification is configured: ignored;
+//! - Lambda's event documents, as users save them from an existing Lambda set-up:
+//!   SQS records (`"eventSource": "aws:sqs"`, the notification in `body`, itself
+//!   possibly an SNS envelope) and SNS records (`"EventSource": "aws:sns"`, the
+//!   notification in `Sns.Message`).
+//!
+//! A record that cannot be read does not discard the others: the document's good
+//! records are returned, and the bad ones in [`Parsed::bad`] with their index.
 //!
 //! Keys arrive form-URL-encoded (`+` is a space, `%2F` a slash) and are decoded
 //! here. This module does no IO.
@@ -24,6 +31,23 @@ pub struct Parsed {
     pub skipped: usize,
     /// An `s3:TestEvent` (sent by S3 when a notification is configured).
     pub test_event: bool,
+    /// Records that could not be read: where they are in the document, and why
+    /// (`record 2: …`, `record 0: record 1: …` inside an SQS record's body).
+    pub bad: Vec<String>,
+}
+
+impl Parsed {
+    fn merge(&mut self, index: usize, inner: Result<Parsed, ParseError>) {
+        match inner {
+            Ok(inner) => {
+                self.changes.extend(inner.changes);
+                self.skipped += inner.skipped;
+                self.test_event |= inner.test_event;
+                self.bad.extend(inner.bad.into_iter().map(|reason| format!("record {index}: {reason}")));
+            }
+            Err(e) => self.bad.push(format!("record {index}: {e}")),
+        }
+    }
 }
 
 /// Why a body is not an S3 notification.
@@ -136,10 +160,27 @@ pub(crate) fn parse_value(value: serde_json::Value) -> Result<Parsed, ParseError
     let mut parsed = Parsed::default();
     match body {
         Body::Records(records) => {
+            let count = records.records.len();
             for (index, raw) in records.records.into_iter().enumerate() {
-                let record: S3Record =
-                    serde_json::from_value(raw).map_err(|e| ParseError::Record { index, reason: e.to_string() })?;
-                push(&mut parsed, from_s3_record(record).map_err(|reason| ParseError::Record { index, reason })?);
+                if let Some(inner) = lambda_record(&raw) {
+                    parsed.merge(index, parse(inner));
+                    continue;
+                }
+                let record =
+                    serde_json::from_value::<S3Record>(raw).map_err(|e| e.to_string()).and_then(from_s3_record);
+                match record {
+                    Ok(change) => push(&mut parsed, change),
+                    Err(reason) => parsed.bad.push(format!("record {index}: {reason}")),
+                }
+            }
+            // Nothing readable at all: the document is malformed as a whole.
+            let nothing_read = parsed.changes.is_empty() && parsed.skipped == 0 && !parsed.test_event;
+            if nothing_read && !parsed.bad.is_empty() && count > 0 {
+                let reason = parsed.bad.join("; ");
+                return Err(ParseError::Record {
+                    index: 0,
+                    reason: reason.trim_start_matches("record 0: ").to_string(),
+                });
             }
         }
         Body::EventBridge(event) => {
@@ -162,6 +203,18 @@ pub(crate) fn parse_value(value: serde_json::Value) -> Result<Parsed, ParseError
         }
     }
     Ok(parsed)
+}
+
+/// The notification inside a record of a Lambda event document: an SQS record's
+/// `body`, or an SNS record's `Sns.Message`.
+fn lambda_record(raw: &serde_json::Value) -> Option<&str> {
+    if raw.get("eventSource").and_then(|s| s.as_str()) == Some("aws:sqs") {
+        return raw.get("body")?.as_str();
+    }
+    if raw.get("EventSource").and_then(|s| s.as_str()) == Some("aws:sns") {
+        return raw.get("Sns")?.get("Message")?.as_str();
+    }
+    None
 }
 
 fn push(parsed: &mut Parsed, change: Option<ObjectChanged>) {

@@ -139,24 +139,29 @@ async fn handle(
     for message in messages {
         let id = message.message_id.clone().unwrap_or_default();
         let body = message.body.as_deref().unwrap_or("");
-        match crate::parse(body) {
-            Ok(parsed) => produce(output, metrics, parsed).await?,
-            Err(e) => {
-                metrics.malformed.add(1);
-                warn!(queue = queue_url, message = %id, error = %e, "not an S3 notification; sent to the DLQ");
-                let origin =
-                    vec![("source.queue".into(), queue_url.to_string()), ("source.message-id".into(), id.clone())];
-                let reason = e.to_string();
-                let dlq = dead_letter(
-                    format!("sqs/{id}"),
-                    body.as_bytes().to_vec(),
-                    error_codes::MALFORMED_EVENT,
-                    &reason,
-                    origin,
-                );
-                let readable = serde_json::json!({ "malformed": id, "reason": reason });
-                output.send(topics::NOTIFICATIONS_DLQ, vec![(dlq, readable)]).await?;
+        let (parsed, malformed) = match crate::parse(body) {
+            Ok(parsed) => {
+                let bad = (!parsed.bad.is_empty()).then(|| parsed.bad.join("; "));
+                (Some(parsed), bad)
             }
+            Err(e) => (None, Some(e.to_string())),
+        };
+        if let Some(parsed) = parsed {
+            produce(output, metrics, parsed).await?;
+        }
+        if let Some(reason) = malformed {
+            metrics.malformed.add(1);
+            warn!(queue = queue_url, message = %id, error = %reason, "not an S3 notification (or records of it); sent to the DLQ");
+            let origin = vec![("source.queue".into(), queue_url.to_string()), ("source.message-id".into(), id.clone())];
+            let dlq = dead_letter(
+                format!("sqs/{id}"),
+                body.as_bytes().to_vec(),
+                error_codes::MALFORMED_EVENT,
+                &reason,
+                origin,
+            );
+            let readable = serde_json::json!({ "malformed": id, "reason": reason });
+            output.send(topics::NOTIFICATIONS_DLQ, vec![(dlq, readable)]).await?;
         }
         if let Some(handle) = message.receipt_handle {
             done.push(

@@ -65,10 +65,34 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: St
         Err(e) => {
             shared.metrics.malformed.add(1);
             warn!(error = %e, "webhook request is not an S3 notification");
-            return (StatusCode::BAD_REQUEST, format!("not an S3 event notification: {e}\n")).into_response();
+            let message = match e {
+                crate::ParseError::Unknown => format!("{e}\n"),
+                _ => format!("not an S3 event notification: {e}\n"),
+            };
+            return (StatusCode::BAD_REQUEST, message).into_response();
         }
     };
+    let bad = parsed.bad.join("; ");
     let count = parsed.changes.len();
+    if !bad.is_empty() {
+        // The readable records are produced; the sender cannot fix the others by
+        // sending them again, so the request goes to the DLQ and is answered 200.
+        shared.metrics.malformed.add(1);
+        warn!(bad = %bad, "webhook request has records that are not S3 notifications; sent to the DLQ");
+        let code = bucketlens_schemas::error_codes::MALFORMED_EVENT;
+        let dlq = bucketlens_runtime::log::dead_letter(
+            "webhook".to_string(),
+            body.clone().into_bytes(),
+            code,
+            &bad,
+            Vec::new(),
+        );
+        let readable = serde_json::json!({ "malformed": "webhook request", "reason": bad });
+        if let Err(e) = shared.output.send(bucketlens_schemas::topics::NOTIFICATIONS_DLQ, vec![(dlq, readable)]).await {
+            warn!(error = %e, "webhook request not dead-lettered; the sender must retry");
+            return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], format!("{e}\n")).into_response();
+        }
+    }
     match produce(&shared.output, &shared.metrics, parsed).await {
         Ok(()) => (StatusCode::OK, format!("{{\"produced\":{count}}}\n")).into_response(),
         Err(e) => {

@@ -128,3 +128,34 @@ fn deleting_one_version_becomes_a_change_of_the_key_and_a_delete_marker_a_remova
     let unversioned = permanent.replace("\"version-id\": \"1QW9g1Z99LUNbvaaYVpW9xDlOLU.qxgF\",", "");
     assert_eq!(parse(&unversioned).unwrap().changes[0].kind, ChangeKind::Delete);
 }
+
+/// A Lambda SQS event (S3 → SQS → Lambda) and an SNS → SQS one, as users save them
+/// from their Lambda set-up (the shape of AWS Powertools' `s3SqsEvent.json`).
+#[test]
+fn lambda_sqs_and_sns_event_documents_are_opened() {
+    let s3 = fixture("s3-object-created.json");
+    let sns = serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": s3}).to_string();
+    let document = serde_json::json!({"Records": [
+        {"messageId": "1", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+         "body": s3, "attributes": {}, "messageAttributes": {}, "awsRegion": "us-east-1"},
+        {"messageId": "2", "eventSource": "aws:sqs", "body": sns},
+        {"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {"Type": "Notification", "Message": s3}}
+    ]});
+    let parsed = parse(&document.to_string()).unwrap();
+    assert_eq!(parsed.changes.len(), 3, "{parsed:?}");
+    assert!(parsed.bad.is_empty());
+    assert!(parsed.changes.iter().all(|c| c.key == "HappyFace.jpg" && c.kind == ChangeKind::Upsert));
+}
+
+#[test]
+fn one_bad_record_does_not_discard_the_good_ones() {
+    let good: serde_json::Value = serde_json::from_str(&fixture("s3-object-created.json")).unwrap();
+    let good = good["Records"][0].clone();
+    let document = serde_json::json!({"Records": [good, {"eventName": "ObjectCreated:Put"}, good,
+        {"eventSource": "aws:sqs", "body": "{not json"}]});
+    let parsed = parse(&document.to_string()).unwrap();
+    assert_eq!(parsed.changes.len(), 2);
+    assert_eq!(parsed.bad.len(), 2, "{:?}", parsed.bad);
+    assert!(parsed.bad[0].starts_with("record 1: missing field"), "{:?}", parsed.bad);
+    assert!(parsed.bad[1].starts_with("record 3: not JSON"), "{:?}", parsed.bad);
+}
