@@ -368,3 +368,73 @@ fn a_saved_lambda_event_document_produces_its_good_records_and_dead_letters_the_
     assert_eq!(status["dlq"]["notifications.dlq.v1"], 1, "{status}");
     assert_eq!(status["groups"][0]["lag"], 2, "two changes on objects.changed.v1: {status}");
 }
+
+/// `command`, run without root's power to read what its permissions forbid (as the
+/// non-root user the permission cases are about): root keeps its uid but loses
+/// CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH.
+fn unprivileged(command: std::process::Command) -> std::process::Command {
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return command;
+    }
+    let mut wrapped = std::process::Command::new("setpriv");
+    wrapped.arg("--bounding-set=-dac_override,-dac_read_search").arg("--").arg(command.get_program());
+    wrapped.args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    wrapped
+}
+
+/// A folder that cannot be listed is unknown, not empty: its documents stay, the
+/// summary says so, and once it is readable again nothing was lost or redone.
+#[test]
+fn an_unreadable_folder_keeps_its_documents() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new(1);
+    let sub = w.photos.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    for name in ["chelsea.png", "coffee.png"] {
+        std::fs::copy(w.photos.join(name), sub.join(name)).unwrap();
+    }
+    let index = || {
+        let args = ["index", w.photos.to_str().unwrap()];
+        let out = unprivileged(w.command(&args)).output().unwrap();
+        common::assert_success(&out, &args);
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (out, _) = index();
+    assert!(out.contains("labeled 14"), "{out}");
+
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let (out, err) = index();
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(out.contains("0 deleted"), "{out}");
+    assert!(out.contains("1 files or folders could not be read"), "{out}");
+    assert!(err.contains("sub") && err.contains("cannot list folder"), "the folder is named: {err}");
+    assert_eq!(w.status()["documents"], 14, "the unreadable folder's documents are kept");
+
+    let (out, _) = index();
+    assert!(out.contains("0 new or changed, 0 deleted"), "{out}");
+    assert_eq!(w.all_documents().len(), 14);
+}
+
+/// A file whose name is not valid UTF-8 cannot be an object key: it is named (lossily)
+/// and counted, never dropped without a word.
+#[test]
+fn a_file_name_that_is_not_utf8_is_reported_as_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let w = World::new(1);
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9 latin-1.jpg");
+    std::fs::copy(w.photos.join("chelsea.png"), w.photos.join(name)).unwrap();
+    let args = ["index", w.photos.to_str().unwrap()];
+    let out = w.command(&args).output().unwrap();
+    common::assert_success(&out, &args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("found 12 images"), "{stdout}");
+    assert!(stdout.contains("1 files skipped: their names are not valid UTF-8"), "{stdout}");
+    assert!(stderr.contains("caf\u{FFFD} latin-1.jpg"), "the file is named: {stderr}");
+}

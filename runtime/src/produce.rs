@@ -16,8 +16,12 @@ pub struct ProduceStats {
     pub deletes: u64,
     /// Entries passed over: not images, folder markers, noncurrent versions.
     pub skipped: u64,
-    /// Entries that could not be read, each reported with where it is and why.
+    /// Entries that could not be read, each reported with where it is and why. A
+    /// folder that cannot be listed is unknown, not empty: its documents are kept.
     pub unreadable: u64,
+    /// Files whose names are not valid UTF-8 (an object key is UTF-8), each reported
+    /// with its path.
+    pub invalid_names: u64,
 }
 
 impl ProduceStats {

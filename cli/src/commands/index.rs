@@ -75,6 +75,24 @@ impl Backfill {
     }
 }
 
+/// What a listing could not read, for its summary: nothing is deleted for it.
+pub fn unread(stats: &ProduceStats) -> Vec<String> {
+    let mut lines = Vec::new();
+    if stats.unreadable > 0 {
+        lines.push(format!(
+            "{} files or folders could not be read (named above): their documents are kept as they were",
+            stats.unreadable
+        ));
+    }
+    if stats.invalid_names > 0 {
+        lines.push(format!(
+            "{} files skipped: their names are not valid UTF-8, which an object key must be (named above)",
+            stats.invalid_names
+        ));
+    }
+    lines
+}
+
 pub fn local_root(source: &str) -> anyhow::Result<PathBuf> {
     let path = PathBuf::from(source.strip_prefix("file://").unwrap_or(source));
     if !path.is_dir() {
@@ -262,6 +280,11 @@ async fn print_summary(
         "found {} images in {location} (bucket {bucket}): {} new or changed, {} deleted",
         stats.images, stats.upserts, stats.deletes
     );
+    if !matches!(backfill, Backfill::Inventory(..)) {
+        for line in unread(&stats) {
+            println!("{line}");
+        }
+    }
     let unchanged = l.skipped.get(bucketlens_labeler::stage::UNCHANGED);
     println!(
         "labeled {labeled} · unchanged {unchanged} · failed {failed} · removed {removed} · indexed {indexed} · \

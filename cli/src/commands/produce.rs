@@ -140,6 +140,9 @@ async fn listing_dir(
         stats.upserts,
         stats.deletes
     );
+    for line in super::index::unread(&stats) {
+        eprintln!("{line}");
+    }
     if watch {
         eprintln!("watching {} for changes (Ctrl-C to stop)", root.display());
         bucketlens_listing::watch::run(Arc::clone(&producer), settings.listing.debounce, shutdown.clone(), |s| {

@@ -77,24 +77,35 @@ impl DirProducer {
         let mut stats = ProduceStats::default();
         let mut batch = Batch::default();
         let mut stack = vec![start];
+        // What could not be read: unknown, not gone. Its known keys are kept.
+        let mut unknown: Vec<PathBuf> = Vec::new();
         while let Some(dir_or_file) = stack.pop() {
             let meta = match std::fs::symlink_metadata(&dir_or_file) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
-                    warn!(path = %dir_or_file.display(), error = %e, "cannot read; skipped");
+                    warn!(path = %dir_or_file.display(), error = %e, "cannot read; its documents are kept");
                     stats.unreadable += 1;
+                    unknown.push(dir_or_file);
                     continue;
                 }
             };
             if meta.is_dir() {
-                self.push_children(&dir_or_file, &mut stack, &mut stats);
+                if !self.push_children(&dir_or_file, &mut stack, &mut stats) {
+                    unknown.push(dir_or_file);
+                }
                 continue;
             }
             if !meta.is_file() {
                 continue; // symlinks, sockets, devices
             }
-            let Some(key) = self.source.key_of(&dir_or_file) else { continue };
+            let Some(key) = self.source.key_of(&dir_or_file) else {
+                if dir_or_file.strip_prefix(self.source.root()).is_ok() && dir_or_file.to_str().is_none() {
+                    warn!(path = %dir_or_file.to_string_lossy(), "the name is not valid UTF-8, so it cannot be an object key; skipped");
+                    stats.invalid_names += 1;
+                }
+                continue;
+            };
             if !is_image(&dir_or_file, &key) {
                 continue;
             }
@@ -112,6 +123,11 @@ impl DirProducer {
             }
         }
         self.flush(&mut batch, generation, rt)?;
+        for path in &unknown {
+            // The root itself (no key) leaves the whole bucket as it was.
+            let key = self.source.key_of(path).unwrap_or_default();
+            self.state.keep(&bucket, &key, generation)?;
+        }
         let scope = Scope { bucket, keys };
         let delete = |key: &str| self.change(key, ChangeKind::Delete, None, None);
         let deleting = produce_deletes(&self.state, &self.output, &scope, generation, self.config.batch_size, delete);
@@ -120,16 +136,17 @@ impl DirProducer {
         Ok(stats)
     }
 
-    fn push_children(&self, dir: &Path, stack: &mut Vec<PathBuf>, stats: &mut ProduceStats) {
+    /// Pushes a folder's entries; `false` if it cannot be listed.
+    fn push_children(&self, dir: &Path, stack: &mut Vec<PathBuf>, stats: &mut ProduceStats) -> bool {
         if self.exclude.iter().any(|x| x == dir) {
-            return;
+            return true;
         }
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
-                warn!(path = %dir.display(), error = %e, "cannot list folder; skipped");
+                warn!(path = %dir.display(), error = %e, "cannot list folder; its documents are kept");
                 stats.unreadable += 1;
-                return;
+                return false;
             }
         };
         for entry in entries.flatten() {
@@ -139,6 +156,7 @@ impl DirProducer {
             }
             stack.push(entry.path());
         }
+        true
     }
 
     fn change(&self, key: &str, kind: ChangeKind, meta: Option<&Metadata>, etag: Option<String>) -> ObjectChanged {

@@ -118,6 +118,21 @@ impl State {
         tx.commit().map_err(|e| self.err(e))
     }
 
+    /// Stamps the known keys at `key` and under `key/` as seen in `generation`: a
+    /// folder (or file) that could not be read is unknown, not gone. The empty key
+    /// keeps the whole bucket.
+    pub fn keep(&self, bucket: &str, key: &str, generation: i64) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        let sql = if key.is_empty() {
+            "UPDATE listing_state SET generation = ?2 WHERE bucket = ?1 AND ?3 = ''"
+        } else {
+            "UPDATE listing_state SET generation = ?2
+             WHERE bucket = ?1 AND (key = ?3 OR (key >= ?3 || '/' AND key < ?3 || '0'))"
+        };
+        conn.execute(sql, params![bucket, generation, key]).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Up to `limit` keys in `scope` not seen in `generation` (vanished).
     pub fn unseen(&self, scope: &Scope, generation: i64, limit: usize) -> Result<Vec<String>, StoreError> {
         const UNDER_PATH: &str = "SELECT key FROM listing_state WHERE bucket = ?1 AND generation < ?2

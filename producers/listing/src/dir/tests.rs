@@ -51,7 +51,7 @@ async fn first_sync_produces_one_upsert_per_image() {
     let f = fixture();
     f.log.ensure_topic(topics::OBJECTS_CHANGED, 2, true).await.unwrap();
     let stats = f.producer.sync_all().await.unwrap();
-    assert_eq!(stats, ProduceStats { images: 3, upserts: 3, deletes: 0, skipped: 0, unreadable: 0 });
+    assert_eq!(stats, ProduceStats { images: 3, upserts: 3, deletes: 0, skipped: 0, unreadable: 0, invalid_names: 0 });
     let got = changes(&f.log, "g").await;
     let keys: Vec<&str> = got.iter().map(|c| c.key.as_str()).collect();
     assert_eq!(keys, vec!["2024/no-extension", "2024/trip/beach day é.PNG", "cat.jpg"]);
@@ -70,7 +70,7 @@ async fn a_second_sync_of_an_unchanged_folder_produces_nothing() {
     f.producer.sync_all().await.unwrap();
     changes(&f.log, "g").await;
     let stats = f.producer.sync_all().await.unwrap();
-    assert_eq!(stats, ProduceStats { images: 3, upserts: 0, deletes: 0, skipped: 0, unreadable: 0 });
+    assert_eq!(stats, ProduceStats { images: 3, upserts: 0, deletes: 0, skipped: 0, unreadable: 0, invalid_names: 0 });
     assert!(changes(&f.log, "g").await.is_empty());
 }
 
