@@ -438,3 +438,32 @@ fn a_file_name_that_is_not_utf8_is_reported_as_skipped() {
     assert!(stdout.contains("1 files skipped: their names are not valid UTF-8"), "{stdout}");
     assert!(stderr.contains("caf\u{FFFD} latin-1.jpg"), "the file is named: {stderr}");
 }
+
+/// A permission failure is cured outside bucketlens: `relabel --failed` then labels
+/// what failed, and only that.
+#[test]
+fn relabel_failed_labels_what_failed_once_the_cause_is_fixed() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new(1);
+    let cat = w.photos.join("chelsea.png");
+    std::fs::set_permissions(&cat, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let run = |args: &[&str]| {
+        let out = unprivileged(w.command(args)).output().unwrap();
+        common::assert_success(&out, args);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = run(&["index", w.photos.to_str().unwrap()]);
+    assert!(out.contains("labeled 11 · unchanged 0 · failed 1"), "{out}");
+    let failed = w.json(&["search", "--failed", "--json"]);
+    assert_eq!(failed["hits"][0]["error"]["code"], "AccessDenied", "{failed}");
+
+    std::fs::set_permissions(&cat, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(&["relabel", "--failed", "--code", "CorruptImage"]);
+    assert!(out.contains("relabeled 0 failed objects"), "another code selects nothing: {out}");
+    let out = run(&["relabel", "--failed"]);
+    assert!(out.contains("relabeled 1 failed objects: labeled 1 · failed 0"), "{out}");
+    let status = w.status();
+    assert_eq!((status["labeled"].as_u64(), status["failed"].as_u64()), (Some(12), Some(0)), "{status}");
+    let hits = w.json(&["search", "cat", "--json"]);
+    assert_eq!(hits["hits"][0]["key"], "chelsea.png", "{hits}");
+}

@@ -36,6 +36,9 @@ enum Command {
     /// Move a consumer group back (to earliest or a time); with --until-end, also
     /// reprocess up to the end offsets seen at start, then exit.
     Replay(commands::replay::Args),
+    /// Label again what failed (`--failed [--code C]`), once the cause is fixed
+    /// (a permission granted, an object restored).
+    Relabel(commands::relabel::Args),
     /// Run one labeler group member until Ctrl-C (Kafka: start as many as you like).
     Label(commands::label::Args),
     /// Run the index sink until Ctrl-C: applies images.labeled.v1 to the index.
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
             Command::Search(args) => commands::search::run(&load()?, args).await,
             Command::Labels(args) => commands::labels::run(&load()?, args).await,
             Command::Replay(args) => commands::replay::run(&load()?, args).await,
+            Command::Relabel(args) => commands::relabel::run(&load()?, args).await,
             Command::Status(args) => commands::status::run(&load()?, args).await,
             Command::Serve(args) => commands::serve::run(&load()?, args).await,
             Command::Label(args) => commands::label::run(&load()?, args).await,
