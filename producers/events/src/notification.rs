@@ -59,6 +59,9 @@ pub enum ParseError {
     Unknown,
     #[error("record {index}: {reason}")]
     Record { index: usize, reason: String },
+    /// No record of the document could be read: each one, with its index.
+    #[error("{}", .0.join("; "))]
+    Records(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -160,7 +163,6 @@ pub(crate) fn parse_value(value: serde_json::Value) -> Result<Parsed, ParseError
     let mut parsed = Parsed::default();
     match body {
         Body::Records(records) => {
-            let count = records.records.len();
             for (index, raw) in records.records.into_iter().enumerate() {
                 if let Some(inner) = lambda_record(&raw) {
                     parsed.merge(index, parse(inner));
@@ -175,12 +177,8 @@ pub(crate) fn parse_value(value: serde_json::Value) -> Result<Parsed, ParseError
             }
             // Nothing readable at all: the document is malformed as a whole.
             let nothing_read = parsed.changes.is_empty() && parsed.skipped == 0 && !parsed.test_event;
-            if nothing_read && !parsed.bad.is_empty() && count > 0 {
-                let reason = parsed.bad.join("; ");
-                return Err(ParseError::Record {
-                    index: 0,
-                    reason: reason.trim_start_matches("record 0: ").to_string(),
-                });
+            if nothing_read && !parsed.bad.is_empty() {
+                return Err(ParseError::Records(parsed.bad));
             }
         }
         Body::EventBridge(event) => {
