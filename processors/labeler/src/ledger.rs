@@ -120,18 +120,15 @@ impl Ledger {
     }
 
     /// This ledger's own id (made once): the follower's group is named after it, so a
-    /// new ledger file reads the topic from its start.
+    /// new ledger file reads the topic from its start. Processes sharing a data dir
+    /// share the id (the first one to start makes it), hence one follower group whose
+    /// members fill the one ledger together.
     pub fn id(&self) -> Result<String, StoreError> {
         let conn = self.store.lock()?;
-        let id = match self.meta(&conn, "id")? {
-            Some(id) => id,
-            None => {
-                let id = i64::from(fastrand::u32(..));
-                conn.execute("INSERT INTO ledger_meta (name, value) VALUES ('id', ?1)", params![id])
-                    .map_err(|e| self.store.err(e))?;
-                id
-            }
-        };
+        let mine = i64::from(fastrand::u32(..));
+        conn.execute("INSERT OR IGNORE INTO ledger_meta (name, value) VALUES ('id', ?1)", params![mine])
+            .map_err(|e| self.store.err(e))?;
+        let id = self.meta(&conn, "id")?.ok_or_else(|| self.store.err("the ledger id was not stored"))?;
         Ok(format!("{id:08x}"))
     }
 
@@ -384,5 +381,18 @@ mod tests {
         assert_eq!(Ledger::open(Some(&path)).unwrap().id().unwrap(), id);
         let other = Ledger::open(Some(&tmp.path().join("other.sqlite"))).unwrap().id().unwrap();
         assert_ne!(other, id);
+
+        // Processes starting together on one data dir agree on one id.
+        let shared = tmp.path().join("shared.sqlite");
+        let ids: Vec<String> = (0..8)
+            .map(|_| {
+                let path = shared.clone();
+                std::thread::spawn(move || Ledger::open(Some(&path)).and_then(|l| l.id()))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap().unwrap())
+            .collect();
+        assert!(ids.iter().all(|i| i == &ids[0]), "{ids:?}");
     }
 }
