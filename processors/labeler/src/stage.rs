@@ -92,7 +92,11 @@ struct Done {
 /// Runs the labeler stage until `until` or `shutdown`.
 pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Result<(), StageError> {
     let fingerprint = ledger::fingerprint(&stage.settings, stage.labeler.model());
-    let ledger_group = format!("{}.ledger.{}", stage.settings.group, stage.ledger.id().map_err(store_failure)?);
+    // One follower group per process: each reads the whole topic (members sharing a
+    // data dir write the same rows, harmlessly), so no follower waits on another's
+    // rebalance.
+    let ledger_id = stage.ledger.id().map_err(store_failure)?;
+    let ledger_group = format!("{}.ledger.{ledger_id}.{}", stage.settings.group, std::process::id());
     let (caught_up_tx, mut caught_up) = tokio::sync::watch::channel(false);
     let stop_following = shutdown.child_token();
     let follower = tokio::spawn(ledger::follow(
