@@ -59,3 +59,105 @@ fn sigkill_at_random_moments_then_a_rerun_indexes_every_image_exactly_once() {
     // Every copy of the cat is a cat: nothing was half-written.
     assert_eq!(w.json(&["search", "cat", "--json", "--limit", "100"])["total"], 14);
 }
+
+/// The address-space cap the memory tests run `bucketlens` under: several times what
+/// a run over the examples needs, far below what the cases below would take unbounded.
+const MEMORY_CAP: &str = "--as=3000000000";
+
+/// `bucketlens ARGS` under [`MEMORY_CAP`] (`prlimit`, util-linux).
+fn capped(w: &World, args: &[&str]) -> std::process::Output {
+    let direct = w.command(args);
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg(MEMORY_CAP).arg("--").arg(direct.get_program()).args(direct.get_args());
+    cmd.envs(direct.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    for (k, v) in direct.get_envs() {
+        if v.is_none() {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn images_of_extreme_aspect_ratios_are_labeled_within_a_memory_cap() {
+    let w = World::new(1);
+    // 60000x1 is a 256-byte PNG; resizing its short side to 256 first took 11.8 GB.
+    image::RgbImage::from_pixel(60_000, 1, image::Rgb([200, 40, 40])).save(w.photos.join("wide.png")).unwrap();
+    image::RgbImage::from_pixel(1, 60_000, image::Rgb([40, 200, 40])).save(w.photos.join("tall.jpg")).unwrap();
+    image::RgbImage::from_pixel(5_000, 3, image::Rgb([40, 40, 200])).save(w.photos.join("strip.png")).unwrap();
+    let out = capped(&w, &["index", w.photos.to_str().unwrap()]);
+    assert!(out.status.success(), "index under {MEMORY_CAP} ({}):\n{}", out.status, text(&out));
+    let status = w.status();
+    let images = example_names().len() + 3;
+    assert_eq!(status["documents"], images, "{status}");
+    assert_eq!(status["failed"], 0, "{status}");
+    let keys: Vec<String> = w.all_documents().into_iter().map(|(key, _)| key).collect();
+    for odd in ["wide.png", "tall.jpg", "strip.png"] {
+        assert!(keys.iter().any(|k| k == odd), "{odd} is not indexed: {keys:?}");
+    }
+}
+
+/// A PNG whose header asks for 40000x40000 16-bit RGBA (12.8 GB) with no pixel data:
+/// the decoder allocates its buffer from the header, so under the cap the process
+/// aborts ("memory allocation of … bytes failed"), a real crash, not an error.
+fn png_bomb() -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut header = Vec::new();
+    header.extend_from_slice(&40_000u32.to_be_bytes());
+    header.extend_from_slice(&40_000u32.to_be_bytes());
+    header.extend_from_slice(&[16, 6, 0, 0, 0]); // 16-bit RGBA, deflate, no interlace
+    chunk(&mut png, b"IHDR", &header);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, &[0u8; 4096]).unwrap();
+    chunk(&mut png, b"IDAT", &z.finish().unwrap());
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+#[test]
+fn an_object_that_kills_the_labeler_fails_after_two_crashes_and_the_rest_is_labeled() {
+    let mut w = World::new(1);
+    std::fs::write(w.photos.join("bomb.png"), png_bomb()).unwrap();
+    // Let the header through the pixel limit, so that only the cap stops it.
+    w.env.push(("BUCKETLENS_LABELER__MAX_PIXELS".into(), "2000000000".into()));
+    let index = ["index", w.photos.to_str().unwrap()];
+    for run in 1..=2 {
+        let out = capped(&w, &index);
+        let printed = text(&out);
+        assert!(!out.status.success(), "run {run} should have died on the bomb:\n{printed}");
+        assert!(printed.contains("memory allocation of"), "run {run} did not die of the allocation:\n{printed}");
+        if run == 2 {
+            assert!(printed.contains("labeling it alone"), "run 2 does not isolate the suspect:\n{printed}");
+        }
+    }
+    let out = capped(&w, &index);
+    let printed = text(&out);
+    assert!(out.status.success(), "the third run goes past the bomb ({}):\n{printed}", out.status);
+    assert!(printed.contains("failed 1"), "{printed}");
+
+    let status = w.status();
+    // Every example is labeled once its neighbours' crashes are over: none is failed
+    // for having been in flight beside the bomb.
+    assert_eq!(status["labeled"], example_names().len(), "every other image is labeled: {status}");
+    assert_eq!(status["failed"], 1, "{status}");
+    assert_eq!(status["dlq"]["objects.changed.dlq.v1"], 1, "the bomb is dead-lettered: {status}");
+    let failed = w.json(&["search", "--failed", "--json"]);
+    let hits = failed["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "{failed}");
+    assert_eq!(hits[0]["key"], "bomb.png");
+    assert_eq!(hits[0]["error"]["code"], "LabelerCrashed", "{failed}");
+    assert!(hits[0]["error"]["message"].as_str().unwrap().contains("died 2 times"), "{failed}");
+}

@@ -234,6 +234,18 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
+const LABELER_GROUP: &str = "bucketlens-labeler";
+
+/// Whether a role's log shows it was last assigned some partitions of `group` (a
+/// labeler is also a member of its ledger follower's group, which this ignores).
+fn holds_partitions(stderr: &str, group: &str) -> bool {
+    let field = format!("group={group} ");
+    stderr
+        .lines()
+        .rfind(|l| l.contains(&field) && (l.contains("partitions assigned") || l.contains("partitions revoked")))
+        .is_some_and(|l| l.contains("partitions assigned") && !l.contains("partitions=[]"))
+}
+
 fn labels_of<'a>(docs: &'a [(String, Vec<(String, f64)>)], key: &str) -> &'a [(String, f64)] {
     &docs.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("{key} is not indexed")).1
 }
@@ -246,7 +258,7 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     let b = k.spawn(&["label"], &[]);
     // Both members hold partitions before any record arrives.
     k.wait_for("both labelers to be assigned partitions", Duration::from_secs(60), |k| {
-        k.stderr(a).contains("partitions assigned") && k.stderr(b).contains("partitions assigned")
+        holds_partitions(&k.stderr(a), LABELER_GROUP) && holds_partitions(&k.stderr(b), LABELER_GROUP)
     });
     std::thread::sleep(Duration::from_secs(2));
     k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
@@ -261,6 +273,11 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     // A: so the replacement joins after A's session has expired.
     std::thread::sleep(Duration::from_secs(10));
     let c = k.spawn(&["label"], &[]);
+    // C holds partitions before the next records arrive, or the survivor might take
+    // them all in the rebalance C's join starts.
+    k.wait_for("the replacement labeler to be assigned partitions", Duration::from_secs(60), |k| {
+        holds_partitions(&k.stderr(c), LABELER_GROUP)
+    });
     // Replace three images while a member is down: the index must end with the new content.
     let cat = k.world.photos.join("set-0/chelsea.png");
     let replaced = ["set-1/coffee.png", "set-2/brick.png", "set-3/astronaut.png"];
@@ -373,7 +390,7 @@ fn a_duplicated_s3_event_is_labeled_once_by_a_group_of_two() {
     let a = k.spawn(&["label"], &aws);
     let b = k.spawn(&["label"], &aws);
     k.wait_for("both labelers to be assigned partitions", Duration::from_secs(60), |k| {
-        k.stderr(a).contains("partitions assigned") && k.stderr(b).contains("partitions assigned")
+        holds_partitions(&k.stderr(a), LABELER_GROUP) && holds_partitions(&k.stderr(b), LABELER_GROUP)
     });
     let events = k.spawn(&["produce", "events", "--sqs", &queue], &aws);
     let send_all = || {

@@ -47,6 +47,9 @@ pub const SERVICE_ERROR: &str = "ServiceError";
 pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
 /// Any other labeler failure.
 pub const LABELER_ERROR: &str = "LabelerError";
+/// The labeler process died (out of memory, an abort, a crash in a decoder)
+/// `labeler.max-crashes` times while labeling this object, the last time alone.
+pub const LABELER_CRASHED: &str = "LabelerCrashed";
 /// The labeler was shutting down; the record is redone.
 pub const SHUTTING_DOWN: &str = "ShuttingDown";
 /// A labeling task was cancelled; the record is redone.

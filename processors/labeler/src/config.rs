@@ -53,6 +53,10 @@ pub struct Config {
     pub max_pixels: u64,
     /// Attempts for a retryable failure (read timeout, throttling) before FAILED.
     pub max_attempts: u32,
+    /// An object is FAILED (`LabelerCrashed`) once the labeler process died this many
+    /// times while labeling it. After the first such death the object is labeled
+    /// alone, so that only the culprit is counted again.
+    pub max_crashes: u32,
     /// First retry delay; doubles each attempt.
     #[serde(with = "humantime_serde")]
     pub retry_backoff: Duration,
@@ -83,6 +87,7 @@ impl Default for Config {
             max_bytes: 50 * 1024 * 1024,
             max_pixels: 100_000_000,
             max_attempts: 5,
+            max_crashes: 2,
             retry_backoff: Duration::from_millis(200),
             commit_interval: Duration::from_millis(500),
             model: None,
@@ -106,6 +111,7 @@ pub struct Settings {
     pub max_bytes: u64,
     pub max_pixels: u64,
     pub max_attempts: u32,
+    pub max_crashes: u32,
     pub retry_backoff: Duration,
     pub commit_interval: Duration,
     pub model: Option<(PathBuf, PathBuf)>,
@@ -129,6 +135,7 @@ impl Config {
         let min_confidence = problems.percent("labeler.min-confidence", self.min_confidence);
         let max_labels = problems.at_least_one("labeler.max-labels", self.max_labels);
         problems.check(self.max_bytes > 0, "labeler.max-bytes", || "must be at least 1 (bytes), got 0".into());
+        problems.check(self.max_crashes > 0, "labeler.max-crashes", || "must be at least 1, got 0".into());
         problems.check(self.max_pixels > 0, "labeler.max-pixels", || "must be at least 1, got 0".into());
         problems.check(self.model.is_some() == self.labels.is_some(), "labeler.model", || {
             "and labeler.labels go together: set both or neither".into()
@@ -145,6 +152,7 @@ impl Config {
             max_bytes: self.max_bytes,
             max_pixels: self.max_pixels,
             max_attempts: self.max_attempts.max(1),
+            max_crashes: self.max_crashes,
             retry_backoff: self.retry_backoff,
             commit_interval: self.commit_interval,
             model: self.model.clone().zip(self.labels.clone()),

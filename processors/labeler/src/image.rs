@@ -6,7 +6,8 @@
 //! - A JPEG is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still
 //!   leaves the short side at least 256 px: a 12 MP photo never exists at full size.
 //! - Then the short side is resized to 256, the centre 224×224 cropped, and pixels
-//!   normalised to `(p - 127) / 128`, NCHW, RGB.
+//!   normalised to `(p - 127) / 128`, NCHW, RGB. (The centre square is cut before
+//!   resizing: memory never depends on the aspect ratio.)
 //!
 //! Everything here is CPU work: call it from the blocking pool.
 
@@ -156,21 +157,21 @@ fn decode_png(bytes: &[u8], max_pixels: u64) -> Result<(RgbImage, u32, u32), Lab
 }
 
 /// Resize the short side to 256, crop the centre 224², normalise to NCHW floats.
+///
+/// The centre square is cut out first and only it is resized: what is allocated is
+/// 256², whatever the aspect ratio (resizing a 60000×1 image's short side to 256
+/// first would make a 15-million-pixel-wide one).
 pub fn to_tensor(rgb: &RgbImage) -> Vec<f32> {
     let (w, h) = rgb.dimensions();
     let short = w.min(h).max(1);
-    let new_w = ((u64::from(w) * u64::from(RESIZE_SHORT_SIDE) + u64::from(short) / 2) / u64::from(short))
-        .max(u64::from(INPUT_SIZE)) as u32;
-    let new_h = ((u64::from(h) * u64::from(RESIZE_SHORT_SIDE) + u64::from(short) / 2) / u64::from(short))
-        .max(u64::from(INPUT_SIZE)) as u32;
-    let resized = imageops::resize(rgb, new_w, new_h, imageops::FilterType::Triangle);
-    let left = (new_w - INPUT_SIZE) / 2;
-    let top = (new_h - INPUT_SIZE) / 2;
+    let square = imageops::crop_imm(rgb, (w - short.min(w)) / 2, (h - short.min(h)) / 2, short, short);
+    let resized = imageops::resize(&*square, RESIZE_SHORT_SIDE, RESIZE_SHORT_SIDE, imageops::FilterType::Triangle);
+    let margin = (RESIZE_SHORT_SIDE - INPUT_SIZE) / 2;
     let plane = (INPUT_SIZE * INPUT_SIZE) as usize;
     let mut tensor = vec![0f32; 3 * plane];
     for y in 0..INPUT_SIZE {
         for x in 0..INPUT_SIZE {
-            let p = resized.get_pixel(left + x, top + y);
+            let p = resized.get_pixel(margin + x, margin + y);
             let i = (y * INPUT_SIZE + x) as usize;
             for c in 0..3 {
                 tensor[c * plane + i] = (f32::from(p[c]) - 127.0) / 128.0;

@@ -34,7 +34,9 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ledger (
         object INTEGER PRIMARY KEY, kind INTEGER NOT NULL, version INTEGER, labeler INTEGER,
         labeled_at INTEGER NOT NULL);
      CREATE TABLE IF NOT EXISTS ledger_labelers (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE);
-     CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+     CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS ledger_attempts (object INTEGER PRIMARY KEY, version INTEGER,
+        starts INTEGER NOT NULL);";
 
 const LABELED: i64 = 0;
 const REMOVED: i64 = 1;
@@ -88,6 +90,10 @@ fn version(etag: Option<&str>, version_id: Option<&str>) -> Option<i64> {
         (None, Some(id)) => Some(hash(&format!("v:{id}"))),
         (None, None) => None,
     }
+}
+
+fn attempt_object(change: &ObjectChanged) -> i64 {
+    hash(&record_key(&change.bucket, &change.key))
 }
 
 /// What the ledger holds, for `status`.
@@ -188,6 +194,45 @@ impl Ledger {
             .map_err(|e| self.store.err(e))?;
         }
         tx.commit().map_err(|e| self.store.err(e))
+    }
+
+    /// How many times labeling `change`'s version started without finishing: each is a
+    /// labeler process that died with it in flight.
+    pub fn crashes(&self, change: &ObjectChanged) -> Result<u32, StoreError> {
+        let conn = self.store.lock()?;
+        let starts: Option<i64> = conn
+            .query_row(
+                "SELECT starts FROM ledger_attempts WHERE object = ?1 AND version IS ?2",
+                params![attempt_object(change), version(change.etag.as_deref(), change.version_id.as_deref())],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.store.err(e))?;
+        Ok(starts.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Notes, durably, that labeling `change` starts (a different version starts over).
+    pub fn begin(&self, change: &ObjectChanged) -> Result<(), StoreError> {
+        self.store
+            .lock()?
+            .execute(
+                "INSERT INTO ledger_attempts (object, version, starts) VALUES (?1, ?2, 1)
+                 ON CONFLICT (object) DO UPDATE SET
+                   starts = CASE WHEN version IS excluded.version THEN starts + 1 ELSE 1 END,
+                   version = excluded.version",
+                params![attempt_object(change), version(change.etag.as_deref(), change.version_id.as_deref())],
+            )
+            .map(|_| ())
+            .map_err(|e| self.store.err(e))
+    }
+
+    /// Notes that labeling `change` ended, whatever its outcome: the process survived it.
+    pub fn end(&self, change: &ObjectChanged) -> Result<(), StoreError> {
+        self.store
+            .lock()?
+            .execute("DELETE FROM ledger_attempts WHERE object = ?1", params![attempt_object(change)])
+            .map(|_| ())
+            .map_err(|e| self.store.err(e))
     }
 
     /// Counts `n` more skips.
@@ -343,6 +388,25 @@ mod tests {
         ledger.count_skips(3).unwrap();
         ledger.count_skips(2).unwrap();
         assert_eq!(ledger.totals().unwrap().skipped, 5);
+    }
+
+    #[test]
+    fn attempts_that_never_ended_are_counted_per_version_and_survive_a_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ledger.sqlite");
+        let ledger = Ledger::open(Some(&path)).unwrap();
+        assert_eq!(ledger.crashes(&change("e1")).unwrap(), 0);
+        ledger.begin(&change("e1")).unwrap();
+        ledger.begin(&change("e1")).unwrap();
+        drop(ledger); // as a process that died twice mid-label
+        let ledger = Ledger::open(Some(&path)).unwrap();
+        assert_eq!(ledger.crashes(&change("e1")).unwrap(), 2);
+        assert_eq!(ledger.crashes(&change("e2")).unwrap(), 0, "another version has its own count");
+        ledger.begin(&change("e2")).unwrap();
+        assert_eq!(ledger.crashes(&change("e2")).unwrap(), 1, "a new version starts over");
+        assert_eq!(ledger.crashes(&change("e1")).unwrap(), 0);
+        ledger.end(&change("e2")).unwrap();
+        assert_eq!(ledger.crashes(&change("e2")).unwrap(), 0, "an attempt that ended is no crash");
     }
 
     #[test]

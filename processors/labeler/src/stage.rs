@@ -15,6 +15,9 @@
 //!   skipped before anything is read: no HEAD, no GET, no model call, no output (the
 //!   index has its labels). Deletes, failures and other versions are never skipped.
 //!   The stage starts once the ledger has read what `images.labeled.v1` held.
+//! - Each labeling's start and end are noted in the ledger: an object that was in
+//!   flight when the process died is labeled alone next time, and FAILED
+//!   (`LabelerCrashed`) once it was in flight at `max-crashes` deaths.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -59,6 +62,10 @@ struct Running {
     stage: Stage,
     fingerprint: String,
     uncounted_skips: std::sync::atomic::AtomicU64,
+    /// Held shared while an object is labeled, and exclusively by an object that was in
+    /// flight when a labeler process died (so that it alone is counted if it kills this
+    /// one too).
+    turns: tokio::sync::RwLock<()>,
 }
 
 impl std::ops::Deref for Running {
@@ -106,7 +113,8 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
         caught_up_tx,
         stop_following.clone(),
     ));
-    let stage = Arc::new(Running { stage, fingerprint, uncounted_skips: 0.into() });
+    let stage =
+        Arc::new(Running { stage, fingerprint, uncounted_skips: 0.into(), turns: tokio::sync::RwLock::new(()) });
     // Decide nothing before the ledger knows what the topic held.
     tokio::select! {
         _ = caught_up.wait_for(|caught_up| *caught_up) => {}
@@ -285,7 +293,7 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
     let mut outcome = ImageLabeled::for_change(&change, LabelKind::Removed, model, now_ms());
     outcome.labeler = Some(running.fingerprint.clone());
     if change.kind == ChangeKind::Upsert {
-        match label_with_retries(stage, &change, shutdown).await {
+        match label_counted(running, &change, shutdown).await {
             Some(Ok(Some((set, current)))) => {
                 if let Some(meta) = current {
                     // The inventory row was stale, or the change named no version:
@@ -338,6 +346,58 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
 
 /// Labels, and what a HEAD found when it differs from the change (a stale inventory row).
 type Read = (crate::LabelSet, Option<ObjectMeta>);
+
+/// Labels `change` with retries, its start and end noted in the ledger: a labeler
+/// process that dies on an object (out of memory, an abort, a crash in a C library)
+/// leaves the start unmatched. After one such death the object is labeled alone;
+/// after `max-crashes` it is FAILED without being tried, so that a poison object
+/// costs a few restarts, never the pipeline.
+async fn label_counted(
+    running: &Running,
+    change: &ObjectChanged,
+    shutdown: &CancellationToken,
+) -> Option<Result<Option<Read>, LabelFailure>> {
+    let stage = &running.stage;
+    let object = format!("{}/{}", change.bucket, change.key);
+    let asked = change.clone();
+    let crashes = stage.ledger.run(move |l| l.crashes(&asked)).await.unwrap_or_else(|e| {
+        warn!(error = %e, "the labeler ledger cannot be read; crashes on this object are not counted");
+        0
+    });
+    let max = stage.settings.max_crashes;
+    if crashes >= max {
+        let ended = change.clone();
+        if let Err(e) = stage.ledger.run(move |l| l.end(&ended)).await {
+            warn!(error = %e, "the labeler ledger cannot be written");
+        }
+        return Some(Err(LabelFailure::permanent(
+            error_codes::LABELER_CRASHED,
+            format!(
+                "the labeler process died {crashes} times while labeling this object{}: out of memory, an abort or \
+                 a crash in a decoder; see how the process ended (exit status, the system log). It is not tried \
+                 again (labeler.max-crashes = {max}) until `bucketlens relabel --failed --code {}`",
+                if crashes > 1 { " (the last time it was labeled alone)" } else { "" },
+                error_codes::LABELER_CRASHED
+            ),
+        )));
+    }
+    let (_shared, _alone) = if crashes > 0 {
+        warn!(object = %object, crashes, "a labeler process died while this object was in flight; labeling it alone");
+        (None, Some(running.turns.write().await))
+    } else {
+        (Some(running.turns.read().await), None)
+    };
+    let begun = change.clone();
+    if let Err(e) = stage.ledger.run(move |l| l.begin(&begun)).await {
+        warn!(error = %e, "the labeler ledger cannot be written; a crash on this object would not be counted");
+    }
+    let result = label_with_retries(stage, change, shutdown).await;
+    let ended = change.clone();
+    if let Err(e) = stage.ledger.run(move |l| l.end(&ended)).await {
+        warn!(error = %e, "the labeler ledger cannot be written; this object may be taken for a crash");
+    }
+    result
+}
 
 /// Reads and labels with retries. `None` if shutdown interrupted a backoff;
 /// `Ok(None)` if the object is gone.

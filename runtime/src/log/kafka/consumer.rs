@@ -34,7 +34,8 @@ pub(super) fn subscribe(
     full: String,
 ) -> Result<Box<dyn Consumer>, LogError> {
     let (tx, rx) = mpsc::channel(1024);
-    let context = GroupContext { auth: auth.clone(), events: tx, drain_timeout: config.drain_timeout };
+    let context =
+        GroupContext { auth: auth.clone(), events: tx, drain_timeout: config.drain_timeout, group: group.to_string() };
     let properties = client_config(
         config,
         &[
@@ -77,6 +78,9 @@ struct GroupContext {
     auth: Auth,
     events: mpsc::Sender<Event>,
     drain_timeout: Duration,
+    /// Named in the rebalance lines: a labeler is a member of two groups (its own and
+    /// its ledger follower's).
+    group: String,
 }
 
 impl ClientContext for GroupContext {
@@ -99,7 +103,8 @@ impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(tpl) = rebalance else {
             if let Rebalance::Assign(tpl) = rebalance {
-                info!(partitions = ?tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions assigned");
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                info!(group = %self.group, ?partitions, "partitions assigned");
             }
             return;
         };
@@ -114,9 +119,11 @@ impl ConsumerContext for GroupContext {
             return;
         }
         match released.recv_timeout(self.drain_timeout) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => info!(?partitions, "partitions revoked after draining"),
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                info!(group = %self.group, ?partitions, "partitions revoked after draining");
+            }
             Err(RecvTimeoutError::Timeout) => {
-                warn!(?partitions, timeout = ?self.drain_timeout, "revoked partitions not drained in time; their unfinished records will be redone by the next owner");
+                warn!(group = %self.group, ?partitions, timeout = ?self.drain_timeout, "revoked partitions not drained in time; their unfinished records will be redone by the next owner");
             }
         }
     }
