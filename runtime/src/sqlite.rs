@@ -22,6 +22,22 @@ pub struct StoreError {
     pub reason: String,
 }
 
+/// SQLite's words for `SQLITE_FULL`, as `sqlite3_errstr` has them.
+const DISK_FULL: &str = "database or disk is full";
+
+/// The reason to give for a SQLite failure: a full disk says what to do about it
+/// (once, not SQLite's words after ours).
+pub fn reason(e: impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    if text.contains(DISK_FULL) {
+        "the disk is full: free space where the data dir is, then run again (what was written is kept, the rest is \
+         redone)"
+            .into()
+    } else {
+        text
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     what: &'static str,
@@ -34,7 +50,7 @@ impl Store {
     /// runs `schema` (idempotent `CREATE … IF NOT EXISTS` statements).
     pub fn open(what: &'static str, path: Option<&Path>, schema: &str) -> Result<Self, StoreError> {
         let name = path.map_or_else(|| ":memory:".to_string(), |p| p.display().to_string());
-        let err = |e: rusqlite::Error| StoreError { what, path: name.clone(), reason: e.to_string() };
+        let err = |e: rusqlite::Error| StoreError { what, path: name.clone(), reason: reason(e) };
         let conn = match path {
             Some(p) => Connection::open(p),
             None => Connection::open_in_memory(),
@@ -49,7 +65,7 @@ impl Store {
 
     /// An error of this store.
     pub fn err(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError { what: self.what, path: self.path.clone(), reason: e.to_string() }
+        StoreError { what: self.what, path: self.path.clone(), reason: reason(e) }
     }
 
     /// The connection (blocking: call from the blocking pool, or via [`Store::run`]).

@@ -42,7 +42,7 @@ pub const UNCHANGED: &str = "unchanged";
 /// A failure that stops the stage (the log is unusable); records are not lost: they
 /// are redone from the last commit on restart.
 #[derive(Debug, thiserror::Error)]
-#[error("labeler stopped: {0}")]
+#[error("labeler stopped")]
 pub struct StageError(#[from] LogError);
 
 /// What the stage needs to run.

@@ -54,11 +54,8 @@ fn storage(e: rusqlite::Error) -> LogError {
         if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) {
             return LogError::Unavailable { reason: e.to_string() };
         }
-        if code.code == rusqlite::ErrorCode::DiskFull {
-            return LogError::Storage { reason: format!("disk full: {e}") };
-        }
     }
-    LogError::Storage { reason: e.to_string() }
+    LogError::Storage { reason: crate::sqlite::reason(e) }
 }
 
 impl EmbeddedLog {

@@ -27,9 +27,9 @@ pub struct Stage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    #[error("index sink stopped: {0}")]
+    #[error("index sink stopped")]
     Log(#[from] LogError),
-    #[error("index sink stopped: {0}")]
+    #[error("index sink stopped")]
     Index(#[from] IndexError),
 }
 

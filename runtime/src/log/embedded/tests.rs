@@ -111,3 +111,19 @@ async fn headers_round_trip_and_unknown_topics_are_clear_errors() {
     let err = log.produce("nope", vec![rec("k", "v")]).await.unwrap_err();
     assert!(err.to_string().contains("topic nope does not exist"), "{err}");
 }
+
+#[tokio::test]
+async fn a_full_disk_is_named_once_with_what_to_do() {
+    let (_dir, log) = log().await;
+    log.produce("t", vec![rec("a", "small")]).await.unwrap();
+    {
+        // SQLite reports SQLITE_FULL once the file may not grow, as on a full disk.
+        let conn = log.inner.conn.lock().unwrap();
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+    }
+    let big: Vec<OutRecord> = (0..200).map(|i| rec(&format!("k{i}"), &"x".repeat(10_000))).collect();
+    let message = log.produce("t", big).await.unwrap_err().to_string();
+    assert!(message.contains("the disk is full: free space"), "{message}");
+    assert_eq!(message.matches("full").count(), 1, "said once: {message}");
+}
