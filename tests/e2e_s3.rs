@@ -470,6 +470,16 @@ except urllib.error.HTTPError as e:
         moto.py(&script).trim().parse().unwrap()
     };
     let fixture = |name: &str| std::fs::read_to_string(fixtures.join(name)).unwrap();
+    // The liveness check a RustFS webhook target makes before delivering (no token).
+    let check = |method: &str| -> String {
+        moto.py(&format!(
+            "import urllib.request\nr = urllib.request.urlopen(urllib.request.Request('http://{addr}/', method='{method}'))\nprint(r.status, len(r.read()))"
+        ))
+        .trim()
+        .to_string()
+    };
+    assert_eq!(check("HEAD"), "200 0");
+    assert!(check("GET").starts_with("200 "), "GET / answers");
     assert_eq!(post(&fixture("s3-object-created.json"), "wrong"), 401);
     assert_eq!(post("{\"hello\": 1}", "s3cret"), 400);
     assert_eq!(post(&"x".repeat(30_000), "s3cret"), 413);

@@ -51,6 +51,14 @@ impl Store {
     pub fn open(what: &'static str, path: Option<&Path>, schema: &str) -> Result<Self, StoreError> {
         let name = path.map_or_else(|| ":memory:".to_string(), |p| p.display().to_string());
         let err = |e: rusqlite::Error| StoreError { what, path: name.clone(), reason: reason(e) };
+        if let Some(parent) = path.and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
+            // A fresh data dir (a labeler's first start on Kafka) is made here.
+            std::fs::create_dir_all(parent).map_err(|e| StoreError {
+                what,
+                path: name.clone(),
+                reason: format!("cannot create {}: {e}", parent.display()),
+            })?;
+        }
         let conn = match path {
             Some(p) => Connection::open(p),
             None => Connection::open_in_memory(),
@@ -103,5 +111,13 @@ mod tests {
         let e = again.lock().unwrap().execute("INSERT INTO missing VALUES (1)", []).map_err(|e| again.err(e));
         let message = e.unwrap_err().to_string();
         assert!(message.starts_with(&format!("test state at {}: ", path.display())), "{message}");
+    }
+
+    #[test]
+    fn a_store_in_a_data_dir_not_made_yet_makes_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("fresh/data/dir/state.sqlite");
+        Store::open("test state", Some(&path), "CREATE TABLE IF NOT EXISTS t (v INTEGER);").unwrap();
+        assert!(path.is_file());
     }
 }

@@ -3,6 +3,8 @@
 //! once its records are in the log; 400 names what is wrong with a body that is
 //! not a notification; 401 without the configured bearer token; 413 above
 //! `webhook-max-body`; 503 when the log cannot take the records (the sender retries).
+//! A GET or HEAD of `/` answers 200 with no token: the liveness check RustFS makes of
+//! a webhook target before it delivers to it, and a health check for orchestrators.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,7 +37,7 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let shared = Arc::new(Shared { output, metrics, token: config.webhook_token.clone() });
     let app = Router::new()
-        .route("/", post(receive))
+        .route("/", post(receive).get(alive))
         .route("/{*path}", post(receive))
         .layer(DefaultBodyLimit::max(config.webhook_max_body))
         .with_state(shared);
@@ -45,6 +47,11 @@ pub async fn serve(
         axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
     });
     Ok((bound, server))
+}
+
+/// GET (and HEAD) of `/`: the webhook is up.
+async fn alive() -> &'static str {
+    "bucketlens webhook: POST S3, EventBridge, MinIO or RustFS event notifications here\n"
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {

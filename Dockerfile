@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# One image for every bucketlens role: `docker run bucketlens index|label|sink|serve|produce …`.
+# The model is inside the binary; the runtime is a slim Debian with CA certificates,
+# running as a non-root user. Build: `docker build -t bucketlens .` (BuildKit).
+
+FROM rust:1.95-slim-bookworm AS builder
+# librdkafka, OpenSSL (rdkafka's ssl-vendored) and SQLite are built from source by
+# their crates: a C/C++ toolchain, cmake, perl and make are all they need.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential cmake perl pkg-config zlib1g-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# The registry and the target folder are build caches: a rebuild after a change to
+# bucketlens' own code recompiles only its crates, not the ~500 dependencies.
+ENV CARGO_PROFILE_RELEASE_DEBUG=false
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p bucketlens \
+    && install -D -m 0755 -s target/release/bucketlens /out/bucketlens
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --home-dir /var/lib/bucketlens --create-home bucketlens
+COPY --from=builder /out/bucketlens /usr/local/bin/bucketlens
+USER 10001:10001
+WORKDIR /var/lib/bucketlens
+# The data dir (log, ledger, listing state, index, thumbnails): mount a volume here.
+ENV BUCKETLENS_DATA_DIR=/var/lib/bucketlens
+# serve, the webhook (`produce events --webhook 0.0.0.0:8080`), /metrics.
+EXPOSE 7878 8080 9464
+ENTRYPOINT ["bucketlens"]
+CMD ["--help"]
