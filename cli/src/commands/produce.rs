@@ -85,8 +85,7 @@ async fn output(settings: &Settings, print: bool) -> anyhow::Result<Output> {
     if print {
         return Ok(Output::Print);
     }
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
+    // The log and every SQLite store make the data dir they live in.
     Ok(Output::Log(pipeline::open_log(settings).await?))
 }
 

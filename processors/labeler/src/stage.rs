@@ -358,18 +358,10 @@ async fn label_counted(
     shutdown: &CancellationToken,
 ) -> Option<Result<Option<Read>, LabelFailure>> {
     let stage = &running.stage;
-    let object = format!("{}/{}", change.bucket, change.key);
-    let asked = change.clone();
-    let crashes = stage.ledger.run(move |l| l.crashes(&asked)).await.unwrap_or_else(|e| {
-        warn!(error = %e, "the labeler ledger cannot be read; crashes on this object are not counted");
-        0
-    });
+    let crashes = noted(stage, change, Ledger::crashes, "crashes on this object are not counted").await;
     let max = stage.settings.max_crashes;
     if crashes >= max {
-        let ended = change.clone();
-        if let Err(e) = stage.ledger.run(move |l| l.end(&ended)).await {
-            warn!(error = %e, "the labeler ledger cannot be written");
-        }
+        noted(stage, change, Ledger::end, "it will be failed again before it is tried").await;
         return Some(Err(LabelFailure::permanent(
             error_codes::LABELER_CRASHED,
             format!(
@@ -382,21 +374,31 @@ async fn label_counted(
         )));
     }
     let (_shared, _alone) = if crashes > 0 {
+        let object = format!("{}/{}", change.bucket, change.key);
         warn!(object = %object, crashes, "a labeler process died while this object was in flight; labeling it alone");
         (None, Some(running.turns.write().await))
     } else {
         (Some(running.turns.read().await), None)
     };
-    let begun = change.clone();
-    if let Err(e) = stage.ledger.run(move |l| l.begin(&begun)).await {
-        warn!(error = %e, "the labeler ledger cannot be written; a crash on this object would not be counted");
-    }
+    noted(stage, change, Ledger::begin, "a crash on this object would not be counted").await;
     let result = label_with_retries(stage, change, shutdown).await;
-    let ended = change.clone();
-    if let Err(e) = stage.ledger.run(move |l| l.end(&ended)).await {
-        warn!(error = %e, "the labeler ledger cannot be written; this object may be taken for a crash");
-    }
+    noted(stage, change, Ledger::end, "this object may be taken for a crash").await;
     result
+}
+
+/// Runs `note` on the ledger for `change`. The ledger only saves work or counts
+/// crashes: a failure is a warning saying what it `costs`, never a stop.
+async fn noted<T: Default + Send + 'static>(
+    stage: &Stage,
+    change: &ObjectChanged,
+    note: fn(&Ledger, &ObjectChanged) -> Result<T, bucketlens_runtime::sqlite::StoreError>,
+    costs: &str,
+) -> T {
+    let change = change.clone();
+    stage.ledger.run(move |l| note(l, &change)).await.unwrap_or_else(|e| {
+        warn!(error = %e, "the labeler ledger failed; {costs}");
+        T::default()
+    })
 }
 
 /// Reads and labels with retries. `None` if shutdown interrupted a backoff;
