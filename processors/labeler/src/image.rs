@@ -5,6 +5,10 @@
 //!   refused before any pixel is decoded (decompression bombs).
 //! - A JPEG is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still
 //!   leaves the short side at least 256 px: a 12 MP photo never exists at full size.
+//!   A progressive JPEG's coefficients exist at full size whatever the scale: they are
+//!   bounded (320 MiB), and one large progressive decode runs at a time.
+//! - A PNG is read row by row into averaged boxes, never at full size (2 Mi pixels
+//!   at most, rows of at most 16 MiB).
 //! - Then the short side is resized to 256, the centre 224×224 cropped, and pixels
 //!   normalised to `(p - 127) / 128`, NCHW, RGB. (The centre square is cut before
 //!   resizing: memory never depends on the aspect ratio.)
@@ -13,7 +17,7 @@
 
 use std::io::Cursor;
 
-use ::image::{imageops, DynamicImage, ImageFormat as Codec, ImageReader, RgbImage};
+use ::image::{imageops, ImageFormat as Codec, ImageReader, RgbImage};
 use bucketlens_schemas::{error_codes, ImageFormat, ImageProperties};
 
 use crate::labeler::LabelFailure;
@@ -44,7 +48,7 @@ pub fn decode(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbImag
     let format = sniff(bytes)?;
     let (rgb, width, height) = match format {
         ImageFormat::Jpeg => decode_jpeg(bytes, max_pixels, short_side)?,
-        ImageFormat::Png => decode_png(bytes, max_pixels)?,
+        ImageFormat::Png => decode_png(bytes, max_pixels, short_side)?,
     };
     Ok((rgb, ImageProperties { format: format.name().to_string(), width: width as i32, height: height as i32 }))
 }
@@ -104,6 +108,42 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> LabelFailure {
     LabelFailure::permanent(error_codes::CORRUPT_IMAGE, format!("the {what} data cannot be decoded: {e}"))
 }
 
+/// The most coefficient memory a progressive JPEG may need (2 bytes each, 64 a block).
+const PROGRESSIVE_MAX_COEFFICIENT_BYTES: u64 = 320 << 20;
+/// A decode needing more than this waits for any other such decode to end.
+const LARGE_DECODE_BYTES: u64 = 64 << 20;
+static LARGE_DECODES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// What jpeg-decoder allocates for a progressive JPEG's coefficients: each
+/// component's blocks, padded to whole MCUs, from the frame header's sampling factors.
+fn jpeg_coefficient_bytes(bytes: &[u8], width: u32, height: u32) -> Option<u64> {
+    let mut at = 2;
+    let frame = loop {
+        let [0xFF, marker] = *bytes.get(at..at + 2)? else {
+            return None;
+        };
+        let rest = bytes.get(at + 2..)?;
+        if marker == 0xFF {
+            at += 1;
+            continue;
+        }
+        let length = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+        // SOF0 to SOF15, less DHT (C4), JPG (C8) and DAC (CC).
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            break rest.get(2..length)?;
+        }
+        at += 2 + length;
+    };
+    let count = usize::from(*frame.get(5)?);
+    let sampling: Vec<(u64, u64)> =
+        frame.get(6..6 + 3 * count)?.chunks_exact(3).map(|c| (u64::from(c[1] >> 4).max(1), u64::from(c[1] & 15).max(1))).collect();
+    let h_max = sampling.iter().map(|s| s.0).max()?;
+    let v_max = sampling.iter().map(|s| s.1).max()?;
+    let mcus_x = u64::from(width).div_ceil(8 * h_max);
+    let mcus_y = u64::from(height).div_ceil(8 * v_max);
+    Some(sampling.iter().map(|(h, v)| mcus_x * h * mcus_y * v * 64 * 2).sum())
+}
+
 fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbImage, u32, u32), LabelFailure> {
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(|e| corrupt("JPEG", e))?;
@@ -115,6 +155,25 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbIma
     if u64::from(width) * u64::from(height) > max_pixels {
         return Err(too_large(width.into(), height.into(), max_pixels));
     }
+    // A progressive JPEG is decoded from all its coefficients, held at full size
+    // whatever the output scale: bound them, and decode one large one at a time.
+    let coefficients = if info.coding_process == jpeg_decoder::CodingProcess::DctProgressive {
+        jpeg_coefficient_bytes(bytes, width, height).ok_or_else(|| corrupt("JPEG", "no frame header"))?
+    } else {
+        0
+    };
+    if coefficients > PROGRESSIVE_MAX_COEFFICIENT_BYTES {
+        return Err(LabelFailure::permanent(
+            error_codes::IMAGE_TOO_LARGE,
+            format!(
+                "a progressive JPEG of {width}x{height} needs {} MiB of coefficients to decode; bucketlens decodes \
+                 progressive JPEGs needing up to {} MiB (about 100 MP with 4:2:0 chroma, 55 MP with 4:4:4)",
+                coefficients >> 20,
+                PROGRESSIVE_MAX_COEFFICIENT_BYTES >> 20
+            ),
+        ));
+    }
+    let _one_at_a_time = (coefficients > LARGE_DECODE_BYTES).then(|| LARGE_DECODES.lock().unwrap_or_else(|e| e.into_inner()));
     // Ask for the smallest size whose short side is still >= short_side; the decoder picks
     // the nearest DCT scale (1/8, 1/4, 1/2, 1) at or above it.
     let short = width.min(height).max(1);
@@ -141,19 +200,128 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbIma
     Ok((image, width, height))
 }
 
-fn decode_png(bytes: &[u8], max_pixels: u64) -> Result<(RgbImage, u32, u32), LabelFailure> {
-    let reader = ImageReader::with_format(Cursor::new(bytes), Codec::Png);
-    let (width, height) = reader.into_dimensions().map_err(|e| corrupt("PNG", e))?;
+/// A PNG is reduced while it is decoded, row by row, to at most this many pixels:
+/// what a header can make bucketlens hold is bounded, whatever its size.
+const PNG_MAX_OUTPUT_PIXELS: u64 = 2 << 20;
+/// The longest PNG row read (the decoder keeps about three rows of the raw data).
+const PNG_MAX_ROW_BYTES: u64 = 16 << 20;
+
+/// Decodes a PNG row by row, averaging boxes of `fx × fy` pixels on the way: the
+/// short side stays at least `short_side` unless that would exceed
+/// [`PNG_MAX_OUTPUT_PIXELS`]. Interlaced (Adam7) images take the same path: each
+/// pass's pixels fall into their boxes.
+fn decode_png(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbImage, u32, u32), LabelFailure> {
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    // 8 bits a sample, palettes and low bit depths expanded: gray, gray+alpha, RGB or RGBA.
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| corrupt("PNG", e))?;
+    let info = reader.info();
+    let (width, height, interlaced) = (info.width, info.height, info.interlaced);
+    if width == 0 || height == 0 {
+        return Err(corrupt("PNG", "zero width or height"));
+    }
     if u64::from(width) * u64::from(height) > max_pixels {
         return Err(too_large(width.into(), height.into(), max_pixels));
     }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), Codec::Png);
-    let mut limits = ::image::Limits::default();
-    // 16-bit RGBA is 8 bytes a pixel; allow that much and no more.
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(1 << 20));
-    reader.limits(limits);
-    let decoded: DynamicImage = reader.decode().map_err(|e| corrupt("PNG", e))?;
-    Ok((decoded.to_rgb8(), width, height))
+    let row_bytes = info.raw_row_length() as u64;
+    if row_bytes > PNG_MAX_ROW_BYTES {
+        return Err(LabelFailure::permanent(
+            error_codes::IMAGE_TOO_LARGE,
+            format!(
+                "a PNG {width} pixels wide has rows of {} MiB; bucketlens reads PNG rows of at most {} MiB",
+                row_bytes >> 20,
+                PNG_MAX_ROW_BYTES >> 20
+            ),
+        ));
+    }
+    let (color, _) = reader.output_color_type();
+    let mut boxes = Boxes::new(width, height, short_side, color.samples());
+    let row_error = |e: png::DecodingError| corrupt("PNG", e);
+    let ends_early = || corrupt("PNG", "the image data ends before the last row");
+    if interlaced {
+        // Adam7 (PNG specification, 8.2): passes 1 to 7 in order, an empty pass skipped.
+        const PASSES: [(u32, u32, u32, u32); 7] =
+            [(0, 8, 0, 8), (4, 8, 0, 8), (0, 4, 4, 8), (2, 4, 0, 4), (0, 2, 2, 4), (1, 2, 0, 2), (0, 1, 1, 2)];
+        for (pass, &(x0, dx, y0, dy)) in (1u8..).zip(&PASSES) {
+            let (samples, lines) = (width.saturating_sub(x0).div_ceil(dx), height.saturating_sub(y0).div_ceil(dy));
+            if samples == 0 {
+                continue;
+            }
+            for line in 0..lines {
+                let row = reader.next_interlaced_row().map_err(row_error)?.ok_or_else(ends_early)?;
+                let expected = png::Adam7Info::new(pass, line, width);
+                if !matches!(row.interlace(), png::InterlaceInfo::Adam7(info) if *info == expected) {
+                    return Err(corrupt("PNG", format!("pass {pass} line {line} came out of order")));
+                }
+                boxes.add_row(y0 + line * dy, x0, dx, row.data());
+            }
+        }
+    } else {
+        for y in 0..height {
+            let row = reader.next_row().map_err(row_error)?.ok_or_else(ends_early)?;
+            boxes.add_row(y, 0, 1, row.data());
+        }
+    }
+    Ok((boxes.finish(), width, height))
+}
+
+/// Sums of the pixels falling into each output pixel's box.
+struct Boxes {
+    fx: u32,
+    fy: u32,
+    out_w: u32,
+    out_h: u32,
+    channels: usize,
+    sums: Vec<u64>,
+}
+
+impl Boxes {
+    fn new(width: u32, height: u32, short_side: u32, channels: usize) -> Self {
+        let short = width.min(height);
+        let cap = PNG_MAX_OUTPUT_PIXELS;
+        let pixels = u64::from(width) * u64::from(height);
+        // The largest box keeping the short side >= short_side, made larger while the
+        // output would exceed the cap; past the short side, only the long side shrinks.
+        let uniform = (pixels.div_ceil(cap) as f64).sqrt().ceil() as u32;
+        let f = (short / short_side.max(1)).max(uniform).clamp(1, short);
+        let (mut fx, mut fy) = (f, f);
+        if u64::from(width / fx) * u64::from(height / fy) > cap {
+            if width >= height {
+                fx = width.div_ceil((cap / u64::from(height / fy)).max(1) as u32);
+            } else {
+                fy = height.div_ceil((cap / u64::from(width / fx)).max(1) as u32);
+            }
+        }
+        let (out_w, out_h) = ((width / fx).max(1), (height / fy).max(1));
+        Boxes { fx, fy, out_w, out_h, channels, sums: vec![0; out_w as usize * out_h as usize * 3] }
+    }
+
+    /// Adds the row at image row `y` whose pixels sit at `x0, x0 + dx, …`.
+    fn add_row(&mut self, y: u32, x0: u32, dx: u32, data: &[u8]) {
+        let oy = y / self.fy;
+        if oy >= self.out_h {
+            return;
+        }
+        let line = oy as usize * self.out_w as usize * 3;
+        for (i, pixel) in data.chunks_exact(self.channels).enumerate() {
+            let ox = (x0 + i as u32 * dx) / self.fx;
+            if ox >= self.out_w {
+                break;
+            }
+            let rgb = if self.channels < 3 { [pixel[0]; 3] } else { [pixel[0], pixel[1], pixel[2]] };
+            let at = line + ox as usize * 3;
+            for (sum, v) in self.sums[at..at + 3].iter_mut().zip(rgb) {
+                *sum += u64::from(v);
+            }
+        }
+    }
+
+    /// The averages (the alpha channel is dropped, as `to_rgb8` does).
+    fn finish(self) -> RgbImage {
+        let n = u64::from(self.fx) * u64::from(self.fy);
+        let pixels = self.sums.iter().map(|&s| ((s + n / 2) / n) as u8).collect();
+        RgbImage::from_raw(self.out_w, self.out_h, pixels).expect("the sums are out_w × out_h × 3")
+    }
 }
 
 /// Resize the short side to 256, crop the centre 224², normalise to NCHW floats.

@@ -58,3 +58,143 @@ fn images_over_the_pixel_limit_are_refused_before_decoding() {
     let err = prepare(&example("rocket.jpg"), 1000).unwrap_err();
     assert_eq!(err.code, "ImageTooLarge");
 }
+
+/// A PNG of `width × height` RGB8 pixels from `pixel(x, y)`, plain or Adam7
+/// interlaced. (The png crate writes no interlaced PNGs: the passes, filter type 0 on
+/// every line, are laid out here as the PNG specification's section 8.2 says.)
+fn png_rgb8(width: u32, height: u32, interlaced: bool, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+    use std::io::Write;
+    const PASSES: [(u32, u32, u32, u32); 7] =
+        [(0, 8, 0, 8), (4, 8, 0, 8), (0, 4, 4, 8), (2, 4, 0, 4), (0, 2, 2, 4), (1, 2, 0, 2), (0, 1, 1, 2)];
+    let passes: Vec<_> = if interlaced { PASSES.to_vec() } else { vec![(0, 1, 0, 1)] };
+    let mut raw = Vec::new();
+    for (x0, dx, y0, dy) in passes {
+        if width <= x0 {
+            continue;
+        }
+        for y in (y0..height).step_by(dy as usize) {
+            raw.push(0);
+            for x in (x0..width).step_by(dx as usize) {
+                raw.extend(pixel(x, y));
+            }
+        }
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&raw).unwrap();
+    let idat = z.finish().unwrap();
+    let mut ihdr = Vec::new();
+    ihdr.extend(width.to_be_bytes());
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, u8::from(interlaced)]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(&b"IHDR"[..], ihdr), (b"IDAT", idat), (b"IEND", Vec::new())] {
+        png.extend((data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(&data);
+        png.extend(kind);
+        png.extend(data);
+        png.extend(crc.sum().to_be_bytes());
+    }
+    png
+}
+
+fn gradient(x: u32, y: u32) -> [u8; 3] {
+    [(x % 251) as u8, (y % 241) as u8, ((x * 7 + y * 3) % 256) as u8]
+}
+
+#[test]
+fn an_interlaced_png_decodes_to_the_same_pixels_as_a_plain_one() {
+    for (w, h) in [(1, 1), (3, 2), (9, 17), (300, 200), (1024, 700)] {
+        for short_side in [100_000, 256, 2] {
+            let plain = decode(&png_rgb8(w, h, false, gradient), 100_000_000, short_side).unwrap();
+            let adam7 = decode(&png_rgb8(w, h, true, gradient), 100_000_000, short_side).unwrap();
+            assert_eq!(plain.1, adam7.1, "{w}x{h}");
+            assert!(plain.0 == adam7.0, "{w}x{h} at short side {short_side}: the pixels differ");
+        }
+    }
+    // Asked for a short side above the image's, nothing is reduced: the pixels are its own.
+    let (rgb, _) = decode(&png_rgb8(9, 17, true, gradient), 100_000_000, 100_000).unwrap();
+    assert_eq!(rgb.dimensions(), (9, 17));
+    assert!(rgb.enumerate_pixels().all(|(x, y, p)| p.0 == gradient(x, y)));
+}
+
+#[test]
+fn a_large_png_is_reduced_while_it_is_read_into_averaged_boxes() {
+    // 1030x520 with short side 256: boxes of 2x2 (520 / 256), 515x260 out.
+    let (rgb, props) = decode(&png_rgb8(1030, 520, false, gradient), 100_000_000, 256).unwrap();
+    assert_eq!((props.width, props.height), (1030, 520), "the properties are the image's own size");
+    assert_eq!(rgb.dimensions(), (515, 260));
+    let mean = |x: u32, y: u32, c: usize| {
+        let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)].iter().map(|(dx, dy)| u32::from(gradient(2 * x + dx, 2 * y + dy)[c])).sum();
+        ((sum + 2) / 4) as u8
+    };
+    for (x, y) in [(0, 0), (100, 37), (514, 259), (300, 120)] {
+        assert_eq!(rgb.get_pixel(x, y).0, [mean(x, y, 0), mean(x, y, 1), mean(x, y, 2)], "at {x},{y}");
+    }
+}
+
+#[test]
+fn what_a_png_header_can_make_the_decoder_hold_is_bounded() {
+    // Whatever the shape, the output stays under the cap and keeps the short side
+    // when the cap allows.
+    for (w, h) in [(60_000, 1), (1, 60_000), (10_000, 10_000), (100_000_000, 1), (511, 195_694), (4000, 3000), (u32::MAX, 3), (300, 200)]
+    {
+        let boxes = Boxes::new(w, h, 256, 4);
+        let out = u64::from(boxes.out_w) * u64::from(boxes.out_h);
+        assert!(out <= PNG_MAX_OUTPUT_PIXELS, "{w}x{h} -> {}x{}", boxes.out_w, boxes.out_h);
+        if u64::from(w) * u64::from(h) <= PNG_MAX_OUTPUT_PIXELS / 4 || (w >= 1024 && h >= 1024 && w <= 20_000 && h <= 20_000) {
+            assert!(boxes.out_w.min(boxes.out_h) >= 256.min(w.min(h)), "{w}x{h} -> {}x{}", boxes.out_w, boxes.out_h);
+        }
+    }
+    // A row too long to hold is refused before any pixel is read: 3,000,000 RGBA16
+    // pixels make rows of 22 MiB.
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, 3_000_000, 1);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Sixteen);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&vec![0; 3_000_000 * 8]).unwrap();
+    }
+    let err = prepare(&bytes, 100_000_000).unwrap_err();
+    assert_eq!(err.code, "ImageTooLarge", "{}", err.message);
+    assert!(err.message.contains("3000000 pixels wide") && err.message.contains("22 MiB"), "{}", err.message);
+}
+
+#[test]
+fn a_progressive_jpeg_is_refused_when_its_coefficients_would_not_fit() {
+    let encode = |sampling, progressive| {
+        let mut jpeg = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 80);
+        encoder.set_sampling_factor(sampling);
+        encoder.set_progressive(progressive);
+        encoder.encode(&rgb_noise(1000, 1000), 1000, 1000, jpeg_encoder::ColorType::Rgb).unwrap();
+        jpeg
+    };
+    // From the frame header's sampling factors: 4:2:0 holds half what 4:4:4 does.
+    let (yuv420, yuv444) = (encode(jpeg_encoder::SamplingFactor::F_2_2, true), encode(jpeg_encoder::SamplingFactor::F_1_1, true));
+    assert_eq!(jpeg_coefficient_bytes(&yuv420, 1000, 1000), Some((126 * 126 + 2 * 63 * 63) * 128));
+    assert_eq!(jpeg_coefficient_bytes(&yuv444, 1000, 1000), Some(3 * 125 * 125 * 128));
+    assert!(prepare(&yuv444, 100_000_000).is_ok(), "a small progressive JPEG decodes");
+
+    // The same file claiming 12000x12000 is refused before a coefficient is allocated.
+    let sof = yuv444.windows(2).position(|w| w == [0xFF, 0xC2]).unwrap();
+    let mut huge = yuv444.clone();
+    huge[sof + 5..sof + 9].copy_from_slice(&[0x2E, 0xE0, 0x2E, 0xE0]);
+    let err = prepare(&huge, 200_000_000).unwrap_err();
+    assert_eq!(err.code, "ImageTooLarge", "{}", err.message);
+    assert!(err.message.contains("progressive JPEG of 12000x12000 needs 823 MiB"), "{}", err.message);
+
+    // A baseline JPEG is decoded at 1/8 scale and holds no coefficients: the same
+    // claim is not refused (jpeg-decoder fills the blocks its data lacks).
+    let mut baseline = encode(jpeg_encoder::SamplingFactor::F_1_1, false);
+    let sof = baseline.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    baseline[sof + 5..sof + 9].copy_from_slice(&[0x2E, 0xE0, 0x2E, 0xE0]);
+    let decoded = prepare(&baseline, 200_000_000).map(|p| p.properties).map_err(|e| e.message);
+    assert_eq!(decoded, Ok(ImageProperties { format: "jpeg".into(), width: 12000, height: 12000 }));
+}
+
+fn rgb_noise(width: u32, height: u32) -> Vec<u8> {
+    (0..width * height * 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()
+}
