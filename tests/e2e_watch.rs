@@ -71,6 +71,16 @@ fn watch_follows_deletes_replacements_and_new_files() {
         keys_for(&w, "tripod") == vec!["camera.png"]
     });
 
+    // A change made while something reads the folder (a backup, `ls`, a sync tool)
+    // is not lost: reading the watched root used to make its sync swallow the change.
+    let listed = std::fs::read_dir(&w.photos).unwrap().count();
+    std::fs::copy(w.photos.join("coffee.png"), w.photos.join("camera.png")).unwrap();
+    assert!(listed > 0);
+    wait_for("the file replaced while the folder was read to be re-labeled", Duration::from_secs(10), || {
+        keys_for(&w, "espresso") == vec!["camera.png", "coffee.png", "rocket.jpg"]
+    });
+    assert!(keys_for(&w, "tripod").is_empty());
+
     // SIGTERM: drains, commits and exits 0.
     let pid = watcher.0.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());

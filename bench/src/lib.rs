@@ -70,3 +70,80 @@ pub fn run_sampled(mut command: Command) -> anyhow::Result<Sampled> {
     }
     Ok(Sampled { wall, peak_rss_mib: peak, stdout, stderr })
 }
+
+/// A local Kafka-protocol broker and the commands that run bucketlens against it.
+pub mod kafka {
+    use std::net::{TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use anyhow::bail;
+    use bucketlens_runtime::log::{KafkaLog, Log, Until};
+
+    /// A tansu broker on 127.0.0.1 in a folder of its own, ended when dropped.
+    pub struct Broker {
+        child: Child,
+        pub bootstrap: String,
+    }
+
+    impl Drop for Broker {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Starts tansu (SQLite engine) in `dir`: `TANSU_BINARY`, else the copy
+    /// `scripts/test-servers` installs.
+    pub fn start_broker(dir: &Path) -> anyhow::Result<Broker> {
+        let tansu = std::env::var_os("TANSU_BINARY").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/bucketlens/tools/tansu-0.6.0/bin/tansu")
+        });
+        if !tansu.is_file() {
+            bail!("no tansu at {}: run scripts/test-servers first", tansu.display());
+        }
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu)
+            .current_dir(dir)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("tansu did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Broker { child, bootstrap: format!("127.0.0.1:{port}") })
+    }
+
+    /// `bucketlens --config CONFIG --data-dir DATA ARGS` with `env` set.
+    pub fn command(config: &Path, data: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
+        let mut cmd = Command::new(std::env::current_exe().unwrap_or_default().with_file_name("bucketlens"));
+        cmd.arg("--config").arg(config).arg("--data-dir").arg(data).args(args);
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        cmd
+    }
+
+    /// A configuration for the Kafka log at `bootstrap`, topics prefixed `prefix`.
+    pub fn write_config(path: &Path, bootstrap: &str, prefix: &str, partitions: u32) -> anyhow::Result<()> {
+        std::fs::write(
+            path,
+            format!(
+                "[log]\nbackend = \"kafka\"\npartitions = {partitions}\n[log.kafka]\nbrokers = \"{bootstrap}\"\ntopic-prefix = \"{prefix}\"\n"
+            ),
+        )?;
+        Ok(())
+    }
+
+    /// Whether `group` has committed `topic` up to its end offsets now.
+    pub async fn caught_up(log: &KafkaLog, group: &str, topic: &str) -> anyhow::Result<bool> {
+        Ok(Until::EndOffsets(log.watermarks(topic).await?).reached(log, group, topic).await?)
+    }
+}

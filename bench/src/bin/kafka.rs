@@ -11,76 +11,15 @@
 //! Usage: cargo build --release --workspace && \
 //!   TANSU_BINARY=… target/release/bucketlens-bench-kafka [FILES=20000] [COPIES=10]
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log, Until};
+use bucketlens_bench::kafka::{caught_up, command, start_broker, write_config, Broker};
+use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-
-struct Broker {
-    child: Child,
-    bootstrap: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_broker(dir: &Path) -> anyhow::Result<Broker> {
-    let tansu = std::env::var_os("TANSU_BINARY").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/bucketlens/tools/tansu-0.6.0/bin/tansu")
-    });
-    if !tansu.is_file() {
-        bail!("no tansu at {}: run scripts/test-servers first", tansu.display());
-    }
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(tansu)
-        .current_dir(dir)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", "sqlite://tansu.db"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("tansu did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(Broker { child, bootstrap: format!("127.0.0.1:{port}") })
-}
-
-fn bucketlens() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    exe.with_file_name("bucketlens")
-}
-
-fn command(config: &Path, data: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
-    let mut cmd = Command::new(bucketlens());
-    cmd.arg("--config").arg(config).arg("--data-dir").arg(data).args(args);
-    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-    cmd
-}
-
-fn write_config(path: &Path, bootstrap: &str, prefix: &str, partitions: u32) -> anyhow::Result<()> {
-    std::fs::write(
-        path,
-        format!(
-            "[log]\nbackend = \"kafka\"\npartitions = {partitions}\n[log.kafka]\nbrokers = \"{bootstrap}\"\ntopic-prefix = \"{prefix}\"\n"
-        ),
-    )?;
-    Ok(())
-}
 
 async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Result<()> {
     let corpus = tmp.join("listing");
@@ -157,10 +96,6 @@ async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Res
     );
     println!("  ratio bucketlens / baseline: {:.2}", rate(ours) / rate(baseline));
     Ok(())
-}
-
-async fn caught_up(log: &KafkaLog, group: &str, topic: &str) -> anyhow::Result<bool> {
-    Ok(Until::EndOffsets(log.watermarks(topic).await?).reached(log, group, topic).await?)
 }
 
 async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize) -> anyhow::Result<f64> {

@@ -32,7 +32,13 @@ fn rgb(width: u32, height: u32) -> Vec<u8> {
     data
 }
 
-fn jpeg(path: &Path, width: u16, height: u16, progressive: bool, sampling: jpeg_encoder::SamplingFactor) -> anyhow::Result<()> {
+fn jpeg(
+    path: &Path,
+    width: u16,
+    height: u16,
+    progressive: bool,
+    sampling: jpeg_encoder::SamplingFactor,
+) -> anyhow::Result<()> {
     // 4:4:4 at quality 70 keeps a 100 MP file under the default labeler.max-bytes.
     let quality = if sampling == jpeg_encoder::SamplingFactor::F_1_1 { 70 } else { 85 };
     let mut encoder = jpeg_encoder::Encoder::new_file(path, quality)?;
@@ -68,7 +74,9 @@ fn index(dir: &Path) -> anyhow::Result<(Sampled, String)> {
     let summary = summary.split(" · ").take(3).collect::<Vec<_>>().join(" · ");
     // A failure is listed under the summary as `  bucket/key  Code: reason`.
     let failure = run.stdout.lines().skip_while(|l| !l.contains("failed in the index")).nth(1);
-    let outcome = failure.map_or(summary.clone(), |why| format!("{summary}: {}", why.trim().split_once("  ").map_or(why, |(_, w)| w).trim()));
+    let outcome = failure.map_or(summary.clone(), |why| {
+        format!("{summary}: {}", why.trim().split_once("  ").map_or(why, |(_, w)| w).trim())
+    });
     Ok((run, outcome))
 }
 
@@ -80,17 +88,41 @@ fn main() -> anyhow::Result<()> {
     let cases: Vec<(&str, &str, Make)> = vec![
         ("wide.png", "60000x1 RGB PNG", Box::new(|p| png(p, 60_000, 1, Rgb, Eight))),
         ("tall.jpg", "1x60000 JPEG", Box::new(|p| jpeg(p, 1, 60_000, false, F_2_2))),
-        ("strip.jpg", "65535x1525 JPEG (the longest side JPEG allows, 100 MP)", Box::new(|p| jpeg(p, 65_535, 1525, false, F_2_2))),
+        (
+            "strip.jpg",
+            "65535x1525 JPEG (the longest side JPEG allows, 100 MP)",
+            Box::new(|p| jpeg(p, 65_535, 1525, false, F_2_2)),
+        ),
         ("strip.png", "2000000x50 RGB PNG (100 MP)", Box::new(|p| png(p, 2_000_000, 50, Rgb, Eight))),
-        ("bomb.png", "10000x10000 RGBA 16-bit PNG (100 MP, 800 MB decoded)", Box::new(|p| png(p, 10_000, 10_000, Rgba, Sixteen))),
+        (
+            "bomb.png",
+            "10000x10000 RGBA 16-bit PNG (100 MP, 800 MB decoded)",
+            Box::new(|p| png(p, 10_000, 10_000, Rgba, Sixteen)),
+        ),
         ("big.jpg", "10000x10000 baseline JPEG, 4:2:0 (100 MP)", Box::new(|p| jpeg(p, 10_000, 10_000, false, F_2_2))),
-        ("big444.jpg", "10000x10000 baseline JPEG, 4:4:4 (100 MP)", Box::new(|p| jpeg(p, 10_000, 10_000, false, F_1_1))),
-        ("progressive.jpg", "10000x10000 progressive JPEG, 4:2:0 (100 MP)", Box::new(|p| jpeg(p, 10_000, 10_000, true, F_2_2))),
-        ("progressive444.jpg", "10000x10000 progressive JPEG, 4:4:4 (100 MP)", Box::new(|p| jpeg(p, 10_000, 10_000, true, F_1_1))),
-        ("two-progressive.jpg", "two 10000x10000 progressive JPEGs, 4:2:0, in one folder", Box::new(|p| {
-            jpeg(p, 10_000, 10_000, true, F_2_2)?;
-            std::fs::copy(p, p.with_file_name("copy.jpg")).map(drop).map_err(Into::into)
-        })),
+        (
+            "big444.jpg",
+            "10000x10000 baseline JPEG, 4:4:4 (100 MP)",
+            Box::new(|p| jpeg(p, 10_000, 10_000, false, F_1_1)),
+        ),
+        (
+            "progressive.jpg",
+            "10000x10000 progressive JPEG, 4:2:0 (100 MP)",
+            Box::new(|p| jpeg(p, 10_000, 10_000, true, F_2_2)),
+        ),
+        (
+            "progressive444.jpg",
+            "10000x10000 progressive JPEG, 4:4:4 (100 MP)",
+            Box::new(|p| jpeg(p, 10_000, 10_000, true, F_1_1)),
+        ),
+        (
+            "two-progressive.jpg",
+            "two 10000x10000 progressive JPEGs, 4:2:0, in one folder",
+            Box::new(|p| {
+                jpeg(p, 10_000, 10_000, true, F_2_2)?;
+                std::fs::copy(p, p.with_file_name("copy.jpg")).map(drop).map_err(Into::into)
+            }),
+        ),
     ];
 
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos");

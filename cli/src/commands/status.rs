@@ -43,15 +43,31 @@ pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index
     {
         let marks = log.watermarks(topic).await?;
         let committed = log.committed(group, topic).await?;
+        // Who holds each partition (Kafka): a stuck partition shows its owner. Not
+        // being allowed to describe the group (an ACL) is said, not fatal.
+        let members = log.members(group).await.unwrap_or_else(|e| {
+            tracing::warn!(group = %group, error = %e, "cannot list the group's members");
+            None
+        });
         let mut partitions = Vec::new();
         let mut lag = 0;
         for mark in &marks {
             let at = committed.iter().find(|c| c.partition == mark.partition).and_then(|c| c.committed);
             let behind = mark.lag(&committed);
             lag += behind;
-            partitions.push(json!({"partition": mark.partition, "committed": at, "end": mark.high, "lag": behind}));
+            let owner = members
+                .iter()
+                .flatten()
+                .find(|m| m.partitions.iter().any(|(t, parts)| t == topic && parts.contains(&mark.partition)));
+            let owner = owner.map(|m| json!({"member": m.id, "client": m.client_id, "host": m.host}));
+            partitions.push(
+                json!({"partition": mark.partition, "committed": at, "end": mark.high, "lag": behind, "owner": owner}),
+            );
         }
-        groups.push(json!({"group": group, "topic": topic, "lag": lag, "partitions": partitions}));
+        let member_count = members.as_ref().map(Vec::len);
+        groups.push(
+            json!({"group": group, "topic": topic, "lag": lag, "members": member_count, "partitions": partitions}),
+        );
     }
     let mut dlq = serde_json::Map::new();
     for topic in topics::DEAD_LETTERS {
@@ -114,15 +130,32 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         _ => println!("no index in {} (the sink runs elsewhere)", settings.data_dir.display()),
     }
     for g in &groups {
+        let members = match g["members"].as_u64() {
+            Some(n) => format!(" · {n} running member(s)"),
+            None => String::new(),
+        };
         println!(
-            "group {} on {}: lag {}",
+            "group {} on {}: lag {}{members}",
             g["group"].as_str().unwrap_or(""),
             g["topic"].as_str().unwrap_or(""),
             g["lag"]
         );
         for p in g["partitions"].as_array().into_iter().flatten() {
             let committed = p["committed"].as_i64().map_or_else(|| "-".to_string(), |c| c.to_string());
-            println!("  partition {}: committed {committed} · end {} · lag {}", p["partition"], p["end"], p["lag"]);
+            let owner = match (&p["owner"], g["members"].is_null()) {
+                (Value::Null, true) => String::new(),
+                (Value::Null, false) => " · no owner".to_string(),
+                (o, _) => format!(
+                    " · held by {} on {} (member {})",
+                    o["client"].as_str().unwrap_or("?"),
+                    o["host"].as_str().unwrap_or("?"),
+                    o["member"].as_str().unwrap_or("?")
+                ),
+            };
+            println!(
+                "  partition {}: committed {committed} · end {} · lag {}{owner}",
+                p["partition"], p["end"], p["lag"]
+            );
         }
     }
     for topic in topics::DEAD_LETTERS {

@@ -135,8 +135,11 @@ fn jpeg_coefficient_bytes(bytes: &[u8], width: u32, height: u32) -> Option<u64> 
         at += 2 + length;
     };
     let count = usize::from(*frame.get(5)?);
-    let sampling: Vec<(u64, u64)> =
-        frame.get(6..6 + 3 * count)?.chunks_exact(3).map(|c| (u64::from(c[1] >> 4).max(1), u64::from(c[1] & 15).max(1))).collect();
+    let sampling: Vec<(u64, u64)> = frame
+        .get(6..6 + 3 * count)?
+        .chunks_exact(3)
+        .map(|c| (u64::from(c[1] >> 4).max(1), u64::from(c[1] & 15).max(1)))
+        .collect();
     let h_max = sampling.iter().map(|s| s.0).max()?;
     let v_max = sampling.iter().map(|s| s.1).max()?;
     let mcus_x = u64::from(width).div_ceil(8 * h_max);
@@ -173,7 +176,8 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbIma
             ),
         ));
     }
-    let _one_at_a_time = (coefficients > LARGE_DECODE_BYTES).then(|| LARGE_DECODES.lock().unwrap_or_else(|e| e.into_inner()));
+    let _one_at_a_time =
+        (coefficients > LARGE_DECODE_BYTES).then(|| LARGE_DECODES.lock().unwrap_or_else(|e| e.into_inner()));
     // Ask for the smallest size whose short side is still >= short_side; the decoder picks
     // the nearest DCT scale (1/8, 1/4, 1/2, 1) at or above it.
     let short = width.min(height).max(1);

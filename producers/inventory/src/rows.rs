@@ -41,17 +41,22 @@ pub fn verify(path: &Path, expected_md5: &str) -> Result<(), String> {
 
 /// The rows of a verified data file.
 pub struct Rows {
-    reader: csv::Reader<MultiGzDecoder<BufReader<File>>>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
     columns: Columns,
     record: csv::StringRecord,
 }
 
 impl Rows {
+    /// The rows of a gzipped data file.
     pub fn open(path: &Path, columns: Columns) -> Result<Self, String> {
         let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let gz = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
-        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(gz);
-        Ok(Self { reader, columns, record: csv::StringRecord::new() })
+        Ok(Self::from_reader(Box::new(MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file))), columns))
+    }
+
+    /// The rows of CSV text, already decompressed.
+    pub fn from_reader(csv: Box<dyn Read + Send>, columns: Columns) -> Self {
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(csv);
+        Self { reader, columns, record: csv::StringRecord::new() }
     }
 
     /// The next row: its line number (from 1) and its change, `None` when skipped.

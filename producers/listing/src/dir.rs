@@ -66,10 +66,13 @@ impl DirProducer {
     fn sync_blocking(&self, path: Option<&Path>, rt: &tokio::runtime::Handle) -> Result<ProduceStats, ProduceError> {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let bucket = self.source.bucket().to_string();
+        // The root itself is the whole folder (a change of the root, as inotify names
+        // it, must not hide the changes under it).
+        let path = path.filter(|p| *p != self.source.root());
         let keys = match path {
             Some(p) => match self.source.key_of(p) {
                 Some(k) => Keys::Path(k),
-                None => return Ok(ProduceStats::default()), // the root itself or outside it
+                None => return Ok(ProduceStats::default()), // outside the root
             },
             None => Keys::All,
         };

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -41,6 +42,13 @@ pub async fn run(
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let change = match event {
             Ok(e) if e.need_rescan() => Change::Rescan,
+            // Reading a file or listing a folder changes nothing (closing a file
+            // written to does).
+            Ok(notify::Event { kind: EventKind::Access(access), .. })
+                if access != AccessKind::Close(AccessMode::Write) =>
+            {
+                return;
+            }
             Ok(e) => Change::Paths(e.paths),
             Err(_) => Change::Rescan,
         };
@@ -75,6 +83,7 @@ pub async fn run(
             continue;
         }
         for path in topmost(paths) {
+            tracing::debug!(path = %path.display(), "syncing a changed path");
             on_sync(producer.sync(Some(path)).await?);
         }
     }

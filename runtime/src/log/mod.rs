@@ -144,6 +144,55 @@ pub trait Log: Send + Sync + 'static {
     /// Moves `group`'s committed offsets on `topic` to `to` (for replays). The group
     /// must have no running member. Returns the new offsets.
     async fn reset_group(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError>;
+
+    /// The members of `group` the broker knows, with the partitions each holds;
+    /// `None` where the log has no members of its own (the embedded log runs its
+    /// stages in the process that opened it).
+    async fn members(&self, _group: &str) -> Result<Option<Vec<Member>>, LogError> {
+        Ok(None)
+    }
+}
+
+/// A member of a consumer group, as the broker describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member id the broker gave it.
+    pub id: String,
+    /// Its client id: bucketlens sets `bucketlens-<pid>-since-<start, UTC>`.
+    pub client_id: String,
+    /// The address the broker sees it connect from.
+    pub host: String,
+    /// `(topic, partitions)` assigned to it.
+    pub partitions: Vec<(String, Vec<i32>)>,
+}
+
+impl Member {
+    /// Decodes a consumer-protocol assignment (Kafka's `ConsumerProtocolAssignment`:
+    /// version, then per topic its name and partitions, then user data).
+    pub fn assignment(bytes: &[u8]) -> Option<Vec<(String, Vec<i32>)>> {
+        struct Reader<'a>(&'a [u8]);
+        impl<'a> Reader<'a> {
+            fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+                let (head, rest) = (self.0.get(..n)?, self.0.get(n..)?);
+                self.0 = rest;
+                Some(head)
+            }
+            fn int(&mut self, n: usize) -> Option<i64> {
+                self.take(n).map(|b| b.iter().fold(0i64, |acc, &x| (acc << 8) | i64::from(x)))
+            }
+        }
+        let mut r = Reader(bytes);
+        r.take(2)?; // the version
+        let mut out = Vec::new();
+        for _ in 0..r.int(4)?.clamp(0, 10_000) {
+            let len = usize::try_from(r.int(2)?).ok()?;
+            let name = String::from_utf8_lossy(r.take(len)?).into_owned();
+            let count = r.int(4)?.clamp(0, 1 << 20);
+            let partitions = (0..count).map(|_| r.int(4).map(|p| p as i32)).collect::<Option<Vec<_>>>()?;
+            out.push((name, partitions));
+        }
+        Some(out)
+    }
 }
 
 /// One member of a consumer group.
@@ -193,5 +242,29 @@ impl Revocation {
 
     pub fn partitions(&self) -> &[i32] {
         &self.partitions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Member;
+
+    #[test]
+    fn a_consumer_protocol_assignment_decodes_to_topics_and_partitions() {
+        // Version 1, two topics ("a.t" with partitions 0 and 3, "b" with none), null user data.
+        let mut bytes = vec![0, 1, 0, 0, 0, 2];
+        bytes.extend([0, 3]);
+        bytes.extend(b"a.t");
+        bytes.extend([0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3]);
+        bytes.extend([0, 1, b'b', 0, 0, 0, 0]);
+        bytes.extend([0xFF, 0xFF, 0xFF, 0xFF]);
+        let expected = vec![("a.t".to_string(), vec![0, 3]), ("b".to_string(), vec![])];
+        assert_eq!(Member::assignment(&bytes), Some(expected));
+        // Cut anywhere inside the topics, it is refused rather than misread.
+        for cut in 3..bytes.len() - 4 {
+            assert_eq!(Member::assignment(&bytes[..cut]), None, "cut at {cut}");
+        }
+        // A member that has not been given partitions yet sends no assignment at all.
+        assert_eq!(Member::assignment(&[]), None);
     }
 }

@@ -133,12 +133,19 @@ impl SchemaRegistry {
             Ok(fp) => fp,
             Err(e) => return Some(Err(e)),
         };
-        let mut out = Vec::with_capacity(payload.len() + 5);
-        out.extend_from_slice(&SINGLE_OBJECT);
-        out.extend_from_slice(&fp);
-        out.extend_from_slice(&payload[5..]);
-        Some(Ok(out))
+        Some(Ok(confluent_to_single_object(payload, &fp)))
     }
+}
+
+/// A Confluent-framed payload (magic 0, 4-byte schema id, body) reframed as
+/// single-object encoding with the fingerprint `fp` of that schema.
+pub fn confluent_to_single_object(payload: &[u8], fp: &[u8; 8]) -> Vec<u8> {
+    let body = payload.get(5..).unwrap_or_default();
+    let mut out = Vec::with_capacity(body.len() + 10);
+    out.extend_from_slice(&SINGLE_OBJECT);
+    out.extend_from_slice(fp);
+    out.extend_from_slice(body);
+    out
 }
 
 /// Single-object framing of the schema `fp` → Confluent framing with `id`; `None`

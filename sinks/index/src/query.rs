@@ -83,9 +83,14 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
+/// How deep parentheses and NOTs may nest: the parser, the backends' translations
+/// and dropping an expression all recurse once a level.
+pub const MAX_DEPTH: usize = 64;
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -126,6 +131,21 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
+        let nests = matches!(self.peek(), Some(Token::Not | Token::Open));
+        if nests {
+            if self.depth == MAX_DEPTH {
+                return Err(format!("parentheses and NOTs nest deeper than {MAX_DEPTH} levels"));
+            }
+            self.depth += 1;
+        }
+        let expr = self.unary_at_depth();
+        if nests {
+            self.depth -= 1;
+        }
+        expr
+    }
+
+    fn unary_at_depth(&mut self) -> Result<Expr, String> {
         match self.next() {
             Some(Token::Not) => Ok(Expr::Not(Box::new(self.unary()?))),
             Some(Token::Open) => {
@@ -156,7 +176,7 @@ impl Expr {
         if tokens.is_empty() {
             return Ok(Self::All);
         }
-        let mut parser = Parser { tokens, pos: 0 };
+        let mut parser = Parser { tokens, pos: 0, depth: 0 };
         let expr = parser.or().map_err(|e| format!("invalid query {input:?}: {e}"))?;
         if parser.pos < parser.tokens.len() {
             return Err(format!("invalid query {input:?}: unexpected {:?}", parser.tokens[parser.pos]));
@@ -201,6 +221,25 @@ mod tests {
         );
         assert_eq!(Expr::parse("").unwrap(), Expr::All);
         assert_eq!(Expr::parse("*").unwrap(), Expr::All);
+    }
+
+    #[test]
+    fn nesting_is_bounded_so_a_hostile_query_cannot_overflow_the_stack() {
+        let nested = |n: usize| format!("{}cat{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(Expr::parse(&nested(MAX_DEPTH)).unwrap(), l("cat"));
+        assert_eq!(
+            Expr::parse(&format!("{}cat", "-".repeat(MAX_DEPTH - 1))).unwrap().positive_labels(),
+            Vec::<String>::new()
+        );
+        // Found by the fuzzer (fuzz/, target `query`): these overflowed the stack.
+        for hostile in
+            [nested(MAX_DEPTH + 1), "(".repeat(200_000), "-".repeat(200_000) + "cat", "NOT ".repeat(50_000) + "cat"]
+        {
+            let err = Expr::parse(&hostile).unwrap_err();
+            assert!(err.contains("nest deeper than 64 levels"), "{}", &err[err.len().saturating_sub(80)..]);
+        }
+        // Depth is nesting, not count: many groups side by side are fine.
+        assert!(Expr::parse(&"(cat) ".repeat(1000)).is_ok());
     }
 
     #[test]

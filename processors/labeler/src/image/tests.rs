@@ -126,7 +126,10 @@ fn a_large_png_is_reduced_while_it_is_read_into_averaged_boxes() {
     assert_eq!((props.width, props.height), (1030, 520), "the properties are the image's own size");
     assert_eq!(rgb.dimensions(), (515, 260));
     let mean = |x: u32, y: u32, c: usize| {
-        let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)].iter().map(|(dx, dy)| u32::from(gradient(2 * x + dx, 2 * y + dy)[c])).sum();
+        let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+            .iter()
+            .map(|(dx, dy)| u32::from(gradient(2 * x + dx, 2 * y + dy)[c]))
+            .sum();
         ((sum + 2) / 4) as u8
     };
     for (x, y) in [(0, 0), (100, 37), (514, 259), (300, 120)] {
@@ -138,12 +141,22 @@ fn a_large_png_is_reduced_while_it_is_read_into_averaged_boxes() {
 fn what_a_png_header_can_make_the_decoder_hold_is_bounded() {
     // Whatever the shape, the output stays under the cap and keeps the short side
     // when the cap allows.
-    for (w, h) in [(60_000, 1), (1, 60_000), (10_000, 10_000), (100_000_000, 1), (511, 195_694), (4000, 3000), (u32::MAX, 3), (300, 200)]
-    {
+    for (w, h) in [
+        (60_000, 1),
+        (1, 60_000),
+        (10_000, 10_000),
+        (100_000_000, 1),
+        (511, 195_694),
+        (4000, 3000),
+        (u32::MAX, 3),
+        (300, 200),
+    ] {
         let boxes = Boxes::new(w, h, 256, 4);
         let out = u64::from(boxes.out_w) * u64::from(boxes.out_h);
         assert!(out <= PNG_MAX_OUTPUT_PIXELS, "{w}x{h} -> {}x{}", boxes.out_w, boxes.out_h);
-        if u64::from(w) * u64::from(h) <= PNG_MAX_OUTPUT_PIXELS / 4 || (w >= 1024 && h >= 1024 && w <= 20_000 && h <= 20_000) {
+        if u64::from(w) * u64::from(h) <= PNG_MAX_OUTPUT_PIXELS / 4
+            || (w >= 1024 && h >= 1024 && w <= 20_000 && h <= 20_000)
+        {
             assert!(boxes.out_w.min(boxes.out_h) >= 256.min(w.min(h)), "{w}x{h} -> {}x{}", boxes.out_w, boxes.out_h);
         }
     }
@@ -173,7 +186,8 @@ fn a_progressive_jpeg_is_refused_when_its_coefficients_would_not_fit() {
         jpeg
     };
     // From the frame header's sampling factors: 4:2:0 holds half what 4:4:4 does.
-    let (yuv420, yuv444) = (encode(jpeg_encoder::SamplingFactor::F_2_2, true), encode(jpeg_encoder::SamplingFactor::F_1_1, true));
+    let (yuv420, yuv444) =
+        (encode(jpeg_encoder::SamplingFactor::F_2_2, true), encode(jpeg_encoder::SamplingFactor::F_1_1, true));
     assert_eq!(jpeg_coefficient_bytes(&yuv420, 1000, 1000), Some((126 * 126 + 2 * 63 * 63) * 128));
     assert_eq!(jpeg_coefficient_bytes(&yuv444, 1000, 1000), Some(3 * 125 * 125 * 128));
     assert!(prepare(&yuv444, 100_000_000).is_ok(), "a small progressive JPEG decodes");

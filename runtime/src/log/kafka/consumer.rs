@@ -5,7 +5,7 @@
 
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::client::OAuthToken;
@@ -40,6 +40,7 @@ pub(super) fn subscribe(
         config,
         &[
             ("group.id", group),
+            ("client.id", client_id()),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
@@ -52,9 +53,10 @@ pub(super) fn subscribe(
     let prefix = config.topic_prefix.clone();
     let thread = {
         let consumer = Arc::clone(&consumer);
+        let watch = StallWatch::new(full.clone(), config.request_timeout);
         std::thread::Builder::new()
             .name(format!("kafka-{group}"))
-            .spawn(move || poll_loop(&consumer, &prefix, registry.as_deref()))
+            .spawn(move || poll_loop(&consumer, &prefix, registry.as_deref(), watch))
             .map_err(|e| LogError::Storage { reason: format!("cannot start the consumer thread: {e}") })?
     };
     Ok(Box::new(KafkaConsumer {
@@ -145,6 +147,16 @@ fn send_waiting(events: &mpsc::Sender<Event>, mut event: Event) -> bool {
     }
 }
 
+/// The client id a group member shows the broker (`status` prints it as the owner
+/// of its partitions): `bucketlens-<pid>-since-<when this process started, UTC>`.
+fn client_id() -> &'static str {
+    static ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let since = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        format!("bucketlens-{}-since-{since}", std::process::id())
+    });
+    &ID
+}
+
 /// A payload as the codecs read it: Confluent framing turned into single-object
 /// framing when a registry is configured. When the registry cannot name the schema,
 /// the payload stays as it is and decoding it fails with a clear error (DLQ).
@@ -159,10 +171,87 @@ fn readable(payload: &[u8], registry: Option<&SchemaRegistry>) -> Vec<u8> {
     }
 }
 
-fn poll_loop(consumer: &BaseConsumer<GroupContext>, prefix: &str, registry: Option<&SchemaRegistry>) {
+/// Notices a member left without partitions while its group is stuck, and rejoins.
+///
+/// A broker that never ends a killed member's session (tansu 0.6.0) can leave a
+/// rebalance waiting on it: the replacement joins and is given nothing, and the
+/// group's partitions stay unowned, their lag growing. A second join completes such
+/// a rebalance, so a member that has held no partition for [`STALL`] while its group
+/// had lag and committed nothing leaves and joins again. A healthy group (making
+/// progress, or with nothing to do) is never disturbed, even if this member has no
+/// partition of it (more members than partitions).
+struct StallWatch {
+    topic: String,
+    timeout: Duration,
+    checked: Instant,
+    /// The group's committed offsets at the last check where this member held nothing.
+    seen: Option<Vec<i64>>,
+}
+
+/// How long a stuck group is watched before a member with no partition rejoins.
+const STALL: Duration = Duration::from_secs(45);
+
+impl StallWatch {
+    fn new(topic: String, timeout: Duration) -> Self {
+        Self { topic, timeout, checked: Instant::now(), seen: None }
+    }
+
+    fn check(&mut self, consumer: &BaseConsumer<GroupContext>) {
+        if self.checked.elapsed() < STALL {
+            return;
+        }
+        self.checked = Instant::now();
+        if !consumer.assignment().is_ok_and(|a| a.count() == 0) {
+            self.seen = None;
+            return;
+        }
+        let Some((committed, lag)) = self.position(consumer) else { return };
+        if lag > 0 && self.seen.as_ref() == Some(&committed) {
+            warn!(group = %consumer.context().group, topic = %self.topic, lag, waited = ?STALL,
+                "no partition assigned and the group made no progress: rejoining the group");
+            consumer.unsubscribe();
+            if let Err(e) = consumer.subscribe(&[&self.topic]) {
+                warn!(error = %e, "rejoining the group failed; librdkafka retries");
+            }
+            self.seen = None;
+        } else {
+            self.seen = Some(committed);
+        }
+    }
+
+    /// The group's committed offsets on every partition, and its total lag.
+    fn position(&self, consumer: &BaseConsumer<GroupContext>) -> Option<(Vec<i64>, i64)> {
+        let metadata = consumer.fetch_metadata(Some(&self.topic), self.timeout).ok()?;
+        let partitions: Vec<i32> = metadata.topics().first()?.partitions().iter().map(|p| p.id()).collect();
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            tpl.add_partition(&self.topic, p);
+        }
+        let committed = consumer.committed_offsets(tpl, self.timeout).ok()?;
+        let (mut offsets, mut lag) = (Vec::new(), 0);
+        for &p in &partitions {
+            let (low, high) = consumer.fetch_watermarks(&self.topic, p, self.timeout).ok()?;
+            let at = match committed.find_partition(&self.topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => low,
+            };
+            offsets.push(at);
+            lag += (high - at).max(0);
+        }
+        Some((offsets, lag))
+    }
+}
+
+fn poll_loop(
+    consumer: &BaseConsumer<GroupContext>,
+    prefix: &str,
+    registry: Option<&SchemaRegistry>,
+    mut watch: StallWatch,
+) {
     let events = consumer.context().events.clone();
     // Runs until the stage closes the channel (drops its consumer).
     while !events.is_closed() {
+        watch.check(consumer);
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Ok(message)) => {

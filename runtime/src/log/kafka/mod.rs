@@ -44,7 +44,7 @@ use tracing::{debug, info};
 
 use super::msk_iam::MskIam;
 use super::registry::{to_confluent, SchemaRegistry};
-use super::{Consumer, GroupOffset, Log, LogError, OutRecord, Position, Watermarks};
+use super::{Consumer, GroupOffset, Log, LogError, Member, OutRecord, Position, Watermarks};
 use auth::{Auth, TokenPump};
 use config::client_config;
 pub use config::KafkaConfig;
@@ -298,7 +298,51 @@ impl Log for KafkaLog {
         .await
     }
 
+    async fn members(&self, group: &str) -> Result<Option<Vec<Member>>, LogError> {
+        let meta = Arc::clone(&self.meta);
+        let timeout = self.config.request_timeout;
+        let group = group.to_string();
+        let prefix = self.config.topic_prefix.clone();
+        blocking(move || {
+            let list = meta
+                .fetch_group_list(Some(&group), timeout)
+                .map_err(|e| kafka_error(&format!("describing group {group}"), &e))?;
+            let members = list.groups().iter().flat_map(|g| g.members()).map(|m| Member {
+                id: m.id().to_string(),
+                client_id: m.client_id().to_string(),
+                host: m.client_host().trim_start_matches('/').to_string(),
+                partitions: m
+                    .assignment()
+                    .and_then(Member::assignment)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(topic, p)| (topic.strip_prefix(prefix.as_str()).map_or(topic.clone(), str::to_string), p))
+                    .collect(),
+            });
+            Ok(Some(members.collect()))
+        })
+        .await
+    }
+
     async fn reset_group(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError> {
+        // Asked first, since some brokers (tansu) accept the commit below with members
+        // running. A broker that cannot describe the group is said, and the commit
+        // is then the check (Apache Kafka refuses it while the group has members).
+        let members = self.members(group).await.unwrap_or_else(|e| {
+            tracing::warn!(group, error = %e, "cannot tell whether the group has running members; moving its offsets anyway");
+            None
+        });
+        if let Some(members) = members.filter(|m| !m.is_empty()) {
+            let names: Vec<String> = members.iter().map(|m| format!("{} on {}", m.client_id, m.host)).collect();
+            return Err(LogError::Storage {
+                reason: format!(
+                    "group {group} has {} running member(s) ({}): stop them before moving its offsets, or replay \
+                     with a group of its own (a new group name in the configuration starts at the earliest record)",
+                    members.len(),
+                    names.join(", ")
+                ),
+            });
+        }
         let marks = self.watermarks(topic).await?;
         let client = self.group_client(group)?;
         let full = self.topic(topic);
@@ -335,7 +379,8 @@ impl Log for KafkaLog {
             for &(p, o) in &targets {
                 tpl.add_partition_offset(&full, p, Offset::Offset(o)).map_err(|e| kafka_error("reset", &e))?;
             }
-            // Kafka accepts this only while the group has no member.
+            // Kafka accepts this only while the group has no member (and some brokers,
+            // tansu among them, accept it anyway: the members were asked above).
             client.commit(&tpl, CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
                 Some(Code::UnknownMemberId | Code::IllegalGeneration | Code::RebalanceInProgress) => {
                     LogError::Storage {

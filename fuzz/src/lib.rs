@@ -1,0 +1,589 @@
+//! Mutation fuzzing on stable Rust for the code that reads input from outside.
+//!
+//! cargo-fuzz and its coverage-guided engines need a nightly compiler; this machine
+//! has stable only. The harness here is a plain mutation fuzzer instead:
+//!
+//! - each target starts from seeds (AWS's documented payload shapes, generated Avro
+//!   records and images, see `seeds/README.md`);
+//! - each input is a seed or a corpus entry with 1–8 stacked mutations (bit flips,
+//!   interesting bytes and integers, inserted tokens from the target's dictionary,
+//!   deleted, duplicated or spliced ranges, truncation, deep nesting);
+//! - an input whose outcome has a new *signature* (its result kind and the first
+//!   words of its error) joins the corpus, a coarse stand-in for coverage feedback;
+//! - a panic is caught and recorded with its input; an input that takes over
+//!   [`SLOW`] is recorded as a hang; an abort (stack overflow, a failed allocation
+//!   under the binary's address-space limit) kills the process, and the binary's
+//!   parent saves the input it was running.
+
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::io::Cursor;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bucketlens_schemas::{
+    AvroRecord, BoundingBox, ChangeKind, ChangeSource, ImageLabeled, ImageProperties, Instance, Label, LabelError,
+    LabelKind, ModelInfo, ObjectChanged,
+};
+
+/// An input slower than this is a finding (a hang, or work out of proportion).
+pub const SLOW: Duration = Duration::from_secs(2);
+/// The most inputs kept in a target's corpus.
+const CORPUS_MAX: usize = 4096;
+
+/// One fuzzing target: a parser or decoder and where its inputs start.
+pub struct Target {
+    pub name: &'static str,
+    pub what: &'static str,
+    /// Inputs longer than this are cut (what a real caller bounds, or a size that
+    /// keeps the rate useful).
+    pub max_len: usize,
+    pub dictionary: &'static [&'static [u8]],
+    pub seeds: fn() -> Vec<Vec<u8>>,
+    /// Runs the input; returns the outcome's signature.
+    pub run: fn(&[u8]) -> String,
+}
+
+/// What a run found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    Panic { message: String, input: Vec<u8> },
+    Slow { millis: u128, input: Vec<u8> },
+}
+
+/// What a run of one target did.
+#[derive(Debug)]
+pub struct Report {
+    pub inputs: u64,
+    pub elapsed: Duration,
+    pub corpus: usize,
+    pub signatures: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn rate(&self) -> f64 {
+        self.inputs as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// How long a run goes on.
+#[derive(Debug, Clone, Copy)]
+pub enum Budget {
+    Inputs(u64),
+    Time(Duration),
+}
+
+fn signature<T, E: std::fmt::Display>(result: &Result<T, E>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(e) => {
+            // The words of the message without its data: digits and quoted parts vary.
+            let text = e.to_string();
+            let words: Vec<&str> = text
+                .split_whitespace()
+                .filter(|w| !w.contains(|c: char| c.is_ascii_digit() || c == '"'))
+                .take(6)
+                .collect();
+            format!("err {}", words.join(" "))
+        }
+    }
+}
+
+fn text(input: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(input)
+}
+
+fn read_dir_seeds(dirs: &[&str]) -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut seeds = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e != "md")) {
+            if let Ok(bytes) = std::fs::read(&path) {
+                seeds.push(bytes);
+            }
+        }
+    }
+    seeds
+}
+
+fn lines(dir: &str) -> Vec<Vec<u8>> {
+    read_dir_seeds(&[dir])
+        .iter()
+        .flat_map(|f| f.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>())
+        .collect()
+}
+
+// --- the targets ---
+
+fn run_events(input: &[u8]) -> String {
+    let parsed = bucketlens_events::parse(&text(input));
+    match &parsed {
+        Ok(p) => format!("ok changes={} bad={}", p.changes.len().min(3), p.bad.len().min(3)),
+        Err(_) => signature(&parsed),
+    }
+}
+
+fn run_manifest(input: &[u8]) -> String {
+    let manifest = bucketlens_inventory::manifest::Manifest::parse(input, None);
+    if let Ok(m) = &manifest {
+        let _ = m.destination_bucket_name();
+    }
+    signature(&manifest)
+}
+
+/// The CSV reader on the columns of the seed manifest (all eight fields).
+fn run_csv(input: &[u8]) -> String {
+    let columns = bucketlens_inventory::manifest::Columns {
+        bucket: 0,
+        key: 1,
+        version_id: Some(2),
+        is_latest: Some(3),
+        is_delete_marker: Some(4),
+        size: Some(5),
+        last_modified: Some(6),
+        etag: Some(7),
+    };
+    let mut rows = bucketlens_inventory::rows::Rows::from_reader(Box::new(Cursor::new(input.to_vec())), columns);
+    let (mut ok, mut skipped, mut bad) = (0, 0, 0);
+    while let Some((_, row)) = rows.next_row() {
+        match row {
+            Ok(Some(_)) => ok += 1,
+            Ok(None) => skipped += 1,
+            Err(_) => bad += 1,
+        }
+    }
+    format!("rows ok={} skipped={} bad={}", ok.min(3), skipped.min(3), bad.min(3))
+}
+
+fn sample_change(i: u32) -> ObjectChanged {
+    ObjectChanged {
+        bucket: "photos".into(),
+        key: format!("trips/{i}/beach day.jpg"),
+        version_id: (i % 2 == 0).then(|| "3HL4kqtJlcpXroDTDmJ".into()),
+        kind: if i % 3 == 0 { ChangeKind::Delete } else { ChangeKind::Upsert },
+        size: Some(2048 + i64::from(i)),
+        etag: Some("0123456789abcdef0123456789abcdef".into()),
+        last_modified: Some(1_764_504_000_000),
+        sequencer: (i % 2 == 1).then(|| "0A1B2C3D4E5F678901".into()),
+        source: ChangeSource::Listing,
+        observed_at: 1_764_504_000_123,
+    }
+}
+
+fn avro_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    let model = ModelInfo { name: "efficientnet-lite0".into(), version: "sha256:0123".into() };
+    for i in 0..4 {
+        let change = sample_change(i);
+        seeds.push(change.to_bytes().expect("a sample record encodes"));
+        let kind = [LabelKind::Removed, LabelKind::Labeled, LabelKind::Failed, LabelKind::Labeled][i as usize];
+        let mut labeled = ImageLabeled::for_change(&change, kind, model.clone(), 1_764_504_001_000);
+        if kind == LabelKind::Labeled {
+            let bounding_box = BoundingBox { left: 0.1, top: 0.2, width: 0.5, height: 0.25 };
+            labeled.labels = vec![Label {
+                name: "Dog".into(),
+                confidence: 91.5,
+                parents: vec!["Animal".into(), "Pet".into()],
+                categories: vec!["Animals and Pets".into()],
+                aliases: vec!["Puppy".into()],
+                instances: vec![Instance { bounding_box, confidence: 88.0 }],
+            }];
+            labeled.image = Some(ImageProperties { format: "jpeg".into(), width: 640, height: 427 });
+            labeled.labeler = Some("a1b2c3d4".into());
+        }
+        if kind == LabelKind::Failed {
+            labeled.error =
+                Some(LabelError { code: "CorruptImage".into(), message: "cut short".into(), retryable: false });
+        }
+        seeds.push(labeled.to_bytes().expect("a sample record encodes"));
+    }
+    // The same bodies in Confluent framing (magic 0, schema id), as a registry-aware
+    // producer writes them.
+    let framed: Vec<Vec<u8>> = seeds.iter().map(|s| [&[0u8, 0, 0, 0, 7][..], &s[10..]].concat()).collect();
+    seeds.extend(framed);
+    seeds
+}
+
+/// Both records' single-object decoders; a Confluent-framed payload is first
+/// reframed as the consumer does once the registry has named its schema.
+fn run_avro(input: &[u8]) -> String {
+    let mut out = String::new();
+    for (record, fp) in [("ObjectChanged", ObjectChanged::codec()), ("ImageLabeled", ImageLabeled::codec())] {
+        let payload = if input.first() == Some(&0) {
+            bucketlens_runtime::log::registry::confluent_to_single_object(
+                input,
+                &bucketlens_schemas::fingerprint(fp.schema()),
+            )
+        } else {
+            input.to_vec()
+        };
+        let sig = if record == "ObjectChanged" {
+            signature(&ObjectChanged::from_bytes(&payload))
+        } else {
+            signature(&ImageLabeled::from_bytes(&payload))
+        };
+        out.push_str(&sig);
+        out.push(';');
+    }
+    out
+}
+
+fn run_query(input: &[u8]) -> String {
+    let parsed = bucketlens_index::Expr::parse(&text(input));
+    if let Ok(expr) = &parsed {
+        let _ = expr.positive_labels();
+    }
+    // The message quotes the whole query first (`invalid query "…": why`): keep the why.
+    signature(&parsed.map_err(|e| e.rsplit_once("\": ").map_or(e.clone(), |(_, why)| why.to_string())))
+}
+
+fn image_seeds() -> Vec<Vec<u8>> {
+    let pixel = |x: u32, y: u32| [(x * 9) as u8, (y * 7) as u8, ((x ^ y) * 5) as u8];
+    let (w, h) = (24u32, 17u32);
+    let rgb: Vec<u8> = (0..h).flat_map(|y| (0..w).flat_map(move |x| pixel(x, y))).collect();
+    let mut seeds = Vec::new();
+    for (progressive, sampling) in [
+        (false, jpeg_encoder::SamplingFactor::F_2_2),
+        (true, jpeg_encoder::SamplingFactor::F_2_2),
+        (false, jpeg_encoder::SamplingFactor::F_1_1),
+    ] {
+        let mut jpeg = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 80);
+        encoder.set_progressive(progressive);
+        encoder.set_sampling_factor(sampling);
+        encoder.encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb).expect("a small JPEG encodes");
+        seeds.push(jpeg);
+    }
+    let mut gray = Vec::new();
+    jpeg_encoder::Encoder::new(&mut gray, 80)
+        .encode(&rgb[..(w * h) as usize], w as u16, h as u16, jpeg_encoder::ColorType::Luma)
+        .expect("a small JPEG encodes");
+    seeds.push(gray);
+    for (color, depth) in [
+        (png::ColorType::Rgb, png::BitDepth::Eight),
+        (png::ColorType::Rgba, png::BitDepth::Sixteen),
+        (png::ColorType::Grayscale, png::BitDepth::Four),
+        (png::ColorType::GrayscaleAlpha, png::BitDepth::Eight),
+        (png::ColorType::Indexed, png::BitDepth::Two),
+    ] {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, w, h);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        if color == png::ColorType::Indexed {
+            encoder.set_palette(vec![0, 0, 0, 255, 0, 0, 0, 255, 0, 255, 255, 255]);
+        }
+        let row_bits = w as usize * color.samples() * depth as usize;
+        let data: Vec<u8> = (0..row_bits.div_ceil(8) * h as usize).map(|i| (i * 37 % 256) as u8).collect();
+        let mut writer = encoder.write_header().expect("a small PNG header");
+        writer.write_image_data(&data).expect("a small PNG encodes");
+        drop(writer);
+        seeds.push(bytes);
+    }
+    seeds
+}
+
+/// What the labeler does with an object's bytes: the header, then the decode into
+/// the model's input (default max-pixels), and the detector's and thumbnails' decode.
+fn run_image(input: &[u8]) -> String {
+    let header = bucketlens_labeler::image::properties(input).map_err(|f| f.message);
+    let prepared = bucketlens_labeler::image::prepare(input, 100_000_000).map_err(|f| f.message);
+    let _ = bucketlens_labeler::image::decode(input, 100_000_000, 512);
+    format!("{} / {}", signature(&header), signature(&prepared))
+}
+
+/// Every target.
+pub fn targets() -> Vec<Target> {
+    vec![
+        Target {
+            name: "events",
+            what: "S3 / EventBridge / MinIO / Lambda SQS / SNS event documents (bucketlens_events::parse)",
+            max_len: 64 << 10,
+            dictionary: &[
+                b"{\"Records\":[",
+                b"]}",
+                b"\"eventSource\":\"aws:sqs\"",
+                b"\"body\":",
+                b"\"Message\":",
+                b"\"s3\":{",
+                b"\"key\":\"",
+                b"%2F",
+                b"%",
+                b"+",
+                b"\\u0000",
+                b"\\ud800",
+                b"\"size\":-1",
+                b"1e999",
+                b"18446744073709551616",
+                b"\"eventName\":\"ObjectRemoved:Delete\"",
+                b"\"detail-type\":\"Object Created\"",
+                b"\"Type\":\"Notification\"",
+                b"null",
+                b"[[[[[[[[",
+                b"\"sequencer\":\"",
+                b"\"eventVersion\":\"2.1\"",
+            ],
+            seeds: || {
+                let mut seeds = read_dir_seeds(&["seeds/events", "../producers/events/tests/fixtures"]);
+                seeds.push(b"{}".to_vec());
+                seeds
+            },
+            run: run_events,
+        },
+        Target {
+            name: "manifest",
+            what: "S3 Inventory manifest.json (inventory::manifest::Manifest::parse)",
+            max_len: 64 << 10,
+            dictionary: &[
+                b"\"fileFormat\":\"CSV\"",
+                b"\"fileSchema\":\"",
+                b"Bucket, Key",
+                b"\"files\":[",
+                b"\"MD5checksum\":\"",
+                b"arn:aws:s3:::",
+                b":::",
+                b"\"size\":",
+                b"ORC",
+                b"null",
+                b"[[[[[[[[",
+            ],
+            seeds: || read_dir_seeds(&["seeds/manifest"]),
+            run: run_manifest,
+        },
+        Target {
+            name: "csv",
+            what: "S3 Inventory CSV rows (inventory::rows::Rows)",
+            max_len: 64 << 10,
+            dictionary: &[
+                b"\"photos\",",
+                b"%2F",
+                b"%",
+                b"+",
+                b"%C3%A9",
+                b"%FF",
+                b"\"true\"",
+                b"\"false\"",
+                b"\"null\"",
+                b"2026-11-30T12:00:00.000Z",
+                b"99999999999999999999",
+                b"\"\"",
+                b"\n",
+                b"\r\n",
+                b",",
+                b".jpg\"",
+            ],
+            seeds: || read_dir_seeds(&["seeds/csv"]),
+            run: run_csv,
+        },
+        Target {
+            name: "avro",
+            what: "Avro single-object and Confluent-framed records (ObjectChanged, ImageLabeled)",
+            max_len: 16 << 10,
+            dictionary: &[
+                &[0xC3, 0x01],
+                &[0x00, 0, 0, 0, 7],
+                &[0xFF, 0xFF, 0xFF, 0xFF, 0x0F],
+                &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+                &[0x01],
+                &[0x7F],
+            ],
+            seeds: avro_seeds,
+            run: run_avro,
+        },
+        Target {
+            name: "query",
+            what: "the search query language (index::Expr::parse)",
+            max_len: 16 << 10,
+            dictionary: &[
+                b"(",
+                b")",
+                b" AND ",
+                b" OR ",
+                b" NOT ",
+                b"-",
+                b"\"",
+                b"*",
+                b"((((((((",
+                b"--------",
+                b"NOT NOT NOT ",
+            ],
+            seeds: || lines("seeds/query"),
+            run: run_query,
+        },
+        Target {
+            name: "image",
+            what: "image headers and decoding (labeler::image: properties, prepare, decode)",
+            max_len: 64 << 10,
+            dictionary: &[
+                &[0xFF, 0xD8],
+                &[0xFF, 0xC0],
+                &[0xFF, 0xC2],
+                &[0xFF, 0xC4],
+                &[0xFF, 0xDA],
+                &[0xFF, 0xD9],
+                &[0xFF, 0xDD, 0, 4, 0, 0],
+                &[0x27, 0x10, 0x27, 0x10],
+                &[0xFF, 0xFF, 0xFF, 0xFF],
+                &[0x00, 0x00, 0xEA, 0x60],
+                b"IHDR",
+                b"IDAT",
+                b"IEND",
+                b"PLTE",
+                b"tRNS",
+                &[0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n'],
+            ],
+            seeds: image_seeds,
+            run: run_image,
+        },
+    ]
+}
+
+/// The target called `name`.
+pub fn target(name: &str) -> Option<Target> {
+    targets().into_iter().find(|t| t.name == name)
+}
+
+/// Stacks 1–8 mutations on a copy of `base`.
+fn mutate(rng: &mut fastrand::Rng, base: &[u8], corpus: &[Vec<u8>], target: &Target) -> Vec<u8> {
+    let mut data = base.to_vec();
+    for _ in 0..rng.usize(1..=8) {
+        let len = data.len();
+        match rng.u8(0..11) {
+            0 if len > 0 => {
+                let i = rng.usize(0..len);
+                data[i] ^= 1 << rng.u8(0..8);
+            }
+            1 if len > 0 => {
+                let i = rng.usize(0..len);
+                data[i] = *rng
+                    .choice(&[0u8, 0xFF, 0x7F, 0x80, b'0', b'9', b'"', b'{', b'}', b'[', b']', b'\\', b',', b'%', 0x01])
+                    .unwrap_or(&0);
+            }
+            2 if len >= 4 => {
+                // An interesting integer, big- or little-endian.
+                let i = rng.usize(0..len - 3);
+                let v = *rng
+                    .choice(&[0u32, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0xFFFF, 0x1_0000, 65_535, 60_000])
+                    .unwrap_or(&0);
+                let bytes = if rng.bool() { v.to_be_bytes() } else { v.to_le_bytes() };
+                data[i..i + 4].copy_from_slice(&bytes);
+            }
+            3 => {
+                let token = rng.choice(target.dictionary).copied().unwrap_or(b"");
+                let i = rng.usize(0..=len);
+                data.splice(i..i, token.iter().copied());
+            }
+            4 if len > 0 => {
+                let start = rng.usize(0..len);
+                let end = rng.usize(start..=len.min(start + 64));
+                data.drain(start..end);
+            }
+            5 if len > 0 => {
+                let start = rng.usize(0..len);
+                let end = rng.usize(start..=len.min(start + 64));
+                let chunk = data[start..end].to_vec();
+                let at = rng.usize(0..=data.len());
+                data.splice(at..at, chunk);
+            }
+            6 if !corpus.is_empty() => {
+                // Splice in a range of another input.
+                let other = &corpus[rng.usize(0..corpus.len())];
+                if !other.is_empty() {
+                    let start = rng.usize(0..other.len());
+                    let end = rng.usize(start..=other.len());
+                    let at = rng.usize(0..=data.len());
+                    let cut = rng.usize(at..=data.len());
+                    data.splice(at..cut, other[start..end].iter().copied());
+                }
+            }
+            7 if len > 0 => data.truncate(rng.usize(0..len)),
+            8 => {
+                // Deep nesting: the same opening token many times.
+                let token = rng.choice(target.dictionary).copied().unwrap_or(b"[");
+                let at = rng.usize(0..=len);
+                let times = rng.usize(100..20_000);
+                let run: Vec<u8> = token.iter().copied().cycle().take(token.len() * times).collect();
+                data.splice(at..at, run);
+            }
+            9 => {
+                let at = rng.usize(0..=len);
+                let random: Vec<u8> = (0..rng.usize(1..32)).map(|_| rng.u8(..)).collect();
+                data.splice(at..at, random);
+            }
+            _ if len > 1 => {
+                let (a, b) = (rng.usize(0..len), rng.usize(0..len));
+                data.swap(a, b);
+            }
+            _ => {}
+        }
+    }
+    data.truncate(target.max_len.max(8));
+    data
+}
+
+/// The panic message of the last caught panic, set by [`quiet_panics`]'s hook.
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Replaces the panic hook with one that records the message instead of printing it.
+pub fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(format!("{info}{at}"));
+        }
+    }));
+}
+
+/// Fuzzes `target` from `seed` within `budget`. `current` is told each input before
+/// it runs (the binary writes it to a file, for an abort to be traced).
+pub fn fuzz(target: &Target, seed: u64, budget: Budget, mut current: impl FnMut(&[u8])) -> Report {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut corpus: Vec<Vec<u8>> = (target.seeds)();
+    let mut signatures: HashSet<u64> = HashSet::new();
+    let mut findings = Vec::new();
+    let start = Instant::now();
+    let mut inputs: u64 = 0;
+    let seeds = corpus.len();
+    loop {
+        match budget {
+            Budget::Inputs(n) if inputs >= n => break,
+            Budget::Time(t) if start.elapsed() >= t => break,
+            _ => {}
+        }
+        // The seeds as they are first, then mutations of corpus entries.
+        let input = if (inputs as usize) < seeds {
+            corpus[inputs as usize].clone()
+        } else {
+            let base = corpus[rng.usize(0..corpus.len())].clone();
+            mutate(&mut rng, &base, &corpus, target)
+        };
+        inputs += 1;
+        current(&input);
+        let began = Instant::now();
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (target.run)(&input)));
+        let took = began.elapsed();
+        match outcome {
+            Ok(sig) => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                sig.hash(&mut h);
+                if signatures.insert(h.finish()) && corpus.len() < CORPUS_MAX {
+                    corpus.push(input.clone());
+                }
+            }
+            Err(_) => {
+                let message = LAST_PANIC.lock().ok().and_then(|mut l| l.take()).unwrap_or_else(|| "a panic".into());
+                findings.push(Finding::Panic { message, input: input.clone() });
+            }
+        }
+        if took > SLOW {
+            findings.push(Finding::Slow { millis: took.as_millis(), input });
+        }
+    }
+    Report { inputs, elapsed: start.elapsed(), corpus: corpus.len(), signatures: signatures.len(), findings }
+}
