@@ -165,8 +165,14 @@ fn sample_change(i: u32) -> ObjectChanged {
     ObjectChanged {
         bucket: "photos".into(),
         key: format!("trips/{i}/beach day.jpg"),
-        version_id: (i % 2 == 0).then(|| "3HL4kqtJlcpXroDTDmJ".into()),
-        kind: if i % 3 == 0 { ChangeKind::Delete } else { ChangeKind::Upsert },
+        version_id: match i % 2 {
+            0 => Some("3HL4kqtJlcpXroDTDmJ".into()),
+            _ => None,
+        },
+        kind: match i % 3 {
+            0 => ChangeKind::Delete,
+            _ => ChangeKind::Upsert,
+        },
         size: Some(2048 + i64::from(i)),
         etag: Some("0123456789abcdef0123456789abcdef".into()),
         last_modified: Some(1_764_504_000_000),

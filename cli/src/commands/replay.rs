@@ -95,7 +95,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         let moved = log.reset_group(&args.group, topic, to).await?;
         let lag = pipeline::lag(&*log, &args.group, topic).await?;
         eprintln!(
-            "group {} on {topic} moved to {:?}: {lag} records to reprocess",
+            "group {} on {topic} moved to {:?}: {lag} offsets to reprocess (a compacted topic holds fewer \
+             records there; the summary counts the records read)",
             args.group,
             moved.iter().map(|m| m.committed.unwrap_or(0)).collect::<Vec<_>>()
         );
