@@ -12,7 +12,7 @@ use figment::Figment;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// `BUCKETLENS_*` variables that are read elsewhere, not as settings.
-const NOT_SETTINGS: [&str; 2] = ["LOG", "CONFIG"];
+const NOT_SETTINGS: [&str; 3] = ["LOG", "CONFIG", "TEST_ABORT"];
 
 /// A configuration that could not be loaded, with what to fix.
 #[derive(Debug, thiserror::Error)]

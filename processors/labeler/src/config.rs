@@ -87,7 +87,7 @@ impl Default for Config {
             max_bytes: 50 * 1024 * 1024,
             max_pixels: 100_000_000,
             max_attempts: 5,
-            max_crashes: 2,
+            max_crashes: 3,
             retry_backoff: Duration::from_millis(200),
             commit_interval: Duration::from_millis(500),
             model: None,
