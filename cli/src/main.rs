@@ -51,6 +51,9 @@ enum Command {
     Serve(commands::serve::Args),
     /// `config check`: name every wrong setting at once, connecting to nothing.
     Config(commands::config::Args),
+    /// Label the image on stdin in this process alone (started by the labeler).
+    #[command(hide = true)]
+    LabelOne(commands::label::OneArgs),
 }
 
 /// A closed stdout (`bucketlens status | head -1`) ends the process quietly with
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         let load = || settings::Settings::load(file.as_deref(), data_dir.clone());
         match cli.command {
             Command::Config(args) => commands::config::run(file.as_deref(), data_dir.clone(), args),
+            Command::LabelOne(args) => commands::label::run_one(args).await,
             Command::Index(args) => commands::index::run(&load()?, args).await,
             Command::Search(args) => commands::search::run(&load()?, args).await,
             Command::Labels(args) => commands::labels::run(&load()?, args).await,

@@ -3,6 +3,7 @@
 //! each stage crate owns its run loop; this file only decides which run where.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use bucketlens_index::Index;
@@ -125,9 +126,34 @@ pub fn spawn_labeler(
         let ledger = tokio::task::spawn_blocking(move || bucketlens_labeler::Ledger::open(Some(&ledger_path)))
             .await
             .context("opening the labeler ledger")??;
-        let stage = bucketlens_labeler::Stage { settings, log, source, labeler, metrics, ledger };
+        let isolation = isolation(&settings);
+        let stage = bucketlens_labeler::Stage { settings, log, source, labeler, metrics, ledger, isolation };
         bucketlens_labeler::run(stage, until, shutdown).await.context("labeler")
     })
+}
+
+/// How long a separate labeler process may take over one image (loading the model
+/// included) before it is taken for hung, killed, and counted as a death.
+const ISOLATED_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Child processes of this binary (`label-one`) for objects a labeler died on; the
+/// local model only (Rekognition decodes nothing here).
+fn isolation(settings: &bucketlens_labeler::Settings) -> Option<bucketlens_labeler::Isolation> {
+    if settings.backend != bucketlens_labeler::Backend::Local {
+        return None;
+    }
+    let program = match std::env::current_exe() {
+        Ok(program) => program,
+        Err(e) => {
+            tracing::warn!(error = %e, "this program's path is unknown: an object a labeler died on is labeled alone in this process");
+            return None;
+        }
+    };
+    let mut model = bucketlens_labeler::LocalModel::of(settings);
+    model.options.threads = 1;
+    let model = serde_json::to_string(&model).ok()?;
+    let args = vec!["label-one".into(), "--model".into(), model.into()];
+    Some(bucketlens_labeler::Isolation::new(program, args, settings.concurrency.get(), ISOLATED_TIMEOUT))
 }
 
 /// Starts the index sink on `log`, writing `index`.

@@ -54,3 +54,31 @@ pub const LABELER_CRASHED: &str = "LabelerCrashed";
 pub const SHUTTING_DOWN: &str = "ShuttingDown";
 /// A labeling task was cancelled; the record is redone.
 pub const CANCELLED: &str = "Cancelled";
+
+/// Every code above, for reading one back from text (a child labeler's answer).
+pub const ALL: [&str; 24] = [
+    EMPTY_OBJECT,
+    OBJECT_TOO_LARGE,
+    ACCESS_DENIED,
+    INVALID_KEY,
+    UNKNOWN_BUCKET,
+    READ_FAILED,
+    UNSUPPORTED_FORMAT,
+    CORRUPT_IMAGE,
+    IMAGE_TOO_LARGE,
+    IMAGE_TOO_SMALL,
+    MODEL_ERROR,
+    UNDECODABLE_RECORD,
+    INDEX_REJECTED,
+    MALFORMED_EVENT,
+    INVALID_IMAGE_FORMAT,
+    INVALID_S3_OBJECT,
+    INVALID_PARAMETER,
+    THROTTLED,
+    SERVICE_ERROR,
+    SERVICE_UNAVAILABLE,
+    LABELER_ERROR,
+    LABELER_CRASHED,
+    SHUTTING_DOWN,
+    CANCELLED,
+];

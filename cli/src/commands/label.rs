@@ -38,3 +38,20 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("labeler stopped: labeled {labeled} · unchanged {unchanged} · failed {failed} · removed {removed}");
     Ok(ExitCode::SUCCESS)
 }
+
+/// `bucketlens label-one --model JSON` (hidden): labels the image on stdin with the
+/// local model and writes the answer to stdout. The labeler starts it for an object
+/// a labeler process died on, so that another death is that object's alone.
+#[derive(Debug, clap::Args)]
+pub struct OneArgs {
+    /// The local model and its knobs, as the parent's settings give them.
+    #[arg(long)]
+    model: String,
+}
+
+pub async fn run_one(args: OneArgs) -> anyhow::Result<ExitCode> {
+    let model: bucketlens_labeler::LocalModel = serde_json::from_str(&args.model)?;
+    let labeler = model.load().await?;
+    bucketlens_labeler::isolate::answer_one(&*labeler).await?;
+    Ok(ExitCode::SUCCESS)
+}

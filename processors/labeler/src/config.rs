@@ -53,9 +53,9 @@ pub struct Config {
     pub max_pixels: u64,
     /// Attempts for a retryable failure (read timeout, throttling) before FAILED.
     pub max_attempts: u32,
-    /// An object is FAILED (`LabelerCrashed`) once the labeler process died this many
-    /// times while labeling it. After the first such death the object is labeled
-    /// alone, so that only the culprit is counted again.
+    /// An object is FAILED (`LabelerCrashed`) once labelers died this many times
+    /// while labeling it. After the first such death the object is labeled alone, in
+    /// a separate process, so that only the culprit is counted again.
     pub max_crashes: u32,
     /// First retry delay; doubles each attempt.
     #[serde(with = "humantime_serde")]

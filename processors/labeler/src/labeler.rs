@@ -7,7 +7,7 @@ use bucketlens_runtime::bucket::{ObjectRef, SourceError};
 use bucketlens_schemas::{error_codes, ImageProperties, Label, ModelInfo};
 
 /// What a labeler found in one image.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LabelSet {
     /// Highest confidence first.
     pub labels: Vec<Label>,

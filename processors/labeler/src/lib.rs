@@ -5,6 +5,7 @@
 //! - [`config`]: the `[labeler]` section and its validation;
 //! - [`labeler`]: the one-method [`Labeler`] seam and its result types;
 //! - [`image`]: bounded, format-aware decoding into the model's input tensor;
+//! - [`isolate`]: labeling one image in a child process (after a labeler died on it);
 //! - [`onnx`]: the local EfficientNet-Lite0 model (tract) and its WordNet hierarchy;
 //! - [`rekognition`]: Amazon Rekognition DetectLabels, rate-limited, by S3 reference;
 //! - [`stage`]: the consumer loop — bounded concurrency, one record per key at a
@@ -24,6 +25,7 @@
 pub mod config;
 pub mod detector;
 pub mod image;
+pub mod isolate;
 pub mod labeler;
 pub mod ledger;
 pub mod metrics;
@@ -34,6 +36,7 @@ pub mod stage;
 use std::sync::Arc;
 
 pub use config::{Backend, Config, Settings};
+pub use isolate::Isolation;
 pub use labeler::{LabelFailure, LabelSet, Labeler, ModelError};
 pub use ledger::Ledger;
 pub use metrics::Metrics;
@@ -48,17 +51,36 @@ pub async fn load(settings: &Settings) -> Result<Arc<dyn Labeler>, ModelError> {
             rekognition::RekognitionLabeler::new(rekognition, settings.min_confidence, settings.max_labels.get()).await;
         return Ok(Arc::new(labeler));
     }
-    let options = onnx::OnnxOptions {
-        threads: settings.concurrency.get(),
-        min_confidence: settings.min_confidence,
-        max_labels: settings.max_labels.get(),
-        max_pixels: settings.max_pixels,
-        detector: settings.detector.clone(),
-    };
-    let custom = settings.model.clone();
-    let loading = tokio::task::spawn_blocking(move || {
-        onnx::OnnxLabeler::load(custom.as_ref().map(|(m, l)| (m.as_path(), l.as_path())), &options)
-    });
-    let labeler = loading.await.map_err(|e| ModelError::Model(format!("loading the model failed: {e}")))??;
-    Ok(Arc::new(labeler))
+    LocalModel::of(settings).load().await
+}
+
+/// The local model's files and knobs as the settings give them: what a child
+/// labeler ([`isolate`]) loads too, handed over as JSON.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LocalModel {
+    /// `(model.onnx, labels.json)`, or the built-in model.
+    pub custom: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    pub options: onnx::OnnxOptions,
+}
+
+impl LocalModel {
+    pub fn of(settings: &Settings) -> Self {
+        let options = onnx::OnnxOptions {
+            threads: settings.concurrency.get(),
+            min_confidence: settings.min_confidence,
+            max_labels: settings.max_labels.get(),
+            max_pixels: settings.max_pixels,
+            detector: settings.detector.clone(),
+        };
+        Self { custom: settings.model.clone(), options }
+    }
+
+    /// Loads it on the blocking pool (about a second).
+    pub async fn load(self) -> Result<Arc<dyn Labeler>, ModelError> {
+        let loading = tokio::task::spawn_blocking(move || {
+            onnx::OnnxLabeler::load(self.custom.as_ref().map(|(m, l)| (m.as_path(), l.as_path())), &self.options)
+        });
+        let labeler = loading.await.map_err(|e| ModelError::Model(format!("loading the model failed: {e}")))??;
+        Ok(Arc::new(labeler))
+    }
 }

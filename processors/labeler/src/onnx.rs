@@ -128,7 +128,7 @@ struct Inner {
 }
 
 /// Knobs of the local labeler (from the validated `[labeler]` settings).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OnnxOptions {
     pub threads: usize,
     pub min_confidence: f32,

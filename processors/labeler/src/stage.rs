@@ -16,8 +16,10 @@
 //!   index has its labels). Deletes, failures and other versions are never skipped.
 //!   The stage starts once the ledger has read what `images.labeled.v1` held.
 //! - Each labeling's start and end are noted in the ledger: an object that was in
-//!   flight when the process died is labeled alone next time, and FAILED
-//!   (`LabelerCrashed`) once it was in flight at `max-crashes` deaths.
+//!   flight when the process died is labeled alone next time, in a child process
+//!   ([`crate::isolate`]) where the stage has one, and FAILED (`LabelerCrashed`) once
+//!   `max-crashes` labelers died on it. Only the first death, of the whole process,
+//!   is one an outside kill could cause; the children's deaths are the object's own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -54,6 +56,9 @@ pub struct Stage {
     pub metrics: Arc<Metrics>,
     /// What is labeled already (in the data dir; in memory for tests).
     pub ledger: Ledger,
+    /// How to label an object alone in a child process, once a labeler died with it
+    /// in flight; `None` labels it alone in this process (Rekognition, tests).
+    pub isolation: Option<crate::Isolation>,
 }
 
 /// A stage ready to run: its parts, the labeler's fingerprint, and the skips not yet
@@ -349,41 +354,74 @@ type Read = (crate::LabelSet, Option<ObjectMeta>);
 
 /// Labels `change` with retries, its start and end noted in the ledger: a labeler
 /// process that dies on an object (out of memory, an abort, a crash in a C library)
-/// leaves the start unmatched. After one such death the object is labeled alone;
-/// after `max-crashes` it is FAILED without being tried, so that a poison object
-/// costs a few restarts, never the pipeline.
+/// leaves the start unmatched. After one such death the object is labeled alone: in
+/// a child process where the stage has [`Stage::isolation`] (each death of a child
+/// counts, and the run goes on), else in this process with nothing beside it. After
+/// `max-crashes` deaths it is FAILED without being tried, so that a poison object
+/// costs a restart or a few, never the pipeline.
 async fn label_counted(
     running: &Running,
     change: &ObjectChanged,
     shutdown: &CancellationToken,
 ) -> Option<Result<Option<Read>, LabelFailure>> {
     let stage = &running.stage;
-    let crashes = noted(stage, change, Ledger::crashes, "crashes on this object are not counted").await;
+    let mut crashes = noted(stage, change, Ledger::crashes, "crashes on this object are not counted").await;
     let max = stage.settings.max_crashes;
     if crashes >= max {
         noted(stage, change, Ledger::end, "it will be failed again before it is tried").await;
-        return Some(Err(LabelFailure::permanent(
-            error_codes::LABELER_CRASHED,
-            format!(
-                "the labeler process died {crashes} times while labeling this object{}: out of memory, an abort or \
-                 a crash in a decoder; see how the process ended (exit status, the system log). It is not tried \
-                 again (labeler.max-crashes = {max}) until `bucketlens relabel --failed --code {}`",
-                if crashes > 1 { " (the last time it was labeled alone)" } else { "" },
-                error_codes::LABELER_CRASHED
-            ),
-        )));
+        return Some(Err(crashed(crashes, max, None)));
+    }
+    let object = format!("{}/{}", change.bucket, change.key);
+    if let (true, Some(isolation)) = (crashes > 0, &stage.isolation) {
+        warn!(object = %object, crashes, "a labeler process died while this object was in flight; labeling it alone in a separate process");
+        loop {
+            let result = label_with_retries(stage, change, shutdown, Some(isolation)).await;
+            let how = match &result {
+                Some(Err(f)) if f.code == error_codes::LABELER_CRASHED => f.message.clone(),
+                _ => {
+                    noted(stage, change, Ledger::end, "this object may be taken for a crash").await;
+                    return result;
+                }
+            };
+            // Counted where it lasts: a parent killed now still knows.
+            crashes += 1;
+            noted(stage, change, Ledger::begin, "this crash is counted in this run only").await;
+            warn!(object = %object, crashes, how = %how, "the separate labeler process died on this object");
+            if crashes >= max {
+                noted(stage, change, Ledger::end, "it will be failed again before it is tried").await;
+                return Some(Err(crashed(crashes, max, Some(&how))));
+            }
+        }
     }
     let (_shared, _alone) = if crashes > 0 {
-        let object = format!("{}/{}", change.bucket, change.key);
         warn!(object = %object, crashes, "a labeler process died while this object was in flight; labeling it alone");
         (None, Some(running.turns.write().await))
     } else {
         (Some(running.turns.read().await), None)
     };
     noted(stage, change, Ledger::begin, "a crash on this object would not be counted").await;
-    let result = label_with_retries(stage, change, shutdown).await;
+    let result = label_with_retries(stage, change, shutdown, None).await;
     noted(stage, change, Ledger::end, "this object may be taken for a crash").await;
     result
+}
+
+/// The failure of an object labelers died on `crashes` times; `last`: how the last
+/// child died, where one did.
+fn crashed(crashes: u32, max: u32, last: Option<&str>) -> LabelFailure {
+    let last = match last {
+        Some(how) => format!(" (the last time alone, in a separate process that {how})"),
+        None if crashes > 1 => " (the last time it was labeled alone)".to_string(),
+        None => String::new(),
+    };
+    LabelFailure::permanent(
+        error_codes::LABELER_CRASHED,
+        format!(
+            "the labeler process died {crashes} times while labeling this object{last}: out of memory, an abort or \
+             a crash in a decoder; see how the process ended (exit status, the system log). It is not tried \
+             again (labeler.max-crashes = {max}) until `bucketlens relabel --failed --code {}`",
+            error_codes::LABELER_CRASHED
+        ),
+    )
 }
 
 /// Runs `note` on the ledger for `change`. The ledger only saves work or counts
@@ -407,11 +445,12 @@ async fn label_with_retries(
     stage: &Stage,
     change: &ObjectChanged,
     shutdown: &CancellationToken,
+    isolation: Option<&crate::Isolation>,
 ) -> Option<Result<Option<Read>, LabelFailure>> {
     let mut delay = stage.settings.retry_backoff;
     let mut attempt = 1;
     loop {
-        let result = read_and_label(stage, change).await;
+        let result = read_and_label(stage, change, isolation).await;
         match &result {
             Err(f) if f.retryable && attempt < stage.settings.max_attempts => {
                 stage.metrics.retries.add(1);
@@ -428,7 +467,13 @@ async fn label_with_retries(
     }
 }
 
-async fn read_and_label(stage: &Stage, change: &ObjectChanged) -> Result<Option<Read>, LabelFailure> {
+/// Reads and labels once: with `isolation`, the labeling itself runs in a child
+/// process, whose death is a `LabelerCrashed` failure saying how it died.
+async fn read_and_label(
+    stage: &Stage,
+    change: &ObjectChanged,
+    isolation: Option<&crate::Isolation>,
+) -> Result<Option<Read>, LabelFailure> {
     let object = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: change.version_id.as_deref() };
     // An inventory is a day old at most: check the object is still the one listed.
     // A change without an etag (one version of a versioned object deleted) labels
@@ -453,6 +498,14 @@ async fn read_and_label(stage: &Stage, change: &ObjectChanged) -> Result<Option<
         Ok(None) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let set = stage.labeler.label(bytes).await?;
+    let set = match isolation {
+        None => stage.labeler.label(bytes).await?,
+        Some(isolation) => match isolation.label(bytes).await {
+            crate::isolate::Isolated::Answered(result) => result?,
+            crate::isolate::Isolated::Died(how) => {
+                return Err(LabelFailure::permanent(error_codes::LABELER_CRASHED, how));
+            }
+        },
+    };
     Ok(Some((set, current)))
 }

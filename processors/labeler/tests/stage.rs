@@ -60,6 +60,7 @@ async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() 
         labeler: labeler.clone(),
         metrics,
         ledger: bucketlens_labeler::Ledger::open(None).unwrap(),
+        isolation: None,
     };
 
     // One key: the 40 records run one after another. Stop after a few.
@@ -104,6 +105,7 @@ async fn an_undecodable_record_goes_to_the_dlq_and_the_rest_are_labeled() {
         labeler: Arc::new(OnnxLabeler::load(None, &options).unwrap()),
         metrics: metrics.clone(),
         ledger: bucketlens_labeler::Ledger::open(None).unwrap(),
+        isolation: None,
     };
     run(stage, Until::drain(), CancellationToken::new()).await.unwrap();
 
