@@ -678,3 +678,86 @@ print(req.prepare().url)
         assert_eq!(sorted(signed), sorted(&theirs), "{region}");
     }
 }
+
+/// Labeled documents behind `name` (an alias or an index) on `server`.
+fn labeled_count(server: &common::opensearch::Osmem, name: &str) -> Option<u64> {
+    let (status, body) = server.call("POST", &format!("/{name}/_count"), r#"{"query":{"term":{"state":"labeled"}}}"#);
+    (status == 200).then(|| body["count"].as_u64()).flatten()
+}
+
+#[test]
+fn reindex_moves_the_alias_to_a_full_new_index_while_the_sink_writes_and_search_never_sees_it_half_filled() {
+    let server = common::opensearch::Osmem::start();
+    let mut k = KafkaWorld::new(1, 2);
+    k.world.env.extend(common::opensearch::Osmem::env(&server.url, "bucketlens-images"));
+    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+    let _sink = k.spawn(&["sink"], &[]);
+    let _label = k.spawn(&["label"], &[]);
+    k.wait_caught_up(Duration::from_secs(120));
+    let first = common::example_names().len() as u64;
+    // A new name is an alias of its first index, so that it can be moved.
+    let (_, aliases) = server.call("GET", "/_alias/bucketlens-images", "");
+    assert!(aliases.get("bucketlens-images-v1").is_some(), "{aliases}");
+    assert_eq!(labeled_count(&server, "bucketlens-images-v1"), Some(first));
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (polls, fell, out) = std::thread::scope(|scope| {
+        // Searches throughout: documents are only added, so a search never sees
+        // fewer than an earlier one did (an empty or half-filled index would).
+        let poller = scope.spawn(|| {
+            let (mut polls, mut highest, mut fell) = (0u32, first, None);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let n = labeled_count(&server, "bucketlens-images").unwrap_or(0);
+                if n < highest && fell.is_none() {
+                    fell = Some((highest, n));
+                }
+                highest = highest.max(n);
+                polls += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (polls, fell)
+        });
+        // New photos while the reindex runs: the live labeler and sink take them.
+        for copy in 0..3 {
+            let extra = k.world.photos.join(format!("extra-{copy}"));
+            std::fs::create_dir_all(&extra).unwrap();
+            for name in common::example_names() {
+                std::fs::copy(common::examples_dir().join(&name), extra.join(&name)).unwrap();
+            }
+        }
+        k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+        let reindex = k.command(&["reindex"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let out = reindex.wait_with_output().unwrap();
+        k.wait_caught_up(Duration::from_secs(120));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (polls, fell) = poller.join().unwrap();
+        (polls, fell, out)
+    });
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("reindex said:\n{stdout}\n{stderr}\n({polls} polls)");
+    assert!(out.status.success(), "reindex failed:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("keeps serving bucketlens-images-v1"), "{stderr}");
+    assert!(stdout.contains("the old index bucketlens-images-v1 is untouched"), "{stdout}");
+    assert!(polls > 20, "{polls} polls");
+    assert_eq!(fell, None, "a search saw fewer documents (after, before) than an earlier one");
+
+    let (_, aliases) = server.call("GET", "/_alias/bucketlens-images", "");
+    assert_eq!(aliases.as_object().unwrap().keys().collect::<Vec<_>>(), ["bucketlens-images-v2"], "{aliases}");
+    // Everything, including what the live sink wrote during the reindex, is in the new
+    // index; search reads it through the alias.
+    assert_eq!(labeled_count(&server, "bucketlens-images-v2"), Some(4 * first));
+    let keys: std::collections::BTreeSet<String> = k.world.all_documents().into_iter().map(|(key, _)| key).collect();
+    assert_eq!(keys.len() as u64, 4 * first, "{keys:?}");
+    // The old index is still there, with at least what it had.
+    assert!(labeled_count(&server, "bucketlens-images-v1").is_some_and(|n| n >= first));
+    // After the switch the live sink writes the new index.
+    std::fs::copy(common::examples_dir().join("chelsea.png"), k.world.photos.join("late.png")).unwrap();
+    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+    k.wait_caught_up(Duration::from_secs(60));
+    assert_eq!(labeled_count(&server, "bucketlens-images-v2"), Some(4 * first + 1));
+
+    // A second reindex goes to v3; one into an existing index is refused before anything moves.
+    let refused = k.command(&["reindex", "--to", "bucketlens-images-v2"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("index being replaced"), "{refused:?}");
+}

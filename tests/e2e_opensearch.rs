@@ -175,3 +175,45 @@ fn a_misspelt_opensearch_index_is_an_error_naming_it_not_an_empty_result() {
     assert_eq!(world.status()["index"]["state"], "present");
     assert!(world.json(&["search", "cat", "--json"])["total"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn reindex_replaces_a_plain_index_only_when_asked_and_the_embedded_index_is_rebuilt_in_place() {
+    let server = Osmem::start();
+    // An index made by a bucketlens from before aliases: a plain index named as
+    // configured, created through a template of bucketlens' shape.
+    let mut model = World::new(0);
+    model.env = Osmem::env(&server.url, "model");
+    model.run(&["index", model.photos.to_str().unwrap()]);
+    let (status, templates) = server.call("GET", "/_index_template/model-v1", "");
+    assert_eq!(status, 200, "{templates}");
+    let mut template = templates["index_templates"][0]["index_template"].clone();
+    template["index_patterns"] = serde_json::json!(["legacy"]);
+    assert_eq!(server.request("PUT", "/_index_template/legacy", &template.to_string()), 200);
+    assert_eq!(server.request("PUT", "/legacy", "{}"), 200);
+    let mut world = World::new(1);
+    world.env = Osmem::env(&server.url, "legacy");
+    world.index();
+    assert_eq!(world.status()["documents"], 12);
+
+    let refused = world.command(&["reindex"]).output().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("is an index, not an alias") && said.contains("--delete-old"),
+        "{said}"
+    );
+    assert_eq!(server.call("GET", "/_alias/legacy", "").0, 404, "nothing moved");
+    assert_eq!(server.request("HEAD", "/legacy-v2", ""), 404, "nothing created");
+
+    let out = world.run(&["reindex", "--delete-old"]);
+    assert!(out.contains("reindexed 12 records into legacy-v2") && out.contains("deleted in the switch"), "{out}");
+    let (_, aliases) = server.call("GET", "/_alias/legacy", "");
+    assert!(aliases.get("legacy-v2").is_some(), "{aliases}");
+    assert_eq!(world.status()["documents"], 12, "search reads the new index through the alias");
+    assert_eq!(world.json(&["search", "cat", "--json"])["total"], 1);
+
+    // The embedded index has no aliases: reindex says what to do instead.
+    let tantivy = World::new(0);
+    let out = tantivy.command(&["reindex"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("rebuilt in place") && said.contains("replay --group"), "{said}");
+}

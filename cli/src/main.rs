@@ -36,6 +36,9 @@ enum Command {
     /// Move a consumer group back (to earliest or a time); with --until-end, also
     /// reprocess up to the end offsets seen at start, then exit.
     Replay(commands::replay::Args),
+    /// Rebuild the OpenSearch index into a new one from the label log while the old
+    /// one serves, then move the alias to it at once (no downtime).
+    Reindex(commands::reindex::Args),
     /// Label again what failed (`--failed [--code C]`), once the cause is fixed
     /// (a permission granted, an object restored).
     Relabel(commands::relabel::Args),
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
             Command::Search(args) => commands::search::run(&load()?, args).await,
             Command::Labels(args) => commands::labels::run(&load()?, args).await,
             Command::Replay(args) => commands::replay::run(&load()?, args).await,
+            Command::Reindex(args) => commands::reindex::run(&load()?, args).await,
             Command::Relabel(args) => commands::relabel::run(&load()?, args).await,
             Command::Status(args) => commands::status::run(&load()?, args).await,
             Command::Serve(args) => commands::serve::run(&load()?, args).await,

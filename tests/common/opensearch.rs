@@ -44,7 +44,13 @@ impl Osmem {
 
     /// A plain HTTP/1.0 request with a JSON body; the status code.
     pub fn request(&self, method: &str, path: &str, body: &str) -> u16 {
-        let addr = self.url.trim_start_matches("http://");
+        self.call(method, path, body).0
+    }
+
+    /// A plain HTTP/1.0 request with a JSON body; the status code and the JSON
+    /// answer (`Null` when it is not JSON).
+    pub fn call(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
         let mut stream = TcpStream::connect(addr).unwrap();
         write!(
             stream,
@@ -54,7 +60,9 @@ impl Osmem {
         .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
-        response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+        let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let json = response.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok());
+        (status, json.unwrap_or_default())
     }
 }
 

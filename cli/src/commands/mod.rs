@@ -5,6 +5,7 @@ pub mod index;
 pub mod label;
 pub mod labels;
 pub mod produce;
+pub mod reindex;
 pub mod relabel;
 pub mod replay;
 pub mod search;

@@ -171,8 +171,19 @@ fn error_text(body: &Value) -> String {
     }
 }
 
+/// What a name is on the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Missing,
+    /// A plain index (made by bucketlens before it made aliases, or by hand).
+    Index,
+    /// An alias, and the indices it points to.
+    Alias(Vec<String>),
+}
+
 impl OpenSearchIndex {
-    /// Connects, and creates the index template and the index when missing.
+    /// Connects, and creates the index (`<index>-v1`, aliased `<index>`) and its
+    /// template when missing.
     pub async fn open(config: &OpenSearchConfig) -> Result<Self, IndexError> {
         let index = Self::connect(config).await?;
         index
@@ -235,24 +246,103 @@ impl OpenSearchIndex {
         self.call(method, path, Some(bytes), false).await
     }
 
+    /// The index when missing, with its template. A new name becomes the alias of
+    /// `<name>-v1`, so that `bucketlens reindex` can later move it to another index
+    /// while readers and writers go on using the name. An alias or an index that is
+    /// there already is used as it is.
     async fn ensure_index(&self) -> Result<(), IndexError> {
         let name = &self.config.index;
-        let template = mapping::template(name);
-        let (status, body) = self.json(Method::Put, &format!("/_index_template/{name}"), &template).await?;
+        match self.resolve(name).await? {
+            Resolved::Alias(_) => Ok(()),
+            Resolved::Index => self.put_template(name).await,
+            Resolved::Missing => {
+                let first = format!("{name}-v1");
+                self.create_index(&first, Some(name)).await?;
+                info!(index = %first, alias = %name, "created the OpenSearch index and its alias");
+                Ok(())
+            }
+        }
+    }
+
+    async fn put_template(&self, index: &str) -> Result<(), IndexError> {
+        let (status, body) =
+            self.json(Method::Put, &format!("/_index_template/{index}"), &mapping::template(index)).await?;
         if status >= 300 {
             return Err(status_error("index template", status, &body));
         }
-        let (status, body) = self.call(Method::Head, &format!("/{name}"), None, false).await?;
-        if status == 404 {
-            let (status, body) = self.json(Method::Put, &format!("/{name}"), &json!({})).await?;
-            let exists =
-                body.pointer("/error/type").and_then(Value::as_str) == Some("resource_already_exists_exception");
-            if status >= 300 && !exists {
-                return Err(status_error("index creation", status, &body));
+        Ok(())
+    }
+
+    /// Creates `index` with its own template, `alias` pointing to it if given. One
+    /// made meanwhile by another sink is taken as it is (the alias added to it).
+    async fn create_index(&self, index: &str, alias: Option<&str>) -> Result<(), IndexError> {
+        self.put_template(index).await?;
+        let aliases: serde_json::Map<String, Value> = alias.map(|a| (a.to_string(), json!({}))).into_iter().collect();
+        let (status, body) = self.json(Method::Put, &format!("/{index}"), &json!({ "aliases": aliases })).await?;
+        let exists = body.pointer("/error/type").and_then(Value::as_str) == Some("resource_already_exists_exception");
+        if status >= 300 && !exists {
+            return Err(status_error("index creation", status, &body));
+        }
+        if let (true, Some(alias)) = (exists, alias) {
+            let (status, body) = self.json(Method::Put, &format!("/{index}/_alias/{alias}"), &json!({})).await?;
+            if status >= 300 {
+                return Err(status_error("alias creation", status, &body));
             }
-            info!(index = %name, "created the OpenSearch index");
-        } else if status >= 300 {
-            return Err(status_error("index check", status, &body));
+        }
+        Ok(())
+    }
+
+    /// What `name` is on the cluster: an alias (and the indices it points to), an
+    /// index, or nothing.
+    pub async fn resolve(&self, name: &str) -> Result<Resolved, IndexError> {
+        let (status, body) = self.call(Method::Get, &format!("/_alias/{name}"), None, false).await?;
+        match status {
+            200..=299 => {
+                let mut indices: Vec<String> =
+                    body.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+                indices.sort();
+                Ok(Resolved::Alias(indices))
+            }
+            404 => {
+                let (status, body) = self.call(Method::Head, &format!("/{name}"), None, false).await?;
+                match status {
+                    200..=299 => Ok(Resolved::Index),
+                    404 => Ok(Resolved::Missing),
+                    _ => Err(status_error("index check", status, &body)),
+                }
+            }
+            _ => Err(status_error("alias check", status, &body)),
+        }
+    }
+
+    /// Connects and creates `config.index` as a plain index with its own template
+    /// (a reindex target; no alias).
+    pub async fn create(config: &OpenSearchConfig) -> Result<Self, IndexError> {
+        let index = Self::connect(config).await?;
+        index
+            .create_index(&config.index, None)
+            .await
+            .map_err(|e| IndexError::Open { location: config.url.clone(), reason: e.to_string() })?;
+        Ok(index)
+    }
+
+    /// Points `alias` at `to` in one atomic step: away from the index `from`, or,
+    /// with `from = None`, deleting the index that has the alias' name (an alias
+    /// cannot share a name with an index).
+    pub async fn switch_alias(&self, alias: &str, from: Option<&str>, to: &str) -> Result<(), IndexError> {
+        let actions = match from {
+            Some(from) => json!([
+                { "remove": { "index": from, "alias": alias } },
+                { "add": { "index": to, "alias": alias } },
+            ]),
+            None => json!([
+                { "add": { "index": to, "alias": alias } },
+                { "remove_index": { "index": alias } },
+            ]),
+        };
+        let (status, body) = self.json(Method::Post, "/_aliases", &json!({ "actions": actions })).await?;
+        if status >= 300 {
+            return Err(status_error("alias switch", status, &body));
         }
         Ok(())
     }
