@@ -86,7 +86,13 @@ pub enum Location {
 }
 
 impl Location {
+    /// `s3://bucket/key` or a local path. A report's `manifest.checksum` (the file S3
+    /// Inventory writes last, which an event rule on new reports sees) names its
+    /// `manifest.json`.
     pub fn parse(text: &str) -> Self {
+        if let Some(dir) = text.strip_suffix("manifest.checksum").filter(|d| d.is_empty() || d.ends_with('/')) {
+            return Self::parse(&format!("{dir}manifest.json"));
+        }
         if let Some(rest) = text.strip_prefix("s3://") {
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             return Self::S3 { bucket: bucket.to_string(), key: key.to_string() };
@@ -465,5 +471,17 @@ mod tests {
             "/tmp/x/inventory/photos/daily"
         );
         assert_eq!(scope_of("manifest.json"), "manifest.json");
+    }
+
+    #[test]
+    fn a_reports_checksum_names_its_manifest() {
+        let s3 = |bucket: &str, key: &str| Location::S3 { bucket: bucket.into(), key: key.into() };
+        assert_eq!(
+            Location::parse("s3://inv/photos/daily/2026-11-24T01-00Z/manifest.checksum"),
+            s3("inv", "photos/daily/2026-11-24T01-00Z/manifest.json")
+        );
+        assert_eq!(Location::parse("/r/manifest.checksum"), Location::Local("/r/manifest.json".into()));
+        // Only the file of that name.
+        assert_eq!(Location::parse("s3://inv/my-manifest.checksum"), s3("inv", "my-manifest.checksum"));
     }
 }
