@@ -326,7 +326,7 @@ if bad:
     (!failures.is_empty()).then_some(failures)
 }
 
-const K8S: [&str; 3] = ["base", "overlays/example", "jobs"];
+const K8S: [&str; 4] = ["base", "overlays/example", "jobs/replay", "jobs/inventory"];
 
 #[test]
 fn the_kustomizations_render_and_every_object_validates_and_broken_copies_fail() {
@@ -349,11 +349,11 @@ fn the_kustomizations_render_and_every_object_validates_and_broken_copies_fail()
         ("base/label.yaml", "containerPort: 9464", "containerPot: 9464"),
         ("base/label-scaledobject.yaml", "scaleTargetRef:", "scaleTarget:"),
         ("base/label-scaledobject.yaml", "pollingInterval: 15", "pollingInterval: 15\n  pollingIntervall: 15"),
-        ("jobs/replay.yaml", "completions: 4", "completions: four"),
+        ("jobs/replay/job.yaml", "completions: 4", "completions: four"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let copy = broken_copy(&k8s, dir.path(), file, from, to);
-        let out = kustomize(&copy.join(file.split('/').next().unwrap()));
+        let out = kustomize(&copy.join(Path::new(file).parent().unwrap()));
         assert!(out.status.success(), "{}", printed(&out));
         assert!(validate(&objects(&out.stdout), tmp.path()).is_some(), "{file}: {to:?} was not noticed");
     }
@@ -426,7 +426,7 @@ fn every_command_and_setting_of_the_kustomizations_is_accepted_by_the_binary_and
     for dir in K8S {
         let mut objects = render(&k8s.join(dir));
         // The jobs run beside a deployment: its ConfigMaps.
-        if dir == "jobs" {
+        if dir.starts_with("jobs/") {
             objects.extend(base.iter().filter(|o| o["kind"] == "ConfigMap").cloned());
         }
         all.extend(cluster_processes(&objects, dir));

@@ -761,3 +761,83 @@ fn reindex_moves_the_alias_to_a_full_new_index_while_the_sink_writes_and_search_
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("index being replaced"), "{refused:?}");
 }
+
+#[test]
+fn a_replay_run_as_a_batch_array_job_is_shared_by_its_children_and_each_exits_at_the_end() {
+    let mut k = KafkaWorld::new(0, 4);
+    // 1,200 objects: hard links to one copy of each example.
+    let originals = k.world.tmp.path().join("originals");
+    std::fs::create_dir_all(&originals).unwrap();
+    let names = common::example_names();
+    for name in &names {
+        std::fs::copy(common::examples_dir().join(name), originals.join(name)).unwrap();
+    }
+    for i in 0..100 {
+        let dir = k.world.photos.join(format!("batch-{i:03}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in &names {
+            std::fs::hard_link(originals.join(name), dir.join(name)).unwrap();
+        }
+    }
+    let total = 100 * names.len();
+    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+    k.spawn(&["sink"], &[]);
+
+    // As deploy/aws's ReplayJob starts its children: the same command and
+    // environment (a new labeler group), one AWS_BATCH_JOB_ARRAY_INDEX each.
+    let group = "bucketlens-labeler-v2";
+    let children: Vec<(Child, PathBuf)> = (0..3)
+        .map(|i| {
+            let err = k.world.tmp.path().join(format!("child-{i}.log"));
+            let child = k
+                .command(&["replay", "--group", group, "--until-end"])
+                .env("BUCKETLENS_LABELER__GROUP", group)
+                .env("AWS_BATCH_JOB_ARRAY_INDEX", i.to_string())
+                .env("BUCKETLENS_LOG", "info,rdkafka=warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&err).unwrap())
+                .spawn()
+                .unwrap();
+            (child, err)
+        })
+        .collect();
+    let mut labeled = Vec::new();
+    for (mut child, err) in children {
+        let status = wait_exit(&mut child, Duration::from_secs(420));
+        let mut stdout = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+        let log = std::fs::read_to_string(&err).unwrap_or_default();
+        assert!(status.success(), "a child exited with {status}:\n{stdout}\n{log}");
+        let n: usize = stdout
+            .split("labeled ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {stdout:?}"));
+        labeled.push(n);
+    }
+    eprintln!("labeled per child: {labeled:?} of {total}");
+    assert!(labeled.iter().filter(|n| **n > 0).count() >= 2, "the children did not share the work: {labeled:?}");
+    assert!(labeled.iter().sum::<usize>() >= total, "labeled {labeled:?} of {total}");
+
+    let v2 = [("BUCKETLENS_LABELER__GROUP", group)];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = k.status(&v2).unwrap();
+        let lags: Vec<i64> = status["groups"].as_array().unwrap().iter().map(|g| g["lag"].as_i64().unwrap()).collect();
+        if lags.iter().all(|l| *l == 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sink did not catch up: {status}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let docs = k.world.all_documents();
+    let keys: std::collections::BTreeSet<&String> = docs.iter().map(|(key, _)| key).collect();
+    assert_eq!((docs.len(), keys.len()), (total, total), "one document per object");
+    // Every copy of the cat has the same labels, whichever child labeled it.
+    let cats: Vec<&Vec<(String, f64)>> =
+        docs.iter().filter(|(key, _)| key.ends_with("/chelsea.png")).map(|(_, labels)| labels).collect();
+    assert_eq!(cats.len(), 100);
+    assert!(!cats[0].is_empty() && cats.iter().all(|labels| *labels == cats[0]), "{cats:?}");
+}
