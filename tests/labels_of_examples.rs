@@ -35,3 +35,37 @@ fn the_example_photos_get_the_right_top_labels() {
     assert!(labels("astronaut.png").iter().all(|(n, _)| n != "Person"));
     assert!(labels("hubble_deep_field.jpg").iter().all(|(_, c)| *c < 90.0));
 }
+
+/// `jpeg` with an EXIF APP1 segment (right after SOI) whose Orientation is `value`.
+fn with_exif_orientation(jpeg: &[u8], value: u16) -> Vec<u8> {
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+    exif.extend_from_slice(&value.to_be_bytes());
+    exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&(exif.len() as u16 + 2).to_be_bytes());
+    out.extend_from_slice(&exif);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn a_photo_stored_sideways_is_labeled_and_sized_as_it_is_displayed() {
+    let w = World::new(0);
+    // The cat, stored turned 90° counter-clockwise, as a camera held upright writes a
+    // portrait: EXIF orientation 6 says to turn it clockwise to display it.
+    let cat = image::open(common::examples_dir().join("chelsea.png")).unwrap().rotate270();
+    let mut jpeg = Vec::new();
+    cat.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    std::fs::write(w.photos.join("sideways.jpg"), with_exif_orientation(&jpeg, 6)).unwrap();
+    std::fs::write(w.photos.join("untagged.jpg"), &jpeg).unwrap();
+    w.index();
+    let docs = w.json(&["search", "*", "--json"]);
+    let doc = |key: &str| docs["hits"].as_array().unwrap().iter().find(|d| d["key"] == key).unwrap().clone();
+    let sideways = doc("sideways.jpg");
+    // The displayed size: 451 wide, 300 high, like the original.
+    assert_eq!((sideways["image"]["width"].as_i64(), sideways["image"]["height"].as_i64()), (Some(451), Some(300)));
+    assert_eq!(doc("untagged.jpg")["image"]["width"], 300, "without the tag it is what is stored");
+    let cat = sideways["labels"].as_array().unwrap().iter().find(|l| l["name"] == "Cat").cloned();
+    assert!(cat.as_ref().is_some_and(|l| l["confidence"].as_f64().unwrap() >= 80.0), "{sideways}");
+}

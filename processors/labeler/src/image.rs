@@ -9,6 +9,9 @@
 //!   bounded (320 MiB), and one large progressive decode runs at a time.
 //! - A PNG is read row by row into averaged boxes, never at full size (2 Mi pixels
 //!   at most, rows of at most 16 MiB).
+//! - A JPEG's EXIF orientation is applied to the decoded pixels, so that labels and
+//!   boxes are those of the image as it is displayed, and its size is the displayed
+//!   one (a portrait photo stored sideways is 3024×4032, not 4032×3024).
 //! - Then the short side is resized to 256, the centre 224×224 cropped, and pixels
 //!   normalised to `(p - 127) / 128`, NCHW, RGB. (The centre square is cut before
 //!   resizing: memory never depends on the aspect ratio.)
@@ -17,7 +20,8 @@
 
 use std::io::Cursor;
 
-use ::image::{imageops, ImageFormat as Codec, ImageReader, RgbImage};
+use ::image::metadata::Orientation;
+use ::image::{imageops, DynamicImage, ImageFormat as Codec, ImageReader, RgbImage};
 use bucketlens_schemas::{error_codes, ImageFormat, ImageProperties};
 
 use crate::labeler::LabelFailure;
@@ -61,7 +65,7 @@ pub fn properties(bytes: &[u8]) -> Result<ImageProperties, LabelFailure> {
             let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
             decoder.read_info().map_err(|e| corrupt("JPEG", e))?;
             let info = decoder.info().ok_or_else(|| corrupt("JPEG", "no frame header"))?;
-            (u32::from(info.width), u32::from(info.height))
+            displayed(u32::from(info.width), u32::from(info.height), exif_orientation(&decoder))
         }
         ImageFormat::Png => {
             ImageReader::with_format(Cursor::new(bytes), Codec::Png).into_dimensions().map_err(|e| corrupt("PNG", e))?
@@ -201,7 +205,30 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbIma
             .collect(),
     };
     let image = RgbImage::from_raw(w, h, rgb).ok_or_else(|| corrupt("JPEG", "pixel data shorter than the frame"))?;
-    Ok((image, width, height))
+    let orientation = exif_orientation(&decoder);
+    let (width, height) = displayed(width, height, orientation);
+    if orientation == Orientation::NoTransforms {
+        return Ok((image, width, height));
+    }
+    let mut image = DynamicImage::ImageRgb8(image);
+    image.apply_orientation(orientation);
+    Ok((image.into_rgb8(), width, height))
+}
+
+/// The orientation the JPEG's EXIF data asks for (none without EXIF, or with a
+/// value EXIF does not define).
+fn exif_orientation<R: std::io::Read>(decoder: &jpeg_decoder::Decoder<R>) -> Orientation {
+    decoder.exif_data().and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms)
+}
+
+/// The size of a `width × height` image as it is displayed under `orientation`.
+fn displayed(width: u32, height: u32, orientation: Orientation) -> (u32, u32) {
+    match orientation {
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => {
+            (height, width)
+        }
+        _ => (width, height),
+    }
 }
 
 /// A PNG is reduced while it is decoded, row by row, to at most this many pixels:

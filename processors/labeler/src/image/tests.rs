@@ -212,3 +212,47 @@ fn a_progressive_jpeg_is_refused_when_its_coefficients_would_not_fit() {
 fn rgb_noise(width: u32, height: u32) -> Vec<u8> {
     (0..width * height * 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()
 }
+
+/// A JPEG of `width × height` whose left half is red and right half blue, with an
+/// EXIF orientation tag of `orientation` (none with 0).
+fn jpeg_halves(width: u16, height: u16, orientation: u16) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..u32::from(width) * u32::from(height))
+        .flat_map(|i| if i % u32::from(width) < u32::from(width) / 2 { [230, 20, 20] } else { [20, 20, 230] })
+        .collect();
+    let mut jpeg = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+    if orientation != 0 {
+        // "Exif\0\0", a big-endian TIFF header, one IFD with one entry: Orientation
+        // (0x0112), SHORT, 1 value.
+        let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+        exif.extend_from_slice(&orientation.to_be_bytes());
+        exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        encoder.add_app_segment(1, exif).unwrap();
+    }
+    encoder.encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb).unwrap();
+    jpeg
+}
+
+#[test]
+fn a_jpegs_exif_orientation_is_applied_to_its_pixels_and_size() {
+    let red = |p: &::image::Rgb<u8>| p[0] > 150 && p[2] < 100;
+    let blue = |p: &::image::Rgb<u8>| p[2] > 150 && p[0] < 100;
+    // Without EXIF: 640x320, red on the left.
+    let (rgb, props) = decode(&jpeg_halves(640, 320, 0), 100_000_000, 256).unwrap();
+    assert_eq!((props.width, props.height), (640, 320));
+    assert!(red(rgb.get_pixel(0, rgb.height() / 2)) && blue(rgb.get_pixel(rgb.width() - 1, rgb.height() / 2)));
+    // 6: stored sideways, displayed turned 90° clockwise: 320x640, red on top.
+    let sideways = jpeg_halves(640, 320, 6);
+    let (rgb, props) = decode(&sideways, 100_000_000, 256).unwrap();
+    assert_eq!((props.width, props.height), (320, 640));
+    assert_eq!(rgb.width() < rgb.height(), true, "{}x{}", rgb.width(), rgb.height());
+    assert!(red(rgb.get_pixel(rgb.width() / 2, 0)) && blue(rgb.get_pixel(rgb.width() / 2, rgb.height() - 1)));
+    let header = properties(&sideways).unwrap();
+    assert_eq!((header.width, header.height), (320, 640), "the header-only size is the displayed one too");
+    // 8: turned 90° counter-clockwise: blue on top. 3: upside down: blue on the left.
+    let (rgb, _) = decode(&jpeg_halves(640, 320, 8), 100_000_000, 256).unwrap();
+    assert!(blue(rgb.get_pixel(rgb.width() / 2, 0)) && red(rgb.get_pixel(rgb.width() / 2, rgb.height() - 1)));
+    let (rgb, props) = decode(&jpeg_halves(640, 320, 3), 100_000_000, 256).unwrap();
+    assert_eq!((props.width, props.height), (640, 320));
+    assert!(blue(rgb.get_pixel(0, rgb.height() / 2)) && red(rgb.get_pixel(rgb.width() - 1, rgb.height() / 2)));
+}
