@@ -245,7 +245,7 @@ fn a_jpegs_exif_orientation_is_applied_to_its_pixels_and_size() {
     let sideways = jpeg_halves(640, 320, 6);
     let (rgb, props) = decode(&sideways, 100_000_000, 256).unwrap();
     assert_eq!((props.width, props.height), (320, 640));
-    assert_eq!(rgb.width() < rgb.height(), true, "{}x{}", rgb.width(), rgb.height());
+    assert!(rgb.width() < rgb.height(), "{}x{}", rgb.width(), rgb.height());
     assert!(red(rgb.get_pixel(rgb.width() / 2, 0)) && blue(rgb.get_pixel(rgb.width() / 2, rgb.height() - 1)));
     let header = properties(&sideways).unwrap();
     assert_eq!((header.width, header.height), (320, 640), "the header-only size is the displayed one too");
