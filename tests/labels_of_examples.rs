@@ -69,3 +69,26 @@ fn a_photo_stored_sideways_is_labeled_and_sized_as_it_is_displayed() {
     let cat = sideways["labels"].as_array().unwrap().iter().find(|l| l["name"] == "Cat").cloned();
     assert!(cat.as_ref().is_some_and(|l| l["confidence"].as_f64().unwrap() >= 80.0), "{sideways}");
 }
+
+#[test]
+fn webp_gif_tiff_and_bmp_photos_are_listed_labeled_and_searchable() {
+    let w = World::new(0);
+    let cat = image::open(common::examples_dir().join("chelsea.png")).unwrap().into_rgb8();
+    for (name, format) in [
+        ("cat.webp", image::ImageFormat::WebP),
+        ("cat.gif", image::ImageFormat::Gif),
+        ("cat.tiff", image::ImageFormat::Tiff),
+        ("cat.bmp", image::ImageFormat::Bmp),
+    ] {
+        cat.save_with_format(w.photos.join(name), format).unwrap();
+    }
+    let out = w.index();
+    assert!(out.contains("found 4 images") && out.contains("failed 0"), "{out}");
+    let found = w.json(&["search", "cat", "--json", "--min-confidence", "80"]);
+    let mut keys: Vec<&str> = found["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["cat.bmp", "cat.gif", "cat.tiff", "cat.webp"], "{found}");
+    let formats: Vec<&str> =
+        found["hits"].as_array().unwrap().iter().map(|h| h["image"]["format"].as_str().unwrap()).collect();
+    assert!(["webp", "gif", "tiff", "bmp"].iter().all(|f| formats.contains(f)), "{formats:?}");
+}

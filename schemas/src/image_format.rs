@@ -7,6 +7,11 @@
 pub enum ImageFormat {
     Jpeg,
     Png,
+    WebP,
+    /// Its first frame.
+    Gif,
+    Tiff,
+    Bmp,
 }
 
 impl ImageFormat {
@@ -18,6 +23,22 @@ impl ImageFormat {
         if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
             return Some(Self::Png);
         }
+        if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+            return Some(Self::WebP);
+        }
+        if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+            return Some(Self::Gif);
+        }
+        if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+            return Some(Self::Tiff);
+        }
+        // "BM", then a DIB header of one of the sizes BMP versions use.
+        if bytes.len() >= 18 && bytes.starts_with(b"BM") {
+            let dib = u32::from_le_bytes([bytes[14], bytes[15], bytes[16], bytes[17]]);
+            if [12, 40, 52, 56, 64, 108, 124].contains(&dib) {
+                return Some(Self::Bmp);
+            }
+        }
         None
     }
 
@@ -27,6 +48,10 @@ impl ImageFormat {
         match ext.as_str() {
             "jpg" | "jpeg" | "jpe" | "jfif" => Some(Self::Jpeg),
             "png" => Some(Self::Png),
+            "webp" => Some(Self::WebP),
+            "gif" => Some(Self::Gif),
+            "tif" | "tiff" => Some(Self::Tiff),
+            "bmp" | "dib" => Some(Self::Bmp),
             _ => None,
         }
     }
@@ -36,6 +61,54 @@ impl ImageFormat {
         match self {
             Self::Jpeg => "jpeg",
             Self::Png => "png",
+            Self::WebP => "webp",
+            Self::Gif => "gif",
+            Self::Tiff => "tiff",
+            Self::Bmp => "bmp",
         }
+    }
+
+    /// The media type served for it.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::WebP => "image/webp",
+            Self::Gif => "image/gif",
+            Self::Tiff => "image/tiff",
+            Self::Bmp => "image/bmp",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImageFormat;
+
+    #[test]
+    fn formats_are_known_by_their_signature_and_by_their_extension() {
+        let bmp = {
+            let mut b = b"BM".to_vec();
+            b.extend_from_slice(&[0; 12]);
+            b.extend_from_slice(&40u32.to_le_bytes());
+            b
+        };
+        let cases: [(&[u8], Option<ImageFormat>); 7] = [
+            (b"RIFF\x10\0\0\0WEBPVP8 ", Some(ImageFormat::WebP)),
+            (b"GIF89a\x01\0\x01\0", Some(ImageFormat::Gif)),
+            (b"II*\0\x08\0\0\0", Some(ImageFormat::Tiff)),
+            (b"MM\0*\0\0\0\x08", Some(ImageFormat::Tiff)),
+            (&bmp, Some(ImageFormat::Bmp)),
+            (b"BMW is a car maker, not a bitmap", None),
+            (b"\0\0\0\x18ftypheic", None),
+        ];
+        for (bytes, format) in cases {
+            assert_eq!(ImageFormat::sniff(bytes), format, "{:?}", String::from_utf8_lossy(bytes));
+        }
+        for (key, format) in [("a.WEBP", ImageFormat::WebP), ("b.gif", ImageFormat::Gif), ("c.tif", ImageFormat::Tiff)]
+        {
+            assert_eq!(ImageFormat::from_extension(key), Some(format));
+        }
+        assert_eq!(ImageFormat::from_extension("d.heic"), None);
     }
 }

@@ -9,7 +9,6 @@
 //! `thumbnail-cache-mb`, the oldest files are removed. At most `thumbnail-workers`
 //! thumbnails are made at once, so many large decodes cannot exhaust memory.
 
-use std::io::Cursor as Bytes;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +21,6 @@ use bucketlens_index::Hit;
 use bucketlens_runtime::bucket::{ObjectRef, SourceError};
 use bucketlens_schemas::ImageFormat;
 use futures_util::StreamExt;
-use image::metadata::Orientation;
 use image::DynamicImage;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -147,11 +145,9 @@ pub fn make(bytes: &[u8], size: u32, max_pixels: u64) -> Result<Vec<u8>, String>
     let (w, h) = (properties.width.max(1) as u64, properties.height.max(1) as u64);
     // The short side that a long side of `size` implies: the scaled decode keeps at least that.
     let short_side = (u64::from(size) * w.min(h)).div_ceil(w.max(h)).max(1) as u32;
+    // Decoded as the labeler sees it: the EXIF orientation applied.
     let (rgb, _) = bucketlens_labeler::image::decode(bytes, max_pixels, short_side).map_err(|f| f.message)?;
     let mut image = DynamicImage::ImageRgb8(rgb);
-    if let Some(orientation) = orientation(bytes) {
-        image.apply_orientation(orientation);
-    }
     if image.width().max(image.height()) > size {
         // Fits the long side to `size`, the aspect kept.
         image = image.thumbnail(size, size);
@@ -161,16 +157,6 @@ pub fn make(bytes: &[u8], size: u32, max_pixels: u64) -> Result<Vec<u8>, String>
         .encode_image(&image)
         .map_err(|e| format!("cannot encode the thumbnail: {e}"))?;
     Ok(out)
-}
-
-/// The EXIF orientation of a JPEG, if it has one.
-fn orientation(bytes: &[u8]) -> Option<Orientation> {
-    if ImageFormat::sniff(bytes) != Some(ImageFormat::Jpeg) {
-        return None;
-    }
-    let mut decoder = jpeg_decoder::Decoder::new(Bytes::new(bytes));
-    decoder.read_info().ok()?;
-    Orientation::from_exif_chunk(decoder.exif_data()?)
 }
 
 fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
@@ -279,8 +265,7 @@ pub async fn image(
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "source_failed", format!("reading {object} failed: {e}")))?
         .unwrap_or_default();
     let (kind, disposition) = match ImageFormat::sniff(&first) {
-        Some(ImageFormat::Jpeg) => ("image/jpeg", "inline"),
-        Some(ImageFormat::Png) => ("image/png", "inline"),
+        Some(format) => (format.media_type(), "inline"),
         None => ("application/octet-stream", "attachment"),
     };
     let cache_control = cache_control(&params, &hit);

@@ -9,6 +9,9 @@
 //!   bounded (320 MiB), and one large progressive decode runs at a time.
 //! - A PNG is read row by row into averaged boxes, never at full size (2 Mi pixels
 //!   at most, rows of at most 16 MiB).
+//! - WebP, GIF (its first frame), TIFF and BMP are decoded at full size by the
+//!   `image` crate's decoders, up to 256 MiB of decoded pixels (checked from the
+//!   header), then brought down to the same short side.
 //! - A JPEG's EXIF orientation is applied to the decoded pixels, so that labels and
 //!   boxes are those of the image as it is displayed, and its size is the displayed
 //!   one (a portrait photo stored sideways is 3024×4032, not 4032×3024).
@@ -53,6 +56,7 @@ pub fn decode(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbImag
     let (rgb, width, height) = match format {
         ImageFormat::Jpeg => decode_jpeg(bytes, max_pixels, short_side)?,
         ImageFormat::Png => decode_png(bytes, max_pixels, short_side)?,
+        other => decode_other(bytes, other, max_pixels, short_side)?,
     };
     Ok((rgb, ImageProperties { format: format.name().to_string(), width: width as i32, height: height as i32 }))
 }
@@ -69,6 +73,11 @@ pub fn properties(bytes: &[u8]) -> Result<ImageProperties, LabelFailure> {
         }
         ImageFormat::Png => {
             ImageReader::with_format(Cursor::new(bytes), Codec::Png).into_dimensions().map_err(|e| corrupt("PNG", e))?
+        }
+        other => {
+            let mut decoder = other_decoder(bytes, other)?;
+            let (width, height) = decoder.dimensions();
+            displayed(width, height, decoder.orientation().unwrap_or(Orientation::NoTransforms))
         }
     };
     Ok(ImageProperties { format: format.name().to_string(), width: width as i32, height: height as i32 })
@@ -229,6 +238,78 @@ fn displayed(width: u32, height: u32, orientation: Orientation) -> (u32, u32) {
         }
         _ => (width, height),
     }
+}
+
+/// WebP, GIF, TIFF and BMP are decoded at full size by the `image` crate's decoders:
+/// their decoded pixels may take at most this much (64 MP of RGBA, 85 MP of RGB).
+const OTHER_MAX_DECODE_BYTES: u64 = 256 << 20;
+
+fn codec(format: ImageFormat) -> (Codec, &'static str) {
+    match format {
+        ImageFormat::Jpeg => (Codec::Jpeg, "JPEG"),
+        ImageFormat::Png => (Codec::Png, "PNG"),
+        ImageFormat::WebP => (Codec::WebP, "WebP"),
+        ImageFormat::Gif => (Codec::Gif, "GIF"),
+        ImageFormat::Tiff => (Codec::Tiff, "TIFF"),
+        ImageFormat::Bmp => (Codec::Bmp, "BMP"),
+    }
+}
+
+/// The `image` crate's decoder for `format`, its header read.
+fn other_decoder(bytes: &[u8], format: ImageFormat) -> Result<Box<dyn ::image::ImageDecoder + '_>, LabelFailure> {
+    let (codec, name) = codec(format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), codec);
+    let mut limits = ::image::Limits::default();
+    limits.max_alloc = Some(OTHER_MAX_DECODE_BYTES + (16 << 20));
+    reader.limits(limits);
+    reader.into_decoder().map(|d| Box::new(d) as Box<dyn ::image::ImageDecoder>).map_err(|e| corrupt(name, e))
+}
+
+/// Decodes a WebP, GIF (its first frame), TIFF or BMP: the pixel limit and the decode
+/// size are checked from the header first; the EXIF orientation (WebP, TIFF) is
+/// applied; the short side is brought down to `short_side`.
+fn decode_other(
+    bytes: &[u8],
+    format: ImageFormat,
+    max_pixels: u64,
+    short_side: u32,
+) -> Result<(RgbImage, u32, u32), LabelFailure> {
+    let name = codec(format).1;
+    let mut decoder = other_decoder(bytes, format)?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(corrupt(name, "zero width or height"));
+    }
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(too_large(width.into(), height.into(), max_pixels));
+    }
+    let decoded = decoder.total_bytes();
+    if decoded > OTHER_MAX_DECODE_BYTES {
+        return Err(LabelFailure::permanent(
+            error_codes::IMAGE_TOO_LARGE,
+            format!(
+                "a {name} of {width}x{height} takes {} MiB decoded; bucketlens decodes {name} images of up to {} MiB \
+                 (JPEG and PNG are reduced while decoded and have no such limit)",
+                decoded >> 20,
+                OTHER_MAX_DECODE_BYTES >> 20
+            ),
+        ));
+    }
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let _one_at_a_time =
+        (decoded > LARGE_DECODE_BYTES).then(|| LARGE_DECODES.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(name, e))?;
+    let short = width.min(height);
+    if short > short_side {
+        let (w, h) = (
+            (u64::from(width) * u64::from(short_side) / u64::from(short)).max(1) as u32,
+            (u64::from(height) * u64::from(short_side) / u64::from(short)).max(1) as u32,
+        );
+        image = image.resize_exact(w, h, imageops::FilterType::Triangle);
+    }
+    image.apply_orientation(orientation);
+    let (width, height) = displayed(width, height, orientation);
+    Ok((image.into_rgb8(), width, height))
 }
 
 /// A PNG is reduced while it is decoded, row by row, to at most this many pixels:

@@ -221,11 +221,34 @@ fn to_label(label: &aws_sdk_rekognition::types::Label) -> Label {
     }
 }
 
+/// The short side of the JPEG a WebP, GIF, TIFF or BMP is turned into for Rekognition
+/// (it labels well from 640 pixels; 5 MB of bytes at most).
+const TRANSCODE_SHORT_SIDE: u32 = 1024;
+/// The pixel limit of an image transcoded for Rekognition (as `labeler.max-pixels`' default).
+const TRANSCODE_MAX_PIXELS: u64 = 100_000_000;
+
+/// Whether Rekognition reads an S3 object of this key itself (JPEG or PNG, by its extension).
+fn rekognition_reads(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    lower.ends_with(".jpg") || lower.ends_with(".jpeg") || lower.ends_with(".png")
+}
+
+/// A format Rekognition refuses, as a JPEG it takes (the EXIF orientation applied),
+/// and the original's format and displayed size.
+pub fn transcode(bytes: &[u8]) -> Result<(Vec<u8>, bucketlens_schemas::ImageProperties), LabelFailure> {
+    let (rgb, properties) = crate::image::decode(bytes, TRANSCODE_MAX_PIXELS, TRANSCODE_SHORT_SIDE)?;
+    let mut jpeg = Vec::new();
+    ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&rgb)
+        .map_err(|e| LabelFailure::permanent(error_codes::LABELER_ERROR, format!("cannot transcode to JPEG: {e}")))?;
+    check_bytes(&jpeg)?;
+    Ok((jpeg, properties))
+}
+
 /// Whether Rekognition would take an S3 object of this key and size: a FAILED
 /// record without a call when not.
 pub fn check_s3_object(key: &str, size: Option<i64>) -> Result<(), LabelFailure> {
-    let lower = key.to_ascii_lowercase();
-    if !(lower.ends_with(".jpg") || lower.ends_with(".jpeg") || lower.ends_with(".png")) {
+    if !rekognition_reads(key) {
         return Err(LabelFailure::permanent(
             error_codes::UNSUPPORTED_FORMAT,
             "Rekognition reads JPEG and PNG only, and by reference the format is known from the key's extension",
@@ -268,14 +291,25 @@ impl Labeler for RekognitionLabeler {
     }
 
     async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure> {
-        let properties = check_bytes(&image)?;
+        let (image, properties) = match bucketlens_schemas::ImageFormat::sniff(&image) {
+            Some(bucketlens_schemas::ImageFormat::Jpeg | bucketlens_schemas::ImageFormat::Png) | None => {
+                let properties = check_bytes(&image)?;
+                (image, properties)
+            }
+            // WebP, GIF, TIFF, BMP: Rekognition refuses them; it gets a JPEG.
+            Some(_) => {
+                let transcoding = tokio::task::spawn_blocking(move || transcode(&image));
+                transcoding.await.map_err(|e| LabelFailure::permanent(error_codes::LABELER_ERROR, e.to_string()))??
+            }
+        };
         let mut set = self.detect(Image::builder().bytes(Blob::new(image)).build()).await?;
         set.image = Some(properties);
         Ok(set)
     }
 
     async fn label_in_s3(&self, object: ObjectRef<'_>, size: Option<i64>) -> Option<Result<LabelSet, LabelFailure>> {
-        if !self.config.by_reference {
+        // Rekognition reads JPEG and PNG from S3; anything else is read and transcoded here.
+        if !self.config.by_reference || !rekognition_reads(object.key) {
             return None;
         }
         if let Err(failure) = check_s3_object(object.key, size) {
@@ -309,7 +343,23 @@ mod tests {
         };
         assert_eq!(check_bytes(&png(79, 200)).unwrap_err().code, "ImageTooSmall");
         assert_eq!(check_bytes(&png(80, 80)).unwrap().width, 80);
-        assert_eq!(check_bytes(b"GIF89a....").unwrap_err().code, "UnsupportedFormat");
+        assert_eq!(check_bytes(b"\0\0\0\x18ftypheic....").unwrap_err().code, "UnsupportedFormat");
+        assert_eq!(check_bytes(b"GIF89a....").unwrap_err().code, "CorruptImage");
+    }
+
+    #[test]
+    fn a_format_rekognition_refuses_is_sent_as_a_jpeg() {
+        // A 1600x1200 WebP: a 1365x1024 JPEG, described as the WebP it was.
+        let mut webp = Vec::new();
+        ::image::RgbImage::from_fn(1600, 1200, |x, y| ::image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]))
+            .write_to(&mut std::io::Cursor::new(&mut webp), ::image::ImageFormat::WebP)
+            .unwrap();
+        let (jpeg, properties) = transcode(&webp).unwrap();
+        assert_eq!((properties.format.as_str(), properties.width, properties.height), ("webp", 1600, 1200));
+        assert_eq!(bucketlens_schemas::ImageFormat::sniff(&jpeg), Some(bucketlens_schemas::ImageFormat::Jpeg));
+        let sent = check_bytes(&jpeg).unwrap();
+        assert_eq!((sent.width, sent.height), (1365, 1024));
+        assert!(!rekognition_reads("photos/a.webp") && rekognition_reads("photos/a.JPG"));
     }
 
     #[test]

@@ -24,9 +24,11 @@ fn empty_unknown_and_corrupt_inputs_fail_with_a_reason() {
     let err = prepare(&[], 1000).unwrap_err();
     assert_eq!(err.code, "EmptyObject");
 
-    let err = prepare(b"GIF89a\x01\x00\x01\x00", 1000).unwrap_err();
+    let err = prepare(b"\0\0\0\x18ftypheic\0\0\0\0", 1000).unwrap_err();
     assert_eq!(err.code, "UnsupportedFormat");
-    assert!(err.message.contains("GIF"), "{}", err.message);
+    assert!(err.message.contains("HEIC"), "{}", err.message);
+    let err = prepare(b"GIF89a\x01\x00\x01\x00", 1000).unwrap_err();
+    assert_eq!(err.code, "CorruptImage", "a GIF cut short: {}", err.message);
 
     let err = prepare(b"hello, I am a text file", 1000).unwrap_err();
     assert_eq!(err.code, "UnsupportedFormat");
@@ -255,4 +257,45 @@ fn a_jpegs_exif_orientation_is_applied_to_its_pixels_and_size() {
     let (rgb, props) = decode(&jpeg_halves(640, 320, 3), 100_000_000, 256).unwrap();
     assert_eq!((props.width, props.height), (640, 320));
     assert!(blue(rgb.get_pixel(0, rgb.height() / 2)) && red(rgb.get_pixel(rgb.width() - 1, rgb.height() / 2)));
+}
+
+/// `image` written as `format` by the image crate's encoder.
+fn encoded(image: &::image::RgbImage, format: Codec) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+    bytes
+}
+
+#[test]
+fn webp_gif_tiff_and_bmp_decode_like_the_png_they_were_made_from() {
+    let cat = ::image::load_from_memory(&example("chelsea.png")).unwrap().into_rgb8();
+    let reference = prepare(&example("chelsea.png"), 100_000_000).unwrap();
+    for (codec, name) in [(Codec::WebP, "webp"), (Codec::Gif, "gif"), (Codec::Tiff, "tiff"), (Codec::Bmp, "bmp")] {
+        let prepared = prepare(&encoded(&cat, codec), 100_000_000).unwrap();
+        assert_eq!(prepared.properties, ImageProperties { format: name.into(), width: 451, height: 300 });
+        // The same picture (a GIF's palette and the resize filters differ a little).
+        let diff = prepared.tensor.iter().zip(&reference.tensor).map(|(a, b)| (a - b).abs()).sum::<f32>()
+            / reference.tensor.len() as f32;
+        assert!(diff < 0.08, "{name}: mean difference {diff}");
+    }
+}
+
+#[test]
+fn a_gif_canvas_too_large_to_decode_is_refused_before_decoding() {
+    // A GIF's decoded size is its canvas (the logical screen, bytes 6..10), whatever
+    // its frames: an 8x8 GIF patched to claim a larger canvas.
+    let small = encoded(&::image::RgbImage::new(8, 8), Codec::Gif);
+    let claim = |w: u16, h: u16| {
+        let mut gif = small.clone();
+        gif[6..8].copy_from_slice(&w.to_le_bytes());
+        gif[8..10].copy_from_slice(&h.to_le_bytes());
+        gif
+    };
+    let err = prepare(&claim(60_000, 60_000), 100_000_000).unwrap_err();
+    assert_eq!(err.code, "ImageTooLarge", "{}", err.message);
+    // Under the pixel limit, but 308 MiB of RGBA at full size.
+    let err = prepare(&claim(9_000, 9_000), 100_000_000).unwrap_err();
+    assert_eq!(err.code, "ImageTooLarge", "{}", err.message);
+    assert!(err.message.contains("GIF of 9000x9000 takes 308 MiB decoded"), "{}", err.message);
+    assert!(prepare(&claim(300, 300), 100_000_000).is_ok(), "a canvas a little larger than its frame is fine");
 }
