@@ -294,7 +294,8 @@ fn image_seeds() -> Vec<Vec<u8>> {
     }
     // The formats the image crate decodes for the labeler: WebP, GIF, TIFF, BMP.
     let small = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 9) as u8, (y * 7) as u8, (x ^ y) as u8]));
-    for format in [image::ImageFormat::WebP, image::ImageFormat::Gif, image::ImageFormat::Tiff, image::ImageFormat::Bmp] {
+    for format in [image::ImageFormat::WebP, image::ImageFormat::Gif, image::ImageFormat::Tiff, image::ImageFormat::Bmp]
+    {
         let mut bytes = Vec::new();
         small.write_to(&mut std::io::Cursor::new(&mut bytes), format).expect("a small image encodes");
         seeds.push(bytes);

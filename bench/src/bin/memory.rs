@@ -6,7 +6,8 @@
 //! it. Printed: what the run made of the image (labeled, or failed with a code),
 //! its peak RSS, the ratio to the baseline, and the 500 MiB target.
 //!
-//! Usage: cargo build --release --workspace && target/release/bucketlens-bench-memory
+//! Usage: cargo build --release --workspace && target/release/bucketlens-bench-memory [FILTER]
+//! (FILTER: only the cases whose file name contains it, e.g. `tiff`)
 
 use std::path::Path;
 use std::process::Command;
@@ -65,6 +66,21 @@ fn png(path: &Path, width: u32, height: u32, color: png::ColorType, depth: png::
 }
 
 /// `bucketlens index DIR` on a fresh data dir: the run and its summary line.
+/// A smooth `width × height` image in `format` (WebP, GIF, TIFF, BMP: decoded at full size).
+fn other(path: &Path, width: u32, height: u32, alpha: bool, format: image::ImageFormat) -> anyhow::Result<()> {
+    let rgb: Vec<u8> = (0..height)
+        .flat_map(|y| (0..width).flat_map(move |x| [(x / 32) as u8, (y / 32) as u8, ((x + y) / 64) as u8]))
+        .collect();
+    let image: image::DynamicImage = if alpha {
+        let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        image::RgbaImage::from_raw(width, height, rgba).context("RGBA buffer")?.into()
+    } else {
+        image::RgbImage::from_raw(width, height, rgb).context("RGB buffer")?.into()
+    };
+    image.save_with_format(path, format)?;
+    Ok(())
+}
+
 fn index(dir: &Path) -> anyhow::Result<(Sampled, String)> {
     let data = tempfile::tempdir()?;
     let mut command = Command::new(bucketlens()?);
@@ -123,7 +139,16 @@ fn main() -> anyhow::Result<()> {
                 std::fs::copy(p, p.with_file_name("copy.jpg")).map(drop).map_err(Into::into)
             }),
         ),
+        // Smooth pixels, so that the file stays under labeler.max-bytes (50 MB).
+        (
+            "big.webp",
+            "8000x8000 RGBA lossless WebP (64 MP, 244 MiB decoded: the largest decoded at full size)",
+            Box::new(|p| other(p, 8_000, 8_000, true, image::ImageFormat::WebP)),
+        ),
     ];
+    // `bucketlens-bench-memory [FILTER]`: only the cases whose file name contains FILTER.
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    let cases: Vec<_> = cases.into_iter().filter(|(name, _, _)| name.contains(&filter)).collect();
 
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos");
     let (baseline, summary) = index(&examples).context("baseline")?;
