@@ -45,6 +45,15 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// Whether `e` is SQLite's "database is busy / locked".
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 impl Store {
     /// Opens (or creates) the store `what` at `path`, in memory when `None`, and
     /// runs `schema` (idempotent `CREATE … IF NOT EXISTS` statements).
@@ -65,9 +74,24 @@ impl Store {
         }
         .map_err(err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        conn.execute_batch(schema).map_err(err)?;
+        // Switching a new file to WAL, and creating its tables, can meet another
+        // process doing the same (members starting together on one data dir): SQLite
+        // answers "database is locked" at once there, without its busy handler.
+        let set_up = |conn: &Connection| {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.execute_batch(schema)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match set_up(&conn) {
+                Ok(()) => break,
+                Err(e) if busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
         Ok(Self { what, path: name, conn: Arc::new(Mutex::new(conn)) })
     }
 
