@@ -55,10 +55,13 @@ fn the_same_corpus_through_opensearch_and_tantivy_gives_the_same_documents_and_l
     assert_eq!(docs.len(), expected.len());
     let counts = |w: &World| w.json(&["labels", "--json", "--limit", "1000"]);
     assert_eq!(counts(&opensearch), counts(&tantivy));
-    for query in ["cat", "animal AND NOT cat", "\"domestic cat\" OR coffee"] {
+    for query in ["cat", "animal AND NOT cat", "\"domestic cat\" OR coffee", "human", "outside AND NOT rocket"] {
         let args = ["search", query, "--json", "--min-confidence", "50"];
         assert_eq!(opensearch.json(&args)["total"], tantivy.json(&args)["total"], "{query}");
     }
+    // An alias finds its label: "human" is Person's, which the astronaut and the
+    // cameraman (two copies each) have from their faces.
+    assert_eq!(opensearch.json(&["search", "human", "--json"])["total"], 4);
     let status = opensearch.status();
     assert_eq!((status["labeled"].as_u64(), status["failed"].as_u64()), (Some(24), Some(1)), "{status}");
 }

@@ -67,8 +67,14 @@ fn end_to_end(binary: &Path, corpus: &Path, data: &Path) -> anyhow::Result<Sampl
 
 /// The ceiling: model inference alone on pre-decoded inputs, `threads` at a time.
 fn model_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
-    let options =
-        OnnxOptions { threads, min_confidence: 50.0, max_labels: 20, max_pixels: 100_000_000, detector: None };
+    let options = OnnxOptions {
+        threads,
+        min_confidence: 50.0,
+        max_labels: 20,
+        max_pixels: 100_000_000,
+        faces: Some(60.0),
+        detector: None,
+    };
     let labeler = Arc::new(OnnxLabeler::load(None, &options)?);
     let mut tensors = Vec::new();
     for f in example_files()? {

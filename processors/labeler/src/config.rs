@@ -67,6 +67,11 @@ pub struct Config {
     /// have the same input and classes); `labels` goes with it.
     pub model: Option<PathBuf>,
     pub labels: Option<PathBuf>,
+    /// Faces, with the built-in BlazeFace detector (local backend): a `Face` label
+    /// with a box per face, and `Head` and `Person` above it.
+    pub faces: bool,
+    /// Faces under this confidence (0-100) are dropped.
+    pub faces_min_confidence: f32,
     /// The optional COCO object detector (`models/centernet/fetch` makes it): people,
     /// cars, dogs… get labels with bounding boxes, merged with the classifier's.
     pub detector: Option<PathBuf>,
@@ -92,6 +97,8 @@ impl Default for Config {
             commit_interval: Duration::from_millis(500),
             model: None,
             labels: None,
+            faces: true,
+            faces_min_confidence: 60.0,
             detector: None,
             detector_min_confidence: 40.0,
             rekognition: RekognitionConfig::default(),
@@ -115,6 +122,8 @@ pub struct Settings {
     pub retry_backoff: Duration,
     pub commit_interval: Duration,
     pub model: Option<(PathBuf, PathBuf)>,
+    /// The face detector's minimum confidence, when faces are on.
+    pub faces: Option<f32>,
     pub detector: Option<(PathBuf, f32)>,
     pub rekognition: RekognitionConfig,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
@@ -141,6 +150,7 @@ impl Config {
             "and labeler.labels go together: set both or neither".into()
         });
         let detector_min_confidence = problems.percent("labeler.detector-min-confidence", self.detector_min_confidence);
+        let faces_min_confidence = problems.percent("labeler.faces-min-confidence", self.faces_min_confidence);
         problems.section(self.rekognition.validate());
         problems.finish(|| Settings {
             backend: self.backend,
@@ -156,6 +166,7 @@ impl Config {
             retry_backoff: self.retry_backoff,
             commit_interval: self.commit_interval,
             model: self.model.clone().zip(self.labels.clone()),
+            faces: self.faces.then_some(faces_min_confidence),
             detector: self.detector.clone().map(|p| (p, detector_min_confidence)),
             rekognition: self.rekognition.clone(),
             force: false,

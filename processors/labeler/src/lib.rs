@@ -6,7 +6,9 @@
 //! - [`labeler`]: the one-method [`Labeler`] seam and its result types;
 //! - [`image`]: bounded, format-aware decoding into the model's input tensor;
 //! - [`isolate`]: labeling one image in a child process (after a labeler died on it);
-//! - [`onnx`]: the local EfficientNet-Lite0 model (tract) and its WordNet hierarchy;
+//! - [`onnx`]: the local EfficientNet-Lite0 model (tract);
+//! - [`faces`]: the built-in face detector (BlazeFace), merged as `Face`/`Person`;
+//! - [`names`]: its label hierarchy (WordNet, then `models/names.toml`);
 //! - [`rekognition`]: Amazon Rekognition DetectLabels, rate-limited, by S3 reference;
 //! - [`stage`]: the consumer loop — bounded concurrency, one record per key at a
 //!   time, offsets committed as the contiguous finished prefix;
@@ -24,11 +26,13 @@
 
 pub mod config;
 pub mod detector;
+pub mod faces;
 pub mod image;
 pub mod isolate;
 pub mod labeler;
 pub mod ledger;
 pub mod metrics;
+pub mod names;
 pub mod onnx;
 pub mod rekognition;
 pub mod stage;
@@ -70,6 +74,7 @@ impl LocalModel {
             min_confidence: settings.min_confidence,
             max_labels: settings.max_labels.get(),
             max_pixels: settings.max_pixels,
+            faces: settings.faces,
             detector: settings.detector.clone(),
         };
         Self { custom: settings.model.clone(), options }

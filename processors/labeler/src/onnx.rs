@@ -6,109 +6,24 @@
 //! The model and its label file are compiled into the binary (see
 //! `models/efficientnet-lite0/PROVENANCE.md`); nothing is fetched at run time.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bucketlens_schemas::{error_codes, Label, ModelInfo};
-use serde::Deserialize;
+use bucketlens_schemas::{error_codes, ModelInfo};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tract_onnx::prelude::*;
 
 use crate::detector::{merge, Detector, INPUT_SIDE};
-use crate::image::{decode, prepare, to_tensor, INPUT_SIZE};
+use crate::faces::Faces;
+use crate::image::{decode, to_tensor, INPUT_SIZE, RESIZE_SHORT_SIDE};
 use crate::labeler::{LabelFailure, LabelSet, Labeler, ModelError};
+use crate::names::{Hierarchy, Strictness, BUILTIN_NAMES};
 
 const MODEL_NAME: &str = "efficientnet-lite0";
 static BUILTIN_MODEL: &[u8] = include_bytes!("../../../models/efficientnet-lite0/model.onnx");
 static BUILTIN_LABELS: &[u8] = include_bytes!("../../../models/efficientnet-lite0/labels.json");
-
-#[derive(Deserialize)]
-struct LabelFile {
-    classes: Vec<ClassEntry>,
-    parents: HashMap<String, Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct ClassEntry {
-    name: String,
-    ancestors: Vec<String>,
-}
-
-/// The label hierarchy: which label nodes each class contributes its probability to.
-#[derive(Debug)]
-pub struct Hierarchy {
-    names: Vec<String>,
-    parents: Vec<Vec<String>>,
-    /// For each class, the nodes (itself and its ancestors) it adds to.
-    contributes_to: Vec<Vec<usize>>,
-    /// For each node, how many classes add to it (ties are broken towards the more general).
-    breadth: Vec<usize>,
-}
-
-impl Hierarchy {
-    pub fn from_json(bytes: &[u8], classes: usize) -> Result<Self, ModelError> {
-        let file: LabelFile = serde_json::from_slice(bytes).map_err(|e| ModelError::Labels(e.to_string()))?;
-        if file.classes.len() != classes {
-            return Err(ModelError::Labels(format!("{} classes, the model has {classes}", file.classes.len())));
-        }
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut names = Vec::new();
-        let mut contributes_to = Vec::with_capacity(classes);
-        for class in &file.classes {
-            let mut nodes = Vec::with_capacity(1 + class.ancestors.len());
-            for name in std::iter::once(&class.name).chain(&class.ancestors) {
-                let next = names.len();
-                let id = *index.entry(name.clone()).or_insert(next);
-                if id == next {
-                    names.push(name.clone());
-                }
-                if !nodes.contains(&id) {
-                    nodes.push(id);
-                }
-            }
-            contributes_to.push(nodes);
-        }
-        let parents = names.iter().map(|n| file.parents.get(n).cloned().unwrap_or_default()).collect();
-        let mut breadth = vec![0; names.len()];
-        for nodes in &contributes_to {
-            for &n in nodes {
-                breadth[n] += 1;
-            }
-        }
-        Ok(Self { names, parents, contributes_to, breadth })
-    }
-
-    /// Labels from class probabilities: summed up the tree, filtered, highest first.
-    pub fn labels(&self, probabilities: &[f32], min_confidence: f32, max_labels: usize) -> Vec<Label> {
-        let mut confidence = vec![0f32; self.names.len()];
-        for (class, &p) in probabilities.iter().enumerate() {
-            for &node in &self.contributes_to[class] {
-                confidence[node] += p;
-            }
-        }
-        let mut kept: Vec<usize> = (0..self.names.len()).filter(|&n| confidence[n] * 100.0 >= min_confidence).collect();
-        kept.sort_by(|&a, &b| {
-            confidence[b]
-                .total_cmp(&confidence[a])
-                .then(self.breadth[b].cmp(&self.breadth[a]))
-                .then(self.names[a].cmp(&self.names[b]))
-        });
-        kept.truncate(max_labels);
-        kept.into_iter()
-            .map(|n| Label {
-                name: self.names[n].clone(),
-                confidence: (confidence[n] * 100.0).min(100.0),
-                parents: self.parents[n].clone(),
-                categories: Vec::new(),
-                aliases: Vec::new(),
-                instances: Vec::new(),
-            })
-            .collect()
-    }
-}
 
 /// EfficientNet-Lite0 in process.
 pub struct OnnxLabeler {
@@ -118,6 +33,8 @@ pub struct OnnxLabeler {
 
 struct Inner {
     plan: Arc<TypedRunnableModel>,
+    /// The face detector (on by default), run on the same decoded image.
+    faces: Option<Faces>,
     /// The optional COCO detector, run on the same decoded image.
     detector: Option<Detector>,
     hierarchy: Hierarchy,
@@ -134,6 +51,9 @@ pub struct OnnxOptions {
     pub min_confidence: f32,
     pub max_labels: usize,
     pub max_pixels: u64,
+    /// Faces (the built-in BlazeFace), and the confidence (0–100) under which a face
+    /// is dropped; `None`: off.
+    pub faces: Option<f32>,
     /// The COCO detector's ONNX file (`models/centernet/fetch`), and the confidence
     /// (0–100) under which its detections are dropped.
     pub detector: Option<(PathBuf, f32)>,
@@ -145,28 +65,36 @@ impl OnnxLabeler {
     pub fn load(custom: Option<(&Path, &Path)>, options: &OnnxOptions) -> Result<Self, ModelError> {
         let read =
             |p: &Path| std::fs::read(p).map_err(|source| ModelError::Read { path: p.display().to_string(), source });
-        let (model_bytes, label_bytes) = match custom {
-            Some((m, l)) => (read(m)?, read(l)?),
-            None => (BUILTIN_MODEL.to_vec(), BUILTIN_LABELS.to_vec()),
+        let (model_bytes, label_bytes, strictness) = match custom {
+            Some((m, l)) => (read(m)?, read(l)?, Strictness::Lenient),
+            None => (BUILTIN_MODEL.to_vec(), BUILTIN_LABELS.to_vec(), Strictness::Strict),
         };
+        // The names table changes what the labels are called: it is part of the version.
         let mut digest = Sha256::new();
         digest.update(&model_bytes);
         digest.update(&label_bytes);
+        digest.update(BUILTIN_NAMES);
         let version: String = digest.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
         let plan = load_plan(&model_bytes)?;
-        let hierarchy = Hierarchy::from_json(&label_bytes, 1000)?;
+        let hierarchy = Hierarchy::build(&label_bytes, 1000, BUILTIN_NAMES, strictness)?;
+        let faces = options.faces.map(Faces::load).transpose()?;
         let detector = match &options.detector {
             Some((path, min_confidence)) => Some(Detector::load(path, *min_confidence)?),
             None => None,
         };
         let mut model = ModelInfo { name: MODEL_NAME.to_string(), version };
+        // Labels from a classifier alone and with other models differ: say which.
+        if let Some(faces) = &faces {
+            model.name = format!("{}+blazeface", model.name);
+            model.version = format!("{}+{}", model.version, faces.digest);
+        }
         if let Some(detector) = &detector {
-            // Labels from a classifier alone and with the detector differ: say which.
-            model.name = format!("{MODEL_NAME}+centernet");
+            model.name = format!("{}+centernet", model.name);
             model.version = format!("{}+{}", model.version, detector.digest);
         }
         let inner = Inner {
             plan,
+            faces,
             detector,
             hierarchy,
             model,
@@ -214,19 +142,21 @@ impl Inner {
 
     fn label_blocking(&self, bytes: &[u8]) -> Result<LabelSet, LabelFailure> {
         crash_for_tests(bytes);
-        if let Some(detector) = &self.detector {
-            // One decode, large enough for the detector; the classifier's input is cut from it.
-            let (rgb, properties) = decode(bytes, self.max_pixels, INPUT_SIDE)?;
-            let probabilities = self.probabilities(to_tensor(&rgb))?;
-            let labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
-            let detections = detector.detect(&rgb)?;
-            let labels = merge(labels, &detections, self.max_labels);
-            return Ok(LabelSet { labels, image: Some(properties), model: None });
+        // One decode for every model, large enough for the largest input; the
+        // classifier's input is cut from it.
+        let side = if self.detector.is_some() { INPUT_SIDE } else { RESIZE_SHORT_SIDE };
+        let (rgb, properties) = decode(bytes, self.max_pixels, side)?;
+        let probabilities = self.probabilities(to_tensor(&rgb))?;
+        let mut labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
+        if let Some(faces) = &self.faces {
+            let found = faces.detect(&rgb)?;
+            labels = crate::faces::merge(labels, &found, self.hierarchy.shaped("Person"), self.min_confidence);
         }
-        let prepared = prepare(bytes, self.max_pixels)?;
-        let probabilities = self.probabilities(prepared.tensor)?;
-        let labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
-        Ok(LabelSet { labels, image: Some(prepared.properties), model: None })
+        if let Some(detector) = &self.detector {
+            labels = merge(labels, &detector.detect(&rgb)?, self.max_labels);
+        }
+        labels.truncate(self.max_labels);
+        Ok(LabelSet { labels, image: Some(properties), model: None })
     }
 }
 

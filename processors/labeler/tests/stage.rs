@@ -49,8 +49,14 @@ async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() 
     log.produce(topics::OBJECTS_CHANGED, (0..40).map(|i| change("cat.png", i)).collect()).await.unwrap();
 
     let settings = Config::default().validate().unwrap();
-    let options =
-        OnnxOptions { threads: 2, min_confidence: 50.0, max_labels: 20, max_pixels: 100_000_000, detector: None };
+    let options = OnnxOptions {
+        threads: 2,
+        min_confidence: 50.0,
+        max_labels: 20,
+        max_pixels: 100_000_000,
+        faces: Some(60.0),
+        detector: None,
+    };
     let labeler = Arc::new(OnnxLabeler::load(None, &options).unwrap());
     let source = Arc::new(LocalDir::new(&photos).unwrap());
     let stage = |metrics: Arc<Metrics>| Stage {
@@ -95,8 +101,14 @@ async fn an_undecodable_record_goes_to_the_dlq_and_the_rest_are_labeled() {
         .unwrap();
 
     let settings = Config::default().validate().unwrap();
-    let options =
-        OnnxOptions { threads: 1, min_confidence: 50.0, max_labels: 20, max_pixels: 100_000_000, detector: None };
+    let options = OnnxOptions {
+        threads: 1,
+        min_confidence: 50.0,
+        max_labels: 20,
+        max_pixels: 100_000_000,
+        faces: Some(60.0),
+        detector: None,
+    };
     let metrics = Arc::new(Metrics::default());
     let stage = Stage {
         settings: settings.clone(),

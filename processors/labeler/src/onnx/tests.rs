@@ -3,7 +3,14 @@ use super::*;
 fn labeler() -> OnnxLabeler {
     OnnxLabeler::load(
         None,
-        &OnnxOptions { threads: 2, min_confidence: 5.0, max_labels: 30, max_pixels: 100_000_000, detector: None },
+        &OnnxOptions {
+            threads: 2,
+            min_confidence: 5.0,
+            max_labels: 30,
+            max_pixels: 100_000_000,
+            faces: Some(60.0),
+            detector: None,
+        },
     )
     .unwrap()
 }
@@ -29,31 +36,24 @@ async fn the_cat_is_a_cat_with_its_parents() {
     assert!(confidence(&set, "Animal") >= confidence(&set, "Cat"));
     // Sorted, highest first.
     assert!(set.labels.windows(2).all(|w| w[0].confidence >= w[1].confidence));
-    assert_eq!(l.model().name, "efficientnet-lite0");
+    assert_eq!(l.model().name, "efficientnet-lite0+blazeface");
 }
 
 #[tokio::test]
 async fn min_confidence_and_max_labels_are_applied() {
     let l = OnnxLabeler::load(
         None,
-        &OnnxOptions { threads: 1, min_confidence: 90.0, max_labels: 3, max_pixels: 100_000_000, detector: None },
+        &OnnxOptions {
+            threads: 1,
+            min_confidence: 90.0,
+            max_labels: 3,
+            max_pixels: 100_000_000,
+            faces: Some(60.0),
+            detector: None,
+        },
     )
     .unwrap();
     let set = l.label(example("chelsea.png")).await.unwrap();
     assert_eq!(set.labels.len(), 3, "{:?}", set.labels);
     assert!(set.labels.iter().all(|l| l.confidence >= 90.0));
-}
-
-#[test]
-fn hierarchy_sums_children_into_parents() {
-    let json = br#"{"classes": [
-        {"wnid": "n1", "name": "Tabby", "ancestors": ["Cat", "Animal"]},
-        {"wnid": "n2", "name": "Tiger Cat", "ancestors": ["Cat", "Animal"]},
-        {"wnid": "n3", "name": "Beagle", "ancestors": ["Dog", "Animal"]}],
-      "parents": {"Tabby": ["Cat"], "Tiger Cat": ["Cat"], "Cat": ["Animal"], "Beagle": ["Dog"], "Dog": ["Animal"], "Animal": []}}"#;
-    let h = Hierarchy::from_json(json, 3).unwrap();
-    let labels = h.labels(&[0.5, 0.4, 0.1], 20.0, 10);
-    let got: Vec<(String, i32)> = labels.iter().map(|l| (l.name.clone(), l.confidence.round() as i32)).collect();
-    assert_eq!(got, vec![("Animal".into(), 100), ("Cat".into(), 90), ("Tabby".into(), 50), ("Tiger Cat".into(), 40)]);
-    assert!(Hierarchy::from_json(json, 4).is_err(), "class count must match the model");
 }

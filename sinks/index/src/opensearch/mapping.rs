@@ -28,6 +28,7 @@ pub fn template(index: &str) -> Value {
                         "properties": {
                             "name": keyword,
                             "name_lc": keyword,
+                            "aliases_lc": keyword,
                             "confidence": { "type": "float" },
                             "parents": keyword,
                             "aliases": keyword,

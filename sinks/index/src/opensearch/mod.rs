@@ -49,13 +49,15 @@ pub struct OpenSearchIndex {
     config: OpenSearchConfig,
 }
 
-/// A label as stored: the record's label plus its lowercased name, which label
-/// queries match (labels match case-insensitively, as in the embedded index).
+/// A label as stored: the record's label plus its lowercased name and aliases, which
+/// label queries match (labels match case-insensitively, as in the embedded index).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DocLabel {
     #[serde(flatten)]
     label: Label,
     name_lc: String,
+    #[serde(default)]
+    aliases_lc: Vec<String>,
 }
 
 /// A document's `_source`.
@@ -93,7 +95,15 @@ impl Doc {
         let labels: Vec<DocLabel> = if tombstone {
             Vec::new()
         } else {
-            record.labels.iter().map(|l| DocLabel { label: l.clone(), name_lc: l.name.to_lowercase() }).collect()
+            record
+                .labels
+                .iter()
+                .map(|l| DocLabel {
+                    label: l.clone(),
+                    name_lc: l.name.to_lowercase(),
+                    aliases_lc: l.aliases.iter().map(|a| a.to_lowercase()).collect(),
+                })
+                .collect()
         };
         let mut parents: Vec<String> = labels.iter().flat_map(|l| l.label.parents.iter().cloned()).collect();
         parents.sort();

@@ -30,7 +30,11 @@ fn label_query(label: &str, min_confidence: f32) -> Value {
         "score_mode": "max",
         "query": { "bool": {
             "filter": [
-                { "term": { "labels.name_lc": label } },
+                // By name or by alias ("human" finds Person).
+                { "bool": { "should": [
+                    { "term": { "labels.name_lc": label } },
+                    { "term": { "labels.aliases_lc": label } }
+                ], "minimum_should_match": 1 } },
                 { "range": { "labels.confidence": { "gte": min_confidence } } }
             ],
             "should": bands
@@ -131,7 +135,9 @@ mod tests {
         let expr = Expr::And(vec![Expr::Label("cat".into()), Expr::Not(Box::new(Expr::Label("dog".into())))]);
         let q = expr_query(&expr, 50.0);
         assert_eq!(q["bool"]["must"].as_array().unwrap().len(), 1);
-        assert_eq!(q["bool"]["must_not"][0]["nested"]["query"]["bool"]["filter"][0]["term"]["labels.name_lc"], "dog");
+        let by_name = &q["bool"]["must_not"][0]["nested"]["query"]["bool"]["filter"][0]["bool"]["should"];
+        assert_eq!(by_name[0]["term"]["labels.name_lc"], "dog");
+        assert_eq!(by_name[1]["term"]["labels.aliases_lc"], "dog");
     }
 
     #[test]

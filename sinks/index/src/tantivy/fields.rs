@@ -114,7 +114,10 @@ impl Fields {
         for label in &record.labels {
             doc.add_text(self.label, &label.name);
             let tenths = (label.confidence * CONFIDENCE_SCALE).round().clamp(0.0, 1000.0) as u32;
-            doc.add_text(self.label_conf, format!("{}\u{0}{:04}", label.name.to_lowercase(), tenths));
+            // A label is found by its name and by its aliases ("human" finds Person).
+            for name in std::iter::once(&label.name).chain(&label.aliases) {
+                doc.add_text(self.label_conf, format!("{}\u{0}{:04}", name.to_lowercase(), tenths));
+            }
         }
         doc.add_text(self.labels_json, serde_json::to_string(&record.labels).unwrap_or_else(|_| "[]".into()));
         if let Some(image) = &record.image {

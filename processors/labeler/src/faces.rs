@@ -1,0 +1,217 @@
+//! Faces: MediaPipe's BlazeFace full-range detector (Apache-2.0, in
+//! `models/blazeface/`), run in tract on the decoded image the classifier uses.
+//!
+//! Each face becomes an instance of a `Face` label, with `Head` and `Person` above it,
+//! as Rekognition names them, so a search for `person` or `face` finds photos of
+//! people, which ImageNet's classes cannot see.
+
+use std::sync::Arc;
+
+use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label};
+use image::{imageops, RgbImage};
+use sha2::{Digest, Sha256};
+use tract_onnx::prelude::*;
+
+use crate::labeler::{LabelFailure, ModelError};
+
+static BUILTIN_FACES: &[u8] = include_bytes!("../../../models/blazeface/face_detection_full_range.onnx");
+
+/// The detector's input side.
+const SIDE: u32 = 192;
+/// Anchors: one per cell of a 48×48 grid (stride 4), all of size 1.
+const GRID: usize = 48;
+/// Overlapping detections of one face are merged above this IoU.
+const MERGE_IOU: f32 = 0.3;
+/// The category Rekognition gives people's labels.
+const PERSON_DESCRIPTION: &str = "Person Description";
+
+/// One face: where (fractions of the displayed image) and how sure (0–100).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Face {
+    pub confidence: f32,
+    pub bounding_box: BoundingBox,
+}
+
+/// The face detector, loaded once.
+#[derive(Clone)]
+pub struct Faces {
+    plan: Arc<TypedRunnableModel>,
+    /// The first bytes of the model file's SHA-256, hex: part of the model version.
+    pub digest: String,
+    /// Faces under this confidence (0–100) are dropped.
+    min_confidence: f32,
+}
+
+impl Faces {
+    /// The built-in detector. Slow-ish (a few hundred ms): call it once.
+    pub fn load(min_confidence: f32) -> Result<Self, ModelError> {
+        let side = SIDE as usize;
+        let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(1, 3, side, side));
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut std::io::Cursor::new(BUILTIN_FACES))
+            .and_then(|m| m.with_input_fact(0, fact))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| ModelError::Model(format!("the face detector: {e:#}")))?;
+        let digest = Sha256::digest(BUILTIN_FACES).iter().take(3).map(|b| format!("{b:02x}")).collect();
+        Ok(Self { plan, digest, min_confidence })
+    }
+
+    /// The faces in `rgb`, most confident first. CPU work: call from the blocking pool.
+    pub fn detect(&self, rgb: &RgbImage) -> Result<Vec<Face>, LabelFailure> {
+        let internal = |e: TractError| LabelFailure {
+            code: error_codes::MODEL_ERROR,
+            message: format!("the face detector: {e:#}"),
+            retryable: false,
+        };
+        let (tensor, fit) = letterbox(rgb);
+        let side = SIDE as usize;
+        let input = Tensor::from_shape(&[1, 3, side, side], &tensor).map_err(internal)?;
+        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(internal)?;
+        let mut regressors = None;
+        let mut scores = None;
+        for output in &outputs {
+            let view = output.to_plain_array_view::<f32>().map_err(internal)?;
+            match view.shape().last() {
+                Some(16) => regressors = Some(view.iter().copied().collect::<Vec<f32>>()),
+                Some(1) => scores = Some(view.iter().copied().collect::<Vec<f32>>()),
+                _ => {}
+            }
+        }
+        let (Some(regressors), Some(scores)) = (regressors, scores) else {
+            return Err(LabelFailure::permanent(error_codes::MODEL_ERROR, "the face detector gave unexpected outputs"));
+        };
+        Ok(decode(&regressors, &scores, self.min_confidence).into_iter().filter_map(|f| fit.back(f)).collect())
+    }
+}
+
+/// How the image was fitted into the square: scale and borders, in input pixels.
+struct Fit {
+    width: f32,
+    height: f32,
+    left: f32,
+    top: f32,
+}
+
+impl Fit {
+    /// A face from square fractions back to fractions of the image, clipped to it.
+    fn back(&self, face: Face) -> Option<Face> {
+        let s = SIDE as f32;
+        let b = face.bounding_box;
+        let x1 = ((b.left * s - self.left) / self.width).clamp(0.0, 1.0);
+        let y1 = ((b.top * s - self.top) / self.height).clamp(0.0, 1.0);
+        let x2 = (((b.left + b.width) * s - self.left) / self.width).clamp(0.0, 1.0);
+        let y2 = (((b.top + b.height) * s - self.top) / self.height).clamp(0.0, 1.0);
+        (x2 > x1 && y2 > y1).then_some(Face {
+            confidence: face.confidence,
+            bounding_box: BoundingBox { left: x1, top: y1, width: x2 - x1, height: y2 - y1 },
+        })
+    }
+}
+
+/// The image fitted into 192², aspect kept, centred on black; NCHW floats in [-1, 1].
+fn letterbox(rgb: &RgbImage) -> (Vec<f32>, Fit) {
+    let (w, h) = rgb.dimensions();
+    let scale = SIDE as f32 / w.max(h).max(1) as f32;
+    let (fw, fh) =
+        (((w as f32 * scale).round() as u32).clamp(1, SIDE), ((h as f32 * scale).round() as u32).clamp(1, SIDE));
+    let resized = imageops::resize(rgb, fw, fh, imageops::FilterType::Triangle);
+    let (left, top) = ((SIDE - fw) / 2, (SIDE - fh) / 2);
+    let plane = (SIDE * SIDE) as usize;
+    let mut tensor = vec![-1f32; 3 * plane];
+    for (x, y, p) in resized.enumerate_pixels() {
+        let i = ((y + top) * SIDE + x + left) as usize;
+        for c in 0..3 {
+            tensor[c * plane + i] = f32::from(p[c]) / 127.5 - 1.0;
+        }
+    }
+    let fit = Fit { width: fw as f32, height: fh as f32, left: left as f32, top: top as f32 };
+    (tensor, fit)
+}
+
+/// Raw outputs → faces in square fractions: anchors decoded, scores through the
+/// sigmoid, overlapping detections merged by score-weighted average.
+fn decode(regressors: &[f32], scores: &[f32], min_confidence: f32) -> Vec<Face> {
+    let s = SIDE as f32;
+    let mut candidates: Vec<Face> = Vec::new();
+    for (i, (r, &logit)) in regressors.chunks_exact(16).zip(scores).enumerate().take(GRID * GRID) {
+        let confidence = 100.0 / (1.0 + (-logit.clamp(-100.0, 100.0)).exp());
+        if confidence < min_confidence {
+            continue;
+        }
+        let ax = ((i % GRID) as f32 + 0.5) / GRID as f32;
+        let ay = ((i / GRID) as f32 + 0.5) / GRID as f32;
+        let (cx, cy, w, h) = (r[0] / s + ax, r[1] / s + ay, r[2] / s, r[3] / s);
+        if w > 0.0 && h > 0.0 && w.is_finite() && h.is_finite() {
+            let bounding_box = BoundingBox { left: cx - w / 2.0, top: cy - h / 2.0, width: w, height: h };
+            candidates.push(Face { confidence, bounding_box });
+        }
+    }
+    candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    let mut faces = Vec::new();
+    while let Some(best) = candidates.first().cloned() {
+        let (cluster, rest): (Vec<Face>, Vec<Face>) =
+            candidates.into_iter().partition(|c| iou(&best.bounding_box, &c.bounding_box) > MERGE_IOU);
+        candidates = rest;
+        let total: f32 = cluster.iter().map(|c| c.confidence).sum();
+        let mean =
+            |f: fn(&BoundingBox) -> f32| cluster.iter().map(|c| f(&c.bounding_box) * c.confidence).sum::<f32>() / total;
+        let bounding_box = BoundingBox {
+            left: mean(|b| b.left),
+            top: mean(|b| b.top),
+            width: mean(|b| b.width),
+            height: mean(|b| b.height),
+        };
+        faces.push(Face { confidence: best.confidence, bounding_box });
+    }
+    faces
+}
+
+fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
+    let w = (a.left + a.width).min(b.left + b.width) - a.left.max(b.left);
+    let h = (a.top + a.height).min(b.top + b.height) - a.top.max(b.top);
+    if w <= 0.0 || h <= 0.0 {
+        return 0.0;
+    }
+    let inter = w * h;
+    inter / (a.width * a.height + b.width * b.height - inter)
+}
+
+/// Adds `Face` (one instance per face), `Head` and `Person` to the classifier's
+/// labels, as confident as the most confident face (a `Person` the classifier named
+/// already keeps the higher of the two). `person` is the classifier's own shape of
+/// the `Person` label, when it has one (aliases, category).
+pub fn merge(mut labels: Vec<Label>, faces: &[Face], person: Option<Label>, min_confidence: f32) -> Vec<Label> {
+    let Some(best) = faces.iter().map(|f| f.confidence).reduce(f32::max) else {
+        return labels;
+    };
+    if best < min_confidence {
+        return labels;
+    }
+    let shaped = |name: &str, parents: &[&str]| Label {
+        name: name.to_string(),
+        confidence: best,
+        parents: parents.iter().map(|p| p.to_string()).collect(),
+        categories: vec![PERSON_DESCRIPTION.to_string()],
+        aliases: Vec::new(),
+        instances: Vec::new(),
+    };
+    let mut face = shaped("Face", &["Head", "Person"]);
+    face.instances =
+        faces.iter().map(|f| Instance { bounding_box: f.bounding_box, confidence: f.confidence }).collect();
+    let person = person.map(|p| Label { confidence: best, ..p }).unwrap_or_else(|| shaped("Person", &[]));
+    for add in [face, shaped("Head", &["Person"]), person] {
+        match labels.iter_mut().find(|l| l.name == add.name) {
+            Some(existing) => {
+                existing.confidence = existing.confidence.max(add.confidence);
+                existing.instances.extend(add.instances);
+            }
+            None => labels.push(add),
+        }
+    }
+    labels.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    labels
+}
+
+#[cfg(test)]
+mod tests;
