@@ -1,7 +1,8 @@
 //! End-to-end benchmark of `bucketlens index` on a corpus made from the example
 //! photos, against its baseline measured in the same run: the model-only ceiling
 //! (inference on pre-decoded tensors, same number of threads, no IO, no decoding, no
-//! log, no index). Prints images/s, wall time, peak RSS and the ratio.
+//! log, no index). Prints images/s, wall time, peak RSS and the ratio; and the same
+//! run with faces off (`labeler.faces = false`), the classifier alone, with the ratio.
 //!
 //! Usage: cargo build --release --workspace && target/release/bucketlens-bench [COPIES] [LARGE]
 //!   COPIES (default 20): copies of the 12 example photos;
@@ -57,9 +58,10 @@ fn make_corpus(root: &Path, copies: usize, large: usize) -> anyhow::Result<usize
     Ok(count)
 }
 
-fn end_to_end(binary: &Path, corpus: &Path, data: &Path) -> anyhow::Result<Sampled> {
+fn end_to_end(binary: &Path, corpus: &Path, data: &Path, faces: bool) -> anyhow::Result<Sampled> {
     let mut command = Command::new(binary);
     command.arg("--data-dir").arg(data).arg("index").arg(corpus);
+    command.env("BUCKETLENS_LABELER__FACES", faces.to_string());
     let run = run_sampled(command)?;
     print!("{}", run.stdout);
     Ok(run)
@@ -72,7 +74,7 @@ fn model_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
         min_confidence: 50.0,
         max_labels: 20,
         max_pixels: 100_000_000,
-        faces: Some(60.0),
+        faces: None,
         detector: None,
     };
     let labeler = Arc::new(OnnxLabeler::load(None, &options)?);
@@ -110,8 +112,10 @@ fn main() -> anyhow::Result<()> {
     let images = make_corpus(&corpus, copies, large)?;
     println!("corpus: {images} images ({copies} x 12 examples + {large} 12 MP JPEGs), {threads} threads");
 
-    let e2e = end_to_end(&binary, &corpus, &tmp.path().join("data"))?;
+    let e2e = end_to_end(&binary, &corpus, &tmp.path().join("data"), true)?;
     let e2e_rate = images as f64 / e2e.wall.as_secs_f64();
+    let classifier = end_to_end(&binary, &corpus, &tmp.path().join("data-classifier"), false)?;
+    let classifier_rate = images as f64 / classifier.wall.as_secs_f64();
     let ceiling = model_only(images, threads)?;
     let ceiling_rate = images as f64 / ceiling.as_secs_f64();
     println!();
@@ -121,5 +125,10 @@ fn main() -> anyhow::Result<()> {
         ceiling.as_secs_f64()
     );
     println!("ratio end-to-end / model-only: {:.2}", e2e_rate / ceiling_rate);
+    println!(
+        "classifier only (labeler.faces = false): {classifier_rate:.1} images/s, peak RSS {:.0} MiB; with faces / without: {:.2}",
+        classifier.peak_rss_mib,
+        e2e_rate / classifier_rate
+    );
     Ok(())
 }
