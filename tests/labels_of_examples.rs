@@ -179,3 +179,32 @@ fn the_example_photos_are_found_by_what_a_person_searches_for() {
     let (at_default, _, _) = quality(&docs, &expected, 50.0);
     assert_eq!(at_default, found, "the low-threshold run agrees with the default one at 50");
 }
+
+#[test]
+fn another_classifier_is_chosen_by_name_and_labels_with_the_same_names() {
+    // scripts/test fetches Lite1 and Lite2 into ~/.cache/bucketlens/models/.
+    let mut w = World::new(1);
+    w.env.push(("BUCKETLENS_LABELER__MODEL".into(), "efficientnet-lite2".into()));
+    let out = w.index();
+    assert!(out.contains("labeled 12") && out.contains("failed 0"), "{out}");
+    let hits = w.json(&["search", "cat", "--json"]);
+    assert_eq!(hits["hits"][0]["key"], "chelsea.png", "{hits}");
+    assert_eq!(hits["hits"][0]["model"]["name"], "efficientnet-lite2+blazeface");
+    let cat = hits["hits"][0]["labels"].as_array().unwrap().iter().find(|l| l["name"] == "Cat").unwrap().clone();
+    assert!(cat["confidence"].as_f64().unwrap() > 80.0, "{cat}");
+    assert_eq!(cat["categories"][0], "Animals and Pets", "the names table applies to it too");
+}
+
+#[test]
+fn a_named_classifier_not_fetched_is_a_clear_error_at_start_up() {
+    let mut w = World::new(1);
+    let home = w.tmp.path().join("empty-home");
+    std::fs::create_dir_all(&home).unwrap();
+    w.env.push(("HOME".into(), home.display().to_string()));
+    w.env.push(("BUCKETLENS_LABELER__MODEL".into(), "efficientnet-lite1".into()));
+    let out = w.command(&["index", w.photos.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("models/efficientnet-lite0/fetch lite1"), "{stderr}");
+    assert!(stderr.contains("empty-home/.cache/bucketlens/models/efficientnet-lite1/model.onnx"), "{stderr}");
+}

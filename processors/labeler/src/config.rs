@@ -1,12 +1,13 @@
 //! `[labeler]` configuration: serde struct with defaults, validated into [`Settings`].
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bucketlens_runtime::config::{Invalid, Problems};
 use serde::{Deserialize, Serialize};
 
+use crate::onnx::ModelFiles;
 use crate::rekognition::RekognitionConfig;
 
 /// Which labeler runs.
@@ -63,8 +64,9 @@ pub struct Config {
     /// How often finished offsets are committed.
     #[serde(with = "humantime_serde")]
     pub commit_interval: Duration,
-    /// An ONNX model to use instead of the built-in EfficientNet-Lite0 (it must
-    /// have the same input and classes); `labels` goes with it.
+    /// The classifier: `efficientnet-lite0` (built in, the default), `efficientnet-lite1`
+    /// or `efficientnet-lite2` (converted by `models/efficientnet-lite0/fetch`), or the
+    /// path of an ONNX model of the same input and classes, with `labels`.
     pub model: Option<PathBuf>,
     pub labels: Option<PathBuf>,
     /// Faces, with the built-in BlazeFace detector (local backend): a `Face` label
@@ -121,13 +123,24 @@ pub struct Settings {
     pub max_crashes: u32,
     pub retry_backoff: Duration,
     pub commit_interval: Duration,
-    pub model: Option<(PathBuf, PathBuf)>,
+    /// `None`: the built-in EfficientNet-Lite0.
+    pub model: Option<ModelFiles>,
     /// The face detector's minimum confidence, when faces are on.
     pub faces: Option<f32>,
     pub detector: Option<(PathBuf, f32)>,
     pub rekognition: RekognitionConfig,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
+}
+
+/// The classifiers `labeler.model` names, with their input side (`None`: built in).
+pub const NAMED_MODELS: [(&str, Option<u32>); 3] =
+    [("efficientnet-lite0", None), ("efficientnet-lite1", Some(240)), ("efficientnet-lite2", Some(260))];
+
+/// Where `models/efficientnet-lite0/fetch` puts a converted model.
+pub fn fetched_model_path(name: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/bucketlens/models").join(name).join("model.onnx")
 }
 
 impl Config {
@@ -146,9 +159,34 @@ impl Config {
         problems.check(self.max_bytes > 0, "labeler.max-bytes", || "must be at least 1 (bytes), got 0".into());
         problems.check(self.max_crashes > 0, "labeler.max-crashes", || "must be at least 1, got 0".into());
         problems.check(self.max_pixels > 0, "labeler.max-pixels", || "must be at least 1, got 0".into());
-        problems.check(self.model.is_some() == self.labels.is_some(), "labeler.model", || {
-            "and labeler.labels go together: set both or neither".into()
+        let named = self.model.as_deref().and_then(Path::to_str).and_then(|m| NAMED_MODELS.iter().find(|n| n.0 == m));
+        problems.check(named.is_some() || self.model.is_some() == self.labels.is_some(), "labeler.model", || {
+            let names: Vec<&str> = NAMED_MODELS.iter().map(|n| n.0).collect();
+            format!("is one of {names:?}, or a file path that goes with labeler.labels: set both or neither")
         });
+        let model = match (named, &self.model) {
+            (Some((_, None)), _) => {
+                problems.check(self.labels.is_none(), "labeler.labels", || {
+                    "goes with a model file path, not with the built-in efficientnet-lite0".into()
+                });
+                None
+            }
+            (Some(&(name, Some(side))), _) => Some(ModelFiles {
+                name: name.to_string(),
+                model: fetched_model_path(name),
+                labels: self.labels.clone(),
+                side,
+                fetched: true,
+            }),
+            (None, Some(path)) => Some(ModelFiles {
+                name: "efficientnet-lite0".into(),
+                model: path.clone(),
+                labels: self.labels.clone(),
+                side: crate::image::INPUT_SIZE,
+                fetched: false,
+            }),
+            (None, None) => None,
+        };
         let detector_min_confidence = problems.percent("labeler.detector-min-confidence", self.detector_min_confidence);
         let faces_min_confidence = problems.percent("labeler.faces-min-confidence", self.faces_min_confidence);
         problems.section(self.rekognition.validate());
@@ -165,11 +203,37 @@ impl Config {
             max_crashes: self.max_crashes,
             retry_backoff: self.retry_backoff,
             commit_interval: self.commit_interval,
-            model: self.model.clone().zip(self.labels.clone()),
+            model,
             faces: self.faces.then_some(faces_min_confidence),
             detector: self.detector.clone().map(|p| (p, detector_min_confidence)),
             rekognition: self.rekognition.clone(),
             force: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_model(model: Option<&str>, labels: Option<&str>) -> Result<Settings, Vec<Invalid>> {
+        Config { model: model.map(PathBuf::from), labels: labels.map(PathBuf::from), ..Config::default() }.validate()
+    }
+
+    #[test]
+    fn the_classifier_is_chosen_by_name_or_by_path() {
+        assert_eq!(with_model(None, None).unwrap().model, None);
+        assert_eq!(with_model(Some("efficientnet-lite0"), None).unwrap().model, None, "built in");
+        let lite2 = with_model(Some("efficientnet-lite2"), None).unwrap().model.unwrap();
+        assert_eq!(
+            (lite2.name.as_str(), lite2.side, lite2.labels.clone(), lite2.fetched),
+            ("efficientnet-lite2", 260, None, true)
+        );
+        assert!(lite2.model.ends_with(".cache/bucketlens/models/efficientnet-lite2/model.onnx"), "{:?}", lite2.model);
+        let own = with_model(Some("/m/model.onnx"), Some("/m/labels.json")).unwrap().model.unwrap();
+        assert_eq!((own.side, own.fetched, own.labels), (224, false, Some(PathBuf::from("/m/labels.json"))));
+        let keys = |r: Result<Settings, Vec<Invalid>>| r.unwrap_err().iter().map(|i| i.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(with_model(Some("/m/model.onnx"), None)), ["labeler.model"]);
+        assert_eq!(keys(with_model(Some("efficientnet-lite0"), Some("/m/labels.json"))), ["labeler.labels"]);
     }
 }

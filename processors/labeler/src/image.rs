@@ -442,17 +442,29 @@ impl Boxes {
 /// 256², whatever the aspect ratio (resizing a 60000×1 image's short side to 256
 /// first would make a 15-million-pixel-wide one).
 pub fn to_tensor(rgb: &RgbImage) -> Vec<f32> {
+    to_tensor_sized(rgb, INPUT_SIZE)
+}
+
+/// The short side an image is resized to before a centre crop of `side` (224 → 256:
+/// the 87.5% crop EfficientNet was evaluated with).
+pub fn resize_short_side(side: u32) -> u32 {
+    (side * 8).div_ceil(7)
+}
+
+/// [`to_tensor`] for a model whose input side is `side`.
+pub fn to_tensor_sized(rgb: &RgbImage, side: u32) -> Vec<f32> {
     let (w, h) = rgb.dimensions();
     let short = w.min(h).max(1);
     let square = imageops::crop_imm(rgb, (w - short.min(w)) / 2, (h - short.min(h)) / 2, short, short);
-    let resized = imageops::resize(&*square, RESIZE_SHORT_SIDE, RESIZE_SHORT_SIDE, imageops::FilterType::Triangle);
-    let margin = (RESIZE_SHORT_SIDE - INPUT_SIZE) / 2;
-    let plane = (INPUT_SIZE * INPUT_SIZE) as usize;
+    let resize = resize_short_side(side);
+    let resized = imageops::resize(&*square, resize, resize, imageops::FilterType::Triangle);
+    let margin = (resize - side) / 2;
+    let plane = (side * side) as usize;
     let mut tensor = vec![0f32; 3 * plane];
-    for y in 0..INPUT_SIZE {
-        for x in 0..INPUT_SIZE {
+    for y in 0..side {
+        for x in 0..side {
             let p = resized.get_pixel(margin + x, margin + y);
-            let i = (y * INPUT_SIZE + x) as usize;
+            let i = (y * side + x) as usize;
             for c in 0..3 {
                 tensor[c * plane + i] = (f32::from(p[c]) - 127.0) / 128.0;
             }

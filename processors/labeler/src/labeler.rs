@@ -62,6 +62,8 @@ pub enum ModelError {
     Labels(String),
     #[error("the ONNX model cannot be loaded: {0}")]
     Model(String),
+    #[error("labeler.model = {name:?} is not fetched yet: run `models/efficientnet-lite0/fetch {variant}`, which converts it into {path}", variant = name.trim_start_matches("efficientnet-"))]
+    NotFetched { name: String, path: String },
 }
 
 /// Labels images.

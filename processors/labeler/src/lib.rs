@@ -62,8 +62,8 @@ pub async fn load(settings: &Settings) -> Result<Arc<dyn Labeler>, ModelError> {
 /// labeler ([`isolate`]) loads too, handed over as JSON.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LocalModel {
-    /// `(model.onnx, labels.json)`, or the built-in model.
-    pub custom: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Another classifier, or the built-in model.
+    pub custom: Option<onnx::ModelFiles>,
     pub options: onnx::OnnxOptions,
 }
 
@@ -82,9 +82,7 @@ impl LocalModel {
 
     /// Loads it on the blocking pool (about a second).
     pub async fn load(self) -> Result<Arc<dyn Labeler>, ModelError> {
-        let loading = tokio::task::spawn_blocking(move || {
-            onnx::OnnxLabeler::load(self.custom.as_ref().map(|(m, l)| (m.as_path(), l.as_path())), &self.options)
-        });
+        let loading = tokio::task::spawn_blocking(move || onnx::OnnxLabeler::load(self.custom.as_ref(), &self.options));
         let labeler = loading.await.map_err(|e| ModelError::Model(format!("loading the model failed: {e}")))??;
         Ok(Arc::new(labeler))
     }

@@ -17,7 +17,7 @@ use tract_onnx::prelude::*;
 
 use crate::detector::{merge, Detector, INPUT_SIDE};
 use crate::faces::Faces;
-use crate::image::{decode, to_tensor, INPUT_SIZE, RESIZE_SHORT_SIDE};
+use crate::image::{decode, resize_short_side, to_tensor_sized, INPUT_SIZE};
 use crate::labeler::{LabelFailure, LabelSet, Labeler, ModelError};
 use crate::names::{Hierarchy, Strictness, BUILTIN_NAMES};
 
@@ -39,9 +39,27 @@ struct Inner {
     detector: Option<Detector>,
     hierarchy: Hierarchy,
     model: ModelInfo,
+    /// The classifier's input side (224 for Lite0, 240 for Lite1, 260 for Lite2).
+    side: u32,
     min_confidence: f32,
     max_labels: usize,
     max_pixels: u64,
+}
+
+/// Another classifier than the built-in one: one of the EfficientNet-Lite models
+/// `models/efficientnet-lite0/fetch` converts, or a user's own ONNX file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelFiles {
+    /// The model's name in every record (`efficientnet-lite2`; `efficientnet-lite0` for
+    /// a user's own file, as before).
+    pub name: String,
+    pub model: PathBuf,
+    /// Its label file; `None`: the built-in one (the same 1000 ImageNet classes).
+    pub labels: Option<PathBuf>,
+    /// The input's side (the model takes `[N, 3, side, side]`).
+    pub side: u32,
+    /// Made by the fetch script (its absence is told as "not fetched").
+    pub fetched: bool,
 }
 
 /// Knobs of the local labeler (from the validated `[labeler]` settings).
@@ -60,14 +78,23 @@ pub struct OnnxOptions {
 }
 
 impl OnnxLabeler {
-    /// Loads the built-in model, or `custom = (model.onnx, labels.json)`. Slow (about
-    /// a second): call it once, from the blocking pool or before the runtime starts.
-    pub fn load(custom: Option<(&Path, &Path)>, options: &OnnxOptions) -> Result<Self, ModelError> {
+    /// Loads the built-in model, or another classifier (`custom`). Slow (about a
+    /// second): call it once, from the blocking pool or before the runtime starts.
+    pub fn load(custom: Option<&ModelFiles>, options: &OnnxOptions) -> Result<Self, ModelError> {
         let read =
             |p: &Path| std::fs::read(p).map_err(|source| ModelError::Read { path: p.display().to_string(), source });
-        let (model_bytes, label_bytes, strictness) = match custom {
-            Some((m, l)) => (read(m)?, read(l)?, Strictness::Lenient),
-            None => (BUILTIN_MODEL.to_vec(), BUILTIN_LABELS.to_vec(), Strictness::Strict),
+        let (name, side) = custom.map_or((MODEL_NAME, INPUT_SIZE), |c| (c.name.as_str(), c.side));
+        let model_bytes = match custom {
+            Some(c) if c.fetched && !c.model.exists() => {
+                return Err(ModelError::NotFetched { name: c.name.clone(), path: c.model.display().to_string() })
+            }
+            Some(c) => read(&c.model)?,
+            None => BUILTIN_MODEL.to_vec(),
+        };
+        // Another classifier of the same 1000 classes may use the built-in labels.
+        let (label_bytes, strictness) = match custom.and_then(|c| c.labels.as_deref()) {
+            Some(l) => (read(l)?, Strictness::Lenient),
+            None => (BUILTIN_LABELS.to_vec(), Strictness::Strict),
         };
         // The names table changes what the labels are called: it is part of the version.
         let mut digest = Sha256::new();
@@ -75,14 +102,14 @@ impl OnnxLabeler {
         digest.update(&label_bytes);
         digest.update(BUILTIN_NAMES);
         let version: String = digest.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
-        let plan = load_plan(&model_bytes)?;
+        let plan = load_plan(&model_bytes, side)?;
         let hierarchy = Hierarchy::build(&label_bytes, 1000, BUILTIN_NAMES, strictness)?;
         let faces = options.faces.map(Faces::load).transpose()?;
         let detector = match &options.detector {
             Some((path, min_confidence)) => Some(Detector::load(path, *min_confidence)?),
             None => None,
         };
-        let mut model = ModelInfo { name: MODEL_NAME.to_string(), version };
+        let mut model = ModelInfo { name: name.to_string(), version };
         // Labels from a classifier alone and with other models differ: say which.
         if let Some(faces) = &faces {
             model.name = format!("{}+blazeface", model.name);
@@ -98,6 +125,7 @@ impl OnnxLabeler {
             detector,
             hierarchy,
             model,
+            side,
             min_confidence: options.min_confidence,
             max_labels: options.max_labels,
             max_pixels: options.max_pixels,
@@ -112,8 +140,8 @@ impl OnnxLabeler {
     }
 }
 
-fn load_plan(bytes: &[u8]) -> Result<Arc<TypedRunnableModel>, ModelError> {
-    let side = INPUT_SIZE as usize;
+fn load_plan(bytes: &[u8], side: u32) -> Result<Arc<TypedRunnableModel>, ModelError> {
+    let side = side as usize;
     let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(1, 3, side, side));
     tract_onnx::onnx()
         .model_for_read(&mut std::io::Cursor::new(bytes))
@@ -125,7 +153,7 @@ fn load_plan(bytes: &[u8]) -> Result<Arc<TypedRunnableModel>, ModelError> {
 
 impl Inner {
     fn probabilities(&self, tensor: Vec<f32>) -> Result<Vec<f32>, LabelFailure> {
-        let side = INPUT_SIZE as usize;
+        let side = self.side as usize;
         let internal = |e: TractError| LabelFailure {
             code: error_codes::MODEL_ERROR,
             message: format!("{e:#}"),
@@ -144,9 +172,9 @@ impl Inner {
         crash_for_tests(bytes);
         // One decode for every model, large enough for the largest input; the
         // classifier's input is cut from it.
-        let side = if self.detector.is_some() { INPUT_SIDE } else { RESIZE_SHORT_SIDE };
+        let side = if self.detector.is_some() { INPUT_SIDE } else { resize_short_side(self.side) };
         let (rgb, properties) = decode(bytes, self.max_pixels, side)?;
-        let probabilities = self.probabilities(to_tensor(&rgb))?;
+        let probabilities = self.probabilities(to_tensor_sized(&rgb, self.side))?;
         let mut labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
         if let Some(faces) = &self.faces {
             let found = faces.detect(&rgb)?;
