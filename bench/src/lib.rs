@@ -1,7 +1,7 @@
 //! Helpers shared by the benchmarks: running the real binary while sampling its
 //! peak resident memory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -146,4 +146,48 @@ pub mod kafka {
     pub async fn caught_up(log: &KafkaLog, group: &str, topic: &str) -> anyhow::Result<bool> {
         Ok(Until::EndOffsets(log.watermarks(topic).await?).reached(log, group, topic).await?)
     }
+}
+
+/// The example photos' folder.
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos")
+}
+
+/// The example photos (PNG and JPEG), sorted.
+pub fn example_files() -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(examples())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "png" || x == "jpg"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// COPIES copies of the examples plus LARGE 12 MP JPEGs made from them, under `root`;
+/// the number of images.
+pub fn make_corpus(root: &Path, copies: usize, large: usize) -> anyhow::Result<usize> {
+    let files = example_files()?;
+    let mut count = 0;
+    for copy in 0..copies {
+        let dir = root.join(format!("copy-{copy:03}"));
+        std::fs::create_dir_all(&dir)?;
+        for f in &files {
+            std::fs::copy(f, dir.join(f.file_name().context("file name")?))?;
+            count += 1;
+        }
+    }
+    let dir = root.join("large");
+    std::fs::create_dir_all(&dir)?;
+    // Upscaled from the PNG examples (the JPEG ones go through jpeg-decoder only).
+    let pngs: Vec<&PathBuf> = files.iter().filter(|f| f.extension().is_some_and(|x| x == "png")).collect();
+    for i in 0..large {
+        let source = pngs[i % pngs.len()];
+        let img = image::open(source)?.to_rgb8();
+        let big = image::imageops::resize(&img, 4000, 3000, image::imageops::FilterType::Triangle);
+        let path = dir.join(format!("large-{i:03}.jpg"));
+        let encoder = jpeg_encoder::Encoder::new_file(&path, 90)?;
+        encoder.encode(big.as_raw(), 4000, 3000, jpeg_encoder::ColorType::Rgb)?;
+        count += 1;
+    }
+    Ok(count)
 }

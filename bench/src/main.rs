@@ -8,55 +8,14 @@
 //!   COPIES (default 20): copies of the 12 example photos;
 //!   LARGE (default 20): extra 12 MP (4000x3000) JPEGs re-encoded from the photos.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use bucketlens_bench::{bucketlens, run_sampled, Sampled};
+use bucketlens_bench::{bucketlens, example_files, make_corpus, run_sampled, Sampled};
 use bucketlens_labeler::image::prepare;
 use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos")
-}
-
-fn example_files() -> anyhow::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(examples())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "png" || x == "jpg"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-fn make_corpus(root: &Path, copies: usize, large: usize) -> anyhow::Result<usize> {
-    let files = example_files()?;
-    let mut count = 0;
-    for copy in 0..copies {
-        let dir = root.join(format!("copy-{copy:03}"));
-        std::fs::create_dir_all(&dir)?;
-        for f in &files {
-            std::fs::copy(f, dir.join(f.file_name().context("file name")?))?;
-            count += 1;
-        }
-    }
-    let dir = root.join("large");
-    std::fs::create_dir_all(&dir)?;
-    // Upscaled from the PNG examples (the JPEG ones go through jpeg-decoder only).
-    let pngs: Vec<&PathBuf> = files.iter().filter(|f| f.extension().is_some_and(|x| x == "png")).collect();
-    for i in 0..large {
-        let source = pngs[i % pngs.len()];
-        let img = image::open(source)?.to_rgb8();
-        let big = image::imageops::resize(&img, 4000, 3000, image::imageops::FilterType::Triangle);
-        let path = dir.join(format!("large-{i:03}.jpg"));
-        let encoder = jpeg_encoder::Encoder::new_file(&path, 90)?;
-        encoder.encode(big.as_raw(), 4000, 3000, jpeg_encoder::ColorType::Rgb)?;
-        count += 1;
-    }
-    Ok(count)
-}
 
 fn end_to_end(binary: &Path, corpus: &Path, data: &Path, faces: bool) -> anyhow::Result<Sampled> {
     let mut command = Command::new(binary);

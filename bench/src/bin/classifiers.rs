@@ -12,14 +12,10 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::Context;
-use bucketlens_bench::{bucketlens, run_sampled};
+use bucketlens_bench::{bucketlens, examples, run_sampled};
 use bucketlens_labeler::config::fetched_model_path;
 
 const MODELS: [&str; 3] = ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"];
-
-fn examples() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos")
-}
 
 fn copy_examples(root: &Path, copies: usize) -> anyhow::Result<usize> {
     let mut count = 0;

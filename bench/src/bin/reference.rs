@@ -1,0 +1,92 @@
+//! bucketlens against the script a user would write instead (`bench/reference/
+//! reference.py`: Python, Pillow's draft decode, onnxruntime, two processes), on the
+//! same model, the same pre-processing and the same corpora, in one run.
+//!
+//! The reference's tools (onnxruntime, Pillow, numpy, pinned) are installed by this
+//! benchmark into a cached venv, `~/.cache/bucketlens/tools/bench-reference-1`.
+//! Printed per corpus: images/s of `bucketlens index` (the default settings, and the
+//! classifier alone, `labeler.faces = false`, which does what the script does) and of
+//! the script, and the ratios.
+//!
+//! Usage: target/release/bucketlens-bench-reference [COPIES=20] [LARGE=20] [LARGE_ONLY=200]
+//!   corpus 1: COPIES copies of the examples + LARGE 12 MP JPEGs; corpus 2: LARGE_ONLY
+//!   12 MP JPEGs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use bucketlens_bench::{bucketlens, make_corpus, run_sampled};
+
+const PACKAGES: [&str; 3] = ["onnxruntime==1.32.0", "pillow==13.0.0", "numpy==2.4.6"];
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The venv with the reference's packages, made once.
+fn venv() -> anyhow::Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let venv = PathBuf::from(home).join(".cache/bucketlens/tools/bench-reference-1");
+    let python = venv.join("bin/python");
+    let ready = python.exists()
+        && Command::new(&python).args(["-c", "import onnxruntime, PIL, numpy"]).status().is_ok_and(|s| s.success());
+    if !ready {
+        eprintln!("installing {} for the reference script (once)", PACKAGES.join(", "));
+        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status()?;
+        let installed = Command::new(venv.join("bin/pip")).args(["install", "--quiet"]).args(PACKAGES).status()?;
+        if !made.success() || !installed.success() {
+            bail!("could not install the reference's packages into {}", venv.display());
+        }
+    }
+    Ok(python)
+}
+
+fn rate(images: usize, run: &bucketlens_bench::Sampled) -> f64 {
+    images as f64 / run.wall.as_secs_f64()
+}
+
+fn compare(name: &str, corpus: &Path, images: usize, python: &Path, tmp: &Path) -> anyhow::Result<()> {
+    let model = repository().join("models/efficientnet-lite0/model.onnx");
+    let labels = repository().join("models/efficientnet-lite0/labels.json");
+    let out = tmp.join(format!("{name}.jsonl"));
+    let mut script = Command::new(python);
+    script.arg(repository().join("bench/reference/reference.py")).arg(&model).arg(&labels).arg(corpus).arg(&out);
+    let reference = run_sampled(script)?;
+    let lines = std::fs::read_to_string(&out)?.lines().filter(|l| !l.contains("\"error\"")).count();
+    if lines != images {
+        bail!("the reference labeled {lines} of {images} images");
+    }
+    let mut results = Vec::new();
+    for faces in [true, false] {
+        let mut index = Command::new(bucketlens()?);
+        index.arg("--data-dir").arg(tmp.join(format!("data-{name}-{faces}"))).arg("index").arg(corpus);
+        index.env("BUCKETLENS_LABELER__FACES", faces.to_string());
+        let run = run_sampled(index)?;
+        results.push((faces, rate(images, &run), run.peak_rss_mib));
+    }
+    let reference_rate = rate(images, &reference);
+    println!("{name}: {images} images");
+    println!("  baseline, the Python reference (2 processes): {reference_rate:.1} images/s");
+    for (faces, r, rss) in results {
+        let what = if faces { "bucketlens index (defaults, with faces)" } else { "bucketlens index, classifier alone" };
+        println!("  {what}: {r:.1} images/s, peak RSS {rss:.0} MiB; ratio to the reference {:.2}", r / reference_rate);
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
+    let copies = args.next().unwrap_or(Ok(20))?;
+    let large = args.next().unwrap_or(Ok(20))?;
+    let large_only = args.next().unwrap_or(Ok(200))?;
+    let python = venv()?;
+    let tmp = tempfile::tempdir()?;
+    let bench_corpus = tmp.path().join("bench-corpus");
+    let images = make_corpus(&bench_corpus, copies, large)?;
+    compare("bench corpus", &bench_corpus, images, &python, tmp.path())?;
+    let photos = tmp.path().join("photos-12mp");
+    let images = make_corpus(&photos, 0, large_only)?;
+    compare("12 MP photos", &photos, images, &python, tmp.path())?;
+    Ok(())
+}
