@@ -94,20 +94,18 @@ fn sniff(bytes: &[u8]) -> Result<ImageFormat, LabelFailure> {
 
 fn unsupported_message(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(12)];
-    let guess = if head.starts_with(b"GIF8") {
-        "GIF"
-    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
-        "WebP"
-    } else if head.len() >= 12 && &head[4..8] == b"ftyp" {
-        "HEIC/AVIF (ISO media)"
-    } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
-        "TIFF"
-    } else if head.starts_with(b"BM") {
-        "BMP"
-    } else {
-        "not an image"
+    // An ISO media file names what it holds in its brand (bytes 8..12).
+    let guess = match (head.len() >= 12 && &head[4..8] == b"ftyp").then(|| &head[8..12]) {
+        Some(b"avif" | b"avis") => "AVIF",
+        Some(b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx") => "HEIC",
+        Some(b"mif1" | b"msf1") => "HEIF",
+        Some(_) => "an ISO media file (MP4, MOV…)",
+        None if head.starts_with(b"GIF8") || head.starts_with(b"BM") => "a GIF or BMP with a broken header",
+        None => "not an image",
     };
-    format!("only JPEG and PNG are supported; the content looks like {guess} (first bytes {head:02X?})")
+    format!(
+        "JPEG, PNG, WebP, GIF, TIFF and BMP are supported (HEIC and AVIF are not); the content looks like {guess} (first bytes {head:02X?})"
+    )
 }
 
 fn too_large(width: u64, height: u64, max_pixels: u64) -> LabelFailure {

@@ -26,7 +26,9 @@ fn empty_unknown_and_corrupt_inputs_fail_with_a_reason() {
 
     let err = prepare(b"\0\0\0\x18ftypheic\0\0\0\0", 1000).unwrap_err();
     assert_eq!(err.code, "UnsupportedFormat");
-    assert!(err.message.contains("HEIC"), "{}", err.message);
+    assert!(err.message.contains("looks like HEIC"), "{}", err.message);
+    let err = prepare(b"\0\0\0\x1cftypavif\0\0\0\0", 1000).unwrap_err();
+    assert!(err.message.contains("looks like AVIF") && err.message.contains("WebP"), "{}", err.message);
     let err = prepare(b"GIF89a\x01\x00\x01\x00", 1000).unwrap_err();
     assert_eq!(err.code, "CorruptImage", "a GIF cut short: {}", err.message);
 
