@@ -22,6 +22,10 @@ const SIDE: u32 = 192;
 const GRID: usize = 48;
 /// Overlapping detections of one face are merged above this IoU.
 const MERGE_IOU: f32 = 0.3;
+/// A wide image is also searched in at most this many squares along its long side…
+const MAX_TILES: u32 = 6;
+/// …when its short side has at least this many pixels.
+const MIN_TILE: u32 = 64;
 /// The category Rekognition gives people's labels.
 const PERSON_DESCRIPTION: &str = "Person Description";
 
@@ -58,7 +62,40 @@ impl Faces {
     }
 
     /// The faces in `rgb`, most confident first. CPU work: call from the blocking pool.
+    ///
+    /// A wide image (one side at least 1.8 times the other: a panorama, a row of
+    /// people) is also searched in overlapping squares along its long side, where each
+    /// face is larger in the detector's 192 pixels; every finding is merged.
     pub fn detect(&self, rgb: &RgbImage) -> Result<Vec<Face>, LabelFailure> {
+        let mut found = self.detect_whole(rgb)?;
+        let (w, h) = rgb.dimensions();
+        let (long, short) = (w.max(h), w.min(h));
+        if short >= MIN_TILE && long * 5 >= short * 9 {
+            // Squares overlapping by half, spread evenly, at most MAX_TILES of them.
+            let count = ((long - short).div_ceil(short / 2) + 1).min(MAX_TILES);
+            for i in 0..count {
+                let offset = (u64::from(long - short) * u64::from(i) / u64::from(count - 1)) as u32;
+                let (x, y) = if w >= h { (offset, 0) } else { (0, offset) };
+                let tile = imageops::crop_imm(rgb, x, y, short, short).to_image();
+                for face in self.detect_whole(&tile)? {
+                    let b = face.bounding_box;
+                    let (sx, sy) = (short as f32 / w as f32, short as f32 / h as f32);
+                    let bounding_box = BoundingBox {
+                        left: x as f32 / w as f32 + b.left * sx,
+                        top: y as f32 / h as f32 + b.top * sy,
+                        width: b.width * sx,
+                        height: b.height * sy,
+                    };
+                    found.push(Face { confidence: face.confidence, bounding_box });
+                }
+            }
+            found = merge_overlapping(found);
+        }
+        Ok(found)
+    }
+
+    /// The faces in `rgb` seen whole, letterboxed into the detector's square.
+    fn detect_whole(&self, rgb: &RgbImage) -> Result<Vec<Face>, LabelFailure> {
         let internal = |e: TractError| LabelFailure {
             code: error_codes::MODEL_ERROR,
             message: format!("the face detector: {e:#}"),
@@ -130,7 +167,7 @@ fn letterbox(rgb: &RgbImage) -> (Vec<f32>, Fit) {
 }
 
 /// Raw outputs → faces in square fractions: anchors decoded, scores through the
-/// sigmoid, overlapping detections merged by score-weighted average.
+/// sigmoid, overlapping detections merged ([`merge_overlapping`]).
 fn decode(regressors: &[f32], scores: &[f32], min_confidence: f32) -> Vec<Face> {
     let s = SIDE as f32;
     let mut candidates: Vec<Face> = Vec::new();
@@ -147,6 +184,12 @@ fn decode(regressors: &[f32], scores: &[f32], min_confidence: f32) -> Vec<Face> 
             candidates.push(Face { confidence, bounding_box });
         }
     }
+    merge_overlapping(candidates)
+}
+
+/// Detections of one face (IoU > 0.3 with the most confident) merged into one, its box
+/// the score-weighted average, its confidence the best; most confident first.
+fn merge_overlapping(mut candidates: Vec<Face>) -> Vec<Face> {
     candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     let mut faces = Vec::new();
     while let Some(best) = candidates.first().cloned() {
