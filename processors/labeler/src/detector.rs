@@ -185,7 +185,8 @@ fn postprocess(raw: &[f32], min_confidence: f32) -> Vec<Detection> {
     kept
 }
 
-fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
+/// Intersection over union of two boxes (the face detector's merge uses it too).
+pub(crate) fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
     let w = (a.left + a.width).min(b.left + b.width) - a.left.max(b.left);
     let h = (a.top + a.height).min(b.top + b.height) - a.top.max(b.top);
     if w <= 0.0 || h <= 0.0 {

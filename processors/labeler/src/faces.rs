@@ -12,6 +12,7 @@ use image::{imageops, RgbImage};
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
+use crate::detector::iou;
 use crate::labeler::{LabelFailure, ModelError};
 
 static BUILTIN_FACES: &[u8] = include_bytes!("../../../models/blazeface/face_detection_full_range.onnx");
@@ -208,16 +209,6 @@ fn merge_overlapping(mut candidates: Vec<Face>) -> Vec<Face> {
         faces.push(Face { confidence: best.confidence, bounding_box });
     }
     faces
-}
-
-fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
-    let w = (a.left + a.width).min(b.left + b.width) - a.left.max(b.left);
-    let h = (a.top + a.height).min(b.top + b.height) - a.top.max(b.top);
-    if w <= 0.0 || h <= 0.0 {
-        return 0.0;
-    }
-    let inter = w * h;
-    inter / (a.width * a.height + b.width * b.height - inter)
 }
 
 /// Adds `Face` (one instance per face), `Head` and `Person` to the classifier's

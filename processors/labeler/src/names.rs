@@ -254,11 +254,6 @@ impl Hierarchy {
             .collect()
     }
 
-    /// Whether the hierarchy has a label of this name.
-    pub fn has(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n == name)
-    }
-
     /// The label `name` as this hierarchy shapes it (parents, aliases, category), at
     /// confidence 0: for another model's findings of the same thing.
     pub fn shaped(&self, name: &str) -> Option<Label> {

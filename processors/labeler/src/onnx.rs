@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bucketlens_schemas::{error_codes, ModelInfo};
+use bucketlens_schemas::{error_codes, Label, ModelInfo};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tract_onnx::prelude::*;
@@ -39,8 +39,9 @@ pub struct OnnxLabeler {
 
 struct Inner {
     plan: Arc<TypedRunnableModel>,
-    /// The face detector (on by default), run on the same decoded image.
-    faces: Option<Faces>,
+    /// The face detector (on by default), run on the same decoded image, and the
+    /// hierarchy's `Person` label its faces add to (shaped once, at load).
+    faces: Option<(Faces, Option<Label>)>,
     /// The optional COCO detector, run on the same decoded image.
     detector: Option<Detector>,
     hierarchy: Hierarchy,
@@ -110,14 +111,14 @@ impl OnnxLabeler {
         let version: String = digest.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
         let plan = load_plan(&model_bytes, side)?;
         let hierarchy = Hierarchy::build(&label_bytes, 1000, BUILTIN_NAMES, strictness)?;
-        let faces = options.faces.map(Faces::load).transpose()?;
+        let faces = options.faces.map(Faces::load).transpose()?.map(|f| (f, hierarchy.shaped("Person")));
         let detector = match &options.detector {
             Some((path, min_confidence)) => Some(Detector::load(path, *min_confidence)?),
             None => None,
         };
         let mut model = ModelInfo { name: name.to_string(), version };
         // Labels from a classifier alone and with other models differ: say which.
-        if let Some(faces) = &faces {
+        if let Some((faces, _)) = &faces {
             model.name = format!("{}+blazeface", model.name);
             model.version = format!("{}+{}", model.version, faces.digest);
         }
@@ -192,9 +193,8 @@ impl Inner {
         let (rgb, properties) = decode(bytes, self.max_pixels, side)?;
         let probabilities = self.probabilities(to_tensor_sized(&rgb, self.side))?;
         let mut labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
-        if let Some(faces) = &self.faces {
-            let found = faces.detect(&rgb)?;
-            labels = crate::faces::merge(labels, &found, self.hierarchy.shaped("Person"), self.min_confidence);
+        if let Some((faces, person)) = &self.faces {
+            labels = crate::faces::merge(labels, &faces.detect(&rgb)?, person.clone(), self.min_confidence);
         }
         if let Some(detector) = &self.detector {
             labels = merge(labels, &detector.detect(&rgb)?, self.max_labels);

@@ -76,7 +76,7 @@ fn the_names_table_renames_combines_and_categorises() {
     assert_eq!(beach.parents, ["Shoreline", "Landscape"], "the table's parents replace WordNet's");
     assert_eq!(beach.aliases, ["Seashore", "Coast"], "the WordNet name stays searchable");
     assert_eq!(beach.categories, ["Nature and Outdoors"], "from the nearest categorised label above");
-    assert!(!h.has("Seashore") && !h.has("Shore"), "renamed, not duplicated");
+    assert!(h.shaped("Seashore").is_none() && h.shaped("Shore").is_none(), "renamed, not duplicated");
     // Made of other labels, referring forwards: Outdoors ⊇ Landscape ⊇ Beach + Mountain.
     assert_eq!(label(&labels, "Landscape").confidence.round() as i32, 70);
     assert_eq!(label(&labels, "Outdoors").confidence.round() as i32, 70);
@@ -110,6 +110,6 @@ fn the_builtin_table_names_only_labels_the_builtin_model_has() {
     let labels = include_bytes!("../../../../models/efficientnet-lite0/labels.json");
     let h = Hierarchy::build(labels, 1000, BUILTIN_NAMES, Strictness::Strict).unwrap();
     for name in ["Beach", "Mountain", "Lake", "Outdoors", "Nature", "Flower", "Plant", "Vehicle", "Car", "Landscape"] {
-        assert!(h.has(name), "{name}");
+        assert!(h.shaped(name).is_some(), "{name}");
     }
 }
