@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every bucketlens role: `docker run bucketlens index|label|sink|serve|produce …`.
-# The model is inside the binary; the runtime is a slim Debian with CA certificates,
+# The models are inside the binary, ONNX Runtime's library beside it; the runtime is a slim Debian with CA certificates,
 # running as a non-root user. Build: `docker build -t bucketlens .` (BuildKit).
 
 FROM rust:1.95-slim-bookworm AS builder
@@ -19,12 +19,22 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p bucketlens \
     && install -D -m 0755 -s target/release/bucketlens /out/bucketlens
 
+# ONNX Runtime's library, the labeler's fast engine (scripts/fetch-onnxruntime: PyPI's
+# onnxruntime wheel, SHA-256 checked). Linux x86_64 only: elsewhere the folder stays
+# empty and the labeler runs on tract, saying so at start-up.
+FROM python:3.11-slim-bookworm AS onnxruntime
+COPY scripts/fetch-onnxruntime /usr/local/bin/fetch-onnxruntime
+RUN mkdir -p /out \
+    && if lib=$(HOME=/tmp/ort fetch-onnxruntime); then cp "$(dirname "$lib")"/* /out/; fi
+
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/bucketlens --create-home bucketlens
 COPY --from=builder /out/bucketlens /usr/local/bin/bucketlens
+COPY --from=onnxruntime /out/ /usr/local/lib/bucketlens/onnxruntime/
+ENV ORT_DYLIB_PATH=/usr/local/lib/bucketlens/onnxruntime/libonnxruntime.so.1.32.0
 USER 10001:10001
 WORKDIR /var/lib/bucketlens
 # The data dir (log, ledger, listing state, index, thumbnails): mount a volume here.

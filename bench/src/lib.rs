@@ -191,3 +191,30 @@ pub fn make_corpus(root: &Path, copies: usize, large: usize) -> anyhow::Result<u
     }
     Ok(count)
 }
+
+/// What the Python reference runs on.
+const PACKAGES: [&str; 3] = ["onnxruntime==1.32.0", "pillow==13.0.0", "numpy==2.4.6"];
+
+/// The repository's root.
+pub fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python of the venv with the reference's packages (onnxruntime, Pillow,
+/// numpy, pinned), made once: `~/.cache/bucketlens/tools/bench-reference-1`.
+pub fn reference_python() -> anyhow::Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let venv = PathBuf::from(home).join(".cache/bucketlens/tools/bench-reference-1");
+    let python = venv.join("bin/python");
+    let ready = python.exists()
+        && Command::new(&python).args(["-c", "import onnxruntime, PIL, numpy"]).status().is_ok_and(|s| s.success());
+    if !ready {
+        eprintln!("installing {} for the reference script (once)", PACKAGES.join(", "));
+        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status()?;
+        let installed = Command::new(venv.join("bin/pip")).args(["install", "--quiet"]).args(PACKAGES).status()?;
+        if !made.success() || !installed.success() {
+            bail!("could not install the reference's packages into {}", venv.display());
+        }
+    }
+    Ok(python)
+}

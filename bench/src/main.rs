@@ -35,6 +35,7 @@ fn model_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
         max_pixels: 100_000_000,
         faces: None,
         detector: None,
+        ..OnnxOptions::default()
     };
     let labeler = Arc::new(OnnxLabeler::load(None, &options)?);
     let mut tensors = Vec::new();

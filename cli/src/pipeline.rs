@@ -69,8 +69,15 @@ pub async fn object_sources(settings: &Settings) -> anyhow::Result<Arc<dyn Objec
 }
 
 /// The labeler the settings choose.
+/// Says which model and engine label, on stderr (the engine's choice is automatic).
 pub async fn load_labeler(settings: &Settings) -> anyhow::Result<Arc<dyn Labeler>> {
-    Ok(bucketlens_labeler::load(&settings.labeler).await?)
+    let labeler = bucketlens_labeler::load(&settings.labeler).await?;
+    let model = &labeler.model().name;
+    match labeler.runs_on() {
+        Some(engine) => eprintln!("labeling with {model} on {engine}"),
+        None => eprintln!("labeling with {model}"),
+    }
+    Ok(labeler)
 }
 
 /// The index the sink writes: tantivy in the data dir, or OpenSearch.

@@ -12,35 +12,11 @@
 //!   corpus 1: COPIES copies of the examples + LARGE 12 MP JPEGs; corpus 2: LARGE_ONLY
 //!   12 MP JPEGs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, Context};
-use bucketlens_bench::{bucketlens, make_corpus, run_sampled};
-
-const PACKAGES: [&str; 3] = ["onnxruntime==1.32.0", "pillow==13.0.0", "numpy==2.4.6"];
-
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The venv with the reference's packages, made once.
-fn venv() -> anyhow::Result<PathBuf> {
-    let home = std::env::var_os("HOME").context("HOME is not set")?;
-    let venv = PathBuf::from(home).join(".cache/bucketlens/tools/bench-reference-1");
-    let python = venv.join("bin/python");
-    let ready = python.exists()
-        && Command::new(&python).args(["-c", "import onnxruntime, PIL, numpy"]).status().is_ok_and(|s| s.success());
-    if !ready {
-        eprintln!("installing {} for the reference script (once)", PACKAGES.join(", "));
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status()?;
-        let installed = Command::new(venv.join("bin/pip")).args(["install", "--quiet"]).args(PACKAGES).status()?;
-        if !made.success() || !installed.success() {
-            bail!("could not install the reference's packages into {}", venv.display());
-        }
-    }
-    Ok(python)
-}
+use anyhow::bail;
+use bucketlens_bench::{bucketlens, make_corpus, reference_python, repository, run_sampled};
 
 fn rate(images: usize, run: &bucketlens_bench::Sampled) -> f64 {
     images as f64 / run.wall.as_secs_f64()
@@ -58,19 +34,26 @@ fn compare(name: &str, corpus: &Path, images: usize, python: &Path, tmp: &Path) 
         bail!("the reference labeled {lines} of {images} images");
     }
     let mut results = Vec::new();
-    for faces in [true, false] {
+    // The defaults, the classifier alone (what the script does), and the classifier
+    // alone on tract (the engine before ONNX Runtime, and the fallback).
+    for (faces, engine) in [(true, "auto"), (false, "auto"), (false, "tract")] {
         let mut index = Command::new(bucketlens()?);
-        index.arg("--data-dir").arg(tmp.join(format!("data-{name}-{faces}"))).arg("index").arg(corpus);
-        index.env("BUCKETLENS_LABELER__FACES", faces.to_string());
+        index.arg("--data-dir").arg(tmp.join(format!("data-{name}-{faces}-{engine}"))).arg("index").arg(corpus);
+        index.env("BUCKETLENS_LABELER__FACES", faces.to_string()).env("BUCKETLENS_LABELER__ENGINE", engine);
         let run = run_sampled(index)?;
-        results.push((faces, rate(images, &run), run.peak_rss_mib));
+        let runs_on = run.stderr.lines().find_map(|l| l.split_once(" on ").filter(|_| l.starts_with("labeling with ")));
+        let runs_on = runs_on.map_or("?".to_string(), |(_, e)| e.to_string());
+        results.push((faces, runs_on, rate(images, &run), run.peak_rss_mib));
     }
     let reference_rate = rate(images, &reference);
     println!("{name}: {images} images");
     println!("  baseline, the Python reference (2 processes): {reference_rate:.1} images/s");
-    for (faces, r, rss) in results {
+    for (faces, runs_on, r, rss) in results {
         let what = if faces { "bucketlens index (defaults, with faces)" } else { "bucketlens index, classifier alone" };
-        println!("  {what}: {r:.1} images/s, peak RSS {rss:.0} MiB; ratio to the reference {:.2}", r / reference_rate);
+        println!(
+            "  {what} on {runs_on}: {r:.1} images/s, peak RSS {rss:.0} MiB; ratio to the reference {:.2}",
+            r / reference_rate
+        );
     }
     Ok(())
 }
@@ -80,7 +63,7 @@ fn main() -> anyhow::Result<()> {
     let copies = args.next().unwrap_or(Ok(20))?;
     let large = args.next().unwrap_or(Ok(20))?;
     let large_only = args.next().unwrap_or(Ok(200))?;
-    let python = venv()?;
+    let python = reference_python()?;
     let tmp = tempfile::tempdir()?;
     let bench_corpus = tmp.path().join("bench-corpus");
     let images = make_corpus(&bench_corpus, copies, large)?;

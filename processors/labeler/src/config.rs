@@ -7,6 +7,7 @@ use std::time::Duration;
 use bucketlens_runtime::config::{Invalid, Problems};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::EngineChoice;
 use crate::onnx::ModelFiles;
 use crate::rekognition::RekognitionConfig;
 
@@ -79,6 +80,13 @@ pub struct Config {
     pub detector: Option<PathBuf>,
     /// Detections under this confidence (0-100) are dropped.
     pub detector_min_confidence: f32,
+    /// The inference engine of the local models: `auto` (ONNX Runtime where
+    /// `scripts/fetch-onnxruntime` installed it, tract otherwise), `onnxruntime`
+    /// (fail at start-up without it) or `tract`.
+    pub engine: EngineChoice,
+    /// ONNX Runtime's library file, where it is not in the usual places
+    /// (`ORT_DYLIB_PATH` is read too).
+    pub onnxruntime: Option<PathBuf>,
     pub rekognition: RekognitionConfig,
 }
 
@@ -103,6 +111,8 @@ impl Default for Config {
             faces_min_confidence: 60.0,
             detector: None,
             detector_min_confidence: 40.0,
+            engine: EngineChoice::Auto,
+            onnxruntime: None,
             rekognition: RekognitionConfig::default(),
         }
     }
@@ -128,6 +138,8 @@ pub struct Settings {
     /// The face detector's minimum confidence, when faces are on.
     pub faces: Option<f32>,
     pub detector: Option<(PathBuf, f32)>,
+    pub engine: EngineChoice,
+    pub onnxruntime: Option<PathBuf>,
     pub rekognition: RekognitionConfig,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
@@ -206,6 +218,8 @@ impl Config {
             model,
             faces: self.faces.then_some(faces_min_confidence),
             detector: self.detector.clone().map(|p| (p, detector_min_confidence)),
+            engine: self.engine,
+            onnxruntime: self.onnxruntime.clone(),
             rekognition: self.rekognition.clone(),
             force: false,
         })

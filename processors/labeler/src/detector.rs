@@ -10,10 +10,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::engine::{Engine, Net};
 use ::image::{imageops, RgbImage};
-use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label};
+use bucketlens_schemas::{BoundingBox, Instance, Label};
 use sha2::{Digest, Sha256};
-use tract_onnx::prelude::*;
 
 use crate::labeler::{LabelFailure, ModelError};
 
@@ -117,7 +117,7 @@ pub struct Detection {
 /// The detector, loaded once.
 #[derive(Clone)]
 pub struct Detector {
-    plan: Arc<TypedRunnableModel>,
+    net: Arc<Net>,
     /// The first bytes of the model file's SHA-256, hex: part of the model version.
     pub digest: String,
     /// Detections under this confidence (0–100) are dropped.
@@ -125,34 +125,20 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn load(path: &Path, min_confidence: f32) -> Result<Self, ModelError> {
+    pub fn load(engine: &Engine, threads: usize, path: &Path, min_confidence: f32) -> Result<Self, ModelError> {
         let bytes =
             std::fs::read(path).map_err(|source| ModelError::Read { path: path.display().to_string(), source })?;
         let side = INPUT_SIDE as usize;
-        let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(1, side, side, 3));
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(&bytes))
-            .and_then(|m| m.with_input_fact(0, fact))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| ModelError::Model(format!("{}: {e:#}", path.display())))?;
+        let net = Net::load(engine, &bytes, &[1, side, side, 3], threads, &path.display().to_string())?;
         let digest = Sha256::digest(&bytes).iter().take(3).map(|b| format!("{b:02x}")).collect();
-        Ok(Self { plan, digest, min_confidence })
+        Ok(Self { net: Arc::new(net), digest, min_confidence })
     }
 
     /// Objects in `rgb`, most confident first. CPU work: call from the blocking pool.
     pub fn detect(&self, rgb: &RgbImage) -> Result<Vec<Detection>, LabelFailure> {
-        let internal = |e: TractError| LabelFailure {
-            code: error_codes::MODEL_ERROR,
-            message: format!("{e:#}"),
-            retryable: false,
-        };
         let resized = imageops::resize(rgb, INPUT_SIDE, INPUT_SIDE, imageops::FilterType::Triangle);
         let pixels: Vec<f32> = resized.as_raw().iter().map(|&p| f32::from(p)).collect();
-        let side = INPUT_SIDE as usize;
-        let input = Tensor::from_shape(&[1, side, side, 3], &pixels).map_err(internal)?;
-        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(internal)?;
-        let raw: Vec<f32> = outputs[0].to_plain_array_view::<f32>().map_err(internal)?.iter().copied().collect();
+        let raw = self.net.run(pixels)?.into_iter().next().map(|o| o.values).unwrap_or_default();
         Ok(postprocess(&raw, self.min_confidence))
     }
 }

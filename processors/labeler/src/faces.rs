@@ -1,5 +1,5 @@
 //! Faces: MediaPipe's BlazeFace full-range detector (Apache-2.0, in
-//! `models/blazeface/`), run in tract on the decoded image the classifier uses.
+//! `models/blazeface/`), run on the engine on the decoded image the classifier uses.
 //!
 //! Each face becomes an instance of a `Face` label, with `Head` and `Person` above it,
 //! as Rekognition names them, so a search for `person` or `face` finds photos of
@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
+use crate::engine::{Engine, Net};
 use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label};
 use image::{imageops, RgbImage};
 use sha2::{Digest, Sha256};
-use tract_onnx::prelude::*;
 
 use crate::detector::iou;
 use crate::labeler::{LabelFailure, ModelError};
@@ -40,7 +40,7 @@ pub struct Face {
 /// The face detector, loaded once.
 #[derive(Clone)]
 pub struct Faces {
-    plan: Arc<TypedRunnableModel>,
+    net: Arc<Net>,
     /// The first bytes of the model file's SHA-256, hex: part of the model version.
     pub digest: String,
     /// Faces under this confidence (0–100) are dropped.
@@ -49,17 +49,11 @@ pub struct Faces {
 
 impl Faces {
     /// The built-in detector. Slow-ish (a few hundred ms): call it once.
-    pub fn load(min_confidence: f32) -> Result<Self, ModelError> {
+    pub fn load(engine: &Engine, threads: usize, min_confidence: f32) -> Result<Self, ModelError> {
         let side = SIDE as usize;
-        let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(1, 3, side, side));
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(BUILTIN_FACES))
-            .and_then(|m| m.with_input_fact(0, fact))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| ModelError::Model(format!("the face detector: {e:#}")))?;
+        let net = Net::load(engine, BUILTIN_FACES, &[1, 3, side, side], threads, "the face detector")?;
         let digest = Sha256::digest(BUILTIN_FACES).iter().take(3).map(|b| format!("{b:02x}")).collect();
-        Ok(Self { plan, digest, min_confidence })
+        Ok(Self { net: Arc::new(net), digest, min_confidence })
     }
 
     /// The faces in `rgb`, most confident first. CPU work: call from the blocking pool.
@@ -97,22 +91,13 @@ impl Faces {
 
     /// The faces in `rgb` seen whole, letterboxed into the detector's square.
     fn detect_whole(&self, rgb: &RgbImage) -> Result<Vec<Face>, LabelFailure> {
-        let internal = |e: TractError| LabelFailure {
-            code: error_codes::MODEL_ERROR,
-            message: format!("the face detector: {e:#}"),
-            retryable: false,
-        };
         let (tensor, fit) = letterbox(rgb);
-        let side = SIDE as usize;
-        let input = Tensor::from_shape(&[1, 3, side, side], &tensor).map_err(internal)?;
-        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(internal)?;
         let mut regressors = None;
         let mut scores = None;
-        for output in &outputs {
-            let view = output.to_plain_array_view::<f32>().map_err(internal)?;
-            match view.shape().last() {
-                Some(16) => regressors = Some(view.iter().copied().collect::<Vec<f32>>()),
-                Some(1) => scores = Some(view.iter().copied().collect::<Vec<f32>>()),
+        for output in self.net.run(tensor)? {
+            match output.shape.last() {
+                Some(16) => regressors = Some(output.values),
+                Some(1) => scores = Some(output.values),
                 _ => {}
             }
         }

@@ -62,6 +62,9 @@ pub enum ModelError {
     Labels(String),
     #[error("the ONNX model cannot be loaded: {0}")]
     Model(String),
+    /// `labeler.engine = "onnxruntime"` and it did not load.
+    #[error("labeler.engine = \"onnxruntime\": {0}")]
+    Engine(String),
     #[error("labeler.model = {name:?} is not fetched yet: run `models/efficientnet-lite0/fetch {variant}`, which converts it into {path}", variant = name.trim_start_matches("efficientnet-"))]
     NotFetched { name: String, path: String },
 }
@@ -71,6 +74,12 @@ pub enum ModelError {
 pub trait Labeler: Send + Sync + 'static {
     /// The model's name and version, written into every record.
     fn model(&self) -> &ModelInfo;
+
+    /// What runs the model, for the start-up line (`onnxruntime 1.32.0`); `None`
+    /// for a service.
+    fn runs_on(&self) -> Option<String> {
+        None
+    }
 
     /// Labels one image.
     async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure>;

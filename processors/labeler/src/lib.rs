@@ -6,7 +6,8 @@
 //! - [`labeler`]: the one-method [`Labeler`] seam and its result types;
 //! - [`image`]: bounded, format-aware decoding into the model's input tensor;
 //! - [`isolate`]: labeling one image in a child process (after a labeler died on it);
-//! - [`onnx`]: the local EfficientNet-Lite0 model (tract);
+//! - [`onnx`]: the local EfficientNet-Lite0 model;
+//! - [`engine`]: what runs the local models: ONNX Runtime if installed, else tract;
 //! - [`faces`]: the built-in face detector (BlazeFace), merged as `Face`/`Person`;
 //! - [`names`]: its label hierarchy (WordNet, then `models/names.toml`);
 //! - [`rekognition`]: Amazon Rekognition DetectLabels, rate-limited, by S3 reference;
@@ -26,6 +27,7 @@
 
 pub mod config;
 pub mod detector;
+pub mod engine;
 pub mod faces;
 pub mod image;
 pub mod isolate;
@@ -76,6 +78,8 @@ impl LocalModel {
             max_pixels: settings.max_pixels,
             faces: settings.faces,
             detector: settings.detector.clone(),
+            engine: settings.engine,
+            onnxruntime: settings.onnxruntime.clone(),
         };
         Self { custom: settings.model.clone(), options }
     }

@@ -1,5 +1,5 @@
 //! The local labeler: EfficientNet-Lite0 (ImageNet-1k; or Lite1, Lite2, a user's own
-//! classifier) in tract, with labels shaped like Rekognition's (the hierarchy and the
+//! classifier) on the [`crate::engine`] (ONNX Runtime, or tract), with labels shaped like Rekognition's (the hierarchy and the
 //! names people search for: [`crate::names`]), plus faces ([`crate::faces`]) and the
 //! optional COCO detector, all on one decode of the image.
 //!
@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use bucketlens_schemas::{error_codes, Label, ModelInfo};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use tract_onnx::prelude::*;
 
 use crate::detector::{merge, Detector, INPUT_SIDE};
+use crate::engine::{Engine, EngineChoice, Net};
 use crate::faces::Faces;
 use crate::image::{decode, resize_short_side, to_tensor_sized, INPUT_SIZE};
 use crate::labeler::{LabelFailure, LabelSet, Labeler, ModelError};
@@ -38,7 +38,8 @@ pub struct OnnxLabeler {
 }
 
 struct Inner {
-    plan: Arc<TypedRunnableModel>,
+    classifier: Net,
+    engine: Engine,
     /// The face detector (on by default), run on the same decoded image, and the
     /// hierarchy's `Person` label its faces add to (shaped once, at load).
     faces: Option<(Faces, Option<Label>)>,
@@ -82,6 +83,28 @@ pub struct OnnxOptions {
     /// The COCO detector's ONNX file (`models/centernet/fetch`), and the confidence
     /// (0–100) under which its detections are dropped.
     pub detector: Option<(PathBuf, f32)>,
+    /// The inference engine asked for, and ONNX Runtime's library if not in the
+    /// usual places.
+    #[serde(default)]
+    pub engine: EngineChoice,
+    #[serde(default)]
+    pub onnxruntime: Option<PathBuf>,
+}
+
+impl Default for OnnxOptions {
+    /// The `[labeler]` defaults on one thread (tests and benchmarks start from it).
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            min_confidence: 50.0,
+            max_labels: 20,
+            max_pixels: 100_000_000,
+            faces: Some(60.0),
+            detector: None,
+            engine: EngineChoice::Auto,
+            onnxruntime: None,
+        }
+    }
 }
 
 impl OnnxLabeler {
@@ -109,11 +132,17 @@ impl OnnxLabeler {
         digest.update(&label_bytes);
         digest.update(BUILTIN_NAMES);
         let version: String = digest.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
-        let plan = load_plan(&model_bytes, side)?;
+        let engine = Engine::resolve(options.engine, options.onnxruntime.as_deref())?;
+        let threads = options.threads.max(1);
+        let shape = [1, 3, side as usize, side as usize];
+        let classifier = Net::load(&engine, &model_bytes, &shape, threads, "the classifier")?;
         let hierarchy = Hierarchy::build(&label_bytes, 1000, BUILTIN_NAMES, strictness)?;
-        let faces = options.faces.map(Faces::load).transpose()?.map(|f| (f, hierarchy.shaped("Person")));
+        let faces = match options.faces {
+            Some(min_confidence) => Some((Faces::load(&engine, threads, min_confidence)?, hierarchy.shaped("Person"))),
+            None => None,
+        };
         let detector = match &options.detector {
-            Some((path, min_confidence)) => Some(Detector::load(path, *min_confidence)?),
+            Some((path, min_confidence)) => Some(Detector::load(&engine, threads, path, *min_confidence)?),
             None => None,
         };
         let mut model = ModelInfo { name: name.to_string(), version };
@@ -127,7 +156,8 @@ impl OnnxLabeler {
             model.version = format!("{}+{}", model.version, detector.digest);
         }
         let inner = Inner {
-            plan,
+            classifier,
+            engine,
             faces,
             detector,
             hierarchy,
@@ -137,7 +167,6 @@ impl OnnxLabeler {
             max_labels: options.max_labels,
             max_pixels: options.max_pixels,
         };
-        let threads = options.threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("bucketlens-label-{i}"))
@@ -151,30 +180,19 @@ impl OnnxLabeler {
     pub fn probabilities(&self, tensor: Vec<f32>) -> Result<Vec<f32>, LabelFailure> {
         self.inner.probabilities(tensor)
     }
-}
 
-fn load_plan(bytes: &[u8], side: u32) -> Result<Arc<TypedRunnableModel>, ModelError> {
-    let side = side as usize;
-    let fact = InferenceFact::dt_shape(f32::datum_type(), tvec!(1, 3, side, side));
-    tract_onnx::onnx()
-        .model_for_read(&mut std::io::Cursor::new(bytes))
-        .and_then(|m| m.with_input_fact(0, fact))
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .map_err(|e| ModelError::Model(format!("{e:#}")))
+    /// The engine the models run on (for the start-up line).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
 }
 
 impl Inner {
     fn probabilities(&self, tensor: Vec<f32>) -> Result<Vec<f32>, LabelFailure> {
-        let side = self.side as usize;
-        let internal = |e: TractError| LabelFailure {
-            code: error_codes::MODEL_ERROR,
-            message: format!("{e:#}"),
-            retryable: false,
-        };
-        let input = Tensor::from_shape(&[1, 3, side, side], &tensor).map_err(internal)?;
-        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(internal)?;
-        let logits: Vec<f32> = outputs[0].to_plain_array_view::<f32>().map_err(internal)?.iter().copied().collect();
+        let logits = self.classifier.run(tensor)?.into_iter().next().map(|o| o.values).unwrap_or_default();
+        if logits.is_empty() {
+            return Err(LabelFailure::permanent(error_codes::MODEL_ERROR, "the classifier gave no output"));
+        }
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let exp: Vec<f32> = logits.iter().map(|&z| (z - max).exp()).collect();
         let sum: f32 = exp.iter().sum();
@@ -220,6 +238,10 @@ fn crash_for_tests(bytes: &[u8]) {
 impl Labeler for OnnxLabeler {
     fn model(&self) -> &ModelInfo {
         &self.inner.model
+    }
+
+    fn runs_on(&self) -> Option<String> {
+        Some(self.inner.engine.describe())
     }
 
     async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure> {

@@ -56,6 +56,7 @@ async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() 
         max_pixels: 100_000_000,
         faces: Some(60.0),
         detector: None,
+        ..OnnxOptions::default()
     };
     let labeler = Arc::new(OnnxLabeler::load(None, &options).unwrap());
     let source = Arc::new(LocalDir::new(&photos).unwrap());
@@ -108,6 +109,7 @@ async fn an_undecodable_record_goes_to_the_dlq_and_the_rest_are_labeled() {
         max_pixels: 100_000_000,
         faces: Some(60.0),
         detector: None,
+        ..OnnxOptions::default()
     };
     let metrics = Arc::new(Metrics::default());
     let stage = Stage {

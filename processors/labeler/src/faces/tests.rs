@@ -5,13 +5,19 @@ fn example(name: &str) -> RgbImage {
     image::open(path).unwrap().to_rgb8()
 }
 
+/// The face detector on the engine labeling would use.
+fn faces() -> Faces {
+    let engine = Engine::resolve(crate::engine::EngineChoice::Auto, None).unwrap();
+    Faces::load(&engine, 1, 60.0).unwrap()
+}
+
 fn centre(b: &BoundingBox) -> (f32, f32) {
     (b.left + b.width / 2.0, b.top + b.height / 2.0)
 }
 
 #[test]
 fn the_astronaut_and_the_cameraman_have_one_face_each_and_the_cat_none() {
-    let faces = Faces::load(60.0).unwrap();
+    let faces = faces();
     let astronaut = faces.detect(&example("astronaut.png")).unwrap();
     assert_eq!(astronaut.len(), 1, "{astronaut:?}");
     // Eileen Collins' face: upper middle of the 512² photo (about x 0.33–0.50, y 0.10–0.40).
@@ -33,7 +39,7 @@ fn a_face_is_found_where_it_is_in_a_wide_image() {
     let photo = example("astronaut.png");
     let mut canvas = RgbImage::new(photo.width() * 2, photo.height());
     imageops::replace(&mut canvas, &photo, i64::from(photo.width()), 0);
-    let faces = Faces::load(60.0).unwrap().detect(&canvas).unwrap();
+    let faces = faces().detect(&canvas).unwrap();
     assert_eq!(faces.len(), 1, "{faces:?}");
     let (x, y) = centre(&faces[0].bounding_box);
     assert!((0.65..0.78).contains(&x) && (0.1..0.4).contains(&y), "{faces:?}");
@@ -98,7 +104,7 @@ fn every_face_of_a_group_is_counted() {
     for (photo, x) in [(&astronaut, 0), (&mirrored, w), (&camera, 2 * w)] {
         imageops::replace(&mut group, photo, i64::from(x), 0);
     }
-    let faces = Faces::load(60.0).unwrap().detect(&group).unwrap();
+    let faces = faces().detect(&group).unwrap();
     let mut thirds: Vec<u32> = faces.iter().map(|f| (centre(&f.bounding_box).0 * 3.0) as u32).collect();
     thirds.sort();
     assert_eq!(thirds, [0, 1, 2], "one face per photo: {faces:?}");
@@ -106,7 +112,7 @@ fn every_face_of_a_group_is_counted() {
 
 #[test]
 fn a_very_wide_or_very_thin_image_is_searched_in_a_bounded_number_of_squares() {
-    let faces = Faces::load(60.0).unwrap();
+    let faces = faces();
     // A strip one pixel high: no squares to cut, and no panic.
     assert!(faces.detect(&RgbImage::new(4000, 1)).unwrap().is_empty());
     // 40:1, which would need 79 squares were they not capped: blank, so nothing.

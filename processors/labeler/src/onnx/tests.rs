@@ -10,6 +10,7 @@ fn labeler() -> OnnxLabeler {
             max_pixels: 100_000_000,
             faces: Some(60.0),
             detector: None,
+            ..OnnxOptions::default()
         },
     )
     .unwrap()
@@ -50,6 +51,7 @@ async fn min_confidence_and_max_labels_are_applied() {
             max_pixels: 100_000_000,
             faces: Some(60.0),
             detector: None,
+            ..OnnxOptions::default()
         },
     )
     .unwrap();
@@ -72,6 +74,7 @@ async fn a_panic_while_labeling_fails_that_image_and_the_labeling_thread_goes_on
             max_pixels: 100_000_000,
             faces: None,
             detector: None,
+            ..OnnxOptions::default()
         },
     )
     .unwrap();

@@ -1,0 +1,289 @@
+//! The inference engine under every local model: ONNX Runtime (the `libonnxruntime`
+//! that `scripts/fetch-onnxruntime` installs, loaded at start-up) when it can be
+//! loaded, tract (pure Rust, in the binary) otherwise.
+//!
+//! Measured on this model (`bucketlens-bench-engines`): ONNX Runtime runs
+//! EfficientNet-Lite0 several times faster per core than tract, whose depthwise
+//! convolutions take a generic path. Both give the same labels (within 0.5 points:
+//! `tests/engines_agree.rs`). Each net runs on the calling thread, one intra-op
+//! thread, no spinning: the labeler's own pool of `concurrency` threads is the only
+//! parallelism, so nothing oversubscribes the cores.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bucketlens_schemas::error_codes;
+use tract_onnx::prelude::*;
+
+use crate::labeler::{LabelFailure, ModelError};
+
+/// The ONNX Runtime release `scripts/fetch-onnxruntime` installs (from PyPI's
+/// `onnxruntime` wheel); any 1.17 or later loads.
+pub const ONNXRUNTIME_VERSION: &str = "1.32.0";
+
+/// Which engine the settings ask for (`labeler.engine`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    /// ONNX Runtime if it loads, tract otherwise (the default).
+    #[default]
+    Auto,
+    /// ONNX Runtime, or fail at start-up saying why it did not load.
+    Onnxruntime,
+    /// tract, even where ONNX Runtime is installed.
+    Tract,
+}
+
+/// The engine the labeler runs on, resolved once per process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    Onnxruntime {
+        version: String,
+        path: PathBuf,
+    },
+    /// tract; `why`: why not ONNX Runtime (`None` when tract was asked for).
+    Tract {
+        why: Option<String>,
+    },
+}
+
+impl Engine {
+    /// The engine `choice` gives: with `Auto`, ONNX Runtime from `library` (or the
+    /// places [`candidates`] lists) if it loads, else tract, saying why.
+    pub fn resolve(choice: EngineChoice, library: Option<&Path>) -> Result<Engine, ModelError> {
+        if choice == EngineChoice::Tract {
+            return Ok(Engine::Tract { why: None });
+        }
+        match onnxruntime(library) {
+            Ok((version, path)) => Ok(Engine::Onnxruntime { version: version.clone(), path: path.clone() }),
+            Err(why) if choice == EngineChoice::Auto => Ok(Engine::Tract { why: Some(why.clone()) }),
+            Err(why) => Err(ModelError::Engine(why.clone())),
+        }
+    }
+
+    /// For the start-up line: `onnxruntime 1.32.0` or `tract (…why)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Engine::Onnxruntime { version, .. } => format!("onnxruntime {version}"),
+            Engine::Tract { why: None } => "tract".to_string(),
+            Engine::Tract { why: Some(why) } => format!("tract ({why})"),
+        }
+    }
+
+    /// The engine's name alone (`onnxruntime`, `tract`), for metrics and JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Onnxruntime { .. } => "onnxruntime",
+            Engine::Tract { .. } => "tract",
+        }
+    }
+}
+
+/// Where ONNX Runtime is looked for, in order: `labeler.onnxruntime` (or
+/// `ORT_DYLIB_PATH`, ONNX Runtime's own variable), then what
+/// `scripts/fetch-onnxruntime` installs under `~/.cache/bucketlens/lib/`, then
+/// `libonnxruntime.so.1` on the system's library path (the Docker image's).
+pub fn candidates(library: Option<&Path>) -> Vec<PathBuf> {
+    if let Some(path) = library {
+        return vec![path.to_path_buf()];
+    }
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        return vec![PathBuf::from(path)];
+    }
+    let mut places = Vec::new();
+    if let Some(home) = std::env::var_os("HOME") {
+        places.push(fetched_library(Path::new(&home)));
+    }
+    places.push(PathBuf::from("libonnxruntime.so.1"));
+    places
+}
+
+/// The library `scripts/fetch-onnxruntime` installs for `home`.
+pub fn fetched_library(home: &Path) -> PathBuf {
+    home.join(format!(
+        ".cache/bucketlens/lib/onnxruntime-{ONNXRUNTIME_VERSION}/libonnxruntime.so.{ONNXRUNTIME_VERSION}"
+    ))
+}
+
+/// ONNX Runtime's one environment in this process, and its version and file; or why
+/// it could not be loaded. Loaded once: the library stays for the process.
+fn onnxruntime(library: Option<&Path>) -> &'static Result<(String, PathBuf), String> {
+    static LOADED: OnceLock<Result<(String, PathBuf), String>> = OnceLock::new();
+    LOADED.get_or_init(|| {
+        let places = candidates(library);
+        let mut tried = Vec::new();
+        for path in &places {
+            // A bare file name goes to the system's search path; a path must exist.
+            if path.components().count() > 1 && !path.exists() {
+                tried.push(format!("{} does not exist", path.display()));
+                continue;
+            }
+            match ort::init_from(path) {
+                Ok(builder) => {
+                    let environment = builder.with_name("bucketlens").with_telemetry(false).build();
+                    return match environment {
+                        Ok(environment) => {
+                            let _ = ENVIRONMENT.set(environment);
+                            Ok((version_of(path), path.clone()))
+                        }
+                        Err(e) => Err(format!("onnxruntime at {} did not start: {e}", path.display())),
+                    };
+                }
+                Err(e) => tried.push(e.to_string()),
+            }
+        }
+        Err(format!("onnxruntime not found: {}; `scripts/fetch-onnxruntime` installs it", tried.join("; ")))
+    })
+}
+
+/// The library's version, from its file name (`libonnxruntime.so.1.32.0`, or what a
+/// `libonnxruntime.so.1` link points to); its build info carries none.
+fn version_of(path: &Path) -> String {
+    let file = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.split_once(".so.").map_or_else(|| "(version unknown)".to_string(), |(_, v)| v.to_string())
+}
+
+static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
+
+/// One output of a net: its shape and values.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// A model loaded on the engine, taking one `f32` input of a fixed shape.
+pub struct Net {
+    runner: Runner,
+    shape: Vec<usize>,
+    /// What the net is, for its errors ("the face detector").
+    what: String,
+}
+
+enum Runner {
+    Tract(Arc<TypedRunnableModel>),
+    /// One session per labeling thread (a session runs one call at a time); they
+    /// share the prepacked weights.
+    Onnxruntime(Vec<Mutex<ort::session::Session>>),
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let engine = match self.runner {
+            Runner::Tract(_) => "tract",
+            Runner::Onnxruntime(_) => "onnxruntime",
+        };
+        f.debug_struct("Net").field("what", &self.what).field("engine", &engine).field("shape", &self.shape).finish()
+    }
+}
+
+impl Net {
+    /// Loads `bytes` (an ONNX file) for input `shape`, ready for `threads` callers at
+    /// once. Slow-ish: call it once, at start-up.
+    pub fn load(engine: &Engine, bytes: &[u8], shape: &[usize], threads: usize, what: &str) -> Result<Net, ModelError> {
+        let runner = match engine {
+            Engine::Tract { .. } => {
+                Runner::Tract(tract_plan(bytes, shape).map_err(|e| ModelError::Model(format!("{what}: {e}")))?)
+            }
+            Engine::Onnxruntime { .. } => {
+                let environment =
+                    ENVIRONMENT.get().ok_or_else(|| ModelError::Engine("onnxruntime is not loaded".into()))?;
+                let prepacked = ort::session::builder::PrepackedWeights::new();
+                let sessions = (0..threads.max(1))
+                    .map(|_| ort_session(environment, &prepacked, bytes).map(Mutex::new))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(|e| ModelError::Model(format!("{what}: {e}")))?;
+                Runner::Onnxruntime(sessions)
+            }
+        };
+        Ok(Net { runner, shape: shape.to_vec(), what: what.to_string() })
+    }
+
+    /// Runs the net on `input` (the shape it was loaded for); its outputs in order.
+    pub fn run(&self, input: Vec<f32>) -> Result<Vec<Output>, LabelFailure> {
+        let internal = |e: String| LabelFailure {
+            code: error_codes::MODEL_ERROR,
+            message: format!("{}: {e}", self.what),
+            retryable: false,
+        };
+        match &self.runner {
+            Runner::Tract(plan) => {
+                let tensor = Tensor::from_shape(&self.shape, &input).map_err(|e| internal(format!("{e:#}")))?;
+                let outputs = plan.run(tvec!(tensor.into_tvalue())).map_err(|e| internal(format!("{e:#}")))?;
+                outputs
+                    .iter()
+                    .map(|o| {
+                        let view = o.to_plain_array_view::<f32>().map_err(|e| internal(format!("{e:#}")))?;
+                        Ok(Output { shape: view.shape().to_vec(), values: view.iter().copied().collect() })
+                    })
+                    .collect()
+            }
+            Runner::Onnxruntime(sessions) => {
+                // A free session: with at most `threads` callers there always is one.
+                let mut session = match sessions.iter().find_map(|s| s.try_lock().ok()) {
+                    Some(free) => free,
+                    None => sessions[0].lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+                };
+                let tensor =
+                    ort::value::Tensor::from_array((self.shape.clone(), input)).map_err(|e| internal(e.to_string()))?;
+                let outputs = session.run(ort::inputs![tensor]).map_err(|e| internal(e.to_string()))?;
+                outputs
+                    .values()
+                    .map(|value| {
+                        let (shape, values) = value.try_extract_tensor::<f32>().map_err(|e| internal(e.to_string()))?;
+                        let shape = shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
+                        Ok(Output { shape, values: values.to_vec() })
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+fn tract_plan(bytes: &[u8], shape: &[usize]) -> Result<Arc<TypedRunnableModel>, String> {
+    let fact = InferenceFact::dt_shape(f32::datum_type(), shape.iter().copied().collect::<TVec<_>>());
+    tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))
+        .and_then(|m| m.with_input_fact(0, fact))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| format!("{e:#}"))
+}
+
+fn ort_session(
+    environment: &ort::environment::Environment,
+    prepacked: &ort::session::builder::PrepackedWeights,
+    bytes: &[u8],
+) -> Result<ort::session::Session, String> {
+    use ort::session::builder::GraphOptimizationLevel;
+    let text = |e: ort::Error<ort::session::builder::SessionBuilder>| e.to_string();
+    ort::session::Session::builder(environment)
+        .map_err(|e| e.to_string())?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(text)?
+        .with_intra_threads(1)
+        .map_err(text)?
+        .with_inter_threads(1)
+        .map_err(text)?
+        .with_intra_op_spinning(false)
+        .map_err(text)?
+        .with_independent_thread_pool()
+        .map_err(text)?
+        .with_prepacked_weights(prepacked)
+        .map_err(text)?
+        .commit_from_memory(bytes)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tract_is_what_tract_asks_for_and_a_missing_library_is_named() {
+        assert_eq!(Engine::resolve(EngineChoice::Tract, None).expect("tract"), Engine::Tract { why: None });
+        let places = candidates(Some(Path::new("/nonexistent/libonnxruntime.so")));
+        assert_eq!(places, vec![PathBuf::from("/nonexistent/libonnxruntime.so")]);
+    }
+}

@@ -1,0 +1,82 @@
+//! The two inference engines give the same labels: ONNX Runtime (the library
+//! `scripts/fetch-onnxruntime` installs; `scripts/test` sets BUCKETLENS_TEST_ONNXRUNTIME)
+//! and tract, on every example photo, with every model on.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use bucketlens_labeler::engine::{Engine, EngineChoice};
+use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
+use bucketlens_labeler::{LabelSet, Labeler};
+
+fn onnxruntime() -> PathBuf {
+    std::env::var_os("BUCKETLENS_TEST_ONNXRUNTIME")
+        .expect("the engine tests need ONNX Runtime: run them with scripts/test, which installs it")
+        .into()
+}
+
+fn labeler(engine: EngineChoice) -> OnnxLabeler {
+    let detector = std::env::var_os("CENTERNET_ONNX")
+        .expect("the engine tests run the detector too: run them with scripts/test, which fetches it");
+    let options = OnnxOptions {
+        threads: 2,
+        min_confidence: 1.0,
+        max_labels: 50,
+        detector: Some((detector.into(), 40.0)),
+        engine,
+        onnxruntime: Some(onnxruntime()),
+        ..OnnxOptions::default()
+    };
+    OnnxLabeler::load(None, &options).unwrap()
+}
+
+fn examples() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/photos");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "jpg"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+fn confidence(set: &LabelSet, name: &str) -> Option<f32> {
+    set.labels.iter().find(|l| l.name == name).map(|l| l.confidence)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onnxruntime_and_tract_give_the_same_top_labels_within_half_a_point() {
+    let fast = labeler(EngineChoice::Onnxruntime);
+    assert!(matches!(fast.engine(), Engine::Onnxruntime { .. }), "{:?}", fast.engine());
+    assert!(fast.engine().describe().starts_with("onnxruntime 1."), "{}", fast.engine().describe());
+    let tract = labeler(EngineChoice::Tract);
+    assert_eq!(tract.engine(), &Engine::Tract { why: None });
+    assert_eq!(fast.model(), tract.model(), "the engine is not part of the model version");
+    let photos = examples();
+    assert_eq!(photos.len(), 12);
+    let mut worst = (0.0f32, String::new());
+    for (name, bytes) in photos {
+        let (a, b) = (fast.label(bytes.clone()).await.unwrap(), tract.label(bytes).await.unwrap());
+        for set in [&a, &b] {
+            for label in set.labels.iter().take(5) {
+                let (x, y) = (confidence(&a, &label.name), confidence(&b, &label.name));
+                let (Some(x), Some(y)) = (x, y) else {
+                    panic!("{name}: {} is in one engine's top 5 only: {:?} / {:?}", label.name, a.labels, b.labels);
+                };
+                if (x - y).abs() > worst.0 {
+                    worst = ((x - y).abs(), format!("{name} {}: {x} / {y}", label.name));
+                }
+            }
+        }
+        let instances = |s: &LabelSet, n: &str| s.labels.iter().find(|l| l.name == n).map_or(0, |l| l.instances.len());
+        for boxed in ["Face", "Person", "Cat"] {
+            assert_eq!(instances(&a, boxed), instances(&b, boxed), "{name}: {boxed} boxes");
+        }
+    }
+    println!("largest difference in a top-5 label: {:.5} points ({})", worst.0, worst.1);
+    assert!(worst.0 <= 0.5, "{} points: {}", worst.0, worst.1);
+}
