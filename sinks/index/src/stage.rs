@@ -17,6 +17,13 @@ use crate::{Config, Index, IndexError, Metrics, Rejected};
 /// so the batch is written again after a restart.
 const MAX_WRITE_ATTEMPTS: u32 = 8;
 
+/// A batch is written once no record came for this long (the labeler is idle: a
+/// single change is searchable at once, not `commit_interval` later)…
+const IDLE_GAP: Duration = Duration::from_millis(20);
+/// …unless the last write was less than this ago: under load the sink keeps
+/// batching, up to `commit_interval`, so it does not write once per record.
+const MIN_WRITE_SPACING: Duration = Duration::from_millis(100);
+
 /// What the sink needs to run.
 pub struct Stage {
     pub config: Config,
@@ -41,15 +48,19 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
     let mut tracker = OffsetTracker::new();
     let mut batch: Vec<ImageLabeled> = Vec::new();
     let mut batch_started = Instant::now();
+    let mut last_write = Instant::now() - MIN_WRITE_SPACING;
     loop {
         if shutdown.is_cancelled() {
             break;
         }
         let room = stage.config.batch_size - batch.len();
+        let until_due = stage.config.commit_interval.saturating_sub(batch_started.elapsed());
         let wait = if batch.is_empty() {
             Duration::from_millis(200)
+        } else if last_write.elapsed() >= MIN_WRITE_SPACING {
+            until_due.min(IDLE_GAP)
         } else {
-            stage.config.commit_interval.saturating_sub(batch_started.elapsed())
+            until_due
         };
         let records = tokio::select! {
             polled = consumer.poll(room, wait) => polled?,
@@ -81,6 +92,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
             dead_letter_rejected(&stage, rejected).await?;
             if written > 0 {
                 stage.metrics.batch_latency.observe(took.elapsed());
+                last_write = Instant::now();
             }
             commit_or_defer(&mut *consumer, &tracker.committable()).await?;
         }
