@@ -208,3 +208,36 @@ fn a_named_classifier_not_fetched_is_a_clear_error_at_start_up() {
     assert!(stderr.contains("models/efficientnet-lite0/fetch lite1"), "{stderr}");
     assert!(stderr.contains("empty-home/.cache/bucketlens/models/efficientnet-lite1/model.onnx"), "{stderr}");
 }
+
+#[test]
+fn the_engine_is_onnxruntime_where_installed_else_tract_and_the_start_up_line_says_which() {
+    // scripts/test installs ONNX Runtime where the labeler looks for it.
+    let w = World::new(1);
+    let out = w.command(&["index", w.photos.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("labeling with efficientnet-lite0+blazeface on onnxruntime 1.32.0"), "{stderr}");
+
+    // Without it, the same run labels on tract and says why.
+    let mut w = World::new(1);
+    w.env.push(("ORT_DYLIB_PATH".into(), "/nonexistent/libonnxruntime.so.1.32.0".into()));
+    let out = w.command(&["index", w.photos.to_str().unwrap()]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("labeled 12") && stdout.contains("failed 0"), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("on tract (onnxruntime not found: /nonexistent/libonnxruntime.so.1.32.0 does not exist")
+            && stderr.contains("scripts/fetch-onnxruntime"),
+        "{stderr}"
+    );
+    assert_eq!(w.json(&["search", "cat", "--json"])["hits"][0]["key"], "chelsea.png");
+
+    // Asking for ONNX Runtime where it cannot load is an error at start-up.
+    w.env.push(("BUCKETLENS_LABELER__ENGINE".into(), "onnxruntime".into()));
+    let out = w.command(&["index", w.photos.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("labeler.engine = \"onnxruntime\"") && stderr.contains("/nonexistent/libonnxruntime.so.1.32.0"),
+        "{stderr}"
+    );
+}

@@ -143,6 +143,20 @@ impl Detector {
     }
 }
 
+/// The box between corners already clipped to the image (fractions, `x1 < x2`),
+/// with `left + width` and `top + height` at most 1 even where rounding the
+/// difference in `f32` would land just past it.
+pub(crate) fn corners_box(x1: f32, y1: f32, x2: f32, y2: f32) -> BoundingBox {
+    let extent = |start: f32, end: f32| {
+        let mut length = end - start;
+        while length > 0.0 && f64::from(start) + f64::from(length) > 1.0 {
+            length = length.next_down();
+        }
+        length
+    };
+    BoundingBox { left: x1, top: y1, width: extent(x1, x2), height: extent(y1, y2) }
+}
+
 /// Rows of `[x1, y1, x2, y2, score, class]` in 512-space → kept detections.
 fn postprocess(raw: &[f32], min_confidence: f32) -> Vec<Detection> {
     let scale = INPUT_SIDE as f32;
@@ -155,7 +169,7 @@ fn postprocess(raw: &[f32], min_confidence: f32) -> Vec<Detection> {
             (x2 > x1 && y2 > y1).then(|| Detection {
                 class: r[5] as usize,
                 confidence: r[4] * 100.0,
-                bounding_box: BoundingBox { left: x1, top: y1, width: x2 - x1, height: y2 - y1 },
+                bounding_box: corners_box(x1, y1, x2, y2),
             })
         })
         .collect();
@@ -222,6 +236,15 @@ mod tests {
         assert_eq!(kept.iter().map(|d| d.class).collect::<Vec<_>>(), [0, 3]);
         let b = &kept[0].bounding_box;
         assert!((b.left - 8.0 / 512.0).abs() < 1e-6 && (b.top + b.height - 1.0).abs() < 1e-6, "{b:?}");
+    }
+
+    #[test]
+    fn a_box_reaching_the_edge_ends_at_it_not_past_it() {
+        // 0.017223507 + (1 - 0.017223507) is 1.00000003 in f32 rounding.
+        let edge = corners_box(0.017_223_507, 0.017_223_507, 1.0, 1.0);
+        assert!(f64::from(edge.top) + f64::from(edge.height) <= 1.0, "{edge:?}");
+        assert!(f64::from(edge.left) + f64::from(edge.width) <= 1.0, "{edge:?}");
+        assert!(edge.height > 0.98, "{edge:?}");
     }
 
     #[test]

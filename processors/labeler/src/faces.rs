@@ -12,7 +12,7 @@ use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label};
 use image::{imageops, RgbImage};
 use sha2::{Digest, Sha256};
 
-use crate::detector::iou;
+use crate::detector::{corners_box, iou};
 use crate::labeler::{LabelFailure, ModelError};
 
 static BUILTIN_FACES: &[u8] = include_bytes!("../../../models/blazeface/face_detection_full_range.onnx");
@@ -125,10 +125,7 @@ impl Fit {
         let y1 = ((b.top * s - self.top) / self.height).clamp(0.0, 1.0);
         let x2 = (((b.left + b.width) * s - self.left) / self.width).clamp(0.0, 1.0);
         let y2 = (((b.top + b.height) * s - self.top) / self.height).clamp(0.0, 1.0);
-        (x2 > x1 && y2 > y1).then_some(Face {
-            confidence: face.confidence,
-            bounding_box: BoundingBox { left: x1, top: y1, width: x2 - x1, height: y2 - y1 },
-        })
+        (x2 > x1 && y2 > y1).then_some(Face { confidence: face.confidence, bounding_box: corners_box(x1, y1, x2, y2) })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The two inference engines give the same labels: ONNX Runtime (the library
-//! `scripts/fetch-onnxruntime` installs; `scripts/test` sets BUCKETLENS_TEST_ONNXRUNTIME)
+//! `scripts/fetch-onnxruntime` installs; `scripts/test` sets ONNXRUNTIME_LIBRARY)
 //! and tract, on every example photo, with every model on.
 #![allow(clippy::unwrap_used)]
 
@@ -10,7 +10,7 @@ use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
 use bucketlens_labeler::{LabelSet, Labeler};
 
 fn onnxruntime() -> PathBuf {
-    std::env::var_os("BUCKETLENS_TEST_ONNXRUNTIME")
+    std::env::var_os("ONNXRUNTIME_LIBRARY")
         .expect("the engine tests need ONNX Runtime: run them with scripts/test, which installs it")
         .into()
 }
