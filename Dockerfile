@@ -25,7 +25,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM python:3.11-slim-bookworm AS onnxruntime
 COPY scripts/fetch-onnxruntime /usr/local/bin/fetch-onnxruntime
 RUN mkdir -p /out \
-    && if lib=$(HOME=/tmp/ort fetch-onnxruntime); then cp "$(dirname "$lib")"/* /out/; fi
+    && lib=$(HOME=/tmp/ort fetch-onnxruntime) && if [ -n "$lib" ]; then cp "$(dirname "$lib")"/* /out/; fi
 
 FROM debian:bookworm-slim
 RUN apt-get update \
