@@ -61,6 +61,10 @@ fn command(data: &Path, args: &[&str]) -> anyhow::Result<Command> {
 /// Whether `search` finds `key` under `query`.
 fn found(data: &Path, query: &str, key: &str) -> anyhow::Result<bool> {
     let out = command(data, &["search", query, "--json", "--limit", "1000"])?.output()?;
+    // `index --watch` creates its index once the model is loaded.
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nothing has been indexed there") {
+        return Ok(false);
+    }
     if !out.status.success() {
         bail!("search failed: {}", String::from_utf8_lossy(&out.stderr));
     }
