@@ -75,12 +75,9 @@ impl Faces {
                 for face in self.detect_whole(&tile)? {
                     let b = face.bounding_box;
                     let (sx, sy) = (short as f32 / w as f32, short as f32 / h as f32);
-                    let bounding_box = BoundingBox {
-                        left: x as f32 / w as f32 + b.left * sx,
-                        top: y as f32 / h as f32 + b.top * sy,
-                        width: b.width * sx,
-                        height: b.height * sy,
-                    };
+                    let (x1, y1) = (x as f32 / w as f32 + b.left * sx, y as f32 / h as f32 + b.top * sy);
+                    let (x2, y2) = ((x1 + b.width * sx).min(1.0), (y1 + b.height * sy).min(1.0));
+                    let bounding_box = corners_box(x1, y1, x2, y2);
                     found.push(Face { confidence: face.confidence, bounding_box });
                 }
             }
