@@ -4,10 +4,11 @@
 # running as a non-root user. Build: `docker build -t bucketlens .` (BuildKit).
 
 FROM rust:1.95-slim-bookworm AS builder
-# librdkafka, OpenSSL (rdkafka's ssl-vendored) and SQLite are built from source by
-# their crates: a C/C++ toolchain, cmake, perl and make are all they need.
+# librdkafka, OpenSSL (rdkafka's ssl-vendored), SQLite and libjpeg-turbo are built from
+# source by their crates: a C/C++ toolchain, cmake, perl, make and nasm (libjpeg-turbo's
+# SIMD code) are all they need.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential cmake perl pkg-config zlib1g-dev \
+    && apt-get install -y --no-install-recommends build-essential cmake nasm perl pkg-config zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -3,8 +3,12 @@
 //! - The format comes from the magic bytes, not the key's extension.
 //! - Dimensions are read from the header first: an image over `max_pixels` is
 //!   refused before any pixel is decoded (decompression bombs).
-//! - A JPEG is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still
-//!   leaves the short side at least 256 px: a 12 MP photo never exists at full size.
+//! - A JPEG is decoded by libjpeg-turbo (SIMD, on the calling thread: no thread per
+//!   image) at 1/2, 1/4 or 1/8 scale in the DCT domain when that still leaves the
+//!   short side at least 256 px: a 12 MP photo never exists at full size. What
+//!   libjpeg-turbo refuses (16-bit lossless, some damaged files) goes to jpeg-decoder;
+//!   the header, the limits and the EXIF orientation are read by jpeg-decoder first,
+//!   whichever decodes.
 //!   A progressive JPEG's coefficients exist at full size whatever the scale: they are
 //!   bounded (320 MiB), and one large progressive decode runs at a time.
 //! - A PNG is read row by row into averaged boxes, never at full size (2 Mi pixels
@@ -189,29 +193,17 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbIma
     }
     let _one_at_a_time =
         (coefficients > LARGE_DECODE_BYTES).then(|| LARGE_DECODES.lock().unwrap_or_else(|e| e.into_inner()));
-    // Ask for the smallest size whose short side is still >= short_side; the decoder picks
+    // The smallest size whose short side is still >= short_side; the decoder picks
     // the nearest DCT scale (1/8, 1/4, 1/2, 1) at or above it.
     let short = width.min(height).max(1);
     let want_w = (width * short_side).div_ceil(short).min(width);
     let want_h = (height * short_side).div_ceil(short).min(height);
-    let (w, h) = decoder.scale(want_w as u16, want_h as u16).map_err(|e| corrupt("JPEG", e))?;
-    let pixels = decoder.decode().map_err(|e| corrupt("JPEG", e))?;
-    let info = decoder.info().ok_or_else(|| corrupt("JPEG", "no frame header"))?;
-    let (w, h) = (u32::from(w), u32::from(h));
-    let rgb = match info.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => pixels,
-        jpeg_decoder::PixelFormat::L8 => pixels.iter().flat_map(|&l| [l, l, l]).collect(),
-        jpeg_decoder::PixelFormat::L16 => pixels.chunks_exact(2).flat_map(|c| [c[0], c[0], c[0]]).collect(),
-        jpeg_decoder::PixelFormat::CMYK32 => pixels
-            .chunks_exact(4)
-            .flat_map(|c| {
-                // Adobe CMYK JPEGs store inverted values: k=255 means no black.
-                let k = u16::from(c[3]);
-                [c[0], c[1], c[2]].map(|v| ((u16::from(v) * k) / 255) as u8)
-            })
-            .collect(),
+    let image = match decode_turbo(bytes, want_w, want_h) {
+        Ok(image) => image,
+        // What libjpeg-turbo refuses, jpeg-decoder may still read (16-bit lossless, some
+        // damaged files); when both refuse, the error gives both reasons.
+        Err(turbo) => decode_scaled(&mut decoder, want_w, want_h).map_err(|e| corrupt("JPEG", format!("{e} ({turbo})")))?,
     };
-    let image = RgbImage::from_raw(w, h, rgb).ok_or_else(|| corrupt("JPEG", "pixel data shorter than the frame"))?;
     let orientation = exif_orientation(&decoder);
     let (width, height) = displayed(width, height, orientation);
     if orientation == Orientation::NoTransforms {
@@ -220,6 +212,66 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbIma
     let mut image = DynamicImage::ImageRgb8(image);
     image.apply_orientation(orientation);
     Ok((image.into_rgb8(), width, height))
+}
+
+/// The DCT scales both decoders share; the first whose output is at least the wanted size.
+const JPEG_SCALES: [usize; 4] = [1, 2, 4, 8];
+
+fn jpeg_scale(width: u32, height: u32, want_w: u32, want_h: u32) -> usize {
+    let fits = |eighths: usize| {
+        (width as usize * eighths).div_ceil(8) >= want_w as usize && (height as usize * eighths).div_ceil(8) >= want_h as usize
+    };
+    JPEG_SCALES.into_iter().find(|&e| fits(e)).unwrap_or(8)
+}
+
+/// More scans than any encoder writes (libjpeg's progressive scripts use about 10): a
+/// file with more is a decoding-time bomb.
+const JPEG_MAX_SCANS: u32 = 500;
+
+/// Decodes with libjpeg-turbo (SIMD, on the calling thread) at the DCT scale that
+/// gives at least `want_w × want_h`, to RGB.
+fn decode_turbo(bytes: &[u8], want_w: u32, want_h: u32) -> Result<RgbImage, turbojpeg::Error> {
+    use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
+    let mut decompressor = Decompressor::new()?;
+    let header = decompressor.read_header(bytes)?;
+    decompressor.set_scan_limit(JPEG_MAX_SCANS)?;
+    let eighths = if header.is_lossless { 8 } else { jpeg_scale(header.width as u32, header.height as u32, want_w, want_h) };
+    let factor = ScalingFactor::new(eighths, 8);
+    decompressor.set_scaling_factor(factor)?;
+    let scaled = header.scaled(factor);
+    let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
+    let format = if cmyk { PixelFormat::CMYK } else { PixelFormat::RGB };
+    let (w, h) = (scaled.width, scaled.height);
+    let mut pixels = vec![0u8; w * h * format.size()];
+    decompressor.decompress(bytes, Image { pixels: pixels.as_mut_slice(), width: w, pitch: w * format.size(), height: h, format })?;
+    let rgb = if cmyk { cmyk_to_rgb(&pixels) } else { pixels };
+    RgbImage::from_raw(w as u32, h as u32, rgb).ok_or(turbojpeg::Error::OutputTooSmall(w as i32, h as i32))
+}
+
+/// Decodes with jpeg-decoder (the header already read) at the DCT scale that gives at
+/// least `want_w × want_h`, to RGB.
+fn decode_scaled(decoder: &mut jpeg_decoder::Decoder<Cursor<&[u8]>>, want_w: u32, want_h: u32) -> Result<RgbImage, String> {
+    let (w, h) = decoder.scale(want_w as u16, want_h as u16).map_err(|e| e.to_string())?;
+    let pixels = decoder.decode().map_err(|e| e.to_string())?;
+    let info = decoder.info().ok_or("no frame header")?;
+    let rgb = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => pixels,
+        jpeg_decoder::PixelFormat::L8 => pixels.iter().flat_map(|&l| [l, l, l]).collect(),
+        jpeg_decoder::PixelFormat::L16 => pixels.chunks_exact(2).flat_map(|c| [c[0], c[0], c[0]]).collect(),
+        jpeg_decoder::PixelFormat::CMYK32 => cmyk_to_rgb(&pixels),
+    };
+    RgbImage::from_raw(u32::from(w), u32::from(h), rgb).ok_or_else(|| "pixel data shorter than the frame".to_string())
+}
+
+/// Adobe CMYK JPEGs store inverted values: k = 255 means no black.
+fn cmyk_to_rgb(pixels: &[u8]) -> Vec<u8> {
+    pixels
+        .chunks_exact(4)
+        .flat_map(|c| {
+            let k = u16::from(c[3]);
+            [c[0], c[1], c[2]].map(|v| ((u16::from(v) * k) / 255) as u8)
+        })
+        .collect()
 }
 
 /// The orientation the JPEG's EXIF data asks for (none without EXIF, or with a

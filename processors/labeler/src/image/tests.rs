@@ -301,3 +301,27 @@ fn a_gif_canvas_too_large_to_decode_is_refused_before_decoding() {
     assert!(err.message.contains("GIF of 9000x9000 takes 308 MiB decoded"), "{}", err.message);
     assert!(prepare(&claim(300, 300), 100_000_000).is_ok(), "a canvas a little larger than its frame is fine");
 }
+
+#[test]
+fn libjpeg_turbo_and_jpeg_decoder_give_the_same_pixels_at_every_scale() {
+    let jpeg = example("rocket.jpg"); // 640×427
+    for (want, eighths, size) in [((640, 427), 8, (640, 427)), ((300, 200), 4, (320, 214)), ((100, 60), 2, (160, 107)), ((1, 1), 1, (80, 54))] {
+        assert_eq!(jpeg_scale(640, 427, want.0, want.1), eighths);
+        let turbo = decode_turbo(&jpeg, want.0, want.1).unwrap();
+        let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(jpeg.as_slice()));
+        decoder.read_info().unwrap();
+        let other = decode_scaled(&mut decoder, want.0, want.1).unwrap();
+        assert_eq!(turbo.dimensions(), size, "libjpeg-turbo at {eighths}/8");
+        assert_eq!(other.dimensions(), size, "jpeg-decoder at {eighths}/8");
+        let difference: u64 =
+            turbo.as_raw().iter().zip(other.as_raw()).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+        let mean = difference as f64 / turbo.as_raw().len() as f64;
+        assert!(mean < 1.5, "at {eighths}/8 the decoders differ by {mean:.2} levels on average");
+    }
+    // A file cut short: neither decoder labels a quarter-grey guess; the error says what
+    // each found.
+    let cut = &jpeg[..jpeg.len() * 3 / 4];
+    let err = prepare(cut, 100_000_000).unwrap_err();
+    assert_eq!(err.code, "CorruptImage");
+    assert!(err.message.contains("TurboJPEG error: "), "{}", err.message);
+}
