@@ -202,7 +202,9 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbIma
         Ok(image) => image,
         // What libjpeg-turbo refuses, jpeg-decoder may still read (16-bit lossless, some
         // damaged files); when both refuse, the error gives both reasons.
-        Err(turbo) => decode_scaled(&mut decoder, want_w, want_h).map_err(|e| corrupt("JPEG", format!("{e} ({turbo})")))?,
+        Err(turbo) => {
+            decode_scaled(&mut decoder, want_w, want_h).map_err(|e| corrupt("JPEG", format!("{e} ({turbo})")))?
+        }
     };
     let orientation = exif_orientation(&decoder);
     let (width, height) = displayed(width, height, orientation);
@@ -219,7 +221,8 @@ const JPEG_SCALES: [usize; 4] = [1, 2, 4, 8];
 
 fn jpeg_scale(width: u32, height: u32, want_w: u32, want_h: u32) -> usize {
     let fits = |eighths: usize| {
-        (width as usize * eighths).div_ceil(8) >= want_w as usize && (height as usize * eighths).div_ceil(8) >= want_h as usize
+        (width as usize * eighths).div_ceil(8) >= want_w as usize
+            && (height as usize * eighths).div_ceil(8) >= want_h as usize
     };
     JPEG_SCALES.into_iter().find(|&e| fits(e)).unwrap_or(8)
 }
@@ -235,7 +238,8 @@ fn decode_turbo(bytes: &[u8], want_w: u32, want_h: u32) -> Result<RgbImage, turb
     let mut decompressor = Decompressor::new()?;
     let header = decompressor.read_header(bytes)?;
     decompressor.set_scan_limit(JPEG_MAX_SCANS)?;
-    let eighths = if header.is_lossless { 8 } else { jpeg_scale(header.width as u32, header.height as u32, want_w, want_h) };
+    let eighths =
+        if header.is_lossless { 8 } else { jpeg_scale(header.width as u32, header.height as u32, want_w, want_h) };
     let factor = ScalingFactor::new(eighths, 8);
     decompressor.set_scaling_factor(factor)?;
     let scaled = header.scaled(factor);
@@ -243,14 +247,21 @@ fn decode_turbo(bytes: &[u8], want_w: u32, want_h: u32) -> Result<RgbImage, turb
     let format = if cmyk { PixelFormat::CMYK } else { PixelFormat::RGB };
     let (w, h) = (scaled.width, scaled.height);
     let mut pixels = vec![0u8; w * h * format.size()];
-    decompressor.decompress(bytes, Image { pixels: pixels.as_mut_slice(), width: w, pitch: w * format.size(), height: h, format })?;
+    decompressor.decompress(
+        bytes,
+        Image { pixels: pixels.as_mut_slice(), width: w, pitch: w * format.size(), height: h, format },
+    )?;
     let rgb = if cmyk { cmyk_to_rgb(&pixels) } else { pixels };
     RgbImage::from_raw(w as u32, h as u32, rgb).ok_or(turbojpeg::Error::OutputTooSmall(w as i32, h as i32))
 }
 
 /// Decodes with jpeg-decoder (the header already read) at the DCT scale that gives at
 /// least `want_w × want_h`, to RGB.
-fn decode_scaled(decoder: &mut jpeg_decoder::Decoder<Cursor<&[u8]>>, want_w: u32, want_h: u32) -> Result<RgbImage, String> {
+fn decode_scaled(
+    decoder: &mut jpeg_decoder::Decoder<Cursor<&[u8]>>,
+    want_w: u32,
+    want_h: u32,
+) -> Result<RgbImage, String> {
     let (w, h) = decoder.scale(want_w as u16, want_h as u16).map_err(|e| e.to_string())?;
     let pixels = decoder.decode().map_err(|e| e.to_string())?;
     let info = decoder.info().ok_or("no frame header")?;

@@ -1,13 +1,19 @@
 //! `--watch`: filesystem notifications become targeted syncs. Events are gathered
-//! for `debounce`, reduced to the topmost changed paths, and each is synced (a file
-//! → one upsert or delete; a folder → its subtree). If the OS reports lost events,
-//! the whole directory is synced again.
+//! for up to `debounce`, reduced to the topmost changed paths, and each is synced (a
+//! file → one upsert or delete; a folder → its subtree). If the OS reports lost
+//! events, the whole directory is synced again.
+//!
+//! A path whose last event says it is complete (its writer closed it, it was renamed
+//! into place, or removed) needs no debounce: once every changed path is complete and
+//! [`SETTLED_GAP`] passes with no new event, the sync starts. A file still being
+//! written (created or modified, not yet closed) holds the sync for the whole
+//! `debounce`, so a half-written file is not read.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -26,8 +32,43 @@ fn cannot_watch(root: &std::path::Path, e: notify::Error) -> ProduceError {
 }
 
 enum Change {
-    Paths(Vec<PathBuf>),
+    /// Changed paths, and whether the event says they are complete.
+    Paths(Vec<PathBuf>, bool),
     Rescan,
+}
+
+/// Once every changed path is complete, the sync waits only this long for more events.
+pub const SETTLED_GAP: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The changes gathered for one sync.
+#[derive(Default)]
+struct Gathered {
+    rescan: bool,
+    paths: BTreeSet<PathBuf>,
+    /// Changed paths whose last event did not say they are complete.
+    unsettled: BTreeSet<PathBuf>,
+}
+
+impl Gathered {
+    fn absorb(&mut self, change: Change) {
+        match change {
+            Change::Rescan => self.rescan = true,
+            Change::Paths(paths, complete) => {
+                for path in paths {
+                    if complete {
+                        self.unsettled.remove(&path);
+                    } else {
+                        self.unsettled.insert(path.clone());
+                    }
+                    self.paths.insert(path);
+                }
+            }
+        }
+    }
+
+    fn settled(&self) -> bool {
+        self.unsettled.is_empty()
+    }
 }
 
 /// Follows the directory until `shutdown`; `on_sync` sees each sync's counts.
@@ -49,7 +90,15 @@ pub async fn run(
             {
                 return;
             }
-            Ok(e) => Change::Paths(e.paths),
+            Ok(e) => {
+                let complete = matches!(
+                    e.kind,
+                    EventKind::Access(AccessKind::Close(AccessMode::Write))
+                        | EventKind::Remove(_)
+                        | EventKind::Modify(ModifyKind::Name(_))
+                );
+                Change::Paths(e.paths, complete)
+            }
             Err(_) => Change::Rescan,
         };
         let _ = tx.blocking_send(change);
@@ -66,23 +115,23 @@ pub async fn run(
             () = shutdown.cancelled() => return Ok(()),
         };
         let Some(first) = first else { return Ok(()) };
-        let mut rescan = false;
-        let mut paths = BTreeSet::new();
-        let mut absorb = |change: Change| match change {
-            Change::Rescan => rescan = true,
-            Change::Paths(p) => paths.extend(p),
-        };
-        absorb(first);
+        let mut gathered = Gathered::default();
+        gathered.absorb(first);
         let deadline = tokio::time::Instant::now() + debounce;
-        while let Ok(Some(change)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-            absorb(change);
+        loop {
+            let until =
+                if gathered.settled() { deadline.min(tokio::time::Instant::now() + SETTLED_GAP) } else { deadline };
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(change)) => gathered.absorb(change),
+                _ => break,
+            }
         }
-        if rescan {
+        if gathered.rescan {
             warn!("the OS dropped filesystem events; syncing the whole folder");
             on_sync(producer.sync_all().await?);
             continue;
         }
-        for path in topmost(paths) {
+        for path in topmost(gathered.paths) {
             tracing::debug!(path = %path.display(), "syncing a changed path");
             on_sync(producer.sync(Some(path)).await?);
         }
@@ -104,6 +153,19 @@ fn topmost(paths: BTreeSet<PathBuf>) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_is_settled_once_each_path_was_closed_renamed_or_removed() {
+        let mut gathered = Gathered::default();
+        gathered.absorb(Change::Paths(vec!["/r/a.jpg".into()], false)); // created
+        gathered.absorb(Change::Paths(vec!["/r/b.jpg".into()], true)); // removed
+        assert!(!gathered.settled(), "a.jpg is still being written");
+        gathered.absorb(Change::Paths(vec!["/r/a.jpg".into()], true)); // closed
+        assert!(gathered.settled());
+        gathered.absorb(Change::Paths(vec!["/r/a.jpg".into()], false)); // written again
+        assert!(!gathered.settled(), "a.jpg was opened again after its close");
+        assert_eq!(gathered.paths.len(), 2);
+    }
 
     #[test]
     fn keeps_only_topmost_paths() {

@@ -55,12 +55,13 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
         }
         let room = stage.config.batch_size - batch.len();
         let until_due = stage.config.commit_interval.saturating_sub(batch_started.elapsed());
+        // With a batch: written at the first idle gap once the spacing since the last
+        // write has passed (waiting out the rest of the spacing counts as idle when
+        // nothing comes), and at `commit_interval` at the latest.
         let wait = if batch.is_empty() {
             Duration::from_millis(200)
-        } else if last_write.elapsed() >= MIN_WRITE_SPACING {
-            until_due.min(IDLE_GAP)
         } else {
-            until_due
+            until_due.min(MIN_WRITE_SPACING.saturating_sub(last_write.elapsed()).max(IDLE_GAP))
         };
         let records = tokio::select! {
             polled = consumer.poll(room, wait) => polled?,

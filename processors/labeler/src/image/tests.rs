@@ -305,7 +305,9 @@ fn a_gif_canvas_too_large_to_decode_is_refused_before_decoding() {
 #[test]
 fn libjpeg_turbo_and_jpeg_decoder_give_the_same_pixels_at_every_scale() {
     let jpeg = example("rocket.jpg"); // 640×427
-    for (want, eighths, size) in [((640, 427), 8, (640, 427)), ((300, 200), 4, (320, 214)), ((100, 60), 2, (160, 107)), ((1, 1), 1, (80, 54))] {
+    for (want, eighths, size) in
+        [((640, 427), 8, (640, 427)), ((300, 200), 4, (320, 214)), ((100, 60), 2, (160, 107)), ((1, 1), 1, (80, 54))]
+    {
         assert_eq!(jpeg_scale(640, 427, want.0, want.1), eighths);
         let turbo = decode_turbo(&jpeg, want.0, want.1).unwrap();
         let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(jpeg.as_slice()));
@@ -313,8 +315,7 @@ fn libjpeg_turbo_and_jpeg_decoder_give_the_same_pixels_at_every_scale() {
         let other = decode_scaled(&mut decoder, want.0, want.1).unwrap();
         assert_eq!(turbo.dimensions(), size, "libjpeg-turbo at {eighths}/8");
         assert_eq!(other.dimensions(), size, "jpeg-decoder at {eighths}/8");
-        let difference: u64 =
-            turbo.as_raw().iter().zip(other.as_raw()).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+        let difference: u64 = turbo.as_raw().iter().zip(other.as_raw()).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
         let mean = difference as f64 / turbo.as_raw().len() as f64;
         assert!(mean < 1.5, "at {eighths}/8 the decoders differ by {mean:.2} levels on average");
     }
