@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Records produced per log write.
     pub batch_size: usize,
-    /// With `--watch`: how long to gather filesystem events before syncing them.
+    /// With `--watch`: how long to gather filesystem events before syncing them, while a
+    /// changed file has not been closed (renamed or removed) yet.
     #[serde(with = "humantime_serde")]
     pub debounce: Duration,
     /// Also visit files and folders whose name starts with a dot.
