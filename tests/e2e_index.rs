@@ -325,9 +325,10 @@ fn a_closed_stdout_ends_the_output_quietly() {
     let w = World::new(1);
     w.index();
     for args in [&["status"][..], &["search", "*", "--json"], &["search", "*"]] {
-        let mut child =
-            w.command(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-        drop(child.stdout.take()); // closed before anything is written
+        // The reading end is closed before the process starts: nothing it writes can land.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let child = w.command(args).stdout(writer).stderr(std::process::Stdio::piped()).spawn().unwrap();
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
