@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::engine::{Engine, Net};
-use ::image::{imageops, RgbImage};
+use crate::image::resize_rgb;
+use ::image::RgbImage;
 use bucketlens_schemas::{BoundingBox, Instance, Label};
 use sha2::{Digest, Sha256};
 
@@ -136,7 +137,7 @@ impl Detector {
 
     /// Objects in `rgb`, most confident first. CPU work: call from the blocking pool.
     pub fn detect(&self, rgb: &RgbImage) -> Result<Vec<Detection>, LabelFailure> {
-        let resized = imageops::resize(rgb, INPUT_SIDE, INPUT_SIDE, imageops::FilterType::Triangle);
+        let resized = resize_rgb(rgb, (0, 0, rgb.width(), rgb.height()), INPUT_SIDE, INPUT_SIDE)?;
         let pixels: Vec<f32> = resized.as_raw().iter().map(|&p| f32::from(p)).collect();
         let raw = self.net.run(pixels)?.into_iter().next().map(|o| o.values).unwrap_or_default();
         Ok(postprocess(&raw, self.min_confidence))

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 
 use crate::engine::{Engine, Net};
+use crate::image::resize_rgb;
 use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label};
-use image::{imageops, RgbImage};
+use image::RgbImage;
 use sha2::{Digest, Sha256};
 
 use crate::detector::{corners_box, iou};
@@ -71,8 +72,7 @@ impl Faces {
             for i in 0..count {
                 let offset = (u64::from(long - short) * u64::from(i) / u64::from(count - 1)) as u32;
                 let (x, y) = if w >= h { (offset, 0) } else { (0, offset) };
-                let tile = imageops::crop_imm(rgb, x, y, short, short).to_image();
-                for face in self.detect_whole(&tile)? {
+                for face in self.detect_in(rgb, (x, y, short, short))? {
                     let b = face.bounding_box;
                     let (sx, sy) = (short as f32 / w as f32, short as f32 / h as f32);
                     let (x1, y1) = (x as f32 / w as f32 + b.left * sx, y as f32 / h as f32 + b.top * sy);
@@ -88,7 +88,13 @@ impl Faces {
 
     /// The faces in `rgb` seen whole, letterboxed into the detector's square.
     fn detect_whole(&self, rgb: &RgbImage) -> Result<Vec<Face>, LabelFailure> {
-        let (tensor, fit) = letterbox(rgb);
+        self.detect_in(rgb, (0, 0, rgb.width(), rgb.height()))
+    }
+
+    /// The faces in the `(left, top, width, height)` part of `rgb`, in fractions of
+    /// that part.
+    fn detect_in(&self, rgb: &RgbImage, part: (u32, u32, u32, u32)) -> Result<Vec<Face>, LabelFailure> {
+        let (tensor, fit) = letterbox(rgb, part)?;
         let mut regressors = None;
         let mut scores = None;
         for output in self.net.run(tensor)? {
@@ -126,13 +132,14 @@ impl Fit {
     }
 }
 
-/// The image fitted into 192², aspect kept, centred on black; NCHW floats in [-1, 1].
-fn letterbox(rgb: &RgbImage) -> (Vec<f32>, Fit) {
-    let (w, h) = rgb.dimensions();
+/// The `(left, top, width, height)` part of the image fitted into 192², aspect kept,
+/// centred on black; NCHW floats in [-1, 1].
+fn letterbox(rgb: &RgbImage, part: (u32, u32, u32, u32)) -> Result<(Vec<f32>, Fit), LabelFailure> {
+    let (_, _, w, h) = part;
     let scale = SIDE as f32 / w.max(h).max(1) as f32;
     let (fw, fh) =
         (((w as f32 * scale).round() as u32).clamp(1, SIDE), ((h as f32 * scale).round() as u32).clamp(1, SIDE));
-    let resized = imageops::resize(rgb, fw, fh, imageops::FilterType::Triangle);
+    let resized = resize_rgb(rgb, part, fw, fh)?;
     let (left, top) = ((SIDE - fw) / 2, (SIDE - fh) / 2);
     let plane = (SIDE * SIDE) as usize;
     let mut tensor = vec![-1f32; 3 * plane];
@@ -143,7 +150,7 @@ fn letterbox(rgb: &RgbImage) -> (Vec<f32>, Fit) {
         }
     }
     let fit = Fit { width: fw as f32, height: fh as f32, left: left as f32, top: top as f32 };
-    (tensor, fit)
+    Ok((tensor, fit))
 }
 
 /// Raw outputs → faces in square fractions: anchors decoded, scores through the

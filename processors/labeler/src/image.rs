@@ -49,7 +49,7 @@ pub struct Prepared {
 /// Decodes `bytes` and prepares the model input, or says why it cannot.
 pub fn prepare(bytes: &[u8], max_pixels: u64) -> Result<Prepared, LabelFailure> {
     let (rgb, properties) = decode(bytes, max_pixels, RESIZE_SHORT_SIDE)?;
-    Ok(Prepared { tensor: to_tensor(&rgb), properties })
+    Ok(Prepared { tensor: to_tensor(&rgb)?, properties })
 }
 
 /// Decodes `bytes` to RGB, a JPEG at the smallest DCT scale whose short side is
@@ -502,7 +502,7 @@ impl Boxes {
 /// The centre square is cut out first and only it is resized: what is allocated is
 /// 256², whatever the aspect ratio (resizing a 60000×1 image's short side to 256
 /// first would make a 15-million-pixel-wide one).
-pub fn to_tensor(rgb: &RgbImage) -> Vec<f32> {
+pub fn to_tensor(rgb: &RgbImage) -> Result<Vec<f32>, LabelFailure> {
     to_tensor_sized(rgb, INPUT_SIZE)
 }
 
@@ -513,25 +513,56 @@ pub fn resize_short_side(side: u32) -> u32 {
 }
 
 /// [`to_tensor`] for a model whose input side is `side`.
-pub fn to_tensor_sized(rgb: &RgbImage, side: u32) -> Vec<f32> {
+pub fn to_tensor_sized(rgb: &RgbImage, side: u32) -> Result<Vec<f32>, LabelFailure> {
     let (w, h) = rgb.dimensions();
-    let short = w.min(h).max(1);
-    let square = imageops::crop_imm(rgb, (w - short.min(w)) / 2, (h - short.min(h)) / 2, short, short);
+    let short = w.min(h);
     let resize = resize_short_side(side);
-    let resized = imageops::resize(&*square, resize, resize, imageops::FilterType::Triangle);
-    let margin = (resize - side) / 2;
-    let plane = (side * side) as usize;
+    let resized = resize_rgb(rgb, ((w - short) / 2, (h - short) / 2, short, short), resize, resize)?;
+    let margin = ((resize - side) / 2) as usize;
+    let (side, resize) = (side as usize, resize as usize);
+    let plane = side * side;
     let mut tensor = vec![0f32; 3 * plane];
-    for y in 0..side {
-        for x in 0..side {
-            let p = resized.get_pixel(margin + x, margin + y);
-            let i = (y * side + x) as usize;
-            for c in 0..3 {
-                tensor[c * plane + i] = (f32::from(p[c]) - 127.0) / 128.0;
+    for (y, row) in resized.as_raw().chunks_exact(resize * 3).skip(margin).take(side).enumerate() {
+        for (x, p) in row.chunks_exact(3).skip(margin).take(side).enumerate() {
+            for (c, &v) in p.iter().enumerate() {
+                tensor[c * plane + y * side + x] = (f32::from(v) - 127.0) / 128.0;
             }
         }
     }
-    tensor
+    Ok(tensor)
+}
+
+/// The `(left, top, width, height)` part of `rgb` resized to `width × height`: a
+/// bilinear filter, widened when reducing so every source pixel counts (what
+/// `imageops::FilterType::Triangle` and Pillow's `BILINEAR` do), on the CPU's SIMD
+/// (fast_image_resize: SSE4.1, AVX2 or Neon), about ten times `imageops`' speed.
+pub fn resize_rgb(
+    rgb: &RgbImage,
+    (left, top, crop_w, crop_h): (u32, u32, u32, u32),
+    width: u32,
+    height: u32,
+) -> Result<RgbImage, LabelFailure> {
+    use fast_image_resize as fr;
+    let failed = |e: &dyn std::fmt::Display| {
+        LabelFailure::permanent(
+            error_codes::CORRUPT_IMAGE,
+            format!("cannot resize a {}×{} image to {width}×{height}: {e}", rgb.width(), rgb.height()),
+        )
+    };
+    if crop_w == 0 || crop_h == 0 || width == 0 || height == 0 {
+        return Err(failed(&"it has no pixels"));
+    }
+    let source = fr::images::ImageRef::new(rgb.width(), rgb.height(), rgb.as_raw(), fr::PixelType::U8x3)
+        .map_err(|e| failed(&e))?;
+    let mut resized = fr::images::Image::new(width, height, fr::PixelType::U8x3);
+    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear)).crop(
+        f64::from(left),
+        f64::from(top),
+        f64::from(crop_w),
+        f64::from(crop_h),
+    );
+    fr::Resizer::new().resize(&source, &mut resized, &options).map_err(|e| failed(&e))?;
+    RgbImage::from_raw(width, height, resized.into_vec()).ok_or_else(|| failed(&"the resized buffer is short"))
 }
 
 #[cfg(test)]

@@ -209,7 +209,7 @@ impl Inner {
         // classifier's input is cut from it.
         let side = if self.detector.is_some() { INPUT_SIDE } else { resize_short_side(self.side) };
         let (rgb, properties) = decode(bytes, self.max_pixels, side)?;
-        let probabilities = self.probabilities(to_tensor_sized(&rgb, self.side))?;
+        let probabilities = self.probabilities(to_tensor_sized(&rgb, self.side)?)?;
         let mut labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
         if let Some((faces, person)) = &self.faces {
             labels = crate::faces::merge(labels, &faces.detect(&rgb)?, person.clone(), self.min_confidence);

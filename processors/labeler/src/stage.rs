@@ -41,6 +41,13 @@ use crate::{LabelFailure, Labeler, Metrics, Settings};
 /// Why an upsert was skipped: its version is labeled already by this labeler.
 pub const UNCHANGED: &str = "unchanged";
 
+/// How long a poll waits for records…
+const POLL_WAIT: Duration = Duration::from_millis(200);
+/// …and once a one-shot run's upstream has finished: the stage returns within this of
+/// its last record (the one-shot `index` of one image took 0.75 s, 0.4 s of it polls
+/// waiting out 200 ms in this stage and then in the sink).
+const CAUGHT_UP_WAIT: Duration = Duration::from_millis(10);
+
 /// A failure that stops the stage (the log is unusable); records are not lost: they
 /// are redone from the last commit on restart.
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +214,9 @@ async fn consume(stage: &Arc<Running>, until: Until, shutdown: &CancellationToke
                 // Records waiting behind a busy key are not started; they stay uncommitted.
                 busy.values_mut().for_each(VecDeque::clear);
             }
-            polled = consumer.poll(room, Duration::from_millis(200)), if room > 0 && !stopping && draining.is_none() => {
+            // The upstream finishing wakes a poll waiting for records that will not come.
+            () = until.upstream_finished(), if !until.upstream_done() && !stopping => {}
+            polled = consumer.poll(room, until.poll_wait(CAUGHT_UP_WAIT, POLL_WAIT)), if room > 0 && !stopping && draining.is_none() => {
                 let records = polled?;
                 if records.is_empty() && tracker.in_flight() == 0 {
                     commit_or_defer(&mut *consumer, &tracker.committable()).await?;

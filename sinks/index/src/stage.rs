@@ -59,13 +59,15 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
         // write has passed (waiting out the rest of the spacing counts as idle when
         // nothing comes), and at `commit_interval` at the latest.
         let wait = if batch.is_empty() {
-            Duration::from_millis(200)
+            until.poll_wait(IDLE_GAP, Duration::from_millis(200))
         } else {
             until_due.min(MIN_WRITE_SPACING.saturating_sub(last_write.elapsed()).max(IDLE_GAP))
         };
         let records = tokio::select! {
             polled = consumer.poll(room, wait) => polled?,
             () = shutdown.cancelled() => Vec::new(),
+            // The labeler finishing: caught up, the sink returns now, not after `wait`.
+            () = until.upstream_finished(), if !until.upstream_done() => Vec::new(),
         };
         if batch.is_empty() && !records.is_empty() {
             batch_started = Instant::now();

@@ -1,4 +1,5 @@
 use super::*;
+use image::imageops;
 
 fn example(name: &str) -> RgbImage {
     let path = format!("{}/../../examples/photos/{name}", env!("CARGO_MANIFEST_DIR"));
