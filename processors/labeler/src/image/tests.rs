@@ -326,3 +326,17 @@ fn libjpeg_turbo_and_jpeg_decoder_give_the_same_pixels_at_every_scale() {
     assert_eq!(err.code, "CorruptImage");
     assert!(err.message.contains("TurboJPEG error: "), "{}", err.message);
 }
+
+#[test]
+fn a_resize_of_nothing_is_a_corrupt_image_naming_the_sizes_and_a_one_pixel_image_still_labels() {
+    let rgb = RgbImage::new(4, 3);
+    let err = resize_rgb(&rgb, (0, 0, 0, 3), 2, 2).unwrap_err();
+    assert_eq!(err.code, error_codes::CORRUPT_IMAGE);
+    assert!(err.message.contains("cannot resize a 4×3 image to 2×2"), "{}", err.message);
+    let err = resize_rgb(&rgb, (0, 0, 4, 3), 0, 2).unwrap_err();
+    assert!(err.message.contains("it has no pixels"), "{}", err.message);
+    // The smallest real image still becomes a whole tensor.
+    let tensor = to_tensor(&RgbImage::from_pixel(1, 1, ::image::Rgb([255, 0, 127]))).unwrap();
+    assert_eq!(tensor.len(), 3 * 224 * 224);
+    assert!((tensor[0] - 1.0).abs() < 0.01 && (tensor[224 * 224] + 127.0 / 128.0).abs() < 0.01);
+}
