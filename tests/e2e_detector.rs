@@ -20,7 +20,7 @@ fn with_the_detector_people_are_labelled_with_bounding_boxes() {
     let keys: Vec<&str> = people["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
     assert!(keys.contains(&"astronaut.png") && keys.contains(&"camera.png"), "{keys:?}");
     let astronaut = people["hits"].as_array().unwrap().iter().find(|h| h["key"] == "astronaut.png").unwrap();
-    assert_eq!(astronaut["model"]["name"], "efficientnet-lite0+blazeface+centernet");
+    assert_eq!(astronaut["model"]["name"], "efficientnet-lite0+blazeface+ssd-oidv4+centernet");
     let person = astronaut["labels"].as_array().unwrap().iter().find(|l| l["name"] == "Person").unwrap();
     let bbox = &person["instances"][0]["bounding_box"];
     let (left, top, width, height) = (

@@ -44,6 +44,48 @@ fn the_example_photos_get_the_right_top_labels() {
     }
 }
 
+#[test]
+fn by_default_people_and_objects_get_a_box_each_from_the_object_detector() {
+    let w = World::new(1);
+    w.index();
+    let people = w.json(&["search", "person", "--json"]);
+    let hit = |hits: &serde_json::Value, key: &str| {
+        hits["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{key}: {hits}"))
+    };
+    let astronaut = hit(&people, "astronaut.png");
+    assert_eq!(astronaut["model"]["name"], "efficientnet-lite0+blazeface+ssd-oidv4");
+    let label = |doc: &serde_json::Value, name: &str| {
+        doc["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: {doc}"))
+    };
+    let person = label(&astronaut, "Person");
+    assert_eq!(person["instances"].as_array().unwrap().len(), 1, "{person}");
+    let b = &person["instances"][0]["bounding_box"];
+    let (left, width, height) =
+        (b["left"].as_f64().unwrap(), b["width"].as_f64().unwrap(), b["height"].as_f64().unwrap());
+    // The astronaut stands in the left two thirds of the frame, head to bottom edge.
+    assert!(left < 0.1 && (0.5..0.8).contains(&width) && height > 0.9, "{b}");
+    // The face detector's box is the Face label's, inside the person's.
+    let face = &label(&astronaut, "Face")["instances"][0]["bounding_box"];
+    assert!(face["left"].as_f64().unwrap() > left && face["width"].as_f64().unwrap() < width, "{face}");
+    let cat = label(&hit(&w.json(&["search", "cat", "--json"]), "chelsea.png"), "Cat");
+    assert_eq!(cat["instances"].as_array().unwrap().len(), 1, "{cat}");
+    assert!(cat["instances"][0]["bounding_box"]["width"].as_f64().unwrap() > 0.8, "{cat}");
+    let cups = w.json(&["search", "\"coffee cup\"", "--json"]);
+    assert_eq!(cups["hits"][0]["key"], "coffee.png", "{cups}");
+}
+
 /// `jpeg` with an EXIF APP1 segment (right after SOI) whose Orientation is `value`.
 fn with_exif_orientation(jpeg: &[u8], value: u16) -> Vec<u8> {
     let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
@@ -189,7 +231,7 @@ fn another_classifier_is_chosen_by_name_and_labels_with_the_same_names() {
     assert!(out.contains("labeled 12") && out.contains("failed 0"), "{out}");
     let hits = w.json(&["search", "cat", "--json"]);
     assert_eq!(hits["hits"][0]["key"], "chelsea.png", "{hits}");
-    assert_eq!(hits["hits"][0]["model"]["name"], "efficientnet-lite2+blazeface");
+    assert_eq!(hits["hits"][0]["model"]["name"], "efficientnet-lite2+blazeface+ssd-oidv4");
     let cat = hits["hits"][0]["labels"].as_array().unwrap().iter().find(|l| l["name"] == "Cat").unwrap().clone();
     assert!(cat["confidence"].as_f64().unwrap() > 80.0, "{cat}");
     assert_eq!(cat["categories"][0], "Animals and Pets", "the names table applies to it too");
@@ -216,7 +258,7 @@ fn the_engine_is_onnxruntime_where_installed_else_tract_and_the_start_up_line_sa
     let out = w.command(&["index", w.photos.to_str().unwrap()]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("labeling with efficientnet-lite0+blazeface on onnxruntime 1.32.0"), "{stderr}");
+    assert!(stderr.contains("labeling with efficientnet-lite0+blazeface+ssd-oidv4 on onnxruntime 1.32.0"), "{stderr}");
 
     // Without it, the same run labels on tract and says why.
     let mut w = World::new(1);

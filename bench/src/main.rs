@@ -2,7 +2,8 @@
 //! photos, against its baseline measured in the same run: the model-only ceiling
 //! (inference on pre-decoded tensors, same number of threads, no IO, no decoding, no
 //! log, no index). Prints images/s, wall time, peak RSS and the ratio; and the same
-//! run with faces off (`labeler.faces = false`), the classifier alone, with the ratio.
+//! run with the object detector off (`labeler.objects = false`), and with it and faces
+//! off (the classifier alone), with the ratios: what each detector costs.
 //!
 //! Usage: cargo build --release --workspace && target/release/bucketlens-bench [COPIES] [LARGE]
 //!   COPIES (default 20): copies of the 12 example photos;
@@ -17,10 +18,11 @@ use bucketlens_bench::{bucketlens, example_files, make_corpus, run_sampled, Samp
 use bucketlens_labeler::image::prepare;
 use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
 
-fn end_to_end(binary: &Path, corpus: &Path, data: &Path, faces: bool) -> anyhow::Result<Sampled> {
+fn end_to_end(binary: &Path, corpus: &Path, data: &Path, faces: bool, objects: bool) -> anyhow::Result<Sampled> {
     let mut command = Command::new(binary);
     command.arg("--data-dir").arg(data).arg("index").arg(corpus);
     command.env("BUCKETLENS_LABELER__FACES", faces.to_string());
+    command.env("BUCKETLENS_LABELER__OBJECTS", objects.to_string());
     let run = run_sampled(command)?;
     print!("{}", run.stdout);
     Ok(run)
@@ -34,6 +36,7 @@ fn model_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
         max_labels: 20,
         max_pixels: 100_000_000,
         faces: None,
+        objects: None,
         detector: None,
         ..OnnxOptions::default()
     };
@@ -72,9 +75,11 @@ fn main() -> anyhow::Result<()> {
     let images = make_corpus(&corpus, copies, large)?;
     println!("corpus: {images} images ({copies} x 12 examples + {large} 12 MP JPEGs), {threads} threads");
 
-    let e2e = end_to_end(&binary, &corpus, &tmp.path().join("data"), true)?;
+    let e2e = end_to_end(&binary, &corpus, &tmp.path().join("data"), true, true)?;
     let e2e_rate = images as f64 / e2e.wall.as_secs_f64();
-    let classifier = end_to_end(&binary, &corpus, &tmp.path().join("data-classifier"), false)?;
+    let faces = end_to_end(&binary, &corpus, &tmp.path().join("data-faces"), true, false)?;
+    let faces_rate = images as f64 / faces.wall.as_secs_f64();
+    let classifier = end_to_end(&binary, &corpus, &tmp.path().join("data-classifier"), false, false)?;
     let classifier_rate = images as f64 / classifier.wall.as_secs_f64();
     let ceiling = model_only(images, threads)?;
     let ceiling_rate = images as f64 / ceiling.as_secs_f64();
@@ -86,9 +91,17 @@ fn main() -> anyhow::Result<()> {
     );
     println!("ratio end-to-end / model-only: {:.2}", e2e_rate / ceiling_rate);
     println!(
-        "classifier only (labeler.faces = false): {classifier_rate:.1} images/s, peak RSS {:.0} MiB; with faces / without: {:.2}",
-        classifier.peak_rss_mib,
-        e2e_rate / classifier_rate
+        "classifier and faces (labeler.objects = false): {faces_rate:.1} images/s, peak RSS {:.0} MiB",
+        faces.peak_rss_mib
+    );
+    println!(
+        "classifier only (labeler.faces = false, labeler.objects = false): {classifier_rate:.1} images/s, peak RSS {:.0} MiB",
+        classifier.peak_rss_mib
+    );
+    println!(
+        "defaults (classifier + faces + objects) / classifier only: {:.2}; classifier and faces / classifier only: {:.2}",
+        e2e_rate / classifier_rate,
+        faces_rate / classifier_rate
     );
     Ok(())
 }

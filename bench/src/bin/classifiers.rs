@@ -33,10 +33,12 @@ fn copy_examples(root: &Path, copies: usize) -> anyhow::Result<usize> {
     Ok(count)
 }
 
-fn index(model: &str, corpus: &Path, data: &Path, faces: bool) -> anyhow::Result<bucketlens_bench::Sampled> {
+/// `detectors`: faces and objects on (the defaults), or the classifier alone.
+fn index(model: &str, corpus: &Path, data: &Path, detectors: bool) -> anyhow::Result<bucketlens_bench::Sampled> {
     let mut command = Command::new(bucketlens()?);
     command.arg("--data-dir").arg(data).arg("index").arg(corpus);
-    command.env("BUCKETLENS_LABELER__MODEL", model).env("BUCKETLENS_LABELER__FACES", faces.to_string());
+    command.env("BUCKETLENS_LABELER__MODEL", model).env("BUCKETLENS_LABELER__FACES", detectors.to_string());
+    command.env("BUCKETLENS_LABELER__OBJECTS", detectors.to_string());
     run_sampled(command)
 }
 
@@ -75,7 +77,7 @@ fn main() -> anyhow::Result<()> {
     let (corpus, one) = (tmp.path().join("corpus"), tmp.path().join("one"));
     let images = copy_examples(&corpus, copies)?;
     copy_examples(&one, 1)?;
-    println!("corpus: {images} images ({copies} x the 12 examples), classifier alone (labeler.faces = false)");
+    println!("corpus: {images} images ({copies} x the 12 examples), classifier alone (labeler.faces and labeler.objects false)");
     let mut baseline = None;
     for model in MODELS {
         if model != MODELS[0] && !fetched_model_path(model).exists() {

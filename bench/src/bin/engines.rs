@@ -1,8 +1,8 @@
 //! Model-only speed per core of the labeler's two engines, ONNX Runtime (the library
 //! `scripts/fetch-onnxruntime` installs) and tract, against the baseline of
 //! onnxruntime in Python (the reference script's venv) on the same ONNX files, one
-//! thread each, in the same run. Per model: the classifier, the face detector, and
-//! the COCO detector where `models/centernet/fetch` made it.
+//! thread each, in the same run. Per model: the classifier, the face detector, the
+//! object detector, and the COCO detector where `models/centernet/fetch` made it.
 //!
 //! Usage: target/release/bucketlens-bench-engines [RUNS=200]
 
@@ -66,6 +66,11 @@ fn main() -> anyhow::Result<()> {
             "faces (BlazeFace)",
             repository().join("models/blazeface/face_detection_full_range.onnx"),
             vec![1, 3, 192, 192],
+        ),
+        (
+            "objects (SSD MobileNetV2, Open Images)",
+            repository().join("models/ssd-oidv4/ssd_mobilenetv2_oidv4.onnx"),
+            vec![1, 3, 300, 300],
         ),
     ];
     let home = PathBuf::from(std::env::var_os("HOME").context("HOME")?);

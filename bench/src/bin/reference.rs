@@ -5,7 +5,8 @@
 //! The reference's tools (onnxruntime, Pillow, numpy, pinned) are installed by this
 //! benchmark into a cached venv, `~/.cache/bucketlens/tools/bench-reference-1`.
 //! Printed per corpus: images/s of `bucketlens index` (the default settings, and the
-//! classifier alone, `labeler.faces = false`, which does what the script does) and of
+//! classifier alone, `labeler.faces = false` and `labeler.objects = false`, which does
+//! what the script does) and of
 //! the script, and the ratios.
 //!
 //! Usage: target/release/bucketlens-bench-reference [COPIES=20] [LARGE=20] [LARGE_ONLY=200]
@@ -34,12 +35,13 @@ fn compare(name: &str, corpus: &Path, images: usize, python: &Path, tmp: &Path) 
         bail!("the reference labeled {lines} of {images} images");
     }
     let mut results = Vec::new();
-    // The defaults, the classifier alone (what the script does), and the classifier
+    // The defaults (faces and objects on), the classifier alone (what the script does), and the classifier
     // alone on tract (the engine before ONNX Runtime, and the fallback).
     for (faces, engine) in [(true, "auto"), (false, "auto"), (false, "tract")] {
         let mut index = Command::new(bucketlens()?);
         index.arg("--data-dir").arg(tmp.join(format!("data-{name}-{faces}-{engine}"))).arg("index").arg(corpus);
         index.env("BUCKETLENS_LABELER__FACES", faces.to_string()).env("BUCKETLENS_LABELER__ENGINE", engine);
+        index.env("BUCKETLENS_LABELER__OBJECTS", faces.to_string());
         let run = run_sampled(index)?;
         let runs_on = run.stderr.lines().find_map(|l| l.split_once(" on ").filter(|_| l.starts_with("labeling with ")));
         let runs_on = runs_on.map_or("?".to_string(), |(_, e)| e.to_string());
@@ -49,7 +51,8 @@ fn compare(name: &str, corpus: &Path, images: usize, python: &Path, tmp: &Path) 
     println!("{name}: {images} images");
     println!("  baseline, the Python reference (2 processes): {reference_rate:.1} images/s");
     for (faces, runs_on, r, rss) in results {
-        let what = if faces { "bucketlens index (defaults, with faces)" } else { "bucketlens index, classifier alone" };
+        let what =
+            if faces { "bucketlens index (defaults: faces, objects)" } else { "bucketlens index, classifier alone" };
         println!(
             "  {what} on {runs_on}: {r:.1} images/s, peak RSS {rss:.0} MiB; ratio to the reference {:.2}",
             r / reference_rate

@@ -75,6 +75,12 @@ pub struct Config {
     pub faces: bool,
     /// Faces under this confidence (0-100) are dropped.
     pub faces_min_confidence: f32,
+    /// Objects, with the built-in SSD detector (local backend): people, vehicles,
+    /// cars, bicycles, cats, dogs, furniture, laptops, bottles, cups, books, cameras,
+    /// shoes… get labels with a box per object, merged with the classifier's.
+    pub objects: bool,
+    /// Objects under this confidence (0-100) are dropped.
+    pub objects_min_confidence: f32,
     /// The optional COCO object detector (`models/centernet/fetch` makes it): people,
     /// cars, dogs… get labels with bounding boxes, merged with the classifier's.
     pub detector: Option<PathBuf>,
@@ -109,6 +115,8 @@ impl Default for Config {
             labels: None,
             faces: true,
             faces_min_confidence: 60.0,
+            objects: true,
+            objects_min_confidence: 50.0,
             detector: None,
             detector_min_confidence: 40.0,
             engine: EngineChoice::Auto,
@@ -137,6 +145,8 @@ pub struct Settings {
     pub model: Option<ModelFiles>,
     /// The face detector's minimum confidence, when faces are on.
     pub faces: Option<f32>,
+    /// The object detector's minimum confidence, when objects are on.
+    pub objects: Option<f32>,
     pub detector: Option<(PathBuf, f32)>,
     pub engine: EngineChoice,
     pub onnxruntime: Option<PathBuf>,
@@ -201,6 +211,7 @@ impl Config {
         };
         let detector_min_confidence = problems.percent("labeler.detector-min-confidence", self.detector_min_confidence);
         let faces_min_confidence = problems.percent("labeler.faces-min-confidence", self.faces_min_confidence);
+        let objects_min_confidence = problems.percent("labeler.objects-min-confidence", self.objects_min_confidence);
         problems.section(self.rekognition.validate());
         problems.finish(|| Settings {
             backend: self.backend,
@@ -217,6 +228,7 @@ impl Config {
             commit_interval: self.commit_interval,
             model,
             faces: self.faces.then_some(faces_min_confidence),
+            objects: self.objects.then_some(objects_min_confidence),
             detector: self.detector.clone().map(|p| (p, detector_min_confidence)),
             engine: self.engine,
             onnxruntime: self.onnxruntime.clone(),

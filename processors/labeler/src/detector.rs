@@ -108,7 +108,8 @@ pub const COCO_CLASSES: [&str; 80] = [
 /// One detected object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
-    pub class: usize,
+    /// The label's name.
+    pub name: &'static str,
     /// 0 to 100.
     pub confidence: f32,
     /// Fractions of the image's width and height.
@@ -161,24 +162,30 @@ pub(crate) fn corners_box(x1: f32, y1: f32, x2: f32, y2: f32) -> BoundingBox {
 /// Rows of `[x1, y1, x2, y2, score, class]` in 512-space → kept detections.
 fn postprocess(raw: &[f32], min_confidence: f32) -> Vec<Detection> {
     let scale = INPUT_SIDE as f32;
-    let mut candidates: Vec<Detection> = raw
+    let candidates: Vec<Detection> = raw
         .chunks_exact(6)
         .filter(|r| r[4] * 100.0 >= min_confidence && r[5] >= 0.0 && (r[5] as usize) < COCO_CLASSES.len())
         .filter_map(|r| {
             let (x1, y1) = ((r[0] / scale).clamp(0.0, 1.0), (r[1] / scale).clamp(0.0, 1.0));
             let (x2, y2) = ((r[2] / scale).clamp(0.0, 1.0), (r[3] / scale).clamp(0.0, 1.0));
             (x2 > x1 && y2 > y1).then(|| Detection {
-                class: r[5] as usize,
+                name: COCO_CLASSES[r[5] as usize],
                 confidence: r[4] * 100.0,
                 bounding_box: corners_box(x1, y1, x2, y2),
             })
         })
         .collect();
+    suppress(candidates)
+}
+
+/// Non-maximum suppression: a detection overlapping a more confident one of the same
+/// name (IoU over 0.5) is dropped. Most confident first.
+pub(crate) fn suppress(mut candidates: Vec<Detection>) -> Vec<Detection> {
     candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     let mut kept: Vec<Detection> = Vec::new();
     for candidate in candidates {
         let overlaps =
-            kept.iter().any(|k| k.class == candidate.class && iou(&k.bounding_box, &candidate.bounding_box) > NMS_IOU);
+            kept.iter().any(|k| k.name == candidate.name && iou(&k.bounding_box, &candidate.bounding_box) > NMS_IOU);
         if !overlaps {
             kept.push(candidate);
         }
@@ -197,28 +204,54 @@ pub(crate) fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
     inter / (a.width * a.height + b.width * b.height - inter)
 }
 
-/// Adds the detections to the classifier's labels: a class the classifier also named
-/// gets the instances; another becomes a label of its own, as confident as its best
-/// instance. Highest confidence first, at most `max_labels`.
-pub fn merge(mut labels: Vec<Label>, detections: &[Detection], max_labels: usize) -> Vec<Label> {
+/// Adds a detector's findings to the classifier's labels. Each name found becomes a
+/// label (or joins the classifier's label of that name) with one instance per box, as
+/// confident as its best box (a label the classifier named already keeps the higher
+/// of the two); `shape` gives the label's parents, aliases and category. Its parents,
+/// and theirs, become labels too, as confident, the way Rekognition returns a `Car`
+/// with `Vehicle` and `Transportation`. Highest confidence first.
+pub fn merge(mut labels: Vec<Label>, detections: &[Detection], shape: impl Fn(&str) -> Label) -> Vec<Label> {
+    fn add(labels: &mut Vec<Label>, label: Label) {
+        match labels.iter_mut().find(|l| l.name == label.name) {
+            Some(existing) => {
+                existing.confidence = existing.confidence.max(label.confidence);
+                existing.instances.extend(label.instances);
+            }
+            None => labels.push(label),
+        }
+    }
     for detection in detections {
-        let name = COCO_CLASSES[detection.class];
         let instance = Instance { bounding_box: detection.bounding_box, confidence: detection.confidence };
-        match labels.iter_mut().find(|l| l.name.eq_ignore_ascii_case(name)) {
-            Some(label) => label.instances.push(instance),
-            None => labels.push(Label {
-                name: name.to_string(),
-                confidence: detection.confidence,
-                parents: Vec::new(),
-                categories: Vec::new(),
-                aliases: Vec::new(),
-                instances: vec![instance],
-            }),
+        let found = Label { confidence: detection.confidence, instances: vec![instance], ..shape(detection.name) };
+        // Its ancestors, each once.
+        let mut queue: Vec<String> = found.parents.clone();
+        let mut seen: Vec<String> = vec![found.name.clone()];
+        add(&mut labels, found);
+        while let Some(name) = queue.pop() {
+            if seen.contains(&name) {
+                continue;
+            }
+            let parent = Label { confidence: detection.confidence, ..shape(&name) };
+            queue.extend(parent.parents.iter().cloned());
+            seen.push(name);
+            add(&mut labels, parent);
         }
     }
     labels.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-    labels.truncate(max_labels);
     labels
+}
+
+/// A label of `name` with `parents` and nothing else, at confidence 0: the shape of
+/// a name the classifier's hierarchy does not know.
+pub fn plain(name: &str, parents: &[&str]) -> Label {
+    Label {
+        name: name.to_string(),
+        confidence: 0.0,
+        parents: parents.iter().map(|p| p.to_string()).collect(),
+        categories: Vec::new(),
+        aliases: Vec::new(),
+        instances: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -234,7 +267,7 @@ mod tests {
             0.0, 0.0, 10.0, 10.0, 0.05, 2.0, // under the threshold
         ];
         let kept = postprocess(&raw, 20.0);
-        assert_eq!(kept.iter().map(|d| d.class).collect::<Vec<_>>(), [0, 3]);
+        assert_eq!(kept.iter().map(|d| d.name).collect::<Vec<_>>(), ["Person", "Motorcycle"]);
         let b = &kept[0].bounding_box;
         assert!((b.left - 8.0 / 512.0).abs() < 1e-6 && (b.top + b.height - 1.0).abs() < 1e-6, "{b:?}");
     }
@@ -249,24 +282,30 @@ mod tests {
     }
 
     #[test]
-    fn detections_join_the_label_of_the_same_name_or_become_labels() {
-        let cat = Label {
-            name: "Cat".into(),
-            confidence: 93.0,
-            parents: vec!["Feline".into()],
-            categories: vec![],
-            aliases: vec![],
-            instances: vec![],
-        };
+    fn detections_join_the_label_of_the_same_name_or_become_labels_with_their_parents() {
+        let cat = Label { confidence: 93.0, ..plain("Cat", &["Feline"]) };
         let bbox = BoundingBox { left: 0.1, top: 0.1, width: 0.5, height: 0.5 };
         let detections = [
-            Detection { class: 15, confidence: 70.0, bounding_box: bbox },
-            Detection { class: 0, confidence: 61.0, bounding_box: bbox },
+            Detection { name: "Cat", confidence: 70.0, bounding_box: bbox },
+            Detection { name: "Car", confidence: 61.0, bounding_box: bbox },
+            Detection { name: "Car", confidence: 55.0, bounding_box: bbox },
         ];
-        let labels = merge(vec![cat], &detections, 20);
-        assert_eq!(labels.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["Cat", "Person"]);
+        let shape = |name: &str| match name {
+            "Cat" => plain("Cat", &["Feline"]),
+            "Feline" => plain("Feline", &["Animal"]),
+            "Car" => plain("Car", &["Motor Vehicle", "Vehicle"]),
+            "Motor Vehicle" => plain("Motor Vehicle", &["Vehicle"]),
+            other => plain(other, &[]),
+        };
+        let labels = merge(vec![cat], &detections, shape);
+        let names: Vec<&str> = labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["Cat", "Feline", "Animal", "Car", "Vehicle", "Motor Vehicle"]);
         assert_eq!(labels[0].instances.len(), 1);
-        assert_eq!(labels[0].confidence, 93.0, "the classifier's confidence stays");
-        assert_eq!(labels[1].confidence, 61.0);
+        assert_eq!(labels[0].confidence, 93.0, "the classifier's higher confidence stays");
+        assert_eq!(labels[1].confidence, 70.0, "a parent is as confident as what was found");
+        assert_eq!(labels[3].confidence, 61.0, "as confident as its best box");
+        assert_eq!(labels[3].instances.len(), 2, "one instance per box");
+        assert!(labels[4].instances.is_empty(), "a parent has no boxes of its own");
+        assert_eq!(labels.iter().filter(|l| l.name == "Vehicle").count(), 1, "a parent reached twice is one label");
     }
 }

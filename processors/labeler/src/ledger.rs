@@ -53,13 +53,16 @@ pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
     );
     match settings.backend {
         Backend::Local => {
-            // The version digests the model files (the face detector's and the detector's, when on).
+            // The version digests the model files (the face and object detectors', when on).
             text.push_str(&format!("model={}@{}\n", model.name, model.version));
             if let Some((_, confidence)) = &settings.detector {
                 text.push_str(&format!("detector-min-confidence={confidence}\n"));
             }
             if let Some(confidence) = settings.faces {
                 text.push_str(&format!("faces-min-confidence={confidence}\n"));
+            }
+            if let Some(confidence) = settings.objects {
+                text.push_str(&format!("objects-min-confidence={confidence}\n"));
             }
         }
         Backend::Rekognition => {

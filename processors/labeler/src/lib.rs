@@ -35,6 +35,7 @@ pub mod labeler;
 pub mod ledger;
 pub mod metrics;
 pub mod names;
+pub mod objects;
 pub mod onnx;
 pub mod rekognition;
 pub mod stage;
@@ -77,6 +78,7 @@ impl LocalModel {
             max_labels: settings.max_labels.get(),
             max_pixels: settings.max_pixels,
             faces: settings.faces,
+            objects: settings.objects,
             detector: settings.detector.clone(),
             engine: settings.engine,
             onnxruntime: settings.onnxruntime.clone(),

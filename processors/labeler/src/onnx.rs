@@ -1,7 +1,7 @@
 //! The local labeler: EfficientNet-Lite0 (ImageNet-1k; or Lite1, Lite2, a user's own
 //! classifier) on the [`crate::engine`] (ONNX Runtime, or tract), with labels shaped like Rekognition's (the hierarchy and the
-//! names people search for: [`crate::names`]), plus faces ([`crate::faces`]) and the
-//! optional COCO detector, all on one decode of the image.
+//! names people search for: [`crate::names`]), plus faces ([`crate::faces`]), objects
+//! ([`crate::objects`]) and the optional COCO detector, all on one decode of the image.
 //!
 //! The model, its label file, the names table and the face detector are compiled into
 //! the binary (see `models/*/PROVENANCE.md`); nothing is fetched at run time.
@@ -14,12 +14,13 @@ use bucketlens_schemas::{error_codes, Label, ModelInfo};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::detector::{merge, Detector, INPUT_SIDE};
+use crate::detector::{merge, plain, Detection, Detector, INPUT_SIDE};
 use crate::engine::{Engine, EngineChoice, Net};
 use crate::faces::Faces;
 use crate::image::{decode, resize_short_side, to_tensor_sized, INPUT_SIZE};
 use crate::labeler::{LabelFailure, LabelSet, Labeler, ModelError};
 use crate::names::{Hierarchy, Strictness, BUILTIN_NAMES};
+use crate::objects::{fallback_parents, Objects};
 
 const MODEL_NAME: &str = "efficientnet-lite0";
 static BUILTIN_MODEL: &[u8] = include_bytes!("../../../models/efficientnet-lite0/model.onnx");
@@ -43,6 +44,8 @@ struct Inner {
     /// The face detector (on by default), run on the same decoded image, and the
     /// hierarchy's `Person` label its faces add to (shaped once, at load).
     faces: Option<(Faces, Option<Label>)>,
+    /// The object detector (on by default), run on the same decoded image.
+    objects: Option<Objects>,
     /// The optional COCO detector, run on the same decoded image.
     detector: Option<Detector>,
     hierarchy: Hierarchy,
@@ -80,6 +83,10 @@ pub struct OnnxOptions {
     /// Faces (the built-in BlazeFace), and the confidence (0–100) under which a face
     /// is dropped; `None`: off.
     pub faces: Option<f32>,
+    /// Objects (the built-in SSD detector), and the confidence (0–100) under which an
+    /// object is dropped; `None`: off.
+    #[serde(default)]
+    pub objects: Option<f32>,
     /// The COCO detector's ONNX file (`models/centernet/fetch`), and the confidence
     /// (0–100) under which its detections are dropped.
     pub detector: Option<(PathBuf, f32)>,
@@ -100,6 +107,7 @@ impl Default for OnnxOptions {
             max_labels: 20,
             max_pixels: 100_000_000,
             faces: Some(60.0),
+            objects: Some(50.0),
             detector: None,
             engine: EngineChoice::Auto,
             onnxruntime: None,
@@ -141,6 +149,10 @@ impl OnnxLabeler {
             Some(min_confidence) => Some((Faces::load(&engine, threads, min_confidence)?, hierarchy.shaped("Person"))),
             None => None,
         };
+        let objects = match options.objects {
+            Some(min_confidence) => Some(Objects::load(&engine, threads, min_confidence)?),
+            None => None,
+        };
         let detector = match &options.detector {
             Some((path, min_confidence)) => Some(Detector::load(&engine, threads, path, *min_confidence)?),
             None => None,
@@ -151,6 +163,10 @@ impl OnnxLabeler {
             model.name = format!("{}+blazeface", model.name);
             model.version = format!("{}+{}", model.version, faces.digest);
         }
+        if let Some(objects) = &objects {
+            model.name = format!("{}+ssd-oidv4", model.name);
+            model.version = format!("{}+{}", model.version, objects.digest);
+        }
         if let Some(detector) = &detector {
             model.name = format!("{}+centernet", model.name);
             model.version = format!("{}+{}", model.version, detector.digest);
@@ -159,6 +175,7 @@ impl OnnxLabeler {
             classifier,
             engine,
             faces,
+            objects,
             detector,
             hierarchy,
             model,
@@ -207,15 +224,29 @@ impl Inner {
         }
         // One decode for every model, large enough for the largest input; the
         // classifier's input is cut from it.
-        let side = if self.detector.is_some() { INPUT_SIDE } else { resize_short_side(self.side) };
+        let mut side = resize_short_side(self.side);
+        if self.objects.is_some() {
+            side = side.max(crate::objects::SIDE);
+        }
+        if self.detector.is_some() {
+            side = side.max(INPUT_SIDE);
+        }
         let (rgb, properties) = decode(bytes, self.max_pixels, side)?;
         let probabilities = self.probabilities(to_tensor_sized(&rgb, self.side)?)?;
         let mut labels = self.hierarchy.labels(&probabilities, self.min_confidence, self.max_labels);
         if let Some((faces, person)) = &self.faces {
             labels = crate::faces::merge(labels, &faces.detect(&rgb)?, person.clone(), self.min_confidence);
         }
+        let shape = |name: &str| self.hierarchy.shaped(name).unwrap_or_else(|| plain(name, fallback_parents(name)));
+        // What a detector finds under `min-confidence` is no label either.
+        let sure = |found: Vec<Detection>| -> Vec<Detection> {
+            found.into_iter().filter(|d| d.confidence >= self.min_confidence).collect()
+        };
+        if let Some(objects) = &self.objects {
+            labels = merge(labels, &sure(objects.detect(&rgb)?), shape);
+        }
         if let Some(detector) = &self.detector {
-            labels = merge(labels, &detector.detect(&rgb)?, self.max_labels);
+            labels = merge(labels, &sure(detector.detect(&rgb)?), shape);
         }
         labels.truncate(self.max_labels);
         Ok(LabelSet { labels, image: Some(properties), model: None })

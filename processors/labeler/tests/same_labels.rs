@@ -68,6 +68,9 @@ fn labeler(engine: EngineChoice) -> OnnxLabeler {
         threads: 2,
         min_confidence: 1.0,
         max_labels: 50,
+        // The table is of the classifier and faces (what labeled before the speed
+        // work); the object detector came after it.
+        objects: None,
         engine,
         onnxruntime: Some(onnxruntime.into()),
         ..OnnxOptions::default()

@@ -81,3 +81,59 @@ impl Until {
         Self::CaughtUp(rx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: Duration = Duration::from_millis(10);
+    const OTHERWISE: Duration = Duration::from_millis(200);
+
+    /// Whether `upstream_finished` resolves within a generous grace (it either has at
+    /// once or never will, in these cases).
+    async fn finishes(until: &Until) -> bool {
+        tokio::time::timeout(Duration::from_millis(200), until.upstream_finished()).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_caught_up_stage_waits_long_until_its_upstream_finishes_then_briefly() {
+        let (tx, rx) = watch::channel(false);
+        let until = Until::CaughtUp(rx);
+        assert!(!until.upstream_done());
+        assert_eq!(until.poll_wait(IDLE, OTHERWISE), OTHERWISE, "the upstream may still send");
+        assert!(!finishes(&until).await);
+        // A poll waiting when the upstream finishes wakes then, not at its timeout.
+        let waiter = tokio::spawn({
+            let until = until.clone();
+            async move { until.upstream_finished().await }
+        });
+        tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
+        assert!(until.upstream_done());
+        assert_eq!(until.poll_wait(IDLE, OTHERWISE), IDLE);
+        assert!(finishes(&until).await, "at once, once finished");
+    }
+
+    #[tokio::test]
+    async fn an_upstream_gone_without_finishing_never_counts_as_finished() {
+        let (tx, rx) = watch::channel(false);
+        let until = Until::CaughtUp(rx);
+        drop(tx);
+        assert!(!until.upstream_done());
+        assert!(!finishes(&until).await, "a crashed upstream is not a finished one");
+        assert_eq!(until.poll_wait(IDLE, OTHERWISE), OTHERWISE);
+    }
+
+    #[tokio::test]
+    async fn group_members_and_watchers_keep_the_long_poll() {
+        let end = Until::EndOffsets(Vec::new());
+        assert!(end.upstream_done() && finishes(&end).await, "its end is fixed at start");
+        assert_eq!(end.poll_wait(IDLE, OTHERWISE), OTHERWISE, "members wait for each other");
+        let shutdown = Until::Shutdown;
+        assert!(!shutdown.upstream_done() && !finishes(&shutdown).await);
+        assert_eq!(shutdown.poll_wait(IDLE, OTHERWISE), OTHERWISE);
+        let drain = Until::drain();
+        assert!(drain.upstream_done() && finishes(&drain).await);
+        assert_eq!(drain.poll_wait(IDLE, OTHERWISE), IDLE);
+    }
+}

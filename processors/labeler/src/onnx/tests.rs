@@ -37,7 +37,7 @@ async fn the_cat_is_a_cat_with_its_parents() {
     assert!(confidence(&set, "Animal") >= confidence(&set, "Cat"));
     // Sorted, highest first.
     assert!(set.labels.windows(2).all(|w| w[0].confidence >= w[1].confidence));
-    assert_eq!(l.model().name, "efficientnet-lite0+blazeface");
+    assert_eq!(l.model().name, "efficientnet-lite0+blazeface+ssd-oidv4");
 }
 
 #[tokio::test]
@@ -57,7 +57,38 @@ async fn min_confidence_and_max_labels_are_applied() {
     .unwrap();
     let set = l.label(example("chelsea.png")).await.unwrap();
     assert_eq!(set.labels.len(), 3, "{:?}", set.labels);
+    let l = OnnxLabeler::load(None, &OnnxOptions { min_confidence: 90.0, ..OnnxOptions::default() }).unwrap();
+    // The astronaut is a Person at 59% to the object detector: not at 90.
+    let set = l.label(example("astronaut.png")).await.unwrap();
+    assert!(set.labels.iter().all(|l| l.confidence >= 90.0), "{:?}", set.labels);
     assert!(set.labels.iter().all(|l| l.confidence >= 90.0));
+}
+
+#[tokio::test]
+async fn objects_are_labels_with_a_box_each_and_their_parents_are_labels_too() {
+    let l = labeler();
+    let set = l.label(example("astronaut.png")).await.unwrap();
+    let person = set.labels.iter().find(|l| l.name == "Person").expect("a Person");
+    // One box from the object detector (the astronaut, the left two thirds of the
+    // photo, top to bottom); the face detector's face is the Face label's.
+    assert_eq!(person.instances.len(), 1, "{person:?}");
+    let b = person.instances[0].bounding_box;
+    assert!(b.left < 0.1 && b.width > 0.5 && b.left + b.width < 0.8 && b.height > 0.9, "{b:?}");
+    assert!(person.aliases.iter().any(|a| a == "Human"), "shaped as the classifier's Person: {person:?}");
+    let set = l.label(example("chelsea.png")).await.unwrap();
+    let cat = set.labels.iter().find(|l| l.name == "Cat").unwrap();
+    assert_eq!(cat.instances.len(), 1, "the cat has its box: {cat:?}");
+    assert!(cat.instances[0].confidence > 80.0 && cat.instances[0].bounding_box.width > 0.8, "{cat:?}");
+    assert!(set.labels.iter().all(|l| l.name == "Cat" || l.instances.is_empty()), "{:?}", set.labels);
+    let set = l.label(example("coffee.png")).await.unwrap();
+    let cup = set.labels.iter().find(|l| l.name == "Coffee Cup").expect("a Coffee Cup");
+    assert_eq!((cup.instances.len(), cup.parents.clone()), (1, vec!["Drinking Vessel".to_string()]));
+    assert!(confidence(&set, "Drinking Vessel") >= cup.confidence, "its parent is a label: {:?}", set.labels);
+    // Off, nothing has a box but faces.
+    let off = OnnxLabeler::load(None, &OnnxOptions { objects: None, ..OnnxOptions::default() }).unwrap();
+    assert_eq!(off.model().name, "efficientnet-lite0+blazeface");
+    let set = off.label(example("chelsea.png")).await.unwrap();
+    assert!(set.labels.iter().all(|l| l.instances.is_empty()), "{:?}", set.labels);
 }
 
 /// What `label_blocking` panics on, in unit tests only.
