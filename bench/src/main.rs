@@ -2,8 +2,9 @@
 //! photos, against its baseline measured in the same run: the model-only ceiling
 //! (inference on pre-decoded tensors, same number of threads, no IO, no decoding, no
 //! log, no index). Prints images/s, wall time, peak RSS and the ratio; and the same
-//! run with the object detector off (`labeler.objects = false`), and with it and faces
-//! off (the classifier alone), with the ratios: what each detector costs.
+//! run with faces off (`labeler.faces = false`), with the object detector off
+//! (`labeler.objects = false`), and with both off (the classifier alone), each with
+//! its ratio to the classifier alone: what each detector costs.
 //!
 //! Usage: cargo build --release --workspace && target/release/bucketlens-bench [COPIES] [LARGE]
 //!   COPIES (default 20): copies of the 12 example photos;
@@ -75,14 +76,22 @@ fn main() -> anyhow::Result<()> {
     let images = make_corpus(&corpus, copies, large)?;
     println!("corpus: {images} images ({copies} x 12 examples + {large} 12 MP JPEGs), {threads} threads");
 
-    let e2e = end_to_end(&binary, &corpus, &tmp.path().join("data"), true, true)?;
-    let e2e_rate = images as f64 / e2e.wall.as_secs_f64();
-    let faces = end_to_end(&binary, &corpus, &tmp.path().join("data-faces"), true, false)?;
-    let faces_rate = images as f64 / faces.wall.as_secs_f64();
-    let classifier = end_to_end(&binary, &corpus, &tmp.path().join("data-classifier"), false, false)?;
-    let classifier_rate = images as f64 / classifier.wall.as_secs_f64();
+    // Each setting in its own data dir: (what, faces, objects).
+    let settings = [
+        ("defaults (classifier + faces + objects)", true, true),
+        ("classifier and objects (labeler.faces = false)", false, true),
+        ("classifier and faces (labeler.objects = false)", true, false),
+        ("classifier only (labeler.faces = false, labeler.objects = false)", false, false),
+    ];
+    let mut runs = Vec::new();
+    for (i, (what, faces, objects)) in settings.iter().enumerate() {
+        let run = end_to_end(&binary, &corpus, &tmp.path().join(format!("data-{i}")), *faces, *objects)?;
+        runs.push((what, images as f64 / run.wall.as_secs_f64(), run));
+    }
     let ceiling = model_only(images, threads)?;
     let ceiling_rate = images as f64 / ceiling.as_secs_f64();
+    let (_, e2e_rate, e2e) = &runs[0];
+    let classifier_rate = runs[runs.len() - 1].1;
     println!();
     println!("end to end (bucketlens index, incl. model load): {images} images in {:.2} s = {e2e_rate:.1} images/s, peak RSS {:.0} MiB", e2e.wall.as_secs_f64(), e2e.peak_rss_mib);
     println!(
@@ -90,18 +99,12 @@ fn main() -> anyhow::Result<()> {
         ceiling.as_secs_f64()
     );
     println!("ratio end-to-end / model-only: {:.2}", e2e_rate / ceiling_rate);
-    println!(
-        "classifier and faces (labeler.objects = false): {faces_rate:.1} images/s, peak RSS {:.0} MiB",
-        faces.peak_rss_mib
-    );
-    println!(
-        "classifier only (labeler.faces = false, labeler.objects = false): {classifier_rate:.1} images/s, peak RSS {:.0} MiB",
-        classifier.peak_rss_mib
-    );
-    println!(
-        "defaults (classifier + faces + objects) / classifier only: {:.2}; classifier and faces / classifier only: {:.2}",
-        e2e_rate / classifier_rate,
-        faces_rate / classifier_rate
-    );
+    for (what, rate, run) in &runs {
+        println!(
+            "{what}: {rate:.1} images/s, peak RSS {:.0} MiB, ratio to the classifier only {:.2}",
+            run.peak_rss_mib,
+            rate / classifier_rate
+        );
+    }
     Ok(())
 }

@@ -5,6 +5,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# shellcheck source=../tflite-to-onnx.sh
+source "$here/../tflite-to-onnx.sh"
 (cd "$work" && npm pack --silent @mediapipe/objectron@0.4.1675468480 >/dev/null)
 tar -xzf "$work"/mediapipe-objectron-0.4.1675468480.tgz -C "$work" \
   package/objectron_solution_packed_assets.data package/objectron_solution_packed_assets_loader.js
@@ -21,12 +23,5 @@ for name, start, end in re.findall(r'"filename": "([^"]+)", "start": (\d+), "end
 PY
 echo "d0a5255bf8c4f5a0bc4240741a76c41d5e939f7655078f945f50ab53a9375da6  $work/package/object_detection_ssd_mobilenetv2_oidv4_fp16.tflite" | sha256sum -c --quiet
 echo "c148336a65f673013609a923fdcbdeec0f49df935045029c3746a3828a0e80e0  $work/package/object_detection_oidv4_labelmap.txt" | sha256sum -c --quiet
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q "tflite2onnx==0.4.1" "tflite==2.18.0" "onnx==1.23.2" "numpy==2.4.6" \
-  "flatbuffers==25.12.19" "protobuf==7.36.2" "onnxruntime==1.32.0" "ai-edge-litert==2.3.0"
-"$work/venv/bin/python" "$here/convert.py" "$work/package/object_detection_ssd_mobilenetv2_oidv4_fp16.tflite" "$work/ssd.onnx"
-want=$(grep -E "^\| ssd_mobilenetv2_oidv4.onnx \|" "$here/PROVENANCE.md" | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-got=$(sha256sum "$work/ssd.onnx" | cut -d' ' -f1)
-if [ "$want" != "$got" ]; then echo "ssd_mobilenetv2_oidv4.onnx differs: want $want, got $got" >&2; exit 1; fi
-echo "ssd_mobilenetv2_oidv4.onnx reproduced byte for byte ($got)"
-if [ "${1:-}" = "--install" ]; then cp "$work/ssd.onnx" "$here/ssd_mobilenetv2_oidv4.onnx"; fi
+tflite_to_onnx "$work" "$here" "$work/package/object_detection_ssd_mobilenetv2_oidv4_fp16.tflite" "$work/ssd.onnx"
+same_bytes "$here" ssd_mobilenetv2_oidv4.onnx "$work/ssd.onnx" "${1:-}"

@@ -14,7 +14,6 @@ use crate::engine::{Engine, Net};
 use crate::image::resize_rgb;
 use ::image::RgbImage;
 use bucketlens_schemas::{BoundingBox, Instance, Label};
-use sha2::{Digest, Sha256};
 
 use crate::labeler::{LabelFailure, ModelError};
 
@@ -131,9 +130,9 @@ impl Detector {
         let bytes =
             std::fs::read(path).map_err(|source| ModelError::Read { path: path.display().to_string(), source })?;
         let side = INPUT_SIDE as usize;
-        let net = Net::load(engine, &bytes, &[1, side, side, 3], threads, &path.display().to_string())?;
-        let digest = Sha256::digest(&bytes).iter().take(3).map(|b| format!("{b:02x}")).collect();
-        Ok(Self { net: Arc::new(net), digest, min_confidence })
+        let (net, digest) =
+            Net::load_versioned(engine, &bytes, &[1, side, side, 3], threads, &path.display().to_string())?;
+        Ok(Self { net, digest, min_confidence })
     }
 
     /// Objects in `rgb`, most confident first. CPU work: call from the blocking pool.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bucketlens_schemas::error_codes;
+use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use crate::labeler::{LabelFailure, ModelError};
@@ -179,6 +180,20 @@ impl std::fmt::Debug for Net {
 }
 
 impl Net {
+    /// [`Net::load`], shared between labeling threads, with the first bytes of the
+    /// file's SHA-256 in hex: a detector's part of the model version.
+    pub fn load_versioned(
+        engine: &Engine,
+        bytes: &[u8],
+        shape: &[usize],
+        threads: usize,
+        what: &str,
+    ) -> Result<(Arc<Net>, String), ModelError> {
+        let net = Net::load(engine, bytes, shape, threads, what)?;
+        let digest = Sha256::digest(bytes).iter().take(3).map(|b| format!("{b:02x}")).collect();
+        Ok((Arc::new(net), digest))
+    }
+
     /// Loads `bytes` (an ONNX file) for input `shape`, ready for `threads` callers at
     /// once. Slow-ish: call it once, at start-up.
     pub fn load(engine: &Engine, bytes: &[u8], shape: &[usize], threads: usize, what: &str) -> Result<Net, ModelError> {

@@ -11,7 +11,6 @@ use crate::engine::{Engine, Net};
 use crate::image::resize_rgb;
 use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label};
 use image::RgbImage;
-use sha2::{Digest, Sha256};
 
 use crate::detector::{corners_box, iou};
 use crate::labeler::{LabelFailure, ModelError};
@@ -52,9 +51,9 @@ impl Faces {
     /// The built-in detector. Slow-ish (a few hundred ms): call it once.
     pub fn load(engine: &Engine, threads: usize, min_confidence: f32) -> Result<Self, ModelError> {
         let side = SIDE as usize;
-        let net = Net::load(engine, BUILTIN_FACES, &[1, 3, side, side], threads, "the face detector")?;
-        let digest = Sha256::digest(BUILTIN_FACES).iter().take(3).map(|b| format!("{b:02x}")).collect();
-        Ok(Self { net: Arc::new(net), digest, min_confidence })
+        let (net, digest) =
+            Net::load_versioned(engine, BUILTIN_FACES, &[1, 3, side, side], threads, "the face detector")?;
+        Ok(Self { net, digest, min_confidence })
     }
 
     /// The faces in `rgb`, most confident first. CPU work: call from the blocking pool.

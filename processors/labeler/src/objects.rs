@@ -10,12 +10,11 @@
 use std::sync::Arc;
 
 use crate::detector::{corners_box, suppress, Detection};
-use crate::engine::{Engine, Net};
+use crate::engine::{Engine, Net, Output};
 use crate::image::resize_rgb;
 use crate::labeler::{LabelFailure, ModelError};
 use bucketlens_schemas::error_codes;
 use image::RgbImage;
-use sha2::{Digest, Sha256};
 
 static BUILTIN_OBJECTS: &[u8] = include_bytes!("../../../models/ssd-oidv4/ssd_mobilenetv2_oidv4.onnx");
 
@@ -77,9 +76,9 @@ impl Objects {
     /// The built-in detector. Slow-ish (a few hundred ms): call it once.
     pub fn load(engine: &Engine, threads: usize, min_confidence: f32) -> Result<Self, ModelError> {
         let side = SIDE as usize;
-        let net = Net::load(engine, BUILTIN_OBJECTS, &[1, 3, side, side], threads, "the object detector")?;
-        let digest = Sha256::digest(BUILTIN_OBJECTS).iter().take(3).map(|b| format!("{b:02x}")).collect();
-        Ok(Self { net: Arc::new(net), anchors: Arc::new(anchors()), digest, min_confidence })
+        let (net, digest) =
+            Net::load_versioned(engine, BUILTIN_OBJECTS, &[1, 3, side, side], threads, "the object detector")?;
+        Ok(Self { net, anchors: Arc::new(anchors()), digest, min_confidence })
     }
 
     /// The objects in `rgb`, most confident first. CPU work: call from the blocking pool.
@@ -92,29 +91,37 @@ impl Objects {
                 tensor[c * plane + i] = f32::from(p[c]) / 127.5 - 1.0;
             }
         }
-        let mut boxes = None;
-        let mut logits = None;
-        for output in self.net.run(tensor)? {
-            match output.shape.last() {
-                Some(4) => boxes = Some(output.values),
-                Some(&n) if n == CLASSES.len() => logits = Some(output.values),
-                _ => {}
-            }
-        }
-        let (Some(boxes), Some(logits)) = (boxes, logits) else {
-            return Err(LabelFailure::permanent(
-                error_codes::MODEL_ERROR,
-                "the object detector gave unexpected outputs",
-            ));
-        };
-        if boxes.len() != self.anchors.len() * 4 || logits.len() != self.anchors.len() * CLASSES.len() {
-            return Err(LabelFailure::permanent(
-                error_codes::MODEL_ERROR,
-                format!("the object detector gave {} boxes for {} anchors", boxes.len() / 4, self.anchors.len()),
-            ));
-        }
+        let (boxes, logits) = split_outputs(self.net.run(tensor)?, self.anchors.len())?;
         Ok(decode(&self.anchors, &boxes, &logits, self.min_confidence))
     }
+}
+
+/// The model's two outputs, box encodings and class logits, one of each per anchor;
+/// any other shape is the model's error, which fails the image.
+fn split_outputs(outputs: Vec<Output>, anchors: usize) -> Result<(Vec<f32>, Vec<f32>), LabelFailure> {
+    let mut boxes = None;
+    let mut logits = None;
+    for output in outputs {
+        match output.shape.last() {
+            Some(4) => boxes = Some(output.values),
+            Some(&n) if n == CLASSES.len() => logits = Some(output.values),
+            _ => {}
+        }
+    }
+    let (Some(boxes), Some(logits)) = (boxes, logits) else {
+        return Err(LabelFailure::permanent(error_codes::MODEL_ERROR, "the object detector gave unexpected outputs"));
+    };
+    if boxes.len() != anchors * 4 || logits.len() != anchors * CLASSES.len() {
+        return Err(LabelFailure::permanent(
+            error_codes::MODEL_ERROR,
+            format!(
+                "the object detector gave {} boxes and {} class scores for {anchors} anchors",
+                boxes.len() / 4,
+                logits.len() / CLASSES.len()
+            ),
+        ));
+    }
+    Ok((boxes, logits))
 }
 
 /// The anchor boxes of MediaPipe's `SsdAnchorsCalculator` for this model: six feature
@@ -202,6 +209,20 @@ mod tests {
         assert!((last[0] - 0.5).abs() < 1e-6 && (last[2] - (0.95f32).sqrt()).abs() < 1e-5, "{last:?}");
         // 19²·3 anchors come before the 10×10 map; its first is centred on its first cell.
         assert!((a[1083][0] - 0.05).abs() < 1e-6 && (a[1083][2] - 0.35).abs() < 1e-6, "{:?}", a[1083]);
+    }
+
+    #[test]
+    fn outputs_of_the_wrong_shape_are_the_models_error_not_labels() {
+        let output = |shape: Vec<usize>| Output { values: vec![0.0; shape.iter().product()], shape };
+        let right = || vec![output(vec![1, 1917, 4]), output(vec![1, 1917, CLASSES.len()])];
+        let (boxes, logits) = split_outputs(right(), 1917).unwrap();
+        assert_eq!((boxes.len(), logits.len()), (1917 * 4, 1917 * CLASSES.len()));
+        let failure = split_outputs(right(), 1014).unwrap_err();
+        assert_eq!((failure.code, failure.retryable), (error_codes::MODEL_ERROR, false));
+        assert!(failure.message.contains("1917 boxes and 1917 class scores for 1014 anchors"), "{}", failure.message);
+        let failure = split_outputs(vec![output(vec![1, 1917, 4]), output(vec![1, 1917, 91])], 1917).unwrap_err();
+        assert!(failure.message.contains("unexpected outputs"), "{}", failure.message);
+        assert!(split_outputs(Vec::new(), 1917).is_err(), "no outputs at all");
     }
 
     #[test]

@@ -3,36 +3,23 @@
 //! and tract, on every example photo, with every model on.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 
 use bucketlens_labeler::engine::{Engine, EngineChoice};
 use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
 use bucketlens_labeler::{LabelSet, Labeler};
 
-fn onnxruntime() -> PathBuf {
-    std::env::var_os("ONNXRUNTIME_LIBRARY")
-        .expect("the engine tests need ONNX Runtime: run them with scripts/test, which installs it")
-        .into()
-}
-
 fn labeler(engine: EngineChoice) -> OnnxLabeler {
     let detector = std::env::var_os("CENTERNET_ONNX")
         .expect("the engine tests run the detector too: run them with scripts/test, which fetches it");
-    let options = OnnxOptions {
-        threads: 2,
-        min_confidence: 1.0,
-        max_labels: 50,
-        detector: Some((detector.into(), 40.0)),
-        engine,
-        onnxruntime: Some(onnxruntime()),
-        ..OnnxOptions::default()
-    };
+    let options = OnnxOptions { detector: Some((detector.into(), 40.0)), ..common::options(engine) };
     OnnxLabeler::load(None, &options).unwrap()
 }
 
 fn examples() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/photos");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(common::photos())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "jpg"))

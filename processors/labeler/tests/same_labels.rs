@@ -13,6 +13,8 @@
 //! difference measured is 1.93 points (china.jpg's Outdoors).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -62,19 +64,9 @@ fn compare(photo: &str, was: &[(String, f32)], now: &[(String, f32)]) -> Result<
 }
 
 fn labeler(engine: EngineChoice) -> OnnxLabeler {
-    let onnxruntime = std::env::var_os("ONNXRUNTIME_LIBRARY")
-        .expect("this test needs ONNX Runtime: run it with scripts/test, which installs it");
-    let options = OnnxOptions {
-        threads: 2,
-        min_confidence: 1.0,
-        max_labels: 50,
-        // The table is of the classifier and faces (what labeled before the speed
-        // work); the object detector came after it.
-        objects: None,
-        engine,
-        onnxruntime: Some(onnxruntime.into()),
-        ..OnnxOptions::default()
-    };
+    // The table is of the classifier and faces (what labeled before the speed work);
+    // the object detector came after it.
+    let options = OnnxOptions { objects: None, ..common::options(engine) };
     OnnxLabeler::load(None, &options).unwrap()
 }
 
@@ -89,9 +81,7 @@ async fn top_five_labels_and_what_a_search_finds_are_those_before_the_speed_work
         assert_eq!(serde_json::to_value(labeler.model()).unwrap(), model, "the models changed: remake the table");
         let mut worst = (0.0f32, String::new());
         for (photo, was) in &before {
-            let bytes =
-                std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/photos").join(photo))
-                    .unwrap();
+            let bytes = std::fs::read(common::photos().join(photo)).unwrap();
             let now: Vec<(String, f32)> =
                 labeler.label(bytes).await.unwrap().labels.into_iter().map(|l| (l.name, l.confidence)).collect();
             let seen = compare(photo, was, &now).unwrap_or_else(|e| panic!("{}: {e}", labeler.engine().describe()));
