@@ -10,6 +10,7 @@
 //! parallelism, so nothing oversubscribes the cores.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bucketlens_schemas::error_codes;
@@ -164,16 +165,16 @@ pub struct Net {
 
 enum Runner {
     Tract(Arc<TypedRunnableModel>),
-    /// One session per labeling thread (a session runs one call at a time); they
-    /// share the prepacked weights.
-    Onnxruntime(Vec<Mutex<ort::session::Session>>),
+    /// Sessions (each runs one call at a time) sharing the prepacked weights, and the
+    /// count of calls that found none free, to spread their waits over the sessions.
+    Onnxruntime(Vec<Mutex<ort::session::Session>>, AtomicUsize),
 }
 
 impl std::fmt::Debug for Net {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let engine = match self.runner {
             Runner::Tract(_) => "tract",
-            Runner::Onnxruntime(_) => "onnxruntime",
+            Runner::Onnxruntime(..) => "onnxruntime",
         };
         f.debug_struct("Net").field("what", &self.what).field("engine", &engine).field("shape", &self.shape).finish()
     }
@@ -186,17 +187,24 @@ impl Net {
         engine: &Engine,
         bytes: &[u8],
         shape: &[usize],
-        threads: usize,
+        sessions: usize,
         what: &str,
     ) -> Result<(Arc<Net>, String), ModelError> {
-        let net = Net::load(engine, bytes, shape, threads, what)?;
+        let net = Net::load(engine, bytes, shape, sessions, what)?;
         let digest = Sha256::digest(bytes).iter().take(3).map(|b| format!("{b:02x}")).collect();
         Ok((Arc::new(net), digest))
     }
 
-    /// Loads `bytes` (an ONNX file) for input `shape`, ready for `threads` callers at
-    /// once. Slow-ish: call it once, at start-up.
-    pub fn load(engine: &Engine, bytes: &[u8], shape: &[usize], threads: usize, what: &str) -> Result<Net, ModelError> {
+    /// Loads `bytes` (an ONNX file) for input `shape`, with `sessions` ONNX Runtime
+    /// sessions: that many callers run at once, more wait for one to be free (tract's
+    /// plan is shared by all). Slow-ish: call it once, at start-up.
+    pub fn load(
+        engine: &Engine,
+        bytes: &[u8],
+        shape: &[usize],
+        sessions: usize,
+        what: &str,
+    ) -> Result<Net, ModelError> {
         let runner = match engine {
             Engine::Tract { .. } => {
                 Runner::Tract(tract_plan(bytes, shape).map_err(|e| ModelError::Model(format!("{what}: {e}")))?)
@@ -205,11 +213,11 @@ impl Net {
                 let environment =
                     ENVIRONMENT.get().ok_or_else(|| ModelError::Engine("onnxruntime is not loaded".into()))?;
                 let prepacked = ort::session::builder::PrepackedWeights::new();
-                let sessions = (0..threads.max(1))
+                let sessions = (0..sessions.max(1))
                     .map(|_| ort_session(environment, &prepacked, bytes).map(Mutex::new))
                     .collect::<Result<Vec<_>, String>>()
                     .map_err(|e| ModelError::Model(format!("{what}: {e}")))?;
-                Runner::Onnxruntime(sessions)
+                Runner::Onnxruntime(sessions, AtomicUsize::new(0))
             }
         };
         Ok(Net { runner, shape: shape.to_vec(), what: what.to_string() })
@@ -234,11 +242,13 @@ impl Net {
                     })
                     .collect()
             }
-            Runner::Onnxruntime(sessions) => {
-                // A free session: with at most `threads` callers there always is one.
+            Runner::Onnxruntime(sessions, waits) => {
+                // A free session, or else a turn in the next one round.
                 let mut session = match sessions.iter().find_map(|s| s.try_lock().ok()) {
                     Some(free) => free,
-                    None => sessions[0].lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+                    None => sessions[waits.fetch_add(1, Ordering::Relaxed) % sessions.len()]
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
                 };
                 let tensor =
                     ort::value::Tensor::from_array((self.shape.clone(), input)).map_err(|e| internal(e.to_string()))?;

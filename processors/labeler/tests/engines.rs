@@ -67,3 +67,38 @@ async fn onnxruntime_and_tract_give_the_same_top_labels_within_half_a_point() {
     println!("largest difference in a top-5 label: {:.5} points ({})", worst.0, worst.1);
     assert!(worst.0 <= 0.5, "{} points: {}", worst.0, worst.1);
 }
+
+/// Four threads share two object-detector sessions (one per two threads): callers that
+/// find none free wait for one, and every photo still gets exactly the labels and
+/// boxes it gets when photos are labeled one at a time on one thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn photos_labeled_at_once_on_shared_detector_sessions_get_the_labels_of_one_at_a_time() {
+    let labeler = |threads| {
+        let options = OnnxOptions { threads, ..common::options(EngineChoice::Onnxruntime) };
+        std::sync::Arc::new(OnnxLabeler::load(None, &options).unwrap())
+    };
+    let (one, four) = (labeler(1), labeler(4));
+    let photos = examples();
+    let mut alone = Vec::new();
+    for (_, bytes) in &photos {
+        alone.push(one.label(bytes.clone()).await.unwrap().labels);
+    }
+    // Every photo three times over, all at once.
+    let tasks: Vec<_> = photos
+        .iter()
+        .cycle()
+        .take(3 * photos.len())
+        .map(|(_, bytes)| {
+            let (four, bytes) = (std::sync::Arc::clone(&four), bytes.clone());
+            tokio::spawn(async move { four.label(bytes).await.unwrap().labels })
+        })
+        .collect();
+    let mut boxes = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        let labels = task.await.unwrap();
+        let (name, _) = &photos[i % photos.len()];
+        assert_eq!(labels, alone[i % photos.len()], "{name}: labeled at once differs from alone");
+        boxes += labels.iter().map(|l| l.instances.len()).sum::<usize>();
+    }
+    assert!(boxes >= 3 * 5, "the detectors found {boxes} boxes in all: the comparison saw no detections");
+}
