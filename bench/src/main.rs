@@ -1,8 +1,9 @@
 //! End-to-end benchmark of `bucketlens index` on a corpus made from the example
-//! photos, against its baseline measured in the same run: the model-only ceiling
-//! (inference on pre-decoded tensors, same number of threads, no IO, no decoding, no
-//! log, no index). Prints images/s, wall time, peak RSS and the ratio; and the same
-//! run with faces off (`labeler.faces = false`), with the object detector off
+//! photos, against its baselines measured in the same run: the model-only ceilings
+//! (same number of threads, no IO, no decoding, no log, no index): the classifier on
+//! pre-decoded tensors, and the default models (classifier, faces, objects) on
+//! pre-decoded images. Prints images/s, wall time, peak RSS and the ratios; and the
+//! same run with faces off (`labeler.faces = false`), with the object detector off
 //! (`labeler.objects = false`), and with both off (the classifier alone), each with
 //! its ratio to the classifier alone: what each detector costs.
 //!
@@ -16,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bucketlens_bench::{bucketlens, example_files, make_corpus, run_sampled, Sampled};
-use bucketlens_labeler::image::prepare;
+use bucketlens_labeler::faces::Faces;
+use bucketlens_labeler::image::{decode, prepare, resize_short_side, to_tensor_sized, INPUT_SIZE};
+use bucketlens_labeler::objects::{self, Objects};
 use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
 
 fn end_to_end(binary: &Path, corpus: &Path, data: &Path, faces: bool, objects: bool) -> anyhow::Result<Sampled> {
@@ -27,6 +30,53 @@ fn end_to_end(binary: &Path, corpus: &Path, data: &Path, faces: bool, objects: b
     let run = run_sampled(command)?;
     print!("{}", run.stdout);
     Ok(run)
+}
+
+/// `images` runs of `work` (given the image's index), `threads` at a time: the wall time.
+fn timed<W: Fn(usize) -> anyhow::Result<()> + Send + Sync + 'static>(
+    images: usize,
+    threads: usize,
+    work: W,
+) -> anyhow::Result<Duration> {
+    let work = Arc::new(work);
+    let start = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let work = Arc::clone(&work);
+            std::thread::spawn(move || (t..images).step_by(threads).try_for_each(|i| work(i)))
+        })
+        .collect();
+    for w in workers {
+        w.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
+    }
+    Ok(start.elapsed())
+}
+
+/// The ceiling of the default models: the classifier, the face detector and the object
+/// detector on each example photo decoded beforehand (at the size the labeler decodes
+/// it to), as the labeler runs them after its decode: each detector's own resize and
+/// box decoding included, the file's decoding not.
+fn default_models_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
+    let defaults = OnnxOptions::default();
+    let options = OnnxOptions { threads, faces: None, objects: None, detector: None, ..OnnxOptions::default() };
+    let labeler = OnnxLabeler::load(None, &options)?;
+    let engine = labeler.engine().clone();
+    let faces = Faces::load(&engine, threads, defaults.faces.unwrap_or(60.0))?;
+    let objects = Objects::load(&engine, threads, defaults.objects.unwrap_or(50.0))?;
+    let side = resize_short_side(INPUT_SIZE).max(objects::SIDE);
+    let mut decoded = Vec::new();
+    for f in example_files()? {
+        let bytes = std::fs::read(&f)?;
+        decoded.push(decode(&bytes, 100_000_000, side).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?.0);
+    }
+    let fail = |e: bucketlens_labeler::LabelFailure| anyhow::anyhow!("{e}");
+    timed(images, threads, move |i| {
+        let rgb = &decoded[i % decoded.len()];
+        labeler.probabilities(to_tensor_sized(rgb, INPUT_SIZE).map_err(fail)?).map_err(fail)?;
+        faces.detect(rgb).map_err(fail)?;
+        objects.detect(rgb).map_err(fail)?;
+        Ok(())
+    })
 }
 
 /// The ceiling: model inference alone on pre-decoded inputs, `threads` at a time.
@@ -41,28 +91,16 @@ fn model_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
         detector: None,
         ..OnnxOptions::default()
     };
-    let labeler = Arc::new(OnnxLabeler::load(None, &options)?);
+    let labeler = OnnxLabeler::load(None, &options)?;
     let mut tensors = Vec::new();
     for f in example_files()? {
         let bytes = std::fs::read(&f)?;
         tensors.push(prepare(&bytes, 100_000_000).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?.tensor);
     }
-    let tensors = Arc::new(tensors);
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for t in 0..threads {
-        let (labeler, tensors) = (Arc::clone(&labeler), Arc::clone(&tensors));
-        workers.push(std::thread::spawn(move || -> anyhow::Result<()> {
-            for i in (t..images).step_by(threads) {
-                labeler.probabilities(tensors[i % tensors.len()].clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            }
-            Ok(())
-        }));
-    }
-    for w in workers {
-        w.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
-    }
-    Ok(start.elapsed())
+    timed(images, threads, move |i| {
+        labeler.probabilities(tensors[i % tensors.len()].clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,6 +128,8 @@ fn main() -> anyhow::Result<()> {
     }
     let ceiling = model_only(images, threads)?;
     let ceiling_rate = images as f64 / ceiling.as_secs_f64();
+    let defaults_ceiling = default_models_only(images, threads)?;
+    let defaults_ceiling_rate = images as f64 / defaults_ceiling.as_secs_f64();
     let (_, e2e_rate, e2e) = &runs[0];
     let classifier_rate = runs[runs.len() - 1].1;
     println!();
@@ -99,6 +139,13 @@ fn main() -> anyhow::Result<()> {
         ceiling.as_secs_f64()
     );
     println!("ratio end-to-end / model-only: {:.2}", e2e_rate / ceiling_rate);
+    println!(
+        "baseline, the default models only (classifier, faces, objects on pre-decoded images): {images} in {:.2} s = \
+         {defaults_ceiling_rate:.1} images/s",
+        defaults_ceiling.as_secs_f64()
+    );
+    println!("ratio defaults end-to-end / default models only: {:.2}", e2e_rate / defaults_ceiling_rate);
+    println!("ratio classifier only end-to-end / classifier model only: {:.2}", classifier_rate / ceiling_rate);
     for (what, rate, run) in &runs {
         println!(
             "{what}: {rate:.1} images/s, peak RSS {:.0} MiB, ratio to the classifier only {:.2}",
