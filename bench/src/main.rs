@@ -58,7 +58,9 @@ fn timed<W: Fn(usize) -> anyhow::Result<()> + Send + Sync + 'static>(
 /// box decoding included, the file's decoding not.
 fn default_models_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
     let defaults = OnnxOptions::default();
-    let options = OnnxOptions { threads, faces: None, objects: None, detector: None, ..OnnxOptions::default() };
+    // Objects on, as in the defaults, so that the classifier has the sessions it has
+    // there; the labeler's own detectors are not run here.
+    let options = OnnxOptions { threads, faces: None, detector: None, ..OnnxOptions::default() };
     let labeler = OnnxLabeler::load(None, &options)?;
     let engine = labeler.engine().clone();
     let faces = Faces::load(&engine, threads, defaults.faces.unwrap_or(60.0))?;

@@ -143,7 +143,12 @@ impl OnnxLabeler {
         let engine = Engine::resolve(options.engine, options.onnxruntime.as_deref())?;
         let threads = options.threads.max(1);
         let shape = [1, 3, side as usize, side as usize];
-        let classifier = Net::load(&engine, &model_bytes, &shape, threads, "the classifier")?;
+        // With the object detector on, the classifier is about a quarter of an image's
+        // work and the detector, whose sessions are shared too, half: two threads take
+        // turns in one classifier session without waiting on it. Alone, it is all of
+        // the work, and each thread has its own.
+        let sessions = if options.objects.is_some() { threads.div_ceil(2) } else { threads };
+        let classifier = Net::load(&engine, &model_bytes, &shape, sessions, "the classifier")?;
         let hierarchy = Hierarchy::build(&label_bytes, 1000, BUILTIN_NAMES, strictness)?;
         let faces = match options.faces {
             Some(min_confidence) => Some((Faces::load(&engine, threads, min_confidence)?, hierarchy.shaped("Person"))),

@@ -68,9 +68,10 @@ async fn onnxruntime_and_tract_give_the_same_top_labels_within_half_a_point() {
     assert!(worst.0 <= 0.5, "{} points: {}", worst.0, worst.1);
 }
 
-/// Four threads share two object-detector sessions (one per two threads): callers that
-/// find none free wait for one, and every photo still gets exactly the labels and
-/// boxes it gets when photos are labeled one at a time on one thread.
+/// Four threads share two sessions of the classifier and two of the object detector
+/// (one per two threads, with the object detector on): callers that find none free
+/// wait for one, and every photo still gets exactly the labels and boxes it gets when
+/// photos are labeled one at a time on one thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn photos_labeled_at_once_on_shared_detector_sessions_get_the_labels_of_one_at_a_time() {
     let labeler = |threads| {
