@@ -24,6 +24,36 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU time (user and system) a running process has used, in seconds, if still readable.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name's closing parenthesis: state, then utime and stime as the
+    // 12th and 13th fields, in clock ticks.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks())
+}
+
+/// The machine's CPU time so far, busy and in all, in seconds summed over its cores
+/// (`/proc/stat`; idle and I/O wait are not busy).
+pub fn machine_cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<f64> =
+        stat.lines().next()?.split_whitespace().skip(1).take(8).map(|t| t.parse().unwrap_or(0.0)).collect();
+    let total: f64 = ticks.iter().sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some(((total - idle) / clock_ticks(), total / clock_ticks()))
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 /// What one sampled run took.
 pub struct Sampled {
     pub wall: Duration,
@@ -85,6 +115,12 @@ pub mod kafka {
     pub struct Broker {
         child: Child,
         pub bootstrap: String,
+    }
+
+    impl Broker {
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
     }
 
     impl Drop for Broker {

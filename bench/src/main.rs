@@ -5,7 +5,9 @@
 //! pre-decoded images. Prints images/s, wall time, peak RSS and the ratios; and the
 //! same run with faces off (`labeler.faces = false`), with the object detector off
 //! (`labeler.objects = false`), and with both off (the classifier alone), each with
-//! its ratio to the classifier alone: what each detector costs.
+//! its ratio to the classifier alone: what each detector costs. Also how long a run
+//! takes with nothing to label (start-up, model load, index), and the rates and
+//! ratios with that fixed cost taken off.
 //!
 //! Usage: cargo build --release --workspace && target/release/bucketlens-bench [COPIES] [LARGE]
 //!   COPIES (default 20): copies of the 12 example photos;
@@ -20,7 +22,7 @@ use bucketlens_bench::{bucketlens, example_files, make_corpus, run_sampled, Samp
 use bucketlens_labeler::faces::Faces;
 use bucketlens_labeler::image::{decode, prepare, resize_short_side, to_tensor_sized, INPUT_SIZE};
 use bucketlens_labeler::objects::{self, Objects};
-use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
+use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions, Sessions};
 
 fn end_to_end(binary: &Path, corpus: &Path, data: &Path, faces: bool, objects: bool) -> anyhow::Result<Sampled> {
     let mut command = Command::new(binary);
@@ -63,8 +65,9 @@ fn default_models_only(images: usize, threads: usize) -> anyhow::Result<Duration
     let options = OnnxOptions { threads, faces: None, detector: None, ..OnnxOptions::default() };
     let labeler = OnnxLabeler::load(None, &options)?;
     let engine = labeler.engine().clone();
-    let faces = Faces::load(&engine, threads, defaults.faces.unwrap_or(60.0))?;
-    let objects = Objects::load(&engine, threads, defaults.objects.unwrap_or(50.0))?;
+    let sessions = Sessions::new(threads, true);
+    let faces = Faces::load(&engine, sessions.faces, defaults.faces.unwrap_or(60.0))?;
+    let objects = Objects::load(&engine, sessions.objects, defaults.objects.unwrap_or(50.0))?;
     let side = resize_short_side(INPUT_SIZE).max(objects::SIDE);
     let mut decoded = Vec::new();
     for f in example_files()? {
@@ -132,8 +135,20 @@ fn main() -> anyhow::Result<()> {
     let ceiling_rate = images as f64 / ceiling.as_secs_f64();
     let defaults_ceiling = default_models_only(images, threads)?;
     let defaults_ceiling_rate = images as f64 / defaults_ceiling.as_secs_f64();
+    // What a run costs with nothing to label (start, model load, index open and
+    // close): a fixed cost that a large bucket spreads thin, taken off for the steady
+    // rate.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty)?;
+    let fixed = |i: usize, faces: bool, objects: bool| -> anyhow::Result<f64> {
+        Ok(end_to_end(&binary, &empty, &tmp.path().join(format!("data-empty-{i}")), faces, objects)?.wall.as_secs_f64())
+    };
+    let steady = |run: &Sampled, fixed: f64| images as f64 / (run.wall.as_secs_f64() - fixed).max(f64::EPSILON);
     let (_, e2e_rate, e2e) = &runs[0];
     let classifier_rate = runs[runs.len() - 1].1;
+    let (defaults_fixed, classifier_fixed) = (fixed(0, true, true)?, fixed(3, false, false)?);
+    let defaults_steady = steady(e2e, defaults_fixed);
+    let classifier_steady = steady(&runs[runs.len() - 1].2, classifier_fixed);
     println!();
     println!("end to end (bucketlens index, incl. model load): {images} images in {:.2} s = {e2e_rate:.1} images/s, peak RSS {:.0} MiB", e2e.wall.as_secs_f64(), e2e.peak_rss_mib);
     println!(
@@ -148,6 +163,18 @@ fn main() -> anyhow::Result<()> {
     );
     println!("ratio defaults end-to-end / default models only: {:.2}", e2e_rate / defaults_ceiling_rate);
     println!("ratio classifier only end-to-end / classifier model only: {:.2}", classifier_rate / ceiling_rate);
+    println!(
+        "with nothing to label, a run takes {defaults_fixed:.2} s with the defaults and {classifier_fixed:.2} s with \
+         the classifier only; without it:"
+    );
+    println!(
+        "  defaults {defaults_steady:.1} images/s, ratio to the default models only {:.2}",
+        defaults_steady / defaults_ceiling_rate
+    );
+    println!(
+        "  classifier only {classifier_steady:.1} images/s, ratio to the classifier model only {:.2}",
+        classifier_steady / ceiling_rate
+    );
     for (what, rate, run) in &runs {
         println!(
             "{what}: {rate:.1} images/s, peak RSS {:.0} MiB, ratio to the classifier only {:.2}",

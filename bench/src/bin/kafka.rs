@@ -6,7 +6,8 @@
 //!    back from the topic) to another topic.
 //! 2. End to end (produce, label, index) of COPIES×12 example photos with one vs two
 //!    `bucketlens label` processes (one inference thread each), against a sink:
-//!    images/s and the ratio two/one.
+//!    images/s and the ratio two/one, with the cores each role used meanwhile and how
+//!    busy the machine was.
 //!
 //! Usage: cargo build --release --workspace && \
 //!   TANSU_BINARY=… target/release/bucketlens-bench-kafka [FILES=20000] [COPIES=10]
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bucketlens_bench::kafka::{caught_up, command, start_broker, write_config, Broker};
+use bucketlens_bench::{cpu_seconds, machine_cpu_seconds};
 use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -130,6 +132,13 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
         roles.push(command(&config, &data, &["label"], &env).stderr(Stdio::null()).spawn()?);
     }
     std::thread::sleep(Duration::from_secs(8));
+    // Where the cores go while it runs: each role's CPU time and the machine's.
+    let cpu = || {
+        let role = |r: &Child| cpu_seconds(r.id()).unwrap_or(0.0);
+        let labelers: f64 = roles[1..].iter().map(role).sum();
+        (labelers, role(&roles[0]), cpu_seconds(broker.pid()).unwrap_or(0.0), machine_cpu_seconds())
+    };
+    let before = cpu();
     let start = Instant::now();
     let status = command(&config, &data, &["produce", "listing", corpus.to_str().unwrap_or("")], &env)
         .stderr(Stdio::null())
@@ -155,6 +164,7 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let wall = start.elapsed();
+    let after = cpu();
     // One at a time, so the broker sees members leave cleanly.
     for mut role in roles.into_iter().rev() {
         let _ = Command::new("kill").args(["-TERM", &role.id().to_string()]).status();
@@ -162,6 +172,17 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
     }
     let rate = images as f64 / wall.as_secs_f64();
     println!("  {labelers} labeler process(es): {images} images in {:.1} s, {rate:.1} images/s", wall.as_secs_f64());
+    let secs = wall.as_secs_f64();
+    let cores = |a: f64, b: f64| (b - a) / secs;
+    if let (Some((busy0, all0)), Some((busy1, all1))) = (before.3, after.3) {
+        println!(
+            "    cores used: labelers {:.2}, sink {:.2}, broker {:.2}; the machine {:.0}% busy (all processes)",
+            cores(before.0, after.0),
+            cores(before.1, after.1),
+            cores(before.2, after.2),
+            100.0 * (busy1 - busy0) / (all1 - all0).max(f64::EPSILON)
+        );
+    }
     Ok(rate)
 }
 

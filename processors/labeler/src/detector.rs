@@ -126,12 +126,12 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn load(engine: &Engine, threads: usize, path: &Path, min_confidence: f32) -> Result<Self, ModelError> {
+    pub fn load(engine: &Engine, sessions: usize, path: &Path, min_confidence: f32) -> Result<Self, ModelError> {
         let bytes =
             std::fs::read(path).map_err(|source| ModelError::Read { path: path.display().to_string(), source })?;
         let side = INPUT_SIDE as usize;
         let (net, digest) =
-            Net::load_versioned(engine, &bytes, &[1, side, side, 3], threads, &path.display().to_string())?;
+            Net::load_versioned(engine, &bytes, &[1, side, side, 3], sessions, &path.display().to_string())?;
         Ok(Self { net, digest, min_confidence })
     }
 

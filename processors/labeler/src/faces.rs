@@ -48,11 +48,12 @@ pub struct Faces {
 }
 
 impl Faces {
-    /// The built-in detector. Slow-ish (a few hundred ms): call it once.
-    pub fn load(engine: &Engine, threads: usize, min_confidence: f32) -> Result<Self, ModelError> {
+    /// The built-in detector, with `sessions` ONNX Runtime sessions (see
+    /// [`crate::onnx::Sessions`]). Slow-ish (a few hundred ms): call it once.
+    pub fn load(engine: &Engine, sessions: usize, min_confidence: f32) -> Result<Self, ModelError> {
         let side = SIDE as usize;
         let (net, digest) =
-            Net::load_versioned(engine, BUILTIN_FACES, &[1, 3, side, side], threads, "the face detector")?;
+            Net::load_versioned(engine, BUILTIN_FACES, &[1, 3, side, side], sessions, "the face detector")?;
         Ok(Self { net, digest, min_confidence })
     }
 

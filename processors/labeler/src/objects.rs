@@ -73,17 +73,10 @@ pub struct Objects {
 }
 
 impl Objects {
-    /// The built-in detector, for `threads` labeling threads. Slow-ish (a few hundred
-    /// ms): call it once.
-    ///
-    /// It gets one ONNX Runtime session per two threads (and so does the classifier
-    /// while it is on): it is about half of an image's work, so two threads take turns
-    /// in one session instead of each holding its own (about 50 MiB of weights and
-    /// activations). Measured on 2 cores: the same images/s, 46 MiB less peak RSS (and
-    /// 33–43 MiB less again for the classifier's).
-    pub fn load(engine: &Engine, threads: usize, min_confidence: f32) -> Result<Self, ModelError> {
+    /// The built-in detector, with `sessions` ONNX Runtime sessions (see
+    /// [`crate::onnx::Sessions`] for how many). Slow-ish (a few hundred ms): call it once.
+    pub fn load(engine: &Engine, sessions: usize, min_confidence: f32) -> Result<Self, ModelError> {
         let side = SIDE as usize;
-        let sessions = threads.div_ceil(2);
         let (net, digest) =
             Net::load_versioned(engine, BUILTIN_OBJECTS, &[1, 3, side, side], sessions, "the object detector")?;
         Ok(Self { net, anchors: Arc::new(anchors()), digest, min_confidence })
