@@ -438,14 +438,20 @@ fn decode_png(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbImag
     Ok((boxes.finish(), width, height))
 }
 
-/// Sums of the pixels falling into each output pixel's box.
+/// Sums of the pixels falling into each output pixel's box; with boxes of one pixel
+/// (a PNG no larger than needed, the usual case), the pixels themselves.
 struct Boxes {
     fx: u32,
     fy: u32,
     out_w: u32,
     out_h: u32,
     channels: usize,
-    sums: Vec<u64>,
+    pixels: Pixels,
+}
+
+enum Pixels {
+    Own(Vec<u8>),
+    Sums(Vec<u64>),
 }
 
 impl Boxes {
@@ -466,7 +472,9 @@ impl Boxes {
             }
         }
         let (out_w, out_h) = ((width / fx).max(1), (height / fy).max(1));
-        Boxes { fx, fy, out_w, out_h, channels, sums: vec![0; out_w as usize * out_h as usize * 3] }
+        let len = out_w as usize * out_h as usize * 3;
+        let pixels = if fx == 1 && fy == 1 { Pixels::Own(vec![0; len]) } else { Pixels::Sums(vec![0; len]) };
+        Boxes { fx, fy, out_w, out_h, channels, pixels }
     }
 
     /// Adds the row at image row `y` whose pixels sit at `x0, x0 + dx, …`.
@@ -476,23 +484,50 @@ impl Boxes {
             return;
         }
         let line = oy as usize * self.out_w as usize * 3;
-        for (i, pixel) in data.chunks_exact(self.channels).enumerate() {
-            let ox = (x0 + i as u32 * dx) / self.fx;
+        if let (Pixels::Own(own), 1, 3, 0) = (&mut self.pixels, dx, self.channels, x0) {
+            // A plain RGB row kept as it is.
+            let len = (self.out_w as usize * 3).min(data.len());
+            own[line..line + len].copy_from_slice(&data[..len]);
+            return;
+        }
+        let rgb = |pixel: &[u8]| if pixel.len() < 3 { [pixel[0]; 3] } else { [pixel[0], pixel[1], pixel[2]] };
+        // The output column of the pixel at x, counted along instead of divided.
+        let (mut x, mut ox, mut edge) = (x0, x0 / self.fx, (x0 / self.fx + 1) * self.fx);
+        for pixel in data.chunks_exact(self.channels) {
+            while x >= edge {
+                ox += 1;
+                edge += self.fx;
+            }
             if ox >= self.out_w {
                 break;
             }
-            let rgb = if self.channels < 3 { [pixel[0]; 3] } else { [pixel[0], pixel[1], pixel[2]] };
             let at = line + ox as usize * 3;
-            for (sum, v) in self.sums[at..at + 3].iter_mut().zip(rgb) {
-                *sum += u64::from(v);
+            match &mut self.pixels {
+                Pixels::Own(own) => own[at..at + 3].copy_from_slice(&rgb(pixel)),
+                Pixels::Sums(sums) => {
+                    for (sum, v) in sums[at..at + 3].iter_mut().zip(rgb(pixel)) {
+                        *sum += u64::from(v);
+                    }
+                }
             }
+            x += dx;
         }
     }
 
-    /// The averages (the alpha channel is dropped, as `to_rgb8` does).
+    /// The averages, rounded (the alpha channel is dropped, as `to_rgb8` does).
     fn finish(self) -> RgbImage {
-        let n = u64::from(self.fx) * u64::from(self.fy);
-        let pixels = self.sums.iter().map(|&s| ((s + n / 2) / n) as u8).collect();
+        let pixels = match self.pixels {
+            Pixels::Own(own) => own,
+            Pixels::Sums(sums) => {
+                let n = u64::from(self.fx) * u64::from(self.fy);
+                if n.is_power_of_two() {
+                    let shift = n.trailing_zeros();
+                    sums.iter().map(|&s| ((s + n / 2) >> shift) as u8).collect()
+                } else {
+                    sums.iter().map(|&s| ((s + n / 2) / n) as u8).collect()
+                }
+            }
+        };
         RgbImage::from_raw(self.out_w, self.out_h, pixels).expect("the sums are out_w × out_h × 3")
     }
 }

@@ -125,19 +125,19 @@ fn an_interlaced_png_decodes_to_the_same_pixels_as_a_plain_one() {
 
 #[test]
 fn a_large_png_is_reduced_while_it_is_read_into_averaged_boxes() {
-    // 1030x520 with short side 256: boxes of 2x2 (520 / 256), 515x260 out.
-    let (rgb, props) = decode(&png_rgb8(1030, 520, false, gradient), 100_000_000, 256).unwrap();
-    assert_eq!((props.width, props.height), (1030, 520), "the properties are the image's own size");
-    assert_eq!(rgb.dimensions(), (515, 260));
-    let mean = |x: u32, y: u32, c: usize| {
-        let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
-            .iter()
-            .map(|(dx, dy)| u32::from(gradient(2 * x + dx, 2 * y + dy)[c]))
-            .sum();
-        ((sum + 2) / 4) as u8
-    };
-    for (x, y) in [(0, 0), (100, 37), (514, 259), (300, 120)] {
-        assert_eq!(rgb.get_pixel(x, y).0, [mean(x, y, 0), mean(x, y, 1), mean(x, y, 2)], "at {x},{y}");
+    // With short side 256: 1030x520 in boxes of 2x2 (520 / 256), 515x260 out; 1030x780
+    // in boxes of 3x3, 343x260 out (the last column of pixels falls in no box).
+    for (w, h, f, out) in [(1030, 520, 2, (515, 260)), (1030, 780, 3, (343, 260))] {
+        let (rgb, props) = decode(&png_rgb8(w, h, false, gradient), 100_000_000, 256).unwrap();
+        assert_eq!((props.width, props.height), (w as i32, h as i32), "the properties are the image's own size");
+        assert_eq!(rgb.dimensions(), out);
+        let mean = |x: u32, y: u32, c: usize| {
+            let sum: u32 = (0..f * f).map(|i| u32::from(gradient(f * x + i % f, f * y + i / f)[c])).sum();
+            ((sum + f * f / 2) / (f * f)) as u8
+        };
+        for (x, y) in [(0, 0), (100, 37), (out.0 - 1, out.1 - 1), (300, 120)] {
+            assert_eq!(rgb.get_pixel(x, y).0, [mean(x, y, 0), mean(x, y, 1), mean(x, y, 2)], "{w}x{h} at {x},{y}");
+        }
     }
 }
 
