@@ -12,8 +12,10 @@
 //! Usage: cargo build --release --workspace && \
 //!   TANSU_BINARY=… target/release/bucketlens-bench-kafka [FILES=20000] [COPIES=10]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -100,6 +102,28 @@ async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Res
     Ok(())
 }
 
+/// Partitions of each end-to-end run's topics.
+const PARTITIONS: u32 = 4;
+
+/// Follows member `i`'s log (its standard error, drained to the end) for the
+/// partitions it is assigned: the latest count goes in `assigned[i]`.
+fn follow_assignments(role: &mut Child, assigned: Arc<Mutex<Vec<usize>>>, i: usize) -> anyhow::Result<()> {
+    let stderr = role.stderr.take().context("the labeler's standard error")?;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // `partitions assigned … partitions=[0, 1]`: the last bracket is the list.
+            if !line.contains("partitions assigned") {
+                continue;
+            }
+            let list = line.rsplit_once('[').and_then(|(_, rest)| rest.split_once(']')).map(|(list, _)| list);
+            if let (Some(list), Ok(mut assigned)) = (list, assigned.lock()) {
+                assigned[i] = list.split(',').filter(|p| !p.trim().is_empty()).count();
+            }
+        }
+    });
+    Ok(())
+}
+
 async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize) -> anyhow::Result<f64> {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos");
     let corpus = tmp.join(format!("photos-{labelers}"));
@@ -117,7 +141,7 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
     }
     let prefix = format!("e{labelers}.");
     let config = tmp.join(format!("e2e-{labelers}.toml"));
-    write_config(&config, &broker.bootstrap, &prefix, 4)?;
+    write_config(&config, &broker.bootstrap, &prefix, PARTITIONS)?;
     let data = tmp.join(format!("e2e-data-{labelers}"));
     let (labeler_group, index_group) = (format!("bench-labeler-{labelers}"), format!("bench-index-{labelers}"));
     let env = [
@@ -128,10 +152,32 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
     // Roles first, so that the group is formed before the records arrive.
     let mut roles: Vec<Child> = Vec::new();
     roles.push(command(&config, &data, &["sink"], &env).stderr(Stdio::null()).spawn()?);
-    for _ in 0..labelers {
-        roles.push(command(&config, &data, &["label"], &env).stderr(Stdio::null()).spawn()?);
+    let assigned = Arc::new(Mutex::new(vec![0; labelers]));
+    let started = Instant::now();
+    for i in 0..labelers {
+        let mut role = command(&config, &data, &["label"], &env)
+            .env("BUCKETLENS_LOG", "warn,bucketlens_runtime::log::kafka::consumer=info")
+            .stderr(Stdio::piped())
+            .spawn()?;
+        follow_assignments(&mut role, Arc::clone(&assigned), i)?;
+        roles.push(role);
     }
-    std::thread::sleep(Duration::from_secs(8));
+    // Every member with its share of the partitions, so that the run measures
+    // labeling, not the group forming.
+    loop {
+        let now = assigned.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+        if now.iter().all(|&n| n > 0) && now.iter().sum::<usize>() == PARTITIONS as usize {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the labeler group did not form in 2 minutes: partitions per member {now:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "  the labeler group had every partition assigned {:.1} s after its members started",
+        started.elapsed().as_secs_f64()
+    );
     // Where the cores go while it runs: each role's CPU time and the machine's.
     let cpu = || {
         let role = |r: &Child| cpu_seconds(r.id()).unwrap_or(0.0);
@@ -165,6 +211,7 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
     }
     let wall = start.elapsed();
     let after = cpu();
+    let marks = log.watermarks("objects.changed.v1").await?;
     // One at a time, so the broker sees members leave cleanly.
     for mut role in roles.into_iter().rev() {
         let _ = Command::new("kill").args(["-TERM", &role.id().to_string()]).status();
@@ -183,6 +230,9 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
             100.0 * (busy1 - busy0) / (all1 - all0).max(f64::EPSILON)
         );
     }
+    // How the images fell into the partitions the members share out.
+    let counts: Vec<String> = marks.iter().map(|m| (m.high - m.low).to_string()).collect();
+    println!("    images per partition of objects.changed.v1: {}", counts.join(", "));
     Ok(rate)
 }
 
