@@ -45,13 +45,18 @@ pub fn machine_cpu_seconds() -> Option<(f64, f64)> {
     Some(((total - idle) / clock_ticks(), total / clock_ticks()))
 }
 
+/// Clock ticks a second (`getconf CLK_TCK`, asked once: the readings above are taken
+/// inside the measured runs).
 fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// What one sampled run took.

@@ -145,10 +145,11 @@ fn main() -> anyhow::Result<()> {
     };
     let steady = |run: &Sampled, fixed: f64| images as f64 / (run.wall.as_secs_f64() - fixed).max(f64::EPSILON);
     let (_, e2e_rate, e2e) = &runs[0];
-    let classifier_rate = runs[runs.len() - 1].1;
+    let (_, classifier_rate, classifier_run) = &runs[runs.len() - 1];
+    let classifier_rate = *classifier_rate;
     let (defaults_fixed, classifier_fixed) = (fixed(0, true, true)?, fixed(3, false, false)?);
     let defaults_steady = steady(e2e, defaults_fixed);
-    let classifier_steady = steady(&runs[runs.len() - 1].2, classifier_fixed);
+    let classifier_steady = steady(classifier_run, classifier_fixed);
     println!();
     println!("end to end (bucketlens index, incl. model load): {images} images in {:.2} s = {e2e_rate:.1} images/s, peak RSS {:.0} MiB", e2e.wall.as_secs_f64(), e2e.peak_rss_mib);
     println!(
