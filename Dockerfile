@@ -1,14 +1,15 @@
 # syntax=docker/dockerfile:1
 # One image for every bucketlens role: `docker run bucketlens index|label|sink|serve|produce …`.
-# The models are inside the binary, ONNX Runtime's library beside it; the runtime is a slim Debian with CA certificates,
+# The models are inside the binary, ONNX Runtime's library beside it; the runtime is a slim Debian with CA certificates
+# and libheif (HEIC, AVIF),
 # running as a non-root user. Build: `docker build -t bucketlens .` (BuildKit).
 
 FROM rust:1.95-slim-bookworm AS builder
 # librdkafka, OpenSSL (rdkafka's ssl-vendored), SQLite and libjpeg-turbo are built from
 # source by their crates: a C/C++ toolchain, cmake, perl, make and nasm (libjpeg-turbo's
-# SIMD code) are all they need.
+# SIMD code) are all they need. HEIC and AVIF are read through Debian's libheif.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential cmake nasm perl pkg-config zlib1g-dev \
+    && apt-get install -y --no-install-recommends build-essential cmake libheif-dev nasm perl pkg-config zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -30,7 +31,7 @@ RUN mkdir -p /out \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libheif1 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/bucketlens --create-home bucketlens
 COPY --from=builder /out/bucketlens /usr/local/bin/bucketlens

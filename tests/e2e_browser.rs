@@ -205,6 +205,33 @@ async fn the_open_page_follows_a_watched_folder_without_a_reload() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phones_heic_shows_in_the_grid_and_in_the_detail_view() {
+    let world = World::new(0);
+    let heic = common::examples_dir().join("../../tests/fixtures/heif/chelsea.heic");
+    std::fs::copy(heic, world.photos.join("IMG_0001.HEIC")).unwrap();
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&format!("{}/?q=cat", server.url)).await.unwrap();
+    let card = ".card[data-key=\"photos/IMG_0001.HEIC\"]";
+    browser
+        .until(
+            "the HEIC's thumbnail",
+            &format!("const i = document.querySelector('{card} img'); return i && i.complete && i.naturalWidth > 0"),
+        )
+        .await;
+    client.find(Locator::Css(card)).await.unwrap().click().await.unwrap();
+    // Chromium cannot show a HEIC itself: the detail view shows its largest thumbnail.
+    let shown = browser
+        .until("the HEIC in the detail view", "const i = document.querySelector('#detail-img'); return i.complete && i.naturalWidth > 0 && [i.naturalWidth, i.naturalHeight, i.getAttribute('src')]")
+        .await;
+    assert_eq!((shown[0].as_u64(), shown[1].as_u64()), (Some(451), Some(300)), "{shown}");
+    assert!(shown[2].as_str().unwrap().starts_with("/api/thumbnails/photos/IMG_0001.HEIC?size=1024"), "{shown}");
+    browser.client.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_token_the_page_asks_for_it_then_works() {
     let world = World::new(1);
     world.index();

@@ -143,6 +143,38 @@ fn webp_gif_tiff_and_bmp_photos_are_listed_labeled_and_searchable() {
     assert!(["webp", "gif", "tiff", "bmp"].iter().all(|f| formats.contains(f)), "{formats:?}");
 }
 
+#[test]
+fn heic_and_avif_photos_are_listed_labeled_upright_and_searchable() {
+    let w = World::new(0);
+    let fixtures = common::examples_dir().join("../../tests/fixtures/heif");
+    // As a phone names them: upper-case extensions.
+    for (from, to) in
+        [("chelsea.heic", "IMG_0001.HEIC"), ("chelsea.avif", "cat.avif"), ("halves-rotated.heic", "halves.heic")]
+    {
+        std::fs::copy(fixtures.join(from), w.photos.join(to)).unwrap();
+    }
+    let out = w.index();
+    assert!(out.contains("found 3 images") && out.contains("failed 0"), "{out}");
+    let found = w.json(&["search", "cat", "--json", "--min-confidence", "80"]);
+    let mut keys: Vec<&str> = found["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["IMG_0001.HEIC", "cat.avif"], "{found}");
+    let all = w.json(&["search", "*", "--json"]);
+    let doc = |key: &str| all["hits"].as_array().unwrap().iter().find(|d| d["key"] == key).unwrap().clone();
+    let image = |key: &str| {
+        let d = doc(key);
+        (
+            d["image"]["format"].as_str().unwrap().to_string(),
+            d["image"]["width"].as_i64(),
+            d["image"]["height"].as_i64(),
+        )
+    };
+    assert_eq!(image("IMG_0001.HEIC"), ("heic".to_string(), Some(451), Some(300)));
+    assert_eq!(image("cat.avif"), ("avif".to_string(), Some(451), Some(300)));
+    // Stored 96x64, displayed turned by the container: the displayed size.
+    assert_eq!(image("halves.heic"), ("heic".to_string(), Some(64), Some(96)));
+}
+
 /// What a person searches the example photos for (`examples/photos/expected-labels.toml`).
 struct Expected {
     searched: Vec<String>,

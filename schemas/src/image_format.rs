@@ -12,7 +12,14 @@ pub enum ImageFormat {
     Gif,
     Tiff,
     Bmp,
+    /// HEIF stills, HEVC-coded (what phones write).
+    Heic,
+    /// HEIF stills, AV1-coded.
+    Avif,
 }
+
+/// The ISO media brands (`ftyp`) of HEIF still images: HEVC ones and the generic one.
+const HEIC_BRANDS: [&[u8; 4]; 5] = [b"heic", b"heix", b"heim", b"heis", b"mif1"];
 
 impl ImageFormat {
     /// The format whose signature starts `bytes`, if any.
@@ -39,6 +46,19 @@ impl ImageFormat {
                 return Some(Self::Bmp);
             }
         }
+        // An ISO media file: its major brand at 8..12, compatible brands after 16.
+        if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+            let major = &bytes[8..12];
+            let size = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+            let compatible = bytes.get(16..size.min(bytes.len())).unwrap_or_default();
+            let avif = major == b"avif" || (major == b"mif1" && compatible.chunks_exact(4).any(|b| b == b"avif"));
+            if avif {
+                return Some(Self::Avif);
+            }
+            if HEIC_BRANDS.iter().any(|b| major == *b) {
+                return Some(Self::Heic);
+            }
+        }
         None
     }
 
@@ -52,6 +72,8 @@ impl ImageFormat {
             "gif" => Some(Self::Gif),
             "tif" | "tiff" => Some(Self::Tiff),
             "bmp" | "dib" => Some(Self::Bmp),
+            "heic" | "heif" | "hif" => Some(Self::Heic),
+            "avif" => Some(Self::Avif),
             _ => None,
         }
     }
@@ -65,6 +87,8 @@ impl ImageFormat {
             Self::Gif => "gif",
             Self::Tiff => "tiff",
             Self::Bmp => "bmp",
+            Self::Heic => "heic",
+            Self::Avif => "avif",
         }
     }
 
@@ -77,6 +101,8 @@ impl ImageFormat {
             Self::Gif => "image/gif",
             Self::Tiff => "image/tiff",
             Self::Bmp => "image/bmp",
+            Self::Heic => "image/heic",
+            Self::Avif => "image/avif",
         }
     }
 }
@@ -93,22 +119,32 @@ mod tests {
             b.extend_from_slice(&40u32.to_le_bytes());
             b
         };
-        let cases: [(&[u8], Option<ImageFormat>); 7] = [
+        let cases: [(&[u8], Option<ImageFormat>); 11] = [
             (b"RIFF\x10\0\0\0WEBPVP8 ", Some(ImageFormat::WebP)),
             (b"GIF89a\x01\0\x01\0", Some(ImageFormat::Gif)),
             (b"II*\0\x08\0\0\0", Some(ImageFormat::Tiff)),
             (b"MM\0*\0\0\0\x08", Some(ImageFormat::Tiff)),
             (&bmp, Some(ImageFormat::Bmp)),
             (b"BMW is a car maker, not a bitmap", None),
-            (b"\0\0\0\x18ftypheic", None),
+            (b"\0\0\0\x18ftypheic", Some(ImageFormat::Heic)),
+            (b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf", Some(ImageFormat::Avif)),
+            (b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif", Some(ImageFormat::Avif)),
+            (b"\0\0\0\x18ftypmif1\0\0\0\0mif1heic", Some(ImageFormat::Heic)),
+            // A video, or an image sequence: not a still image.
+            (b"\0\0\0\x18ftypisom\0\0\0\0isomavc1", None),
         ];
         for (bytes, format) in cases {
             assert_eq!(ImageFormat::sniff(bytes), format, "{:?}", String::from_utf8_lossy(bytes));
         }
-        for (key, format) in [("a.WEBP", ImageFormat::WebP), ("b.gif", ImageFormat::Gif), ("c.tif", ImageFormat::Tiff)]
-        {
+        for (key, format) in [
+            ("a.WEBP", ImageFormat::WebP),
+            ("b.gif", ImageFormat::Gif),
+            ("c.tif", ImageFormat::Tiff),
+            ("IMG_0001.HEIC", ImageFormat::Heic),
+            ("e.avif", ImageFormat::Avif),
+        ] {
             assert_eq!(ImageFormat::from_extension(key), Some(format));
         }
-        assert_eq!(ImageFormat::from_extension("d.heic"), None);
+        assert_eq!(ImageFormat::from_extension("d.mov"), None);
     }
 }

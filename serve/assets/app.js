@@ -73,6 +73,10 @@ const objectPath = (hit) => `${encodeURIComponent(hit.bucket)}/${encodeURICompon
 const version = (hit) => encodeURIComponent(hit.etag ?? hit.version_id ?? '');
 const thumbUrl = (hit, size) => `/api/thumbnails/${objectPath(hit)}?size=${size}&v=${version(hit)}`;
 const imageUrl = (hit) => `/api/images/${objectPath(hit)}?v=${version(hit)}`;
+// Formats every current browser shows; a TIFF or a HEIC is shown through its largest
+// thumbnail (a JPEG, upright, the boxes in the same place) instead.
+const SHOWN = ['jpeg', 'png', 'webp', 'gif', 'bmp', 'avif'];
+const detailUrl = (hit) => (!hit.image || SHOWN.includes(hit.image.format) ? imageUrl(hit) : thumbUrl(hit, 1024));
 
 function showError(error) {
   $('error').textContent = error.message;
@@ -277,7 +281,7 @@ function renderBoxes(hit) {
 }
 
 function renderDetail(hit) {
-  $('detail-img').src = imageUrl(hit);
+  $('detail-img').src = detailUrl(hit);
   $('detail-img').alt = hit.key;
   $('detail-key').textContent = `${hit.bucket}/${hit.key}`;
   renderBoxes(hit);

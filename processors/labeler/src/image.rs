@@ -16,6 +16,10 @@
 //! - WebP, GIF (its first frame), TIFF and BMP are decoded at full size by the
 //!   `image` crate's decoders, up to 256 MiB of decoded pixels (checked from the
 //!   header), then brought down to the same short side.
+//! - HEIC and AVIF stills (their primary image) are decoded at full size by the
+//!   system's libheif, on the calling thread, up to 160 MiB of RGB (checked from the
+//!   header), with the container's rotation and mirroring applied; their rows are
+//!   averaged into boxes on the way out, as a PNG's.
 //! - A JPEG's EXIF orientation is applied to the decoded pixels, so that labels and
 //!   boxes are those of the image as it is displayed, and its size is the displayed
 //!   one (a portrait photo stored sideways is 3024×4032, not 4032×3024).
@@ -60,6 +64,7 @@ pub fn decode(bytes: &[u8], max_pixels: u64, short_side: u32) -> Result<(RgbImag
     let (rgb, width, height) = match format {
         ImageFormat::Jpeg => decode_jpeg(bytes, max_pixels, short_side)?,
         ImageFormat::Png => decode_png(bytes, max_pixels, short_side)?,
+        ImageFormat::Heic | ImageFormat::Avif => decode_heif(bytes, format, max_pixels, short_side)?,
         other => decode_other(bytes, other, max_pixels, short_side)?,
     };
     Ok((rgb, ImageProperties { format: format.name().to_string(), width: width as i32, height: height as i32 }))
@@ -77,6 +82,11 @@ pub fn properties(bytes: &[u8]) -> Result<ImageProperties, LabelFailure> {
         }
         ImageFormat::Png => {
             ImageReader::with_format(Cursor::new(bytes), Codec::Png).into_dimensions().map_err(|e| corrupt("PNG", e))?
+        }
+        ImageFormat::Heic | ImageFormat::Avif => {
+            let context = heif_context(bytes, format)?;
+            let handle = context.primary_image_handle().map_err(|e| corrupt(format_name(format), e))?;
+            (handle.width(), handle.height())
         }
         other => {
             let mut decoder = other_decoder(bytes, other)?;
@@ -100,15 +110,14 @@ fn unsupported_message(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(12)];
     // An ISO media file names what it holds in its brand (bytes 8..12).
     let guess = match (head.len() >= 12 && &head[4..8] == b"ftyp").then(|| &head[8..12]) {
-        Some(b"avif" | b"avis") => "AVIF",
-        Some(b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx") => "HEIC",
-        Some(b"mif1" | b"msf1") => "HEIF",
+        Some(b"avis") => "an AVIF image sequence (bucketlens reads AVIF stills)",
+        Some(b"hevc" | b"hevx" | b"msf1") => "a HEIF image sequence (bucketlens reads HEIC stills)",
         Some(_) => "an ISO media file (MP4, MOV…)",
         None if head.starts_with(b"GIF8") || head.starts_with(b"BM") => "a GIF or BMP with a broken header",
         None => "not an image",
     };
     format!(
-        "JPEG, PNG, WebP, GIF, TIFF and BMP are supported (HEIC and AVIF are not); the content looks like {guess} (first bytes {head:02X?})"
+        "JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC and AVIF are supported; the content looks like {guess} (first bytes {head:02X?})"
     )
 }
 
@@ -305,21 +314,40 @@ fn displayed(width: u32, height: u32, orientation: Orientation) -> (u32, u32) {
 /// their decoded pixels may take at most this much (64 MP of RGBA, 85 MP of RGB).
 const OTHER_MAX_DECODE_BYTES: u64 = 256 << 20;
 
-fn codec(format: ImageFormat) -> (Codec, &'static str) {
+/// The format as people write it, in messages.
+fn format_name(format: ImageFormat) -> &'static str {
     match format {
-        ImageFormat::Jpeg => (Codec::Jpeg, "JPEG"),
-        ImageFormat::Png => (Codec::Png, "PNG"),
-        ImageFormat::WebP => (Codec::WebP, "WebP"),
-        ImageFormat::Gif => (Codec::Gif, "GIF"),
-        ImageFormat::Tiff => (Codec::Tiff, "TIFF"),
-        ImageFormat::Bmp => (Codec::Bmp, "BMP"),
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Png => "PNG",
+        ImageFormat::WebP => "WebP",
+        ImageFormat::Gif => "GIF",
+        ImageFormat::Tiff => "TIFF",
+        ImageFormat::Bmp => "BMP",
+        ImageFormat::Heic => "HEIC",
+        ImageFormat::Avif => "AVIF",
+    }
+}
+
+/// The `image` crate's decoder of the formats it reads at full size.
+fn codec(format: ImageFormat) -> Result<Codec, LabelFailure> {
+    match format {
+        ImageFormat::Jpeg => Ok(Codec::Jpeg),
+        ImageFormat::Png => Ok(Codec::Png),
+        ImageFormat::WebP => Ok(Codec::WebP),
+        ImageFormat::Gif => Ok(Codec::Gif),
+        ImageFormat::Tiff => Ok(Codec::Tiff),
+        ImageFormat::Bmp => Ok(Codec::Bmp),
+        ImageFormat::Heic | ImageFormat::Avif => Err(LabelFailure::permanent(
+            error_codes::LABELER_ERROR,
+            format!("{} is decoded by libheif, not the image crate", format_name(format)),
+        )),
     }
 }
 
 /// The `image` crate's decoder for `format`, its header read.
 fn other_decoder(bytes: &[u8], format: ImageFormat) -> Result<Box<dyn ::image::ImageDecoder + '_>, LabelFailure> {
-    let (codec, name) = codec(format);
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), codec);
+    let name = format_name(format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), codec(format)?);
     let mut limits = ::image::Limits::default();
     limits.max_alloc = Some(OTHER_MAX_DECODE_BYTES + (16 << 20));
     reader.limits(limits);
@@ -335,7 +363,7 @@ fn decode_other(
     max_pixels: u64,
     short_side: u32,
 ) -> Result<(RgbImage, u32, u32), LabelFailure> {
-    let name = codec(format).1;
+    let name = format_name(format);
     let mut decoder = other_decoder(bytes, format)?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
@@ -371,6 +399,77 @@ fn decode_other(
     image.apply_orientation(orientation);
     let (width, height) = displayed(width, height, orientation);
     Ok((image.into_rgb8(), width, height))
+}
+
+/// HEIC and AVIF are decoded at full size by libheif (the system's library, with
+/// libde265 for HEVC and dav1d or aom for AV1): the decoded RGB may take at most this
+/// much (56 MP: a 48 MP phone photo fits), checked from the header.
+const HEIF_MAX_DECODE_BYTES: u64 = 160 << 20;
+
+/// libheif, set up once for the process (its plugins and codecs are process-wide).
+static HEIF: std::sync::OnceLock<libheif_rs::LibHeif> = std::sync::OnceLock::new();
+
+/// The HEIF container of `bytes`, read (its boxes, no pixels), with its tiles set to
+/// decode on the calling thread, as every other decode here.
+fn heif_context(bytes: &[u8], format: ImageFormat) -> Result<libheif_rs::HeifContext<'_>, LabelFailure> {
+    HEIF.get_or_init(libheif_rs::LibHeif::new);
+    let mut context = libheif_rs::HeifContext::read_from_bytes(bytes).map_err(|e| corrupt(format_name(format), e))?;
+    context.set_max_decoding_threads(0);
+    Ok(context)
+}
+
+/// Decodes a HEIC or AVIF still (its primary image): the pixel limit and the decode
+/// size are checked from the header first; libheif applies the container's rotation
+/// and mirroring (`irot`, `imir`: HEIF's orientation, which takes the place of EXIF's),
+/// so the size is the displayed one; the rows are then averaged into boxes while
+/// copied out (as a PNG's), down to `short_side`.
+fn decode_heif(
+    bytes: &[u8],
+    format: ImageFormat,
+    max_pixels: u64,
+    short_side: u32,
+) -> Result<(RgbImage, u32, u32), LabelFailure> {
+    use libheif_rs::{ColorSpace, RgbChroma};
+    let name = format_name(format);
+    let context = heif_context(bytes, format)?;
+    let handle = context.primary_image_handle().map_err(|e| corrupt(name, e))?;
+    let (width, height) = (handle.width(), handle.height());
+    if width == 0 || height == 0 {
+        return Err(corrupt(name, "zero width or height"));
+    }
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(too_large(width.into(), height.into(), max_pixels));
+    }
+    let decoded = u64::from(width) * u64::from(height) * 3;
+    if decoded > HEIF_MAX_DECODE_BYTES {
+        return Err(LabelFailure::permanent(
+            error_codes::IMAGE_TOO_LARGE,
+            format!(
+                "a {name} of {width}x{height} takes {} MiB decoded; bucketlens decodes {name} images of up to {} MiB",
+                decoded >> 20,
+                HEIF_MAX_DECODE_BYTES >> 20
+            ),
+        ));
+    }
+    let _one_at_a_time =
+        (decoded > LARGE_DECODE_BYTES).then(|| LARGE_DECODES.lock().unwrap_or_else(|e| e.into_inner()));
+    // Interleaved RGB is 8 bits a sample: 10- and 12-bit images (HDR) are brought down
+    // to it. (No decoding options are passed: libheif-rs 0.20 frees them before the
+    // call reads them.)
+    let lib = HEIF.get_or_init(libheif_rs::LibHeif::new);
+    let image = lib.decode(&handle, ColorSpace::Rgb(RgbChroma::Rgb), None).map_err(|e| corrupt(name, e))?;
+    let planes = image.planes();
+    let plane = planes.interleaved.ok_or_else(|| corrupt(name, "libheif gave no RGB pixels"))?;
+    let (w, h, stride) = (plane.width, plane.height, plane.stride);
+    let row = w as usize * 3;
+    if plane.bits_per_pixel != 8 || stride < row || plane.data.len() < stride * h as usize {
+        return Err(corrupt(name, format!("libheif gave {w}x{h} pixels of {} bits", plane.bits_per_pixel)));
+    }
+    let mut boxes = Boxes::new(w, h, short_side, 3);
+    for (y, line) in (0..h).zip(plane.data.chunks(stride)) {
+        boxes.add_row(y, 0, 1, &line[..row]);
+    }
+    Ok((boxes.finish(), w, h))
 }
 
 /// A PNG is reduced while it is decoded, row by row, to at most this many pixels:

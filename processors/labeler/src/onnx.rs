@@ -81,8 +81,9 @@ pub struct ModelFiles {
 /// cores: the same images/s, 46 MiB less peak RSS for the detector's and 33–43 MiB less
 /// again for the classifier's. The classifier alone is all of the work: sharing its
 /// session then slowed it from about 80 to 48 images/s, so each thread keeps its own.
-/// The face detector (13 MiB, several tiles on a wide photo) and a user's own detector
-/// keep one per thread.
+/// The face detector (about a tenth of the work then, 13 MiB a session) shares its
+/// sessions the same way while the object detector is on: measured in the bench (see
+/// the README's Benchmarks). A user's own detector keeps one per thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sessions {
     pub classifier: usize,
@@ -97,7 +98,7 @@ impl Sessions {
         let shared = threads.div_ceil(2);
         Self {
             classifier: if objects_on { shared } else { threads },
-            faces: threads,
+            faces: if objects_on { shared } else { threads },
             objects: shared,
             detector: threads,
         }

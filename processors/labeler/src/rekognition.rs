@@ -221,7 +221,7 @@ fn to_label(label: &aws_sdk_rekognition::types::Label) -> Label {
     }
 }
 
-/// The short side of the JPEG a WebP, GIF, TIFF or BMP is turned into for Rekognition
+/// The short side of the JPEG a WebP, GIF, TIFF, BMP, HEIC or AVIF is turned into for Rekognition
 /// (it labels well from 640 pixels; 5 MB of bytes at most).
 const TRANSCODE_SHORT_SIDE: u32 = 1024;
 /// The pixel limit of an image transcoded for Rekognition (as `labeler.max-pixels`' default).
@@ -296,7 +296,7 @@ impl Labeler for RekognitionLabeler {
                 let properties = check_bytes(&image)?;
                 (image, properties)
             }
-            // WebP, GIF, TIFF, BMP: Rekognition refuses them; it gets a JPEG.
+            // WebP, GIF, TIFF, BMP, HEIC, AVIF: Rekognition refuses them; it gets a JPEG.
             Some(_) => {
                 let transcoding = tokio::task::spawn_blocking(move || transcode(&image));
                 transcoding.await.map_err(|e| LabelFailure::permanent(error_codes::LABELER_ERROR, e.to_string()))??
@@ -343,7 +343,7 @@ mod tests {
         };
         assert_eq!(check_bytes(&png(79, 200)).unwrap_err().code, "ImageTooSmall");
         assert_eq!(check_bytes(&png(80, 80)).unwrap().width, 80);
-        assert_eq!(check_bytes(b"\0\0\0\x18ftypheic....").unwrap_err().code, "UnsupportedFormat");
+        assert_eq!(check_bytes(b"\0\0\0\x18ftypmsf1....").unwrap_err().code, "UnsupportedFormat");
         assert_eq!(check_bytes(b"GIF89a....").unwrap_err().code, "CorruptImage");
     }
 
@@ -360,6 +360,13 @@ mod tests {
         let sent = check_bytes(&jpeg).unwrap();
         assert_eq!((sent.width, sent.height), (1365, 1024));
         assert!(!rekognition_reads("photos/a.webp") && rekognition_reads("photos/a.JPG"));
+        // A phone's HEIC: a JPEG of its displayed size (under 1024 pixels a side, not enlarged).
+        let heic = std::fs::read(format!("{}/../../tests/fixtures/heif/chelsea.heic", env!("CARGO_MANIFEST_DIR")));
+        let (jpeg, properties) = transcode(&heic.unwrap()).unwrap();
+        assert_eq!((properties.format.as_str(), properties.width, properties.height), ("heic", 451, 300));
+        let sent = check_bytes(&jpeg).unwrap();
+        assert_eq!((sent.format.as_str(), sent.width, sent.height), ("jpeg", 451, 300));
+        assert!(!rekognition_reads("DCIM/IMG_0001.HEIC"));
     }
 
     #[test]

@@ -24,11 +24,18 @@ fn empty_unknown_and_corrupt_inputs_fail_with_a_reason() {
     let err = prepare(&[], 1000).unwrap_err();
     assert_eq!(err.code, "EmptyObject");
 
+    // A HEIC or AVIF header with nothing after it: libheif says what is missing.
     let err = prepare(b"\0\0\0\x18ftypheic\0\0\0\0", 1000).unwrap_err();
-    assert_eq!(err.code, "UnsupportedFormat");
-    assert!(err.message.contains("looks like HEIC"), "{}", err.message);
+    assert_eq!(err.code, "CorruptImage");
+    assert!(err.message.contains("the HEIC data cannot be decoded"), "{}", err.message);
     let err = prepare(b"\0\0\0\x1cftypavif\0\0\0\0", 1000).unwrap_err();
-    assert!(err.message.contains("looks like AVIF") && err.message.contains("WebP"), "{}", err.message);
+    assert!(err.message.contains("the AVIF data cannot be decoded"), "{}", err.message);
+    // Image sequences and videos are not stills: named.
+    let err = prepare(b"\0\0\0\x18ftypmsf1\0\0\0\0", 1000).unwrap_err();
+    assert_eq!(err.code, "UnsupportedFormat");
+    assert!(err.message.contains("a HEIF image sequence") && err.message.contains("HEIC"), "{}", err.message);
+    let err = prepare(b"\0\0\0\x18ftypisom\0\0\0\0", 1000).unwrap_err();
+    assert!(err.message.contains("an ISO media file (MP4"), "{}", err.message);
     let err = prepare(b"GIF89a\x01\x00\x01\x00", 1000).unwrap_err();
     assert_eq!(err.code, "CorruptImage", "a GIF cut short: {}", err.message);
 
@@ -339,4 +346,69 @@ fn a_resize_of_nothing_is_a_corrupt_image_naming_the_sizes_and_a_one_pixel_image
     let tensor = to_tensor(&RgbImage::from_pixel(1, 1, ::image::Rgb([255, 0, 127]))).unwrap();
     assert_eq!(tensor.len(), 3 * 224 * 224);
     assert!((tensor[0] - 1.0).abs() < 0.01 && (tensor[224 * 224] + 127.0 / 128.0).abs() < 0.01);
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../../tests/fixtures/heif/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn heic_and_avif_decode_like_the_png_they_were_made_from() {
+    let reference = prepare(&example("chelsea.png"), 100_000_000).unwrap();
+    for (file, format) in [("chelsea.heic", "heic"), ("chelsea.avif", "avif")] {
+        let bytes = fixture(file);
+        let prepared = prepare(&bytes, 100_000_000).unwrap();
+        // The HEIC is coded 452 wide and cropped to 451 by its container.
+        assert_eq!(prepared.properties, ImageProperties { format: format.into(), width: 451, height: 300 });
+        assert_eq!(properties(&bytes).unwrap(), prepared.properties, "{file}: the header-only size");
+        let diff = prepared.tensor.iter().zip(&reference.tensor).map(|(a, b)| (a - b).abs()).sum::<f32>()
+            / reference.tensor.len() as f32;
+        assert!(diff < 0.05, "{file}: mean difference {diff}");
+        // Cut short: a clear error, not a panic or half a picture.
+        let err = prepare(&bytes[..bytes.len() / 2], 100_000_000).unwrap_err();
+        assert_eq!(err.code, "CorruptImage", "{file}: {}", err.message);
+        assert!(err.message.contains(&format!("the {} data", format.to_uppercase())), "{}", err.message);
+    }
+}
+
+#[test]
+fn a_heics_own_rotation_is_applied_to_its_pixels_and_size() {
+    let red = |p: &::image::Rgb<u8>| p[0] > 150 && p[2] < 100;
+    let blue = |p: &::image::Rgb<u8>| p[2] > 150 && p[0] < 100;
+    // Stored 96x64 with red on the left; its `irot` turns it 90° clockwise: red on top.
+    let bytes = fixture("halves-rotated.heic");
+    let (rgb, props) = decode(&bytes, 100_000_000, 64).unwrap();
+    assert_eq!((props.width, props.height), (64, 96));
+    assert_eq!(rgb.dimensions(), (64, 96));
+    assert!(
+        red(rgb.get_pixel(32, 4)) && blue(rgb.get_pixel(32, 91)),
+        "{:?} {:?}",
+        rgb.get_pixel(32, 4),
+        rgb.get_pixel(32, 91)
+    );
+    assert_eq!((properties(&bytes).unwrap().width, properties(&bytes).unwrap().height), (64, 96));
+    // Reduced on the way to the short side asked for, still upright.
+    let (rgb, _) = decode(&bytes, 100_000_000, 16).unwrap();
+    assert_eq!(rgb.dimensions(), (16, 24));
+    assert!(red(rgb.get_pixel(8, 1)) && blue(rgb.get_pixel(8, 22)));
+}
+
+#[test]
+fn a_heic_too_large_to_decode_is_refused_from_its_header() {
+    // The image's size is its `ispe` property: patched to claim more pixels.
+    let small = fixture("halves-rotated.heic");
+    let at = small.windows(4).position(|w| w == b"ispe").unwrap() + 8;
+    let claim = |w: u32, h: u32| {
+        let mut heic = small.clone();
+        heic[at..at + 4].copy_from_slice(&w.to_be_bytes());
+        heic[at + 4..at + 8].copy_from_slice(&h.to_be_bytes());
+        heic
+    };
+    let err = prepare(&claim(20_000, 20_000), 100_000_000).unwrap_err();
+    assert_eq!(err.code, "ImageTooLarge", "{}", err.message);
+    assert!(err.message.contains("20000x20000"), "{}", err.message);
+    // Under the pixel limit, but 231 MiB of RGB at full size.
+    let err = prepare(&claim(9_000, 9_000), 100_000_000).unwrap_err();
+    assert_eq!(err.code, "ImageTooLarge", "{}", err.message);
+    assert!(err.message.contains("HEIC") && err.message.contains("MiB"), "{}", err.message);
 }

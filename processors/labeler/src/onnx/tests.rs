@@ -118,10 +118,11 @@ async fn a_panic_while_labeling_fails_that_image_and_the_labeling_thread_goes_on
 }
 
 #[test]
-fn the_classifier_and_the_object_detector_share_a_session_between_two_threads_only_together() {
+fn the_classifier_the_faces_and_the_object_detector_share_a_session_between_two_threads_only_together() {
     let together = Sessions::new(4, true);
-    assert_eq!((together.classifier, together.objects, together.faces, together.detector), (2, 2, 4, 4));
+    assert_eq!((together.classifier, together.objects, together.faces, together.detector), (2, 2, 2, 4));
     assert_eq!(Sessions::new(3, true).objects, 2, "an odd thread out gets a session of its own");
     assert_eq!(Sessions::new(4, false).classifier, 4, "the classifier alone keeps one per thread");
+    assert_eq!(Sessions::new(4, false).faces, 4, "so do faces without the object detector");
     assert_eq!(Sessions::new(0, true), Sessions { classifier: 1, faces: 1, objects: 1, detector: 1 });
 }
