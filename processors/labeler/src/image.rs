@@ -17,7 +17,8 @@
 //!   `image` crate's decoders, up to 256 MiB of decoded pixels (checked from the
 //!   header), then brought down to the same short side.
 //! - HEIC and AVIF stills (their primary image) are decoded at full size by the
-//!   system's libheif, on the calling thread, up to 160 MiB of RGB (checked from the
+//!   system's libheif, its tiles on the calling thread (libde265, its HEVC decoder,
+//!   still starts worker threads of its own), up to 160 MiB of RGB (checked from the
 //!   header), with the container's rotation and mirroring applied; their rows are
 //!   averaged into boxes on the way out, as a PNG's.
 //! - A JPEG's EXIF orientation is applied to the decoded pixels, so that labels and
@@ -354,6 +355,35 @@ fn other_decoder(bytes: &[u8], format: ImageFormat) -> Result<Box<dyn ::image::I
     reader.into_decoder().map(|d| Box::new(d) as Box<dyn ::image::ImageDecoder>).map_err(|e| corrupt(name, e))
 }
 
+/// What the header of an image decoded at full size says, checked before decoding: a
+/// size, at most `max_pixels`, and at most `limit` bytes decoded.
+fn check_full_size(
+    name: &str,
+    (width, height): (u32, u32),
+    max_pixels: u64,
+    decoded: u64,
+    limit: u64,
+) -> Result<(), LabelFailure> {
+    if width == 0 || height == 0 {
+        return Err(corrupt(name, "zero width or height"));
+    }
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(too_large(width.into(), height.into(), max_pixels));
+    }
+    if decoded > limit {
+        return Err(LabelFailure::permanent(
+            error_codes::IMAGE_TOO_LARGE,
+            format!(
+                "a {name} of {width}x{height} takes {} MiB decoded; bucketlens decodes {name} images of up to {} MiB \
+                 (JPEG and PNG are reduced while decoded and have no such limit)",
+                decoded >> 20,
+                limit >> 20
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes a WebP, GIF (its first frame), TIFF or BMP: the pixel limit and the decode
 /// size are checked from the header first; the EXIF orientation (WebP, TIFF) is
 /// applied; the short side is brought down to `short_side`.
@@ -366,24 +396,8 @@ fn decode_other(
     let name = format_name(format);
     let mut decoder = other_decoder(bytes, format)?;
     let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(corrupt(name, "zero width or height"));
-    }
-    if u64::from(width) * u64::from(height) > max_pixels {
-        return Err(too_large(width.into(), height.into(), max_pixels));
-    }
     let decoded = decoder.total_bytes();
-    if decoded > OTHER_MAX_DECODE_BYTES {
-        return Err(LabelFailure::permanent(
-            error_codes::IMAGE_TOO_LARGE,
-            format!(
-                "a {name} of {width}x{height} takes {} MiB decoded; bucketlens decodes {name} images of up to {} MiB \
-                 (JPEG and PNG are reduced while decoded and have no such limit)",
-                decoded >> 20,
-                OTHER_MAX_DECODE_BYTES >> 20
-            ),
-        ));
-    }
+    check_full_size(name, (width, height), max_pixels, decoded, OTHER_MAX_DECODE_BYTES)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let _one_at_a_time =
         (decoded > LARGE_DECODE_BYTES).then(|| LARGE_DECODES.lock().unwrap_or_else(|e| e.into_inner()));
@@ -410,7 +424,7 @@ const HEIF_MAX_DECODE_BYTES: u64 = 160 << 20;
 static HEIF: std::sync::OnceLock<libheif_rs::LibHeif> = std::sync::OnceLock::new();
 
 /// The HEIF container of `bytes`, read (its boxes, no pixels), with its tiles set to
-/// decode on the calling thread, as every other decode here.
+/// decode on the calling thread (libde265 may still start workers of its own).
 fn heif_context(bytes: &[u8], format: ImageFormat) -> Result<libheif_rs::HeifContext<'_>, LabelFailure> {
     HEIF.get_or_init(libheif_rs::LibHeif::new);
     let mut context = libheif_rs::HeifContext::read_from_bytes(bytes).map_err(|e| corrupt(format_name(format), e))?;
@@ -434,23 +448,8 @@ fn decode_heif(
     let context = heif_context(bytes, format)?;
     let handle = context.primary_image_handle().map_err(|e| corrupt(name, e))?;
     let (width, height) = (handle.width(), handle.height());
-    if width == 0 || height == 0 {
-        return Err(corrupt(name, "zero width or height"));
-    }
-    if u64::from(width) * u64::from(height) > max_pixels {
-        return Err(too_large(width.into(), height.into(), max_pixels));
-    }
     let decoded = u64::from(width) * u64::from(height) * 3;
-    if decoded > HEIF_MAX_DECODE_BYTES {
-        return Err(LabelFailure::permanent(
-            error_codes::IMAGE_TOO_LARGE,
-            format!(
-                "a {name} of {width}x{height} takes {} MiB decoded; bucketlens decodes {name} images of up to {} MiB",
-                decoded >> 20,
-                HEIF_MAX_DECODE_BYTES >> 20
-            ),
-        ));
-    }
+    check_full_size(name, (width, height), max_pixels, decoded, HEIF_MAX_DECODE_BYTES)?;
     let _one_at_a_time =
         (decoded > LARGE_DECODE_BYTES).then(|| LARGE_DECODES.lock().unwrap_or_else(|e| e.into_inner()));
     // Interleaved RGB is 8 bits a sample: 10- and 12-bit images (HDR) are brought down
