@@ -224,19 +224,23 @@ pub async fn thumbnail(
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is stopping"))?;
     let bytes = read(&state, &hit).await?;
     let max_pixels = state.parts.max_pixels;
-    let jpeg = tokio::task::spawn_blocking(move || make(&bytes, size, max_pixels))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "thumbnail_failed", e.to_string()))?
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "thumbnail_failed",
-                format!("{}/{} cannot be shown: {e}", hit.bucket, hit.key),
-            )
-        })?;
-    let app = Arc::clone(&state);
-    let (store_path, store_bytes) = (path.clone(), jpeg.clone());
-    tokio::task::spawn_blocking(move || app.thumbnails.store(&store_path, &store_bytes));
+    // Kept in the cache before it is sent: the next request for it is a hit, even one
+    // sent the moment this one is answered.
+    let (app, store_path) = (Arc::clone(&state), path.clone());
+    let jpeg = tokio::task::spawn_blocking(move || {
+        let jpeg = make(&bytes, size, max_pixels)?;
+        app.thumbnails.store(&store_path, &jpeg);
+        Ok::<_, String>(jpeg)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "thumbnail_failed", e.to_string()))?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "thumbnail_failed",
+            format!("{}/{} cannot be shown: {e}", hit.bucket, hit.key),
+        )
+    })?;
     Ok(respond(jpeg))
 }
 
