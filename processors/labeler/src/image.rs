@@ -452,9 +452,9 @@ fn decode_heif(
     check_full_size(name, (width, height), max_pixels, decoded, HEIF_MAX_DECODE_BYTES)?;
     let _one_at_a_time =
         (decoded > LARGE_DECODE_BYTES).then(|| LARGE_DECODES.lock().unwrap_or_else(|e| e.into_inner()));
-    // Interleaved RGB is 8 bits a sample: 10- and 12-bit images (HDR) are brought down
-    // to it. (No decoding options are passed: libheif-rs 0.20 frees them before the
-    // call reads them.)
+    // Interleaved RGB is 8 bits a sample: libheif brings 10- and 12-bit images (HDR)
+    // down to it (tested). No decoding options are passed: libheif-rs 0.20 frees them
+    // before the call reads them.
     let lib = HEIF.get_or_init(libheif_rs::LibHeif::new);
     let image = lib.decode(&handle, ColorSpace::Rgb(RgbChroma::Rgb), None).map_err(|e| corrupt(name, e))?;
     let planes = image.planes();

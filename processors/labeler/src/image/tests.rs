@@ -394,6 +394,14 @@ fn a_heics_own_rotation_is_applied_to_its_pixels_and_size() {
 }
 
 #[test]
+fn a_10_bit_heic_decodes_to_8_bit_rgb() {
+    let (rgb, props) = decode(&fixture("halves-10bit.heic"), 100_000_000, 64).unwrap();
+    assert_eq!((props.format.as_str(), props.width, props.height), ("heic", 96, 64));
+    let (left, right) = (rgb.get_pixel(10, 32), rgb.get_pixel(85, 32));
+    assert!(left[0] > 200 && left[2] < 60 && right[2] > 200 && right[0] < 60, "{left:?} {right:?}");
+}
+
+#[test]
 fn a_heic_too_large_to_decode_is_refused_from_its_header() {
     // The image's size is its `ispe` property: patched to claim more pixels.
     let small = fixture("halves-rotated.heic");
