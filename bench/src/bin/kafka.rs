@@ -4,10 +4,11 @@
 //! 1. `bucketlens produce listing DIR` of FILES images: records/s, against a plain
 //!    rdkafka producer (idempotent, acks=all) sending the very same records (read
 //!    back from the topic) to another topic.
-//! 2. End to end (produce, label, index) of COPIES×12 example photos with one vs two
-//!    `bucketlens label` processes (one inference thread each), against a sink:
-//!    images/s and the ratio two/one, with the cores each role used meanwhile and how
-//!    busy the machine was.
+//! 2. The label stage alone: COPIES×12 example photos produced and labeled by one vs
+//!    two `bucketlens label` processes (one inference thread each), no sink: images/s
+//!    and the ratio two/one (issue 16's 1.8), with the cores each role used meanwhile
+//!    and how busy the machine was.
+//! 3. The same end to end (produce, label, index), with a sink.
 //!
 //! Usage: cargo build --release --workspace && \
 //!   TANSU_BINARY=… target/release/bucketlens-bench-kafka [FILES=20000] [COPIES=10]
@@ -124,9 +125,17 @@ fn follow_assignments(role: &mut Child, assigned: Arc<Mutex<Vec<usize>>>, i: usi
     Ok(())
 }
 
-async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize) -> anyhow::Result<f64> {
+/// How often the bench asks the broker whether the groups have caught up: each ask
+/// is a new group client (connection, coordinator, offsets), which the broker and
+/// this process pay for on the cores being measured.
+const CAUGHT_UP_EVERY: Duration = Duration::from_millis(250);
+
+/// One run of COPIES×12 example photos through `labelers` label processes, and a
+/// sink when `sink`: images/s.
+async fn run(tmp: &Path, broker: &Broker, copies: usize, labelers: usize, sink: bool) -> anyhow::Result<f64> {
+    let name = format!("{}{labelers}", if sink { "e" } else { "l" });
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/photos");
-    let corpus = tmp.join(format!("photos-{labelers}"));
+    let corpus = tmp.join(format!("photos-{name}"));
     let mut images = 0;
     for copy in 0..copies {
         let dir = corpus.join(format!("set-{copy}"));
@@ -139,19 +148,22 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
             }
         }
     }
-    let prefix = format!("e{labelers}.");
-    let config = tmp.join(format!("e2e-{labelers}.toml"));
+    let prefix = format!("{name}.");
+    let config = tmp.join(format!("run-{name}.toml"));
     write_config(&config, &broker.bootstrap, &prefix, PARTITIONS)?;
-    let data = tmp.join(format!("e2e-data-{labelers}"));
-    let (labeler_group, index_group) = (format!("bench-labeler-{labelers}"), format!("bench-index-{labelers}"));
+    let data = tmp.join(format!("run-data-{name}"));
+    let (labeler_group, index_group) = (format!("bench-labeler-{name}"), format!("bench-index-{name}"));
     let env = [
         ("BUCKETLENS_LABELER__CONCURRENCY", "1".to_string()),
         ("BUCKETLENS_LABELER__GROUP", labeler_group.clone()),
         ("BUCKETLENS_INDEX__GROUP", index_group.clone()),
     ];
     // Roles first, so that the group is formed before the records arrive.
+    let mut sinks: Vec<Child> = Vec::new();
+    if sink {
+        sinks.push(command(&config, &data, &["sink"], &env).stderr(Stdio::null()).spawn()?);
+    }
     let mut roles: Vec<Child> = Vec::new();
-    roles.push(command(&config, &data, &["sink"], &env).stderr(Stdio::null()).spawn()?);
     let assigned = Arc::new(Mutex::new(vec![0; labelers]));
     let started = Instant::now();
     for i in 0..labelers {
@@ -181,8 +193,10 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
     // Where the cores go while it runs: each role's CPU time and the machine's.
     let cpu = || {
         let role = |r: &Child| cpu_seconds(r.id()).unwrap_or(0.0);
-        let labelers: f64 = roles[1..].iter().map(role).sum();
-        (labelers, role(&roles[0]), cpu_seconds(broker.pid()).unwrap_or(0.0), machine_cpu_seconds())
+        let labelers: f64 = roles.iter().map(role).sum();
+        let sinks: f64 = sinks.iter().map(role).sum();
+        let broker = cpu_seconds(broker.pid()).unwrap_or(0.0);
+        (labelers, sinks, broker, cpu_seconds(std::process::id()).unwrap_or(0.0), machine_cpu_seconds())
     };
     let before = cpu();
     let start = Instant::now();
@@ -200,20 +214,20 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
     .await?;
     loop {
         if caught_up(&log, &labeler_group, "objects.changed.v1").await?
-            && caught_up(&log, &index_group, "images.labeled.v1").await?
+            && (!sink || caught_up(&log, &index_group, "images.labeled.v1").await?)
         {
             break;
         }
         if start.elapsed() > Duration::from_secs(900) {
             bail!("not caught up after 15 minutes");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(CAUGHT_UP_EVERY).await;
     }
     let wall = start.elapsed();
     let after = cpu();
     let marks = log.watermarks("objects.changed.v1").await?;
     // One at a time, so the broker sees members leave cleanly.
-    for mut role in roles.into_iter().rev() {
+    for mut role in roles.into_iter().rev().chain(sinks) {
         let _ = Command::new("kill").args(["-TERM", &role.id().to_string()]).status();
         let _ = role.wait();
     }
@@ -221,14 +235,17 @@ async fn end_to_end(tmp: &Path, broker: &Broker, copies: usize, labelers: usize)
     println!("  {labelers} labeler process(es): {images} images in {:.1} s, {rate:.1} images/s", wall.as_secs_f64());
     let secs = wall.as_secs_f64();
     let cores = |a: f64, b: f64| (b - a) / secs;
-    if let (Some((busy0, all0)), Some((busy1, all1))) = (before.3, after.3) {
+    if let (Some((busy0, all0)), Some((busy1, all1))) = (before.4, after.4) {
         println!(
-            "    cores used: labelers {:.2}, sink {:.2}, broker {:.2}; the machine {:.0}% busy (all processes)",
+            "    cores used: labelers {:.2}, sink {:.2}, broker {:.2}, this bench {:.2}; the machine {:.0}% busy (all processes)",
             cores(before.0, after.0),
             cores(before.1, after.1),
             cores(before.2, after.2),
+            cores(before.3, after.3),
             100.0 * (busy1 - busy0) / (all1 - all0).max(f64::EPSILON)
         );
+        let per_image = |a: f64, b: f64| 1000.0 * (b - a) / images as f64;
+        println!("    labelers' CPU per image: {:.1} ms", per_image(before.0, after.0));
     }
     // How the images fell into the partitions the members share out.
     let counts: Vec<String> = marks.iter().map(|m| (m.high - m.low).to_string()).collect();
@@ -244,9 +261,13 @@ async fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let broker = start_broker(tmp.path())?;
     produce_bench(tmp.path(), &broker, files).await?;
-    println!("end to end on Kafka (one inference thread per labeler process):");
-    let one = end_to_end(tmp.path(), &broker, copies, 1).await?;
-    let two = end_to_end(tmp.path(), &broker, copies, 2).await?;
+    println!("the label stage alone on Kafka (one inference thread per labeler process, no sink):");
+    let one = run(tmp.path(), &broker, copies, 1, false).await?;
+    let two = run(tmp.path(), &broker, copies, 2, false).await?;
+    println!("  ratio two / one: {:.2}", two / one);
+    println!("end to end on Kafka (produce, label, index; one inference thread per labeler process):");
+    let one = run(tmp.path(), &broker, copies, 1, true).await?;
+    let two = run(tmp.path(), &broker, copies, 2, true).await?;
     println!("  ratio two / one: {:.2}", two / one);
     Ok(())
 }
