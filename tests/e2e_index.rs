@@ -440,6 +440,26 @@ fn a_file_name_that_is_not_utf8_is_reported_as_skipped() {
     assert!(stderr.contains("caf\u{FFFD} latin-1.jpg"), "the file is named: {stderr}");
 }
 
+/// A symbolic link in the folder is not followed (the object source never reads
+/// through one), but it is named and counted: a folder of linked photos does not just
+/// look empty.
+#[test]
+fn symbolic_links_are_reported_as_skipped() {
+    let w = World::new(1);
+    let elsewhere = w.tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(w.photos.join("chelsea.png"), elsewhere.join("cat.png")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("cat.png"), w.photos.join("linked cat.png")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, w.photos.join("linked album")).unwrap();
+    let args = ["index", w.photos.to_str().unwrap()];
+    let out = w.command(&args).output().unwrap();
+    common::assert_success(&out, &args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("found 12 images") && stdout.contains("failed 0"), "{stdout}");
+    assert!(stdout.contains("2 symbolic links skipped: bucketlens reads only the files in the folder"), "{stdout}");
+    assert!(stderr.contains("linked cat.png") && stderr.contains("linked album"), "each is named: {stderr}");
+}
+
 /// A permission failure is cured outside bucketlens: `relabel --failed` then labels
 /// what failed, and only that.
 #[test]

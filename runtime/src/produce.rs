@@ -22,6 +22,9 @@ pub struct ProduceStats {
     /// Files whose names are not valid UTF-8 (an object key is UTF-8), each reported
     /// with its path.
     pub invalid_names: u64,
+    /// Symbolic links (to images or folders) skipped: bucketlens reads only the
+    /// files in a folder. Each is reported with its path.
+    pub links: u64,
 }
 
 impl ProduceStats {

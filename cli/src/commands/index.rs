@@ -90,6 +90,12 @@ pub fn unread(stats: &ProduceStats) -> Vec<String> {
             stats.invalid_names
         ));
     }
+    if stats.links > 0 {
+        lines.push(format!(
+            "{} symbolic links skipped: bucketlens reads only the files in the folder, not what a link points at (named above)",
+            stats.links
+        ));
+    }
     lines
 }
 

@@ -99,8 +99,18 @@ impl DirProducer {
                 }
                 continue;
             }
+            if meta.file_type().is_symlink() {
+                // Never followed (a link in a bucket folder never exposes what it
+                // points at; the object source refuses it too), but said: a folder
+                // of linked photos would otherwise look empty.
+                if let Some(target) = self.skipped_link(&dir_or_file) {
+                    warn!(path = %dir_or_file.display(), target = %target, "a symbolic link: not followed, skipped");
+                    stats.links += 1;
+                }
+                continue;
+            }
             if !meta.is_file() {
-                continue; // symlinks, sockets, devices
+                continue; // sockets, devices, pipes
             }
             let Some(key) = self.source.key_of(&dir_or_file) else {
                 if dir_or_file.strip_prefix(self.source.root()).is_ok() && dir_or_file.to_str().is_none() {
@@ -140,6 +150,15 @@ impl DirProducer {
     }
 
     /// Pushes a folder's entries; `false` if it cannot be listed.
+    /// What the symbolic link at `path` points at, if it is one a user would miss: to
+    /// a folder, or named (or, through it, made) like an image. A dangling one too.
+    fn skipped_link(&self, path: &Path) -> Option<String> {
+        let target = std::fs::read_link(path).ok()?.display().to_string();
+        let image_name = self.source.key_of(path).is_some_and(|key| is_image(path, &key));
+        let to_folder = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+        (image_name || to_folder).then_some(target)
+    }
+
     fn push_children(&self, dir: &Path, stack: &mut Vec<PathBuf>, stats: &mut ProduceStats) -> bool {
         if self.exclude.iter().any(|x| x == dir) {
             return true;

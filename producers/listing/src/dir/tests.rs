@@ -51,7 +51,10 @@ async fn first_sync_produces_one_upsert_per_image() {
     let f = fixture();
     f.log.ensure_topic(topics::OBJECTS_CHANGED, 2, true).await.unwrap();
     let stats = f.producer.sync_all().await.unwrap();
-    assert_eq!(stats, ProduceStats { images: 3, upserts: 3, deletes: 0, skipped: 0, unreadable: 0, invalid_names: 0 });
+    assert_eq!(
+        stats,
+        ProduceStats { images: 3, upserts: 3, deletes: 0, skipped: 0, unreadable: 0, invalid_names: 0, links: 0 }
+    );
     let got = changes(&f.log, "g").await;
     let keys: Vec<&str> = got.iter().map(|c| c.key.as_str()).collect();
     assert_eq!(keys, vec!["2024/no-extension", "2024/trip/beach day é.PNG", "cat.jpg"]);
@@ -70,8 +73,32 @@ async fn a_second_sync_of_an_unchanged_folder_produces_nothing() {
     f.producer.sync_all().await.unwrap();
     changes(&f.log, "g").await;
     let stats = f.producer.sync_all().await.unwrap();
-    assert_eq!(stats, ProduceStats { images: 3, upserts: 0, deletes: 0, skipped: 0, unreadable: 0, invalid_names: 0 });
+    assert_eq!(
+        stats,
+        ProduceStats { images: 3, upserts: 0, deletes: 0, skipped: 0, unreadable: 0, invalid_names: 0, links: 0 }
+    );
     assert!(changes(&f.log, "g").await.is_empty());
+}
+
+#[tokio::test]
+async fn symbolic_links_to_images_or_folders_are_counted_not_followed() {
+    let f = fixture();
+    f.log.ensure_topic(topics::OBJECTS_CHANGED, 2, true).await.unwrap();
+    let elsewhere = f._tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("dog.jpg"), b"\xFF\xD8\xFFjpeg").unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("dog.jpg"), f.root.join("dog.jpg")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, f.root.join("album")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("gone.png"), f.root.join("gone.png")).unwrap();
+    // Named like no image and pointing at none: nothing a user would miss.
+    std::os::unix::fs::symlink(f.root.join("2024/notes.txt"), f.root.join("readme")).unwrap();
+    let stats = f.producer.sync_all().await.unwrap();
+    assert_eq!(
+        stats,
+        ProduceStats { images: 3, upserts: 3, deletes: 0, skipped: 0, unreadable: 0, invalid_names: 0, links: 3 }
+    );
+    let keys: Vec<String> = changes(&f.log, "g").await.into_iter().map(|c| c.key).collect();
+    assert_eq!(keys, vec!["2024/no-extension", "2024/trip/beach day é.PNG", "cat.jpg"], "no link is followed");
 }
 
 #[tokio::test]
