@@ -9,6 +9,10 @@
 //!    and the ratio two/one (issue 16's 1.8), with the cores each role used meanwhile
 //!    and how busy the machine was.
 //! 3. The same end to end (produce, label, index), with a sink.
+//! 4. Asking a group's committed offsets (what members waiting for their group's end
+//!    offsets do every poll) through `KafkaLog::committed`, against the baseline of a
+//!    new rdkafka client for each ask (what it did before): asks/s and the broker's
+//!    CPU per ask.
 //!
 //! Usage: cargo build --release --workspace && \
 //!   TANSU_BINARY=… target/release/bucketlens-bench-kafka [FILES=20000] [COPIES=10]
@@ -100,6 +104,66 @@ async fn produce_bench(tmp: &Path, broker: &Broker, files: usize) -> anyhow::Res
         baseline.as_secs_f64()
     );
     println!("  ratio bucketlens / baseline: {:.2}", rate(ours) / rate(baseline));
+    Ok(())
+}
+
+/// Asks of the committed-offsets benchmark, each way.
+const ASKS: usize = 100;
+
+async fn committed_bench(broker: &Broker) -> anyhow::Result<()> {
+    let (group, topic) = ("bench-reader", "objects.changed.v1");
+    let log = KafkaLog::connect(KafkaConfig {
+        brokers: broker.bootstrap.clone(),
+        topic_prefix: "p.".into(),
+        ..KafkaConfig::default()
+    })
+    .await?;
+    let expected = log.committed(group, topic).await?;
+    let broker_cpu = || cpu_seconds(broker.pid()).unwrap_or(0.0);
+    let (cpu0, start) = (broker_cpu(), Instant::now());
+    for _ in 0..ASKS {
+        if log.committed(group, topic).await? != expected {
+            bail!("the committed offsets changed while nothing committed");
+        }
+    }
+    let (ours, ours_cpu) = (start.elapsed(), broker_cpu() - cpu0);
+    // The baseline: a new client for each ask, as a group client was made before.
+    let full = format!("p.{topic}");
+    let partitions: Vec<i32> = expected.iter().map(|o| o.partition).collect();
+    let (cpu0, start) = (broker_cpu(), Instant::now());
+    for _ in 0..ASKS {
+        let bootstrap = broker.bootstrap.clone();
+        let (full, partitions) = (full.clone(), partitions.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            use rdkafka::consumer::{BaseConsumer, Consumer as _};
+            let client: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", "bench-reader")
+                .set("enable.auto.commit", "false")
+                .create()?;
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            for p in partitions {
+                tpl.add_partition(&full, p);
+            }
+            client.committed_offsets(tpl, Duration::from_secs(10))?;
+            Ok(())
+        })
+        .await??;
+    }
+    let (baseline, baseline_cpu) = (start.elapsed(), broker_cpu() - cpu0);
+    let rate = |d: Duration| ASKS as f64 / d.as_secs_f64();
+    println!("committed offsets of a group ({ASKS} asks each way, {} partitions):", partitions.len());
+    println!(
+        "  KafkaLog::committed (a kept client):       {:.0} asks/s, broker CPU {:.2} ms an ask",
+        rate(ours),
+        1000.0 * ours_cpu / ASKS as f64
+    );
+    println!(
+        "  baseline: a new rdkafka client each ask:   {:.0} asks/s, broker CPU {:.2} ms an ask",
+        rate(baseline),
+        1000.0 * baseline_cpu / ASKS as f64
+    );
+    println!("  ratio kept / new: {:.1}", rate(ours) / rate(baseline));
     Ok(())
 }
 
@@ -261,6 +325,7 @@ async fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let broker = start_broker(tmp.path())?;
     produce_bench(tmp.path(), &broker, files).await?;
+    committed_bench(&broker).await?;
     println!("the label stage alone on Kafka (one inference thread per labeler process, no sink):");
     let one = run(tmp.path(), &broker, copies, 1, false).await?;
     let two = run(tmp.path(), &broker, copies, 2, false).await?;

@@ -64,6 +64,11 @@ pub struct KafkaLog {
     registry: Option<Arc<SchemaRegistry>>,
     /// Topic (without prefix) → its registered schema id and that schema's fingerprint.
     framed: std::sync::RwLock<HashMap<String, (u32, [u8; 8])>>,
+    /// Group → the client that reads its committed offsets, kept: members waiting for
+    /// their group to reach the end offsets ask every poll, and a new client each
+    /// time is a connection, a metadata request and a coordinator lookup (with MSK
+    /// IAM a signed login too) for each ask of each member.
+    offsets_readers: std::sync::Mutex<HashMap<String, Arc<BaseConsumer<Auth>>>>,
 }
 
 impl KafkaLog {
@@ -105,7 +110,17 @@ impl KafkaLog {
                 config.request_timeout,
             )?)),
         };
-        Ok(Self { config, producer, admin, meta, auth, _pump: pump, registry, framed: Default::default() })
+        Ok(Self {
+            config,
+            producer,
+            admin,
+            meta,
+            auth,
+            _pump: pump,
+            registry,
+            framed: Default::default(),
+            offsets_readers: Default::default(),
+        })
     }
 
     /// With a schema registry: registers `schema` (the .avsc text) for `topic` under
@@ -138,6 +153,17 @@ impl KafkaLog {
             // The first token is asked for when the client is made: give it now.
             let _ = client.poll(Duration::ZERO);
         }
+        Ok(client)
+    }
+
+    /// The kept [`Self::group_client`] of `group`, made on first use.
+    fn offsets_reader(&self, group: &str) -> Result<Arc<BaseConsumer<Auth>>, LogError> {
+        let mut readers = self.offsets_readers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = readers.get(group) {
+            return Ok(Arc::clone(client));
+        }
+        let client = Arc::new(self.group_client(group)?);
+        readers.insert(group.to_string(), Arc::clone(&client));
         Ok(client)
     }
 
@@ -272,10 +298,15 @@ impl Log for KafkaLog {
 
     async fn committed(&self, group: &str, topic: &str) -> Result<Vec<GroupOffset>, LogError> {
         let partitions = self.partitions(topic).await?;
-        let client = self.group_client(group)?;
+        let client = self.offsets_reader(group)?;
         let full = self.topic(topic);
         let timeout = self.config.request_timeout;
+        let tokens = self.auth.msk.is_some();
         blocking(move || {
+            if tokens {
+                // Serves a token refresh the kept client has due (MSK IAM).
+                let _ = client.poll(Duration::ZERO);
+            }
             let mut tpl = TopicPartitionList::new();
             for &p in &partitions {
                 tpl.add_partition(&full, p);
