@@ -460,6 +460,57 @@ fn symbolic_links_are_reported_as_skipped() {
     assert!(stderr.contains("linked cat.png") && stderr.contains("linked album"), "each is named: {stderr}");
 }
 
+/// What `full_disk_then_freed` runs in a mount namespace of its own: the data dir is a
+/// small tmpfs for a first `index`, then the same tmpfs made larger for a second one,
+/// then `status --json`; the outputs go beside the data dir.
+const FULL_DISK_SCRIPT: &str = r#"
+data=$1; out=$2; bin=$3; photos=$4
+mount -t tmpfs -o size=3m bucketlens-full "$data" || exit 90
+"$bin" --data-dir "$data" index "$photos" >"$out/full.out" 2>"$out/full.err"; echo $? >"$out/full.rc"
+mount -o remount,size=512m "$data" || exit 91
+"$bin" --data-dir "$data" index "$photos" >"$out/freed.out" 2>"$out/freed.err"; echo $? >"$out/freed.rc"
+"$bin" --data-dir "$data" status --json >"$out/status.json" 2>"$out/status.err"
+"#;
+
+/// A disk that fills up mid-run stops the run with an error that says so and what to
+/// do; once there is room, the same command finishes the job and nothing is lost or
+/// failed. The full disk is a 3 MiB tmpfs in a user and mount namespace of the test's
+/// own (`unshare`, util-linux), so no root and no real disk is needed.
+#[test]
+fn a_full_disk_stops_the_run_with_a_clear_error_and_a_rerun_with_room_loses_nothing() {
+    let w = World::new(20);
+    std::fs::create_dir_all(&w.data).unwrap();
+    let out = w.tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let like = w.command(&[]);
+    let mut run = std::process::Command::new("unshare");
+    run.args(["--user", "--map-root-user", "--mount", "sh", "-c", FULL_DISK_SCRIPT, "sh"]);
+    run.arg(&w.data).arg(&out).arg(like.get_program()).arg(&w.photos);
+    for (name, value) in like.get_envs() {
+        match value {
+            Some(value) => run.env(name, value),
+            None => run.env_remove(name),
+        };
+    }
+    let status = run.status().unwrap();
+    assert!(status.success(), "unshare and mount (user namespaces) must work here: {status}");
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    assert_ne!(read("full.rc").trim(), "0", "the 3 MiB data dir did not fill up: {}", read("full.out"));
+    let err = read("full.err");
+    println!("on the full disk: {}", err.lines().last().unwrap_or_default());
+    println!("with room: {}", read("freed.out").lines().last().unwrap_or_default());
+    assert!(
+        err.contains("the disk is full: free space where the data dir is, then run again"),
+        "the error says the disk is full and what to do: {err}"
+    );
+    assert_eq!(read("freed.rc").trim(), "0", "{}\n{}", read("freed.out"), read("freed.err"));
+    let status: serde_json::Value = serde_json::from_str(&read("status.json")).unwrap();
+    assert_eq!(status["documents"], 240, "every image is indexed: {status}");
+    assert_eq!(status["failed"], 0, "none failed for the full disk: {status}");
+    let lag: Vec<&serde_json::Value> = status["groups"].as_array().unwrap().iter().map(|g| &g["lag"]).collect();
+    assert!(lag.iter().all(|l| **l == 0), "nothing is left behind: {status}");
+}
+
 /// A permission failure is cured outside bucketlens: `relabel --failed` then labels
 /// what failed, and only that.
 #[test]
