@@ -149,7 +149,6 @@ impl DirProducer {
         Ok(stats)
     }
 
-    /// Pushes a folder's entries; `false` if it cannot be listed.
     /// What the symbolic link at `path` points at, if it is one a user would miss: to
     /// a folder, or named (or, through it, made) like an image. A dangling one too.
     fn skipped_link(&self, path: &Path) -> Option<String> {
@@ -159,6 +158,7 @@ impl DirProducer {
         (image_name || to_folder).then_some(target)
     }
 
+    /// Pushes a folder's entries; `false` if it cannot be listed.
     fn push_children(&self, dir: &Path, stack: &mut Vec<PathBuf>, stats: &mut ProduceStats) -> bool {
         if self.exclude.iter().any(|x| x == dir) {
             return true;

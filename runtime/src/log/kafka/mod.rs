@@ -301,12 +301,10 @@ impl Log for KafkaLog {
         let client = self.offsets_reader(group)?;
         let full = self.topic(topic);
         let timeout = self.config.request_timeout;
-        let tokens = self.auth.msk.is_some();
         blocking(move || {
-            if tokens {
-                // Serves a token refresh the kept client has due (MSK IAM).
-                let _ = client.poll(Duration::ZERO);
-            }
+            // Serves what the kept client has queued since its last use: a token
+            // refresh that is due (MSK IAM), errors of connections it lost.
+            let _ = client.poll(Duration::ZERO);
             let mut tpl = TopicPartitionList::new();
             for &p in &partitions {
                 tpl.add_partition(&full, p);
