@@ -6,8 +6,8 @@
 //! The ledger is a table derived from `images.labeled.v1`, kept in the data dir:
 //! - the stage writes each outcome it produces (so its own work is known at once);
 //! - a follower reads the whole topic with a consumer group of its own (one per
-//!   ledger file), so every member learns what the others labeled, and a new or
-//!   deleted ledger is rebuilt from the compacted topic before the stage starts.
+//!   ledger file and process), so every member learns what the others labeled, and a
+//!   new or deleted ledger is rebuilt from the compacted topic before the stage starts.
 //!
 //! Either source may replay an older outcome after a newer one; an outcome replaces
 //! a row only when it is at least as recent (`labeled_at`).
@@ -37,6 +37,11 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ledger (
      CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
      CREATE TABLE IF NOT EXISTS ledger_attempts (object INTEGER PRIMARY KEY, version INTEGER,
         starts INTEGER NOT NULL);";
+
+/// How long the follower's poll waits for records while it catches up with the
+/// topic (the stage waits for it), and afterwards.
+const CATCH_UP_WAIT: Duration = Duration::from_millis(20);
+const FOLLOW_WAIT: Duration = Duration::from_millis(250);
 
 const LABELED: i64 = 0;
 const REMOVED: i64 = 1;
@@ -309,10 +314,17 @@ async fn follow_until_shutdown(
 ) -> Result<(), FollowError> {
     let topic = topics::IMAGES_LABELED;
     let start = Until::EndOffsets(log.watermarks(topic).await?);
+    // The stage waits for this: an empty topic (a first run) is caught up at once.
+    if start.reached(log, group, topic).await? {
+        let _ = caught_up.send(true);
+    }
     let mut consumer = log.subscribe(group, topic).await?;
     loop {
+        // Until caught up, a poll that finds nothing more ends soon, so the stage
+        // starts once the backlog is read, not a long wait after it.
+        let wait = if *caught_up.borrow() { FOLLOW_WAIT } else { CATCH_UP_WAIT };
         let polled = tokio::select! {
-            polled = consumer.poll(1000, Duration::from_millis(250)) => polled?,
+            polled = consumer.poll(1000, wait) => polled?,
             () = shutdown.cancelled() => return Ok(()),
         };
         // Whatever was read is applied and committed below, before the next poll:
