@@ -8,6 +8,8 @@
 //! - a follower reads the whole topic with a consumer group of its own (one per
 //!   ledger file and process), so every member learns what the others labeled, and a
 //!   new or deleted ledger is rebuilt from the compacted topic before the stage starts.
+//!   The ledger keeps how far its followers have read, and a new follower group
+//!   starts there: a restart reads what was labeled since, not the whole topic.
 //!
 //! Either source may replay an older outcome after a newer one; an outcome replaces
 //! a row only when it is at least as recent (`labeled_at`).
@@ -19,14 +21,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bucketlens_runtime::log::{Log, LogError, Until};
+use bucketlens_runtime::log::{Log, LogError, Position, Until};
 use bucketlens_runtime::sqlite::{Store, StoreError};
 use bucketlens_schemas::{record_key, topics, AvroRecord, ImageLabeled, LabelKind, ModelInfo, ObjectChanged};
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::{Backend, Settings};
 
@@ -36,7 +38,8 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ledger (
      CREATE TABLE IF NOT EXISTS ledger_labelers (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE);
      CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
      CREATE TABLE IF NOT EXISTS ledger_attempts (object INTEGER PRIMARY KEY, version INTEGER,
-        starts INTEGER NOT NULL);";
+        starts INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS ledger_followed (partition INTEGER PRIMARY KEY, next_offset INTEGER NOT NULL);";
 
 /// How long the follower's poll waits for records while it catches up with the
 /// topic (the stage waits for it), and afterwards.
@@ -136,10 +139,10 @@ impl Ledger {
             .map_err(|e| self.store.err(e))
     }
 
-    /// This ledger's own id (made once): the follower's group is named after it, so a
-    /// new ledger file reads the topic from its start. Processes sharing a data dir
-    /// share the id (the first one to start makes it), hence one follower group whose
-    /// members fill the one ledger together.
+    /// This ledger's own id (made once): the follower groups are named after it (and
+    /// after their process), so a new ledger file is told apart from the one it
+    /// replaces. Processes sharing a data dir share the id (the first one to start
+    /// makes it).
     pub fn id(&self) -> Result<String, StoreError> {
         let conn = self.store.lock()?;
         let mine = i64::from(fastrand::u32(..));
@@ -175,8 +178,24 @@ impl Ledger {
     /// Takes in outcomes (the stage's own, or the follower's), each replacing the row
     /// of its object unless that row is more recent.
     pub fn record(&self, outcomes: &[ImageLabeled]) -> Result<(), StoreError> {
+        self.record_followed(outcomes, &[])
+    }
+
+    /// Takes in outcomes as [`Self::record`] does and, in the same transaction, that
+    /// the follower has read `images.labeled.v1` up to `next` (partition, next
+    /// offset). Members sharing the file each read the whole topic: the furthest
+    /// stays, since each read is in this one ledger.
+    pub fn record_followed(&self, outcomes: &[ImageLabeled], next: &[(i32, i64)]) -> Result<(), StoreError> {
         let mut conn = self.store.lock()?;
         let tx = conn.transaction().map_err(|e| self.store.err(e))?;
+        for &(partition, offset) in next {
+            tx.prepare_cached(
+                "INSERT INTO ledger_followed (partition, next_offset) VALUES (?1, ?2)
+                 ON CONFLICT (partition) DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![partition, offset]))
+            .map_err(|e| self.store.err(e))?;
+        }
         for outcome in outcomes {
             let kind = match outcome.kind {
                 LabelKind::Labeled => LABELED,
@@ -259,6 +278,16 @@ impl Ledger {
             .map_err(|e| self.store.err(e))
     }
 
+    /// How far the follower has read `images.labeled.v1`: (partition, next offset).
+    pub fn followed(&self) -> Result<Vec<(i32, i64)>, StoreError> {
+        let conn = self.store.lock()?;
+        let mut stmt = conn
+            .prepare("SELECT partition, next_offset FROM ledger_followed ORDER BY partition")
+            .map_err(|e| self.store.err(e))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.store.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.store.err(e))
+    }
+
     /// What the ledger holds.
     pub fn totals(&self) -> Result<Totals, StoreError> {
         let conn = self.store.lock()?;
@@ -291,8 +320,11 @@ pub async fn follow(
     caught_up: watch::Sender<bool>,
     shutdown: CancellationToken,
 ) {
-    if let Err(e) = follow_until_shutdown(&*log, &ledger, &group, &caught_up, &shutdown).await {
-        warn!(group = %group, error = %e, "the labeler ledger stopped following images.labeled.v1; objects other members labeled may be labeled again");
+    match follow_until_shutdown(&*log, &ledger, &group, &caught_up, &shutdown).await {
+        Ok(read) => debug!(group = %group, read, "the labeler ledger stopped following images.labeled.v1"),
+        Err(e) => {
+            warn!(group = %group, error = %e, "the labeler ledger stopped following images.labeled.v1; objects other members labeled may be labeled again");
+        }
     }
     let _ = caught_up.send(true);
 }
@@ -311,27 +343,34 @@ async fn follow_until_shutdown(
     group: &str,
     caught_up: &watch::Sender<bool>,
     shutdown: &CancellationToken,
-) -> Result<(), FollowError> {
+) -> Result<u64, FollowError> {
     let topic = topics::IMAGES_LABELED;
     let start = Until::EndOffsets(log.watermarks(topic).await?);
-    // The stage waits for this: an empty topic (a first run) is caught up at once.
+    // The group is new (one per process): it starts where this ledger's followers
+    // have read to, so a restart reads only what was labeled since, not the topic.
+    let resume = ledger.run(Ledger::followed).await?;
+    log.reset_group(group, topic, Position::Resume(resume)).await?;
+    // The stage waits for this: nothing new (an empty topic, a restart with nothing
+    // labeled meanwhile) is caught up at once.
     if start.reached(log, group, topic).await? {
         let _ = caught_up.send(true);
     }
     let mut consumer = log.subscribe(group, topic).await?;
+    let mut read = 0u64;
     loop {
         // Until caught up, a poll that finds nothing more ends soon, so the stage
         // starts once the backlog is read, not a long wait after it.
         let wait = if *caught_up.borrow() { FOLLOW_WAIT } else { CATCH_UP_WAIT };
         let polled = tokio::select! {
             polled = consumer.poll(1000, wait) => polled?,
-            () = shutdown.cancelled() => return Ok(()),
+            () = shutdown.cancelled() => return Ok(read),
         };
         // Whatever was read is applied and committed below, before the next poll:
         // a rebalance has nothing to wait for.
         drop(consumer.take_revocation());
         if polled.is_empty() {
             if !*caught_up.borrow() && start.reached(log, group, topic).await? {
+                debug!(group = %group, read, "the labeler ledger caught up with images.labeled.v1");
                 let _ = caught_up.send(true);
             }
             continue;
@@ -346,7 +385,9 @@ async fn follow_until_shutdown(
         // An undecodable record is the sink's to dead-letter; here it teaches nothing.
         let outcomes: Vec<ImageLabeled> =
             polled.iter().filter_map(|r| ImageLabeled::from_bytes(&r.value).ok()).collect();
-        ledger.run(move |l| l.record(&outcomes)).await?;
+        read += polled.len() as u64;
+        let followed = next.clone();
+        ledger.run(move |l| l.record_followed(&outcomes, &followed)).await?;
         bucketlens_runtime::log::commit_or_defer(&mut *consumer, &next).await?;
     }
 }
@@ -354,6 +395,7 @@ async fn follow_until_shutdown(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bucketlens_runtime::log::OutRecord;
     use bucketlens_schemas::{ChangeKind, ChangeSource};
 
     fn change(etag: &str) -> ObjectChanged {
@@ -376,6 +418,61 @@ mod tests {
         let mut outcome = ImageLabeled::for_change(&change(etag), kind, model, at);
         outcome.labeler = Some(labeler.into());
         outcome
+    }
+
+    /// Runs the follower until it has caught up with the topic, then stops it;
+    /// returns how many records it read.
+    async fn follow_once(log: &dyn Log, ledger: &Ledger, group: &str) -> u64 {
+        let (caught_up, mut said) = watch::channel(false);
+        let shutdown = CancellationToken::new();
+        let run = follow_until_shutdown(log, ledger, group, &caught_up, &shutdown);
+        tokio::pin!(run);
+        tokio::select! {
+            ended = &mut run => panic!("the follower ended before catching up: {ended:?}"),
+            _ = said.wait_for(|c| *c) => {}
+        }
+        shutdown.cancel();
+        run.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_restarted_follower_reads_only_what_was_labeled_since_and_a_new_ledger_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = bucketlens_runtime::log::EmbeddedLog::open(&dir.path().join("log.sqlite")).unwrap();
+        let topic = topics::IMAGES_LABELED;
+        log.ensure_topic(topic, 3, true).await.unwrap();
+        let produce = |keys: &'static [&'static str]| {
+            let log = log.clone();
+            async move {
+                let records = keys
+                    .iter()
+                    .map(|&key| {
+                        let mut labeled = outcome("e1", LabelKind::Labeled, "f1", 10);
+                        labeled.key = key.into();
+                        OutRecord::new(record_key(&labeled.bucket, key), labeled.to_bytes().unwrap())
+                    })
+                    .collect();
+                log.produce(topic, records).await.unwrap();
+            }
+        };
+        let ledger = Ledger::open(Some(&dir.path().join("ledger.sqlite"))).unwrap();
+        assert_eq!(follow_once(&log, &ledger, "g.ledger.1").await, 0, "an empty topic");
+
+        produce(&["a.jpg", "b.jpg", "c.jpg"]).await;
+        assert_eq!(follow_once(&log, &ledger, "g.ledger.2").await, 3);
+        assert_eq!(ledger.totals().unwrap().objects, 3);
+
+        // The next process has a group of its own, and the ledger says where to start.
+        produce(&["d.jpg"]).await;
+        assert_eq!(follow_once(&log, &ledger, "g.ledger.3").await, 1, "only what was labeled since");
+        assert_eq!(ledger.totals().unwrap().objects, 4);
+        assert_eq!(follow_once(&log, &ledger, "g.ledger.4").await, 0, "nothing new");
+
+        let mut d = change("e1");
+        d.key = "d.jpg".into();
+        let fresh = Ledger::open(None).unwrap();
+        assert_eq!(follow_once(&log, &fresh, "g.ledger.5").await, 4, "a new ledger reads the whole topic");
+        assert!(fresh.unchanged(&d, "f1").unwrap());
     }
 
     #[test]

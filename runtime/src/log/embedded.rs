@@ -143,10 +143,11 @@ fn watermarks_of(conn: &Connection, topic: &str) -> Result<Vec<Watermarks>, LogE
     Ok(marks)
 }
 
-fn offset_for(conn: &Connection, topic: &str, mark: &Watermarks, to: Position) -> Result<i64, LogError> {
+fn offset_for(conn: &Connection, topic: &str, mark: &Watermarks, to: &Position) -> Result<i64, LogError> {
     match to {
         Position::Earliest => Ok(mark.low),
         Position::End => Ok(mark.high),
+        Position::Resume(at) => Ok(Position::resumed(at, mark)),
         Position::Timestamp(ms) => {
             let found: Option<i64> = conn
                 .query_row(
@@ -311,7 +312,7 @@ impl Log for EmbeddedLog {
             let marks = watermarks_of(conn, &topic)?;
             let mut offsets = Vec::with_capacity(marks.len());
             for mark in &marks {
-                offsets.push((mark.partition, offset_for(conn, &topic, mark, to)?));
+                offsets.push((mark.partition, offset_for(conn, &topic, mark, &to)?));
             }
             store_offsets(conn, &group, &topic, &offsets)?;
             Ok(offsets.into_iter().map(|(partition, o)| GroupOffset { partition, committed: Some(o) }).collect())

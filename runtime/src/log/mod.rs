@@ -65,7 +65,7 @@ impl LogRecord {
 }
 
 /// Where to (re)position a group or a consumer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Position {
     /// The oldest record still on the log.
     Earliest,
@@ -73,6 +73,22 @@ pub enum Position {
     Timestamp(i64),
     /// After the last record: only new records are read.
     End,
+    /// Where a reader kept elsewhere left off: `(partition, next offset)`. A partition
+    /// not named, or named with an offset past its end (the topic was made again),
+    /// starts at its oldest record; one below the oldest (compacted or expired since)
+    /// starts there too.
+    Resume(Vec<(i32, i64)>),
+}
+
+impl Position {
+    /// Where `mark`'s partition starts when resumed at `at`: its offset there when
+    /// the partition holds it (its end included), else the oldest record.
+    pub fn resumed(at: &[(i32, i64)], mark: &Watermarks) -> i64 {
+        match at.iter().find(|(p, _)| *p == mark.partition) {
+            Some(&(_, next)) if (mark.low..=mark.high).contains(&next) => next,
+            _ => mark.low,
+        }
+    }
 }
 
 /// Offsets of one partition: `low` is the first readable offset, `high` the next

@@ -85,6 +85,31 @@ async fn reset_group_to_earliest_timestamp_and_end() {
 }
 
 #[tokio::test]
+async fn a_resumed_group_starts_where_named_and_elsewhere_at_the_oldest_record() {
+    let (_dir, log) = log().await;
+    let batch: Vec<OutRecord> = (0..30).map(|i| rec(&format!("k{i}"), "v")).collect();
+    log.produce("t", batch).await.unwrap();
+    let marks = log.watermarks("t").await.unwrap();
+    assert!(marks.iter().all(|m| m.high >= 3), "each partition holds a few records: {marks:?}");
+    // Partition 0 named inside, partition 1 past its end (a topic made again),
+    // partition 2 not named.
+    let at = vec![(0, 2), (1, marks[1].high + 5)];
+    let offsets = log.reset_group("g", "t", Position::Resume(at)).await.unwrap();
+    let got: Vec<(i32, Option<i64>)> = offsets.iter().map(|o| (o.partition, o.committed)).collect();
+    assert_eq!(got, vec![(0, Some(2)), (1, Some(0)), (2, Some(0))]);
+    let mut c = log.subscribe("g", "t").await.unwrap();
+    let mut read = 0;
+    loop {
+        let polled = c.poll(100, Duration::from_millis(50)).await.unwrap();
+        if polled.is_empty() {
+            break;
+        }
+        read += polled.len();
+    }
+    assert_eq!(read, 28, "all but partition 0's first two");
+}
+
+#[tokio::test]
 async fn a_waiting_consumer_wakes_when_a_record_is_produced() {
     let (_dir, log) = log().await;
     let mut c = log.subscribe("g", "t").await.unwrap();

@@ -381,6 +381,7 @@ impl Log for KafkaLog {
             let mut targets: Vec<(i32, i64)> = match to {
                 Position::Earliest => marks.iter().map(|m| (m.partition, m.low)).collect(),
                 Position::End => marks.iter().map(|m| (m.partition, m.high)).collect(),
+                Position::Resume(at) => marks.iter().map(|m| (m.partition, Position::resumed(&at, m))).collect(),
                 Position::Timestamp(ms) => {
                     let mut query = TopicPartitionList::new();
                     for m in &marks {
