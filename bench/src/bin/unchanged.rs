@@ -5,18 +5,27 @@
 //! Then the labeler ledger alone at LEDGER objects: its bytes per object on disk,
 //! and the cost of one lookup against the labeler's time per image measured above.
 //!
+//! Last, a labeler's start with FOLLOW outcomes on the embedded label log: the time
+//! its ledger follower takes to catch up in a restart (the same ledger), against its
+//! baseline in the same run, a new ledger reading the whole log (what every start
+//! cost before the ledger kept how far it had read).
+//!
 //! Usage: cargo build --release --workspace && \
-//!   target/release/bucketlens-bench-unchanged [IMAGES=2000] [LEDGER=1000000]
+//!   target/release/bucketlens-bench-unchanged [IMAGES=2000] [LEDGER=1000000] [FOLLOW=200000]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use bucketlens_bench::{bucketlens, run_sampled, Sampled};
-use bucketlens_labeler::Ledger;
-use bucketlens_schemas::{ChangeKind, ChangeSource, ImageLabeled, LabelKind, ModelInfo, ObjectChanged};
+use bucketlens_labeler::{ledger, Ledger};
+use bucketlens_runtime::log::{EmbeddedLog, Log, OutRecord};
+use bucketlens_schemas::{
+    record_key, topics, AvroRecord, ChangeKind, ChangeSource, ImageLabeled, LabelKind, ModelInfo, ObjectChanged,
+};
 use md5::{Digest, Md5};
 
 fn hex(bytes: &[u8]) -> String {
@@ -158,10 +167,50 @@ fn ledger(root: &Path, objects: usize) -> anyhow::Result<(f64, f64)> {
     Ok((bytes as f64 / objects as f64, per_lookup))
 }
 
+/// Seconds until a follower of `group` has caught up with the label log into `ledger`.
+async fn catch_up(log: &Arc<dyn Log>, ledger: &Ledger, group: &str) -> anyhow::Result<f64> {
+    let (caught_up, mut said) = tokio::sync::watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let start = Instant::now();
+    let follower =
+        tokio::spawn(ledger::follow(Arc::clone(log), ledger.clone(), group.to_string(), caught_up, stop.clone()));
+    said.wait_for(|c| *c).await?;
+    let took = start.elapsed().as_secs_f64();
+    stop.cancel();
+    follower.await?;
+    Ok(took)
+}
+
+/// A labeler's start with `outcomes` on the label log: (new ledger, restart) seconds.
+fn restart(root: &Path, outcomes: usize) -> anyhow::Result<(f64, f64)> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(&root.join("follow/log.sqlite"))?);
+        log.ensure_topic(topics::IMAGES_LABELED, 4, true).await?;
+        for start in (0..outcomes).step_by(10_000) {
+            let mut records = Vec::new();
+            for i in start..(start + 10_000).min(outcomes) {
+                let o = outcome(i);
+                records.push(OutRecord::new(record_key(&o.bucket, &o.key), o.to_bytes()?));
+            }
+            log.produce(topics::IMAGES_LABELED, records).await?;
+        }
+        let ledger = Ledger::open(Some(&root.join("follow/ledger.sqlite")))?;
+        let new = catch_up(&log, &ledger, "bench.ledger.1").await?;
+        if ledger.totals()?.objects != outcomes as u64 {
+            bail!("the new ledger holds {} objects of {outcomes}", ledger.totals()?.objects);
+        }
+        // A restart is a new process: a follower group of its own, the same ledger.
+        let again = catch_up(&log, &ledger, "bench.ledger.2").await?;
+        Ok((new, again))
+    })
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let images: usize = args.next().map_or(Ok(2000), |s| s.parse())?;
     let objects: usize = args.next().map_or(Ok(1_000_000), |s| s.parse())?;
+    let follow: usize = args.next().map_or(Ok(200_000), |s| s.parse())?;
     let tmp = tempfile::tempdir()?;
     let root = tmp.path();
     let rows = corpus(root, images)?;
@@ -192,5 +241,9 @@ fn main() -> anyhow::Result<()> {
         per_image * 1e3,
         lookup / per_image
     );
+
+    let (new, again) = restart(root, follow)?;
+    println!("baseline, a new ledger reads {follow} outcomes from the label log: {new:.2} s");
+    println!("a restart with the same ledger catches up in {:.2} ms (ratio {:.5})", again * 1e3, again / new);
     Ok(())
 }
