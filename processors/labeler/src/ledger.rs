@@ -345,16 +345,17 @@ async fn follow_until_shutdown(
     shutdown: &CancellationToken,
 ) -> Result<u64, FollowError> {
     let topic = topics::IMAGES_LABELED;
-    let start = Until::EndOffsets(log.watermarks(topic).await?);
-    // The group is new (one per process): it starts where this ledger's followers
-    // have read to, so a restart reads only what was labeled since, not the topic.
+    let marks = log.watermarks(topic).await?;
+    // The group is new (one per process start): it starts where this ledger's
+    // followers have read to, so a restart reads only what was labeled since.
     let resume = ledger.run(Ledger::followed).await?;
-    log.reset_group(group, topic, Position::Resume(resume)).await?;
+    let resumed = log.reset_group(group, topic, Position::Resume(resume)).await?;
     // The stage waits for this: nothing new (an empty topic, a restart with nothing
     // labeled meanwhile) is caught up at once.
-    if start.reached(log, group, topic).await? {
+    if marks.iter().all(|m| m.lag(&resumed) == 0) {
         let _ = caught_up.send(true);
     }
+    let start = Until::EndOffsets(marks);
     let mut consumer = log.subscribe(group, topic).await?;
     let mut read = 0u64;
     loop {

@@ -111,11 +111,13 @@ struct Done {
 /// Runs the labeler stage until `until` or `shutdown`.
 pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Result<(), StageError> {
     let fingerprint = ledger::fingerprint(&stage.settings, stage.labeler.model());
-    // One follower group per process: each reads the whole topic (members sharing a
-    // data dir write the same rows, harmlessly), so no follower waits on another's
-    // rebalance.
+    // One follower group per process start: each reads the topic on its own (members
+    // sharing a data dir write the same rows, harmlessly), so no follower waits on
+    // another's rebalance, nor on a dead process's member under a reused pid (a
+    // container's pid 1). It starts where the ledger says, so a new name costs nothing.
     let ledger_id = stage.ledger.id().map_err(store_failure)?;
-    let ledger_group = format!("{}.ledger.{ledger_id}.{}", stage.settings.group, std::process::id());
+    let ledger_group =
+        format!("{}.ledger.{ledger_id}.{}-{:08x}", stage.settings.group, std::process::id(), fastrand::u32(..));
     let (caught_up_tx, mut caught_up) = tokio::sync::watch::channel(false);
     let stop_following = shutdown.child_token();
     let follower = tokio::spawn(ledger::follow(
