@@ -439,7 +439,8 @@ fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everythi
     // Rebuild the index from images.labeled.v1 alone: no labelling.
     std::fs::remove_dir_all(k.world.data.join("index")).unwrap();
     let out = k.run(&["replay", "--group", "bucketlens-index", "--from", "earliest", "--until-end"]);
-    assert!(out.contains("labeled 0"), "{out}");
+    assert!(out.starts_with(&format!("indexed {} label records", before.len())), "{out}");
+    assert!(!out.contains("changes: labeled"), "an index replay runs no labeler: {out}");
     assert_eq!(k.world.all_documents(), before, "the same documents with the same labels");
     assert_eq!(k.status(&[]).unwrap()["groups"][0], labeler_offsets, "the labeler group did not move");
 
@@ -453,12 +454,14 @@ fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everythi
     let out = k.command(&["replay", "--group", "bucketlens-labeler-v2", "--until-end"]).envs(v2).output().unwrap();
     assert_success(&out, &["replay", "--group", "bucketlens-labeler-v2"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(&format!("labeled {}", before.len())), "every image labelled again: {stdout}");
+    let expected = format!("changes: labeled {} · unchanged 0", before.len());
+    assert!(stdout.starts_with("read ") && stdout.contains(&expected), "every image labelled again: {stdout}");
+    assert!(!stdout.contains("indexed"), "a Kafka relabel runs no sink: {stdout}");
     let v2_status = k.status(&v2).unwrap();
     assert_eq!(v2_status["groups"][0]["group"], "bucketlens-labeler-v2");
     assert_eq!(v2_status["groups"][0]["lag"], 0);
     let out = k.run(&["replay", "--group", "bucketlens-index", "--until-end"]);
-    assert!(out.contains(&format!("replayed {} records", before.len())), "the new labels are indexed: {out}");
+    assert!(out.starts_with(&format!("indexed {} label records", before.len())), "the new labels are indexed: {out}");
     assert_eq!(k.world.all_documents(), before, "same model, same labels");
     let announced: std::collections::BTreeSet<String> = (0..before.len())
         .map(|_| {

@@ -348,21 +348,40 @@ fn s3_events_through_sqs_keep_the_index_current() {
     moto.delete("live", "new folder/cat + friend.png");
     wait_for("the deleted image is gone", || top_label(&world, "new folder/cat + friend.png").is_none());
 
-    // A late create (older sequencer) after a delete changes nothing, even though the
-    // object is there to label. These events are sent by hand, with sequencers, for a
-    // bucket without notifications of its own.
+    // A late create after a delete changes nothing: its labeler finds the object gone.
+    // These events are sent by hand, with sequencers, for a bucket without
+    // notifications of its own; `World::new(1)` has one partition, so the marker's
+    // event is consumed after the late one.
     moto.create_bucket("quiet");
     moto.put("quiet", "late.png", &example("chelsea.png"));
-    moto.put("quiet", "marker.png", &example("chelsea.png"));
     let send = |body: String| moto.py(&format!("sqs.send_message(QueueUrl={queue:?}, MessageBody={})", py_str(&body)));
     send(event("ObjectCreated:Put", "late.png", "00000000000000B0"));
     wait_for("late.png is searchable", || top_label(&world, "late.png").is_some());
+    moto.delete("quiet", "late.png");
     send(event("ObjectRemoved:Delete", "late.png", "00000000000000C0"));
     wait_for("late.png is deleted", || top_label(&world, "late.png").is_none());
     send(event("ObjectCreated:Put", "late.png", "00000000000000A0"));
+    moto.put("quiet", "marker.png", &example("chelsea.png"));
     send(event("ObjectCreated:Put", "marker.png", "00000000000000D0"));
     wait_for("the event after the late one is applied", || top_label(&world, "marker.png").is_some());
     assert_eq!(top_label(&world, "late.png"), None, "a late event resurrected a deleted image");
+
+    // A delete overtaken by a new upload (its event arrives after the new upload's):
+    // the labeler finds the new object there and the index keeps it, labeled.
+    let cat = top_label(&world, "marker.png").unwrap();
+    moto.put("quiet", "back.png", &example("chelsea.png"));
+    send(event("ObjectCreated:Put", "back.png", "00000000000000A0"));
+    wait_for("back.png is searchable", || top_label(&world, "back.png").as_ref() == Some(&cat));
+    moto.delete("quiet", "back.png");
+    moto.put("quiet", "back.png", &example("coffee.png"));
+    send(event("ObjectCreated:Put", "back.png", "00000000000000C0"));
+    wait_for("back.png is the coffee", || top_label(&world, "back.png").is_some_and(|l| l != cat));
+    let coffee = top_label(&world, "back.png");
+    send(event("ObjectRemoved:Delete", "back.png", "00000000000000B0"));
+    moto.put("quiet", "marker2.png", &example("chelsea.png"));
+    send(event("ObjectCreated:Put", "marker2.png", "00000000000000D0"));
+    wait_for("the event after the late delete is applied", || top_label(&world, "marker2.png").is_some());
+    assert_eq!(top_label(&world, "back.png"), coffee, "a late delete removed an object that is in the bucket");
 
     // A message that is not a notification is kept on notifications.dlq.v1, not on
     // the labeler's DLQ, and deleted from the queue.
@@ -406,27 +425,27 @@ fn deleting_one_version_of_a_versioned_object_labels_the_version_now_current() {
         .to_string()
     };
     let send = |body: String| moto.py(&format!("sqs.send_message(QueueUrl={queue:?}, MessageBody={})", py_str(&body)));
-    let _index = Running(index.stderr(std::process::Stdio::null()).spawn().unwrap());
 
-    // What the cat and the coffee are labelled, on keys of their own.
+    // What the cat and the coffee are labelled, on keys of their own; and photo.png:
+    // the cat, then the coffee over it. All are there before the run starts, so the
+    // backfill's listing indexes them, with S3's LastModified (whole seconds).
     let cat_version = put("cat.png", "chelsea.png");
-    let coffee_version = put("coffee.png", "coffee.png");
-    send(version_event("ObjectCreated:Put", "cat.png", &cat_version, "00000000000000A0"));
-    send(version_event("ObjectCreated:Put", "coffee.png", &coffee_version, "00000000000000A0"));
-    wait_for("the references are searchable", || {
-        top_label(&world, "cat.png").is_some() && top_label(&world, "coffee.png").is_some()
+    put("coffee.png", "coffee.png");
+    let v1 = put("photo.png", "chelsea.png");
+    // In another second: the older version's LastModified is older.
+    std::thread::sleep(Duration::from_millis(1100));
+    let v2 = put("photo.png", "coffee.png");
+    assert_ne!(v1, v2);
+    let _index = Running(index.stderr(std::process::Stdio::null()).spawn().unwrap());
+    wait_for("the listing indexed the three keys", || {
+        ["cat.png", "coffee.png", "photo.png"].iter().all(|k| top_label(&world, k).is_some())
     });
     let (cat, coffee) = (top_label(&world, "cat.png").unwrap(), top_label(&world, "coffee.png").unwrap());
     assert_ne!(cat, coffee);
+    assert_eq!(top_label(&world, "photo.png"), Some(coffee.clone()), "the listing indexed the current version");
 
-    // photo.png: the cat, then the coffee over it.
-    let v1 = put("photo.png", "chelsea.png");
-    let v2 = put("photo.png", "coffee.png");
-    send(version_event("ObjectCreated:Put", "photo.png", &v1, "00000000000000B0"));
-    send(version_event("ObjectCreated:Put", "photo.png", &v2, "00000000000000C0"));
-    wait_for("photo.png is the coffee", || top_label(&world, "photo.png").as_ref() == Some(&coffee));
-
-    // The coffee version is deleted: the cat is current again, and indexed.
+    // The coffee version is deleted: the cat is current again, and indexed, though its
+    // LastModified is older than the coffee's (issue 39: it was dropped as stale).
     moto.py(&format!("s3.delete_object(Bucket='versions', Key='photo.png', VersionId={v2:?})"));
     send(version_event("ObjectRemoved:Delete", "photo.png", &v2, "00000000000000D0"));
     wait_for("photo.png is the cat again", || top_label(&world, "photo.png").as_ref() == Some(&cat));

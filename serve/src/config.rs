@@ -52,10 +52,18 @@ impl Config {
                 "must be printable ASCII without spaces, quotes, backslashes, ';' or ','".into()
             });
         }
+        problems.finish(|| ())
+    }
+
+    /// What only `serve` itself checks, at its start: an address off loopback needs a
+    /// token. Other roles read the same file (one config for every role of a
+    /// deployment) and never serve, so this never stops them.
+    pub fn check_exposure(&self) -> Result<(), Vec<Invalid>> {
+        let mut problems = Problems::default();
         problems.check(self.listen.ip().is_loopback() || self.token.is_some(), "serve.listen", || {
             format!(
-                "{} is not a loopback address, so anyone who can reach it could read every image: set serve.token \
-                 (or BUCKETLENS_SERVE__TOKEN) too, or listen on 127.0.0.1",
+                "{} is not a loopback address, so anyone who can reach it could read every image: set \
+                 serve.token (or BUCKETLENS_SERVE__TOKEN) too, or listen on 127.0.0.1",
                 self.listen
             )
         });

@@ -136,6 +136,7 @@ async fn read(state: &State, hit: &Hit) -> ApiResult<Vec<u8>> {
         .get(object, state.parts.max_bytes)
         .await
         .map_err(source_error)?
+        .map(|read| read.bytes)
         .ok_or_else(|| ApiError::not_found(format!("{object} is in the index but no longer in its bucket")))
 }
 

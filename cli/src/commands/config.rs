@@ -24,6 +24,12 @@ pub fn run(file: Option<&Path>, data_dir: Option<PathBuf>, args: Args) -> anyhow
     match config.validate() {
         Ok(settings) => {
             println!("configuration ok: {}", summary(&settings));
+            // Only `serve` refuses to start on this; every other role reads the file too.
+            if let Err(problems) = settings.serve.check_exposure() {
+                for problem in problems {
+                    println!("note: `bucketlens serve` would refuse to start: {problem}");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(problems) => {

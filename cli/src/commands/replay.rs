@@ -124,16 +124,32 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         (None, None) => bail!("nothing to replay into: no labeler and no index was opened"),
     };
     stages.join().await?;
-    let l = &counters.labeler;
-    println!(
-        "replayed {} records into the index ({} applied, {} stale) · labeled {} · unchanged {} · failed {} · {:.1} s",
-        counters.sink.records_in.get(),
-        counters.sink.applied.get(),
-        counters.sink.stale.get(),
-        l.labeled.get(),
-        l.skipped.get(bucketlens_labeler::stage::UNCHANGED),
-        l.failed.get(),
-        started.elapsed().as_secs_f64()
-    );
+    println!("{}", summary(&counters, relabel, started.elapsed().as_secs_f64()));
     Ok(if shutdown.is_cancelled() { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+/// What the replay did: the labeler's work when it relabeled, and the sink's when
+/// it ran (on the embedded log a relabel runs both).
+fn summary(counters: &Counters, relabel: bool, seconds: f64) -> String {
+    let (l, sink) = (&counters.labeler, &counters.sink);
+    let mut parts = Vec::new();
+    if relabel {
+        parts.push(format!(
+            "read {} changes: labeled {} · unchanged {} · failed {} · removed {}",
+            l.records_in.get(),
+            l.labeled.get(),
+            l.skipped.get(bucketlens_labeler::stage::UNCHANGED),
+            l.failed.get(),
+            l.removed.get()
+        ));
+    }
+    if sink.records_in.get() > 0 || !relabel {
+        parts.push(format!(
+            "indexed {} label records ({} applied, {} older than the index held)",
+            sink.records_in.get(),
+            sink.applied.get(),
+            sink.stale.get()
+        ));
+    }
+    format!("{} · {seconds:.1} s", parts.join(" · "))
 }

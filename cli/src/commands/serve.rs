@@ -25,7 +25,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    config.validate().map_err(ConfigError::Invalid)?;
+    config.validate().and_then(|()| config.check_exposure()).map_err(ConfigError::Invalid)?;
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let index = pipeline::open_index_reader(settings).await?;
     let log = pipeline::open_log(settings).await?;

@@ -84,6 +84,12 @@ pub trait Labeler: Send + Sync + 'static {
     /// Labels one image.
     async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure>;
 
+    /// Whether this labeler reads `key` from S3 itself ([`Self::label_in_s3`]), so the
+    /// stage learns the object's state from a HEAD instead of its GET.
+    fn reads_s3(&self, _key: &str) -> bool {
+        false
+    }
+
     /// Labels an object in S3 without downloading it, if this labeler can read it
     /// there; `None` means "give me the bytes" (the default).
     async fn label_in_s3(&self, _object: ObjectRef<'_>, _size: Option<i64>) -> Option<Result<LabelSet, LabelFailure>> {

@@ -175,6 +175,19 @@ impl Ledger {
         Ok(matches!(row, Some((LABELED, Some(v), Some(f))) if v == wanted && f == fingerprint))
     }
 
+    /// The `labeled_at` of the newest outcome known for `bucket/key`, by any labeler.
+    pub fn latest_labeled_at(&self, bucket: &str, key: &str) -> Result<Option<i64>, StoreError> {
+        self.store
+            .lock()?
+            .query_row(
+                "SELECT labeled_at FROM ledger WHERE object = ?1",
+                params![hash(&record_key(bucket, key))],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.store.err(e))
+    }
+
     /// Takes in outcomes (the stage's own, or the follower's), each replacing the row
     /// of its object unless that row is more recent.
     pub fn record(&self, outcomes: &[ImageLabeled]) -> Result<(), StoreError> {

@@ -307,9 +307,13 @@ impl Labeler for RekognitionLabeler {
         Ok(set)
     }
 
-    async fn label_in_s3(&self, object: ObjectRef<'_>, size: Option<i64>) -> Option<Result<LabelSet, LabelFailure>> {
+    fn reads_s3(&self, key: &str) -> bool {
         // Rekognition reads JPEG and PNG from S3; anything else is read and transcoded here.
-        if !self.config.by_reference || !rekognition_reads(object.key) {
+        self.config.by_reference && rekognition_reads(key)
+    }
+
+    async fn label_in_s3(&self, object: ObjectRef<'_>, size: Option<i64>) -> Option<Result<LabelSet, LabelFailure>> {
+        if !self.reads_s3(object.key) {
             return None;
         }
         if let Err(failure) = check_s3_object(object.key, size) {

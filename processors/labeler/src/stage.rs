@@ -15,6 +15,11 @@
 //!   skipped before anything is read: no HEAD, no GET, no model call, no output (the
 //!   index has its labels). Deletes, failures and other versions are never skipped.
 //!   The stage starts once the ledger has read what `images.labeled.v1` held.
+//! - Every outcome says what the store held when the labeler looked: an upsert reads
+//!   the object's current state and the outcome describes the version read; a delete
+//!   is checked with a HEAD (an object there again is labeled instead). Each outcome
+//!   is stamped later than any labeling of the object the ledger knows. The index
+//!   keeps the newest labeling (the rule is in `sinks/index/src/version.rs`).
 //! - Each labeling's start and end are noted in the ledger: an object that was in
 //!   flight when the process died is labeled alone next time, in a child process
 //!   ([`crate::isolate`]) where the stage has one, and FAILED (`LabelerCrashed`) once
@@ -29,7 +34,7 @@ use bucketlens_runtime::bucket::{ObjectMeta, ObjectRef, ObjectSource};
 use bucketlens_runtime::log::{commit_or_defer, Log, LogError, LogRecord, OffsetTracker, OutRecord, Revocation, Until};
 use bucketlens_runtime::now_ms;
 use bucketlens_schemas::{
-    error_codes, topics, AvroRecord, ChangeKind, ChangeSource, ImageLabeled, LabelError, LabelKind, ObjectChanged,
+    error_codes, topics, AvroRecord, ChangeKind, ImageLabeled, LabelError, LabelKind, ObjectChanged,
 };
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -291,6 +296,10 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
             return stage.log.produce(topics::OBJECTS_CHANGED_DLQ, vec![dlq]).await.map(|()| true);
         }
     };
+    let change = match change.kind {
+        ChangeKind::Delete => observe_delete(stage, change).await,
+        ChangeKind::Upsert => change,
+    };
     if change.kind == ChangeKind::Upsert && !stage.settings.force {
         let (ledger, fingerprint, asked) = (stage.ledger.clone(), running.fingerprint.clone(), change.clone());
         match ledger.run(move |l| l.unchanged(&asked, &fingerprint)).await {
@@ -310,15 +319,8 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
     outcome.labeler = Some(running.fingerprint.clone());
     if change.kind == ChangeKind::Upsert {
         match label_counted(running, &change, shutdown).await {
-            Some(Ok(Some((set, current)))) => {
-                if let Some(meta) = current {
-                    // The inventory row was stale, or the change named no version:
-                    // describe the version labelled.
-                    outcome.etag = meta.etag.or(outcome.etag);
-                    outcome.size = meta.size.or(outcome.size);
-                    outcome.last_modified = meta.last_modified.or(outcome.last_modified);
-                    outcome.version_id = meta.version_id.or(outcome.version_id);
-                }
+            Some(Ok(Some((set, read)))) => {
+                describe_read(&mut outcome, read);
                 outcome.kind = LabelKind::Labeled;
                 outcome.labels = set.labels;
                 outcome.image = set.image;
@@ -326,7 +328,8 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
                     outcome.model = model;
                 }
             }
-            Some(Ok(None)) => {} // gone since the change was recorded: a removal
+            // Gone since the change was recorded: a removal, found by this read.
+            Some(Ok(None)) => outcome.sequencer = None,
             Some(Err(failure)) => {
                 warn!(object = %format!("{}/{}", change.bucket, change.key), code = failure.code, reason = %failure.message, "image failed");
                 stage.metrics.errors.add(failure.code);
@@ -343,7 +346,7 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
             None => return Ok(false),
         }
     }
-    outcome.labeled_at = now_ms();
+    outcome.labeled_at = stamp(stage, &outcome).await;
     let value = outcome.to_bytes().map_err(|e| LogError::Storage { reason: e.to_string() })?;
     stage.log.produce(topics::IMAGES_LABELED, vec![OutRecord::new(record.key, value)]).await?;
     // The follower reads it back too; this makes it known before the next record.
@@ -360,8 +363,72 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
     Ok(true)
 }
 
-/// Labels, and what a HEAD found when it differs from the change (a stale inventory row).
-type Read = (crate::LabelSet, Option<ObjectMeta>);
+/// A delete as the store has it now: the object gone (the removal stands), or
+/// there again (a delete overtaken by a new upload, or one version of several
+/// deleted): then a change of what is there, labeled or skipped like any upsert.
+/// When the HEAD fails, the event is trusted and the object removed.
+async fn observe_delete(stage: &Stage, change: ObjectChanged) -> ObjectChanged {
+    let current = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: None };
+    match stage.source.head(current).await {
+        Ok(None) => change,
+        Ok(Some(meta)) => {
+            debug!(object = %current, etag = ?meta.etag, "deleted, yet an object is there now; labeling that instead");
+            ObjectChanged {
+                kind: ChangeKind::Upsert,
+                etag: meta.etag,
+                version_id: meta.version_id,
+                size: meta.size,
+                last_modified: meta.last_modified,
+                sequencer: None,
+                ..change
+            }
+        }
+        Err(e) => {
+            warn!(object = %current, error = %e, "cannot tell whether the deleted object is back; removing it as the change says");
+            change
+        }
+    }
+}
+
+/// Describes in `outcome` the object version the labeler read, in place of the one
+/// the change named (an inventory row a day old, an event overtaken by a newer
+/// upload, a version delete). The change's sequencer stays only when the read found
+/// the very version the change named.
+fn describe_read(outcome: &mut ImageLabeled, read: ObjectMeta) {
+    if read.etag.is_none() && read.version_id.is_none() {
+        return; // a store that says nothing of the object: the change's description stays
+    }
+    let same = match (&read.version_id, &outcome.version_id) {
+        (Some(a), Some(b)) => a == b,
+        _ => read.etag.is_some() && read.etag == outcome.etag,
+    };
+    if !same {
+        outcome.sequencer = None;
+    }
+    outcome.etag = read.etag;
+    outcome.version_id = read.version_id;
+    outcome.size = read.size.or(outcome.size);
+    outcome.last_modified = read.last_modified.or(outcome.last_modified);
+}
+
+/// The outcome's `labeled_at`: now, or just after the newest labeling of the object
+/// that the ledger knows (another member's, whose clock may be ahead), so that this
+/// later reading of the object is the newest labeling the index and the ledger see.
+async fn stamp(stage: &Stage, outcome: &ImageLabeled) -> i64 {
+    let now = now_ms();
+    let (bucket, key) = (outcome.bucket.clone(), outcome.key.clone());
+    match stage.ledger.run(move |l| l.latest_labeled_at(&bucket, &key)).await {
+        Ok(Some(latest)) if latest >= now => latest + 1,
+        Ok(_) => now,
+        Err(e) => {
+            warn!(error = %e, "the labeler ledger cannot be read; stamped with this machine's clock");
+            now
+        }
+    }
+}
+
+/// Labels, and what the read found of the object.
+type Read = (crate::LabelSet, ObjectMeta);
 
 /// Labels `change` with retries, its start and end noted in the ledger: a labeler
 /// process that dies on an object (out of memory, an abort, a crash in a C library)
@@ -478,45 +545,42 @@ async fn label_with_retries(
     }
 }
 
-/// Reads and labels once: with `isolation`, the labeling itself runs in a child
-/// process, whose death is a `LabelerCrashed` failure saying how it died.
+/// Reads and labels once the object's current state, whatever version the change
+/// named (the index shows what is in the bucket now): with `isolation`, the labeling
+/// itself runs in a child process, whose death is a `LabelerCrashed` failure saying
+/// how it died. Returns the labels with what the read found of the object (its etag,
+/// version, size and LastModified), or `Ok(None)` if the object is gone.
 async fn read_and_label(
     stage: &Stage,
     change: &ObjectChanged,
     isolation: Option<&crate::Isolation>,
 ) -> Result<Option<Read>, LabelFailure> {
-    let object = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: change.version_id.as_deref() };
-    // An inventory is a day old at most: check the object is still the one listed.
-    // A change without an etag (one version of a versioned object deleted) labels
-    // whatever is current: the HEAD says what that is.
-    let mut current = None;
-    if change.source == ChangeSource::Inventory || change.etag.is_none() {
-        let Some(meta) = stage.source.head(object).await.map_err(LabelFailure::from)? else { return Ok(None) };
-        if meta.etag.is_some() && meta.etag != change.etag {
-            debug!(object = %object, listed = ?change.etag, now = ?meta.etag, "labelling the current version");
-            current = Some(meta);
+    let current = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: None };
+    // A labeler that reads S3 itself (Rekognition) is handed the location, not the
+    // bytes: a HEAD says which version it is, and pins it.
+    if stage.labeler.reads_s3(current.key) && stage.source.in_s3(current.bucket).await {
+        let Some(meta) = stage.source.head(current).await.map_err(LabelFailure::from)? else { return Ok(None) };
+        let pinned = ObjectRef { version_id: meta.version_id.as_deref(), ..current };
+        if let Some(result) = stage.labeler.label_in_s3(pinned, meta.size).await {
+            return result.map(|set| Some((set, meta)));
         }
     }
-    // A labeler that reads S3 itself (Rekognition) is handed the location, not the bytes.
-    if stage.source.in_s3(object.bucket).await {
-        let size = current.as_ref().and_then(|m| m.size).or(change.size);
-        if let Some(result) = stage.labeler.label_in_s3(object, size).await {
-            return result.map(|set| Some((set, current)));
-        }
-    }
-    let bytes = match stage.source.get(object, stage.settings.max_bytes).await {
-        Ok(Some(bytes)) => bytes,
+    let read = match stage.source.get(current, stage.settings.max_bytes).await {
+        Ok(Some(read)) => read,
         Ok(None) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    if read.meta.etag.is_some() && read.meta.etag != change.etag {
+        debug!(object = %current, named = ?change.etag, read = ?read.meta.etag, "labelling the version now current");
+    }
     let set = match isolation {
-        None => stage.labeler.label(bytes).await?,
-        Some(isolation) => match isolation.label(bytes).await {
+        None => stage.labeler.label(read.bytes).await?,
+        Some(isolation) => match isolation.label(read.bytes).await {
             crate::isolate::Isolated::Answered(result) => result?,
             crate::isolate::Isolated::Died(how) => {
                 return Err(LabelFailure::permanent(error_codes::LABELER_CRASHED, how));
             }
         },
     };
-    Ok(Some((set, current)))
+    Ok(Some((set, read.meta)))
 }

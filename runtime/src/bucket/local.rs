@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use tokio::io::AsyncReadExt;
 
-use super::{Chunks, ObjectMeta, ObjectRef, ObjectSource, SourceError};
+use super::{Chunks, Object, ObjectMeta, ObjectRef, ObjectSource, SourceError};
 
 /// Serves the files under one directory.
 #[derive(Debug, Clone)]
@@ -76,7 +76,7 @@ impl LocalDir {
 
 #[async_trait]
 impl ObjectSource for LocalDir {
-    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
+    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Object>, SourceError> {
         let name = object.to_string();
         let path = self.checked_path(&object)?;
         let root = self.root.clone();
@@ -141,13 +141,18 @@ impl ObjectSource for LocalDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(&object.to_string(), &path, e)),
         };
-        let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-        Ok(Some(ObjectMeta {
-            size: Some(meta.len() as i64),
-            etag: Some(etag_of(&meta)),
-            last_modified: modified.map(|d| d.as_millis() as i64),
-            version_id: None,
-        }))
+        Ok(Some(meta_of(&meta)))
+    }
+}
+
+/// What a HEAD of a local file says: its size, etag and modification time.
+fn meta_of(meta: &std::fs::Metadata) -> ObjectMeta {
+    let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    ObjectMeta {
+        size: Some(meta.len() as i64),
+        etag: Some(etag_of(meta)),
+        last_modified: modified.map(|d| d.as_millis() as i64),
+        version_id: None,
     }
 }
 
@@ -186,7 +191,9 @@ fn inside(root: &Path, path: &Path, object: &str) -> Result<(), SourceError> {
     }
 }
 
-fn read_capped(path: &Path, object: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
+/// Reads the file whole (at most `max_bytes`), with what its open handle said of it
+/// before the read: a file replaced meanwhile is another inode, not mixed metadata.
+fn read_capped(path: &Path, object: &str, max_bytes: u64) -> Result<Option<Object>, SourceError> {
     let io = |e: std::io::Error| io_error(object, path, e);
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -206,7 +213,7 @@ fn read_capped(path: &Path, object: &str, max_bytes: u64) -> Result<Option<Vec<u
     if bytes.len() as u64 > max_bytes {
         return Err(SourceError::TooLarge { object: object.to_string(), size: bytes.len() as u64, limit: max_bytes });
     }
-    Ok(Some(bytes))
+    Ok(Some(Object { bytes, meta: meta_of(&meta) }))
 }
 
 #[cfg(test)]
@@ -222,7 +229,9 @@ mod tests {
         let src = LocalDir::new(&root).unwrap();
         assert_eq!(src.bucket(), "photos");
         let obj = |key| ObjectRef { bucket: "photos", key, version_id: None };
-        assert_eq!(src.get(obj("a b/c%2F.jpg"), 10).await.unwrap(), Some(b"xyz".to_vec()));
+        let read = src.get(obj("a b/c%2F.jpg"), 10).await.unwrap().unwrap();
+        assert_eq!(read.bytes, b"xyz");
+        assert_eq!(Some(read.meta), src.head(obj("a b/c%2F.jpg")).await.unwrap(), "the read says what a HEAD says");
         assert_eq!(src.get(obj("missing.jpg"), 10).await.unwrap(), None);
         let err = src.get(obj("a b/c%2F.jpg"), 2).await.unwrap_err();
         assert!(err.to_string().contains("photos/a b/c%2F.jpg is 3 bytes, above the limit of 2"), "{err}");

@@ -44,6 +44,14 @@ pub struct ObjectMeta {
     pub version_id: Option<String>,
 }
 
+/// An object's bytes and what the same read said of the object: the state that was
+/// read, so that a labeling describes exactly the version whose bytes it saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Object {
+    pub bytes: Vec<u8>,
+    pub meta: ObjectMeta,
+}
+
 /// Why an object could not be read. `retryable()` tells the caller whether to try
 /// again later or to record a failure.
 #[derive(Debug, thiserror::Error)]
@@ -73,17 +81,18 @@ pub type Chunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>, std::io::Error>> + S
 /// Reads objects.
 #[async_trait]
 pub trait ObjectSource: Send + Sync + 'static {
-    /// The object's bytes, at most `max_bytes` of them; `Ok(None)` if it no longer
+    /// The object's bytes, at most `max_bytes` of them, with its etag, size, version
+    /// and modification time as the same read found them; `Ok(None)` if it no longer
     /// exists (deleted since the change was recorded).
-    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError>;
+    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Object>, SourceError>;
 
     /// The object's bytes as a stream of chunks, for sending on without holding them
     /// all (at most `max_bytes`: a longer object is refused before the first chunk
     /// when its size is known, else ends the stream with an error); `Ok(None)` if it
     /// no longer exists. By default, `get` in one chunk.
     async fn stream(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Chunks>, SourceError> {
-        let bytes = self.get(object, max_bytes).await?;
-        Ok(bytes.map(|b| Box::pin(futures_util::stream::iter([Ok(b)])) as Chunks))
+        let read = self.get(object, max_bytes).await?;
+        Ok(read.map(|o| Box::pin(futures_util::stream::iter([Ok(o.bytes)])) as Chunks))
     }
 
     /// The object's size, etag and modification time without its bytes; `Ok(None)`

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Chunks, LocalDir, ObjectMeta, ObjectRef, ObjectSource, S3Bucket, SourceError};
+use super::{Chunks, LocalDir, Object, ObjectMeta, ObjectRef, ObjectSource, S3Bucket, SourceError};
 use crate::aws::S3Config;
 
 /// Finds the folders recorded for buckets: `(bucket, folder)` pairs, or why not.
@@ -202,7 +202,7 @@ fn io_error(reason: String) -> SourceError {
 
 #[async_trait]
 impl ObjectSource for BucketRouter {
-    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
+    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Object>, SourceError> {
         self.source_for(object.bucket).await?.get(object, max_bytes).await
     }
 
@@ -265,7 +265,7 @@ mod tests {
         // Listed after the router started: its first record finds the folder.
         listed.lock().unwrap().push(("photos".into(), photos.clone()));
         let cat = ObjectRef { bucket: "photos", key: "cat.jpg", version_id: None };
-        assert_eq!(router.get(cat, 1024).await.unwrap().as_deref(), Some(&b"\xFF\xD8\xFFcat"[..]));
+        assert_eq!(router.get(cat, 1024).await.unwrap().map(|o| o.bytes).as_deref(), Some(&b"\xFF\xD8\xFFcat"[..]));
         assert!(!router.in_s3("photos").await);
         let after_listing = calls.load(Ordering::SeqCst);
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 
-use super::{Chunks, ObjectMeta, ObjectRef, ObjectSource, SourceError};
+use super::{Chunks, Object, ObjectMeta, ObjectRef, ObjectSource, SourceError};
 use crate::aws::AwsFailure;
 
 /// Reads objects from S3 with one shared client.
@@ -79,8 +79,14 @@ fn read_failure(object: &ObjectRef<'_>, failure: AwsFailure) -> SourceError {
 
 #[async_trait]
 impl ObjectSource for S3Bucket {
-    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Vec<u8>>, SourceError> {
+    async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Object>, SourceError> {
         let Some(mut output) = self.open(object, max_bytes).await? else { return Ok(None) };
+        let meta = ObjectMeta {
+            size: output.content_length,
+            etag: output.e_tag.as_deref().map(normalize_etag),
+            last_modified: output.last_modified.and_then(|t| t.to_millis().ok()),
+            version_id: output.version_id.clone(),
+        };
         let name = || format!("s3://{object}");
         let declared = output.content_length.unwrap_or(0).max(0) as u64;
         let mut bytes = Vec::with_capacity(declared as usize);
@@ -97,7 +103,7 @@ impl ObjectSource for S3Bucket {
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Some(bytes))
+        Ok(Some(Object { bytes, meta }))
     }
 
     async fn in_s3(&self, _bucket: &str) -> bool {

@@ -43,9 +43,28 @@ pub struct WriteStats {
     pub applied: u64,
     /// Records older than the document's state, ignored.
     pub stale: u64,
+    /// Of `stale`: older labelings, by another model, of the very object version the
+    /// document shows (see [`crate::version::Decision::StaleRelabel`]).
+    pub stale_relabel: u64,
     /// Records the index refused for good (a mapping conflict, a document too
     /// large…): the sink sends them to the DLQ with the reason.
     pub rejected: Vec<Rejected>,
+}
+
+impl WriteStats {
+    /// Counts one record's decision, and returns it.
+    pub fn count(&mut self, decision: crate::version::Decision) -> crate::version::Decision {
+        use crate::version::Decision;
+        match decision {
+            Decision::Apply => self.applied += 1,
+            Decision::Stale => self.stale += 1,
+            Decision::StaleRelabel => {
+                self.stale += 1;
+                self.stale_relabel += 1;
+            }
+        }
+        decision
+    }
 }
 
 /// A record the index refused, and why.

@@ -10,6 +10,8 @@ pub struct Metrics {
     pub applied: Counter,
     /// Stale records ignored.
     pub stale: Counter,
+    /// Of those: older labelings of the same object version by another model.
+    pub stale_relabel: Counter,
     /// Records that could not be decoded (sent to the DLQ).
     pub undecodable: Counter,
     /// Records the index refused for good (sent to the DLQ).
@@ -26,6 +28,11 @@ impl Metrics {
         self.records_in.register(registry, "sink_records_in", "Records read from images.labeled.v1");
         self.applied.register(registry, "sink_records_applied", "Records applied to the index");
         self.stale.register(registry, "sink_records_stale", "Records older than the indexed state, ignored");
+        self.stale_relabel.register(
+            registry,
+            "sink_records_stale_relabel",
+            "Stale records that were an older labeling of the indexed object version by another model",
+        );
         self.undecodable.register(
             registry,
             "sink_errors_undecodable",

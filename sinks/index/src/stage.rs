@@ -153,6 +153,16 @@ async fn write_with_retries(
             Ok(stats) => {
                 stage.metrics.applied.add(stats.applied);
                 stage.metrics.stale.add(stats.stale);
+                stage.metrics.stale_relabel.add(stats.stale_relabel);
+                if stats.stale_relabel > 0 {
+                    warn!(
+                        records = stats.stale_relabel,
+                        "older labelings of the object versions the index shows, by another model, were ignored: the \
+                         index keeps the newest labeling of each object. Two labeler groups running at once, or an old \
+                         model's outcomes replayed into a live index, do this; to rebuild from the label log's order \
+                         instead, replay it into a fresh index (`bucketlens reindex`)"
+                    );
+                }
                 stage.metrics.commits.add(1);
                 return Ok(stats.rejected);
             }

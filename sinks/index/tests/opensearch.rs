@@ -1,6 +1,6 @@
 //! The OpenSearch index against a real OpenSearch-API server (osmem-server, started
 //! here on 127.0.0.1; `scripts/test` installs it and sets OSMEM_SERVER): ordering by
-//! sequencer, tombstones, replays, concurrent writers, and refused documents.
+//! labeling time, tombstones, replays, concurrent writers, and refused documents.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../../tests/common/opensearch.rs"]
@@ -24,10 +24,10 @@ async fn keys(index: &OpenSearchIndex, query: &str) -> Vec<String> {
     keys
 }
 
-// Sequencers longer than 64 bits, as S3 sends them; "…E5" < "…E6" < "…E6 00 01".
-const OLD: &str = "0055AED6DCD90281E5";
-const NEW: &str = "0055AED6DCD90281E6";
-const NEWER: &str = "0055AED6DCD90281E60001";
+// Labeling times (ms): the newest labeling of an object wins.
+const OLD: i64 = 1_764_000_000_000;
+const NEW: i64 = OLD + 1;
+const NEWER: i64 = OLD + 2;
 
 #[tokio::test]
 async fn stale_records_never_win_and_a_delete_is_not_undone_by_a_late_create() {
@@ -42,7 +42,7 @@ async fn stale_records_never_win_and_a_delete_is_not_undone_by_a_late_create() {
     assert_eq!(keys(&index, "cat").await, ["a.jpg"]);
     assert!(keys(&index, "dog").await.is_empty());
 
-    // Deleted with a newer sequencer: gone, and the late create (older) stays out.
+    // Deleted by a newer labeling: gone, and the late create (older) stays out.
     index.write(vec![record("a.jpg", NEWER, LabelKind::Removed, vec![])]).await.unwrap();
     let stats = index.write(vec![record("a.jpg", NEW, LabelKind::Labeled, cat())]).await.unwrap();
     assert_eq!(stats.stale, 1, "a late create resurrected a deleted object");

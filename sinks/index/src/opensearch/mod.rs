@@ -37,7 +37,7 @@ use tracing::{info, warn};
 
 use crate::config::OpenSearchConfig;
 use crate::index::{Cursor, DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
-use crate::version::{supersedes, Version};
+use crate::version::{judge, Decision, Version};
 
 /// Rounds of conflict or throttling retries within one `write` before it gives up
 /// (retryably: the sink then retries the whole batch with its own backoff).
@@ -362,7 +362,10 @@ impl OpenSearchIndex {
         let mut out = HashMap::new();
         for chunk in ids.chunks(self.config.bulk_max_docs.max(1)) {
             let body = json!({ "ids": chunk });
-            let path = format!("/{}/_mget?_source_includes=sequencer,last_modified", self.config.index);
+            let path = format!(
+                "/{}/_mget?_source_includes=labeled_at,etag,version_id,model.name,model.version",
+                self.config.index
+            );
             let (status, body) = self.json(Method::Post, &path, &body).await?;
             if status >= 300 {
                 return Err(status_error("_mget", status, &body));
@@ -376,9 +379,12 @@ impl OpenSearchIndex {
                 else {
                     continue;
                 };
+                let text = |field: &str| doc.pointer(&format!("/_source/{field}")).and_then(Value::as_str);
                 let version = Version {
-                    sequencer: doc.pointer("/_source/sequencer").and_then(Value::as_str).map(str::to_string),
-                    last_modified: doc.pointer("/_source/last_modified").and_then(Value::as_i64),
+                    labeled_at: doc.pointer("/_source/labeled_at").and_then(Value::as_i64).unwrap_or(0),
+                    etag: text("etag").map(str::to_string),
+                    version_id: text("version_id").map(str::to_string),
+                    model: format!("{} {}", text("model/name").unwrap_or(""), text("model/version").unwrap_or("")),
                 };
                 out.insert(id.to_string(), Stored { version, seq_no, primary_term });
             }
@@ -388,11 +394,11 @@ impl OpenSearchIndex {
 
     /// Decides each pending document against its stored version and writes the
     /// winners. Returns the ids to try again (conflicts, throttling) and the
-    /// rejected records; `stats` counts applied and stale records.
+    /// rejected records; `stats` counts applied and stale records per document.
     async fn round(
         &self,
         pending: &[&Pending],
-        stats: &mut HashMap<String, (u64, u64)>,
+        stats: &mut HashMap<String, WriteStats>,
         rejected: &mut Vec<Rejected>,
     ) -> Result<Vec<String>, IndexError> {
         let ids: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
@@ -401,18 +407,19 @@ impl OpenSearchIndex {
         for p in pending {
             let mut current = stored.get(&p.id).map(|s| s.version.clone());
             let mut winner = None;
-            let (mut applied, mut stale) = (0, 0);
+            let mut counted = WriteStats::default();
             for record in &p.records {
-                let incoming = Version { sequencer: record.sequencer.clone(), last_modified: record.last_modified };
-                if current.as_ref().is_none_or(|c| supersedes(&incoming, c)) {
-                    applied += 1;
+                let incoming = Version::of(record);
+                let decision = match &current {
+                    Some(c) => counted.count(judge(record, &incoming, c)),
+                    None => counted.count(Decision::Apply),
+                };
+                if decision == Decision::Apply {
                     current = Some(incoming);
                     winner = Some(record);
-                } else {
-                    stale += 1;
                 }
             }
-            stats.insert(p.id.clone(), (applied, stale));
+            stats.insert(p.id.clone(), counted);
             let Some(record) = winner else { continue };
             let action = match stored.get(&p.id) {
                 Some(s) => {
@@ -490,15 +497,20 @@ impl Index for OpenSearchIndex {
                 }
             }
         }
-        let mut stats: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut stats: HashMap<String, WriteStats> = HashMap::new();
         let mut rejected = Vec::new();
         let mut todo: Vec<&Pending> = pending.iter().collect();
         let mut delay = Duration::from_millis(100);
         for round in 1..=WRITE_ROUNDS {
             let again = self.round(&todo, &mut stats, &mut rejected).await?;
             if again.is_empty() {
-                let (applied, stale) = stats.values().fold((0, 0), |(a, s), (x, y)| (a + x, s + y));
-                return Ok(WriteStats { applied, stale, rejected });
+                let mut total = WriteStats { rejected, ..WriteStats::default() };
+                for counted in stats.values() {
+                    total.applied += counted.applied;
+                    total.stale += counted.stale;
+                    total.stale_relabel += counted.stale_relabel;
+                }
+                return Ok(total);
             }
             warn!(documents = again.len(), round, "OpenSearch conflicts or throttling; writing those again");
             todo = again.iter().filter_map(|id| position.get(id).map(|&i| &pending[i])).collect();

@@ -143,7 +143,16 @@ impl Fields {
 
     /// The version stored in a document.
     pub fn version(&self, doc: &TantivyDocument) -> Version {
-        Version { sequencer: self.text(doc, self.sequencer), last_modified: self.int(doc, self.last_modified) }
+        Version {
+            labeled_at: self.int(doc, self.labeled_at).unwrap_or(0),
+            etag: self.text(doc, self.etag),
+            version_id: self.text(doc, self.version_id),
+            model: format!(
+                "{} {}",
+                self.text(doc, self.model).unwrap_or_default(),
+                self.text(doc, self.model_version).unwrap_or_default()
+            ),
+        }
     }
 
     /// A stored document back as a hit.

@@ -25,7 +25,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{Index as TantivyRaw, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError};
 
 use crate::index::{Hit, Index, IndexError, SearchRequest, SearchResponse, WriteStats};
-use crate::version::{supersedes, Version};
+use crate::version::{judge, Decision, Version};
 use fields::Fields;
 use page::Page;
 
@@ -124,22 +124,22 @@ impl Inner {
         let mut stats = WriteStats::default();
         for record in records {
             let id = document_id(&record.bucket, &record.key);
-            let incoming = Version { sequencer: record.sequencer.clone(), last_modified: record.last_modified };
+            let incoming = Version::of(&record);
             let current = match pending.get(&id) {
                 Some(v) => Some(v.clone()),
                 None => self.stored_version(&searcher, &id)?,
             };
-            if let Some(current) = &current {
-                if !supersedes(&incoming, current) {
-                    stats.stale += 1;
-                    continue;
-                }
+            let decision = match &current {
+                Some(current) => judge(&record, &incoming, current),
+                None => Decision::Apply,
+            };
+            if stats.count(decision) != Decision::Apply {
+                continue;
             }
             // Replace the document; a removal leaves a tombstone (see DocState::Removed).
             writer.delete_term(self.fields.id_term(&id));
             writer.add_document(self.fields.document(&record)).map_err(failed)?;
             pending.insert(id, incoming);
-            stats.applied += 1;
         }
         writer.commit().map_err(failed)?;
         drop(writer);

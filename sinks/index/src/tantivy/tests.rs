@@ -25,12 +25,12 @@ async fn keys(index: &TantivyIndex, query: &str, min: f32) -> Vec<String> {
 #[tokio::test]
 async fn upserts_replace_and_writing_twice_keeps_one_document() {
     let (_dir, index) = open();
-    let batch = vec![record("a.jpg", "01", LabelKind::Labeled, vec![label("Cat", 90.0)])];
+    let batch = vec![record("a.jpg", 0x01, LabelKind::Labeled, vec![label("Cat", 90.0)])];
     index.write(batch.clone()).await.unwrap();
     index.write(batch).await.unwrap();
     let all = index.search(SearchRequest::new(Expr::All)).await.unwrap();
     assert_eq!(all.total, 1);
-    index.write(vec![record("a.jpg", "02", LabelKind::Labeled, vec![label("Dog", 80.0)])]).await.unwrap();
+    index.write(vec![record("a.jpg", 0x02, LabelKind::Labeled, vec![label("Dog", 80.0)])]).await.unwrap();
     assert_eq!(keys(&index, "cat", 0.0).await, Vec::<String>::new());
     assert_eq!(keys(&index, "dog", 0.0).await, vec!["a.jpg"]);
 }
@@ -38,17 +38,17 @@ async fn upserts_replace_and_writing_twice_keeps_one_document() {
 #[tokio::test]
 async fn stale_records_and_late_creates_after_a_delete_are_ignored() {
     let (_dir, index) = open();
-    index.write(vec![record("a.jpg", "05", LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
-    let stats = index.write(vec![record("a.jpg", "04", LabelKind::Labeled, vec![label("Dog", 90.0)])]).await.unwrap();
-    assert_eq!(stats, WriteStats { applied: 0, stale: 1, rejected: vec![] });
+    index.write(vec![record("a.jpg", 0x05, LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
+    let stats = index.write(vec![record("a.jpg", 0x04, LabelKind::Labeled, vec![label("Dog", 90.0)])]).await.unwrap();
+    assert_eq!(stats, WriteStats { applied: 0, stale: 1, stale_relabel: 0, rejected: vec![] });
     assert_eq!(keys(&index, "cat", 0.0).await, vec!["a.jpg"]);
 
-    index.write(vec![record("a.jpg", "06", LabelKind::Removed, vec![])]).await.unwrap();
+    index.write(vec![record("a.jpg", 0x06, LabelKind::Removed, vec![])]).await.unwrap();
     assert_eq!(index.search(SearchRequest::new(Expr::All)).await.unwrap().total, 0, "deleted");
-    let stats = index.write(vec![record("a.jpg", "05", LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
+    let stats = index.write(vec![record("a.jpg", 0x05, LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
     assert_eq!(stats.stale, 1, "a late create does not resurrect a deleted object");
     assert_eq!(index.search(SearchRequest::new(Expr::All)).await.unwrap().total, 0);
-    index.write(vec![record("a.jpg", "07", LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
+    index.write(vec![record("a.jpg", 0x07, LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
     assert_eq!(keys(&index, "cat", 0.0).await, vec!["a.jpg"], "a newer create does");
 }
 
@@ -56,20 +56,20 @@ async fn stale_records_and_late_creates_after_a_delete_are_ignored() {
 async fn ordering_holds_within_one_batch_too() {
     let (_dir, index) = open();
     let batch = vec![
-        record("a.jpg", "02", LabelKind::Labeled, vec![label("Cat", 90.0)]),
-        record("a.jpg", "03", LabelKind::Removed, vec![]),
-        record("a.jpg", "01", LabelKind::Labeled, vec![label("Dog", 90.0)]),
+        record("a.jpg", 0x02, LabelKind::Labeled, vec![label("Cat", 90.0)]),
+        record("a.jpg", 0x03, LabelKind::Removed, vec![]),
+        record("a.jpg", 0x01, LabelKind::Labeled, vec![label("Dog", 90.0)]),
     ];
     let stats = index.write(batch).await.unwrap();
-    assert_eq!(stats, WriteStats { applied: 2, stale: 1, rejected: vec![] });
+    assert_eq!(stats, WriteStats { applied: 2, stale: 1, stale_relabel: 0, rejected: vec![] });
     assert_eq!(index.search(SearchRequest::new(Expr::All)).await.unwrap().total, 0);
 }
 
 #[tokio::test]
 async fn a_new_model_relabels_the_same_object_version() {
     let (_dir, index) = open();
-    index.write(vec![record("a.jpg", "01", LabelKind::Labeled, vec![label("Cat", 60.0)])]).await.unwrap();
-    let mut relabeled = record("a.jpg", "01", LabelKind::Labeled, vec![label("Cat", 95.0)]);
+    index.write(vec![record("a.jpg", 0x01, LabelKind::Labeled, vec![label("Cat", 60.0)])]).await.unwrap();
+    let mut relabeled = record("a.jpg", 0x01, LabelKind::Labeled, vec![label("Cat", 95.0)]);
     relabeled.model.version = "2".into();
     index.write(vec![relabeled]).await.unwrap();
     let hits = index.search(SearchRequest::new(Expr::All)).await.unwrap().hits;
@@ -83,10 +83,10 @@ async fn boolean_queries_confidence_filters_and_ranking() {
     let (_dir, index) = open();
     index
         .write(vec![
-            record("dog-grass.jpg", "1", LabelKind::Labeled, vec![label("Dog", 80.0), label("Grass", 70.0)]),
-            record("dog-weak-grass.jpg", "1", LabelKind::Labeled, vec![label("Dog", 90.0), label("Grass", 40.0)]),
-            record("cat.jpg", "1", LabelKind::Labeled, vec![label("Cat", 97.0), label("Tiger Cat", 60.0)]),
-            record("golden.jpg", "1", LabelKind::Labeled, vec![label("Golden Retriever", 66.0), label("Dog", 99.0)]),
+            record("dog-grass.jpg", 0x1, LabelKind::Labeled, vec![label("Dog", 80.0), label("Grass", 70.0)]),
+            record("dog-weak-grass.jpg", 0x1, LabelKind::Labeled, vec![label("Dog", 90.0), label("Grass", 40.0)]),
+            record("cat.jpg", 0x1, LabelKind::Labeled, vec![label("Cat", 97.0), label("Tiger Cat", 60.0)]),
+            record("golden.jpg", 0x1, LabelKind::Labeled, vec![label("Golden Retriever", 66.0), label("Dog", 99.0)]),
         ])
         .await
         .unwrap();
@@ -121,14 +121,14 @@ async fn boolean_queries_confidence_filters_and_ranking() {
 #[tokio::test]
 async fn bucket_prefix_and_failed_filters() {
     let (_dir, index) = open();
-    let mut other = record("2024/b.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]);
+    let mut other = record("2024/b.jpg", 0x1, LabelKind::Labeled, vec![label("Cat", 90.0)]);
     other.bucket = "other".into();
-    let mut failed = record("2024/bad.jpg", "1", LabelKind::Failed, vec![]);
+    let mut failed = record("2024/bad.jpg", 0x1, LabelKind::Failed, vec![]);
     failed.error = Some(LabelError { code: "CorruptImage".into(), message: "truncated".into(), retryable: false });
     index
         .write(vec![
-            record("2024/a.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]),
-            record("2025/a.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]),
+            record("2024/a.jpg", 0x1, LabelKind::Labeled, vec![label("Cat", 90.0)]),
+            record("2025/a.jpg", 0x1, LabelKind::Labeled, vec![label("Cat", 90.0)]),
             other,
             failed,
         ])
@@ -157,7 +157,7 @@ async fn a_second_writer_is_refused_but_readers_see_commits() {
     let err = TantivyIndex::open_writer(&dir.path().join("index"), 20_000_000).err().unwrap();
     assert!(matches!(err, IndexError::Locked { .. }), "{err}");
     let reader = TantivyIndex::open_reader(&dir.path().join("index")).unwrap();
-    index.write(vec![record("a.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
+    index.write(vec![record("a.jpg", 0x1, LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
     assert_eq!(reader.search(SearchRequest::new(Expr::All)).await.unwrap().total, 1);
     assert!(matches!(reader.write(vec![]).await, Err(IndexError::ReadOnly)));
 }
@@ -165,10 +165,10 @@ async fn a_second_writer_is_refused_but_readers_see_commits() {
 #[tokio::test]
 async fn size_modified_and_model_version_filters() {
     let (_dir, index) = open();
-    let mut small = record("small.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]);
+    let mut small = record("small.jpg", 0x1, LabelKind::Labeled, vec![label("Cat", 90.0)]);
     small.size = Some(10);
     small.last_modified = Some(1_000);
-    let mut big = record("big.jpg", "1", LabelKind::Labeled, vec![label("Cat", 90.0)]);
+    let mut big = record("big.jpg", 0x1, LabelKind::Labeled, vec![label("Cat", 90.0)]);
     big.size = Some(5_000_000);
     big.last_modified = Some(9_000);
     big.model.version = "2".into();
@@ -212,7 +212,7 @@ async fn cursor_paging_returns_every_hit_once_in_score_then_key_order_across_seg
         for i in 0..300 {
             let n = batch * 300 + i;
             let mut r =
-                record(&format!("k{:05}.jpg", n % 1000), "01", LabelKind::Labeled, vec![label("Cat", (n % 97) as f32)]);
+                record(&format!("k{:05}.jpg", n % 1000), 0x01, LabelKind::Labeled, vec![label("Cat", (n % 97) as f32)]);
             r.bucket = if n >= 1000 { "other".into() } else { "photos".into() };
             records.push(r);
         }
@@ -241,13 +241,13 @@ async fn cursor_paging_returns_every_hit_once_in_score_then_key_order_across_seg
 async fn a_page_goes_on_from_its_cursor_while_documents_before_it_change() {
     let (_dir, index) = open();
     let records: Vec<_> =
-        (0..50).map(|i| record(&format!("k{i:02}.jpg"), "01", LabelKind::Labeled, vec![label("Cat", 90.0)])).collect();
+        (0..50).map(|i| record(&format!("k{i:02}.jpg"), 0x01, LabelKind::Labeled, vec![label("Cat", 90.0)])).collect();
     index.write(records).await.unwrap();
     let mut request = SearchRequest::new(Expr::parse("cat").unwrap());
     request.limit = 20;
     let page = index.search(request.clone()).await.unwrap();
     // Documents already seen are deleted: the next page still starts at k20.
-    let gone: Vec<_> = (0..10).map(|i| record(&format!("k{i:02}.jpg"), "02", LabelKind::Removed, vec![])).collect();
+    let gone: Vec<_> = (0..10).map(|i| record(&format!("k{i:02}.jpg"), 0x02, LabelKind::Removed, vec![])).collect();
     index.write(gone).await.unwrap();
     request.after = page.next;
     let next = index.search(request).await.unwrap();
@@ -258,10 +258,10 @@ async fn a_page_goes_on_from_its_cursor_while_documents_before_it_change() {
 #[tokio::test]
 async fn facets_count_buckets_and_models_over_all_matches_and_get_finds_tombstones() {
     let (_dir, index) = open();
-    let mut a = record("a.jpg", "01", LabelKind::Labeled, vec![label("Cat", 90.0)]);
+    let mut a = record("a.jpg", 0x01, LabelKind::Labeled, vec![label("Cat", 90.0)]);
     a.model.version = "2".into();
-    let b = record("b.jpg", "01", LabelKind::Labeled, vec![label("Cat", 80.0)]);
-    let mut c = record("c.jpg", "01", LabelKind::Labeled, vec![label("Dog", 80.0)]);
+    let b = record("b.jpg", 0x01, LabelKind::Labeled, vec![label("Cat", 80.0)]);
+    let mut c = record("c.jpg", 0x01, LabelKind::Labeled, vec![label("Dog", 80.0)]);
     c.bucket = "other".into();
     index.write(vec![a, b, c]).await.unwrap();
     let mut request = SearchRequest::new(Expr::parse("cat").unwrap());
@@ -272,7 +272,7 @@ async fn facets_count_buckets_and_models_over_all_matches_and_get_finds_tombston
     assert_eq!(response.models, vec![("1".to_string(), 1), ("2".to_string(), 1)]);
     assert!(index.get("photos", "a.jpg").await.unwrap().is_some());
     assert!(index.get("photos", "nope.jpg").await.unwrap().is_none());
-    index.write(vec![record("a.jpg", "02", LabelKind::Removed, vec![])]).await.unwrap();
+    index.write(vec![record("a.jpg", 0x02, LabelKind::Removed, vec![])]).await.unwrap();
     assert_eq!(index.get("photos", "a.jpg").await.unwrap().map(|h| h.state), Some(DocState::Removed));
 }
 

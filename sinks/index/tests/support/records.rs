@@ -7,7 +7,8 @@ pub fn label(name: &str, confidence: f32) -> Label {
     Label { name: name.into(), confidence, parents: vec![], categories: vec![], aliases: vec![], instances: vec![] }
 }
 
-pub fn record(key: &str, seq: &str, kind: LabelKind, labels: Vec<Label>) -> ImageLabeled {
+/// A record of `key` labeled at `labeled_at` (which orders records of one object).
+pub fn record(key: &str, labeled_at: i64, kind: LabelKind, labels: Vec<Label>) -> ImageLabeled {
     ImageLabeled {
         bucket: "photos".into(),
         key: key.into(),
@@ -15,12 +16,12 @@ pub fn record(key: &str, seq: &str, kind: LabelKind, labels: Vec<Label>) -> Imag
         etag: None,
         size: Some(100),
         last_modified: Some(1),
-        sequencer: Some(seq.into()),
+        sequencer: None,
         kind,
         labels,
         image: None,
         model: ModelInfo { name: "m".into(), version: "1".into() },
-        labeled_at: 5,
+        labeled_at,
         error: None,
         labeler: None,
     }
