@@ -2,9 +2,13 @@
 //! - the compose files, the Dockerfile and the dashboards pass their real validators
 //!   (docker-compose, the compose-spec schema, hadolint), and broken copies fail them;
 //! - every bucketlens service of `docker-compose.yml` runs with this binary exactly as
-//!   the file writes it (command, environment, mounted config, replicas), each compose
-//!   host name mapped to a real server on 127.0.0.1 (tansu for `kafka`, moto for
-//!   `rustfs`, osmem-server for `opensearch`); the init steps are replayed with boto3,
+//!   the file writes it (command, environment, the mounted config file itself,
+//!   replicas; nothing of either file is rewritten). The test runs in a user, network
+//!   and mount namespace of its own, made like the compose network: a bridge, each role
+//!   in a network namespace of its own on it (its 0.0.0.0 ports its own), the real
+//!   servers on the ports the file names (tansu as `kafka:9092`, moto as
+//!   `rustfs:9000`, osmem-server as `opensearch:9200`), and the names in an
+//!   `/etc/hosts` bound in that namespace. The init steps are replayed with boto3,
 //!   RustFS's notifications are posted to the `events` service in their documented
 //!   shape, and every photo becomes searchable through the index and through `serve`.
 //!
@@ -17,7 +21,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -126,38 +130,70 @@ fn resolved(file: &str) -> Value {
     serde_json::from_slice(&json.stdout).unwrap()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+/// The address of the test's own network namespace where the servers listen (the
+/// compose services `kafka`, `rustfs` and `opensearch`), and the first address given
+/// to a role's namespace. Private addresses, but only on a bridge inside the
+/// namespaces this test makes: nothing leaves them.
+const SERVERS: &str = "10.89.0.1";
+const FIRST_ROLE: u8 = 10;
 
-/// Compose host names and listen addresses → the servers of this test.
-struct Hosts(Vec<(String, String)>);
+/// Gives a role's network namespace its address: waits for the `eth0` the test moves
+/// in, configures it, then runs the role's command exactly.
+const ROLE_NETNS: &str = r#"ip=$1; shift
+while ! ip link show eth0 >/dev/null 2>&1; do sleep 0.05; done
+ip link set lo up && ip addr add "$ip/24" dev eth0 && ip link set eth0 up || exit 90
+exec "$@""#;
 
-impl Hosts {
-    fn map(&self, text: &str) -> String {
-        self.0.iter().fold(text.to_string(), |text, (from, to)| text.replace(from, to))
-    }
-}
-
-/// One process of a bucketlens service: its arguments and environment as the compose
-/// file has them, after [`Hosts::map`].
+/// One process of a bucketlens service: its arguments and environment exactly as
+/// the compose file has them, and the address of its own network namespace.
 struct Role {
     service: String,
     args: Vec<String>,
     env: BTreeMap<String, String>,
+    ip: String,
 }
 
 impl Role {
+    /// The role's program with its environment, in the test's namespace (for
+    /// `config check` and `search`, which listen on nothing).
     fn command(&self, args: &[String]) -> Command {
         let mut cmd = Command::new(common::BIN);
-        cmd.args(args).env_clear().envs(&self.env);
-        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("BUCKETLENS_LOG", "info,rdkafka=warn");
+        cmd.args(args);
+        self.environment(&mut cmd);
         cmd
+    }
+
+    fn environment(&self, cmd: &mut Command) {
+        cmd.env_clear().envs(&self.env);
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("BUCKETLENS_LOG", "info,rdkafka=warn");
+    }
+
+    /// Starts the role as its container would: a network namespace of its own (its
+    /// ports, 0.0.0.0 included, are its own), reached over a veth on the bridge.
+    fn spawn(&self, log: &Path) -> Child {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--net", "sh", "-c", ROLE_NETNS, "sh", &self.ip, common::BIN]).args(&self.args);
+        self.environment(&mut cmd);
+        let child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(log).unwrap()).spawn().unwrap();
+        let veth = format!("veth{}", self.ip.rsplit('.').next().unwrap());
+        let pid = child.id().to_string();
+        ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &pid]);
+        ip(&["link", "set", &veth, "master", "br0"]);
+        ip(&["link", "set", &veth, "up"]);
+        child
     }
 }
 
+fn ip(args: &[&str]) {
+    let out = output(Command::new("ip").args(args));
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), printed(&out));
+}
+
 /// The processes of every bucketlens service (the image built from this repository).
-fn roles(spec: &Value, hosts: &Hosts, tmp: &Path) -> Vec<Role> {
+/// Nothing of the file is changed: a bind-mounted file is the repository's own file at
+/// its path here (the environment naming the mount target names it), and the data
+/// dir, the image's own ENV, is a dir per replica.
+fn roles(spec: &Value, tmp: &Path) -> Vec<Role> {
     let mut roles = Vec::new();
     for (service, def) in spec["services"].as_object().unwrap() {
         if def["image"] != "bucketlens:local" {
@@ -169,12 +205,10 @@ fn roles(spec: &Value, hosts: &Hosts, tmp: &Path) -> Vec<Role> {
             std::fs::create_dir_all(&dir).unwrap();
             let mut env: BTreeMap<String, String> = def["environment"]
                 .as_object()
-                .map(|e| e.iter().map(|(k, v)| (k.clone(), hosts.map(v.as_str().unwrap_or_default()))).collect())
+                .map(|e| e.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
                 .unwrap_or_default();
-            // The image's own ENV: the data dir is the container's, here a dir per replica.
             env.insert("BUCKETLENS_DATA_DIR".into(), dir.join("data").display().to_string());
             env.insert("HOME".into(), dir.display().to_string());
-            // Bind-mounted files: a mapped copy, at the path the environment names.
             for volume in def["volumes"].as_array().into_iter().flatten() {
                 let (source, target) = match volume.as_str() {
                     Some(short) => {
@@ -184,17 +218,16 @@ fn roles(spec: &Value, hosts: &Hosts, tmp: &Path) -> Vec<Role> {
                     None => (volume["source"].as_str().unwrap().into(), volume["target"].as_str().unwrap().into()),
                 };
                 if Path::new(&source).is_file() {
-                    let copy = dir.join(Path::new(&target).file_name().unwrap());
-                    std::fs::write(&copy, hosts.map(&std::fs::read_to_string(&source).unwrap())).unwrap();
                     for value in env.values_mut() {
                         if *value == target {
-                            *value = copy.display().to_string();
+                            *value = source.clone();
                         }
                     }
                 }
             }
-            let args = def["command"].as_array().unwrap().iter().map(|a| hosts.map(a.as_str().unwrap())).collect();
-            roles.push(Role { service: service.clone(), args, env });
+            let args = def["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+            let ip = format!("10.89.0.{}", FIRST_ROLE as usize + roles.len());
+            roles.push(Role { service: service.clone(), args, env, ip });
         }
     }
     roles
@@ -309,36 +342,67 @@ fn dashboard_fields() -> Vec<String> {
     fields
 }
 
+const COMPOSE_TEST: &str =
+    "every_bucketlens_service_of_the_compose_file_runs_as_written_and_the_photos_become_searchable";
+/// Set in the run of [`COMPOSE_TEST`] inside the namespaces.
+const INSIDE: &str = "BUCKETLENS_COMPOSE_INSIDE";
+
+/// Runs [`COMPOSE_TEST`] again, in this test binary, inside a user, network and mount
+/// namespace of its own (`unshare`, util-linux): as root there it can make a bridge,
+/// give each role a network namespace and bind its own `/etc/hosts`.
+fn in_namespaces() {
+    let exe = std::env::current_exe().unwrap();
+    let out = output(
+        Command::new("unshare")
+            .args(["--user", "--map-root-user", "--net", "--mount"])
+            .arg(exe)
+            .args(["--exact", COMPOSE_TEST, "--nocapture", "--test-threads", "1"])
+            .env(INSIDE, "1"),
+    );
+    let text = printed(&out);
+    assert!(out.status.success() && text.contains("1 passed"), "the compose test in its namespaces:\n{text}");
+}
+
 #[test]
 fn every_bucketlens_service_of_the_compose_file_runs_as_written_and_the_photos_become_searchable() {
+    if std::env::var_os(INSIDE).is_none() {
+        return in_namespaces();
+    }
     let spec = resolved("docker-compose.yml");
-    let (broker, moto, osmem) = (Broker::start(), Moto::start(), Osmem::start());
-    let (webhook, serve) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
-    let hosts = Hosts(vec![
-        ("kafka:9092".into(), broker.bootstrap()),
-        ("http://rustfs:9000".into(), moto.url()),
-        ("http://opensearch:9200".into(), osmem.url.clone()),
-        ("0.0.0.0:8080".into(), webhook.clone()),
-        ("0.0.0.0:7878".into(), serve.clone()),
-        ("0.0.0.0:9464".into(), "127.0.0.1:0".into()),
-    ]);
     let tmp = tempfile::tempdir().unwrap();
-    let roles = roles(&spec, &hosts, tmp.path());
+    let roles = roles(&spec, tmp.path());
     let services: Vec<&str> = roles.iter().map(|r| r.service.as_str()).collect();
     assert_eq!(services, ["backfill", "events", "label", "label", "serve", "sink"], "the bucketlens services");
+    let address = |service: &str| roles.iter().find(|r| r.service == service).unwrap().ip.clone();
+    // The compose network: a bridge, the servers on it, each role on its own veth,
+    // and the services' names in /etc/hosts (this mount namespace's own).
+    ip(&["link", "set", "lo", "up"]);
+    ip(&["link", "add", "br0", "type", "bridge"]);
+    ip(&["addr", "add", &format!("{SERVERS}/24"), "dev", "br0"]);
+    ip(&["link", "set", "br0", "up"]);
+    let hosts = tmp.path().join("hosts");
+    let names = format!(
+        "127.0.0.1 localhost\n{SERVERS} kafka rustfs opensearch\n{} events\n{} serve\n",
+        address("events"),
+        address("serve")
+    );
+    std::fs::write(&hosts, names).unwrap();
+    let mounted = output(Command::new("mount").arg("--bind").arg(&hosts).arg("/etc/hosts"));
+    assert!(mounted.status.success(), "{}", printed(&mounted));
+    let broker = Broker::start_at(SERVERS, 9092);
+    let moto = Moto::start_at(SERVERS, 9000);
+    let osmem = Osmem::start_at(&format!("{SERVERS}:9200"));
+    let (webhook, serve) = (format!("{}:8080", address("events")), format!("{}:7878", address("serve")));
     for role in &roles {
         let out = output(&mut role.command(&["config".into(), "check".into()]));
         assert!(out.status.success(), "config check of {}:\n{}", role.service, printed(&out));
-        let args = role.args.join(" ");
-        assert!(!args.contains("0.0.0.0"), "{}: a listen address left unmapped: {args}", role.service);
     }
 
     let mut running = Vec::new();
     let one_shots: Vec<&Role> = roles.iter().filter(|r| spec["services"][&r.service]["restart"] == "no").collect();
     for role in roles.iter().filter(|r| spec["services"][&r.service]["restart"] != "no") {
         let log = tmp.path().join(format!("{}-{}.log", role.service, running.len()));
-        let mut cmd = role.command(&role.args);
-        let child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+        let child = role.spawn(&log);
         running.push(Running { service: role.service.clone(), child, log });
     }
     wait_until("the webhook and serve to listen", Duration::from_secs(60), &running, || {
@@ -370,8 +434,10 @@ fn every_bucketlens_service_of_the_compose_file_runs_as_written_and_the_photos_b
         notify("ObjectCreated:Put", name, &body, i as u64 + 1);
     }
     let [backfill] = one_shots.as_slice() else { panic!("one one-shot bucketlens service: the backfill") };
-    let out = output(&mut backfill.command(&backfill.args));
-    assert!(out.status.success(), "the backfill:\n{}", printed(&out));
+    let backfill_log = tmp.path().join("backfill.log");
+    let status = backfill.spawn(&backfill_log).wait().unwrap();
+    let log = std::fs::read_to_string(&backfill_log).unwrap_or_default();
+    assert!(status.success(), "the backfill: {status}\n{log}");
 
     let sink = roles.iter().find(|r| r.service == "sink").unwrap();
     let search = |query: &str| -> Vec<String> {
@@ -429,4 +495,5 @@ fn every_bucketlens_service_of_the_compose_file_runs_as_written_and_the_photos_b
         assert!(mapped.is_some(), "the dashboards use {field}, which the index does not map");
     }
     drop(running); // each role killed by its PID
+    drop(broker);
 }

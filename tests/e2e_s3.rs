@@ -237,9 +237,13 @@ fn daily_inventory_reports_label_only_what_changed_and_delete_what_vanished() {
     assert!(out.contains("labeled 0 · unchanged 4 · failed 0 · removed 0"), "nothing read, nothing labeled: {out}");
     assert_eq!(keys_in_index(&world), keys(&["a.png", "b.png", "c.png", "d.png"]), "one document per object");
 
-    // c.png changed, d.png is gone: one label, one delete.
+    // c.png changed, d.png is gone: one label, one delete. (The labeler checks a
+    // delete with a HEAD: d.png is really deleted, as a report that no longer lists
+    // it says. a.png and b.png, gone too, are listed by the report: those rows are
+    // skipped unread, as above.)
     let coffee = example("coffee.png");
     moto.put("photos", "c.png", &coffee);
+    moto.delete("photos", "d.png");
     let third = report(
         ("2026-11-26T01-00Z", 1_732_582_800_000),
         &[row("a.png", &etag), row("b.png", &etag), row("c.png", &md5_hex(&coffee))],

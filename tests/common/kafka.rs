@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct Broker {
     dir: tempfile::TempDir,
+    /// The address it listens on (127.0.0.1 unless started with [`Broker::start_at`]).
+    host: String,
     pub port: u16,
     /// The port clients are told to use, when not `port` (a front relaying to it).
     advertised: Option<u16>,
@@ -35,26 +37,33 @@ fn free_port() -> u16 {
 
 impl Broker {
     pub fn start() -> Self {
-        let mut broker = Self { dir: tempfile::tempdir().unwrap(), port: free_port(), advertised: None, child: None };
+        Self::start_at("127.0.0.1", free_port())
+    }
+
+    /// A broker on `host:port` (an address of a network namespace of the test's own).
+    pub fn start_at(host: &str, port: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut broker = Self { dir, host: host.into(), port, advertised: None, child: None };
         broker.spawn();
         broker
     }
 
     /// A broker that tells clients to connect to 127.0.0.1:`front` (which relays to it).
     pub fn start_behind(front: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let mut broker =
-            Self { dir: tempfile::tempdir().unwrap(), port: free_port(), advertised: Some(front), child: None };
+            Self { dir, host: "127.0.0.1".into(), port: free_port(), advertised: Some(front), child: None };
         broker.spawn();
         broker
     }
 
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     fn spawn(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let advertised = format!("tcp://127.0.0.1:{}", self.advertised.unwrap_or(self.port));
+        let url = format!("tcp://{}:{}", self.host, self.port);
+        let advertised = format!("tcp://{}:{}", self.host, self.advertised.unwrap_or(self.port));
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("tansu.log")).unwrap();
         let child = Command::new(tansu_binary())
@@ -68,7 +77,7 @@ impl Broker {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while TcpStream::connect((self.host.as_str(), self.port)).is_err() {
             assert!(Instant::now() < deadline, "tansu did not start: {}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }

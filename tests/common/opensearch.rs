@@ -18,10 +18,15 @@ pub struct Osmem {
 
 impl Osmem {
     pub fn start() -> Self {
+        Self::start_at("127.0.0.1:0")
+    }
+
+    /// A server on `addr` (an address of a network namespace of the test's own).
+    pub fn start_at(addr: &str) -> Self {
         let binary = std::env::var("OSMEM_SERVER")
             .expect("the OpenSearch tests need osmem-server: run the tests with scripts/test, which installs it");
         let mut child = Command::new(binary)
-            .args(["-addr", "127.0.0.1:0", "-no-ja", "-parent-pid", &std::process::id().to_string()])
+            .args(["-addr", addr, "-no-ja", "-parent-pid", &std::process::id().to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Moto {
+    /// The address it listens on (127.0.0.1 unless started with [`Moto::start_at`]).
+    host: String,
     pub port: u16,
     child: Child,
     home: PathBuf,
@@ -41,25 +43,34 @@ impl Moto {
     }
 
     fn start_with(env: &[(&str, String)]) -> Self {
-        let home = moto_home();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on("127.0.0.1", port, env)
+    }
+
+    /// A server on `host:port` (an address of a network namespace of the test's own).
+    pub fn start_at(host: &str, port: u16) -> Self {
+        Self::start_on(host, port, &[])
+    }
+
+    fn start_on(host: &str, port: u16, env: &[(&str, String)]) -> Self {
+        let home = moto_home();
         let child = Command::new(home.join("bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", host, "-p", &port.to_string()])
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect((host, port)).is_err() {
             assert!(Instant::now() < deadline, "moto did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self { port, child, home }
+        Self { host: host.into(), port, child, home }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// The environment that points bucketlens (aws-config) at this server.
