@@ -299,6 +299,53 @@ fn the_stacks_topic_task_creates_every_topic_as_bucketlens_expects_it() {
     assert_eq!(topic_problems(&template_json(&copy.join("bucketlens.yaml"))).len(), 1);
 }
 
+/// The S3 actions a task role's policies allow on the images bucket, and on its objects.
+fn images_bucket_actions(template: &Value, role: &str) -> (Vec<String>, Vec<String>) {
+    let (mut bucket, mut objects) = (Vec::new(), Vec::new());
+    let policies = template["Resources"][role]["Properties"]["Policies"].as_array().unwrap();
+    for policy in policies {
+        for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+            let resource = statement["Resource"]["Fn::Sub"].as_str().unwrap_or_default();
+            let actions: Vec<String> = match &statement["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().filter_map(|a| a.as_str().map(String::from)).collect(),
+                _ => Vec::new(),
+            };
+            if resource.ends_with("${ImagesBucketName}") {
+                bucket.extend(actions);
+            } else if resource.ends_with("${ImagesBucketName}/*") {
+                objects.extend(actions);
+            }
+        }
+    }
+    (bucket, objects)
+}
+
+/// What no linter knows: the roles that read images may list the bucket (else a
+/// missing key is a 403, and a delete an AccessDenied failure), and serve may read
+/// the object version its index names.
+#[test]
+fn the_roles_that_read_images_may_list_the_bucket_and_read_versions() {
+    let template = template_json(&template());
+    for role in ["LabelTaskRole", "ServeTaskRole"] {
+        let (bucket, objects) = images_bucket_actions(&template, role);
+        assert!(bucket.contains(&"s3:ListBucket".to_string()), "{role}: s3:ListBucket on the bucket: {bucket:?}");
+        for action in ["s3:GetObject", "s3:GetObjectVersion"] {
+            assert!(objects.contains(&action.to_string()), "{role}: {action} on its objects: {objects:?}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = broken_copy(
+        &root().join("deploy/aws"),
+        dir.path(),
+        "bucketlens.yaml",
+        "                Action: s3:ListBucket",
+        "                Action: s3:GetBucketLocation",
+    );
+    let (bucket, _) = images_bucket_actions(&template_json(&copy.join("bucketlens.yaml")), "LabelTaskRole");
+    assert!(!bucket.contains(&"s3:ListBucket".to_string()), "the check sees a missing s3:ListBucket");
+}
+
 // ---- Kubernetes --------------------------------------------------------------------
 
 fn kustomize(dir: &Path) -> Output {
