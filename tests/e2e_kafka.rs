@@ -444,6 +444,15 @@ fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everythi
     assert_eq!(k.world.all_documents(), before, "the same documents with the same labels");
     assert_eq!(k.status(&[]).unwrap()["groups"][0], labeler_offsets, "the labeler group did not move");
 
+    // `--from TIME` starts at the first record at or after it, checked against the
+    // records: a time after every record is the end (tansu answers offset 0 there,
+    // which replayed everything), a time before them all is the start.
+    let from = |time: &str| k.run(&["replay", "--group", "bucketlens-index", "--from", time, "--until-end"]);
+    let out = from("2030-01-01T00:00:00Z");
+    assert!(out.starts_with("indexed 0 label records"), "nothing is at or after 2030: {out}");
+    let out = from("2020-01-01T00:00:00Z");
+    assert!(out.starts_with(&format!("indexed {} label records", before.len())), "all is after 2020: {out}");
+
     // `serve` on Kafka follows the label log with a group of its own: the new labels
     // below are announced, each once the index returns it.
     let server = Server::start(k.command(&["serve"]));

@@ -26,6 +26,7 @@ mod auth;
 mod config;
 mod consumer;
 mod errors;
+mod times;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -374,6 +375,11 @@ impl Log for KafkaLog {
         }
         let marks = self.watermarks(topic).await?;
         let client = self.group_client(group)?;
+        // Reads single records to check the broker's answer for a time; never joins the group.
+        let reader = match to {
+            Position::Timestamp(_) => Some(self.group_client(&format!("{group}.from-time"))?),
+            _ => None,
+        };
         let full = self.topic(topic);
         let timeout = self.config.request_timeout;
         let group = group.to_string();
@@ -391,17 +397,19 @@ impl Log for KafkaLog {
                     }
                     let found =
                         client.offsets_for_times(query, timeout).map_err(|e| kafka_error("offsets for a time", &e))?;
-                    marks
-                        .iter()
-                        .map(|m| {
-                            let at = found.find_partition(&full, m.partition).and_then(|e| match e.offset() {
-                                Offset::Offset(o) => Some(o),
-                                _ => None,
-                            });
-                            // No record at or after the time: the end.
-                            (m.partition, at.unwrap_or(m.high))
-                        })
-                        .collect()
+                    let reader = reader.as_ref().ok_or_else(|| LogError::Storage { reason: "no reader".into() })?;
+                    let mut targets = Vec::new();
+                    for m in &marks {
+                        let answer = found.find_partition(&full, m.partition).and_then(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        });
+                        // No record at or after the time: the end.
+                        let at =
+                            times::checked_start(reader, &full, m.partition, (m.low, m.high), ms, answer, timeout)?;
+                        targets.push((m.partition, at));
+                    }
+                    targets
                 }
             };
             targets.sort_unstable();
