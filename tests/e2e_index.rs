@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{example_names, World};
+use common::{example_names, World, BIN};
 
 #[test]
 fn indexing_labels_every_image_and_search_finds_the_cat() {
@@ -415,7 +415,7 @@ fn an_unreadable_folder_keeps_its_documents() {
     let (out, err) = index();
     std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert!(out.contains("0 deleted"), "{out}");
-    assert!(out.contains("1 files or folders could not be read"), "{out}");
+    assert!(out.contains("1 file or folder could not be read"), "{out}");
     assert!(err.contains("sub") && err.contains("cannot list folder"), "the folder is named: {err}");
     assert_eq!(w.status()["documents"], 14, "the unreadable folder's documents are kept");
 
@@ -437,7 +437,7 @@ fn a_file_name_that_is_not_utf8_is_reported_as_skipped() {
     common::assert_success(&out, &args);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("found 12 images"), "{stdout}");
-    assert!(stdout.contains("1 files skipped: their names are not valid UTF-8"), "{stdout}");
+    assert!(stdout.contains("1 file skipped: its name is not valid UTF-8"), "{stdout}");
     assert!(stderr.contains("caf\u{FFFD} latin-1.jpg"), "the file is named: {stderr}");
 }
 
@@ -483,18 +483,7 @@ fn a_full_disk_stops_the_run_with_a_clear_error_and_a_rerun_with_room_loses_noth
     std::fs::create_dir_all(&w.data).unwrap();
     let out = w.tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let like = w.command(&[]);
-    let mut run = std::process::Command::new("unshare");
-    run.args(["--user", "--map-root-user", "--mount", "sh", "-c", FULL_DISK_SCRIPT, "sh"]);
-    run.arg(&w.data).arg(&out).arg(like.get_program()).arg(&w.photos);
-    for (name, value) in like.get_envs() {
-        match value {
-            Some(value) => run.env(name, value),
-            None => run.env_remove(name),
-        };
-    }
-    let status = run.status().unwrap();
-    assert!(status.success(), "unshare and mount (user namespaces) must work here: {status}");
+    w.in_mount_namespace(FULL_DISK_SCRIPT, &[w.data.as_os_str(), out.as_os_str(), BIN.as_ref(), w.photos.as_os_str()]);
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
     assert_ne!(read("full.rc").trim(), "0", "the 3 MiB data dir did not fill up: {}", read("full.out"));
     let err = read("full.err");
@@ -529,14 +518,164 @@ fn relabel_failed_labels_what_failed_once_the_cause_is_fixed() {
     assert!(out.contains("labeled 11 · unchanged 0 · failed 1"), "{out}");
     let failed = w.json(&["search", "--failed", "--json"]);
     assert_eq!(failed["hits"][0]["error"]["code"], "AccessDenied", "{failed}");
+    let message = failed["hits"][0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("then run `bucketlens relabel --failed`"), "the failure says what retries it: {message}");
 
     std::fs::set_permissions(&cat, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = run(&["relabel", "--failed", "--code", "CorruptImage"]);
     assert!(out.contains("relabeled 0 failed objects"), "another code selects nothing: {out}");
     let out = run(&["relabel", "--failed"]);
-    assert!(out.contains("relabeled 1 failed objects: labeled 1 · failed 0"), "{out}");
+    assert!(out.contains("relabeled 1 failed object: labeled 1 · failed 0"), "{out}");
     let status = w.status();
     assert_eq!((status["labeled"].as_u64(), status["failed"].as_u64()), (Some(12), Some(0)), "{status}");
     let hits = w.json(&["search", "cat", "--json"]);
     assert_eq!(hits["hits"][0]["key"], "chelsea.png", "{hits}");
+}
+
+/// `--force` labels every image again, and so does the next run after a setting that
+/// changes labels, on a folder where nothing changed; the run after that labels
+/// nothing.
+#[test]
+fn force_and_changed_labeler_settings_relabel_an_unchanged_folder() {
+    let w = World::new(1);
+    let folder = w.photos.to_str().unwrap();
+    assert!(w.run(&["index", folder]).contains("labeled 12 ·"));
+    let forced = w.run(&["index", folder, "--force"]);
+    assert!(forced.contains("labeled 12 · unchanged 0"), "{forced}");
+    let mut changed = w.command(&["index", folder]);
+    let out = changed.env("BUCKETLENS_LABELER__MIN_CONFIDENCE", "20").output().unwrap();
+    common::assert_success(&out, &["index", folder]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("labeled 12 · unchanged 0"), "{stdout}");
+    assert!(stderr.contains("the labeler's model or settings changed"), "{stderr}");
+    let hits = w.json(&["search", "*", "--json", "--limit", "100"]);
+    let confidences = hits["hits"].as_array().unwrap().iter().flat_map(|h| h["labels"].as_array().unwrap().clone());
+    assert!(
+        confidences.map(|l| l["confidence"].as_f64().unwrap()).any(|c| c < 50.0),
+        "labels between 20 and 50 are in the index now: {hits}"
+    );
+    let mut again = w.command(&["index", folder]);
+    let out = again.env("BUCKETLENS_LABELER__MIN_CONFIDENCE", "20").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("labeled 0 ·"), "{out:?}");
+}
+
+/// Two folders with the same name (`~/Pictures`, `/media/usb/Pictures`) are two
+/// buckets or none: the second is refused with what to do, and never deletes the
+/// first one's documents; named with `--bucket`, both are indexed.
+#[test]
+fn two_folders_of_one_name_never_share_a_bucket() {
+    let w = World::new(1);
+    let other = w.tmp.path().join("usb/photos");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(w.photos.join("camera.png"), other.join("chelsea.png")).unwrap();
+    w.run(&["index", w.photos.to_str().unwrap()]);
+    let out = w.command(&["index", other.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("which is already the folder") && stderr.contains("--bucket NAME"), "{stderr}");
+    assert_eq!(w.status()["documents"], 12, "nothing deleted");
+    let out = w.run(&["index", other.to_str().unwrap(), "--bucket", "usb-photos"]);
+    assert!(out.contains("(bucket usb-photos): 1 new or changed, 0 deleted"), "{out}");
+    assert_eq!(w.status()["documents"], 13);
+    let cats = w.json(&["search", "cat", "--json"]);
+    assert_eq!(cats["hits"].as_array().unwrap().len(), 1, "{cats}");
+    assert_eq!(
+        (cats["hits"][0]["bucket"].as_str(), cats["hits"][0]["key"].as_str()),
+        (Some("photos"), Some("chelsea.png"))
+    );
+    // Each run leaves the other alone.
+    assert!(w.run(&["index", w.photos.to_str().unwrap()]).contains("0 new or changed, 0 deleted"));
+    assert!(w
+        .run(&["index", other.to_str().unwrap(), "--bucket", "usb-photos"])
+        .contains("0 new or changed, 0 deleted"));
+}
+
+/// A folder found empty, as an unmounted drive's mount point looks, keeps its
+/// documents and says how to remove them; `--allow-empty` removes them. A folder
+/// that is not there keeps them too.
+#[test]
+fn an_emptied_folder_keeps_its_documents_unless_told() {
+    let w = World::new(1);
+    let folder = w.photos.to_str().unwrap();
+    w.run(&["index", folder]);
+    for name in example_names() {
+        std::fs::remove_file(w.photos.join(name)).unwrap();
+    }
+    let out = w.command(&["index", folder]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the folder is empty, though 12 images were indexed from it"), "{stderr}");
+    assert!(stderr.contains("--allow-empty"), "{stderr}");
+    assert_eq!(w.status()["documents"], 12);
+    let out = w.run(&["index", folder, "--allow-empty"]);
+    assert!(out.contains("0 new or changed, 12 deleted"), "{out}");
+    assert_eq!(w.status()["documents"], 0);
+}
+
+/// NAS system folders and partial downloads are not indexed, by default and as
+/// configured.
+#[test]
+fn excluded_folders_and_files_are_not_indexed() {
+    let w = World::new(1);
+    let thumbs = w.photos.join("@eaDir/chelsea.png");
+    std::fs::create_dir_all(&thumbs).unwrap();
+    for size in ["S", "M", "B", "XL"] {
+        std::fs::copy(w.photos.join("chelsea.png"), thumbs.join(format!("SYNOPHOTO_THUMB_{size}.jpg"))).unwrap();
+    }
+    std::fs::create_dir_all(w.photos.join("#recycle")).unwrap();
+    std::fs::copy(w.photos.join("chelsea.png"), w.photos.join("#recycle/old.png")).unwrap();
+    std::fs::copy(w.photos.join("chelsea.png"), w.photos.join("new.jpg.crdownload")).unwrap();
+    std::fs::create_dir_all(w.photos.join("raw/2024")).unwrap();
+    std::fs::copy(w.photos.join("chelsea.png"), w.photos.join("raw/2024/a.png")).unwrap();
+    let out = w.run(&["index", w.photos.to_str().unwrap()]);
+    assert!(out.contains("found 13 images"), "only raw/2024/a.png is added: {out}");
+    let config = w.tmp.path().join("exclude.toml");
+    std::fs::write(&config, "[listing]\nexclude = [\"@eaDir\", \"raw/*\"]\n").unwrap();
+    let mut configured = w.command(&["--config", config.to_str().unwrap(), "index", w.photos.to_str().unwrap()]);
+    let out = configured.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("found 14 images") && stdout.contains("2 new or changed, 1 deleted"), "{stdout}");
+    let cats = w.json(&["search", "cat", "--json"]);
+    let mut keys: Vec<&str> = cats["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["#recycle/old.png", "chelsea.png", "new.jpg.crdownload"], "{cats}");
+}
+
+/// A file name with a line break and an ESC sequence in it cannot print a line of
+/// its own or reach the terminal raw: text output escapes control characters.
+#[test]
+fn control_characters_in_names_are_escaped_in_text_output() {
+    let w = World::new(1);
+    let spoof = "spoof.jpg\n    Dog 99.0 · Fake Label 99.0";
+    std::fs::copy(w.photos.join("chelsea.png"), w.photos.join(spoof)).unwrap();
+    std::fs::write(w.photos.join("bad\x1b[2J.jpg"), b"not a jpeg").unwrap();
+    let out = w.command(&["index", w.photos.to_str().unwrap()]).output().unwrap();
+    common::assert_success(&out, &["index"]);
+    let search = w.command(&["search", "cat"]).output().unwrap();
+    let labels = w.command(&["labels"]).output().unwrap();
+    for (what, bytes) in
+        [("index", &out.stdout), ("index's log", &out.stderr), ("search", &search.stdout), ("labels", &labels.stdout)]
+    {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(!text.contains('\x1b'), "{what} prints an ESC: {text:?}");
+        assert!(!text.lines().any(|l| l.starts_with("    Dog 99.0")), "{what} prints the spoofed line: {text}");
+    }
+    let search = String::from_utf8_lossy(&search.stdout);
+    assert!(search.contains("photos/spoof.jpg\\n    Dog 99.0 · Fake Label 99.0"), "{search}");
+    let index = String::from_utf8_lossy(&out.stdout);
+    assert!(index.contains("photos/bad\\x1b[2J.jpg"), "{index}");
+    let json = w.json(&["search", "cat", "--json"]);
+    assert!(json["hits"].as_array().unwrap().iter().any(|h| h["key"] == spoof), "JSON keeps the key as it is: {json}");
+}
+
+/// A closed stderr (a log pipe whose reader is gone) ends nothing: the run finishes
+/// and prints its summary.
+#[test]
+fn a_closed_stderr_does_not_stop_the_run() {
+    let w = World::new(1);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = w.command(&["index", w.photos.to_str().unwrap()]).stderr(writer).output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("labeled 12 ·"), "{out:?}");
 }

@@ -74,8 +74,8 @@ pub async fn load_labeler(settings: &Settings) -> anyhow::Result<Arc<dyn Labeler
     let labeler = bucketlens_labeler::load(&settings.labeler).await?;
     let model = &labeler.model().name;
     match labeler.runs_on() {
-        Some(engine) => eprintln!("labeling with {model} on {engine}"),
-        None => eprintln!("labeling with {model}"),
+        Some(engine) => bucketlens_runtime::say!("labeling with {model} on {engine}"),
+        None => bucketlens_runtime::say!("labeling with {model}"),
     }
     Ok(labeler)
 }
@@ -257,7 +257,7 @@ pub async fn serve_metrics(
     let addr = bucketlens_runtime::metrics::serve(settings.metrics.listen, registry, shutdown.clone())
         .await
         .with_context(|| format!("serving metrics on {}", settings.metrics.listen))?;
-    eprintln!("metrics on http://{addr}/metrics");
+    bucketlens_runtime::say!("metrics on http://{addr}/metrics");
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! Progress of a run: a bar with rate and ETA on a terminal, a plain line every few
-//! seconds otherwise (CI logs, pipes).
+//! Progress of a run: a bar with rate and ETA on a terminal; otherwise (CI logs,
+//! pipes, `docker compose logs`) a plain line every few seconds while something
+//! changes, and one every few minutes while nothing does (an idle `--watch`).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,7 @@ pub fn spawn(
         });
         let start = Instant::now();
         let mut last_line = Instant::now();
+        let mut last_said = (0, 0);
         loop {
             let stopped = stop.is_cancelled();
             let (pos, total) = (done(), totals.total.load(Ordering::Relaxed));
@@ -41,10 +43,11 @@ pub fn spawn(
                 bar.set_message(if total == 0 { "scanning" } else { "indexing" });
                 bar.set_length(total.max(pos).max(1));
                 bar.set_position(pos);
-            } else if last_line.elapsed() >= Duration::from_secs(2) && !stopped {
+            } else if !stopped && line_due(last_line.elapsed(), last_said != (pos, total)) {
                 let rate = pos as f64 / start.elapsed().as_secs_f64().max(1e-3);
-                eprintln!("progress: {pos}/{total} indexed, {rate:.1}/s");
+                bucketlens_runtime::say!("progress: {pos}/{total} indexed, {rate:.1}/s");
                 last_line = Instant::now();
+                last_said = (pos, total);
             }
             if stopped {
                 if let Some(bar) = &bar {
@@ -58,4 +61,28 @@ pub fn spawn(
             }
         }
     })
+}
+
+/// Without a terminal, a line is printed this often at most while progress is made…
+const LINE_EVERY: Duration = Duration::from_secs(2);
+/// …and this often while nothing changes (a heartbeat).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(300);
+
+/// Whether a plain progress line is due, `since` the last one, and whether the
+/// counts `changed` since.
+fn line_due(since: Duration, changed: bool) -> bool {
+    since >= if changed { LINE_EVERY } else { HEARTBEAT_EVERY }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_run_prints_a_heartbeat_only() {
+        assert!(!line_due(Duration::from_secs(1), true));
+        assert!(line_due(Duration::from_secs(2), true));
+        assert!(!line_due(Duration::from_secs(60), false), "nothing changed: no line every 2 s");
+        assert!(line_due(Duration::from_secs(300), false));
+    }
 }

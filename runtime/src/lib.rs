@@ -10,7 +10,8 @@
 //! - [`produce`]: the statistics and the error every producer reports;
 //! - [`sqlite`]: a stage's own small SQLite store (listing state, checkpoints);
 //! - [`shutdown`]: one root `CancellationToken`, cancelled by SIGINT/SIGTERM;
-//! - [`telemetry`]: tracing set-up.
+//! - [`telemetry`]: tracing set-up;
+//! - [`text`]: text for people (control characters escaped) and [`say!`].
 
 pub mod aws;
 pub mod bucket;
@@ -21,6 +22,7 @@ pub mod produce;
 pub mod shutdown;
 pub mod sqlite;
 pub mod telemetry;
+pub mod text;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

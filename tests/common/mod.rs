@@ -68,6 +68,24 @@ impl World {
         cmd
     }
 
+    /// `sh -c script sh ARGS…` in a user and mount namespace of its own (`unshare`,
+    /// util-linux), where it may mount a tmpfs with no root and no real disk, with
+    /// every command's environment. It must start.
+    pub fn in_mount_namespace(&self, script: &str, args: &[&std::ffi::OsStr]) -> std::process::ExitStatus {
+        let like = self.command(&[]);
+        let mut run = Command::new("unshare");
+        run.args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"]).args(args);
+        for (name, value) in like.get_envs() {
+            match value {
+                Some(value) => run.env(name, value),
+                None => run.env_remove(name),
+            };
+        }
+        let status = run.status().unwrap();
+        assert!(status.success(), "unshare and mount (user namespaces) must work here: {status}");
+        status
+    }
+
     /// Runs and requires success.
     pub fn run(&self, args: &[&str]) -> String {
         let out = self.command(args).output().unwrap();

@@ -34,9 +34,9 @@ pub fn run(file: Option<&Path>, data_dir: Option<PathBuf>, args: Args) -> anyhow
         }
         Err(problems) => {
             let s = if problems.len() == 1 { "" } else { "s" };
-            eprintln!("{} wrong setting{s}:", problems.len());
+            bucketlens_runtime::say!("{} wrong setting{s}:", problems.len());
             for problem in problems {
-                eprintln!("  {problem}");
+                bucketlens_runtime::say!("  {problem}");
             }
             Ok(ExitCode::FAILURE)
         }

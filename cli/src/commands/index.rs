@@ -16,6 +16,8 @@ use bucketlens_listing::DirProducer;
 use bucketlens_runtime::bucket::{LocalDir, ObjectSource};
 use bucketlens_runtime::log::{Log, Output};
 use bucketlens_runtime::produce::{ProduceError, ProduceStats};
+use bucketlens_runtime::say;
+use bucketlens_runtime::text::escape_controls;
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
 
@@ -39,6 +41,15 @@ pub struct Args {
     /// (unchanged objects are otherwise skipped: not read, not labeled).
     #[arg(long)]
     force: bool,
+    /// A folder's bucket name (default: the folder's own name). Two folders of the
+    /// same name need two bucket names; naming a bucket that another folder had
+    /// moves it here.
+    #[arg(long, value_name = "NAME")]
+    bucket: Option<String>,
+    /// Let a folder that is now empty remove every document that came from it
+    /// (otherwise an empty folder, as an unmounted drive looks, keeps them).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 /// What `index` backfills from.
@@ -49,14 +60,18 @@ enum Backfill {
 }
 
 impl Backfill {
-    async fn sync(&self) -> Result<ProduceStats, ProduceError> {
+    /// Produces what changed; with `every`, every image (the labeler then skips
+    /// what it labeled as it is, unless forced).
+    async fn sync(&self, every: bool) -> Result<ProduceStats, ProduceError> {
         match self {
+            Self::Dir(producer) if every => producer.sync_every().await,
             Self::Dir(producer) => producer.sync_all().await,
+            Self::S3(lister) if every => lister.sync_every().await,
             Self::S3(lister) => lister.sync().await,
             Self::Inventory(producer, location) => {
                 let stats = producer.produce(location).await?.produced;
                 if stats.unreadable > 0 {
-                    eprintln!(
+                    say!(
                         "{} inventory rows could not be read (listed above with their file and line)",
                         stats.unreadable
                     );
@@ -79,20 +94,21 @@ impl Backfill {
 pub fn unread(stats: &ProduceStats) -> Vec<String> {
     let mut lines = Vec::new();
     if stats.unreadable > 0 {
+        let things = if stats.unreadable == 1 { "file or folder" } else { "files or folders" };
         lines.push(format!(
-            "{} files or folders could not be read (named above): their documents are kept as they were",
+            "{} {things} could not be read (named above): their documents are kept as they were",
             stats.unreadable
         ));
     }
     if stats.invalid_names > 0 {
-        lines.push(format!(
-            "{} files skipped: their names are not valid UTF-8, which an object key must be (named above)",
-            stats.invalid_names
-        ));
+        let n = stats.invalid_names;
+        let (files, names) = if n == 1 { ("file", "its name is") } else { ("files", "their names are") };
+        lines.push(format!("{n} {files} skipped: {names} not valid UTF-8, which an object key must be (named above)"));
     }
     if stats.links > 0 {
+        let links = if stats.links == 1 { "symbolic link" } else { "symbolic links" };
         lines.push(format!(
-            "{} symbolic links skipped: bucketlens reads only the files in the folder, not what a link points at (named above)",
+            "{} {links} skipped: bucketlens reads only the files in the folder, not what a link points at (named above)",
             stats.links
         ));
     }
@@ -129,6 +145,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let log = pipeline::open_log(settings).await?;
     let index = pipeline::open_index_writer(settings).await?;
     let labeler = pipeline::load_labeler(settings).await?;
+    let fingerprint = bucketlens_labeler::ledger::fingerprint(&settings.labeler, labeler.model());
     let state = State::open(Some(&settings.listing_path()))?;
     let (backfill, objects): (Backfill, Arc<dyn ObjectSource>) = match (&s3_url, &root) {
         _ if args.source.ends_with("manifest.json") => {
@@ -151,18 +168,21 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         (Some(url), _) => {
             let client = bucketlens_runtime::aws::s3_client(&settings.s3).await;
             let output = Output::Log(Arc::clone(&log));
-            let lister = S3Lister::new(client, url.clone(), output, state, settings.listing.clone());
+            let lister = S3Lister::new(client, url.clone(), output, state.clone(), settings.listing.clone());
             (Backfill::S3(lister), pipeline::object_sources(settings).await?)
         }
         (None, Some(root)) => {
-            let source = LocalDir::new(root).with_context(|| format!("opening {}", root.display()))?;
-            let producer = Arc::new(DirProducer::new(
-                source.clone(),
-                Output::Log(Arc::clone(&log)),
-                state,
-                settings.listing.clone(),
-                vec![settings.data_dir.clone()],
-            )?);
+            let source = folder(root, args.bucket.as_deref(), &state)?;
+            let producer = Arc::new(
+                DirProducer::new(
+                    source.clone(),
+                    Output::Log(Arc::clone(&log)),
+                    state.clone(),
+                    settings.listing.clone(),
+                    vec![settings.data_dir.clone()],
+                )?
+                .allowing_empty(args.allow_empty),
+            );
             (Backfill::Dir(producer), Arc::new(source))
         }
         (None, None) => bail!("no source"),
@@ -192,7 +212,20 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let sink_metrics = Arc::clone(&counters.sink);
     let reporter = progress::spawn(Arc::clone(&totals), move || sink_metrics.records_in.get(), stop_progress.clone());
 
-    let synced = backfill.sync().await;
+    // A labeler with other settings than the one that last labeled this listing,
+    // or --force, must see every image: the listing produces them all. (A labeler
+    // group of another name reads the log from its first record anyway.)
+    let listing = match &backfill {
+        Backfill::Inventory(..) => String::new(), // a report is read once: --force does not list it again
+        _ => backfill.describe().0,
+    };
+    let listed_for = state.listed_for(&listing)?;
+    let group = &settings.labeler.group;
+    let every = args.force || listed_for.as_ref().is_some_and(|(g, f)| g == group && *f != fingerprint);
+    if every && !args.force {
+        say!("the labeler's model or settings changed since this was last indexed: every image is labeled again");
+    }
+    let synced = backfill.sync(every).await;
     let stats = match synced {
         Ok(stats) => stats,
         Err(e) => {
@@ -219,11 +252,40 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let _ = reporter.await;
     result?;
     print_summary(&*index, &backfill, stats, &counters, started).await?;
+    let finished = !shutdown.is_cancelled() || args.watch;
+    if finished && !listing.is_empty() {
+        state.set_listed_for(&listing, group, &fingerprint)?;
+    }
     if shutdown.is_cancelled() && !args.watch {
-        eprintln!("interrupted: run the same command again to finish (nothing is lost or done twice)");
+        say!("interrupted: run the same command again to finish (nothing is lost or done twice)");
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The folder as a bucket: named `bucket`, or after itself. A name that another
+/// folder was indexed under is refused: each run would delete the other's documents.
+fn folder(root: &std::path::Path, bucket: Option<&str>, state: &State) -> anyhow::Result<LocalDir> {
+    let canonical = root.canonicalize().with_context(|| format!("opening {}", root.display()))?;
+    let name = bucket.map_or_else(|| LocalDir::default_name(&canonical), str::to_string);
+    if name.is_empty() || name.contains('/') {
+        bail!("--bucket {name:?}: a bucket name must be non-empty and have no '/'");
+    }
+    if let Some(other) = state.root(&name)?.filter(|other| *other != canonical) {
+        if bucket.is_none() {
+            bail!(
+                "{} would be the bucket {name:?}, which is already the folder {} in this data dir: indexing it \
+                 would replace that folder's documents. Give this one a name of its own: \
+                 `bucketlens index {} --bucket NAME`. If it is the same photos moved here, say so with \
+                 `--bucket {name}`.",
+                canonical.display(),
+                other.display(),
+                root.display()
+            );
+        }
+        say!("the bucket {name:?} was the folder {}: it is {} from now on", other.display(), canonical.display());
+    }
+    LocalDir::named(&canonical, &name).with_context(|| format!("opening {}", root.display()))
 }
 
 /// `--watch`: a folder's filesystem changes, or an S3 bucket's notifications.
@@ -237,7 +299,7 @@ async fn follow(
 ) -> anyhow::Result<()> {
     match (backfill, sqs) {
         (Backfill::Dir(producer), _) => {
-            eprintln!("watching {} for changes (Ctrl-C to stop)", producer.source().root().display());
+            say!("watching {} for changes (Ctrl-C to stop)", producer.source().root().display());
             let on_sync = move |s: ProduceStats| {
                 totals.total.fetch_add(s.produced(), Ordering::Relaxed);
             };
@@ -247,7 +309,7 @@ async fn follow(
         (Backfill::S3(_) | Backfill::Inventory(..), Some(queue)) => {
             let queue = bucketlens_events::sqs::Queue::connect(&settings.events, queue).await;
             let metrics = bucketlens_events::Metrics::default();
-            eprintln!("following {queue} for changes (Ctrl-C to stop)");
+            say!("following {queue} for changes (Ctrl-C to stop)");
             let output = Output::Log(Arc::clone(log));
             let stop = shutdown.clone();
             let receiving = bucketlens_events::sqs::run(&queue, &settings.events, &output, &metrics, stop);
@@ -282,10 +344,12 @@ async fn print_summary(
     let secs = started.elapsed().as_secs_f64();
     let rate = (labeled + failed) as f64 / secs.max(1e-3);
     let (location, bucket) = backfill.describe();
-    println!(
-        "found {} images in {location} (bucket {bucket}): {} new or changed, {} deleted",
+    let images = if stats.images == 1 { "image" } else { "images" };
+    let found = format!(
+        "found {} {images} in {location} (bucket {bucket}): {} new or changed, {} deleted",
         stats.images, stats.upserts, stats.deletes
     );
+    println!("{}", escape_controls(&found));
     if !matches!(backfill, Backfill::Inventory(..)) {
         for line in unread(&stats) {
             println!("{line}");
@@ -305,7 +369,7 @@ async fn print_summary(
         println!("{} failed in the index (bucketlens search --failed lists them all):", failures.total);
         for hit in failures.hits {
             let reason = hit.error.map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_default();
-            println!("  {}/{}  {reason}", hit.bucket, hit.key);
+            println!("  {}", escape_controls(&format!("{}/{}  {reason}", hit.bucket, hit.key)));
         }
     }
     Ok(())

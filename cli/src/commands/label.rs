@@ -30,12 +30,14 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::default());
     let group = (settings.labeler.group.as_str(), topics::OBJECTS_CHANGED);
     let member = Member::start(settings, &log, group, |r| metrics.register(r), &shutdown).await?;
-    eprintln!("labeler group {}: labelling records of {} (Ctrl-C to stop)", group.0, group.1);
+    bucketlens_runtime::say!("labeler group {}: labelling records of {} (Ctrl-C to stop)", group.0, group.1);
     let stage = pipeline::spawn_labeler(settings, log, parts, Arc::clone(&metrics), Until::Shutdown, &shutdown);
     member.finish(stage).await?;
     let (labeled, failed, removed) = (metrics.labeled.get(), metrics.failed.get(), metrics.removed.get());
     let unchanged = metrics.skipped.get(bucketlens_labeler::stage::UNCHANGED);
-    eprintln!("labeler stopped: labeled {labeled} · unchanged {unchanged} · failed {failed} · removed {removed}");
+    bucketlens_runtime::say!(
+        "labeler stopped: labeled {labeled} · unchanged {unchanged} · failed {failed} · removed {removed}"
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -43,7 +43,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for (name, n) in &response.label_counts {
-        println!("{n:>8}  {name}");
+        println!("{n:>8}  {}", bucketlens_runtime::text::escape_controls(name));
     }
     println!("{} documents", response.total);
     Ok(ExitCode::SUCCESS)

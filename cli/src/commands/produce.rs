@@ -99,9 +99,11 @@ async fn listing_s3(settings: &Settings, url: S3Url, output: Output, print: bool
     let client = bucketlens_runtime::aws::s3_client(&settings.s3).await;
     let lister = S3Lister::new(client, url.clone(), output, listing_state(settings, print)?, settings.listing.clone());
     let stats = lister.sync().await.with_context(|| format!("listing {url}"))?;
-    eprintln!(
+    bucketlens_runtime::say!(
         "listed {} images in {url}: produced {} upserts and {} deletes",
-        stats.images, stats.upserts, stats.deletes
+        stats.images,
+        stats.upserts,
+        stats.deletes
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -131,7 +133,7 @@ async fn listing_dir(
     }
     let stats = producer.sync_all().await.with_context(|| format!("listing {}", root.display()))?;
     metrics.count(&stats);
-    eprintln!(
+    bucketlens_runtime::say!(
         "listed {} images in {} (bucket {}): produced {} upserts and {} deletes",
         stats.images,
         root.display(),
@@ -140,15 +142,19 @@ async fn listing_dir(
         stats.deletes
     );
     for line in super::index::unread(&stats) {
-        eprintln!("{line}");
+        bucketlens_runtime::say!("{line}");
     }
     if watch {
-        eprintln!("watching {} for changes (Ctrl-C to stop)", root.display());
+        bucketlens_runtime::say!("watching {} for changes (Ctrl-C to stop)", root.display());
         bucketlens_listing::watch::run(Arc::clone(&producer), settings.listing.debounce, shutdown.clone(), |s| {
             metrics.count(&s)
         })
         .await?;
-        eprintln!("stopped: produced {} upserts and {} deletes in all", metrics.upserts.get(), metrics.deletes.get());
+        bucketlens_runtime::say!(
+            "stopped: produced {} upserts and {} deletes in all",
+            metrics.upserts.get(),
+            metrics.deletes.get()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -173,10 +179,10 @@ async fn inventory(
         let produced = &stats.produced;
         unreadable += produced.unreadable;
         if stats.already_done {
-            eprintln!("{location}: produced by an earlier run; nothing to do");
+            bucketlens_runtime::say!("{location}: produced by an earlier run; nothing to do");
             return;
         }
-        eprintln!(
+        bucketlens_runtime::say!(
             "{location}: {} rows, produced {} upserts and {} deletes, skipped {} (noncurrent versions, folders, non-images), {} unreadable",
             stats.rows, produced.upserts, produced.deletes, produced.skipped, produced.unreadable
         );
@@ -190,13 +196,13 @@ async fn inventory(
         (None, Some(prefix)) => {
             let Some(url) = S3Url::parse(&prefix) else { bail!("--watch takes s3://bucket/prefix/, not {prefix}") };
             let shutdown = bucketlens_runtime::shutdown::on_signals();
-            eprintln!("watching {url} for new inventory reports (Ctrl-C to stop)");
+            bucketlens_runtime::say!("watching {url} for new inventory reports (Ctrl-C to stop)");
             producer.watch(&url.bucket, &url.prefix, shutdown, report).await?;
         }
         _ => bail!("give either a manifest (s3://bucket/…/manifest.json or a path) or --watch s3://bucket/prefix/"),
     }
     if unreadable > 0 {
-        eprintln!("error: {unreadable} rows could not be read (listed above with their file and line)");
+        bucketlens_runtime::say!("error: {unreadable} rows could not be read (listed above with their file and line)");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -212,7 +218,7 @@ async fn events(
     let output = output(settings, print).await?;
     let metrics = Arc::new(bucketlens_events::Metrics::default());
     let summary = |m: &bucketlens_events::Metrics| {
-        eprintln!(
+        bucketlens_runtime::say!(
             "produced {} upserts and {} deletes; skipped {}; {} malformed",
             m.upserts.get(),
             m.deletes.get(),
@@ -224,7 +230,7 @@ async fn events(
         let documents = bucketlens_events::file::run(&path, &output, &metrics).await;
         summary(&metrics);
         let documents = documents?;
-        eprintln!("read {documents} notifications from {}", path.display());
+        bucketlens_runtime::say!("read {documents} notifications from {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
     let shutdown = bucketlens_runtime::shutdown::on_signals();
@@ -235,7 +241,7 @@ async fn events(
     }
     if let Some(queue) = sqs {
         let queue = bucketlens_events::sqs::Queue::connect(&settings.events, &queue).await;
-        eprintln!("receiving S3 notifications from {queue} (Ctrl-C to stop)");
+        bucketlens_runtime::say!("receiving S3 notifications from {queue} (Ctrl-C to stop)");
         bucketlens_events::sqs::run(&queue, &settings.events, &output, &metrics, shutdown).await?;
         summary(&metrics);
         return Ok(ExitCode::SUCCESS);
@@ -243,7 +249,7 @@ async fn events(
     let Some(addr) = webhook else { bail!("give one of --sqs QUEUE_URL, --webhook ADDR or --from-file FILE") };
     let (bound, server) =
         bucketlens_events::webhook::serve(addr, &settings.events, output, Arc::clone(&metrics), shutdown).await?;
-    eprintln!("webhook on http://{bound}/ (Ctrl-C to stop)");
+    bucketlens_runtime::say!("webhook on http://{bound}/ (Ctrl-C to stop)");
     server.await??;
     summary(&metrics);
     Ok(ExitCode::SUCCESS)

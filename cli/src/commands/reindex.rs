@@ -99,7 +99,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     replay.index.opensearch.index = target.clone();
     let index = Arc::new(OpenSearchIndex::create(&replay.index.opensearch).await?);
     let old_name = old.clone().unwrap_or_else(|| alias.to_string());
-    eprintln!("reindexing {topic} into {url}/{target} (group {group}); {alias} keeps serving {old_name} meanwhile");
+    bucketlens_runtime::say!(
+        "reindexing {topic} into {url}/{target} (group {group}); {alias} keeps serving {old_name} meanwhile"
+    );
 
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let stop = CancellationToken::new();
@@ -113,7 +115,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     if !caught_up || shutdown.is_cancelled() {
         stop.cancel();
         let _ = sink.await;
-        eprintln!(
+        bucketlens_runtime::say!(
             "interrupted: {alias} still points to {old_name}; the partial index {target} can be deleted (curl -X \
              DELETE {url}/{target})"
         );
@@ -122,7 +124,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     cluster.switch_alias(alias, old.as_deref(), &target).await.with_context(|| {
         format!("moving the alias {alias} to {target}: it still points to {old_name}; rerun, or delete {target}")
     })?;
-    eprintln!("the alias {alias} points to {target} now (was {old_name})");
+    bucketlens_runtime::say!("the alias {alias} points to {target} now (was {old_name})");
 
     // What the live sink wrote into the old index before the switch.
     let after = Until::EndOffsets(log.watermarks(topic).await?);
@@ -137,7 +139,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     if !drained {
-        eprintln!("interrupted after the switch: rerun `bucketlens replay --group {group} --until-end` to finish");
+        bucketlens_runtime::say!(
+            "interrupted after the switch: rerun `bucketlens replay --group {group} --until-end` to finish"
+        );
         return Ok(ExitCode::from(130));
     }
     match old {

@@ -85,9 +85,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         records.push(OutRecord::new(record_key(&change.bucket, &change.key), change.to_bytes()?));
     }
     log.produce(topics::OBJECTS_CHANGED, records).await?;
-    eprintln!("{count} failed objects sent to the labeler again");
+    let objects = if count == 1 { "object" } else { "objects" };
+    bucketlens_runtime::say!("{count} failed {objects} sent to the labeler again");
     let Some(labeling) = labeling else {
-        eprintln!("the running labeler group ({}) labels them", settings.labeler.group);
+        bucketlens_runtime::say!("the running labeler group ({}) labels them", settings.labeler.group);
         return Ok(ExitCode::SUCCESS);
     };
     let shutdown = bucketlens_runtime::shutdown::on_signals();
@@ -98,7 +99,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     stages.join().await?;
     let l = &counters.labeler;
     println!(
-        "relabeled {count} failed objects: labeled {} · failed {} · removed {} · {:.1} s",
+        "relabeled {count} failed {}: labeled {} · failed {} · removed {} · {:.1} s",
+        if count == 1 { "object" } else { "objects" },
         l.labeled.get(),
         l.failed.get(),
         l.removed.get(),

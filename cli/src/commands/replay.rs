@@ -94,7 +94,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(to) = to {
         let moved = log.reset_group(&args.group, topic, to).await?;
         let lag = pipeline::lag(&*log, &args.group, topic).await?;
-        eprintln!(
+        bucketlens_runtime::say!(
             "group {} on {topic} moved to {:?}: {lag} offsets to reprocess (a compacted topic holds fewer \
              records there; the summary counts the records read)",
             args.group,
@@ -102,7 +102,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if !runs_here {
-        eprintln!("start the group's members (bucketlens label / sink), or run replay --until-end, to reprocess");
+        bucketlens_runtime::say!(
+            "start the group's members (bucketlens label / sink), or run replay --until-end, to reprocess"
+        );
         return Ok(ExitCode::SUCCESS);
     }
 

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use bucketlens_index::{DocState, Expr, Hit, SearchRequest};
+use bucketlens_runtime::text::escape_controls;
 use serde_json::json;
 
 use super::pct;
@@ -79,12 +80,14 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for hit in &response.hits {
-        println!("{}/{}", hit.bucket, hit.key);
+        // Names come from outside: a key with a line break in it must not print a
+        // label line of its own (control characters are escaped, as `ls -b` does).
+        println!("{}", escape_controls(&format!("{}/{}", hit.bucket, hit.key)));
         if let Some(error) = &hit.error {
-            println!("    failed: {}: {}", error.code, error.message);
+            println!("    failed: {}", escape_controls(&format!("{}: {}", error.code, error.message)));
             continue;
         }
-        println!("    {}", label_line(hit, &wanted));
+        println!("    {}", escape_controls(&label_line(hit, &wanted)));
     }
     println!("{} of {} shown", response.hits.len(), response.total);
     Ok(ExitCode::SUCCESS)

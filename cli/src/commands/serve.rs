@@ -53,7 +53,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     };
     let (bound, server) = bucketlens_serve::start(parts, shutdown).await.map_err(anyhow::Error::msg)?;
     let host = if bound.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], bound.port())) } else { bound };
-    eprintln!("serving the index {} on http://{host}/ (Ctrl-C stops)", pipeline::index_location(settings));
+    bucketlens_runtime::say!(
+        "serving the index {} on http://{host}/ (Ctrl-C stops)",
+        pipeline::index_location(settings)
+    );
     server.await??;
     Ok(ExitCode::SUCCESS)
 }

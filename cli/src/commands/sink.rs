@@ -21,9 +21,18 @@ pub async fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::default());
     let group = (settings.index.group.as_str(), topics::IMAGES_LABELED);
     let member = Member::start(settings, &log, group, |r| metrics.register(r), &shutdown).await?;
-    eprintln!("index sink group {}: indexing {} into {}", group.0, group.1, pipeline::index_location(settings));
+    bucketlens_runtime::say!(
+        "index sink group {}: indexing {} into {}",
+        group.0,
+        group.1,
+        pipeline::index_location(settings)
+    );
     let stage = pipeline::spawn_sink(settings, log, index, Arc::clone(&metrics), Until::Shutdown, &shutdown);
     member.finish(stage).await?;
-    eprintln!("index sink stopped: {} records applied, {} stale", metrics.applied.get(), metrics.stale.get());
+    bucketlens_runtime::say!(
+        "index sink stopped: {} records applied, {} stale",
+        metrics.applied.get(),
+        metrics.stale.get()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -374,8 +374,8 @@ fn check_full_size(
         return Err(LabelFailure::permanent(
             error_codes::IMAGE_TOO_LARGE,
             format!(
-                "a {name} of {width}x{height} takes {} MiB decoded; bucketlens decodes {name} images of up to {} MiB \
-                 (JPEG and PNG are reduced while decoded and have no such limit)",
+                "a {name} of {width}x{height} takes {} MiB decoded; bucketlens decodes {name} images of up to {} MiB. \
+                 Saved as JPEG or PNG, which are scaled down while decoded, it can be labeled",
                 decoded >> 20,
                 limit >> 20
             ),

@@ -36,7 +36,8 @@ pub struct Isolation {
 #[derive(Debug)]
 pub enum Isolated {
     Answered(Result<LabelSet, LabelFailure>),
-    /// How it ended: "killed by signal 6 (SIGABRT)", "did not finish in 300 s", …
+    /// How it ended, as a phrase that follows "a process that": "was killed by
+    /// signal 6 (SIGABRT)", "did not finish in 300 s and was killed", …
     Died(String),
 }
 
@@ -138,9 +139,9 @@ fn ended(status: std::process::ExitStatus) -> String {
                 11 => " (SIGSEGV)",
                 _ => "",
             };
-            format!("killed by signal {signal}{name}")
+            format!("was killed by signal {signal}{name}")
         }
-        (None, None) => format!("ended: {status}"),
+        (None, None) => format!("ended ({status})"),
     }
 }
 
@@ -172,7 +173,7 @@ mod tests {
     #[tokio::test]
     async fn a_child_that_aborts_is_a_death_named_by_its_signal() {
         match shell("cat >/dev/null; kill -ABRT $$").label(b"image".to_vec()).await {
-            Isolated::Died(how) => assert_eq!(how, "killed by signal 6 (SIGABRT)"),
+            Isolated::Died(how) => assert_eq!(how, "was killed by signal 6 (SIGABRT)"),
             other => panic!("{other:?}"),
         }
     }

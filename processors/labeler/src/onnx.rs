@@ -295,7 +295,7 @@ pub const TEST_ABORT_MARKER: &[u8] = b"\x89PNG\r\n\x1a\nbucketlens-test-abort";
 
 fn crash_for_tests(bytes: &[u8]) {
     if bytes.starts_with(TEST_ABORT_MARKER) && std::env::var_os("BUCKETLENS_TEST_ABORT").is_some() {
-        eprintln!("BUCKETLENS_TEST_ABORT: aborting on the test object");
+        bucketlens_runtime::say!("BUCKETLENS_TEST_ABORT: aborting on the test object");
         std::process::abort();
     }
 }

@@ -366,11 +366,17 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
 /// A delete as the store has it now: the object gone (the removal stands), or
 /// there again (a delete overtaken by a new upload, or one version of several
 /// deleted): then a change of what is there, labeled or skipped like any upsert.
+/// A delete that names the very etag the object has is a listing's word that the
+/// object is there and not to be indexed (excluded, hidden): the removal stands.
 /// When the HEAD fails, the event is trusted and the object removed.
 async fn observe_delete(stage: &Stage, change: ObjectChanged) -> ObjectChanged {
     let current = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: None };
     match stage.source.head(current).await {
         Ok(None) => change,
+        Ok(Some(meta)) if change.etag.is_some() && meta.etag == change.etag => {
+            debug!(object = %current, "there, and passed over by the listing (excluded or hidden): removing it");
+            change
+        }
         Ok(Some(meta)) => {
             debug!(object = %current, etag = ?meta.etag, "deleted, yet an object is there now; labeling that instead");
             ObjectChanged {

@@ -43,7 +43,11 @@ pub async fn run(path: &Path, output: &Output, metrics: &Metrics) -> Result<usiz
         produce(output, metrics, parsed).await?;
         if !bad.is_empty() {
             metrics.malformed.add(1);
-            eprintln!("{name}, line {line}: {bad}; its other records were produced, this document is on the DLQ");
+            let fate = match output {
+                Output::Print => "its other records were printed, and the document as the dead letter it would be (without --print it goes to the DLQ)",
+                Output::Log(_) => "its other records were produced, this document is on the DLQ",
+            };
+            bucketlens_runtime::say!("{name}, line {line}: {bad}; {fate}");
             let origin = vec![("source.file".into(), name.clone()), ("source.line".into(), line.to_string())];
             let dlq = dead_letter(format!("file/{line}"), raw.into_bytes(), error_codes::MALFORMED_EVENT, &bad, origin);
             let readable = serde_json::json!({ "malformed": format!("{name}, line {line}"), "reason": bad });

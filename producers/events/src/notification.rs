@@ -158,6 +158,17 @@ pub fn parse(body: &str) -> Result<Parsed, ParseError> {
     parse_value(value)
 }
 
+/// Why a record of a `Records` list is another service's event (SES, SNS, DynamoDB
+/// streams use the same list), if it is one.
+fn not_s3(raw: &serde_json::Value) -> Option<String> {
+    let source = raw.get("eventSource").or_else(|| raw.get("EventSource")).and_then(|s| s.as_str());
+    match source {
+        Some("aws:s3") => None,
+        Some(other) => Some(format!("not an S3 event notification (its eventSource is {other:?})")),
+        None => None,
+    }
+}
+
 pub(crate) fn parse_value(value: serde_json::Value) -> Result<Parsed, ParseError> {
     let body: Body = serde_json::from_value(value).map_err(|_| ParseError::Unknown)?;
     let mut parsed = Parsed::default();
@@ -168,8 +179,10 @@ pub(crate) fn parse_value(value: serde_json::Value) -> Result<Parsed, ParseError
                     parsed.merge(index, parse(inner));
                     continue;
                 }
-                let record =
-                    serde_json::from_value::<S3Record>(raw).map_err(|e| e.to_string()).and_then(from_s3_record);
+                let record = match not_s3(&raw) {
+                    Some(reason) => Err(reason),
+                    None => serde_json::from_value::<S3Record>(raw).map_err(|e| e.to_string()).and_then(from_s3_record),
+                };
                 match record {
                     Ok(change) => push(&mut parsed, change),
                     Err(reason) => parsed.bad.push(format!("record {index}: {reason}")),

@@ -204,7 +204,7 @@ impl InventoryProducer {
         let synced = self.checkpoint.synced(&stamp.scope).await?;
         stats.older = matches!((created, synced), (Some(created), Some(synced)) if created < synced);
         if stats.older {
-            eprintln!(
+            bucketlens_runtime::say!(
                 "{report} is older than a report of the same configuration produced before: keys it does not list are \
                  not deleted"
             );
@@ -271,7 +271,7 @@ impl InventoryProducer {
             produced.skipped += batch.skipped;
             for (line, reason) in &batch.unreadable {
                 // The user-facing report; a warn! beside it would print each row twice.
-                eprintln!("{file}, line {line}: {reason}");
+                bucketlens_runtime::say!("{file}, line {line}: {reason}");
             }
             produced.unreadable += batch.unreadable.len() as u64;
             let deletes = batch.records.iter().filter(|(_, c)| c.kind == ChangeKind::Delete).count() as u64;

@@ -15,8 +15,21 @@ use bucketlens_runtime::sqlite::StoreError;
 use bucketlens_schemas::{topics, ChangeKind, ChangeSource, ImageFormat, ObjectChanged};
 use tracing::{debug, warn};
 
+use crate::config::Skip;
 use crate::state::{Keys, Scope, State};
 use crate::{encode, produce_deletes, Config};
+
+/// What the folder being synced looks like from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// There, with something in it (or empty, with nothing indexed from it).
+    Present,
+    /// Not there (renamed, deleted, on a drive not mounted), or not a folder.
+    Missing,
+    /// There but empty, though this many images were indexed from it: an unmounted
+    /// drive's mount point looks like this.
+    Emptied(u64),
+}
 
 /// Produces the changes of one local directory.
 pub struct DirProducer {
@@ -24,8 +37,12 @@ pub struct DirProducer {
     output: Output,
     state: State,
     config: Config,
+    skip: Skip,
     /// Paths never visited (the data dir, when it sits inside the folder).
     exclude: Vec<PathBuf>,
+    /// Whether a sync of the whole folder may find it empty and delete every
+    /// document that came from it.
+    allow_empty: bool,
     generation: AtomicI64,
     last_sequencer: AtomicU64,
 }
@@ -41,7 +58,39 @@ impl DirProducer {
         let generation = AtomicI64::new(state.last_generation()?);
         state.remember_root(source.bucket(), source.root())?;
         let exclude = exclude.into_iter().map(|p| p.canonicalize().unwrap_or(p)).collect();
-        Ok(Self { source, output, state, config, exclude, generation, last_sequencer: AtomicU64::new(0) })
+        let skip = config.skip();
+        Ok(Self {
+            source,
+            output,
+            state,
+            config,
+            skip,
+            exclude,
+            allow_empty: false,
+            generation,
+            last_sequencer: AtomicU64::new(0),
+        })
+    }
+
+    /// Lets a sync of the whole folder find it empty and delete what came from it
+    /// (otherwise it stops with an error that says so, and keeps the documents).
+    #[must_use]
+    pub fn allowing_empty(mut self, allow: bool) -> Self {
+        self.allow_empty = allow;
+        self
+    }
+
+    /// Whether the folder is there, and not emptied.
+    pub fn root(&self) -> Result<Root, StoreError> {
+        let root = self.source.root();
+        let Ok(mut entries) = std::fs::read_dir(root) else { return Ok(Root::Missing) };
+        if entries.next().is_some() || self.allow_empty {
+            return Ok(Root::Present);
+        }
+        match self.state.known(self.source.bucket())? {
+            0 => Ok(Root::Present),
+            known => Ok(Root::Emptied(known)),
+        }
     }
 
     pub fn source(&self) -> &LocalDir {
@@ -50,34 +99,69 @@ impl DirProducer {
 
     /// Syncs the whole directory.
     pub async fn sync_all(self: &Arc<Self>) -> Result<ProduceStats, ProduceError> {
-        self.sync(None).await
+        self.run_sync(None, false).await
+    }
+
+    /// Syncs the whole directory, producing an upsert for every image, changed or
+    /// not (`index --force`, or a labeler with other settings: the labeler decides).
+    pub async fn sync_every(self: &Arc<Self>) -> Result<ProduceStats, ProduceError> {
+        self.run_sync(None, true).await
     }
 
     /// Syncs `path` (a file or folder under the root; it may no longer exist), or
     /// everything when `None`. Runs on the blocking pool.
     pub async fn sync(self: &Arc<Self>, path: Option<PathBuf>) -> Result<ProduceStats, ProduceError> {
+        self.run_sync(path, false).await
+    }
+
+    async fn run_sync(self: &Arc<Self>, path: Option<PathBuf>, every: bool) -> Result<ProduceStats, ProduceError> {
         let this = Arc::clone(self);
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || this.sync_blocking(path.as_deref(), &handle)).await.map_err(|e| {
+        tokio::task::spawn_blocking(move || this.sync_blocking(path.as_deref(), every, &handle)).await.map_err(|e| {
             ProduceError::reading(self.source.root().display().to_string(), format!("sync task failed: {e}"))
         })?
     }
 
-    fn sync_blocking(&self, path: Option<&Path>, rt: &tokio::runtime::Handle) -> Result<ProduceStats, ProduceError> {
+    /// Syncs `path` (`None`: the whole folder; the root itself counts as the whole
+    /// folder, so that a change of the root, as inotify names it, does not hide the
+    /// changes under it).
+    fn sync_blocking(
+        &self,
+        path: Option<&Path>,
+        every: bool,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<ProduceStats, ProduceError> {
+        // A folder that is gone, or emptied, is not a folder whose photos were all
+        // deleted: nothing is deleted for it.
+        let root = self.source.root();
+        let path = path.filter(|p| *p != root);
+        match self.root()? {
+            Root::Missing => return Err(ProduceError::reading(root.display().to_string(), GONE)),
+            Root::Emptied(known) if path.is_none() => {
+                return Err(ProduceError::reading(root.display().to_string(), emptied(known)))
+            }
+            Root::Present | Root::Emptied(_) => {}
+        }
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let bucket = self.source.bucket().to_string();
-        // The root itself is the whole folder (a change of the root, as inotify names
-        // it, must not hide the changes under it).
-        let path = path.filter(|p| *p != self.source.root());
+        let mut stats = ProduceStats::default();
         let keys = match path {
             Some(p) => match self.source.key_of(p) {
+                // Hidden or excluded (an rsync temporary, a NAS thumbnail): passed
+                // over, as the whole-folder sync passes it over.
+                Some(k) if self.skip.key(&k) => return Ok(stats),
                 Some(k) => Keys::Path(k),
-                None => return Ok(ProduceStats::default()), // outside the root
+                None => {
+                    if p.strip_prefix(root).is_ok() && p.to_str().is_none() && p.exists() {
+                        warn!(path = %p.to_string_lossy(), "the name is not valid UTF-8, so it cannot be an object key; skipped");
+                        stats.invalid_names += 1;
+                    }
+                    return Ok(stats); // outside the root
+                }
             },
             None => Keys::All,
         };
-        let start = path.map_or_else(|| self.source.root().to_path_buf(), Path::to_path_buf);
-        let mut stats = ProduceStats::default();
+        let start = path.map_or_else(|| root.to_path_buf(), Path::to_path_buf);
         let mut batch = Batch::default();
         let mut stack = vec![start];
         // What could not be read: unknown, not gone. Its known keys are kept.
@@ -124,7 +208,7 @@ impl DirProducer {
             }
             stats.images += 1;
             let etag = etag_of(&meta);
-            if self.state.etag(&bucket, &key)?.as_deref() == Some(etag.as_str()) {
+            if !every && self.state.etag(&bucket, &key)?.as_deref() == Some(etag.as_str()) {
                 batch.seen.push((key, etag));
             } else {
                 let change = self.change(&key, ChangeKind::Upsert, Some(&meta), Some(etag.clone()));
@@ -142,7 +226,7 @@ impl DirProducer {
             self.state.keep(&bucket, &key, generation)?;
         }
         let scope = Scope { bucket, keys };
-        let delete = |key: &str| self.change(key, ChangeKind::Delete, None, None);
+        let delete = |key: &str| self.delete(key);
         let deleting = produce_deletes(&self.state, &self.output, &scope, generation, self.config.batch_size, delete);
         stats.deletes = rt.block_on(deleting)?;
         debug!(?stats, "sync done");
@@ -172,11 +256,14 @@ impl DirProducer {
             }
         };
         for entry in entries.flatten() {
-            let hidden = entry.file_name().to_string_lossy().starts_with('.');
-            if hidden && !self.config.include_hidden {
+            if self.skip.name(&entry.file_name().to_string_lossy()) {
                 continue;
             }
-            stack.push(entry.path());
+            let path = entry.path();
+            if !self.skip.keys_empty() && self.source.key_of(&path).is_some_and(|key| self.skip.key(&key)) {
+                continue;
+            }
+            stack.push(path);
         }
         true
     }
@@ -214,6 +301,17 @@ impl DirProducer {
         }
     }
 
+    /// The delete of a key the sync did not see. A file still there was passed over
+    /// (excluded, hidden): the delete names the version there, so that the labeler,
+    /// which checks every delete against the store, removes it anyway.
+    fn delete(&self, key: &str) -> ObjectChanged {
+        let there = self.source.path_of(key).ok().and_then(|path| std::fs::symlink_metadata(path).ok());
+        match there.filter(Metadata::is_file) {
+            Some(meta) => self.change(key, ChangeKind::Delete, None, Some(etag_of(&meta))),
+            None => self.change(key, ChangeKind::Delete, None, None),
+        }
+    }
+
     /// Produces the batch's upserts, then records them (and the unchanged keys) as seen.
     fn flush(&self, batch: &mut Batch, generation: i64, rt: &tokio::runtime::Handle) -> Result<(), ProduceError> {
         if !batch.records.is_empty() {
@@ -226,6 +324,20 @@ impl DirProducer {
         batch.seen.clear();
         Ok(())
     }
+}
+
+/// Why a sync of a folder that is not there stopped.
+pub(crate) const GONE: &str =
+    "the folder is not there (renamed, deleted, or on a drive that is not mounted): its documents are kept";
+
+/// Why a sync of a folder found empty stopped.
+pub(crate) fn emptied(known: u64) -> String {
+    let s = if known == 1 { "" } else { "s" };
+    format!(
+        "the folder is empty, though {known} image{s} were indexed from it: its documents are kept, in case it \
+         is a drive that is not mounted. If its photos were deleted, run `bucketlens index` on it again with \
+         --allow-empty"
+    )
 }
 
 #[derive(Default)]

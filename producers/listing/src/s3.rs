@@ -2,7 +2,8 @@
 //! when a bucket has no inventory. Like a folder sync, it remembers the etag of each
 //! key it produced, so a second run produces only new or changed images, and deletes
 //! for keys gone from the prefix. Images are recognised by their extension (a
-//! listing has no content to sniff); folder markers (`photos/`) are skipped.
+//! listing has no content to sniff); folder markers (`photos/`) are skipped, and so
+//! are keys `[listing] exclude` names (hidden names too, unless included).
 
 use bucketlens_runtime::aws::AwsFailure;
 use bucketlens_runtime::bucket::s3::normalize_etag;
@@ -60,23 +61,56 @@ impl S3Lister {
     /// the differences; deletes go `[listing] batch-size` at a time. The listing
     /// state is read and written on the blocking pool.
     pub async fn sync(&self) -> Result<ProduceStats, ProduceError> {
+        self.sync_with(false).await
+    }
+
+    /// Lists the prefix and produces an upsert for every image, changed or not
+    /// (`index --force`, or a labeler with other settings: the labeler decides).
+    pub async fn sync_every(&self) -> Result<ProduceStats, ProduceError> {
+        self.sync_with(true).await
+    }
+
+    async fn sync_with(&self, every: bool) -> Result<ProduceStats, ProduceError> {
+        let skip = self.config.skip();
         let generation = self.state.run(|s| s.last_generation()).await? + 1;
         let mut stats = ProduceStats::default();
         let bucket = self.url.bucket.clone();
+        // Known keys the listing now passes over (excluded, hidden), with their etag:
+        // their deletes name the version there, so that the labeler removes them.
+        let mut passed_over: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         let mut pages = self.client.list_objects_v2().bucket(&bucket).prefix(&self.url.prefix).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| ProduceError::reading(format!("listing {}", self.url), AwsFailure::of(&e)))?;
             let mut listed = Vec::new();
+            let mut skipped = Vec::new();
             for object in page.contents.unwrap_or_default() {
                 let Some(key) = object.key else { continue };
                 if key.ends_with('/') || ImageFormat::from_extension(&key).is_none() {
                     continue;
                 }
                 let etag = object.e_tag.as_deref().map(normalize_etag).unwrap_or_default();
+                if skip.key(&key) {
+                    skipped.push((key, etag));
+                    continue;
+                }
                 let modified = object.last_modified.and_then(|t| t.to_millis().ok());
                 listed.push((key, etag, object.size, modified));
             }
             stats.images += listed.len() as u64;
+            let of = bucket.clone();
+            let known_skipped = self
+                .state
+                .run(move |s| {
+                    let mut known = Vec::new();
+                    for (key, etag) in skipped {
+                        if s.etag(&of, &key)?.is_some() {
+                            known.push((key, etag));
+                        }
+                    }
+                    Ok(known)
+                })
+                .await?;
+            passed_over.extend(known_skipped);
             let of = bucket.clone();
             let changed = self
                 .state
@@ -84,7 +118,7 @@ impl S3Lister {
                     let mut changed = Vec::new();
                     for entry in listed {
                         let known = s.etag(&of, &entry.0)?;
-                        changed.push((known.as_deref() != Some(entry.1.as_str()), entry));
+                        changed.push((every || known.as_deref() != Some(entry.1.as_str()), entry));
                     }
                     Ok(changed)
                 })
@@ -121,7 +155,7 @@ impl S3Lister {
             version_id: None,
             kind: ChangeKind::Delete,
             size: None,
-            etag: None,
+            etag: passed_over.get(key).cloned(),
             last_modified: Some(now_ms()),
             sequencer: None,
             source: ChangeSource::Listing,

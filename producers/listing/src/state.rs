@@ -10,7 +10,8 @@ use rusqlite::{params, OptionalExtension};
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS listing_state (
         bucket TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL, generation INTEGER NOT NULL,
         PRIMARY KEY (bucket, key)) WITHOUT ROWID;
-     CREATE TABLE IF NOT EXISTS roots (bucket TEXT PRIMARY KEY, root TEXT NOT NULL);";
+     CREATE TABLE IF NOT EXISTS roots (bucket TEXT PRIMARY KEY, root TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS listed_for (listing TEXT PRIMARY KEY, grp TEXT NOT NULL, labeler TEXT NOT NULL);";
 
 /// The producer's memory, in SQLite. Its calls block: async code runs them through
 /// [`State::run`].
@@ -81,6 +82,47 @@ impl State {
             .map_err(|e| self.err(e))?
             .collect::<Result<Vec<_>, _>>();
         rows.map_err(|e| self.err(e))
+    }
+
+    /// The folder `bucket` was last read from, if it was a folder.
+    pub fn root(&self, bucket: &str) -> Result<Option<std::path::PathBuf>, StoreError> {
+        let conn = self.lock()?;
+        conn.query_row("SELECT root FROM roots WHERE bucket = ?1", params![bucket], |r| r.get::<_, String>(0))
+            .optional()
+            .map(|root| root.map(std::path::PathBuf::from))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Which labeler (its group, and its fingerprint) last labeled everything
+    /// `index` listed in `listing` (a folder, an `s3://` URL): when the settings
+    /// change, the next `index` lists it all again.
+    pub fn listed_for(&self, listing: &str) -> Result<Option<(String, String)>, StoreError> {
+        let conn = self.lock()?;
+        conn.query_row("SELECT grp, labeler FROM listed_for WHERE listing = ?1", params![listing], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Records that the labeler of `group` with the fingerprint `labeler` has seen
+    /// every image listed in `listing`.
+    pub fn set_listed_for(&self, listing: &str, group: &str, labeler: &str) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO listed_for (listing, grp, labeler) VALUES (?1, ?2, ?3)
+             ON CONFLICT (listing) DO UPDATE SET grp = excluded.grp, labeler = excluded.labeler",
+            params![listing, group, labeler],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// How many keys of `bucket` are known.
+    pub fn known(&self, bucket: &str) -> Result<u64, StoreError> {
+        let conn = self.lock()?;
+        conn.query_row("SELECT COUNT(*) FROM listing_state WHERE bucket = ?1", params![bucket], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 
     /// The highest generation used so far.

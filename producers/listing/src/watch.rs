@@ -1,84 +1,193 @@
-//! `--watch`: filesystem notifications become targeted syncs. Events are gathered
-//! for up to `debounce`, reduced to the topmost changed paths, and each is synced (a
-//! file → one upsert or delete; a folder → its subtree). If the OS reports lost
-//! events, the whole directory is synced again.
+//! `--watch`: filesystem notifications become targeted syncs. Each changed path is
+//! synced once it is complete (a file → one upsert or delete; a folder → its
+//! subtree). If the OS reports lost events, the whole directory is synced again.
 //!
 //! A path whose last event says it is complete (its writer closed it, it was renamed
-//! into place, or removed) needs no debounce: once every changed path is complete and
-//! [`SETTLED_GAP`] passes with no new event, the sync starts. A file still being
-//! written (created or modified, not yet closed) holds the sync for the whole
-//! `debounce`, so a half-written file is not read.
+//! into place, or removed) is synced [`SETTLED_GAP`] after that event. A file still
+//! being written (created or modified, not closed since) is not read until it is
+//! closed, or until it has seen no change for `quiet` (`[listing] debounce`): a
+//! slow copy is never read half-way. A folder waits while a file in it is written.
+//!
+//! The folder itself is watched too: renamed away, deleted, or on a drive that is
+//! unmounted (its identity, device and inode, changes), its documents are kept, and
+//! the watch waits for it to come back, then syncs it whole.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use bucketlens_runtime::produce::{ProduceError, ProduceStats};
 
-use crate::dir::DirProducer;
+use crate::dir::{DirProducer, Root};
 
 /// Why the folder cannot be watched, with the usual fix.
-fn cannot_watch(root: &std::path::Path, e: notify::Error) -> ProduceError {
+fn cannot_watch(root: &Path, e: notify::Error) -> ProduceError {
     ProduceError::reading(
         format!("cannot watch {}", root.display()),
         format!("{e} (on Linux, raise fs.inotify.max_user_watches for large trees)"),
     )
 }
 
+/// What an event says about the paths it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writing {
+    /// Closed after writing, renamed, removed, or a new folder: ready to read.
+    Done,
+    /// Created or written, not closed yet.
+    Open,
+    /// Says nothing about writing (attributes changed): a file being written stays so.
+    Neither,
+}
+
 enum Change {
-    /// Changed paths, and whether the event says they are complete.
-    Paths(Vec<PathBuf>, bool),
+    Paths(Vec<PathBuf>, Writing),
     Rescan,
 }
 
-/// Once every changed path is complete, the sync waits only this long for more events.
-pub const SETTLED_GAP: std::time::Duration = std::time::Duration::from_millis(5);
+/// Once a changed path is complete, the sync waits only this long for more events.
+pub const SETTLED_GAP: Duration = Duration::from_millis(5);
 
-/// The changes gathered for one sync.
+/// How often the folder's own identity is checked (an unmount sends no event).
+const ROOT_CHECK: Duration = Duration::from_secs(1);
+
+/// A changed path waiting to be synced.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    open: bool,
+    last: Instant,
+}
+
+/// The changed paths not synced yet.
 #[derive(Default)]
 struct Gathered {
     rescan: bool,
-    paths: BTreeSet<PathBuf>,
-    /// Changed paths whose last event did not say they are complete.
-    unsettled: BTreeSet<PathBuf>,
+    paths: BTreeMap<PathBuf, Pending>,
 }
 
 impl Gathered {
-    fn absorb(&mut self, change: Change) {
+    fn absorb(&mut self, change: Change, now: Instant) {
         match change {
             Change::Rescan => self.rescan = true,
-            Change::Paths(paths, complete) => {
+            Change::Paths(paths, writing) => {
                 for path in paths {
-                    if complete {
-                        self.unsettled.remove(&path);
-                    } else {
-                        self.unsettled.insert(path.clone());
+                    let pending = self.paths.entry(path).or_insert(Pending { open: false, last: now });
+                    pending.last = now;
+                    match writing {
+                        Writing::Done => pending.open = false,
+                        Writing::Open => pending.open = true,
+                        Writing::Neither => {}
                     }
-                    self.paths.insert(path);
                 }
             }
         }
     }
 
-    fn settled(&self) -> bool {
-        self.unsettled.is_empty()
+    fn due(pending: &Pending, quiet: Duration) -> Instant {
+        pending.last + if pending.open { quiet } else { SETTLED_GAP }
+    }
+
+    /// When the next path is due, if any is waiting.
+    fn next_due(&self, quiet: Duration) -> Option<Instant> {
+        self.paths.values().map(|p| Self::due(p, quiet)).min()
+    }
+
+    /// Takes the paths due at `now` (a folder only once nothing under it is still
+    /// waiting), topmost only.
+    fn take_due(&mut self, now: Instant, quiet: Duration) -> Vec<PathBuf> {
+        let waiting: Vec<PathBuf> =
+            self.paths.iter().filter(|(_, p)| Self::due(p, quiet) > now).map(|(path, _)| path.clone()).collect();
+        let due: Vec<PathBuf> = self
+            .paths
+            .iter()
+            .filter(|(path, p)| Self::due(p, quiet) <= now && !waiting.iter().any(|w| w.starts_with(path)))
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in &due {
+            self.paths.remove(path);
+        }
+        topmost(due.into_iter().collect())
     }
 }
 
-/// Follows the directory until `shutdown`; `on_sync` sees each sync's counts.
+/// How a watch of the folder ended.
+enum Ended {
+    Shutdown,
+    /// The folder is gone or emptied: the reason.
+    RootLost(String),
+}
+
+/// Follows the directory until `shutdown`; `on_sync` sees each sync's counts. The
+/// folder going away pauses the watch until it is back.
 pub async fn run(
     producer: Arc<DirProducer>,
-    debounce: std::time::Duration,
+    quiet: Duration,
     shutdown: CancellationToken,
     mut on_sync: impl FnMut(ProduceStats) + Send,
 ) -> Result<(), ProduceError> {
     let root = producer.source().root().to_path_buf();
+    loop {
+        match follow(&producer, quiet, &shutdown, &mut on_sync).await? {
+            Ended::Shutdown => return Ok(()),
+            Ended::RootLost(why) => {
+                warn!(path = %root.display(), "{why}; watching for it to come back");
+            }
+        }
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(ROOT_CHECK) => {}
+                () = shutdown.cancelled() => return Ok(()),
+            }
+            if producer.root()? == Root::Present {
+                bucketlens_runtime::say!("{} is back: syncing it", root.display());
+                break;
+            }
+        }
+    }
+}
+
+/// The folder's identity: another folder (or a drive mounted on it) is another one.
+fn identity(root: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(root).ok().filter(std::fs::Metadata::is_dir).map(|m| (m.dev(), m.ino()))
+}
+
+/// Why the folder, once `watched`, cannot be watched on, if so.
+fn lost(producer: &DirProducer, watched: Option<(u64, u64)>) -> Result<Option<String>, ProduceError> {
+    let root = producer.source().root();
+    if identity(root) != watched {
+        return Ok(Some(match producer.root()? {
+            Root::Missing => crate::dir::GONE.to_string(),
+            _ => "the folder was replaced (a drive unmounted from it, or mounted on it): its documents are kept"
+                .to_string(),
+        }));
+    }
+    Ok(match producer.root()? {
+        Root::Emptied(known) => Some(crate::dir::emptied(known)),
+        Root::Missing => Some(crate::dir::GONE.to_string()),
+        Root::Present => None,
+    })
+}
+
+/// Watches the folder as it is now, until shutdown or until it is lost.
+async fn follow(
+    producer: &Arc<DirProducer>,
+    quiet: Duration,
+    shutdown: &CancellationToken,
+    on_sync: &mut (impl FnMut(ProduceStats) + Send),
+) -> Result<Ended, ProduceError> {
+    let root = producer.source().root().to_path_buf();
+    let watched = identity(&root);
+    if let Some(why) = lost(producer, watched)? {
+        return Ok(Ended::RootLost(why));
+    }
     let (tx, mut rx) = mpsc::channel::<Change>(1024);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let change = match event {
@@ -91,13 +200,15 @@ pub async fn run(
                 return;
             }
             Ok(e) => {
-                let complete = matches!(
-                    e.kind,
+                let writing = match e.kind {
                     EventKind::Access(AccessKind::Close(AccessMode::Write))
-                        | EventKind::Remove(_)
-                        | EventKind::Modify(ModifyKind::Name(_))
-                );
-                Change::Paths(e.paths, complete)
+                    | EventKind::Remove(_)
+                    | EventKind::Modify(ModifyKind::Name(_))
+                    | EventKind::Create(CreateKind::Folder) => Writing::Done,
+                    EventKind::Modify(ModifyKind::Metadata(_)) => Writing::Neither,
+                    _ => Writing::Open,
+                };
+                Change::Paths(e.paths, writing)
             }
             Err(_) => Change::Rescan,
         };
@@ -109,29 +220,39 @@ pub async fn run(
     // Changes between the initial sync and the watch start would be missed: sync once more.
     on_sync(producer.sync_all().await?);
 
+    let mut gathered = Gathered::default();
+    let mut check = tokio::time::interval(ROOT_CHECK);
     loop {
-        let first = tokio::select! {
-            change = rx.recv() => change,
-            () = shutdown.cancelled() => return Ok(()),
-        };
-        let Some(first) = first else { return Ok(()) };
-        let mut gathered = Gathered::default();
-        gathered.absorb(first);
-        let deadline = tokio::time::Instant::now() + debounce;
-        loop {
-            let until =
-                if gathered.settled() { deadline.min(tokio::time::Instant::now() + SETTLED_GAP) } else { deadline };
-            match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(change)) => gathered.absorb(change),
-                _ => break,
+        let wake = gathered.next_due(quiet).unwrap_or_else(|| Instant::now() + ROOT_CHECK);
+        tokio::select! {
+            change = rx.recv() => match change {
+                Some(change) => gathered.absorb(change, Instant::now()),
+                None => return Ok(Ended::Shutdown),
+            },
+            () = tokio::time::sleep_until(wake) => {}
+            _ = check.tick() => {
+                if let Some(why) = lost(producer, watched)? {
+                    return Ok(Ended::RootLost(why));
+                }
             }
+            () = shutdown.cancelled() => return Ok(Ended::Shutdown),
         }
-        if gathered.rescan {
+        let rescan = std::mem::take(&mut gathered.rescan);
+        let due = gathered.take_due(Instant::now(), quiet);
+        if !rescan && due.is_empty() {
+            continue;
+        }
+        // The folder's own rename or removal comes as an event of the root: nothing
+        // under it is synced (or deleted) once it is not the folder watched.
+        if let Some(why) = lost(producer, watched)? {
+            return Ok(Ended::RootLost(why));
+        }
+        if rescan {
             warn!("the OS dropped filesystem events; syncing the whole folder");
             on_sync(producer.sync_all().await?);
             continue;
         }
-        for path in topmost(gathered.paths) {
+        for path in due {
             tracing::debug!(path = %path.display(), "syncing a changed path");
             on_sync(producer.sync(Some(path)).await?);
         }
@@ -155,16 +276,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_change_is_settled_once_each_path_was_closed_renamed_or_removed() {
+    fn a_file_is_due_once_closed_or_quiet_and_a_folder_waits_for_the_files_in_it() {
+        let quiet = Duration::from_secs(2);
+        let t0 = Instant::now();
         let mut gathered = Gathered::default();
-        gathered.absorb(Change::Paths(vec!["/r/a.jpg".into()], false)); // created
-        gathered.absorb(Change::Paths(vec!["/r/b.jpg".into()], true)); // removed
-        assert!(!gathered.settled(), "a.jpg is still being written");
-        gathered.absorb(Change::Paths(vec!["/r/a.jpg".into()], true)); // closed
-        assert!(gathered.settled());
-        gathered.absorb(Change::Paths(vec!["/r/a.jpg".into()], false)); // written again
-        assert!(!gathered.settled(), "a.jpg was opened again after its close");
-        assert_eq!(gathered.paths.len(), 2);
+        gathered.absorb(Change::Paths(vec!["/r/new".into()], Writing::Done), t0); // mkdir
+        gathered.absorb(Change::Paths(vec!["/r/new/a.jpg".into()], Writing::Open), t0); // created
+        gathered.absorb(Change::Paths(vec!["/r/b.jpg".into()], Writing::Done), t0); // removed
+        let soon = t0 + Duration::from_millis(50);
+        assert_eq!(gathered.take_due(soon, quiet), vec![PathBuf::from("/r/b.jpg")], "new/ waits for a.jpg");
+        // Written on for a while: still not due, however long it takes.
+        let later = t0 + Duration::from_secs(10);
+        gathered.absorb(Change::Paths(vec!["/r/new/a.jpg".into()], Writing::Neither), later - Duration::from_secs(1));
+        gathered.absorb(Change::Paths(vec!["/r/new/a.jpg".into()], Writing::Open), later - Duration::from_secs(1));
+        assert!(gathered.take_due(later, quiet).is_empty());
+        gathered.absorb(Change::Paths(vec!["/r/new/a.jpg".into()], Writing::Done), later); // closed
+        assert_eq!(gathered.take_due(later + SETTLED_GAP, quiet), vec![PathBuf::from("/r/new")]);
+        assert!(gathered.paths.is_empty());
+        // Never closed (a hard link): read once quiet.
+        gathered.absorb(Change::Paths(vec!["/r/c.jpg".into()], Writing::Open), later);
+        assert!(gathered.take_due(later + Duration::from_secs(1), quiet).is_empty());
+        assert_eq!(gathered.take_due(later + quiet, quiet), vec![PathBuf::from("/r/c.jpg")]);
     }
 
     #[test]

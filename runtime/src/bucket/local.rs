@@ -1,5 +1,5 @@
-//! A local directory as a bucket: bucket = the directory's name, keys = paths
-//! relative to it with `/` separators.
+//! A local directory as a bucket: bucket = the directory's name (or the name it was
+//! given), keys = paths relative to it with `/` separators.
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -21,8 +21,18 @@ impl LocalDir {
     /// `root` must exist; the bucket name is its final component.
     pub fn new(root: &Path) -> std::io::Result<Self> {
         let root = root.canonicalize()?;
-        let bucket = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".to_string());
+        let bucket = Self::default_name(&root);
         Ok(Self { root, bucket })
+    }
+
+    /// `root` (which must exist) served as the bucket `bucket`.
+    pub fn named(root: &Path, bucket: &str) -> std::io::Result<Self> {
+        Ok(Self { root: root.canonicalize()?, bucket: bucket.to_string() })
+    }
+
+    /// The bucket name a folder gets when none is given: its final component.
+    pub fn default_name(root: &Path) -> String {
+        root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".to_string())
     }
 
     fn checked_path(&self, object: &ObjectRef<'_>) -> Result<PathBuf, SourceError> {
@@ -167,7 +177,11 @@ fn io_error(object: &str, path: &Path, e: std::io::Error) -> SourceError {
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         return SourceError::PermissionDenied {
             object: object.to_string(),
-            reason: format!("{}: {e}; make it readable by the user bucketlens runs as", path.display()),
+            reason: format!(
+                "{}: {e}; make it readable by the user bucketlens runs as, then run `bucketlens relabel --failed` \
+                 (a rerun of `index` skips it: the file did not change)",
+                path.display()
+            ),
         };
     }
     SourceError::Io { object: object.to_string(), reason: format!("{}: {e}", path.display()), retryable: false }

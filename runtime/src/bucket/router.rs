@@ -180,7 +180,7 @@ fn open_folders(configured: &BTreeMap<String, PathBuf>, discover: Option<&Discov
     let mut opened = Vec::with_capacity(roots.len());
     let mut unopenable = HashMap::new();
     for (bucket, root) in roots {
-        match LocalDir::new(&root) {
+        match LocalDir::named(&root, &bucket) {
             Ok(dir) => opened.push((bucket, dir)),
             Err(e) => {
                 let reason = format!("bucket {bucket} is read from {}, which cannot be opened: {e}", root.display());

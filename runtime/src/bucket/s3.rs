@@ -68,7 +68,8 @@ fn read_failure(object: &ObjectRef<'_>, failure: AwsFailure) -> SourceError {
         return SourceError::PermissionDenied {
             object: name,
             reason: format!(
-                "{failure}; grant {permission} on arn:aws:s3:::{}/* (without s3:ListBucket, S3 also answers 403 for a key that does not exist)",
+                "{failure}; grant {permission} on arn:aws:s3:::{}/* (without s3:ListBucket, S3 also answers 403 for a key \
+                 that does not exist), then run `bucketlens relabel --failed`",
                 object.bucket
             ),
         };

@@ -159,3 +159,11 @@ fn one_bad_record_does_not_discard_the_good_ones() {
     assert!(parsed.bad[0].starts_with("record 1: missing field"), "{:?}", parsed.bad);
     assert!(parsed.bad[1].starts_with("record 3: not JSON"), "{:?}", parsed.bad);
 }
+
+#[test]
+fn another_services_event_is_named_as_such() {
+    let ses = serde_json::json!({"Records": [{"eventSource": "aws:ses", "eventVersion": "1.0",
+        "ses": {"mail": {"messageId": "m1"}, "receipt": {}}}]});
+    let Err(ParseError::Records(bad)) = parse(&ses.to_string()) else { panic!("an SES document is not S3's") };
+    assert_eq!(bad, vec!["record 0: not an S3 event notification (its eventSource is \"aws:ses\")".to_string()]);
+}
