@@ -159,11 +159,13 @@ pub fn parse(body: &str) -> Result<Parsed, ParseError> {
 }
 
 /// Why a record of a `Records` list is another service's event (SES, SNS, DynamoDB
-/// streams use the same list), if it is one.
+/// streams use the same list), if it is one: S3's is `aws:s3`, S3-compatible stores
+/// name themselves (`minio:s3`).
 fn not_s3(raw: &serde_json::Value) -> Option<String> {
     let source = raw.get("eventSource").or_else(|| raw.get("EventSource")).and_then(|s| s.as_str());
     match source {
-        Some("aws:s3") => None,
+        // aws:s3, and the S3-compatible stores' own (minio:s3 from MinIO and RustFS, ceph:s3).
+        Some(s3) if s3.ends_with(":s3") => None,
         Some(other) => Some(format!("not an S3 event notification (its eventSource is {other:?})")),
         None => None,
     }

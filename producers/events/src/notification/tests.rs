@@ -166,4 +166,9 @@ fn another_services_event_is_named_as_such() {
         "ses": {"mail": {"messageId": "m1"}, "receipt": {}}}]});
     let Err(ParseError::Records(bad)) = parse(&ses.to_string()) else { panic!("an SES document is not S3's") };
     assert_eq!(bad, vec!["record 0: not an S3 event notification (its eventSource is \"aws:ses\")".to_string()]);
+    let minio: serde_json::Value = serde_json::from_str(&fixture("s3-object-created.json")).unwrap();
+    let mut record = minio["Records"][0].clone();
+    record["eventSource"] = "minio:s3".into();
+    let parsed = parse(&serde_json::json!({"Records": [record]}).to_string()).unwrap();
+    assert_eq!(parsed.changes.len(), 1, "S3-compatible stores name themselves: {parsed:?}");
 }
