@@ -346,6 +346,75 @@ fn the_roles_that_read_images_may_list_the_bucket_and_read_versions() {
     assert!(!bucket.contains(&"s3:ListBucket".to_string()), "the check sees a missing s3:ListBucket");
 }
 
+/// What the stack's serve, topics and alarms must be that no linter knows, as
+/// problems: serve only over HTTPS (HTTP redirects), from AllowedCidr; every service
+/// after the topics; every alarm notifying AlarmTopicArn; the replay group one the
+/// roles may use.
+fn stack_rules(template: &Value) -> Vec<String> {
+    let resources = template["Resources"].as_object().unwrap();
+    let of_type = |t: &str| resources.iter().filter(move |(_, r)| r["Type"] == t).collect::<Vec<_>>();
+    let mut problems = Vec::new();
+    let listeners = of_type("AWS::ElasticLoadBalancingV2::Listener");
+    let https = listeners.iter().find(|(_, l)| l["Properties"]["Protocol"] == "HTTPS");
+    match https {
+        Some((_, l)) if l["Properties"]["Certificates"][0]["CertificateArn"]["Ref"] == "CertificateArn" => {}
+        _ => problems.push("no HTTPS listener with the CertificateArn certificate".to_string()),
+    }
+    for (name, l) in &listeners {
+        let action = &l["Properties"]["DefaultActions"][0];
+        if l["Properties"]["Protocol"] == "HTTP" && action["RedirectConfig"]["Protocol"] != "HTTPS" {
+            problems.push(format!("{name}: plain HTTP does more than redirect to HTTPS: {action}"));
+        }
+    }
+    for (name, group) in of_type("AWS::EC2::SecurityGroup") {
+        for rule in group["Properties"]["SecurityGroupIngress"].as_array().into_iter().flatten() {
+            if rule.get("CidrIp").is_some() && rule["CidrIp"]["Ref"] != "AllowedCidr" {
+                problems.push(format!("{name}: ingress from {} rather than AllowedCidr", rule["CidrIp"]));
+            }
+        }
+    }
+    for (name, service) in of_type("AWS::ECS::Service") {
+        let depends: Vec<&str> = match &service["DependsOn"] {
+            Value::String(one) => vec![one.as_str()],
+            Value::Array(all) => all.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if !depends.contains(&"Topics") {
+            problems.push(format!("{name} may start before the topics exist (DependsOn: {depends:?})"));
+        }
+    }
+    if resources.get("Topics").map(|t| &t["Properties"]["TaskDefinition"]["Ref"]) != Some(&"TopicsTask".into()) {
+        problems.push("no custom resource Topics running the TopicsTask".to_string());
+    }
+    for (name, alarm) in of_type("AWS::CloudWatch::Alarm") {
+        if !alarm["Properties"]["AlarmActions"].to_string().contains("AlarmTopicArn") {
+            problems.push(format!("{name} notifies no one"));
+        }
+    }
+    let replay = &template["Parameters"]["ReplayGroup"];
+    let pattern = replay["AllowedPattern"].as_str().unwrap_or("");
+    if !pattern.starts_with("^bucketlens-") || !replay["Default"].as_str().unwrap_or("").starts_with("bucketlens-") {
+        problems.push(format!("ReplayGroup may name a group the roles cannot use: {replay}"));
+    }
+    problems
+}
+
+#[test]
+fn serve_is_https_only_services_wait_for_the_topics_and_alarms_notify() {
+    let problems = stack_rules(&template_json(&template()));
+    assert!(problems.is_empty(), "{problems:#?}");
+    for (from, to, what) in [
+        ("        - Type: redirect\n          RedirectConfig:\n            Protocol: HTTPS", "        - Type: forward\n          TargetGroupArn: !Ref ServeTargets\n          RedirectConfig:\n            Protocol: HTTP", "plain HTTP"),
+        ("    DependsOn: [ServeHttpsListener, Topics]", "    DependsOn: [ServeHttpsListener]", "before the topics"),
+        ("          FromPort: 443\n          ToPort: 443\n          CidrIp: !Ref AllowedCidr", "          FromPort: 443\n          ToPort: 443\n          CidrIp: 0.0.0.0/0", "rather than AllowedCidr"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = broken_copy(&root().join("deploy/aws"), dir.path(), "bucketlens.yaml", from, to);
+        let problems = stack_rules(&template_json(&copy.join("bucketlens.yaml")));
+        assert!(problems.iter().any(|p| p.contains(what)), "{to:?} was not noticed: {problems:?}");
+    }
+}
+
 // ---- Kubernetes --------------------------------------------------------------------
 
 fn kustomize(dir: &Path) -> Output {
@@ -378,7 +447,8 @@ fn validate(objects: &[Value], tmp: &Path) -> Option<String> {
     }
     let script = r#"
 import json, sys
-from cloudcoil.models.keda.v1alpha1 import ScaledObject
+from cloudcoil.models.keda.v1alpha1 import ScaledObject, TriggerAuthentication
+MODELS = {"ScaledObject": ScaledObject, "TriggerAuthentication": TriggerAuthentication}
 def unknown(given, known, at):
     if isinstance(given, dict):
         for k, v in given.items():
@@ -392,7 +462,7 @@ def unknown(given, known, at):
 bad = []
 for doc in json.load(sys.stdin):
     try:
-        model = ScaledObject.model_validate(doc)
+        model = MODELS[doc["kind"]].model_validate(doc)
     except Exception as e:
         bad.append(str(e)); continue
     bad += ["unknown field " + p for p in unknown(doc, model.model_dump(by_alias=True, exclude_none=True), "")]
@@ -407,7 +477,16 @@ if bad:
     (!failures.is_empty()).then_some(failures)
 }
 
-const K8S: [&str; 4] = ["base", "overlays/example", "jobs/replay", "jobs/inventory"];
+const K8S: [&str; 8] = [
+    "base",
+    "overlays/example",
+    "jobs/replay",
+    "jobs/inventory",
+    "jobs/topics",
+    "overlays/example/jobs/replay",
+    "overlays/example/jobs/inventory",
+    "overlays/example/jobs/topics",
+];
 
 #[test]
 fn the_kustomizations_render_and_every_object_validates_and_broken_copies_fail() {
@@ -423,7 +502,7 @@ fn the_kustomizations_render_and_every_object_validates_and_broken_copies_fail()
             panic!("deploy/k8s/{dir}:\n{failures}");
         }
     }
-    for kind in ["Deployment", "ScaledObject", "Job", "ConfigMap", "Service"] {
+    for kind in ["Deployment", "ScaledObject", "TriggerAuthentication", "Job", "ConfigMap", "Service"] {
         assert!(kinds.iter().any(|k| k == kind), "no {kind} rendered: {kinds:?}");
     }
     for (file, from, to) in [
@@ -456,6 +535,9 @@ fn cluster_processes(objects: &[Value], what: &str) -> Vec<Process> {
             _ => continue,
         };
         for container in spec["containers"].as_array().unwrap() {
+            if !container["image"].as_str().unwrap_or_default().contains("bucketlens") {
+                continue; // the topics job's Kafka tools
+            }
             let mut env: Vec<(String, String)> = Vec::new();
             for from in container["envFrom"].as_array().into_iter().flatten() {
                 let map = config_map(from["configMapRef"]["name"].as_str().unwrap()).expect("a ConfigMap it names");
@@ -503,12 +585,15 @@ fn every_command_and_setting_of_the_kustomizations_is_accepted_by_the_binary_and
         objects(&out.stdout)
     };
     let base = render(&k8s.join("base"));
+    let overlay = render(&k8s.join("overlays/example"));
     let mut all = Vec::new();
     for dir in K8S {
         let mut objects = render(&k8s.join(dir));
         // The jobs run beside a deployment: its ConfigMaps.
         if dir.starts_with("jobs/") {
             objects.extend(base.iter().filter(|o| o["kind"] == "ConfigMap").cloned());
+        } else if dir.starts_with("overlays/example/jobs/") {
+            objects.extend(overlay.iter().filter(|o| o["kind"] == "ConfigMap").cloned());
         }
         all.extend(cluster_processes(&objects, dir));
     }
@@ -529,4 +614,46 @@ fn every_command_and_setting_of_the_kustomizations_is_accepted_by_the_binary_and
         let found: Vec<String> = processes.iter().flat_map(|p| problems(p, tmp.path())).collect();
         assert!(!found.is_empty(), "{file}: {to:?} was not noticed");
     }
+}
+
+/// What no validator knows about the manifests: KEDA alone sets the labeler's
+/// replicas, serve advertises only the port it listens on, the example overlay's
+/// jobs run the overlay's image, and its KEDA trigger signs in to MSK with IAM.
+#[test]
+fn the_manifests_scale_advertise_and_sign_in_as_their_deployment_needs() {
+    let k8s = root().join("deploy/k8s");
+    let render = |dir: &str| {
+        let out = kustomize(&k8s.join(dir));
+        assert!(out.status.success(), "{}", printed(&out));
+        objects(&out.stdout)
+    };
+    let find = |objects: &[Value], kind: &str, name: &str| -> Value {
+        let found = objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name);
+        found.unwrap_or_else(|| panic!("no {kind} {name}")).clone()
+    };
+    let base = render("base");
+    let label = find(&base, "Deployment", "label");
+    assert!(label["spec"].get("replicas").is_none(), "KEDA owns label's replicas: {}", label["spec"]);
+    let serve = &find(&base, "Deployment", "serve")["spec"]["template"]["spec"]["containers"][0];
+    let ports: Vec<u64> =
+        serve["ports"].as_array().unwrap().iter().map(|p| p["containerPort"].as_u64().unwrap()).collect();
+    let listen = serve["env"].as_array().unwrap().iter().find(|e| e["name"] == "BUCKETLENS_SERVE__LISTEN").unwrap();
+    let listen_port: u64 = listen["value"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(ports, vec![listen_port], "serve listens on {listen} alone");
+
+    let overlay = render("overlays/example");
+    let image = find(&overlay, "Deployment", "label")["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+    for job in ["replay", "inventory"] {
+        let objects = render(&format!("overlays/example/jobs/{job}"));
+        let container = &objects[0]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["image"], image, "the {job} job runs the overlay's image");
+        assert_eq!(objects[0]["metadata"]["namespace"], "bucketlens");
+    }
+    let trigger = &find(&overlay, "ScaledObject", "label")["spec"]["triggers"][0];
+    assert_eq!(trigger["metadata"]["sasl"], "aws_msk_iam", "{trigger}");
+    assert_eq!(trigger["metadata"]["tls"], "enable", "{trigger}");
+    let auth = trigger["authenticationRef"]["name"].as_str().unwrap();
+    assert_eq!(find(&overlay, "TriggerAuthentication", auth)["spec"]["podIdentity"]["provider"], "aws");
+    let brokers = trigger["metadata"]["bootstrapServers"].as_str().unwrap();
+    assert!(brokers.ends_with(":9098"), "MSK's IAM listener: {brokers}");
 }

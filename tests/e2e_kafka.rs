@@ -607,12 +607,38 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
     assert!(!stderr.contains("will be ignored by this"), "{stderr}");
     assert!(front.signed_in() >= 1, "the metadata client never signed in");
 
+    // A long-running role waits for them instead, saying what is missing and how to
+    // create it, and names itself and its settings first.
+    let err_file = k.world.tmp.path().join("label.err");
+    let mut waiting = k
+        .command(&["label"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .spawn()
+        .unwrap();
+    let label_err = || std::fs::read_to_string(&err_file).unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !label_err().contains("waiting for the topics: topic objects.changed.v1 does not exist") {
+        assert!(std::time::Instant::now() < deadline, "label did not say it waits: {}", label_err());
+        assert!(waiting.try_wait().unwrap().is_none(), "label exited: {}", label_err());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(label_err().starts_with("bucketlens label: Kafka at "), "{}", label_err());
+    assert!(label_err().contains("kafka-topics.sh"), "{}", label_err());
+
     // An operator creates them (here without IAM, before the front enforces sign-in).
     let admin = KafkaLog::connect(KafkaConfig { brokers: bootstrap.clone(), ..KafkaConfig::default() }).await.unwrap();
     for (topic, compacted) in bucketlens_schemas::topics::ALL {
         admin.ensure_topic(topic, 2, compacted).await.unwrap();
     }
     drop(admin);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !label_err().contains("labeler group bucketlens-labeler") {
+        assert!(std::time::Instant::now() < deadline, "label did not go on: {}", label_err());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = waiting.kill();
+    let _ = waiting.wait();
     front.enforce();
     // Sessions last 3 s: long-running clients sign in again on open connections.
     front.expire_sessions_after(3_000);

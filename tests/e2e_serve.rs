@@ -331,6 +331,16 @@ fn off_loopback_serve_needs_a_token_and_then_every_request_carries_it() {
     let cookie =
         server.raw_get("/api/thumbnails/photos/chelsea.png", &[("Cookie", "bucketlens_token=a-long-enough-token")]);
     assert_eq!(cookie.status, 200);
+
+    // Signing in sets the cookie; behind a proxy that ended TLS it is Secure.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let plain = server.request("POST", "/login", &form, "token=a-long-enough-token");
+    let set = plain.header("set-cookie").unwrap_or_default().to_string();
+    assert!(set.starts_with("bucketlens_token=") && set.contains("HttpOnly") && !set.contains("Secure"), "{set}");
+    let proxied = [form[0], ("X-Forwarded-Proto", "https")];
+    let tls = server.request("POST", "/login", &proxied, "token=a-long-enough-token");
+    let set = tls.header("set-cookie").unwrap_or_default().to_string();
+    assert!(set.contains("HttpOnly") && set.contains("; Secure"), "{set}");
 }
 
 #[test]

@@ -68,6 +68,20 @@ enum Command {
     LabelOne(commands::label::OneArgs),
 }
 
+impl Command {
+    /// The long-running role this command starts, if it is one: it names itself and
+    /// its settings at start-up, and waits for topics it may not create.
+    fn role(&self) -> Option<&'static str> {
+        match self {
+            Self::Label(_) => Some("label"),
+            Self::Sink(_) => Some("sink"),
+            Self::Serve(_) => Some("serve"),
+            Self::Produce(args) if args.follows() => Some("produce"),
+            _ => None,
+        }
+    }
+}
+
 /// A closed stdout (`bucketlens status | head -1`) ends the process quietly with
 /// SIGPIPE's status (141), as it ends Unix tools: `println!` panics on it otherwise.
 fn quiet_on_closed_stdout() {
@@ -94,7 +108,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let (file, data_dir) = (cli.config, cli.data_dir);
-        let load = || settings::Settings::load(file.as_deref(), data_dir.clone());
+        let role = cli.command.role();
+        let load = || {
+            let mut settings = settings::Settings::load(file.as_deref(), data_dir.clone())?;
+            match role {
+                Some(role) => commands::config::started(role, file.as_deref(), &settings),
+                // One-shot commands do not wait for topics: they say what is missing.
+                None => settings.log.topic_wait = Some(std::time::Duration::ZERO),
+            }
+            anyhow::Ok(settings)
+        };
         match cli.command {
             Command::Config(args) => commands::config::run(file.as_deref(), data_dir.clone(), args),
             Command::LabelOne(args) => commands::label::run_one(args).await,

@@ -26,9 +26,7 @@ use crate::settings::{Backend, Settings};
 pub async fn open_log(settings: &Settings) -> anyhow::Result<Arc<dyn Log>> {
     let ensure = |log: Arc<dyn Log>| async move {
         for (topic, compacted) in topics::ALL {
-            log.ensure_topic(topic, settings.log.partitions, compacted)
-                .await
-                .with_context(|| format!("creating topic {topic}"))?;
+            ensure_topic(&*log, topic, compacted, settings).await?;
         }
         anyhow::Ok(log)
     };
@@ -78,6 +76,38 @@ pub async fn load_labeler(settings: &Settings) -> anyhow::Result<Arc<dyn Labeler
         None => bucketlens_runtime::say!("labeling with {model}"),
     }
     Ok(labeler)
+}
+
+/// How often a role waiting for a topic looks again, and says again that it waits.
+const TOPIC_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+const TOPIC_REMINDER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Makes `topic` exist; one that bucketlens may not create (MSK with IAM) is waited
+/// for, up to `[log] topic-wait`, saying what is missing and how to create it.
+async fn ensure_topic(log: &dyn Log, topic: &str, compacted: bool, settings: &Settings) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut said: Option<std::time::Instant> = None;
+    loop {
+        match log.ensure_topic(topic, settings.log.partitions, compacted).await {
+            Ok(()) => {
+                if said.is_some() {
+                    bucketlens_runtime::say!("topic {topic} exists now: going on");
+                }
+                return Ok(());
+            }
+            Err(e @ bucketlens_runtime::log::LogError::MissingTopic { .. }) => {
+                if settings.log.topic_wait.is_some_and(|wait| started.elapsed() >= wait) {
+                    return Err(e).context(format!("topic {topic}"));
+                }
+                if said.is_none_or(|at| at.elapsed() >= TOPIC_REMINDER) {
+                    bucketlens_runtime::say!("waiting for the topics: {e}");
+                    said = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(TOPIC_POLL).await;
+            }
+            Err(e) => return Err(e).context(format!("creating topic {topic}")),
+        }
+    }
 }
 
 /// The index the sink writes: tantivy in the data dir, or OpenSearch.

@@ -51,6 +51,11 @@ pub struct LogSettings {
     pub backend: Backend,
     /// Partitions of each topic when bucketlens creates it.
     pub partitions: u32,
+    /// How long a long-running role (`label`, `sink`, `produce events`, `--watch`)
+    /// waits for topics it may not create (MSK with IAM) before it gives up; unset,
+    /// as long as it takes. One-shot commands never wait: they say what is missing.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub topic_wait: Option<std::time::Duration>,
     pub kafka: KafkaConfig,
 }
 
@@ -63,7 +68,7 @@ pub enum Backend {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { backend: Backend::Embedded, partitions: 4, kafka: KafkaConfig::default() }
+        Self { backend: Backend::Embedded, partitions: 4, topic_wait: None, kafka: KafkaConfig::default() }
     }
 }
 

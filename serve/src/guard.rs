@@ -139,14 +139,25 @@ pub struct Login {
     token: String,
 }
 
-/// `POST /login`: sets the cookie when the token is right.
-pub async fn login(Extract(state): Extract<State>, Form(form): Form<Login>) -> Response {
+/// `POST /login`: sets the cookie when the token is right. Behind a proxy that ends
+/// TLS (an ALB, an Ingress: `X-Forwarded-Proto: https`) the cookie is `Secure`, so
+/// that a browser never sends it over plain HTTP.
+pub async fn login(
+    Extract(state): Extract<State>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<Login>,
+) -> Response {
     let Some(expected) = &state.parts.config.token else { return Redirect::to("/").into_response() };
     if !token_matches(expected, &form.token) {
         let page = LOGIN.replace("{message}", r#"<p class="error" role="alert">That is not this server's token.</p>"#);
         return (StatusCode::UNAUTHORIZED, Html(page)).into_response();
     }
-    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", form.token);
+    let over_tls = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|proto| proto.split(',').next().is_some_and(|first| first.trim().eq_ignore_ascii_case("https")));
+    let secure = if over_tls { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{secure}", form.token);
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);

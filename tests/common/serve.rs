@@ -36,7 +36,9 @@ impl Server {
         loop {
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => {
-                    if let Some(at) = line.rfind("http://") {
+                    // The start-up line names the settings (an OpenSearch URL too): the
+                    // address is on the line that says it serves.
+                    if let Some(at) = line.starts_with("serving the index").then(|| line.rfind("http://")).flatten() {
                         let url = line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string();
                         return Self { child, url, stderr: rx };
                     }
@@ -58,13 +60,22 @@ impl Server {
     /// A GET of `target` sent exactly as written (no normalisation of `..` or `%2F`):
     /// status, lowercased headers, body.
     pub fn raw_get(&self, target: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", target, headers, "")
+    }
+
+    /// One request, `body` with its length.
+    pub fn request(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Response {
         let mut stream = TcpStream::connect(self.addr()).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let mut request = format!("GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr());
+        let mut request = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr());
         for (k, v) in headers {
             request.push_str(&format!("{k}: {v}\r\n"));
         }
+        if !body.is_empty() {
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
         request.push_str("\r\n");
+        request.push_str(body);
         stream.write_all(request.as_bytes()).unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).unwrap();

@@ -76,7 +76,8 @@ fn serve(data: &Path, big: &Path) -> anyhow::Result<Server> {
     }
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let text = String::from_utf8_lossy(&seen).to_string();
-    let url = text.split("http://").nth(1).and_then(|r| r.split('/').next()).context("no URL")?.to_string();
+    // The last URL: the start-up line before it may name an OpenSearch one.
+    let url = text.rsplit("http://").next().and_then(|r| r.split('/').next()).context("no URL")?.to_string();
     Ok(Server(child, url))
 }
 

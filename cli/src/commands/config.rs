@@ -44,6 +44,15 @@ pub fn run(file: Option<&Path>, data_dir: Option<PathBuf>, args: Args) -> anyhow
 }
 
 /// Which parts the settings choose, in a line.
+/// A long-running role's first line: what it is and which settings it runs with.
+pub fn started(role: &str, file: Option<&std::path::Path>, settings: &Settings) {
+    let from = match file {
+        Some(file) => format!("{} and the BUCKETLENS_* environment", file.display()),
+        None => "defaults and the BUCKETLENS_* environment (no config file)".to_string(),
+    };
+    bucketlens_runtime::say!("bucketlens {role}: {} (settings: {from})", summary(settings));
+}
+
 fn summary(settings: &Settings) -> String {
     let log = match settings.log.backend {
         Backend::Embedded => format!("embedded log in {}", settings.log_path().display()),

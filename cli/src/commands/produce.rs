@@ -67,6 +67,17 @@ pub struct Args {
     source: Source,
 }
 
+impl Args {
+    /// Whether this producer runs until stopped (a watch, a queue, a webhook).
+    pub fn follows(&self) -> bool {
+        match &self.source {
+            Source::Listing { watch, .. } => *watch,
+            Source::Inventory { watch, .. } => watch.is_some(),
+            Source::Events { from_file, .. } => from_file.is_none(),
+        }
+    }
+}
+
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     match args.source {
         Source::Listing { source, watch, print } => {

@@ -128,6 +128,12 @@ pub enum LogError {
     UnknownTopic { topic: String },
     #[error("log storage failed: {reason}")]
     Storage { reason: String },
+    /// A topic bucketlens may not create (MSK with IAM): someone must, once.
+    #[error(
+        "topic {topic} does not exist, and bucketlens cannot create topics with MSK IAM (rdkafka's admin \
+         client cannot sign in with IAM tokens); create it once, e.g. {create}"
+    )]
+    MissingTopic { topic: String, create: String },
 }
 
 impl LogError {

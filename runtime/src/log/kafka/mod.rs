@@ -197,16 +197,15 @@ impl KafkaLog {
                 debug!(topic = %self.topic(topic), partitions = found.len(), "topic exists");
                 Ok(())
             }
-            Err(LogError::UnknownTopic { topic: full }) => Err(LogError::Storage {
-                reason: format!(
-                    "topic {full} does not exist, and bucketlens cannot create topics with MSK IAM \
-                     (rdkafka's admin client cannot sign in with IAM tokens); create it once, e.g. \
-                     kafka-topics.sh --bootstrap-server {} --command-config iam.properties --create \
+            Err(LogError::UnknownTopic { topic: full }) => Err(LogError::MissingTopic {
+                create: format!(
+                    "kafka-topics.sh --bootstrap-server {} --command-config iam.properties --create \
                      --topic {full} --partitions {partitions} --replication-factor {}{}",
                     self.config.brokers,
                     self.config.replication_factor,
                     if compacted { " --config cleanup.policy=compact" } else { "" },
                 ),
+                topic: full,
             }),
             Err(e) => Err(e),
         }
