@@ -313,6 +313,13 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     // The records A had labeled but not committed came back to B and C, who skipped
     // them (their ledgers had read A's outcomes): one outcome per image version.
     assert_eq!(label_log_records(&status), keys.len() + replaced.len(), "an image was labeled twice: {status}");
+    // tansu does not describe groups it has seen: `status` says so once, in words,
+    // not as an outage to retry.
+    let out = k.command(&["status"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("members are unknown").count(), 1, "{stderr}");
+    assert!(stderr.contains("does not describe groups") && !stderr.contains("retrying may help"), "{stderr}");
     k.terminate(b);
     k.terminate(c);
     k.terminate(sink);

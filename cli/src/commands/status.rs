@@ -38,6 +38,7 @@ pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index
         (false, false) => "elsewhere",
     };
     let mut groups = Vec::new();
+    let mut unknown_members = None;
     for (group, topic) in
         [(&settings.labeler.group, topics::OBJECTS_CHANGED), (&settings.index.group, topics::IMAGES_LABELED)]
     {
@@ -46,7 +47,7 @@ pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index
         // Who holds each partition (Kafka): a stuck partition shows its owner. Not
         // being allowed to describe the group (an ACL) is said, not fatal.
         let members = log.members(group).await.unwrap_or_else(|e| {
-            tracing::warn!(group = %group, error = %e, "cannot list the group's members");
+            unknown_members.get_or_insert(e.to_string());
             None
         });
         let mut partitions = Vec::new();
@@ -68,6 +69,9 @@ pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index
         groups.push(
             json!({"group": group, "topic": topic, "lag": lag, "members": member_count, "partitions": partitions}),
         );
+    }
+    if let Some(why) = unknown_members {
+        bucketlens_runtime::say!("the groups' members are unknown: {why}");
     }
     let mut dlq = serde_json::Map::new();
     for topic in topics::DEAD_LETTERS {

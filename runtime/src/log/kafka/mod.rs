@@ -333,9 +333,16 @@ impl Log for KafkaLog {
         let group = group.to_string();
         let prefix = self.config.topic_prefix.clone();
         blocking(move || {
-            let list = meta
-                .fetch_group_list(Some(&group), timeout)
-                .map_err(|e| kafka_error(&format!("describing group {group}"), &e))?;
+            let list = meta.fetch_group_list(Some(&group), timeout).map_err(|e| match e.rdkafka_error_code() {
+                // tansu closes the connection on DescribeGroups for a group it has seen.
+                Some(RDKafkaErrorCode::BrokerTransportFailure) => LogError::Storage {
+                    reason: format!(
+                        "the broker closed the connection when asked to describe group {group}: it does not \
+                         describe groups (tansu does not; Apache Kafka and MSK do)"
+                    ),
+                },
+                _ => kafka_error(&format!("describing group {group}"), &e),
+            })?;
             let members = list.groups().iter().flat_map(|g| g.members()).map(|m| Member {
                 id: m.id().to_string(),
                 client_id: m.client_id().to_string(),
