@@ -177,6 +177,14 @@ impl Role {
         let child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(log).unwrap()).spawn().unwrap();
         let veth = format!("veth{}", self.ip.rsplit('.').next().unwrap());
         let pid = child.id().to_string();
+        // Until `unshare` has made the child's network namespace, a veth end sent to
+        // its pid lands in ours (and the role waits for its eth0 forever).
+        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|theirs| theirs == ours) {
+            assert!(Instant::now() < deadline, "{} never got a network namespace of its own", self.service);
+            std::thread::sleep(Duration::from_millis(5));
+        }
         ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &pid]);
         ip(&["link", "set", &veth, "master", "br0"]);
         ip(&["link", "set", &veth, "up"]);

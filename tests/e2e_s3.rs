@@ -85,6 +85,18 @@ fn an_s3_prefix_is_indexed_with_odd_keys_exact_and_deletes_follow() {
     assert!(out.contains("0 new or changed, 1 deleted"), "{out}");
     expected.remove("plain.png");
     assert_eq!(keys_in_index(&world), expected);
+
+    // --force sends every image to the labeler again (the failed one fails again).
+    let out = ok(&world, &moto, &["index", "s3://photos/", "--force"]);
+    assert!(out.contains("labeled 5 · unchanged 0 · failed 1"), "{out}");
+    // A key the listing now passes over leaves the index, though it stays in the
+    // bucket (its delete names the version there, which the labeler's HEAD finds).
+    let config = world.tmp.path().join("exclude.toml");
+    std::fs::write(&config, "[listing]\nexclude = [\"unicode\"]\n").unwrap();
+    let out = ok(&world, &moto, &["--config", config.to_str().unwrap(), "index", "s3://photos/"]);
+    assert!(out.contains("0 new or changed, 1 deleted"), "{out}");
+    expected.retain(|k| !k.starts_with("unicode/"));
+    assert_eq!(keys_in_index(&world), expected);
 }
 
 #[test]
