@@ -488,6 +488,26 @@ fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everythi
         })
         .collect();
     assert_eq!(announced.into_iter().collect::<Vec<_>>(), before.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>());
+
+    // A group with a running member is not moved under it: tansu does not describe
+    // groups it has seen, so replay joins the group for a moment, is handed only some
+    // partitions, and refuses. `--ignore-members` moves it anyway; once the member
+    // has stopped, the move goes through.
+    let label = k.spawn(&["label"], &[]);
+    k.wait_for("the labeler to hold partitions", Duration::from_secs(120), |k| {
+        holds_partitions(&k.stderr(label), "bucketlens-labeler")
+    });
+    let replay = ["replay", "--group", "bucketlens-labeler", "--from", "earliest"];
+    let out = k.command(&replay).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "moved under a running member: {stderr}");
+    assert!(stderr.contains("seems to have running members") && stderr.contains("--ignore-members"), "{stderr}");
+    let forced: Vec<&str> = replay.iter().copied().chain(["--ignore-members"]).collect();
+    k.run(&forced);
+    k.terminate(label);
+    let out = k.command(&replay).output().unwrap();
+    assert_success(&out, &replay);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("moved to [0, 0]"), "{out:?}");
 }
 
 #[test]

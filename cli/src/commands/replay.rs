@@ -39,6 +39,10 @@ pub struct Args {
     /// (unchanged objects are otherwise skipped: not read, not labeled).
     #[arg(long)]
     force: bool,
+    /// Move the group's offsets even where members of it may be running (they would
+    /// commit their own positions over the move: stop them first when you can).
+    #[arg(long, requires = "from")]
+    ignore_members: bool,
 }
 
 fn position(from: &str) -> anyhow::Result<Position> {
@@ -92,7 +96,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         false => None,
     };
     if let Some(to) = to {
-        let moved = log.reset_group(&args.group, topic, to).await?;
+        let moved = match args.ignore_members {
+            true => log.reset_group_anyway(&args.group, topic, to).await?,
+            false => log.reset_group(&args.group, topic, to).await?,
+        };
         let lag = pipeline::lag(&*log, &args.group, topic).await?;
         bucketlens_runtime::say!(
             "group {} on {topic} moved to {:?}: {lag} offsets to reprocess (a compacted topic holds fewer \

@@ -167,6 +167,13 @@ pub trait Log: Send + Sync + 'static {
     /// must have no running member. Returns the new offsets.
     async fn reset_group(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError>;
 
+    /// [`Self::reset_group`] without looking for running members first (an operator
+    /// who knows better: `replay --ignore-members`). Members that run on may commit
+    /// their own positions over the move.
+    async fn reset_group_anyway(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError> {
+        self.reset_group(group, topic, to).await
+    }
+
     /// The members of `group` the broker knows, with the partitions each holds;
     /// `None` where the log has no members of its own (the embedded log runs its
     /// stages in the process that opened it).

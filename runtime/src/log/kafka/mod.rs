@@ -362,12 +362,16 @@ impl Log for KafkaLog {
 
     async fn reset_group(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError> {
         // Asked first, since some brokers (tansu) accept the commit below with members
-        // running. A broker that cannot describe the group is said, and the commit
-        // is then the check (Apache Kafka refuses it while the group has members).
-        let members = self.members(group).await.unwrap_or_else(|e| {
-            tracing::warn!(group, error = %e, "cannot tell whether the group has running members; moving its offsets anyway");
-            None
-        });
+        // running. A broker that cannot describe the group (tansu, for a group it has
+        // seen) is answered by joining the group for a moment instead.
+        let members = match self.members(group).await {
+            Ok(members) => members,
+            Err(e) => {
+                debug!(group, error = %e, "the group cannot be described: joining it to look for members");
+                self.join_alone(group, topic).await?;
+                None
+            }
+        };
         if let Some(members) = members.filter(|m| !m.is_empty()) {
             let names: Vec<String> = members.iter().map(|m| format!("{} on {}", m.client_id, m.host)).collect();
             return Err(LogError::Storage {
@@ -379,6 +383,67 @@ impl Log for KafkaLog {
                 ),
             });
         }
+        self.move_group(group, topic, to).await
+    }
+
+    async fn reset_group_anyway(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError> {
+        self.move_group(group, topic, to).await
+    }
+}
+
+/// How long [`KafkaLog::join_alone`] waits for the group to hand it partitions.
+const JOIN_PROBE: Duration = Duration::from_secs(30);
+
+impl KafkaLog {
+    /// Joins `group` on `topic` for a moment, where the broker does not say who is in
+    /// it: a member that runs keeps some partitions, so being handed all of them
+    /// means no other member runs. Leaves the group again either way.
+    async fn join_alone(&self, group: &str, topic: &str) -> Result<(), LogError> {
+        let partitions = self.partitions(topic).await?.len();
+        let probe: BaseConsumer<Auth> = client_config(
+            &self.config,
+            &[("group.id", group), ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")],
+        )
+        .create_with_context(self.auth.clone())
+        .map_err(|e| kafka_error("joining the group", &e))?;
+        let full = self.topic(topic);
+        probe.subscribe(&[&full]).map_err(|e| kafka_error(&format!("joining group {group}"), &e))?;
+        let group = group.to_string();
+        blocking(move || {
+            let deadline = std::time::Instant::now() + JOIN_PROBE;
+            let held = loop {
+                // Drives the join; a record fetched meanwhile is neither used nor committed.
+                let _ = probe.poll(Duration::from_millis(100));
+                let held = probe.assignment().map(|a| a.count()).unwrap_or(0);
+                if held > 0 || std::time::Instant::now() >= deadline {
+                    break held;
+                }
+            };
+            probe.unsubscribe();
+            if held == partitions {
+                return Ok(());
+            }
+            let why = match held {
+                0 => format!(
+                    "joining it gave no partition within {} s: a member holds them, or one killed without \
+                     leaving that the broker still waits for",
+                    JOIN_PROBE.as_secs()
+                ),
+                n => format!("joining it gave {n} of its {partitions} partitions: the others are held"),
+            };
+            Err(LogError::Storage {
+                reason: format!(
+                    "group {group} seems to have running members ({why}): stop them before moving its offsets \
+                     (members that run on would commit their own positions over the move), or replay with a \
+                     group of its own; `replay --ignore-members` moves it anyway"
+                ),
+            })
+        })
+        .await
+    }
+
+    /// Commits `group`'s new offsets on `topic`.
+    async fn move_group(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError> {
         let marks = self.watermarks(topic).await?;
         let client = self.group_client(group)?;
         // Reads single records to check the broker's answer for a time; never joins the group.
