@@ -99,6 +99,41 @@ fn an_s3_prefix_is_indexed_with_odd_keys_exact_and_deletes_follow() {
     assert_eq!(keys_in_index(&world), expected);
 }
 
+/// The labeler checks each delete with a HEAD (a new upload may have overtaken it).
+/// When S3 cannot answer, the delete is trusted: the document leaves the index, and
+/// a warning names the object and why.
+#[test]
+fn a_delete_whose_head_fails_is_trusted_and_said() {
+    let moto = Moto::start();
+    let world = World::new(1);
+    moto.create_bucket("photos");
+    moto.put("photos", "cat.png", &example("chelsea.png"));
+    ok(&world, &moto, &["index", "s3://photos/"]);
+    assert_eq!(keys_in_index(&world), BTreeSet::from(["cat.png".to_string()]));
+    let env = moto.env();
+    drop(moto); // S3 is down from here on (the object is still in it)
+    let delete = serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-24T10:00:00.000Z", "eventName": "ObjectRemoved:Delete",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "photos", "arn": "arn:aws:s3:::photos"},
+               "object": {"key": "cat.png", "sequencer": "FFFFFFFFFFFFFFFF"}}
+    }]});
+    let file = world.tmp.path().join("delete.json");
+    std::fs::write(&file, delete.to_string()).unwrap();
+    let produce = ["produce", "events", "--from-file", file.to_str().unwrap()];
+    common::assert_success(&world.command(&produce).envs(env.clone()).output().unwrap(), &produce);
+    let replay = ["replay", "--group", "bucketlens-labeler", "--until-end"];
+    let out = world.command(&replay).envs(env).output().unwrap();
+    common::assert_success(&out, &replay);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot tell whether the deleted object is back; removing it as the change says")
+            && stderr.contains("photos/cat.png"),
+        "{stderr}"
+    );
+    assert!(keys_in_index(&world).is_empty(), "the delete was applied");
+}
+
 #[test]
 fn a_missing_bucket_or_a_bad_endpoint_is_a_clear_error() {
     let moto = Moto::start();
