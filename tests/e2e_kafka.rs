@@ -325,6 +325,33 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     k.terminate(sink);
 }
 
+/// One of two labelers killed, and no replacement started: the survivor, which
+/// keeps its own partitions, notices that the killed member's make no progress and
+/// rejoins, which hands it them (tansu 0.6.0 keeps a killed member's assignment
+/// until a member joins). Every image ends up indexed.
+#[test]
+fn a_survivor_takes_over_a_killed_members_partitions_with_no_replacement() {
+    let mut k = KafkaWorld::new(3, 4);
+    let sink = k.spawn(&["sink"], &[]);
+    let a = k.spawn(&["label"], &[]);
+    let b = k.spawn(&["label"], &[]);
+    k.wait_for("both labelers to be assigned partitions", Duration::from_secs(60), |k| {
+        holds_partitions(&k.stderr(a), LABELER_GROUP) && holds_partitions(&k.stderr(b), LABELER_GROUP)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
+    k.wait_for("labeler A to be mid-stream", Duration::from_secs(120), |k| {
+        k.metric(a, "bucketlens_labeler_records_labeled") >= 2.0
+    });
+    k.kill(a);
+    k.wait_caught_up(Duration::from_secs(300));
+    assert!(k.stderr(b).contains("this member does not hold them: rejoining the group"), "{}", k.stderr(b));
+    let keys: Vec<String> = k.world.all_documents().into_iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, keys_of_photos(&k.world), "every image exactly once");
+    k.terminate(b);
+    k.terminate(sink);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_record_and_a_broken_image_go_to_the_dlq_without_blocking_their_partition() {
     let mut k = KafkaWorld::new(1, 1);

@@ -171,21 +171,23 @@ fn readable(payload: &[u8], registry: Option<&SchemaRegistry>) -> Vec<u8> {
     }
 }
 
-/// Notices a member left without partitions while its group is stuck, and rejoins.
+/// Notices partitions of its group that nobody consumes, and rejoins.
 ///
-/// A broker that never ends a killed member's session (tansu 0.6.0) can leave a
-/// rebalance waiting on it: the replacement joins and is given nothing, and the
-/// group's partitions stay unowned, their lag growing. A second join completes such
-/// a rebalance, so a member that has held no partition for [`STALL`] while its group
-/// had lag and committed nothing leaves and joins again. A healthy group (making
+/// A broker that never ends a killed member's session (tansu 0.6.0) keeps the
+/// killed member's partitions assigned to it: a survivor keeps its own and the
+/// killed member's lag grows; a replacement that joins is given nothing while the
+/// rebalance waits on the dead member. A join completes such a rebalance, so a
+/// member that sees, for [`STALL`] and again at the next check, partitions it does
+/// not hold with lag and no commit leaves and joins again. A healthy group (making
 /// progress, or with nothing to do) is never disturbed, even if this member has no
 /// partition of it (more members than partitions).
 struct StallWatch {
     topic: String,
     timeout: Duration,
     checked: Instant,
-    /// The group's committed offsets at the last check where this member held nothing.
-    seen: Option<Vec<i64>>,
+    /// The committed offsets of the partitions this member did not hold and that had
+    /// lag, at the last check.
+    seen: Option<Vec<(i32, i64)>>,
 }
 
 /// How long a stuck group is watched before a member with no partition rejoins.
@@ -201,26 +203,34 @@ impl StallWatch {
             return;
         }
         self.checked = Instant::now();
-        if !consumer.assignment().is_ok_and(|a| a.count() == 0) {
+        let Ok(held) = consumer.assignment() else { return };
+        let held: Vec<i32> =
+            held.elements().iter().map(rdkafka::topic_partition_list::TopicPartitionListElem::partition).collect();
+        let Some(positions) = self.position(consumer) else { return };
+        // Partitions of others (or of no one) that are behind: who holds them must commit.
+        let waiting: Vec<(i32, i64)> =
+            positions.iter().filter(|(p, _, lag)| *lag > 0 && !held.contains(p)).map(|&(p, at, _)| (p, at)).collect();
+        if waiting.is_empty() {
             self.seen = None;
             return;
         }
-        let Some((committed, lag)) = self.position(consumer) else { return };
-        if lag > 0 && self.seen.as_ref() == Some(&committed) {
-            warn!(group = %consumer.context().group, topic = %self.topic, lag, waited = ?STALL,
-                "no partition assigned and the group made no progress: rejoining the group");
+        if self.seen.as_ref() == Some(&waiting) {
+            let lag: i64 = positions.iter().filter(|(p, _, _)| !held.contains(p)).map(|(_, _, lag)| lag).sum();
+            let stuck: Vec<i32> = waiting.iter().map(|(p, _)| *p).collect();
+            warn!(group = %consumer.context().group, topic = %self.topic, lag, partitions = ?stuck, waited = ?STALL,
+                "partitions of the group made no progress and this member does not hold them: rejoining the group");
             consumer.unsubscribe();
             if let Err(e) = consumer.subscribe(&[&self.topic]) {
                 warn!(error = %e, "rejoining the group failed; librdkafka retries");
             }
             self.seen = None;
         } else {
-            self.seen = Some(committed);
+            self.seen = Some(waiting);
         }
     }
 
-    /// The group's committed offsets on every partition, and its total lag.
-    fn position(&self, consumer: &BaseConsumer<GroupContext>) -> Option<(Vec<i64>, i64)> {
+    /// Each partition's committed offset and lag.
+    fn position(&self, consumer: &BaseConsumer<GroupContext>) -> Option<Vec<(i32, i64, i64)>> {
         let metadata = consumer.fetch_metadata(Some(&self.topic), self.timeout).ok()?;
         let partitions: Vec<i32> = metadata.topics().first()?.partitions().iter().map(|p| p.id()).collect();
         let mut tpl = TopicPartitionList::new();
@@ -228,17 +238,16 @@ impl StallWatch {
             tpl.add_partition(&self.topic, p);
         }
         let committed = consumer.committed_offsets(tpl, self.timeout).ok()?;
-        let (mut offsets, mut lag) = (Vec::new(), 0);
+        let mut positions = Vec::new();
         for &p in &partitions {
             let (low, high) = consumer.fetch_watermarks(&self.topic, p, self.timeout).ok()?;
             let at = match committed.find_partition(&self.topic, p).map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => o,
                 _ => low,
             };
-            offsets.push(at);
-            lag += (high - at).max(0);
+            positions.push((p, at, (high - at).max(0)));
         }
-        Some((offsets, lag))
+        Some(positions)
     }
 }
 
