@@ -250,9 +250,9 @@ fn labels_of<'a>(docs: &'a [(String, Vec<(String, f64)>)], key: &str) -> &'a [(S
     &docs.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("{key} is not indexed")).1
 }
 
-#[test]
-fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
-    let mut k = KafkaWorld::new(6, 4);
+/// A sink and two labelers A and B, both holding partitions before the photos are
+/// listed; A is SIGKILLed once it has labeled `labeled` records. Returns (sink, B).
+fn two_labelers_one_killed_midstream(k: &mut KafkaWorld, labeled: f64) -> (usize, usize) {
     let sink = k.spawn(&["sink"], &[]);
     let a = k.spawn(&["label"], &[]);
     let b = k.spawn(&["label"], &[]);
@@ -263,9 +263,16 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
     std::thread::sleep(Duration::from_secs(2));
     k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
     k.wait_for("labeler A to be mid-stream", Duration::from_secs(120), |k| {
-        k.metric(a, "bucketlens_labeler_records_labeled") >= 3.0
+        k.metric(a, "bucketlens_labeler_records_labeled") >= labeled
     });
     k.kill(a);
+    (sink, b)
+}
+
+#[test]
+fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
+    let mut k = KafkaWorld::new(6, 4);
+    let (sink, b) = two_labelers_one_killed_midstream(&mut k, 3.0);
     // A replacement member joins, as an orchestrator would start one. On Apache
     // Kafka the survivor alone takes over once A's session (6 s) times out. tansu
     // 0.6.0 evicts A then but keeps its old assignment until another member joins,
@@ -332,18 +339,7 @@ fn two_labelers_share_the_partitions_and_one_killed_midstream_loses_nothing() {
 #[test]
 fn a_survivor_takes_over_a_killed_members_partitions_with_no_replacement() {
     let mut k = KafkaWorld::new(3, 4);
-    let sink = k.spawn(&["sink"], &[]);
-    let a = k.spawn(&["label"], &[]);
-    let b = k.spawn(&["label"], &[]);
-    k.wait_for("both labelers to be assigned partitions", Duration::from_secs(60), |k| {
-        holds_partitions(&k.stderr(a), LABELER_GROUP) && holds_partitions(&k.stderr(b), LABELER_GROUP)
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
-    k.wait_for("labeler A to be mid-stream", Duration::from_secs(120), |k| {
-        k.metric(a, "bucketlens_labeler_records_labeled") >= 2.0
-    });
-    k.kill(a);
+    let (sink, b) = two_labelers_one_killed_midstream(&mut k, 2.0);
     k.wait_caught_up(Duration::from_secs(300));
     assert!(k.stderr(b).contains("this member does not hold them: rejoining the group"), "{}", k.stderr(b));
     let keys: Vec<String> = k.world.all_documents().into_iter().map(|(key, _)| key).collect();
