@@ -458,6 +458,144 @@ fn a_duplicated_s3_event_is_labeled_once_by_a_group_of_two() {
     k.terminate(sink);
 }
 
+/// An S3 notification for `key` in bucket `photos`, as S3 sends it to SQS: one
+/// version, its etag (S3 sends none for a delete), the event's time and a sequencer.
+fn photos_event(name: &str, key: &str, version: &str, etag: Option<&str>, time: &str, sequencer: &str) -> String {
+    let mut object = serde_json::json!({"key": key, "versionId": version, "sequencer": sequencer});
+    if let Some(etag) = etag {
+        object["eTag"] = etag.into();
+    }
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": time, "eventName": name,
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "photos", "arn": "arn:aws:s3:::photos"}, "object": object}
+    }]})
+    .to_string()
+}
+
+/// Issue 39's three repros, as an operator met them: tansu, moto (a versioned bucket,
+/// SQS events and a listing feeding the same objects) and the OpenSearch backend, each
+/// role its own process. The events are sent by hand in S3's documented shape, with
+/// the times that broke the old rule: an event's millisecond `eventTime` after the
+/// listing's whole-second LastModified of the same version.
+#[test]
+fn a_relabel_a_version_delete_and_a_delete_in_the_same_second_all_reach_opensearch() {
+    let moto = common::s3::Moto::start();
+    let server = common::opensearch::Osmem::start();
+    let mut k = KafkaWorld::new(0, 2);
+    k.world.env.extend(common::opensearch::Osmem::env(&server.url, "bucketlens-images"));
+    k.world.env.extend(moto.env().into_iter().map(|(name, value)| (name.to_string(), value)));
+    moto.create_bucket("photos");
+    moto.py("s3.put_bucket_versioning(Bucket='photos', VersioningConfiguration={'Status': 'Enabled'})");
+    let queue = moto.py("print(sqs.create_queue(QueueName='photos-events')['QueueUrl'])").trim().to_string();
+    let sink = k.spawn(&["sink"], &[]);
+    let label = k.spawn(&["label"], &[]);
+    let events = k.spawn(&["produce", "events", "--sqs", &queue], &[]);
+    let send = |body: String| {
+        moto.py(&format!("sqs.send_message(QueueUrl={queue:?}, MessageBody={})", common::s3::py_str(&body)));
+    };
+    // Puts an example photo; its version id, etag, and LastModified in whole seconds.
+    let put = |key: &str, image: &str| -> (String, String, String) {
+        let path = common::examples_dir().join(image);
+        let out = moto.py(&format!(
+            "r = s3.put_object(Bucket='photos', Key={key:?}, Body=open({:?}, 'rb').read())\n\
+             h = s3.head_object(Bucket='photos', Key={key:?}, VersionId=r['VersionId'])\n\
+             print(r['VersionId'], r['ETag'].strip('\"'), h['LastModified'].strftime('%Y-%m-%dT%H:%M:%S'))",
+            path.to_str().unwrap()
+        ));
+        let mut parts = out.split_whitespace().map(str::to_string);
+        (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap())
+    };
+    let top = |key: &str| -> Option<String> {
+        let docs = k.world.all_documents();
+        let (_, labels) = docs.into_iter().find(|(k, _)| k == key)?;
+        labels.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(name, _)| name)
+    };
+    let within = Duration::from_secs(120);
+    let wait = |what: &str, mut done: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = Instant::now() + within;
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+
+    // Repro 1, first half: the event indexes the rocket with its millisecond event
+    // time; then a listing records the same version with S3's whole-second LastModified.
+    let (rocket_version, rocket_etag, rocket_second) = put("rocket.jpg", "rocket.jpg");
+    let event_time = format!("{rocket_second}.631Z");
+    send(photos_event(
+        "ObjectCreated:Put",
+        "rocket.jpg",
+        &rocket_version,
+        Some(&rocket_etag),
+        &event_time,
+        "0000000000000010",
+    ));
+    wait("the rocket's event is indexed", Box::new(|| top("rocket.jpg").is_some()));
+
+    // Repro 2, first half: pet.png is the cat (v1), then the coffee (v2, a later second).
+    put("cat.png", "chelsea.png");
+    let (_, _, first) = put("pet.png", "chelsea.png");
+    while put("other.png", "coffee.png").2 == first {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (coffee_version, ..) = put("pet.png", "coffee.png");
+    k.run(&["produce", "listing", "s3://photos/"]);
+    k.wait_caught_up(within);
+    let (cat, coffee) = (top("cat.png").unwrap(), top("other.png").unwrap());
+    assert_ne!(cat, coffee);
+    assert_eq!(top("pet.png"), Some(coffee.clone()), "the listing indexed pet.png's current version");
+    assert_eq!(k.metric(label, "bucketlens_labeler_records_labeled"), 4.0, "the listing's rocket is unchanged");
+
+    // Repro 2: the coffee version is deleted, so the cat, older, is current again.
+    moto.py(&format!("s3.delete_object(Bucket='photos', Key='pet.png', VersionId={coffee_version:?})"));
+    let now = moto
+        .py("import datetime; print(datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='milliseconds'))");
+    let time = now.trim().replace("+00:00", "Z");
+    send(photos_event("ObjectRemoved:Delete", "pet.png", &coffee_version, None, &time, "0000000000000020"));
+    wait("pet.png shows the cat again", Box::new(|| top("pet.png").as_ref() == Some(&cat)));
+
+    // Repro 3: an object indexed from an event at .631 s, deleted in the same second,
+    // whose delete event says that second with no milliseconds.
+    let (gone_version, gone_etag, gone_second) = put("gone.png", "chelsea.png");
+    let created = format!("{gone_second}.631Z");
+    send(photos_event("ObjectCreated:Put", "gone.png", &gone_version, Some(&gone_etag), &created, "0000000000000030"));
+    wait("gone.png is indexed", Box::new(|| top("gone.png").is_some()));
+    moto.py(&format!("s3.delete_object(Bucket='photos', Key='gone.png', VersionId={gone_version:?})"));
+    let deleted = format!("{gone_second}Z");
+    send(photos_event("ObjectRemoved:Delete", "gone.png", &gone_version, None, &deleted, "0000000000000040"));
+    wait("gone.png is removed", Box::new(|| top("gone.png").is_none()));
+
+    // Repro 1: the README's model change, a new labeler group with min-confidence 70,
+    // relabels every object; the running sink puts each new labeling in OpenSearch,
+    // the rocket's too (the event's and the listing's records alike).
+    let before = k.world.all_documents();
+    let low = |docs: &[(String, Vec<(String, f64)>)]| -> Vec<(String, String, f64)> {
+        let mut low = Vec::new();
+        for (key, labels) in docs {
+            low.extend(labels.iter().filter(|(_, c)| *c < 70.0).map(|(n, c)| (key.clone(), n.clone(), *c)));
+        }
+        low
+    };
+    assert!(low(&before).iter().any(|(key, ..)| key == "rocket.jpg"), "the rocket has labels under 70: {before:?}");
+    let v2 = [("BUCKETLENS_LABELER__GROUP", "bucketlens-labeler-v2"), ("BUCKETLENS_LABELER__MIN_CONFIDENCE", "70")];
+    let replay = ["replay", "--group", "bucketlens-labeler-v2", "--until-end"];
+    let out = k.command(&replay).envs(v2).output().unwrap();
+    assert_success(&out, &replay);
+    k.wait_caught_up(within);
+    let after = k.world.all_documents();
+    let keys = |docs: &[(String, Vec<(String, f64)>)]| docs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&after), ["cat.png", "other.png", "pet.png", "rocket.jpg"]);
+    assert_eq!(low(&after), Vec::<(String, String, f64)>::new(), "every document shows the new model's labels");
+    assert!(after.iter().all(|(_, labels)| !labels.is_empty()), "{after:?}");
+    assert_eq!(top("pet.png"), Some(cat), "the relabel kept the current version");
+    assert_eq!(k.metric(sink, "bucketlens_sink_records_stale_relabel_total"), 0.0);
+    k.terminate(events);
+    k.terminate(label);
+    k.terminate(sink);
+}
+
 #[test]
 fn replaying_labels_rebuilds_the_index_and_a_new_labeler_group_relabels_everything() {
     let mut k = KafkaWorld::new(1, 2);

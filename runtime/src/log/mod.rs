@@ -134,6 +134,9 @@ pub enum LogError {
          client cannot sign in with IAM tokens); create it once, e.g. {create}"
     )]
     MissingTopic { topic: String, create: String },
+    /// A request this broker does not serve (tansu does not describe groups it has seen).
+    #[error("{reason}")]
+    Unsupported { reason: String },
 }
 
 impl LogError {

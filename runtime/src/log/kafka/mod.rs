@@ -335,7 +335,7 @@ impl Log for KafkaLog {
         blocking(move || {
             let list = meta.fetch_group_list(Some(&group), timeout).map_err(|e| match e.rdkafka_error_code() {
                 // tansu closes the connection on DescribeGroups for a group it has seen.
-                Some(RDKafkaErrorCode::BrokerTransportFailure) => LogError::Storage {
+                Some(RDKafkaErrorCode::BrokerTransportFailure) => LogError::Unsupported {
                     reason: format!(
                         "the broker closed the connection when asked to describe group {group}: it does not \
                          describe groups (tansu does not; Apache Kafka and MSK do)"
@@ -366,11 +366,12 @@ impl Log for KafkaLog {
         // seen) is answered by joining the group for a moment instead.
         let members = match self.members(group).await {
             Ok(members) => members,
-            Err(e) => {
+            Err(e @ LogError::Unsupported { .. }) => {
                 debug!(group, error = %e, "the group cannot be described: joining it to look for members");
                 self.join_alone(group, topic).await?;
                 None
             }
+            Err(e) => return Err(e),
         };
         if let Some(members) = members.filter(|m| !m.is_empty()) {
             let names: Vec<String> = members.iter().map(|m| format!("{} on {}", m.client_id, m.host)).collect();
@@ -442,47 +443,57 @@ impl KafkaLog {
         .await
     }
 
+    /// The first offset at or after `ms` of every partition of `topic` (its end where
+    /// none is), the broker's answer checked against the records it names.
+    async fn starts_at(
+        &self,
+        group: &str,
+        topic: &str,
+        marks: &[Watermarks],
+        ms: i64,
+    ) -> Result<Vec<(i32, i64)>, LogError> {
+        let client = self.group_client(group)?;
+        // Reads single records to check the broker's answer; never joins the group.
+        let reader = self.group_client(&format!("{group}.from-time"))?;
+        let full = self.topic(topic);
+        let timeout = self.config.request_timeout;
+        let marks = marks.to_vec();
+        blocking(move || {
+            let mut query = TopicPartitionList::new();
+            for m in &marks {
+                query
+                    .add_partition_offset(&full, m.partition, Offset::Offset(ms))
+                    .map_err(|e| kafka_error("offsets for a time", &e))?;
+            }
+            let found = client.offsets_for_times(query, timeout).map_err(|e| kafka_error("offsets for a time", &e))?;
+            let mut targets = Vec::new();
+            for m in &marks {
+                let answer = found.find_partition(&full, m.partition).and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+                // No record at or after the time: the end.
+                let at = times::checked_start(&reader, &full, m.partition, (m.low, m.high), ms, answer, timeout)?;
+                targets.push((m.partition, at));
+            }
+            Ok(targets)
+        })
+        .await
+    }
+
     /// Commits `group`'s new offsets on `topic`.
     async fn move_group(&self, group: &str, topic: &str, to: Position) -> Result<Vec<GroupOffset>, LogError> {
         let marks = self.watermarks(topic).await?;
-        let client = self.group_client(group)?;
-        // Reads single records to check the broker's answer for a time; never joins the group.
-        let reader = match to {
-            Position::Timestamp(_) => Some(self.group_client(&format!("{group}.from-time"))?),
-            _ => None,
+        let mut targets: Vec<(i32, i64)> = match to {
+            Position::Earliest => marks.iter().map(|m| (m.partition, m.low)).collect(),
+            Position::End => marks.iter().map(|m| (m.partition, m.high)).collect(),
+            Position::Resume(at) => marks.iter().map(|m| (m.partition, Position::resumed(&at, m))).collect(),
+            Position::Timestamp(ms) => self.starts_at(group, topic, &marks, ms).await?,
         };
+        let client = self.group_client(group)?;
         let full = self.topic(topic);
-        let timeout = self.config.request_timeout;
         let group = group.to_string();
         blocking(move || {
-            let mut targets: Vec<(i32, i64)> = match to {
-                Position::Earliest => marks.iter().map(|m| (m.partition, m.low)).collect(),
-                Position::End => marks.iter().map(|m| (m.partition, m.high)).collect(),
-                Position::Resume(at) => marks.iter().map(|m| (m.partition, Position::resumed(&at, m))).collect(),
-                Position::Timestamp(ms) => {
-                    let mut query = TopicPartitionList::new();
-                    for m in &marks {
-                        query
-                            .add_partition_offset(&full, m.partition, Offset::Offset(ms))
-                            .map_err(|e| kafka_error("offsets for a time", &e))?;
-                    }
-                    let found =
-                        client.offsets_for_times(query, timeout).map_err(|e| kafka_error("offsets for a time", &e))?;
-                    let reader = reader.as_ref().ok_or_else(|| LogError::Storage { reason: "no reader".into() })?;
-                    let mut targets = Vec::new();
-                    for m in &marks {
-                        let answer = found.find_partition(&full, m.partition).and_then(|e| match e.offset() {
-                            Offset::Offset(o) => Some(o),
-                            _ => None,
-                        });
-                        // No record at or after the time: the end.
-                        let at =
-                            times::checked_start(reader, &full, m.partition, (m.low, m.high), ms, answer, timeout)?;
-                        targets.push((m.partition, at));
-                    }
-                    targets
-                }
-            };
             targets.sort_unstable();
             let mut tpl = TopicPartitionList::new();
             for &(p, o) in &targets {
