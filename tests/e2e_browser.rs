@@ -204,6 +204,85 @@ async fn the_open_page_follows_a_watched_folder_without_a_reload() {
     browser.client.clone().close().await.unwrap();
 }
 
+/// Eight tabs, one live stream: each tab loads and follows changes (HTTP/1.1 gives a
+/// host 6 connections, and a stream per tab left the 7th tab blank). Pages left for
+/// others keep no stream, so searches never stall. `serve` stops on SIGTERM with
+/// the tabs open, and once it is back the pages recover by themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_tabs_back_and_forward_and_a_restart_keep_every_page_live() {
+    let world = World::new(1);
+    let _watch = world.watch(12);
+    let mut server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    let all = "return document.querySelectorAll('#grid .card').length === 12";
+    client.goto(&format!("{}/", server.url)).await.unwrap();
+    browser.until("the first tab", all).await;
+    let mut tabs = vec![client.window().await.unwrap()];
+    for n in 2..=8 {
+        let tab = client.new_window(true).await.unwrap().handle;
+        client.switch_to_window(tab.clone()).await.unwrap();
+        client.goto(&format!("{}/", server.url)).await.unwrap();
+        browser.until(&format!("tab {n} to load its photos"), all).await;
+        tabs.push(tab);
+    }
+    browser.until("the live dot in the last tab", "return document.body.classList.contains('live')").await;
+    std::fs::copy(world.photos.join("chelsea.png"), world.photos.join("new-cat.png")).unwrap();
+    let new_cat = "return !!document.querySelector('.card[data-key=\"photos/new-cat.png\"]')";
+    for (n, tab) in tabs.iter().enumerate() {
+        client.switch_to_window(tab.clone()).await.unwrap();
+        browser.until(&format!("tab {} to show the new photo", n + 1), new_cat).await;
+    }
+
+    // Back and forward across full page loads, then a search: it answers at once,
+    // and the results shown are the new query's.
+    for q in ["cat", "coffee", "rocket", "cat", "coffee", "rocket", "cat", "coffee"] {
+        client.goto(&format!("{}/?q={q}", server.url)).await.unwrap();
+        browser
+            .until(&format!("the results for {q}"), "return document.querySelectorAll('#grid .card').length > 0")
+            .await;
+    }
+    for _ in 0..4 {
+        client.back().await.unwrap();
+    }
+    let q = client.find(Locator::Css("#q")).await.unwrap();
+    q.clear().await.unwrap();
+    q.send_keys(&format!("rocket{}", Key::Enter)).await.unwrap();
+    let rocket = "return !document.body.classList.contains('searching') && JSON.stringify([...document.querySelectorAll('#grid .card')].map(c => c.dataset.key)) === '[\"photos/rocket.jpg\"]'";
+    browser.within("a search after back and forward", rocket, std::time::Duration::from_secs(10)).await;
+
+    // Esc closes the suggestions and keeps what was typed.
+    q.clear().await.unwrap();
+    q.send_keys("ca").await.unwrap();
+    browser.until("suggestions", "return !document.querySelector('#suggestions').hidden").await;
+    q.send_keys(&Key::Escape.to_string()).await.unwrap();
+    let kept = browser
+        .until(
+            "the suggestions to close",
+            "return document.querySelector('#suggestions').hidden && document.querySelector('#q').value",
+        )
+        .await;
+    assert_eq!(kept, "ca");
+
+    // SIGTERM with eight pages open: serve ends (its drain is bounded), the pages say
+    // they are not live; a photo added meanwhile shows once serve is back.
+    let addr = server.addr();
+    let status = server.terminate(std::time::Duration::from_secs(15));
+    assert!(status.is_some_and(|s| s.success()), "serve did not stop on SIGTERM with pages open: {status:?}");
+    browser.until("the page to see the server gone", "return !document.body.classList.contains('live')").await;
+    std::fs::copy(world.photos.join("coffee.png"), world.photos.join("new-coffee.png")).unwrap();
+    common::wait_until("the new photo indexed", std::time::Duration::from_secs(60), || {
+        world.status()["documents"] == 14
+    });
+    let _server = Server::start_on(world.command(&["serve"]), &addr);
+    let back = "return document.body.classList.contains('live') && document.querySelector('#error').hidden && !!document.querySelector('.card[data-key=\"photos/new-coffee.png\"]')";
+    for (n, tab) in tabs.iter().enumerate().take(3) {
+        client.switch_to_window(tab.clone()).await.unwrap();
+        browser.until(&format!("tab {} to recover by itself", n + 1), back).await;
+    }
+    client.clone().close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phones_heic_shows_in_the_grid_and_in_the_detail_view() {
     let world = World::new(0);

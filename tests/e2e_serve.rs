@@ -159,8 +159,13 @@ fn metric(server: &Server, name: &str) -> f64 {
 fn thumbnails_of_folder_objects_are_scaled_cached_and_follow_replacements() {
     let world = World::new(1);
     std::fs::write(world.photos.join("broken.jpg"), b"\xFF\xD8\xFF not really a JPEG").unwrap();
+    std::fs::write(world.photos.join("empty.jpg"), b"").unwrap();
     world.index();
     let server = Server::start(world.command(&["serve"]));
+    // A 0-byte object (indexed as failed) is served as what it is: nothing, to download.
+    let empty = server.get("/api/images/photos/empty.jpg");
+    assert_eq!(empty.status, 200, "{}", empty.text());
+    assert_eq!((empty.body.len(), empty.header("content-type")), (0, Some("application/octet-stream")));
     let first = server.get("/api/thumbnails/photos/rocket.jpg?size=200");
     assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(first.header("content-type"), Some("image/jpeg"));
@@ -191,6 +196,8 @@ fn thumbnails_of_folder_objects_are_scaled_cached_and_follow_replacements() {
     assert_eq!(broken.json()["code"], "thumbnail_failed");
     assert!(broken.json()["error"].as_str().unwrap().contains("photos/broken.jpg"), "{}", broken.text());
     assert_eq!(server.get("/api/thumbnails/photos/chelsea.png?size=64").status, 200);
+    let said: Vec<String> = server.stderr.try_iter().collect();
+    assert!(!said.iter().any(|l| l.contains("panicked")), "a handler panicked:\n{}", said.join("\n"));
     for bad in ["size=0", "size=5000", "size=big"] {
         let response = server.get(&format!("/api/thumbnails/photos/rocket.jpg?{bad}"));
         assert_eq!(response.status, 400, "{bad}");

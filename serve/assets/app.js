@@ -42,8 +42,8 @@ function syncControls() {
 }
 
 // --- API ------------------------------------------------------------------------
-async function api(path) {
-  const response = await fetch(path, { headers: { Accept: 'application/json' } });
+async function api(path, signal) {
+  const response = await fetch(path, { headers: { Accept: 'application/json' }, signal });
   let body = null;
   try { body = await response.json(); } catch { /* not JSON */ }
   if (response.status === 401) { location.href = '/login'; }
@@ -87,13 +87,25 @@ function clearError() { $('error').hidden = true; }
 
 // --- search and paging -------------------------------------------------------------
 let generation = 0;
+let pending = null;
+
+// While a search runs, the results of the one before are dimmed and marked busy: they
+// are never shown as if they answered the new query. A newer search cancels it.
+function waiting(on) {
+  document.body.classList.toggle('searching', on);
+  $('grid').setAttribute('aria-busy', String(on));
+}
 
 async function search({ keep = false } = {}) {
   const mine = ++generation;
   const limit = keep ? Math.min(Math.max(state.hits.length, PAGE), 500) : PAGE;
+  pending?.abort();
+  pending = new AbortController();
+  if (!keep) waiting(true);
   try {
-    const result = await api(`/api/search?${searchParams(null, limit)}`);
+    const result = await api(`/api/search?${searchParams(null, limit)}`, pending.signal);
     if (mine !== generation) return;
+    waiting(false);
     clearError();
     const openKey = state.open >= 0 ? keyOf(state.hits[state.open]) : null;
     state.hits = result.hits;
@@ -104,7 +116,7 @@ async function search({ keep = false } = {}) {
     if (openKey !== null) reopen(openKey);
     fillViewport();
   } catch (error) {
-    if (mine === generation) showError(error);
+    if (mine === generation && error.name !== 'AbortError') showError(error);
   }
 }
 
@@ -398,12 +410,62 @@ function refreshSoon() {
   refreshTimer = setTimeout(() => search({ keep: true }), 250);
 }
 
+// One stream per browser, not per tab: HTTP/1.1 allows 6 connections to a host, so a
+// stream in every tab would starve the 7th tab's requests. The tab holding the
+// 'bucketlens-live' lock reads /api/events and relays it to the others over a
+// BroadcastChannel; when it closes, another tab takes the lock and the stream. A page
+// leaving (into the back/forward cache too) closes its stream and frees the lock.
+// Without those APIs (plain HTTP off localhost is not a secure context), each tab
+// has its own stream.
+const relay = 'BroadcastChannel' in window ? new BroadcastChannel('bucketlens-live') : null;
+const shared = relay !== null && 'locks' in navigator;
+let stream = null;
+let releaseLock = null;
+let streamUp = false;
+
+function setLive(on) { document.body.classList.toggle('live', on); }
+
+// A change, or the stream back after an outage (a server restart): search again.
+function onLive(message) {
+  if (message === 'change') refreshSoon();
+  if (message === 'up') setLive(true);
+  if (message === 'down') setLive(false);
+  if (message === 'back') { setLive(true); clearError(); refreshSoon(); }
+  if (message === 'ask' && stream) relay.postMessage(streamUp ? 'up' : 'down');
+}
+
+function say(message) {
+  onLive(message);
+  if (shared) relay.postMessage(message);
+}
+
+function openStream() {
+  stream = new EventSource('/api/events');
+  let broken = false;
+  stream.addEventListener('change', () => say('change'));
+  stream.addEventListener('lagged', () => say('change'));
+  stream.addEventListener('open', () => { streamUp = true; say(broken ? 'back' : 'up'); broken = false; });
+  stream.addEventListener('error', () => { streamUp = false; broken = true; say('down'); });
+}
+
+let lockWait = null;
+
+function closeStream() {
+  lockWait?.abort();
+  lockWait = null;
+  stream?.close();
+  stream = null;
+  streamUp = false;
+  releaseLock?.();
+  releaseLock = null;
+}
+
 function live() {
-  const events = new EventSource('/api/events');
-  events.addEventListener('change', refreshSoon);
-  events.addEventListener('lagged', refreshSoon);
-  events.addEventListener('open', () => document.body.classList.add('live'));
-  events.addEventListener('error', () => document.body.classList.remove('live'));
+  if (!shared) { openStream(); return; }
+  lockWait = new AbortController();
+  const holding = () => new Promise((release) => { releaseLock = release; openStream(); });
+  navigator.locks.request('bucketlens-live', { signal: lockWait.signal }, holding).catch(() => {});
+  relay.postMessage('ask');
 }
 
 // --- wiring ------------------------------------------------------------------------------
@@ -422,10 +484,17 @@ function start() {
   $('q').addEventListener('keydown', (event) => {
     if (event.key === 'ArrowDown' && moveSuggestion(1)) event.preventDefault();
     if (event.key === 'ArrowUp' && moveSuggestion(-1)) event.preventDefault();
-    if (event.key === 'Escape') hideSuggestions();
+    // Esc closes the suggestions and keeps the query (a search box clears itself
+    // on Esc otherwise); with none open, it clears the box as usual.
+    if (event.key === 'Escape' && !$('suggestions').hidden) { event.preventDefault(); hideSuggestions(); }
   });
   $('min').addEventListener('input', () => { $('min-out').textContent = $('min').value; });
-  $('min').addEventListener('change', () => { state.min = Number($('min').value); go(); });
+  // Arrow keys change the slider a step at a time: one search once they stop.
+  let minTimer = 0;
+  $('min').addEventListener('change', () => {
+    clearTimeout(minTimer);
+    minTimer = setTimeout(() => { state.min = Number($('min').value); go(); }, 300);
+  });
   for (const [id, view] of [['view-photos', 'photos'], ['view-failed', 'failed'], ['home', 'photos']]) {
     $(id).addEventListener('click', (event) => {
       event.preventDefault();
@@ -448,6 +517,9 @@ function start() {
   });
   $('detail').addEventListener('click', (event) => { if (event.target === $('detail')) $('detail').close(); });
   new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) more(); }, { rootMargin: '400px' }).observe($('more'));
+  if (relay) relay.onmessage = (event) => onLive(event.data);
+  addEventListener('pagehide', closeStream);
+  addEventListener('pageshow', (event) => { if (event.persisted) { live(); search({ keep: true }); } });
   search();
   pollStatus();
   live();

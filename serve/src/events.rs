@@ -17,7 +17,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use bucketlens_index::{version::reflects, DocState};
 use bucketlens_runtime::log::Position;
 use bucketlens_schemas::{topics, AvroRecord, ImageLabeled};
-use futures_util::stream::Stream;
+use futures_util::stream::{Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -31,11 +31,14 @@ const RECHECK: Duration = Duration::from_millis(100);
 /// The announcements, to every open page.
 pub struct Feed {
     sender: broadcast::Sender<String>,
+    /// Cancelled when the server stops: every open stream ends then, so that the
+    /// server's drain does not wait for pages that would never close them.
+    closing: CancellationToken,
 }
 
-impl Default for Feed {
-    fn default() -> Self {
-        Self { sender: broadcast::channel(1024).0 }
+impl Feed {
+    pub fn new(closing: CancellationToken) -> Self {
+        Self { sender: broadcast::channel(1024).0, closing }
     }
 }
 
@@ -114,9 +117,10 @@ async fn announce(state: &State, record: &ImageLabeled, shutdown: &CancellationT
 
 /// `GET /api/events`: `change` events, `{"kind": "labeled"|"failed"|"removed",
 /// "bucket", "key", "document": hit | null}`; `lagged` when this page fell behind
-/// (it should search again).
+/// (it should search again). Every stream ends when the server stops.
 pub async fn stream(Extract(state): Extract<State>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.events.sender.subscribe();
+    let closing = state.events.closing.clone();
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         let event = match receiver.recv().await {
             Ok(data) => Event::default().event("change").data(data),
@@ -125,5 +129,6 @@ pub async fn stream(Extract(state): Extract<State>) -> Sse<impl Stream<Item = Re
         };
         Some((Ok(event), receiver))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    // A page reconnects by itself (EventSource retries), and searches again then.
+    Sse::new(stream.take_until(closing.cancelled_owned())).keep_alive(KeepAlive::default())
 }

@@ -23,11 +23,12 @@ pub mod guard;
 pub mod metrics;
 pub mod thumbnails;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
@@ -35,6 +36,7 @@ use bucketlens_index::Index;
 use bucketlens_runtime::bucket::ObjectSource;
 use bucketlens_runtime::log::Log;
 use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 pub use config::Config;
 
@@ -71,12 +73,13 @@ pub struct App {
 pub type State = Arc<App>;
 
 impl App {
-    pub fn new(parts: Parts) -> std::io::Result<State> {
+    /// The routes' state; open event streams end when `closing` is cancelled.
+    pub fn new(parts: Parts, closing: CancellationToken) -> std::io::Result<State> {
         let thumbnails = thumbnails::Thumbnails::new(&parts.config, parts.cache_dir.clone())?;
         Ok(Arc::new(Self {
             metrics: metrics::Metrics::default(),
             thumbnails,
-            events: events::Feed::default(),
+            events: events::Feed::new(closing),
             suggestions: api::Suggestions::default(),
             parts,
         }))
@@ -103,8 +106,13 @@ pub fn router(state: State) -> Router {
         .with_state(state)
 }
 
+/// How long requests still open when the server is asked to stop may run on.
+pub const DRAIN: Duration = Duration::from_secs(5);
+
 /// Serves until `shutdown`: binds `config.listen`, starts the live feed, returns the
-/// bound address at once and the server's task.
+/// bound address at once and the server's task. On `shutdown` no new connection is
+/// taken, the live streams end, and the requests still running get [`DRAIN`] to
+/// finish.
 pub async fn start(
     parts: Parts,
     shutdown: CancellationToken,
@@ -113,11 +121,24 @@ pub async fn start(
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let state = App::new(parts).map_err(|e| format!("cannot open the thumbnail cache: {e}"))?;
+    let state = App::new(parts, shutdown.clone()).map_err(|e| format!("cannot open the thumbnail cache: {e}"))?;
     events::spawn_feed(Arc::clone(&state), shutdown.clone()).await?;
     let app = router(state);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown.cancelled_owned()).await
+        let serving = axum::serve(listener, app.into_make_service())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        let drained = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(DRAIN).await;
+        };
+        tokio::select! {
+            served = serving => served,
+            () = drained => {
+                warn!("requests still open {} s after the stop was asked for: stopping anyway", DRAIN.as_secs());
+                Ok(())
+            }
+        }
     });
     Ok((bound, task))
 }

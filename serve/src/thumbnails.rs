@@ -262,19 +262,20 @@ pub async fn image(
         .await
         .map_err(source_error)?
         .ok_or_else(|| ApiError::not_found(format!("{object} is in the index but no longer in its bucket")))?;
-    // The first chunk tells the format (the magic bytes are its first few).
-    let first = chunks
-        .next()
-        .await
-        .transpose()
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "source_failed", format!("reading {object} failed: {e}")))?
-        .unwrap_or_default();
-    let (kind, disposition) = match ImageFormat::sniff(&first) {
+    // The first chunk tells the format (the magic bytes are its first few). An
+    // empty object has none, and its stream, ended, is not polled again.
+    let first = chunks.next().await.transpose().map_err(|e| {
+        ApiError::new(StatusCode::BAD_GATEWAY, "source_failed", format!("reading {object} failed: {e}"))
+    })?;
+    let (kind, disposition) = match first.as_deref().and_then(ImageFormat::sniff) {
         Some(format) => (format.media_type(), "inline"),
         None => ("application/octet-stream", "attachment"),
     };
     let cache_control = cache_control(&params, &hit);
-    let body = Body::from_stream(futures_util::stream::iter([Ok(first)]).chain(chunks));
+    let body = match first {
+        Some(first) => Body::from_stream(futures_util::stream::iter([Ok(first)]).chain(chunks)),
+        None => Body::empty(),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind)),

@@ -72,13 +72,18 @@ impl Browser {
 
     /// Waits until `script` (a function body) returns something truthy; returns it.
     pub async fn until(&self, what: &str, script: &str) -> Value {
+        self.within(what, script, Duration::from_secs(60)).await
+    }
+
+    /// [`Browser::until`] with a limit of its own: for what must not stall.
+    pub async fn within(&self, what: &str, script: &str, limit: Duration) -> Value {
         let started = Instant::now();
         loop {
             let value = self.js(script).await;
             if !matches!(value, Value::Null | Value::Bool(false)) && value != json!(0) && value != json!("") {
                 return value;
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "{what}: never happened in the browser");
+            assert!(started.elapsed() < limit, "{what}: did not happen in the browser within {limit:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

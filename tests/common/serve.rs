@@ -20,8 +20,13 @@ pub struct Server {
 impl Server {
     /// Starts `command` (a `bucketlens … serve` command) with `--listen 127.0.0.1:0`
     /// and waits for the line that names its URL.
-    pub fn start(mut command: Command) -> Self {
-        command.args(["--listen", "127.0.0.1:0"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    pub fn start(command: Command) -> Self {
+        Self::start_on(command, "127.0.0.1:0")
+    }
+
+    /// Starts `command` with `--listen listen` (a restarted server on its old port).
+    pub fn start_on(mut command: Command, listen: &str) -> Self {
+        command.args(["--listen", listen]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
@@ -94,6 +99,21 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGTERM (what Ctrl-C and `docker stop` send) and waits up to `within`
+    /// for the process to end; whether it did.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 }
 
