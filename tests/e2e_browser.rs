@@ -115,7 +115,7 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
         .until(
             "the narrowed grid",
             &format!(
-                "return document.querySelectorAll('#grid .card').length === {count} && location.search.includes('q=')"
+                "return document.querySelectorAll('#grid .card').length === {count} && location.search.includes('label=')"
             ),
         )
         .await;
@@ -150,6 +150,71 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
     assert!(near(g[6], 0.5 * g[2]) && near(g[7], 0.6 * g[3]), "box size: {g:?}");
     assert!(geometry[8].as_str().unwrap().starts_with("Rocket 97%"), "{geometry}");
 
+    // Facet filters are chips beside the typed query, never edits of it: on a query
+    // with NOT in it, a label clicked in, out and off never breaks the search.
+    client.goto(&format!("{}/?q=person%20AND%20NOT%20cat", server.url)).await.unwrap();
+    let n = browser
+        .until(
+            "the query's results",
+            "return !document.body.classList.contains('searching') && document.querySelectorAll('#grid .card').length",
+        )
+        .await;
+    let facet = browser.until("a facet", "const b = [...document.querySelectorAll('#facet-labels .facet')].find(f => Number(f.querySelector('.count').textContent) < Number(document.querySelectorAll('#grid .card').length)); return b && b.querySelector('.facet-name').textContent").await;
+    let facet = facet.as_str().unwrap().to_string();
+    let click = |what: &'static str| {
+        let script = format!("const b = [...document.querySelectorAll('#facet-labels .facet')].find(f => f.querySelector('.facet-name').textContent.replace(/^not /, '') === {}); b.click(); return 1", serde_json::to_string(&facet).unwrap());
+        let browser = &browser;
+        async move {
+            browser.js(&script).await;
+            browser.until(what, "return !document.body.classList.contains('searching') && document.querySelector('#error').hidden && document.querySelector('#summary').textContent").await
+        }
+    };
+    click("the label as a filter").await;
+    assert_eq!(
+        browser.js("return document.querySelector('#q').value").await,
+        "person AND NOT cat",
+        "the typed query is kept"
+    );
+    assert_eq!(browser.js("return document.querySelector('#chips').textContent").await, format!("{facet}×"));
+    click("the label excluded").await;
+    assert_eq!(browser.js("return document.querySelector('#chips').textContent").await, format!("not {facet}×"));
+    let listed = browser
+        .js("return [...document.querySelectorAll('#facet-labels .facet.exclude .facet-name')].map(n => n.textContent)")
+        .await;
+    assert_eq!(
+        listed,
+        serde_json::json!([format!("not {facet}")]),
+        "an excluded label stays listed, to be clicked off"
+    );
+    client.find(Locator::Css("#chips .chip")).await.unwrap().click().await.unwrap();
+    browser.until("the chip removed", &format!("return !document.body.classList.contains('searching') && document.querySelectorAll('#chips .chip').length === 0 && document.querySelectorAll('#grid .card').length === {n}")).await;
+
+    // A card names the file, then its folder, then its most specific labels.
+    client.goto(&format!("{}/?q=cat", server.url)).await.unwrap();
+    let text = browser.until("the cat's card", "const c = document.querySelector('.card[data-key=\"photos/chelsea.png\"]'); return c && [c.querySelector('.key').textContent, c.querySelector('.folder').textContent, c.querySelector('.card-labels').textContent]").await;
+    assert_eq!(text[0], "chelsea.png");
+    assert_eq!(text[1], "photos/");
+    let labels = text[2].as_str().unwrap();
+    assert!(labels.contains("Cat") && !labels.contains("Animal") && !labels.contains("Mammal"), "{labels}");
+
+    // A photo has a URL: the card links to it, opening it changes the URL, Back closes
+    // only the photo, and the link opens it on a page of its own.
+    let href = browser
+        .js("return document.querySelector('.card[data-key=\"photos/chelsea.png\"]').getAttribute('href')")
+        .await;
+    assert!(href.as_str().unwrap().contains("photo=photos%2Fchelsea.png"), "{href}");
+    client.find(Locator::Css(".card[data-key=\"photos/chelsea.png\"]")).await.unwrap().click().await.unwrap();
+    browser
+        .until(
+            "the photo's URL",
+            "return document.querySelector('#detail').open && location.search.includes('photo=photos%2Fchelsea.png')",
+        )
+        .await;
+    client.back().await.unwrap();
+    browser.until("Back closes the photo", "return !document.querySelector('#detail').open && location.search === '?q=cat' && document.querySelectorAll('#grid .card').length === 1").await;
+    client.goto(&format!("{}/?photo=photos%2Frocket.jpg", server.url)).await.unwrap();
+    browser.until("a linked photo opens", "return document.querySelector('#detail').open && document.querySelector('#detail-key').textContent === 'photos/rocket.jpg' && document.querySelector('#download').getAttribute('download') === 'rocket.jpg'").await;
+
     // The Failed view lists the broken image with its reason.
     client.goto(&format!("{}/failed", server.url)).await.unwrap();
     let row = browser
@@ -161,6 +226,28 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
     let failed = server.json("/api/search?state=failed");
     let code = failed["hits"][0]["error"]["code"].as_str().unwrap();
     assert!(row.as_str().unwrap().contains(code), "{row} lacks {code}");
+
+    // On a phone the photos come first, the filters wait behind a button, and a
+    // failed object is a card whose reason reads as words.
+    client.set_window_size(390, 844).await.unwrap();
+    let why = browser.until("the failed card", "const d = document.querySelector('#failed tr[data-key=\"photos/broken.jpg\"] td:nth-child(3)'); return document.documentElement.clientWidth <= 400 && d && d.getBoundingClientRect().width").await;
+    assert!(why.as_f64().unwrap() > 250.0, "the reason's width on a phone: {why}");
+    client.goto(&format!("{}/", server.url)).await.unwrap();
+    let top = browser.until("the phone's grid", "const c = document.querySelector('#grid .card'); return c && document.documentElement.scrollWidth <= document.documentElement.clientWidth && c.getBoundingClientRect().top").await;
+    assert!(top.as_f64().unwrap() < 200.0, "the first photo is {top} px down");
+    assert_eq!(browser.js("return document.querySelector('#facets').getBoundingClientRect().height").await, 0);
+    client.find(Locator::Css("#filters-toggle")).await.unwrap().click().await.unwrap();
+    browser
+        .until(
+            "the filters sheet",
+            "return document.querySelector('#facet-labels .facet')?.getBoundingClientRect().height > 0",
+        )
+        .await;
+    if let Ok(path) = std::env::var("UI_PHONE_SCREENSHOT") {
+        client.find(Locator::Css("#filters-done")).await.unwrap().click().await.unwrap();
+        browser.until("thumbnails", "return [...document.querySelectorAll('#grid img')].slice(0, 6).every(i => i.complete && i.naturalWidth > 0)").await;
+        std::fs::write(path, client.screenshot().await.unwrap()).unwrap();
+    }
 
     client.clone().close().await.unwrap();
 }
@@ -175,7 +262,7 @@ async fn the_open_page_follows_a_watched_folder_without_a_reload() {
     browser.until("the photos", "return document.querySelectorAll('#grid .card').length === 12").await;
     browser.until("the live feed", "return document.body.classList.contains('live')").await;
     browser.js("window.sameDocument = true; return 1").await;
-    // The README's picture: `UI_SCREENSHOT=docs/screenshot.png scripts/test e2e_browser`.
+    // The README's pictures: `UI_SCREENSHOT=docs/screenshot.png UI_PHONE_SCREENSHOT=docs/screenshot-phone.png scripts/test e2e_browser`.
     if let Ok(path) = std::env::var("UI_SCREENSHOT") {
         browser
             .until(
@@ -194,7 +281,7 @@ async fn the_open_page_follows_a_watched_folder_without_a_reload() {
         .await;
     assert_eq!(browser.js("return window.sameDocument === true").await, Value::Bool(true), "no reload");
     let status = browser.js("return document.querySelector('#status').textContent").await;
-    assert!(status.as_str().unwrap().contains("documents"), "{status}");
+    assert_eq!(status, "12 photos", "in words a user knows");
 
     // A phone-sized window: the grid is there, nothing wider than the screen.
     browser.client.set_window_size(390, 844).await.unwrap();

@@ -5,8 +5,10 @@
 const $ = (id) => document.getElementById(id);
 const PAGE = 60;
 
+// `labels` are the facet filters, kept apart from the typed query and AND-ed with
+// it: "Cat", or "-Cat" for "not Cat". `photo` is the open photo, `bucket/key`.
 const state = {
-  view: 'photos', q: '', min: 0, bucket: '', model: '',
+  view: 'photos', q: '', labels: [], min: 0, bucket: '', model: '', photo: '',
   hits: [], next: null, total: 0, loading: false, open: -1,
 };
 
@@ -18,14 +20,26 @@ function readUrl() {
   state.min = Number(url.searchParams.get('min') ?? 0) || 0;
   state.bucket = url.searchParams.get('bucket') ?? '';
   state.model = url.searchParams.get('model') ?? '';
+  state.labels = state.view === 'photos' ? url.searchParams.getAll('label').filter((l) => l.replace(/^-/, '')) : [];
+  state.photo = url.searchParams.get('photo') ?? '';
 }
 
-function writeUrl() {
+// What decides the results: a change of the open photo alone searches nothing.
+const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.model]);
+
+function urlOf(photo) {
   const url = new URL(state.view === 'failed' ? '/failed' : '/', location.origin);
   if (state.q) url.searchParams.set('q', state.q);
+  for (const label of state.labels) url.searchParams.append('label', label);
   if (state.min && state.view === 'photos') url.searchParams.set('min', String(state.min));
   if (state.bucket) url.searchParams.set('bucket', state.bucket);
   if (state.model) url.searchParams.set('model', state.model);
+  if (photo) url.searchParams.set('photo', photo);
+  return url;
+}
+
+function writeUrl() {
+  const url = urlOf(state.photo);
   if (url.href !== location.href) history.pushState(null, '', url);
 }
 
@@ -51,13 +65,21 @@ async function api(path, signal) {
   return body;
 }
 
+// The typed query AND the facet filters, as one expression of the query language.
+function query() {
+  const parts = state.labels.map((l) => (l.startsWith('-') ? `-${quote(l.slice(1))}` : quote(l)));
+  if (state.q) parts.unshift(parts.length ? `(${state.q})` : state.q);
+  return parts.join(' ');
+}
+
 function searchParams(cursor, limit) {
   const p = new URLSearchParams();
   if (state.view === 'failed') {
     p.set('state', 'failed');
     if (state.q) p.set('prefix', state.q);
   } else {
-    if (state.q) p.set('q', state.q);
+    const q = query();
+    if (q) p.set('q', q);
     if (state.min) p.set('min_confidence', String(state.min));
   }
   if (state.bucket) p.set('bucket', state.bucket);
@@ -147,6 +169,7 @@ function fillViewport() {
 
 function go() {
   state.open = -1;
+  state.photo = '';
   writeUrl();
   syncControls();
   search();
@@ -168,24 +191,49 @@ function el(tag, props = {}, ...children) {
 const keyOf = (hit) => `${hit.bucket}/${hit.key}`;
 const pct = (c) => `${Math.round(c)}%`;
 
-function topLabels(hit, n) {
-  return [...hit.labels].sort((a, b) => b.confidence - a.confidence).slice(0, n);
+// The most specific labels: those no other label of the photo names as a parent
+// ("Cat", not "Animal · Mammal · Carnivore").
+function leafLabels(hit, n) {
+  const parents = new Set(hit.labels.flatMap((l) => l.parents ?? []));
+  return hit.labels.filter((l) => !parents.has(l.name)).sort((a, b) => b.confidence - a.confidence).slice(0, n);
+}
+
+// A long folder is cut in the middle, so both its start and its end show.
+function middle(text, max) {
+  if (text.length <= max) return text;
+  const half = Math.floor((max - 1) / 2);
+  return `${text.slice(0, half)}…${text.slice(text.length - half)}`;
+}
+
+const fileName = (hit) => hit.key.slice(hit.key.lastIndexOf('/') + 1) || hit.key;
+const folderOf = (hit) => `${hit.bucket}/${hit.key.slice(0, hit.key.lastIndexOf('/') + 1)}`;
+const photoHref = (hit) => urlOf(keyOf(hit)).href;
+
+// A link, so that a middle click or Ctrl-click opens the photo in a new tab; a plain
+// click opens it here.
+function photoLink(hit, index, props, ...children) {
+  return el('a', {
+    ...props, href: photoHref(hit), 'data-key': keyOf(hit), title: `${hit.bucket}/${hit.key}`,
+    onclick: (event) => {
+      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      openDetail(index);
+    },
+  }, ...children);
 }
 
 function card(hit, index) {
-  const labels = el('span', { class: 'card-labels', text: topLabels(hit, 3).map((l) => l.name).join(' · ') });
+  const labels = el('span', { class: 'card-labels', text: leafLabels(hit, 3).map((l) => l.name).join(' · ') });
   const img = el('img', { loading: 'lazy', alt: hit.key, src: thumbUrl(hit, 320), decoding: 'async' });
   img.addEventListener('error', () => img.classList.add('broken'), { once: true });
-  return el('button', {
-    class: 'card', type: 'button', 'data-key': keyOf(hit), title: hit.key,
-    onclick: () => openDetail(index),
-  }, img, el('span', { class: 'key', text: hit.key }), labels);
+  return photoLink(hit, index, { class: 'card' },
+    img, el('span', { class: 'key', text: fileName(hit) }), el('span', { class: 'folder', text: middle(folderOf(hit), 34) }), labels);
 }
 
 function failedRow(hit, index) {
   const when = hit.labeled_at ? new Date(hit.labeled_at).toLocaleString() : '';
   return el('tr', { 'data-key': keyOf(hit) },
-    el('td', {}, el('button', { class: 'link', type: 'button', text: `${hit.bucket}/${hit.key}`, onclick: () => openDetail(index) })),
+    el('td', {}, photoLink(hit, index, { class: 'link', text: `${hit.bucket}/${hit.key}` })),
     el('td', {}, el('code', { text: hit.error?.code ?? '' })),
     el('td', { text: hit.error?.message ?? '' }),
     el('td', { text: when }));
@@ -198,12 +246,13 @@ function renderResults() {
   $('grid').hidden = failed;
   $('failed').hidden = !failed || state.total === 0;
   appendResults(state.hits, 0);
+  renderChips();
   const noun = failed ? 'failed object' : 'photo';
   $('summary').textContent = `${state.total.toLocaleString()} ${noun}${state.total === 1 ? '' : 's'}`;
   const empty = $('empty');
   empty.hidden = state.total !== 0;
   if (state.total === 0) {
-    const filtered = state.q || state.bucket || state.model || (state.min && !failed);
+    const filtered = state.q || state.labels.length || state.bucket || state.model || (state.min && !failed);
     if (failed) empty.replaceChildren(el('p', { text: filtered ? 'No failed object matches.' : 'No failed objects: every image was labeled.' }));
     else if (filtered) empty.replaceChildren(el('p', { text: `No photo matches ${state.q || 'these filters'}.` }), el('p', { text: 'Try fewer labels or a lower min confidence.' }));
     else empty.replaceChildren(
@@ -227,23 +276,34 @@ const quote = (name) => (/[\s()"]/.test(name) ? `"${name.replaceAll('"', '')}"` 
 const same = (a, b) => a.replaceAll('"', '').toLowerCase() === b.replaceAll('"', '').toLowerCase();
 
 function labelState(name) {
-  const term = quote(name);
-  for (const t of terms(state.q)) {
-    if (same(t, term)) return 'include';
-    if (t.startsWith('-') && same(t.slice(1), term)) return 'exclude';
-  }
+  if (state.labels.includes(name)) return 'include';
+  if (state.labels.includes(`-${name}`)) return 'exclude';
   return '';
 }
 
-// Click: add the label; again: exclude it; again: drop it.
+// Click: only that label; again: not that label; again: no filter.
 function toggleLabel(name) {
-  const term = quote(name);
   const current = labelState(name);
-  const kept = terms(state.q).filter((t) => !same(t.replace(/^-/, ''), term));
-  if (current === '') kept.push(term);
-  else if (current === 'include') kept.push(`-${term}`);
-  state.q = kept.join(' ');
+  state.labels = state.labels.filter((l) => l.replace(/^-/, '') !== name);
+  if (current === '') state.labels.push(name);
+  else if (current === 'include') state.labels.push(`-${name}`);
   go();
+}
+
+// The active filters as chips, each removed by its ×.
+function renderChips() {
+  const chips = [];
+  const chip = (text, remove) => el('button', { class: 'chip', type: 'button', 'aria-label': `Remove filter ${text}`, onclick: remove },
+    el('span', { text }), el('span', { class: 'x', 'aria-hidden': 'true', text: '×' }));
+  for (const label of state.labels) {
+    const text = label.startsWith('-') ? `not ${label.slice(1)}` : label;
+    chips.push(chip(text, () => { state.labels = state.labels.filter((l) => l !== label); go(); }));
+  }
+  if (state.bucket) chips.push(chip(`bucket ${state.bucket}`, () => { state.bucket = ''; go(); }));
+  if (state.model) chips.push(chip(`model ${state.model}`, () => { state.model = ''; go(); }));
+  if (state.min && state.view === 'photos') chips.push(chip(`≥ ${state.min}%`, () => { state.min = 0; go(); }));
+  $('chips').replaceChildren(...chips);
+  $('chips').hidden = chips.length === 0;
 }
 
 function facetList(id, values, stateOf, toggle) {
@@ -260,7 +320,13 @@ function facetList(id, values, stateOf, toggle) {
 }
 
 function renderFacets(facets) {
-  facetList('facet-labels', state.view === 'failed' ? [] : facets.labels, labelState, toggleLabel);
+  // A filter stays in the list (an excluded label has no count left) to be clicked off.
+  const labels = [...(facets.labels ?? [])];
+  for (const label of state.labels) {
+    const name = label.replace(/^-/, '');
+    if (!labels.some(([n]) => n === name)) labels.unshift([name, 0]);
+  }
+  facetList('facet-labels', state.view === 'failed' ? [] : labels, labelState, toggleLabel);
   facetList('facet-buckets', facets.buckets, (b) => (state.bucket === b ? 'include' : ''), (b) => { state.bucket = state.bucket === b ? '' : b; go(); });
   facetList('facet-models', facets.models, (m) => (state.model === m ? 'include' : ''), (m) => { state.model = state.model === m ? '' : m; go(); });
 }
@@ -304,7 +370,7 @@ function renderDetail(hit) {
     bar.firstChild.style.width = `${Math.max(0, Math.min(100, label.confidence))}%`;
     const parents = label.parents?.length ? el('span', { class: 'parents', text: `in ${label.parents.join(', ')}` }) : '';
     labels.append(el('li', {},
-      el('button', { class: 'link label-name', type: 'button', text: label.name, title: `Search ${label.name}`, onclick: () => { $('detail').close(); state.q = quote(label.name); go(); } }),
+      el('button', { class: 'link label-name', type: 'button', text: label.name, title: `Search ${label.name}`, onclick: () => { state.q = ''; state.labels = [label.name]; go(); $('detail').close(); } }),
       el('span', { class: 'conf', text: `${label.confidence.toFixed(1)}%` }), bar, parents));
   }
   if (hit.labels.length === 0) labels.append(el('li', { text: hit.error ? 'not labeled' : 'no labels' }));
@@ -319,15 +385,51 @@ function renderDetail(hit) {
   if (hit.error) rows.push(['error', `${hit.error.code}: ${hit.error.message}`]);
   $('detail-meta').replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
   $('prev').disabled = state.open <= 0;
-  $('next').disabled = state.open >= state.hits.length - 1 && !state.next;
+  $('next').disabled = state.open < 0 || (state.open >= state.hits.length - 1 && !state.next);
+  $('open-original').href = imageUrl(hit);
+  $('download').href = imageUrl(hit);
+  $('download').setAttribute('download', fileName(hit));
+}
+
+// The open photo is in the URL: a link to it opens it, and Back closes only it.
+function showPhoto(hit) {
+  const photo = keyOf(hit);
+  const url = urlOf(photo);
+  if (history.state?.photo) history.replaceState({ photo: true }, '', url);
+  else if (url.href !== location.href) history.pushState({ photo: true }, '', url);
+  state.photo = photo;
+  renderDetail(hit);
+  if (!$('detail').open) $('detail').showModal();
 }
 
 function openDetail(index) {
   const hit = state.hits[index];
   if (!hit) return;
   state.open = index;
-  renderDetail(hit);
+  showPhoto(hit);
+}
+
+// A photo named by the URL: from the results, or read on its own.
+async function openPhoto(photo) {
+  const index = state.hits.findIndex((h) => keyOf(h) === photo);
+  if (index >= 0) { state.open = index; renderDetail(state.hits[index]); }
+  else {
+    const slash = photo.indexOf('/');
+    try {
+      const hit = await api(`/api/objects/${encodeURIComponent(photo.slice(0, slash))}/${encodeURIComponent(photo.slice(slash + 1))}`);
+      if (state.photo !== photo) return;
+      state.open = -1;
+      renderDetail(hit);
+    } catch (error) { showError(error); return; }
+  }
   if (!$('detail').open) $('detail').showModal();
+}
+
+function closedPhoto() {
+  state.open = -1;
+  state.photo = '';
+  if (history.state?.photo) history.back();
+  else if (new URL(location.href).searchParams.has('photo')) history.replaceState(null, '', urlOf(''));
 }
 
 async function step(delta) {
@@ -386,16 +488,22 @@ function moveSuggestion(delta) {
 }
 
 // --- status bar and live changes ------------------------------------------------------
+// In words a user knows; the operator's figures (DLQ, lag per group) in the tooltip.
 function renderStatus(status) {
   const parts = [];
-  if (status.documents != null) parts.push(`${status.documents.toLocaleString()} documents`);
-  if (status.failed != null) parts.push(`${status.failed.toLocaleString()} failed`);
-  const dlq = Object.values(status.dlq ?? {}).reduce((a, b) => a + b, 0);
-  parts.push(`DLQ ${dlq.toLocaleString()}`);
-  for (const group of status.groups ?? []) parts.push(`lag ${group.group}: ${group.lag.toLocaleString()}`);
+  const failed = status.failed ?? 0;
+  if (status.documents != null) {
+    const photos = status.documents - failed;
+    parts.push(`${photos.toLocaleString()} photo${photos === 1 ? '' : 's'}`);
+  }
+  if (failed > 0) parts.push(`${failed.toLocaleString()} could not be read (see Failed)`);
   const behind = (status.groups ?? []).reduce((a, g) => a + g.lag, 0);
-  if (behind > 0) parts.unshift(`working: ${behind.toLocaleString()} records to go`);
+  if (behind > 0) parts.push(`${behind.toLocaleString()} change${behind === 1 ? '' : 's'} still to label or index`);
+  const dlq = Object.values(status.dlq ?? {}).reduce((a, b) => a + b, 0);
+  const detail = [`dead-letter queues: ${dlq.toLocaleString()}`];
+  for (const group of status.groups ?? []) detail.push(`lag ${group.group}: ${group.lag.toLocaleString()}`);
   $('status').textContent = parts.join(' · ');
+  $('status').title = detail.join('\n');
   $('status').classList.toggle('busy', behind > 0);
 }
 
@@ -500,17 +608,36 @@ function start() {
       event.preventDefault();
       state.view = view;
       state.q = '';
+      state.labels = [];
       state.bucket = '';
       state.model = '';
       go();
     });
   }
-  addEventListener('popstate', () => { readUrl(); syncControls(); $('detail').close(); search(); });
+  addEventListener('popstate', () => {
+    const before = searchKey();
+    readUrl();
+    syncControls();
+    if (searchKey() !== before) search();
+    if (state.photo) openPhoto(state.photo);
+    else if ($('detail').open) $('detail').close();
+  });
   $('prev').addEventListener('click', () => step(-1));
   $('next').addEventListener('click', () => step(1));
   $('close').addEventListener('click', () => $('detail').close());
   $('show-boxes').addEventListener('change', () => { $('boxes').hidden = !$('show-boxes').checked; });
-  $('detail').addEventListener('close', () => { state.open = -1; });
+  $('detail').addEventListener('close', closedPhoto);
+  $('copy-link').addEventListener('click', async () => {
+    try { await navigator.clipboard.writeText(location.href); $('copy-link').textContent = 'Link copied'; }
+    catch { prompt('Copy this link', location.href); }
+    setTimeout(() => { $('copy-link').textContent = 'Copy link'; }, 2000);
+  });
+  const filters = (open) => {
+    document.body.classList.toggle('filters-open', open);
+    $('filters-toggle').setAttribute('aria-expanded', String(open));
+  };
+  $('filters-toggle').addEventListener('click', () => filters(!document.body.classList.contains('filters-open')));
+  $('filters-done').addEventListener('click', () => filters(false));
   $('detail').addEventListener('keydown', (event) => {
     if (event.key === 'ArrowLeft') { event.preventDefault(); step(-1); }
     if (event.key === 'ArrowRight') { event.preventDefault(); step(1); }
@@ -520,7 +647,7 @@ function start() {
   if (relay) relay.onmessage = (event) => onLive(event.data);
   addEventListener('pagehide', closeStream);
   addEventListener('pageshow', (event) => { if (event.persisted) { live(); search({ keep: true }); } });
-  search();
+  search().then(() => { if (state.photo) openPhoto(state.photo); });
   pollStatus();
   live();
 }
