@@ -215,6 +215,19 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
     client.goto(&format!("{}/?photo=photos%2Frocket.jpg", server.url)).await.unwrap();
     browser.until("a linked photo opens", "return document.querySelector('#detail').open && document.querySelector('#detail-key').textContent === 'photos/rocket.jpg' && document.querySelector('#download').getAttribute('download') === 'rocket.jpg'").await;
 
+    // No match: the labels spelled like the query are offered, and one click searches it.
+    client.goto(&format!("{}/?q=espreso", server.url)).await.unwrap();
+    let offer = browser.until("an offer", "return document.querySelector('.nearest button')?.textContent").await;
+    assert_eq!(offer, "Espresso");
+    client.find(Locator::Css(".nearest button")).await.unwrap().click().await.unwrap();
+    browser.until("the offered search", "return location.search === '?q=Espresso' && document.querySelector('.card[data-key=\"photos/coffee.png\"]')").await;
+    // A mistake dims the old results and says where it is.
+    let q = client.find(Locator::Css("#q")).await.unwrap();
+    q.clear().await.unwrap();
+    q.send_keys(&format!("espresso AND{}", Key::Enter)).await.unwrap();
+    let said = browser.until("the error", "return document.body.classList.contains('searching') && !document.querySelector('#error').hidden && document.querySelector('#error').textContent").await;
+    assert!(said.as_str().unwrap().ends_with("the query ends after AND: a label should follow"), "{said}");
+
     // The Failed view lists the broken image with its reason.
     client.goto(&format!("{}/failed", server.url)).await.unwrap();
     let row = browser

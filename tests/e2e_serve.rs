@@ -302,6 +302,21 @@ fn errors_headers_and_limits() {
     assert!(page.header("access-control-allow-origin").is_none());
     let cats = server.json("/api/search?q=cat");
     assert_eq!(cats["hits"][0]["key"], "chelsea.png");
+    // Search forgives: operators in any case, plurals, true synonyms, a two-word
+    // label unquoted; and a mistake is said where it is, in words.
+    for forgiven in ["cats", "kitten", "domestic%20cat", "cat%20or%20rocket", "cats%20and%20not%20rocket"] {
+        let found = server.json(&format!("/api/search?q={forgiven}"));
+        let keys: Vec<&str> = found["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap()).collect();
+        assert!(keys.contains(&"chelsea.png"), "{forgiven}: {keys:?}");
+    }
+    assert_eq!(server.json("/api/search?q=cat%20or%20rocket")["total"], 2);
+    let error = server.get("/api/search?q=cat%20AND%20OR%20dog").json();
+    assert!(
+        error["error"].as_str().unwrap().ends_with("OR at character 9 cannot follow AND: a label should be there"),
+        "{error}"
+    );
+    let near = server.json("/api/suggest?near=1&q=espreso");
+    assert_eq!(near[0][0], "Espresso", "{near}");
     let status = server.json("/api/status");
     assert_eq!(status["documents"], 12);
     assert!(server

@@ -67,7 +67,9 @@ async function api(path, signal) {
 
 // The typed query AND the facet filters, as one expression of the query language.
 function query() {
-  const parts = state.labels.map((l) => (l.startsWith('-') ? `-${quote(l.slice(1))}` : quote(l)));
+  // Quoted, so that two one-word labels stay two labels.
+  const quoted = (name) => `"${name.replaceAll('"', '')}"`;
+  const parts = state.labels.map((l) => (l.startsWith('-') ? `-${quoted(l.slice(1))}` : quoted(l)));
   if (state.q) parts.unshift(parts.length ? `(${state.q})` : state.q);
   return parts.join(' ');
 }
@@ -254,11 +256,35 @@ function renderResults() {
   if (state.total === 0) {
     const filtered = state.q || state.labels.length || state.bucket || state.model || (state.min && !failed);
     if (failed) empty.replaceChildren(el('p', { text: filtered ? 'No failed object matches.' : 'No failed objects: every image was labeled.' }));
-    else if (filtered) empty.replaceChildren(el('p', { text: `No photo matches ${state.q || 'these filters'}.` }), el('p', { text: 'Try fewer labels or a lower min confidence.' }));
+    else if (filtered) {
+      empty.replaceChildren(el('p', { text: `No photo matches ${state.q || 'these filters'}.` }), el('p', { text: 'Try fewer labels or a lower min confidence.' }));
+      offerNearest(empty);
+    }
     else empty.replaceChildren(
       el('p', { text: 'Nothing indexed yet.' }),
       el('p', {}, 'Run ', el('code', { text: 'bucketlens index DIR' }), ' (add ', el('code', { text: '--watch' }), ' to follow changes): photos show up here as they are labeled.'));
   }
+}
+
+// On no match: the labels spelled most like each word of the query, to search instead.
+async function offerNearest(empty) {
+  const asked = state.q;
+  const words = terms(asked).map((t) => t.replace(/^-/, '').replace(/[()"]/g, '')).filter((w) => w && !/^(and|or|not)$/i.test(w));
+  const offers = [];
+  for (const word of words.slice(0, 5)) {
+    try {
+      for (const [name] of await api(`/api/suggest?near=1&q=${encodeURIComponent(word)}`)) {
+        if (!offers.some(([, n]) => n === name)) offers.push([word, name]);
+      }
+    } catch { return; }
+  }
+  if (state.q !== asked || state.total !== 0 || offers.length === 0) return;
+  const replace = (word, name) => {
+    state.q = terms(state.q).map((t) => (t.replace(/^-/, '') === word ? `${t.startsWith('-') ? '-' : ''}${quote(name)}` : t)).join(' ');
+    go();
+  };
+  empty.append(el('p', { class: 'nearest' }, 'Did you mean ',
+    ...offers.slice(0, 6).flatMap(([word, name], i) => [i ? ', ' : '', el('button', { class: 'link', type: 'button', text: name, onclick: () => replace(word, name) })]), '?'));
 }
 
 function appendResults(hits, start) {

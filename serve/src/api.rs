@@ -184,7 +184,8 @@ impl Suggestions {
 }
 
 /// `GET /api/suggest?q=PREFIX`: up to 10 label names that start with (then contain)
-/// the prefix, most frequent first.
+/// the prefix, most frequent first. With `near=1`: up to 5 names spelled like `q`
+/// (for a search that found nothing: `kiten` → Kitten, `grey hound` → Greyhound).
 pub async fn suggest(Extract(state): Extract<State>, Query(params): Params) -> ApiResult<Json<Value>> {
     let prefix = params.get("q").map(|q| q.trim().to_lowercase()).unwrap_or_default();
     if prefix.len() > MAX_QUERY {
@@ -192,6 +193,9 @@ pub async fn suggest(Extract(state): Extract<State>, Query(params): Params) -> A
     }
     let names = state.suggestions.names(&state).await?;
     let lower: Vec<(String, &String, u64)> = names.iter().map(|(n, c)| (n.to_lowercase(), n, *c)).collect();
+    if params.get("near").is_some_and(|v| v == "1") {
+        return Ok(Json(Value::Array(near(&prefix, &lower))));
+    }
     let out: Vec<Value> = lower
         .iter()
         .filter(|(l, _, _)| l.starts_with(&prefix))
@@ -200,6 +204,22 @@ pub async fn suggest(Extract(state): Extract<State>, Query(params): Params) -> A
         .map(|(_, name, n)| json!([name, n]))
         .collect();
     Ok(Json(Value::Array(out)))
+}
+
+/// The names most like `word` (Jaro-Winkler 0.85 or more, or the same with spaces
+/// taken out), best first.
+fn near(word: &str, names: &[(String, &String, u64)]) -> Vec<Value> {
+    let squeezed = word.replace(' ', "");
+    let mut scored: Vec<(f64, &String, u64)> = names
+        .iter()
+        .map(|(lower, name, n)| {
+            let score = strsim::jaro_winkler(word, lower).max(strsim::jaro_winkler(&squeezed, &lower.replace(' ', "")));
+            (score, *name, *n)
+        })
+        .filter(|(score, _, _)| *score >= 0.85)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.2.cmp(&a.2)));
+    scored.into_iter().take(5).map(|(_, name, n)| json!([name, n])).collect()
 }
 
 /// `GET /api/status`: what `status --json` prints.

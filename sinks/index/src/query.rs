@@ -10,7 +10,10 @@
 //! *                        everything
 //! ```
 //! Labels match case-insensitively and whole (`cat` does not match `Tiger Cat`;
-//! Tiger Cat's parent Cat does, with its summed confidence).
+//! Tiger Cat's parent Cat does, with its summed confidence). The language forgives:
+//! operators in any case (`cat or dog`), a plural finds its singular (`cats`), a few
+//! true synonyms find their label (`kitten` finds Cat), and bare words side by side
+//! also match as one label (`domestic cat` finds Domestic Cat). Errors say where.
 
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,17 +37,34 @@ enum Token {
     Close,
 }
 
-fn tokenize(input: &str) -> Result<Vec<Token>, String> {
+impl Token {
+    /// The token as a person typed it, for error messages.
+    fn shown(&self) -> String {
+        match self {
+            Self::Word(w) => format!("“{w}”"),
+            Self::Quoted(w) => format!("“\"{w}\"”"),
+            Self::And => "AND".into(),
+            Self::Or => "OR".into(),
+            Self::Not => "NOT".into(),
+            Self::Open => "“(”".into(),
+            Self::Close => "“)”".into(),
+        }
+    }
+}
+
+/// Tokens with the character (1-based) each starts at.
+fn tokenize(input: &str) -> Result<Vec<(Token, usize)>, String> {
     let mut tokens = Vec::new();
-    let mut chars = input.chars().peekable();
-    while let Some(&c) = chars.peek() {
+    let mut chars = input.chars().enumerate().peekable();
+    while let Some(&(at, c)) = chars.peek() {
+        let at = at + 1;
         if c.is_whitespace() {
             chars.next();
             continue;
         }
         if c == '(' || c == ')' {
             chars.next();
-            tokens.push(if c == '(' { Token::Open } else { Token::Close });
+            tokens.push((if c == '(' { Token::Open } else { Token::Close }, at));
             continue;
         }
         if c == '"' {
@@ -52,33 +72,36 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
             let mut text = String::new();
             loop {
                 match chars.next() {
-                    Some('"') => break,
-                    Some(ch) => text.push(ch),
-                    None => return Err("a quote is not closed".into()),
+                    Some((_, '"')) => break,
+                    Some((_, ch)) => text.push(ch),
+                    None => return Err(format!("the quote at character {at} is not closed")),
                 }
             }
-            tokens.push(Token::Quoted(text));
+            tokens.push((Token::Quoted(text), at));
             continue;
         }
         if c == '-' {
             chars.next();
-            tokens.push(Token::Not);
+            tokens.push((Token::Not, at));
             continue;
         }
         let mut word = String::new();
-        while let Some(&ch) = chars.peek() {
+        while let Some(&(_, ch)) = chars.peek() {
             if ch.is_whitespace() || ch == '(' || ch == ')' || ch == '"' {
                 break;
             }
             word.push(ch);
             chars.next();
         }
-        tokens.push(match word.as_str() {
+        // Operators in any case: `cat or dog` is `cat OR dog`. A label named like
+        // one is quoted: `"not"`.
+        let token = match word.to_uppercase().as_str() {
             "AND" | "&&" => Token::And,
             "OR" | "||" => Token::Or,
             "NOT" | "!" => Token::Not,
             _ => Token::Word(word),
-        });
+        };
+        tokens.push((token, at));
     }
     Ok(tokens)
 }
@@ -87,21 +110,96 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
 /// and dropping an expression all recurse once a level.
 pub const MAX_DEPTH: usize = 64;
 
+/// Words whose meaning a label of the built-in models names under another word, where
+/// that is true of every photo the word fits: a kitten is a cat. A search for the
+/// word also finds the label.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("kitten", "cat"),
+    ("kitty", "cat"),
+    ("puppy", "dog"),
+    ("pup", "dog"),
+    ("people", "person"),
+    ("human", "person"),
+    ("man", "person"),
+    ("woman", "person"),
+    ("child", "person"),
+    ("kid", "person"),
+    ("automobile", "car"),
+    ("bike", "bicycle"),
+    ("motorbike", "motorcycle"),
+    ("plane", "airplane"),
+    ("aeroplane", "airplane"),
+    ("cellphone", "mobile phone"),
+    ("smartphone", "mobile phone"),
+];
+
+/// The singular an English plural most likely has (`cats` → `cat`, `puppies` →
+/// `puppy`, `boxes` → `box`), if the word looks plural.
+fn singular(word: &str) -> Option<String> {
+    let last = word.rsplit(' ').next().unwrap_or(word);
+    let head = &word[..word.len() - last.len()];
+    let one = if let Some(stem) = last.strip_suffix("ies").filter(|s| s.len() > 1) {
+        format!("{stem}y")
+    } else if let Some(stem) = ["ches", "shes", "sses", "xes", "zes"].iter().find_map(|e| last.strip_suffix(e)) {
+        format!("{stem}{}", &last[stem.len()..last.len() - 2])
+    } else if last.ends_with('s') && !last.ends_with("ss") && !last.ends_with("us") && last.len() > 3 {
+        last[..last.len() - 1].to_string()
+    } else if last == "people" {
+        "person".to_string()
+    } else {
+        return None;
+    };
+    Some(format!("{head}{one}"))
+}
+
+/// A label as typed, and the names it also means: its singular, and a synonym's label.
+fn label(name: String) -> Expr {
+    let mut names = vec![name];
+    if let Some(one) = singular(&names[0]) {
+        names.push(one);
+    }
+    for known in names.clone() {
+        for (_, synonym) in SYNONYMS.iter().filter(|(word, _)| *word == known) {
+            names.push((*synonym).to_string());
+        }
+    }
+    let mut unique: Vec<String> = Vec::new();
+    for name in names {
+        if !unique.contains(&name) {
+            unique.push(name);
+        }
+    }
+    if unique.len() == 1 {
+        return Expr::Label(unique.remove(0));
+    }
+    Expr::Or(unique.into_iter().map(Expr::Label).collect())
+}
+
 struct Parser {
-    tokens: Vec<Token>,
+    tokens: Vec<(Token, usize)>,
     pos: usize,
     depth: usize,
+    /// The query's length in characters, for "ends too early".
+    end: usize,
 }
+
+/// Bare words side by side (`domestic cat`) are both labels, or one label of two words.
+const MAX_RUN: usize = 6;
 
 impl Parser {
     fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.pos)
+        self.tokens.get(self.pos).map(|(t, _)| t)
     }
 
     fn next(&mut self) -> Option<Token> {
-        let token = self.tokens.get(self.pos).cloned();
+        let token = self.tokens.get(self.pos).map(|(t, _)| t.clone());
         self.pos += 1;
         token
+    }
+
+    /// Where the token just taken starts.
+    fn at(&self) -> usize {
+        self.tokens.get(self.pos.saturating_sub(1)).map_or(self.end, |(_, at)| *at)
     }
 
     // or := and ("OR" and)*
@@ -123,11 +221,40 @@ impl Parser {
                     self.next();
                     items.push(self.unary()?);
                 }
+                Some(Token::Word(w)) if self.bare(w) => items.push(self.run()?),
                 Some(Token::Word(_) | Token::Quoted(_) | Token::Not | Token::Open) => items.push(self.unary()?),
                 _ => break,
             }
         }
         Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+    }
+
+    fn bare(&self, word: &str) -> bool {
+        word != "*"
+    }
+
+    /// Bare words side by side: all of them as labels, or two neighbours as one label
+    /// of two words (`domestic cat` finds Domestic Cat, and photos with both).
+    fn run(&mut self) -> Result<Expr, String> {
+        let mut words = Vec::new();
+        while let Some(Token::Word(w)) = self.peek() {
+            if !self.bare(w) || words.len() == MAX_RUN {
+                break;
+            }
+            words.push(normalized(w));
+            self.next();
+        }
+        if words.len() == 1 {
+            return Ok(label(words.remove(0)));
+        }
+        let mut ways = vec![Expr::And(words.iter().cloned().map(label).collect())];
+        for i in 0..words.len() - 1 {
+            let mut merged: Vec<Expr> = words[..i].iter().cloned().map(label).collect();
+            merged.push(label(format!("{} {}", words[i], words[i + 1])));
+            merged.extend(words[i + 2..].iter().cloned().map(label));
+            ways.push(if merged.len() == 1 { merged.remove(0) } else { Expr::And(merged) });
+        }
+        Ok(Expr::Or(ways))
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
@@ -146,40 +273,63 @@ impl Parser {
     }
 
     fn unary_at_depth(&mut self) -> Result<Expr, String> {
+        if matches!(self.peek(), Some(Token::Word(w)) if self.bare(w)) {
+            return self.run();
+        }
+        let before = self.pos.checked_sub(1).and_then(|p| self.tokens.get(p)).map(|(t, _)| t.shown());
         match self.next() {
             Some(Token::Not) => Ok(Expr::Not(Box::new(self.unary()?))),
             Some(Token::Open) => {
+                let open = self.at();
                 let inner = self.or()?;
                 match self.next() {
                     Some(Token::Close) => Ok(inner),
-                    _ => Err("a parenthesis is not closed".into()),
+                    _ => Err(format!("the parenthesis at character {open} is not closed")),
                 }
             }
             Some(Token::Word(w)) if w == "*" => Ok(Expr::All),
             Some(Token::Word(w) | Token::Quoted(w)) => {
-                let name = w.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+                let name = normalized(&w);
                 if name.is_empty() {
-                    return Err("an empty label name".into());
+                    return Err(format!("the quotes at character {} hold no label", self.at()));
                 }
-                Ok(Expr::Label(name))
+                Ok(label(name))
             }
-            Some(t) => Err(format!("unexpected {t:?}")),
-            None => Err("the query ends too early".into()),
+            Some(t) => Err(match before {
+                Some(before) => {
+                    format!("{} at character {} cannot follow {before}: a label should be there", t.shown(), self.at())
+                }
+                None => format!("the query cannot start with {}: a label should come first", t.shown()),
+            }),
+            None => Err(match before {
+                Some(before) => format!("the query ends after {before}: a label should follow"),
+                None => "the query is empty".into(),
+            }),
         }
     }
 }
 
+/// A label name as the index keeps it: lowercase, single spaces.
+fn normalized(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
 impl Expr {
-    /// Parses a query; an empty query matches everything.
+    /// Parses a query; an empty query matches everything. Errors say where, in words.
     pub fn parse(input: &str) -> Result<Self, String> {
         let tokens = tokenize(input).map_err(|e| format!("invalid query {input:?}: {e}"))?;
         if tokens.is_empty() {
             return Ok(Self::All);
         }
-        let mut parser = Parser { tokens, pos: 0, depth: 0 };
+        let end = input.chars().count();
+        let mut parser = Parser { tokens, pos: 0, depth: 0, end };
         let expr = parser.or().map_err(|e| format!("invalid query {input:?}: {e}"))?;
-        if parser.pos < parser.tokens.len() {
-            return Err(format!("invalid query {input:?}: unexpected {:?}", parser.tokens[parser.pos]));
+        if let Some((token, at)) = parser.tokens.get(parser.pos) {
+            let why = match token {
+                Token::Close => format!("the “)” at character {at} closes no parenthesis"),
+                other => format!("{} at character {at} is not expected there", other.shown()),
+            };
+            return Err(format!("invalid query {input:?}: {why}"));
         }
         Ok(expr)
     }
@@ -202,11 +352,15 @@ mod tests {
         Expr::Label(s.into())
     }
 
+    fn or(items: &[Expr]) -> Expr {
+        Expr::Or(items.to_vec())
+    }
+
     #[test]
     fn parses_the_documented_forms() {
         assert_eq!(Expr::parse("Cat").unwrap(), l("cat"));
         assert_eq!(Expr::parse("dog AND grass").unwrap(), Expr::And(vec![l("dog"), l("grass")]));
-        assert_eq!(Expr::parse("dog grass").unwrap(), Expr::And(vec![l("dog"), l("grass")]));
+        assert_eq!(Expr::parse("\"dog\" \"grass\"").unwrap(), Expr::And(vec![l("dog"), l("grass")]));
         assert_eq!(Expr::parse("cat OR dog").unwrap(), Expr::Or(vec![l("cat"), l("dog")]));
         assert_eq!(Expr::parse("cat -dog").unwrap(), Expr::And(vec![l("cat"), Expr::Not(Box::new(l("dog")))]));
         assert_eq!(Expr::parse("\"Golden  Retriever\"").unwrap(), l("golden retriever"));
@@ -215,12 +369,41 @@ mod tests {
             Expr::And(vec![Expr::Or(vec![l("cat"), l("dog")]), Expr::Not(Box::new(l("sofa")))])
         );
         assert_eq!(
-            Expr::parse("a OR b c").unwrap(),
+            Expr::parse("a OR b AND c").unwrap(),
             Expr::Or(vec![l("a"), Expr::And(vec![l("b"), l("c")])]),
             "AND binds tighter"
         );
         assert_eq!(Expr::parse("").unwrap(), Expr::All);
         assert_eq!(Expr::parse("*").unwrap(), Expr::All);
+    }
+
+    #[test]
+    fn forgives_case_plurals_synonyms_and_unquoted_names() {
+        assert_eq!(Expr::parse("cat or dog").unwrap(), Expr::parse("cat OR dog").unwrap());
+        assert_eq!(Expr::parse("cat and not dog").unwrap(), Expr::parse("cat AND NOT dog").unwrap());
+        assert_eq!(Expr::parse("\"or\"").unwrap(), l("or"), "a quoted operator is a label");
+        assert_eq!(Expr::parse("cats").unwrap(), or(&[l("cats"), l("cat")]));
+        assert_eq!(Expr::parse("puppies").unwrap(), or(&[l("puppies"), l("puppy"), l("dog")]));
+        assert_eq!(Expr::parse("boxes").unwrap(), or(&[l("boxes"), l("box")]));
+        assert_eq!(Expr::parse("churches").unwrap(), or(&[l("churches"), l("church")]));
+        assert_eq!(Expr::parse("\"golden retrievers\"").unwrap(), or(&[l("golden retrievers"), l("golden retriever")]));
+        for not_plural in ["grass", "glass", "cactus", "bus"] {
+            assert_eq!(Expr::parse(not_plural).unwrap(), l(not_plural));
+        }
+        assert_eq!(Expr::parse("kitten").unwrap(), or(&[l("kitten"), l("cat")]));
+        assert_eq!(
+            Expr::parse("domestic cat").unwrap(),
+            or(&[Expr::And(vec![l("domestic"), l("cat")]), l("domestic cat")]),
+            "both words, or the label of two words"
+        );
+        assert_eq!(
+            Expr::parse("dog golden retriever").unwrap(),
+            or(&[
+                Expr::And(vec![l("dog"), l("golden"), l("retriever")]),
+                Expr::And(vec![l("dog golden"), l("retriever")]),
+                Expr::And(vec![l("dog"), l("golden retriever")]),
+            ])
+        );
     }
 
     #[test]
@@ -243,10 +426,18 @@ mod tests {
     }
 
     #[test]
-    fn rejects_malformed_queries_clearly() {
-        for bad in ["(cat", "\"cat", "cat AND", "cat)", "OR"] {
+    fn rejects_malformed_queries_in_plain_words_with_the_position() {
+        for (bad, said) in [
+            ("(cat", "the parenthesis at character 1 is not closed"),
+            ("cat \"dog", "the quote at character 5 is not closed"),
+            ("cat AND", "the query ends after AND: a label should follow"),
+            ("cat)", "the “)” at character 4 closes no parenthesis"),
+            ("OR", "the query cannot start with OR: a label should come first"),
+            ("cat AND OR dog", "OR at character 9 cannot follow AND: a label should be there"),
+            ("cat \"\"", "the quotes at character 5 hold no label"),
+        ] {
             let err = Expr::parse(bad).unwrap_err();
-            assert!(err.starts_with("invalid query"), "{bad}: {err}");
+            assert!(err.starts_with("invalid query") && err.ends_with(said), "{bad}: {err}");
         }
     }
 }
