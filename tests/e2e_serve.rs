@@ -182,6 +182,12 @@ fn thumbnails_of_folder_objects_are_scaled_cached_and_follow_replacements() {
     assert_eq!(original.status, 200);
     assert_eq!(original.header("content-type"), Some("image/jpeg"));
     assert_eq!(original.body, std::fs::read(world.photos.join("rocket.jpg")).unwrap());
+    assert_eq!(
+        original.header("content-disposition"),
+        Some("inline; filename=\"rocket.jpg\"; filename*=UTF-8''rocket.jpg")
+    );
+    let tag = original.header("etag").unwrap();
+    assert_eq!(server.raw_get("/api/images/photos/rocket.jpg", &[("If-None-Match", tag)]).status, 304);
     // Replaced by another image: a new version, so a new thumbnail.
     std::thread::sleep(Duration::from_millis(20));
     std::fs::copy(world.photos.join("coffee.png"), world.photos.join("rocket.jpg")).unwrap();
@@ -317,6 +323,18 @@ fn errors_headers_and_limits() {
     );
     let near = server.json("/api/suggest?near=1&q=espreso");
     assert_eq!(near[0][0], "Espresso", "{near}");
+    // JSON is compressed for a client that takes gzip; 405 has the error shape;
+    // facets=0 leaves the counts out.
+    let zipped = server.raw_get("/api/search?q=*&limit=60", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    let plain = server.get("/api/search?q=*&limit=60");
+    assert!(zipped.body.len() * 3 < plain.body.len(), "{} bytes gzipped of {}", zipped.body.len(), plain.body.len());
+    let posted = server.request("POST", "/api/search", &[], "");
+    assert_eq!(posted.status, 405);
+    assert_eq!(posted.json()["code"], "method_not_allowed");
+    assert_eq!(server.json("/api/search?facets=0")["facets"]["labels"], serde_json::json!([]));
+    assert_ne!(server.json("/api/search?facets=1")["facets"]["labels"], serde_json::json!([]));
+    assert_eq!(server.get("/api/search?facets=maybe").status, 400);
     let status = server.json("/api/status");
     assert_eq!(status["documents"], 12);
     assert!(server

@@ -125,7 +125,14 @@ pub fn request(params: &HashMap<String, String>) -> ApiResult<SearchRequest> {
     }
     request.limit = limit;
     request.after = params.get("cursor").filter(|c| !c.is_empty()).map(|c| decode_cursor(c)).transpose()?;
-    if params.get("facets").map(String::as_str) != Some("false") {
+    let facets = match params.get("facets").map(String::as_str) {
+        None | Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("facets must be true or false (1 or 0), got {other:?}")))
+        }
+    };
+    if facets {
         request.label_counts = Some(FACETS);
         request.facets = Some(FACETS);
     }
@@ -249,4 +256,9 @@ pub async fn object(
 /// Any other path.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no such page or API route: {}", uri.path()))
+}
+
+/// A route asked with a method it does not take: the documented error shape.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{uri} does not take {method}"))
 }

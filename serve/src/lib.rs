@@ -102,6 +102,10 @@ pub fn router(state: State) -> Router {
         .route("/api/events", get(events::stream))
         .route("/metrics", get(metrics::export))
         .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        // gzip where the client takes it: JSON shrinks about tenfold. Never the event
+        // stream nor images (tower-http's default predicate leaves those alone).
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), guard::guard))
         .with_state(state)
 }

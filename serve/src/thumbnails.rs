@@ -252,8 +252,15 @@ pub async fn image(
     Extract(state): Extract<State>,
     Path((bucket, key)): Path<(String, String)>,
     Query(params): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let hit = document(&state, &bucket, &key).await?;
+    // The object's version is its tag: a browser that has it is told so, unread.
+    let etag = format!("\"{}\"", version_tag(&hit, 0));
+    let etag = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
+    if etag_matches(&headers, etag.to_str().unwrap_or_default()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
     let object = ObjectRef { bucket: &hit.bucket, key: &hit.key, version_id: hit.version_id.as_deref() };
     let mut chunks = state
         .parts
@@ -271,6 +278,8 @@ pub async fn image(
         Some(format) => (format.media_type(), "inline"),
         None => ("application/octet-stream", "attachment"),
     };
+    let disposition = HeaderValue::from_str(&content_disposition(disposition, &hit.key))
+        .unwrap_or(HeaderValue::from_static("attachment"));
     let cache_control = cache_control(&params, &hit);
     let body = match first {
         Some(first) => Body::from_stream(futures_util::stream::iter([Ok(first)]).chain(chunks)),
@@ -279,10 +288,28 @@ pub async fn image(
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
-            (header::CONTENT_DISPOSITION, HeaderValue::from_static(disposition)),
+            (header::CONTENT_DISPOSITION, disposition),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
+            (header::ETAG, etag),
         ],
         body,
     )
         .into_response())
+}
+
+/// `inline` or `attachment`, with the key's file name: plain ASCII for old clients and
+/// RFC 6266's `filename*` (UTF-8, percent-encoded) for the exact name.
+fn content_disposition(kind: &str, key: &str) -> String {
+    let name = key.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("image");
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    let mut exact = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            exact.push(byte as char);
+        } else {
+            exact.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{exact}")
 }
