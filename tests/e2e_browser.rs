@@ -149,6 +149,18 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
     assert!(near(g[4], g[0] + 0.25 * g[2]) && near(g[5], g[1] + 0.1 * g[3]), "box corner: {g:?}");
     assert!(near(g[6], 0.5 * g[2]) && near(g[7], 0.6 * g[3]), "box size: {g:?}");
     assert!(geometry[8].as_str().unwrap().starts_with("Rocket 97%"), "{geometry}");
+    let shown = browser.js("return document.querySelector('#detail-img').src").await;
+    assert!(shown.as_str().unwrap().contains("size=1024"), "a screen-sized rendition: {shown}");
+    // Stepping onto the rocket draws no box before its image is there.
+    client.goto(&format!("{}/", server.url)).await.unwrap();
+    browser.until("every photo", "return document.querySelectorAll('#grid .card').length === 13").await;
+    let before = browser.js("const cards = [...document.querySelectorAll('#grid .card')]; const i = cards.findIndex(c => c.dataset.key === 'photos/rocket.jpg'); cards[i - 1].click(); return i").await;
+    assert!(before.as_u64().unwrap() > 0);
+    browser.until("the photo before the rocket", "const i = document.querySelector('#detail-img'); return document.querySelector('#detail').open && i.complete && i.src.includes('size=1024')").await;
+    let at_once = browser.js("document.querySelector('#next').click(); return [document.querySelector('#detail-key').textContent, document.querySelectorAll('#boxes .box').length]").await;
+    assert_eq!(at_once, serde_json::json!(["photos/rocket.jpg", 0]), "boxes drawn before their image loaded");
+    browser.until("the rocket's box once its image is there", "const i = document.querySelector('#detail-img'); return i.complete && i.src.includes('size=1024') && document.querySelectorAll('#boxes .box').length === 1").await;
+    client.find(Locator::Css("#close")).await.unwrap().click().await.unwrap();
 
     // Facet filters are chips beside the typed query, never edits of it: on a query
     // with NOT in it, a label clicked in, out and off never breaks the search.
@@ -239,6 +251,12 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
     let failed = server.json("/api/search?state=failed");
     let code = failed["hits"][0]["error"]["code"].as_str().unwrap();
     assert!(row.as_str().unwrap().contains(code), "{row} lacks {code}");
+    // Opened, it says it cannot be shown and why, and offers the original and a retry.
+    client.find(Locator::Css("#failed tr[data-key=\"photos/broken.jpg\"] a")).await.unwrap().click().await.unwrap();
+    let said = browser.until("the failed object's detail", "const u = document.querySelector('#unshown'); return !u.hidden && document.querySelector('#detail-img').hidden && [u.textContent, [...u.querySelectorAll('a, button')].map(b => b.textContent)]").await;
+    assert!(said[0].as_str().unwrap().starts_with("This image cannot be shown. It could not be read: "), "{said}");
+    assert_eq!(said[1], serde_json::json!(["Open the original", "Retry"]));
+    client.find(Locator::Css("#close")).await.unwrap().click().await.unwrap();
 
     // On a phone the photos come first, the filters wait behind a button, and a
     // failed object is a card whose reason reads as words.
@@ -403,7 +421,7 @@ async fn a_phones_heic_shows_in_the_grid_and_in_the_detail_view() {
     client.find(Locator::Css(card)).await.unwrap().click().await.unwrap();
     // Chromium cannot show a HEIC itself: the detail view shows its largest thumbnail.
     let shown = browser
-        .until("the HEIC in the detail view", "const i = document.querySelector('#detail-img'); return i.complete && i.naturalWidth > 0 && [i.naturalWidth, i.naturalHeight, i.getAttribute('src')]")
+        .until("the HEIC in the detail view", "const i = document.querySelector('#detail-img'); return i.complete && i.naturalWidth > 0 && i.getAttribute('src').includes('size=1024') && [i.naturalWidth, i.naturalHeight, i.getAttribute('src')]")
         .await;
     assert_eq!((shown[0].as_u64(), shown[1].as_u64()), (Some(451), Some(300)), "{shown}");
     assert!(shown[2].as_str().unwrap().starts_with("/api/thumbnails/photos/IMG_0001.HEIC?size=1024"), "{shown}");

@@ -100,7 +100,9 @@ const imageUrl = (hit) => `/api/images/${objectPath(hit)}?v=${version(hit)}`;
 // Formats every current browser shows; a TIFF or a HEIC is shown through its largest
 // thumbnail (a JPEG, upright, the boxes in the same place) instead.
 const SHOWN = ['jpeg', 'png', 'webp', 'gif', 'bmp', 'avif'];
-const detailUrl = (hit) => (!hit.image || SHOWN.includes(hit.image.format) ? imageUrl(hit) : thumbUrl(hit, 1024));
+// The detail view shows a screen-sized rendition (a GIF as it is, to keep it moving);
+// "Open original" has the full one.
+const screenUrl = (hit) => (hit.image?.format === 'gif' && SHOWN.includes('gif') ? imageUrl(hit) : thumbUrl(hit, 1024));
 
 function showError(error) {
   $('error').textContent = error.message;
@@ -384,11 +386,44 @@ function renderBoxes(hit) {
   }
 }
 
+// The grid's thumbnail at once (it is cached), the screen-sized rendition when it has
+// loaded, and the boxes only over the image they belong to.
+let showing = 0;
+function showImage(hit) {
+  const mine = ++showing;
+  const img = $('detail-img');
+  // The same rendition already shown (a live refresh): only the boxes again.
+  if (!img.hidden && img.complete && img.src === new URL(screenUrl(hit), location.href).href) { renderBoxes(hit); return; }
+  $('boxes').replaceChildren();
+  $('unshown').hidden = true;
+  img.hidden = false;
+  img.alt = hit.key;
+  img.src = thumbUrl(hit, 320);
+  const full = new Image();
+  full.addEventListener('load', () => {
+    if (mine !== showing) return;
+    img.src = screenUrl(hit);
+    img.decode().catch(() => {}).then(() => { if (mine === showing) renderBoxes(hit); });
+  });
+  full.addEventListener('error', () => { if (mine === showing) unshown(hit); });
+  full.src = screenUrl(hit);
+}
+
+// An image that cannot be shown says so, and offers the original and another try.
+function unshown(hit) {
+  $('detail-img').hidden = true;
+  const why = hit.error ? `It could not be read: ${hit.error.message}` : 'It could not be loaded just now.';
+  $('unshown').replaceChildren(
+    el('p', { text: `This image cannot be shown. ${why}` }),
+    el('p', {},
+      el('a', { href: imageUrl(hit), target: '_blank', rel: 'noopener', text: 'Open the original' }), ' · ',
+      el('button', { class: 'link', type: 'button', text: 'Retry', onclick: () => showImage(hit) })));
+  $('unshown').hidden = false;
+}
+
 function renderDetail(hit) {
-  $('detail-img').src = detailUrl(hit);
-  $('detail-img').alt = hit.key;
+  showImage(hit);
   $('detail-key').textContent = `${hit.bucket}/${hit.key}`;
-  renderBoxes(hit);
   const labels = $('detail-labels');
   labels.replaceChildren();
   for (const label of [...hit.labels].sort((a, b) => b.confidence - a.confidence)) {
