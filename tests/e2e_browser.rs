@@ -314,6 +314,26 @@ async fn the_open_page_follows_a_watched_folder_without_a_reload() {
     let status = browser.js("return document.querySelector('#status').textContent").await;
     assert_eq!(status, "12 photos", "in words a user knows");
 
+    // The keyboard: `/` searches, `?` explains, arrows move across the cards (a row
+    // down is a row's worth of cards), and a skip link leads to the photos.
+    let key = |target: &str, key: &str| {
+        format!("const t = {target}; t.focus(); t.dispatchEvent(new KeyboardEvent('keydown', {{ key: '{key}', bubbles: true, cancelable: true }})); return 1")
+    };
+    browser.js(&key("document.body", "/")).await;
+    browser.until("/ to focus the search", "return document.activeElement === document.querySelector('#q')").await;
+    browser.js("document.querySelector('#q').blur(); return 1").await;
+    browser.js(&key("document.body", "?")).await;
+    browser.until("? to show the help", "return document.querySelector('#help').open").await;
+    browser.js("document.querySelector('#help-close').click(); return 1").await;
+    let cards = "[...document.querySelectorAll('#grid .card')]";
+    browser.js(&key(&format!("{cards}[0]"), "ArrowRight")).await;
+    browser.until("→ to the second card", &format!("return document.activeElement === {cards}[1]")).await;
+    let columns = browser.js(&format!("return {cards}.filter(c => c.offsetTop === {cards}[0].offsetTop).length")).await;
+    browser.js(&key(&format!("{cards}[1]"), "ArrowDown")).await;
+    let below = browser.js(&format!("return {cards}.indexOf(document.activeElement)")).await;
+    assert_eq!(below.as_u64(), columns.as_u64().map(|c| c + 1), "↓ goes a row down");
+    assert_eq!(browser.js("return document.querySelector('#skip').getAttribute('href')").await, "#grid");
+
     // A phone-sized window: the grid is there, nothing wider than the screen.
     browser.client.set_window_size(390, 844).await.unwrap();
     browser

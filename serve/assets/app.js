@@ -228,7 +228,7 @@ function photoLink(hit, index, props, ...children) {
 
 function card(hit, index) {
   const labels = el('span', { class: 'card-labels', text: leafLabels(hit, 3).map((l) => l.name).join(' · ') });
-  const img = el('img', { loading: 'lazy', alt: hit.key, src: thumbUrl(hit, 320), decoding: 'async' });
+  const img = el('img', { loading: 'lazy', alt: hit.key, src: thumbUrl(hit, 320), srcset: `${thumbUrl(hit, 320)} 1x, ${thumbUrl(hit, 640)} 2x`, decoding: 'async' });
   img.addEventListener('error', () => img.classList.add('broken'), { once: true });
   return photoLink(hit, index, { class: 'card' },
     img, el('span', { class: 'key', text: fileName(hit) }), el('span', { class: 'folder', text: middle(folderOf(hit), 34) }), labels);
@@ -637,6 +637,33 @@ function live() {
   relay.postMessage('ask');
 }
 
+// --- keyboard ---------------------------------------------------------------------------
+const typing = (target) => target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target?.isContentEditable;
+
+// Arrow keys move the focus across the cards: a row is the cards at one height.
+function moveInGrid(card, key) {
+  const cards = [...$('grid').querySelectorAll('.card')];
+  const at = cards.indexOf(card);
+  const columns = Math.max(1, cards.filter((c) => c.offsetTop === cards[0].offsetTop).length);
+  const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns }[key];
+  const target = cards[Math.min(cards.length - 1, Math.max(0, at + step))];
+  target?.focus();
+  if (target === cards.at(-1)) more();
+}
+
+function keyboard(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const card = event.target.closest?.('.card');
+  if (card && ['ArrowRight', 'ArrowLeft', 'ArrowDown', 'ArrowUp'].includes(event.key)) {
+    event.preventDefault();
+    moveInGrid(card, event.key);
+    return;
+  }
+  if (typing(event.target) || $('detail').open || $('help').open) return;
+  if (event.key === '/') { event.preventDefault(); $('q').focus(); $('q').select(); }
+  if (event.key === '?') { event.preventDefault(); $('help').showModal(); }
+}
+
 // --- wiring ------------------------------------------------------------------------------
 function start() {
   readUrl();
@@ -706,6 +733,8 @@ function start() {
   $('detail').addEventListener('click', (event) => { if (event.target === $('detail')) $('detail').close(); });
   new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) more(); }, { rootMargin: '400px' }).observe($('more'));
   if (relay) relay.onmessage = (event) => onLive(event.data);
+  addEventListener('keydown', keyboard);
+  $('help-close').addEventListener('click', () => $('help').close());
   addEventListener('pagehide', closeStream);
   addEventListener('pageshow', (event) => { if (event.persisted) { live(); search({ keep: true }); } });
   search().then(() => { if (state.photo) openPhoto(state.photo); });
