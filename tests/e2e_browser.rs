@@ -467,8 +467,19 @@ async fn with_a_token_the_page_asks_for_it_then_works() {
         .await;
     client.find(Locator::Css("#token")).await.unwrap().send_keys("correct-horse-battery").await.unwrap();
     client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    browser.until("the photos", "return document.querySelectorAll('#grid .card').length === 12").await;
-    let cookie_visible = browser.js("return document.cookie.includes('bucketlens_token')").await;
+    browser
+        .until(
+            "the page asked for",
+            "return location.search === '?q=cat' && document.querySelectorAll('#grid .card').length === 1",
+        )
+        .await;
+    let cookie_visible = browser.js("return document.cookie.includes('bucketlens')").await;
     assert_eq!(cookie_visible, Value::Bool(false), "the cookie is HttpOnly");
+    // Sign out: back to the sign-in page, and the photos ask for it again.
+    browser.until("the sign-out button", "return !document.querySelector('#signout').hidden").await;
+    browser.js("document.querySelector('#signout').submit(); return 1").await;
+    browser.until("signed out", "return location.pathname === '/login'").await;
+    client.goto(&format!("{}/", server.url)).await.unwrap();
+    browser.until("the login page again", "return location.pathname === '/login'").await;
     client.clone().close().await.unwrap();
 }

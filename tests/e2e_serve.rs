@@ -368,19 +368,61 @@ fn off_loopback_serve_needs_a_token_and_then_every_request_carries_it() {
     assert_eq!(wrong.status, 401);
     let right = server.raw_get("/api/search?q=cat", &[("Authorization", "Bearer a-long-enough-token")]);
     assert_eq!(right.status, 200);
-    let cookie =
-        server.raw_get("/api/thumbnails/photos/chelsea.png", &[("Cookie", "bucketlens_token=a-long-enough-token")]);
-    assert_eq!(cookie.status, 200);
+    let lower = server.raw_get("/api/search?q=cat", &[("Authorization", "bearer a-long-enough-token")]);
+    assert_eq!(lower.status, 200, "the scheme is case-insensitive");
+    let raw = server.raw_get("/api/search?q=cat", &[("Cookie", "bucketlens_session=a-long-enough-token")]);
+    assert_eq!(raw.status, 401, "the token itself is not a session");
 
-    // Signing in sets the cookie; behind a proxy that ended TLS it is Secure.
+    // A page asked for without a session returns to it after sign-in.
+    let asked = server.get("/?q=cat&photo=photos%2Fchelsea.png");
+    assert_eq!(asked.header("location"), Some("/login?next=/%3Fq%3Dcat%26photo%3Dphotos%252Fchelsea.png"));
+    let page = server.get("/login?next=/%3Fq%3Dcat").text();
+    assert!(page.contains(r#"name="next" value="/?q=cat""#), "{page}");
+    // Signing in sets a session cookie (not the token); behind a proxy that ended TLS
+    // it is Secure.
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let plain = server.request("POST", "/login", &form, "token=a-long-enough-token");
+    let plain = server.request("POST", "/login", &form, "token=a-long-enough-token&next=%2F%3Fq%3Dcat");
+    assert_eq!(plain.header("location"), Some("/?q=cat"));
     let set = plain.header("set-cookie").unwrap_or_default().to_string();
-    assert!(set.starts_with("bucketlens_token=") && set.contains("HttpOnly") && !set.contains("Secure"), "{set}");
+    assert!(set.starts_with("bucketlens_session=") && set.contains("HttpOnly") && !set.contains("Secure"), "{set}");
+    assert!(set.contains("Max-Age=2592000") && !set.contains("a-long-enough-token"), "{set}");
+    let session = set.split(';').next().unwrap().to_string();
+    let cookie = server.raw_get("/api/thumbnails/photos/chelsea.png", &[("Cookie", &session)]);
+    assert_eq!(cookie.status, 200);
+    let away = server.request("POST", "/login", &form, "token=a-long-enough-token&next=%2F%2Fevil.example%2F");
+    assert_eq!(away.header("location"), Some("/"), "never to another site");
     let proxied = [form[0], ("X-Forwarded-Proto", "https")];
     let tls = server.request("POST", "/login", &proxied, "token=a-long-enough-token");
     let set = tls.header("set-cookie").unwrap_or_default().to_string();
     assert!(set.contains("HttpOnly") && set.contains("; Secure"), "{set}");
+    // Signing out forgets the cookie.
+    let out = server.request("POST", "/logout", &[("Cookie", &session)], "");
+    assert_eq!(out.header("location"), Some("/login"));
+    assert!(out.header("set-cookie").unwrap_or_default().contains("bucketlens_session=; "), "{:?}", out.headers);
+    assert_eq!(server.get("/api/session").status, 401, "no session, no answer");
+    let session_info = server.raw_get("/api/session", &[("Cookie", &session)]);
+    assert_eq!(session_info.json()["token_required"], true, "the page shows Sign out");
+
+    // Wrong tokens are throttled: past 10 in a minute even the right one waits.
+    let wrong: Vec<u16> =
+        (0..10).map(|_| server.request("POST", "/login", &form, "token=not-the-token-at-all").status).collect();
+    assert_eq!(wrong, [401; 10]);
+    let throttled = server.request("POST", "/login", &form, "token=a-long-enough-token");
+    assert_eq!(throttled.status, 429);
+    assert_eq!(throttled.header("retry-after"), Some("60"));
+}
+
+#[test]
+fn serve_listens_on_a_host_name_and_says_where() {
+    let world = World::new(1);
+    world.index();
+    let server = Server::start_on(world.command(&["serve"]), "localhost:0");
+    assert!(server.url.starts_with("http://127.0.0.1:") || server.url.starts_with("http://[::1]:"), "{}", server.url);
+    assert_eq!(server.get("/api/search?q=cat").status, 200);
+    let out = world.command(&["serve", "--listen", "no-such-host.invalid:7878"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--listen no-such-host.invalid:7878: not ADDRESS:PORT"), "{stderr}");
 }
 
 #[test]

@@ -737,6 +737,7 @@ function start() {
   $('help-close').addEventListener('click', () => $('help').close());
   addEventListener('pagehide', closeStream);
   addEventListener('pageshow', (event) => { if (event.persisted) { live(); search({ keep: true }); } });
+  api('/api/session').then((session) => { $('signout').hidden = !session.token_required; }).catch(() => {});
   search().then(() => { if (state.photo) openPhoto(state.photo); });
   pollStatus();
   live();

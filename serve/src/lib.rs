@@ -68,6 +68,7 @@ pub struct App {
     pub thumbnails: thumbnails::Thumbnails,
     pub events: events::Feed,
     pub suggestions: api::Suggestions,
+    pub throttle: guard::Throttle,
 }
 
 pub type State = Arc<App>;
@@ -81,6 +82,7 @@ impl App {
             thumbnails,
             events: events::Feed::new(closing),
             suggestions: api::Suggestions::default(),
+            throttle: guard::Throttle::default(),
             parts,
         }))
     }
@@ -93,6 +95,8 @@ pub fn router(state: State) -> Router {
         .route("/failed", get(assets::index))
         .route("/assets/{name}", get(assets::asset))
         .route("/login", get(guard::login_page).post(guard::login))
+        .route("/logout", axum::routing::post(guard::logout))
+        .route("/api/session", get(guard::session_info))
         .route("/api/search", get(api::search))
         .route("/api/suggest", get(api::suggest))
         .route("/api/status", get(api::status))

@@ -14,16 +14,17 @@ use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Listen here instead of [serve] listen (default 127.0.0.1:7878); any address
-    /// but loopback needs [serve] token (BUCKETLENS_SERVE__TOKEN).
-    #[arg(long)]
-    listen: Option<SocketAddr>,
+    /// Listen here instead of [serve] listen (default 127.0.0.1:7878): ADDRESS:PORT
+    /// or HOST:PORT (localhost:7878); any address but loopback needs [serve] token
+    /// (BUCKETLENS_SERVE__TOKEN).
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    listen: Option<String>,
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let mut config = settings.serve.clone();
     if let Some(listen) = args.listen {
-        config.listen = listen;
+        config.listen = resolve(&listen).await?;
     }
     config.validate().and_then(|()| config.check_exposure()).map_err(ConfigError::Invalid)?;
     let shutdown = bucketlens_runtime::shutdown::on_signals();
@@ -52,11 +53,25 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         max_pixels: settings.labeler.max_pixels,
     };
     let (bound, server) = bucketlens_serve::start(parts, shutdown).await.map_err(anyhow::Error::msg)?;
+    // The URL to open here, and the address really bound (all interfaces, a port the
+    // system chose) when that differs.
     let host = if bound.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], bound.port())) } else { bound };
+    let listening = if host == bound { String::new() } else { format!("listening on {bound}; ") };
     bucketlens_runtime::say!(
-        "serving the index {} on http://{host}/ (Ctrl-C stops)",
+        "serving the index {} on http://{host}/ ({listening}Ctrl-C stops)",
         pipeline::index_location(settings)
     );
     server.await??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ADDRESS:PORT`, or `HOST:PORT` looked up (the first address it has).
+async fn resolve(listen: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = listen.parse() {
+        return Ok(addr);
+    }
+    let mut found = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("--listen {listen}: not ADDRESS:PORT, and not a HOST:PORT that resolves ({e})"))?;
+    found.next().ok_or_else(|| anyhow::anyhow!("--listen {listen}: the host has no address"))
 }
