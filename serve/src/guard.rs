@@ -206,17 +206,10 @@ const LOGIN: &str = r#"<!doctype html>
 <input type="hidden" name="next" value="{next}">
 <button type="submit">Sign in</button>{message}</form></main></body></html>"#;
 
-/// Percent-encodes `text` for a query value.
+/// Percent-encodes `text` for a query value (slashes kept, as a path reads).
 fn form_urlencoded(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    const PATH: &percent_encoding::AsciiSet = &crate::UNRESERVED.remove(b'/');
+    percent_encoding::utf8_percent_encode(text, PATH).to_string()
 }
 
 /// `text` safe inside an HTML attribute.

@@ -40,6 +40,10 @@ use tracing::warn;
 
 pub use config::Config;
 
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+pub const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// What `status --json` prints, made by the wiring (it knows the groups).
 pub type StatusFn =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>> + Send + Sync>;

@@ -303,13 +303,6 @@ fn content_disposition(kind: &str, key: &str) -> String {
     let name = key.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("image");
     let ascii: String =
         name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
-    let mut exact = String::new();
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            exact.push(byte as char);
-        } else {
-            exact.push_str(&format!("%{byte:02X}"));
-        }
-    }
+    let exact = percent_encoding::utf8_percent_encode(name, crate::UNRESERVED);
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{exact}")
 }
