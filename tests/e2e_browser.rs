@@ -251,6 +251,9 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
     let failed = server.json("/api/search?state=failed");
     let code = failed["hits"][0]["error"]["code"].as_str().unwrap();
     assert!(row.as_str().unwrap().contains(code), "{row} lacks {code}");
+    // A prefix as the page shows keys (bucket/prefix) finds it too.
+    client.goto(&format!("{}/failed?q=photos%2Fbro", server.url)).await.unwrap();
+    browser.until("the failed row by bucket/prefix", "return document.querySelectorAll('#failed tbody tr').length === 1 && document.querySelector('#failed tr[data-key=\"photos/broken.jpg\"]')").await;
     // Opened, it says it cannot be shown and why, and offers the original and a retry.
     client.find(Locator::Css("#failed tr[data-key=\"photos/broken.jpg\"] a")).await.unwrap().click().await.unwrap();
     let said = browser.until("the failed object's detail", "const u = document.querySelector('#unshown'); return !u.hidden && document.querySelector('#detail-img').hidden && [u.textContent, [...u.querySelectorAll('a, button')].map(b => b.textContent)]").await;
@@ -418,6 +421,35 @@ async fn eight_tabs_back_and_forward_and_a_restart_keep_every_page_live() {
         client.switch_to_window(tab.clone()).await.unwrap();
         browser.until(&format!("tab {} to recover by itself", n + 1), back).await;
     }
+    client.clone().close().await.unwrap();
+}
+
+/// Folders: a card's folder shows that folder's photos, breadcrumbs lead back up,
+/// and the folder is in the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cards_folder_and_the_breadcrumbs_browse_the_bucket_by_folder() {
+    let world = World::new(2);
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&format!("{}/", server.url)).await.unwrap();
+    browser.until("every photo", "return document.querySelectorAll('#grid .card').length === 24").await;
+    assert_eq!(browser.js("return document.querySelector('#crumbs').hidden").await, true);
+    browser.js("[...document.querySelectorAll('#grid .card')].find(c => c.dataset.key.startsWith('photos/set-1/')).querySelector('.folder').click(); return 1").await;
+    let folder = "return !document.body.classList.contains('searching') && document.querySelectorAll('#grid .card').length === 12 && [...document.querySelectorAll('#grid .card')].every(c => c.dataset.key.startsWith('photos/set-1/')) && !document.querySelector('#detail').open && location.search === '?bucket=photos&prefix=set-1%2F' && document.querySelector('#crumbs').textContent";
+    assert_eq!(browser.until("the folder's photos", folder).await, "All photos › photos › set-1");
+    browser
+        .js("[...document.querySelectorAll('#crumbs button')].find(b => b.textContent === 'photos').click(); return 1")
+        .await;
+    browser
+        .until(
+            "the bucket's photos",
+            "return document.querySelectorAll('#grid .card').length === 24 && location.search === '?bucket=photos'",
+        )
+        .await;
+    client.back().await.unwrap();
+    browser.until("Back to the folder", "return document.querySelectorAll('#grid .card').length === 12").await;
     client.clone().close().await.unwrap();
 }
 

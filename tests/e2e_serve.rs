@@ -335,6 +335,9 @@ fn errors_headers_and_limits() {
     assert_eq!(server.json("/api/search?facets=0")["facets"]["labels"], serde_json::json!([]));
     assert_ne!(server.json("/api/search?facets=1")["facets"]["labels"], serde_json::json!([]));
     assert_eq!(server.get("/api/search?facets=maybe").status, 400);
+    // The label counts stop at 50 unless more are asked for ("show all labels").
+    assert_eq!(server.json("/api/search?facet_limit=3")["facets"]["labels"].as_array().unwrap().len(), 3);
+    assert_eq!(server.get("/api/search?facet_limit=0").status, 400);
     let status = server.json("/api/status");
     assert_eq!(status["documents"], 12);
     assert!(server

@@ -8,7 +8,7 @@ const PAGE = 60;
 // `labels` are the facet filters, kept apart from the typed query and AND-ed with
 // it: "Cat", or "-Cat" for "not Cat". `photo` is the open photo, `bucket/key`.
 const state = {
-  view: 'photos', q: '', labels: [], min: 0, bucket: '', model: '', photo: '',
+  view: 'photos', q: '', labels: [], min: 0, bucket: '', prefix: '', model: '', photo: '', allLabels: false,
   hits: [], next: null, total: 0, loading: false, open: -1,
 };
 
@@ -20,12 +20,13 @@ function readUrl() {
   state.min = Number(url.searchParams.get('min') ?? 0) || 0;
   state.bucket = url.searchParams.get('bucket') ?? '';
   state.model = url.searchParams.get('model') ?? '';
+  state.prefix = url.searchParams.get('prefix') ?? '';
   state.labels = state.view === 'photos' ? url.searchParams.getAll('label').filter((l) => l.replace(/^-/, '')) : [];
   state.photo = url.searchParams.get('photo') ?? '';
 }
 
 // What decides the results: a change of the open photo alone searches nothing.
-const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.model]);
+const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.prefix, state.model]);
 
 function urlOf(photo) {
   const url = new URL(state.view === 'failed' ? '/failed' : '/', location.origin);
@@ -33,6 +34,7 @@ function urlOf(photo) {
   for (const label of state.labels) url.searchParams.append('label', label);
   if (state.min && state.view === 'photos') url.searchParams.set('min', String(state.min));
   if (state.bucket) url.searchParams.set('bucket', state.bucket);
+  if (state.prefix) url.searchParams.set('prefix', state.prefix);
   if (state.model) url.searchParams.set('model', state.model);
   if (photo) url.searchParams.set('photo', photo);
   return url;
@@ -78,7 +80,10 @@ function searchParams(cursor, limit) {
   const p = new URLSearchParams();
   if (state.view === 'failed') {
     p.set('state', 'failed');
-    if (state.q) p.set('prefix', state.q);
+    // A prefix as the page shows keys, `bucket/prefix`, names the bucket too.
+    const [bucket, ...rest] = state.q.split('/');
+    if (!state.bucket && rest.length && knownBuckets.includes(bucket)) { p.set('bucket', bucket); p.set('prefix', rest.join('/')); }
+    else if (state.q) p.set('prefix', state.q);
   } else {
     const q = query();
     if (q) p.set('q', q);
@@ -86,6 +91,8 @@ function searchParams(cursor, limit) {
   }
   if (state.bucket) p.set('bucket', state.bucket);
   if (state.model) p.set('model_version', state.model);
+  if (state.prefix && state.view === 'photos') p.set('prefix', state.prefix);
+  if (state.allLabels) p.set('facet_limit', '2000');
   p.set('limit', String(limit ?? PAGE));
   if (cursor) { p.set('cursor', cursor); p.set('facets', 'false'); }
   return p;
@@ -129,6 +136,10 @@ async function search({ keep = false } = {}) {
   pending = new AbortController();
   if (!keep) waiting(true);
   try {
+    // `bucket/prefix` in Failed needs the bucket names: asked once.
+    if (state.view === 'failed' && state.q.includes('/') && knownBuckets.length === 0) {
+      knownBuckets = ((await api('/api/search?limit=1', pending.signal)).facets.buckets ?? []).map(([b]) => b);
+    }
     const result = await api(`/api/search?${searchParams(null, limit)}`, pending.signal);
     if (mine !== generation) return;
     waiting(false);
@@ -170,6 +181,8 @@ function fillViewport() {
   const rect = $('more').getBoundingClientRect();
   if (state.next && rect.top < innerHeight + 400) more();
 }
+
+let knownBuckets = [];
 
 function go() {
   state.open = -1;
@@ -226,12 +239,41 @@ function photoLink(hit, index, props, ...children) {
   }, ...children);
 }
 
+// The card's folder: a click shows that folder's photos.
+function folderLink(hit) {
+  const folder = el('span', { class: 'folder', role: 'link', title: `Photos in ${folderOf(hit)}`, text: middle(folderOf(hit), 34) });
+  folder.addEventListener('click', (event) => {
+    event.preventDefault();
+    event.stopPropagation();
+    state.bucket = hit.bucket;
+    state.prefix = hit.key.slice(0, hit.key.lastIndexOf('/') + 1);
+    go();
+  });
+  return folder;
+}
+
+// Where the photos shown are: All photos › bucket › folder › folder, each a link up.
+function renderCrumbs() {
+  const crumbs = $('crumbs');
+  if (state.view !== 'photos' || (!state.bucket && !state.prefix)) { crumbs.hidden = true; return; }
+  const to = (bucket, prefix) => () => { state.bucket = bucket; state.prefix = prefix; go(); };
+  const parts = [el('button', { class: 'link', type: 'button', text: 'All photos', onclick: to('', '') })];
+  if (state.bucket) parts.push(' › ', el('button', { class: 'link', type: 'button', text: state.bucket, onclick: to(state.bucket, '') }));
+  const folders = state.prefix.split('/').filter(Boolean);
+  folders.forEach((name, i) => {
+    const prefix = `${folders.slice(0, i + 1).join('/')}/`;
+    parts.push(' › ', el('button', { class: 'link', type: 'button', text: name, onclick: to(state.bucket, prefix) }));
+  });
+  crumbs.replaceChildren(...parts);
+  crumbs.hidden = false;
+}
+
 function card(hit, index) {
   const labels = el('span', { class: 'card-labels', text: leafLabels(hit, 3).map((l) => l.name).join(' · ') });
   const img = el('img', { loading: 'lazy', alt: hit.key, src: thumbUrl(hit, 320), srcset: `${thumbUrl(hit, 320)} 1x, ${thumbUrl(hit, 640)} 2x`, decoding: 'async' });
   img.addEventListener('error', () => img.classList.add('broken'), { once: true });
   return photoLink(hit, index, { class: 'card' },
-    img, el('span', { class: 'key', text: fileName(hit) }), el('span', { class: 'folder', text: middle(folderOf(hit), 34) }), labels);
+    img, el('span', { class: 'key', text: fileName(hit) }), folderLink(hit), labels);
 }
 
 function failedRow(hit, index) {
@@ -251,12 +293,13 @@ function renderResults() {
   $('failed').hidden = !failed || state.total === 0;
   appendResults(state.hits, 0);
   renderChips();
+  renderCrumbs();
   const noun = failed ? 'failed object' : 'photo';
   $('summary').textContent = `${state.total.toLocaleString()} ${noun}${state.total === 1 ? '' : 's'}`;
   const empty = $('empty');
   empty.hidden = state.total !== 0;
   if (state.total === 0) {
-    const filtered = state.q || state.labels.length || state.bucket || state.model || (state.min && !failed);
+    const filtered = state.q || state.labels.length || state.bucket || state.prefix || state.model || (state.min && !failed);
     if (failed) empty.replaceChildren(el('p', { text: filtered ? 'No failed object matches.' : 'No failed objects: every image was labeled.' }));
     else if (filtered) {
       empty.replaceChildren(el('p', { text: `No photo matches ${state.q || 'these filters'}.` }), el('p', { text: 'Try fewer labels or a lower min confidence.' }));
@@ -355,6 +398,9 @@ function renderFacets(facets) {
     if (!labels.some(([n]) => n === name)) labels.unshift([name, 0]);
   }
   facetList('facet-labels', state.view === 'failed' ? [] : labels, labelState, toggleLabel);
+  // The counts stop at 50 labels: the rest on demand.
+  $('all-labels').hidden = state.view === 'failed' || state.allLabels || (facets.labels ?? []).length < 50;
+  knownBuckets = (facets.buckets ?? []).map(([b]) => b);
   facetList('facet-buckets', facets.buckets, (b) => (state.bucket === b ? 'include' : ''), (b) => { state.bucket = state.bucket === b ? '' : b; go(); });
   facetList('facet-models', facets.models, (m) => (state.model === m ? 'include' : ''), (m) => { state.model = state.model === m ? '' : m; go(); });
 }
@@ -698,6 +744,7 @@ function start() {
       state.q = '';
       state.labels = [];
       state.bucket = '';
+      state.prefix = '';
       state.model = '';
       go();
     });
@@ -726,6 +773,7 @@ function start() {
   };
   $('filters-toggle').addEventListener('click', () => filters(!document.body.classList.contains('filters-open')));
   $('filters-done').addEventListener('click', () => filters(false));
+  $('all-labels').addEventListener('click', () => { state.allLabels = true; search({ keep: true }); });
   $('detail').addEventListener('keydown', (event) => {
     if (event.key === 'ArrowLeft') { event.preventDefault(); step(-1); }
     if (event.key === 'ArrowRight') { event.preventDefault(); step(1); }

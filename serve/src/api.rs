@@ -24,6 +24,8 @@ pub const MAX_LIMIT: usize = 500;
 pub const DEFAULT_LIMIT: usize = 60;
 /// Facet values returned per facet.
 pub const FACETS: usize = 50;
+/// The most label counts `facet_limit` may ask for ("show all labels").
+pub const MAX_FACETS: usize = 2_000;
 
 /// An API error: status, stable code, message.
 #[derive(Debug)]
@@ -132,8 +134,12 @@ pub fn request(params: &HashMap<String, String>) -> ApiResult<SearchRequest> {
             return Err(ApiError::bad_request(format!("facets must be true or false (1 or 0), got {other:?}")))
         }
     };
+    let facet_limit: usize = number(params, "facet_limit")?.unwrap_or(FACETS);
+    if !(1..=MAX_FACETS).contains(&facet_limit) {
+        return Err(ApiError::bad_request(format!("facet_limit must be from 1 to {MAX_FACETS}, got {facet_limit}")));
+    }
     if facets {
-        request.label_counts = Some(FACETS);
+        request.label_counts = Some(facet_limit);
         request.facets = Some(FACETS);
     }
     Ok(request)
