@@ -453,6 +453,92 @@ async fn a_cards_folder_and_the_breadcrumbs_browse_the_bucket_by_folder() {
     client.clone().close().await.unwrap();
 }
 
+/// Sort, file names and the photos with no label, as a person uses them: the grid
+/// shows a library newest first and says so, a chosen order stays in the URL, a
+/// word that is no label offers the file names, and "No labels" at the slider's
+/// confidence lists exactly the photos with no label that sure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_file_names_and_photos_with_no_label_in_a_real_browser() {
+    let world = World::new(1);
+    // Each photo a day newer than the one before it by name.
+    let mut names: Vec<String> =
+        std::fs::read_dir(&world.photos).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    let day = std::time::Duration::from_secs(86_400);
+    let first = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    for (i, name) in names.iter().enumerate() {
+        let file = std::fs::File::options().write(true).open(world.photos.join(name)).unwrap();
+        file.set_modified(first + day * i as u32).unwrap();
+    }
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    let keys: Vec<String> = names.iter().map(|n| format!("photos/{n}")).collect();
+    let settled = "!document.body.classList.contains('searching')";
+
+    client.goto(&format!("{}/", server.url)).await.unwrap();
+    let all = format!("return {settled} && document.querySelectorAll('#grid .card').length === {}", keys.len());
+    browser.until("every photo", &all).await;
+    let newest: Vec<String> = keys.iter().rev().cloned().collect();
+    assert_eq!(browser.cards().await, newest, "a library is shown newest first");
+    assert_eq!(browser.js("return document.querySelector('#sort').value").await, "newest", "and says so");
+
+    browser.js("const s = document.querySelector('#sort'); s.value = 'name'; s.dispatchEvent(new Event('change')); return 1").await;
+    browser.until("by name", &format!("return {settled} && location.search === '?sort=name' && document.querySelector('#grid .card').dataset.key === {}", serde_json::to_string(&keys[0]).unwrap())).await;
+    assert_eq!(browser.cards().await, keys, "A to Z");
+    client.goto(&format!("{}/?q=cat", server.url)).await.unwrap();
+    browser
+        .until("the cat", &format!("return {settled} && document.querySelectorAll('#grid .card').length === 1"))
+        .await;
+    assert_eq!(
+        browser.js("return document.querySelector('#sort').value").await,
+        "relevance",
+        "a label search: best match"
+    );
+
+    // File names: in any case, and offered when a word is no label.
+    client.goto(&format!("{}/?q=name:CHEL", server.url)).await.unwrap();
+    browser
+        .until("a file name", &format!("return {settled} && document.querySelectorAll('#grid .card').length === 1"))
+        .await;
+    assert_eq!(browser.cards().await, vec!["photos/chelsea.png"]);
+    client.goto(&format!("{}/?q=chelsea", server.url)).await.unwrap();
+    let offer = browser
+        .until(
+            "the offer of file names",
+            "const b = document.querySelector('#empty .names button'); return b && b.textContent",
+        )
+        .await;
+    assert_eq!(offer, "name:chelsea");
+    browser.js("document.querySelector('#empty .names button').click(); return 1").await;
+    browser.until("the file found", &format!("return {settled} && document.querySelectorAll('#grid .card').length === 1 && document.querySelector('#q').value === 'name:chelsea'")).await;
+    assert_eq!(browser.cards().await, vec!["photos/chelsea.png"]);
+
+    // At 95%, Photos has the photos with some label that sure, No labels the others.
+    let sure: Vec<String> = world
+        .all_documents()
+        .into_iter()
+        .filter(|(_, labels)| labels.iter().any(|(_, c)| *c >= 95.0))
+        .map(|(key, _)| format!("photos/{key}"))
+        .collect();
+    let unsure: Vec<String> = keys.iter().filter(|k| !sure.contains(k)).cloned().collect();
+    assert!(!sure.is_empty() && !unsure.is_empty(), "the examples have both: {sure:?}");
+    client.goto(&format!("{}/?min=95&sort=name", server.url)).await.unwrap();
+    browser
+        .until(
+            "the sure photos",
+            &format!("return {settled} && document.querySelectorAll('#grid .card').length === {}", sure.len()),
+        )
+        .await;
+    assert_eq!(browser.cards().await, sure);
+    browser.js("document.querySelector('#view-unlabeled').click(); return 1").await;
+    browser.until("no label at 95%", &format!("return {settled} && document.querySelector('#view-unlabeled').getAttribute('aria-current') === 'page' && document.querySelectorAll('#grid .card').length === {}", unsure.len())).await;
+    assert_eq!(browser.cards().await, unsure);
+    assert_eq!(browser.js("return location.search").await, "?q=-has%3Alabels&min=95&sort=name");
+    client.clone().close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phones_heic_shows_in_the_grid_and_in_the_detail_view() {
     let world = World::new(0);

@@ -188,6 +188,31 @@ fn thumbnails_of_folder_objects_are_scaled_cached_and_follow_replacements() {
     );
     let tag = original.header("etag").unwrap();
     assert_eq!(server.raw_get("/api/images/photos/rocket.jpg", &[("If-None-Match", tag)]).status, 304);
+    // Byte ranges (RFC 9110): a video-like seek or a resumed download reads a part.
+    let bytes = std::fs::read(world.photos.join("rocket.jpg")).unwrap();
+    let size = bytes.len();
+    assert_eq!(original.header("accept-ranges"), Some("bytes"));
+    for (asked, from, to) in [("bytes=0-9", 0, 9), ("bytes=100-", 100, size - 1), ("bytes=-5", size - 5, size - 1)] {
+        let part = server.raw_get("/api/images/photos/rocket.jpg", &[("Range", asked)]);
+        assert_eq!(part.status, 206, "{asked}: {}", part.text());
+        assert_eq!(part.header("content-range"), Some(format!("bytes {from}-{to}/{size}").as_str()), "{asked}");
+        assert_eq!(part.body, bytes[from..=to], "{asked}");
+    }
+    let beyond = server.raw_get("/api/images/photos/rocket.jpg", &[("Range", &format!("bytes={size}-"))]);
+    assert_eq!(beyond.status, 416, "{}", beyond.text());
+    assert_eq!(beyond.header("content-range"), Some(format!("bytes */{size}").as_str()));
+    assert_eq!(beyond.json()["code"], "range_not_satisfiable");
+    // Another version's If-Range, several ranges, or nonsense: the whole object.
+    for headers in [
+        vec![("Range", "bytes=0-9"), ("If-Range", "\"another\"")],
+        vec![("Range", "bytes=0-9,20-29")],
+        vec![("Range", "lines=1-2")],
+    ] {
+        let whole = server.raw_get("/api/images/photos/rocket.jpg", &headers);
+        assert_eq!((whole.status, whole.body.len()), (200, size), "{headers:?}");
+    }
+    let same = server.raw_get("/api/images/photos/rocket.jpg", &[("Range", "bytes=0-9"), ("If-Range", tag)]);
+    assert_eq!((same.status, same.body.len()), (206, 10), "If-Range of this version");
     // Replaced by another image: a new version, so a new thumbnail.
     std::thread::sleep(Duration::from_millis(20));
     std::fs::copy(world.photos.join("coffee.png"), world.photos.join("rocket.jpg")).unwrap();
@@ -293,6 +318,7 @@ fn errors_headers_and_limits() {
         ("cursor=garbage", "cursor"),
         ("modified_after=yesterday", "modified_after"),
         ("state=gone", "state"),
+        ("sort=size", "sort"),
     ] {
         let response = server.get(&format!("/api/search?{bad}"));
         assert_eq!(response.status, 400, "{bad}");

@@ -8,7 +8,7 @@ const PAGE = 60;
 // `labels` are the facet filters, kept apart from the typed query and AND-ed with
 // it: "Cat", or "-Cat" for "not Cat". `photo` is the open photo, `bucket/key`.
 const state = {
-  view: 'photos', q: '', labels: [], min: 0, bucket: '', prefix: '', model: '', photo: '', allLabels: false,
+  view: 'photos', q: '', labels: [], min: 0, bucket: '', prefix: '', model: '', photo: '', allLabels: false, sort: '',
   hits: [], next: null, total: 0, loading: false, open: -1,
 };
 
@@ -23,10 +23,20 @@ function readUrl() {
   state.prefix = url.searchParams.get('prefix') ?? '';
   state.labels = state.view === 'photos' ? url.searchParams.getAll('label').filter((l) => l.replace(/^-/, '')) : [];
   state.photo = url.searchParams.get('photo') ?? '';
+  state.sort = SORTS.includes(url.searchParams.get('sort')) ? url.searchParams.get('sort') : '';
 }
 
+// The orders the API knows. Unless one is chosen: the best match when labels are
+// searched for, else the newest first, as a photo library shows its photos.
+const SORTS = ['relevance', 'newest', 'oldest', 'name'];
+function asksForLabels() {
+  const typed = terms(state.q).some((t) => !t.startsWith('-') && !/^(name|has):/i.test(t) && !/^(and|or|not|\*|\(|\))$/i.test(t));
+  return typed || state.labels.some((l) => !l.startsWith('-'));
+}
+const sortInUse = () => state.sort || (asksForLabels() ? 'relevance' : 'newest');
+
 // What decides the results: a change of the open photo alone searches nothing.
-const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.prefix, state.model]);
+const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.prefix, state.model, state.sort]);
 
 function urlOf(photo) {
   const url = new URL(state.view === 'failed' ? '/failed' : '/', location.origin);
@@ -36,6 +46,7 @@ function urlOf(photo) {
   if (state.bucket) url.searchParams.set('bucket', state.bucket);
   if (state.prefix) url.searchParams.set('prefix', state.prefix);
   if (state.model) url.searchParams.set('model', state.model);
+  if (state.sort && state.view === 'photos') url.searchParams.set('sort', state.sort);
   if (photo) url.searchParams.set('photo', photo);
   return url;
 }
@@ -54,6 +65,10 @@ function syncControls() {
   $('min').disabled = state.view === 'failed';
   $('view-photos').setAttribute('aria-current', state.view === 'photos' ? 'page' : 'false');
   $('view-failed').setAttribute('aria-current', state.view === 'failed' ? 'page' : 'false');
+  const unlabeled = state.view === 'photos' && /^-has:labels?$/i.test(state.q.trim());
+  $('view-unlabeled').setAttribute('aria-current', unlabeled ? 'page' : 'false');
+  if (unlabeled) $('view-photos').setAttribute('aria-current', 'false');
+  $('sort').value = sortInUse();
   document.body.dataset.view = state.view;
 }
 
@@ -88,6 +103,7 @@ function searchParams(cursor, limit) {
     const q = query();
     if (q) p.set('q', q);
     if (state.min) p.set('min_confidence', String(state.min));
+    p.set('sort', sortInUse());
   }
   if (state.bucket) p.set('bucket', state.bucket);
   if (state.model) p.set('model_version', state.model);
@@ -303,12 +319,23 @@ function renderResults() {
     if (failed) empty.replaceChildren(el('p', { text: filtered ? 'No failed object matches.' : 'No failed objects: every image was labeled.' }));
     else if (filtered) {
       empty.replaceChildren(el('p', { text: `No photo matches ${state.q || 'these filters'}.` }), el('p', { text: 'Try fewer labels or a lower min confidence.' }));
+      offerFileNames(empty);
       offerNearest(empty);
     }
     else empty.replaceChildren(
       el('p', { text: 'Nothing indexed yet.' }),
       el('p', {}, 'Run ', el('code', { text: 'bucketlens index DIR' }), ' (add ', el('code', { text: '--watch' }), ' to follow changes): photos show up here as they are labeled.'));
   }
+}
+
+// On no match for plain words: the same words searched in file names.
+function offerFileNames(empty) {
+  const words = terms(state.q);
+  if (words.length !== 1 || /^-|^(name|has):|^\*$/i.test(words[0])) return;
+  const text = words[0].replaceAll('"', '');
+  const asName = `name:${/\s/.test(text) ? `"${text}"` : text}`;
+  empty.append(el('p', { class: 'names' }, 'Search file names instead: ',
+    el('button', { class: 'link', type: 'button', text: asName, onclick: () => { state.q = asName; go(); } })));
 }
 
 // On no match: the labels spelled most like each word of the query, to search instead.
@@ -737,11 +764,12 @@ function start() {
     clearTimeout(minTimer);
     minTimer = setTimeout(() => { state.min = Number($('min').value); go(); }, 300);
   });
-  for (const [id, view] of [['view-photos', 'photos'], ['view-failed', 'failed'], ['home', 'photos']]) {
+  $('sort').addEventListener('change', () => { state.sort = $('sort').value; go(); });
+  for (const [id, view, q] of [['view-photos', 'photos', ''], ['view-unlabeled', 'photos', '-has:labels'], ['view-failed', 'failed', ''], ['home', 'photos', '']]) {
     $(id).addEventListener('click', (event) => {
       event.preventDefault();
       state.view = view;
-      state.q = '';
+      state.q = q;
       state.labels = [];
       state.bucket = '';
       state.prefix = '';

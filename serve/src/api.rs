@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bucketlens_index::{Cursor, DocState, Expr, Hit, IndexError, SearchRequest};
+use bucketlens_index::{Cursor, DocState, Expr, Hit, IndexError, SearchRequest, Sort};
 use serde_json::{json, Value};
 
 use crate::State;
@@ -127,6 +127,12 @@ pub fn request(params: &HashMap<String, String>) -> ApiResult<SearchRequest> {
     }
     request.limit = limit;
     request.after = params.get("cursor").filter(|c| !c.is_empty()).map(|c| decode_cursor(c)).transpose()?;
+    request.sort = match params.get("sort").filter(|s| !s.is_empty()) {
+        None => Sort::Relevance,
+        Some(text) => Sort::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!("sort must be relevance, name, newest or oldest, got {text:?}"))
+        })?,
+    };
     let facets = match params.get("facets").map(String::as_str) {
         None | Some("true" | "1") => true,
         Some("false" | "0") => false,
@@ -149,9 +155,16 @@ fn pairs(counts: &[(String, u64)]) -> Value {
     Value::Array(counts.iter().map(|(name, n)| json!([name, n])).collect())
 }
 
-/// `GET /api/search`.
+/// `GET /api/search`. Searches use the CPU and hold their hits in memory, so running
+/// more than `serve.searches-at-once` at once would make each slower and the process
+/// bigger, not the answers sooner: the rest wait in order of arrival.
 pub async fn search(Extract(state): Extract<State>, Query(params): Params) -> ApiResult<Json<Value>> {
     let request = request(&params)?;
+    let _turn = state
+        .searches
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
     let response = state.parts.index.search(request).await?;
     Ok(Json(json!({
         "total": response.total,

@@ -20,6 +20,9 @@ pub struct Config {
     pub thumbnail_cache_mb: u64,
     /// Thumbnails made at once (each decodes one image); further requests wait.
     pub thumbnail_workers: usize,
+    /// Searches run at once (default: two per core); further searches wait their turn.
+    /// Each uses a core and holds its page of hits, so more at once answers none sooner.
+    pub searches_at_once: usize,
     /// A request that takes longer gets 503.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -32,6 +35,7 @@ impl Default for Config {
             token: None,
             thumbnail_cache_mb: 512,
             thumbnail_workers: 4,
+            searches_at_once: std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get) * 2,
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -42,6 +46,8 @@ impl Config {
         let mut problems = Problems::default();
         let workers = self.thumbnail_workers;
         problems.check(workers >= 1, "serve.thumbnail-workers", || format!("must be at least 1, got {workers}"));
+        let searches = self.searches_at_once;
+        problems.check(searches >= 1, "serve.searches-at-once", || format!("must be at least 1, got {searches}"));
         problems.check(!self.request_timeout.is_zero(), "serve.request-timeout", || "must be above 0".into());
         if let Some(token) = &self.token {
             problems.check(token.len() >= 16, "serve.token", || {

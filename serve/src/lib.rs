@@ -73,6 +73,8 @@ pub struct App {
     pub events: events::Feed,
     pub suggestions: api::Suggestions,
     pub throttle: guard::Throttle,
+    /// Searches run at once (`serve.searches-at-once`); the others wait their turn.
+    pub searches: tokio::sync::Semaphore,
 }
 
 pub type State = Arc<App>;
@@ -87,6 +89,7 @@ impl App {
             events: events::Feed::new(closing),
             suggestions: api::Suggestions::default(),
             throttle: guard::Throttle::default(),
+            searches: tokio::sync::Semaphore::new(parts.config.searches_at_once),
             parts,
         }))
     }

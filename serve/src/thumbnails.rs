@@ -281,20 +281,89 @@ pub async fn image(
     let disposition = HeaderValue::from_str(&content_disposition(disposition, &hit.key))
         .unwrap_or(HeaderValue::from_static("attachment"));
     let cache_control = cache_control(&params, &hit);
-    let body = match first {
-        Some(first) => Body::from_stream(futures_util::stream::iter([Ok(first)]).chain(chunks)),
-        None => Body::empty(),
-    };
-    Ok((
+    let headers_of = |etag: HeaderValue| {
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
-            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_DISPOSITION, disposition.clone()),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
             (header::ETAG, etag),
-        ],
-        body,
-    )
-        .into_response())
+            (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+        ]
+    };
+    let Some(first) = first else { return Ok((headers_of(etag), Body::empty()).into_response()) };
+    let whole = futures_util::stream::iter([Ok(first)]).chain(chunks);
+    let size = hit.size.and_then(|s| u64::try_from(s).ok());
+    match (size, wanted_range(&headers, &etag, size)) {
+        (Some(size), Some(Ok(range))) => {
+            let (start, end) = (*range.start(), *range.end());
+            let part = Body::from_stream(slice(whole, start, end - start + 1));
+            let content_range = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}"))
+                .unwrap_or(HeaderValue::from_static("bytes */0"));
+            Ok((StatusCode::PARTIAL_CONTENT, headers_of(etag), [(header::CONTENT_RANGE, content_range)], part)
+                .into_response())
+        }
+        (Some(size), Some(Err(()))) => {
+            let content_range =
+                HeaderValue::from_str(&format!("bytes */{size}")).unwrap_or(HeaderValue::from_static("bytes */0"));
+            let error = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("{object} has {size} bytes; the range asked for is not within them"),
+            );
+            Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, content_range)], error).into_response())
+        }
+        _ => Ok((headers_of(etag), Body::from_stream(whole)).into_response()),
+    }
+}
+
+/// The one byte range a request asks for (RFC 9110 §14), if it asks for one this
+/// answers as a range: `Ok` a range within the object, `Err` one that is not. A
+/// range that does not parse, several ranges, or an `If-Range` naming another
+/// version are answered with the whole object, as the RFC allows.
+fn wanted_range(
+    headers: &HeaderMap,
+    etag: &HeaderValue,
+    size: Option<u64>,
+) -> Option<Result<std::ops::RangeInclusive<u64>, ()>> {
+    let size = size?;
+    let asked = headers.get(header::RANGE)?.to_str().ok()?;
+    if let Some(if_range) = headers.get(header::IF_RANGE) {
+        if if_range != etag {
+            return None;
+        }
+    }
+    let parsed = http_range_header::parse_range_header(asked).ok()?;
+    if parsed.ranges.len() != 1 {
+        return None;
+    }
+    Some(match parsed.validate(size) {
+        Ok(ranges) => ranges.into_iter().next().filter(|r| r.start() <= r.end() && *r.start() < size).ok_or(()),
+        Err(_) => Err(()),
+    })
+}
+
+/// The `len` bytes from `start` of a stream of chunks.
+fn slice(
+    chunks: impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static,
+    start: u64,
+    len: u64,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    let end = start + len;
+    chunks
+        .scan(0u64, move |offset, chunk| {
+            let chunk_start = *offset;
+            if chunk_start >= end {
+                return futures_util::future::ready(None);
+            }
+            let item = chunk.map(|bytes| {
+                *offset += bytes.len() as u64;
+                let from = start.saturating_sub(chunk_start).min(bytes.len() as u64) as usize;
+                let to = (end - chunk_start).min(bytes.len() as u64) as usize;
+                bytes[from..to.max(from)].to_vec()
+            });
+            futures_util::future::ready(Some(item))
+        })
+        .filter(|item| futures_util::future::ready(!matches!(item, Ok(bytes) if bytes.is_empty())))
 }
 
 /// `inline` or `attachment`, with the key's file name: plain ASCII for old clients and

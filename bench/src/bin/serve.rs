@@ -10,6 +10,10 @@
 //!    resize of the same files (`image::load_from_memory` + `thumbnail`).
 //! 3. **Memory**: peak RSS of `serve` while 32 thumbnail requests of 12 MP JPEGs
 //!    (none cached) run at once.
+//! 4. **A burst of searches**: 200 `limit=500` searches (with facets) sent at once,
+//!    p50/p99 and peak RSS, with `serve.searches-at-once` at its default (two per
+//!    core) against the **baseline** of no bound (1,000: every search at once, as
+//!    before the bound), each on a fresh `serve`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -57,10 +61,11 @@ impl Drop for Server {
     }
 }
 
-fn serve(data: &Path, big: &Path) -> anyhow::Result<Server> {
+fn serve(data: &Path, big: &Path, env: &[(&str, &str)]) -> anyhow::Result<Server> {
     let mut child = Command::new(bucketlens()?)
         .args(["--data-dir", data.to_str().context("path")?, "serve", "--listen", "127.0.0.1:0"])
         .env("BUCKETLENS_BUCKETS__BIG", big)
+        .envs(env.iter().copied())
         .env("BUCKETLENS_SERVE__THUMBNAIL_WORKERS", "4")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -144,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
         batch.extend::<Vec<_>>(big_docs);
         index.write(batch).await?;
     }
-    let server = serve(&data, &big)?;
+    let server = serve(&data, &big, &[])?;
     let addr = server.1.clone();
 
     // 1. Search: HTTP against a direct call.
@@ -233,5 +238,44 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "peak RSS of serve: {before:.0} MiB before, {peak:.0} MiB with 32 concurrent 12 MP thumbnails (4 workers)"
     );
+    drop(server);
+
+    // 4. A burst of 200 large searches: bounded (the default) against unbounded.
+    let burst = 200;
+    let mut results = Vec::new();
+    for (what, env) in [("baseline, no bound (1,000 at once)", Some("1000")), ("searches-at-once default", None)] {
+        let env: Vec<(&str, &str)> = env.map(|n| ("BUCKETLENS_SERVE__SEARCHES_AT_ONCE", n)).into_iter().collect();
+        let server = serve(&data, &big, &env)?;
+        get(&server.1, "/api/search?q=*&limit=500")?; // warm: the index's files read once
+        let start = Instant::now();
+        let workers: Vec<_> = (0..burst)
+            .map(|_| {
+                let addr = server.1.clone();
+                std::thread::spawn(move || {
+                    let start = Instant::now();
+                    get(&addr, "/api/search?q=*&limit=500").map(|(status, _)| (status, start.elapsed()))
+                })
+            })
+            .collect();
+        let mut peak = 0f64;
+        while workers.iter().any(|w| !w.is_finished()) {
+            peak = peak.max(peak_rss_mib(server.0.id()).unwrap_or(0.0));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut times = Vec::new();
+        for w in workers {
+            let (status, took) = w.join().map_err(|_| anyhow::anyhow!("a request thread panicked"))??;
+            anyhow::ensure!(status == 200, "a search of the burst answered {status}");
+            times.push(took);
+        }
+        let wall = start.elapsed().as_secs_f64();
+        peak = peak.max(peak_rss_mib(server.0.id()).unwrap_or(0.0));
+        let (p50, p99) = (percentile(&mut times, 0.5), percentile(&mut times, 0.99));
+        println!("{burst} searches `*` (limit 500, facets) at once, {what}:");
+        println!("  p50 {p50:.0} ms, p99 {p99:.0} ms, all done in {wall:.1} s; peak RSS {peak:.0} MiB");
+        results.push((p50, p99, peak));
+    }
+    let ((b50, b99, brss), (a50, a99, arss)) = (results[0], results[1]);
+    println!("  ratio bounded / unbounded: p50 {:.2}, p99 {:.2}, peak RSS {:.2}", a50 / b50, a99 / b99, arss / brss);
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use bucketlens_index::{DocState, Expr, Hit, SearchRequest};
+use bucketlens_index::{DocState, Expr, Hit, SearchRequest, Sort};
 use bucketlens_runtime::text::escape_controls;
 use serde_json::json;
 
@@ -13,12 +13,18 @@ use crate::settings::Settings;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Labels with AND / OR / NOT (or -label), parentheses and "quoted multi-word labels";
-    /// `*` or nothing for everything.
+    /// name:TEXT for file names holding TEXT; has:labels (-has:labels for photos with
+    /// none); `*` or nothing for everything.
     #[arg(default_value = "")]
     query: String,
-    /// A label matches only at this confidence or above (0-100).
+    /// A label matches only at this confidence or above (0-100). With no label in the
+    /// query, above 0 it means photos with some label at this confidence or above.
     #[arg(long, default_value_t = 0.0)]
     min_confidence: f32,
+    /// The order: relevance (the labels asked for, surest first), name, newest or oldest
+    /// (by last modified).
+    #[arg(long, default_value = "relevance", value_parser = parse_sort)]
+    sort: Sort,
     /// Only this bucket.
     #[arg(long)]
     bucket: Option<String>,
@@ -62,6 +68,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     request.bucket = args.bucket;
     request.prefix = args.prefix;
     request.limit = args.limit;
+    request.sort = args.sort;
     request.model_version = args.model_version;
     request.modified = (args.modified_after, args.modified_before);
     request.size = (args.min_size, args.max_size);
@@ -91,6 +98,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("{} of {} shown", response.hits.len(), response.total);
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_sort(text: &str) -> Result<Sort, String> {
+    Sort::parse(text).ok_or_else(|| format!("expected relevance, name, newest or oldest, got {text:?}"))
 }
 
 /// An RFC 3339 time as milliseconds since the epoch.

@@ -99,20 +99,71 @@ pub struct SearchRequest {
     pub facets: Option<usize>,
     /// Only hits after this position (the `next` of the previous page).
     pub after: Option<Cursor>,
+    /// The order of the hits.
+    pub sort: Sort,
+}
+
+/// The order of a result list. Every order ends with key, then bucket, so it is total.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Highest confidence of the asked-for labels first (by key where they tie, as
+    /// when the query names no label).
+    #[default]
+    Relevance,
+    /// By key (the folder, then the file name), A to Z.
+    Name,
+    /// Most recently modified first (`last_modified`; photos without one last).
+    Newest,
+    /// Least recently modified first (photos without one first).
+    Oldest,
+}
+
+impl Sort {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "relevance" | "best" => Some(Self::Relevance),
+            "name" => Some(Self::Name),
+            "newest" | "date" => Some(Self::Newest),
+            "oldest" => Some(Self::Oldest),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Relevance => "relevance",
+            Self::Name => "name",
+            Self::Newest => "newest",
+            Self::Oldest => "oldest",
+        }
+    }
 }
 
 /// A position in a result list: the sort values of the last hit of a page.
-/// Results are ordered by score (highest first), then key, then bucket: a total
-/// order, so paging with cursors returns every hit exactly once, however deep, while
-/// documents before the cursor change.
+/// Results are ordered by score (highest first; every score is 0 unless sorted by
+/// relevance), then `last_modified` when sorted by date, then key, then bucket: a
+/// total order, so paging with cursors returns every hit exactly once, however deep,
+/// while documents before the cursor change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
     pub score: f32,
+    /// `last_modified` (0 when the document has none), when sorted by date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<i64>,
     pub key: String,
     pub bucket: String,
 }
 
 impl SearchRequest {
+    /// The expression both backends run: see [`Expr::at_confidence`] (failed
+    /// documents have no labels, so there it is the query as given).
+    pub fn expression(&self) -> Expr {
+        match self.state {
+            DocState::Labeled => self.query.at_confidence(self.min_confidence),
+            _ => self.query.clone(),
+        }
+    }
+
     pub fn new(query: Expr) -> Self {
         Self {
             query,
@@ -127,6 +178,7 @@ impl SearchRequest {
             label_counts: None,
             facets: None,
             after: None,
+            sort: Sort::Relevance,
         }
     }
 }

@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use config::{Backend, Config, OpenSearchConfig};
-pub use index::{Cursor, DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
+pub use index::{Cursor, DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, Sort, WriteStats};
 pub use metrics::Metrics;
 pub use opensearch::OpenSearchIndex;
 pub use query::Expr;

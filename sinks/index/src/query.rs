@@ -8,6 +8,8 @@
 //! "golden retriever"       a multi-word label
 //! (cat OR dog) AND sofa    grouping
 //! *                        everything
+//! name:IMG_20              a file name (the key's last part) holding this text
+//! has:labels               photos with some label (`-has:labels`: with none)
 //! ```
 //! Labels match case-insensitively and whole (`cat` does not match `Tiger Cat`;
 //! Tiger Cat's parent Cat does, with its summed confidence). The language forgives:
@@ -24,12 +26,19 @@ pub enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
+    /// Documents with some label at the minimum confidence or above.
+    AnyLabel,
+    /// Documents whose file name (the key after its last `/`) holds this text,
+    /// lowercased; matched without regard to case.
+    Name(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
     Word(String),
     Quoted(String),
+    Name(String),
+    HasLabels,
     And,
     Or,
     Not,
@@ -43,6 +52,8 @@ impl Token {
         match self {
             Self::Word(w) => format!("“{w}”"),
             Self::Quoted(w) => format!("“\"{w}\"”"),
+            Self::Name(w) => format!("“name:{w}”"),
+            Self::HasLabels => "“has:labels”".into(),
             Self::And => "AND".into(),
             Self::Or => "OR".into(),
             Self::Not => "NOT".into(),
@@ -93,6 +104,22 @@ fn tokenize(input: &str) -> Result<Vec<(Token, usize)>, String> {
             word.push(ch);
             chars.next();
         }
+        if let Some(field) = field_of(&word) {
+            let mut value = word[field.len() + 1..].to_string();
+            // `name:"summer 2019"`: the value is the quoted text.
+            if value.is_empty() && chars.peek().is_some_and(|&(_, ch)| ch == '"') {
+                chars.next();
+                loop {
+                    match chars.next() {
+                        Some((_, '"')) => break,
+                        Some((_, ch)) => value.push(ch),
+                        None => return Err(format!("the quote after {field}: at character {at} is not closed")),
+                    }
+                }
+            }
+            tokens.push((field_token(&field, &value, at)?, at));
+            continue;
+        }
         // Operators in any case: `cat or dog` is `cat OR dog`. A label named like
         // one is quoted: `"not"`.
         let token = match word.to_uppercase().as_str() {
@@ -104,6 +131,24 @@ fn tokenize(input: &str) -> Result<Vec<(Token, usize)>, String> {
         tokens.push((token, at));
     }
     Ok(tokens)
+}
+
+/// The field a word names (`name:…`, `has:…`), lowercased, if it starts with one.
+fn field_of(word: &str) -> Option<String> {
+    let (field, _) = word.split_once(':')?;
+    let field = field.to_ascii_lowercase();
+    ["name", "has"].contains(&field.as_str()).then_some(field)
+}
+
+fn field_token(field: &str, value: &str, at: usize) -> Result<Token, String> {
+    match field {
+        "name" if value.trim().is_empty() => {
+            Err(format!("name: at character {at} needs some text of a file name, such as name:IMG_2019"))
+        }
+        "name" => Ok(Token::Name(value.trim().to_lowercase())),
+        _ if ["label", "labels"].contains(&value.to_ascii_lowercase().as_str()) => Ok(Token::HasLabels),
+        _ => Err(format!("has: at character {at} takes labels (has:labels), not {value:?}")),
+    }
 }
 
 /// How deep parentheses and NOTs may nest: the parser, the backends' translations
@@ -222,7 +267,9 @@ impl Parser {
                     items.push(self.unary()?);
                 }
                 Some(Token::Word(w)) if self.bare(w) => items.push(self.run()?),
-                Some(Token::Word(_) | Token::Quoted(_) | Token::Not | Token::Open) => items.push(self.unary()?),
+                Some(
+                    Token::Word(_) | Token::Quoted(_) | Token::Name(_) | Token::HasLabels | Token::Not | Token::Open,
+                ) => items.push(self.unary()?),
                 _ => break,
             }
         }
@@ -288,6 +335,8 @@ impl Parser {
                 }
             }
             Some(Token::Word(w)) if w == "*" => Ok(Expr::All),
+            Some(Token::Name(text)) => Ok(Expr::Name(text)),
+            Some(Token::HasLabels) => Ok(Expr::AnyLabel),
             Some(Token::Word(w) | Token::Quoted(w)) => {
                 let name = normalized(&w);
                 if name.is_empty() {
@@ -337,9 +386,33 @@ impl Expr {
     /// The label names this expression asks for (not under a NOT).
     pub fn positive_labels(&self) -> Vec<String> {
         match self {
-            Self::All | Self::Not(_) => Vec::new(),
+            Self::All | Self::Not(_) | Self::AnyLabel | Self::Name(_) => Vec::new(),
             Self::Label(l) => vec![l.clone()],
             Self::And(items) | Self::Or(items) => items.iter().flat_map(Self::positive_labels).collect(),
+        }
+    }
+
+    /// Whether a label or `has:labels` appears anywhere in the expression.
+    fn mentions_labels(&self) -> bool {
+        match self {
+            Self::All | Self::Name(_) => false,
+            Self::Label(_) | Self::AnyLabel => true,
+            Self::Not(inner) => inner.mentions_labels(),
+            Self::And(items) | Self::Or(items) => items.iter().any(Self::mentions_labels),
+        }
+    }
+
+    /// The expression a search runs at `min_confidence`: a minimum above 0 with no
+    /// label asked for means "photos with some label at the minimum or above" (the
+    /// UI's slider on `*` or on a file-name search). Otherwise the minimum applies to
+    /// the labels asked for.
+    pub fn at_confidence(&self, min_confidence: f32) -> Self {
+        if min_confidence <= 0.0 || self.mentions_labels() {
+            return self.clone();
+        }
+        match self {
+            Self::All => Self::AnyLabel,
+            other => Self::And(vec![other.clone(), Self::AnyLabel]),
         }
     }
 }
@@ -404,6 +477,42 @@ mod tests {
                 Expr::And(vec![l("dog"), l("golden retriever")]),
             ])
         );
+    }
+
+    #[test]
+    fn file_names_and_having_labels() {
+        assert_eq!(Expr::parse("name:IMG_2019").unwrap(), Expr::Name("img_2019".into()));
+        assert_eq!(Expr::parse("NAME:\"Summer 2019\"").unwrap(), Expr::Name("summer 2019".into()));
+        assert_eq!(
+            Expr::parse("cat name:beach").unwrap(),
+            Expr::And(vec![l("cat"), Expr::Name("beach".into())]),
+            "a file name is AND-ed like a label"
+        );
+        assert_eq!(Expr::parse("has:labels").unwrap(), Expr::AnyLabel);
+        assert_eq!(Expr::parse("-has:label").unwrap(), Expr::Not(Box::new(Expr::AnyLabel)));
+        assert_eq!(Expr::parse("\"name:x\"").unwrap(), l("name:x"), "quoted, it is a label");
+        assert_eq!(Expr::parse("ratio:16").unwrap(), l("ratio:16"), "an unknown field is a label's word");
+        for (bad, said) in [
+            ("name:", "name: at character 1 needs some text of a file name, such as name:IMG_2019"),
+            ("cat has:cats", "has: at character 5 takes labels (has:labels), not \"cats\""),
+            ("name:\"open", "the quote after name: at character 1 is not closed"),
+        ] {
+            let err = Expr::parse(bad).unwrap_err();
+            assert!(err.ends_with(said), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_minimum_confidence_without_a_label_means_some_label_at_it() {
+        let all = Expr::parse("*").unwrap();
+        assert_eq!(all.at_confidence(0.0), Expr::All, "at 0 every photo, labeled or not");
+        assert_eq!(all.at_confidence(50.0), Expr::AnyLabel);
+        let name = Expr::parse("name:beach").unwrap();
+        assert_eq!(name.at_confidence(50.0), Expr::And(vec![Expr::Name("beach".into()), Expr::AnyLabel]));
+        for asks in ["cat", "-cat", "-has:labels", "has:labels name:x"] {
+            let expr = Expr::parse(asks).unwrap();
+            assert_eq!(expr.at_confidence(50.0), expr, "{asks}: the minimum applies to the labels named");
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use crate::config::OpenSearchConfig;
-use crate::index::{Cursor, DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
+use crate::index::{DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
 use crate::version::{judge, Decision, Version};
 
 /// Rounds of conflict or throttling retries within one `write` before it gives up
@@ -547,8 +547,7 @@ impl Index for OpenSearchIndex {
                 retryable: false,
             })?;
             if n + 1 == request.limit {
-                let score = hit.pointer("/sort/0").and_then(Value::as_f64).unwrap_or(0.0) as f32;
-                next = Some(Cursor { score, key: doc.key.clone(), bucket: doc.bucket.clone() });
+                next = Some(query::cursor(request.sort, hit, &doc.key, &doc.bucket));
             }
             hits.push(doc.hit(id));
         }

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::index::SearchRequest;
+use crate::index::{Cursor, SearchRequest, Sort};
 use crate::query::Expr;
 
 const BAND: f32 = 5.0;
@@ -42,10 +42,32 @@ fn label_query(label: &str, min_confidence: f32) -> Value {
     } })
 }
 
+/// A Lucene regular expression matching `text` literally: every character but a
+/// letter or digit is escaped (Lucene takes `\` before any character as that character).
+fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if !c.is_alphanumeric() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn expr_query(expr: &Expr, min_confidence: f32) -> Value {
     match expr {
         Expr::All => json!({ "match_all": {} }),
         Expr::Label(name) => label_query(name, min_confidence),
+        Expr::AnyLabel => json!({ "constant_score": { "filter": { "nested": {
+            "path": "labels",
+            "query": { "range": { "labels.confidence": { "gte": min_confidence } } }
+        } } } }),
+        // The file name, the key after its last `/`, holds the text in any case.
+        Expr::Name(text) => json!({ "constant_score": { "filter": { "regexp": { "key": {
+            "value": format!("(.*/)?[^/]*{}[^/]*", literal(text)),
+            "case_insensitive": true
+        } } } } }),
         Expr::And(items) => {
             let (mut must, mut must_not) = (Vec::new(), Vec::new());
             for item in items {
@@ -84,6 +106,27 @@ fn range(field: &str, (low, high): (Option<i64>, Option<i64>)) -> Option<Value> 
     Some(json!({ "range": { field: bounds } }))
 }
 
+fn sort(sort: Sort) -> Value {
+    let by_date = |order: &str| json!({ "last_modified": { "order": order, "missing": 0 } });
+    match sort {
+        Sort::Relevance => json!(["_score", { "key": "asc" }, { "bucket": "asc" }]),
+        Sort::Name => json!([{ "key": "asc" }, { "bucket": "asc" }]),
+        Sort::Newest => json!([by_date("desc"), { "key": "asc" }, { "bucket": "asc" }]),
+        Sort::Oldest => json!([by_date("asc"), { "key": "asc" }, { "bucket": "asc" }]),
+    }
+}
+
+/// The cursor after `hit`, from its sort values.
+pub fn cursor(sort: Sort, hit: &Value, key: &str, bucket: &str) -> Cursor {
+    let first = hit.pointer("/sort/0");
+    let (score, modified) = match sort {
+        Sort::Relevance => (first.and_then(Value::as_f64).unwrap_or(0.0) as f32, None),
+        Sort::Name => (0.0, None),
+        Sort::Newest | Sort::Oldest => (0.0, Some(first.and_then(Value::as_i64).unwrap_or(0))),
+    };
+    Cursor { score, modified, key: key.to_string(), bucket: bucket.to_string() }
+}
+
 /// The `_search` body for a request.
 pub fn search_body(request: &SearchRequest) -> Value {
     let mut filter = vec![json!({ "term": { "state": request.state.as_str() } })];
@@ -99,17 +142,21 @@ pub fn search_body(request: &SearchRequest) -> Value {
     filter.extend(range("last_modified", request.modified));
     filter.extend(range("size", request.size));
     let mut body = json!({
-        "query": { "bool": { "must": [expr_query(&request.query, request.min_confidence)], "filter": filter } },
+        "query": { "bool": { "must": [expr_query(&request.expression(), request.min_confidence)], "filter": filter } },
         // One more than asked for tells whether there is a next page. OpenSearch refuses
         // a result window past index.max_result_window (10,000 by default); deeper pages
         // come with `search_after`, which has no such limit.
         "size": request.limit.saturating_add(1).min(MAX_RESULT_WINDOW),
         "track_total_hits": true,
         // The embedded index's order too (see tantivy::page): a total order.
-        "sort": ["_score", { "key": "asc" }, { "bucket": "asc" }]
+        "sort": sort(request.sort)
     });
     if let Some(after) = &request.after {
-        body["search_after"] = json!([after.score, after.key, after.bucket]);
+        body["search_after"] = match request.sort {
+            Sort::Relevance => json!([after.score, after.key, after.bucket]),
+            Sort::Name => json!([after.key, after.bucket]),
+            Sort::Newest | Sort::Oldest => json!([after.modified.unwrap_or(0), after.key, after.bucket]),
+        };
     }
     let mut aggs = serde_json::Map::new();
     if let Some(n) = request.label_counts {

@@ -153,7 +153,7 @@ impl Inner {
         let searcher = self.reader.searcher();
         let query = query::build(&self.fields, request);
         // One more than asked for tells whether there is a next page.
-        let page = Page { after: request.after.clone(), want: request.limit.saturating_add(1) };
+        let page = Page { after: request.after.clone(), want: request.limit.saturating_add(1), sort: request.sort };
         let (total, ranked) = searcher.search(&query, &(Count, page)).map_err(failed)?;
         let mut hits = Vec::new();
         for candidate in ranked.iter().take(request.limit) {

@@ -1,6 +1,8 @@
 //! One page of hits in a total order: score (highest first), then key, then bucket,
 //! starting after a [`Cursor`]. The same order as OpenSearch's
 //! `sort: [_score, key, bucket]` with `search_after`, so both backends page alike.
+//! Sorted by name every score is 0; sorted by date, `last_modified` (0 where a
+//! document has none) comes between the score and the key.
 //!
 //! Per segment, the cursor's key and bucket are turned into positions in the
 //! segment's sorted term dictionaries once; each document is then compared by its
@@ -11,29 +13,44 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::StrColumn;
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyError};
 
-use crate::index::Cursor;
+use crate::index::{Cursor, Sort};
 
 /// Collects the first `want` hits after `after`.
 pub struct Page {
     pub after: Option<Cursor>,
     pub want: usize,
+    pub sort: Sort,
 }
 
 /// A collected hit with its sort values.
 #[derive(Debug, Clone)]
 pub struct Ranked {
     pub score: Score,
+    /// `last_modified` when sorted by date.
+    pub modified: Option<i64>,
     pub key: String,
     pub bucket: String,
     pub address: DocAddress,
+    /// The date as it sorts: see [`date_order`].
+    date: i64,
 }
 
 impl Ranked {
     pub fn cursor(&self) -> Cursor {
-        Cursor { score: self.score, key: self.key.clone(), bucket: self.bucket.clone() }
+        Cursor { score: self.score, modified: self.modified, key: self.key.clone(), bucket: self.bucket.clone() }
+    }
+}
+
+/// A `last_modified` as it sorts ascending: newest first sorts its negation; other
+/// orders do not look at the date (0).
+fn date_order(sort: Sort, modified: i64) -> i64 {
+    match sort {
+        Sort::Newest => modified.checked_neg().unwrap_or(i64::MAX),
+        Sort::Oldest => modified,
+        Sort::Relevance | Sort::Name => 0,
     }
 }
 
@@ -65,6 +82,7 @@ impl Position {
 
 struct SegmentCursor {
     score: Score,
+    date: i64,
     key: Position,
     bucket: Position,
 }
@@ -73,6 +91,7 @@ struct SegmentCursor {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     score: Score,
+    date: i64,
     key: u64,
     bucket: u64,
     doc: DocId,
@@ -81,7 +100,12 @@ struct Entry {
 impl Entry {
     /// Result order: earlier is `Less`.
     fn order(&self, other: &Self) -> Ordering {
-        other.score.total_cmp(&self.score).then(self.key.cmp(&other.key)).then(self.bucket.cmp(&other.bucket))
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.date.cmp(&other.date))
+            .then(self.key.cmp(&other.key))
+            .then(self.bucket.cmp(&other.bucket))
     }
 }
 
@@ -107,6 +131,9 @@ pub struct PageSegment {
     segment: SegmentOrdinal,
     key: StrColumn,
     bucket: StrColumn,
+    /// `last_modified`, when sorted by date.
+    modified: Option<Column<i64>>,
+    sort: Sort,
     after: Option<SegmentCursor>,
     want: usize,
     heap: BinaryHeap<Entry>,
@@ -129,25 +156,43 @@ impl Collector for Page {
     fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<PageSegment> {
         let key = column(reader, "key")?;
         let bucket = column(reader, "bucket")?;
+        let modified = match self.sort {
+            Sort::Newest | Sort::Oldest => Some(reader.fast_fields().i64("last_modified")?),
+            Sort::Relevance | Sort::Name => None,
+        };
         let after = match &self.after {
             Some(c) => Some(SegmentCursor {
                 score: c.score,
+                date: date_order(self.sort, c.modified.unwrap_or(0)),
                 key: Position::of(&key, &c.key)?,
                 bucket: Position::of(&bucket, &c.bucket)?,
             }),
             None => None,
         };
-        Ok(PageSegment { segment, key, bucket, after, want: self.want, heap: BinaryHeap::new() })
+        Ok(PageSegment {
+            segment,
+            key,
+            bucket,
+            modified,
+            sort: self.sort,
+            after,
+            want: self.want,
+            heap: BinaryHeap::new(),
+        })
     }
 
     fn requires_scoring(&self) -> bool {
-        true
+        self.sort == Sort::Relevance
     }
 
     fn merge_fruits(&self, fruits: Vec<Vec<Ranked>>) -> tantivy::Result<Vec<Ranked>> {
         let mut all: Vec<Ranked> = fruits.into_iter().flatten().collect();
         all.sort_by(|a, b| {
-            b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)).then_with(|| a.bucket.cmp(&b.bucket))
+            b.score
+                .total_cmp(&a.score)
+                .then(a.date.cmp(&b.date))
+                .then_with(|| a.key.cmp(&b.key))
+                .then_with(|| a.bucket.cmp(&b.bucket))
         });
         all.truncate(self.want);
         Ok(all)
@@ -157,7 +202,7 @@ impl Collector for Page {
 impl PageSegment {
     fn is_after_cursor(&self, entry: &Entry) -> bool {
         let Some(c) = &self.after else { return true };
-        match c.score.total_cmp(&entry.score) {
+        match c.score.total_cmp(&entry.score).then(entry.date.cmp(&c.date)) {
             Ordering::Greater => true,
             Ordering::Less => false,
             Ordering::Equal => match c.key.compare(entry.key) {
@@ -176,7 +221,16 @@ impl SegmentCollector for PageSegment {
         if self.want == 0 {
             return;
         }
-        let entry = Entry { score, key: first_ord(&self.key, doc), bucket: first_ord(&self.bucket, doc), doc };
+        // Sorted by name or date, the score plays no part.
+        let score = if self.sort == Sort::Relevance { score } else { 0.0 };
+        let modified = self.modified.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+        let entry = Entry {
+            score,
+            date: date_order(self.sort, modified),
+            key: first_ord(&self.key, doc),
+            bucket: first_ord(&self.bucket, doc),
+            doc,
+        };
         if !self.is_after_cursor(&entry) {
             return;
         }
@@ -195,7 +249,15 @@ impl SegmentCollector for PageSegment {
             // A term ordinal read from the column is always in its dictionary.
             let _ = self.key.ord_to_str(entry.key, &mut key);
             let _ = self.bucket.ord_to_str(entry.bucket, &mut bucket);
-            out.push(Ranked { score: entry.score, key, bucket, address: DocAddress::new(self.segment, entry.doc) });
+            let modified = self.modified.as_ref().map(|c| c.first(entry.doc).unwrap_or(0));
+            out.push(Ranked {
+                score: entry.score,
+                modified,
+                key,
+                bucket,
+                address: DocAddress::new(self.segment, entry.doc),
+                date: entry.date,
+            });
         }
         out
     }

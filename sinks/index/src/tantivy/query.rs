@@ -6,7 +6,9 @@
 
 use std::ops::Bound;
 
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery,
+};
 use tantivy::schema::IndexRecordOption;
 use tantivy::Term;
 
@@ -35,10 +37,47 @@ fn label_query(fields: &Fields, label: &str, min_tenths: u32) -> Box<dyn Query> 
     Box::new(BooleanQuery::new(bands))
 }
 
+/// A regex over 4-digit confidences (`0000`..`1000`) matching those at `tenths` or
+/// above: zero-padded numbers of one width order as their digits do, so "at least
+/// 0503" is a higher first digit, or `0` and a higher second, … or `0503` itself.
+fn at_least(tenths: u32) -> String {
+    let digits: Vec<u32> = format!("{:04}", tenths.min(1000)).chars().filter_map(|c| c.to_digit(10)).collect();
+    let mut ways = Vec::new();
+    for (i, digit) in digits.iter().enumerate() {
+        if *digit < 9 {
+            let head: String = digits[..i].iter().map(u32::to_string).collect();
+            ways.push(format!("{head}[{}-9][0-9]{{{}}}", digit + 1, 3 - i));
+        }
+    }
+    ways.push(digits.iter().map(u32::to_string).collect());
+    format!("({})", ways.join("|"))
+}
+
+/// Documents with some label (by name or alias) at `min_tenths` or above.
+fn any_label_query(fields: &Fields, min_tenths: u32) -> Box<dyn Query> {
+    regex(&format!(r"[^\x00]*\x00{}", at_least(min_tenths)), fields.label_conf)
+}
+
+/// Documents whose file name, the key after its last `/`, holds `text` in any case.
+fn name_query(fields: &Fields, text: &str) -> Box<dyn Query> {
+    regex(&format!("(?i)(.*/)?[^/]*{}[^/]*", regex_syntax::escape(text)), fields.key)
+}
+
+fn regex(pattern: &str, field: tantivy::schema::Field) -> Box<dyn Query> {
+    match RegexQuery::from_pattern(pattern, field) {
+        Ok(query) => Box::new(ConstScoreQuery::new(Box::new(query), 0.0)),
+        // Only a pattern too large for the automaton's limit (10 MB) fails: a file name
+        // of thousands of characters matches no key.
+        Err(_) => Box::new(EmptyQuery),
+    }
+}
+
 fn expr_query(fields: &Fields, expr: &Expr, min_tenths: u32) -> Box<dyn Query> {
     match expr {
         Expr::All => Box::new(AllQuery),
         Expr::Label(name) => label_query(fields, name, min_tenths),
+        Expr::AnyLabel => any_label_query(fields, min_tenths),
+        Expr::Name(text) => name_query(fields, text),
         Expr::And(items) => {
             Box::new(BooleanQuery::new(items.iter().map(|e| occur_for(fields, e, min_tenths, Occur::Must)).collect()))
         }
@@ -68,7 +107,7 @@ fn term(field: tantivy::schema::Field, value: &str) -> Box<dyn Query> {
 pub fn build(fields: &Fields, request: &SearchRequest) -> Box<dyn Query> {
     let min_tenths = (request.min_confidence * CONFIDENCE_SCALE).round().clamp(0.0, 1000.0) as u32;
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-        (Occur::Must, expr_query(fields, &request.query, min_tenths)),
+        (Occur::Must, expr_query(fields, &request.expression(), min_tenths)),
         (Occur::Must, Box::new(ConstScoreQuery::new(term(fields.state, request.state.as_str()), 0.0))),
     ];
     if let Some(bucket) = &request.bucket {
@@ -94,4 +133,19 @@ pub fn build(fields: &Fields, request: &SearchRequest) -> Box<dyn Query> {
         clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(range), 0.0))));
     }
     Box::new(BooleanQuery::new(clauses))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_least;
+
+    #[test]
+    fn at_least_matches_exactly_the_confidences_at_or_above() {
+        for floor in [0, 1, 9, 10, 99, 100, 499, 500, 503, 990, 999, 1000] {
+            let pattern = regex::Regex::new(&format!("^{}$", at_least(floor))).unwrap();
+            for tenths in 0..=1000u32 {
+                assert_eq!(pattern.is_match(&format!("{tenths:04}")), tenths >= floor, "{tenths} at least {floor}");
+            }
+        }
+    }
 }
