@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bucketlens_index::{Index, TantivyIndex};
 use bucketlens_schemas::{BoundingBox, ImageLabeled, Instance, Label, LabelKind};
 use common::browser::Browser;
@@ -536,6 +538,48 @@ async fn sort_file_names_and_photos_with_no_label_in_a_real_browser() {
     browser.until("no label at 95%", &format!("return {settled} && document.querySelector('#view-unlabeled').getAttribute('aria-current') === 'page' && document.querySelectorAll('#grid .card').length === {}", unsure.len())).await;
     assert_eq!(browser.cards().await, unsure);
     assert_eq!(browser.js("return location.search").await, "?q=-has%3Alabels&min=95&sort=name");
+    client.clone().close().await.unwrap();
+}
+
+/// On a slow link (Chromium's network emulation: 400 ms a request, 30 KB/s) the
+/// detail view shows the grid's thumbnail at once, then the screen-sized rendition,
+/// and never a box before the image it belongs to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_detail_view_shows_the_thumbnail_at_once_and_boxes_only_over_their_image() {
+    let world = World::new(1);
+    world.index();
+    add_box(&world).await;
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&format!("{}/?q=rocket", server.url)).await.unwrap();
+    browser.until("the rocket's thumbnail", "const i = document.querySelector('.card[data-key=\"photos/rocket.jpg\"] img'); return i && i.complete && i.naturalWidth > 0").await;
+    browser.throttle(Duration::from_millis(400), 30_000).await;
+    let at_once = browser.js("document.querySelector('.card[data-key=\"photos/rocket.jpg\"]').click(); const i = document.querySelector('#detail-img'); return [i.getAttribute('src'), i.complete && i.naturalWidth > 0, document.querySelectorAll('#boxes .box').length]").await;
+    assert!(at_once[0].as_str().unwrap().contains("size=320"), "the grid's thumbnail first: {at_once}");
+    assert_eq!(
+        (&at_once[1], &at_once[2]),
+        (&Value::Bool(true), &Value::from(0)),
+        "shown from the cache, no box yet: {at_once}"
+    );
+    // Until the rendition is there, no box; then the box over it.
+    let started = std::time::Instant::now();
+    let mut waited_for_it = false;
+    loop {
+        let now = browser.js("const i = document.querySelector('#detail-img'); return [i.getAttribute('src').includes('size=1024') && i.complete && i.naturalWidth > 0, document.querySelectorAll('#boxes .box').length]").await;
+        let (rendition, boxes) = (now[0].as_bool().unwrap(), now[1].as_u64().unwrap());
+        if !rendition {
+            assert_eq!(boxes, 0, "a box before its image");
+            waited_for_it = true;
+        } else if boxes == 1 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the rendition and its box: {now}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(waited_for_it, "the link was slow enough to see the thumbnail before the rendition");
+    // The emulation took: the rendition came no sooner than one request's latency.
+    assert!(started.elapsed() >= Duration::from_millis(400), "not throttled: {:?}", started.elapsed());
     client.clone().close().await.unwrap();
 }
 

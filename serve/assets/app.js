@@ -58,7 +58,7 @@ function writeUrl() {
 
 function syncControls() {
   $('q').value = state.q;
-  $('q').placeholder = state.view === 'failed' ? 'key prefix, e.g. 2024/trip/' : 'dog AND grass, -cat, "golden retriever"';
+  $('q').placeholder = state.view === 'failed' ? 'key prefix, e.g. 2024/trip/' : 'dog AND grass, -cat, name:IMG_2019';
   $('q').setAttribute('aria-label', state.view === 'failed' ? 'Filter failed objects by key prefix' : 'Search by label');
   $('min').value = String(state.min);
   $('min-out').textContent = String(state.min);

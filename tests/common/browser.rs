@@ -88,9 +88,36 @@ impl Browser {
         }
     }
 
+    /// A slow network for the page from now on (chromedriver's network conditions,
+    /// which set Chromium's DevTools network emulation): `latency` per request and
+    /// `bytes_per_second` each way.
+    pub async fn throttle(&self, latency: Duration, bytes_per_second: u64) {
+        let conditions = NetworkConditions(json!({ "network_conditions": {
+            "offline": false,
+            "latency": latency.as_millis() as u64,
+            "download_throughput": bytes_per_second,
+            "upload_throughput": bytes_per_second,
+        } }));
+        self.client.issue_cmd(conditions).await.unwrap();
+    }
+
     /// The keys of the cards in the grid.
     pub async fn cards(&self) -> Vec<String> {
         let keys = self.js("return [...document.querySelectorAll('#grid .card')].map(c => c.dataset.key)").await;
         serde_json::from_value(keys).unwrap()
+    }
+}
+
+/// `POST /session/{id}/chromium/network_conditions`, chromedriver's own command.
+#[derive(Debug)]
+struct NetworkConditions(Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/chromium/network_conditions", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
     }
 }
