@@ -2,14 +2,18 @@
 //! aws-sdk against a local endpoint speaking Rekognition's JSON protocol with AWS's
 //! documented payloads (`common::rekognition`): the TPS quota is kept and never
 //! surfaces as an error, S3 objects go by reference, documented errors keep their
-//! code.
+//! code. The stand-in is as strict as Rekognition on what a client can get wrong
+//! (the first test below shows it refusing each).
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::rekognition::FakeRekognition;
+use base64::Engine;
+use common::http::{self, Request};
+use common::rekognition::{self, FakeRekognition};
 use common::s3::Moto;
-use common::World;
+use common::{sigv4, World};
+use serde_json::{json, Value};
 
 fn rekognition_env(fake: &FakeRekognition, max_tps: f64) -> Vec<(String, String)> {
     [
@@ -102,4 +106,127 @@ fn objects_in_s3_go_by_reference_and_documented_errors_keep_their_code() {
     assert_eq!(failed["hits"][0]["key"], "cats/denied.png", "{failed}");
     assert_eq!(failed["hits"][0]["error"]["code"], "AccessDenied", "{failed}");
     assert_eq!(world.json(&["search", "\"mobile phone\"", "--json"])["total"], 2);
+}
+
+/// What a client could get wrong, sent by hand: the stand-in refuses each as
+/// Rekognition documents, so a test against it fails when the labeler errs so.
+#[test]
+fn the_stand_in_refuses_what_rekognition_refuses_in_its_documented_shapes() {
+    let fake = FakeRekognition::start(100.0);
+    let png = std::fs::read(common::examples_dir().join("chelsea.png")).unwrap();
+    let bytes = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let call = |body: Value, sign: Option<(&str, &str)>| -> (u16, Value) {
+        let mut request = Request {
+            method: "POST".into(),
+            path: "/".into(),
+            headers: vec![
+                ("host".into(), format!("127.0.0.1:{}", fake.port)),
+                ("content-type".into(), "application/x-amz-json-1.1".into()),
+                ("x-amz-target".into(), "RekognitionService.DetectLabels".into()),
+            ],
+            body: body.to_string().into_bytes(),
+        };
+        if let Some((service, secret)) = sign {
+            sigv4::sign(&mut request, service, "us-east-1", "test", secret, "20261206T080000Z");
+        }
+        let (status, reply) = http::send(fake.port, &request);
+        (status, serde_json::from_slice(&reply).unwrap())
+    };
+    let good = json!({ "Image": { "Bytes": bytes(&png) }, "Features": ["GENERAL_LABELS"], "MinConfidence": 50.0 });
+    let signed = Some(("rekognition", rekognition::SECRET));
+    for (what, body, sign, status, kind) in [
+        ("unsigned", good.clone(), None, 403, "MissingAuthenticationTokenException"),
+        ("signed for S3", good.clone(), Some(("s3", rekognition::SECRET)), 403, "InvalidSignatureException"),
+        ("a wrong secret", good.clone(), Some(("rekognition", "wrong")), 403, "InvalidSignatureException"),
+        (
+            "bytes and a reference",
+            json!({ "Image": { "Bytes": bytes(&png), "S3Object": { "Bucket": "b", "Name": "k.png" } } }),
+            signed,
+            400,
+            "InvalidParameterException",
+        ),
+        (
+            "a GIF",
+            json!({ "Image": { "Bytes": bytes(b"GIF89a\x01\x00\x01\x00") } }),
+            signed,
+            400,
+            "InvalidImageFormatException",
+        ),
+        (
+            "a PNG of 6 MB",
+            json!({ "Image": { "Bytes": bytes(&[png.as_slice(), &vec![0; 6 << 20]].concat()) } }),
+            signed,
+            400,
+            "ImageTooLargeException",
+        ),
+        (
+            "an unknown filter",
+            json!({ "Image": { "Bytes": bytes(&png) }, "Settings": { "GeneralLabels": { "LabelFilters": ["Cat"] } } }),
+            signed,
+            400,
+            "InvalidParameterException",
+        ),
+        (
+            "MinConfidence 150",
+            json!({ "Image": { "Bytes": bytes(&png) }, "MinConfidence": 150 }),
+            signed,
+            400,
+            "InvalidParameterException",
+        ),
+    ] {
+        let (got, reply) = call(body, sign);
+        assert_eq!((got, reply["__type"].as_str().unwrap_or_default()), (status, kind), "{what}: {reply}");
+        assert!(!reply["Message"].as_str().unwrap_or_default().is_empty(), "{what}: {reply}");
+    }
+    let (status, reply) = call(good, signed);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["LabelModelVersion"], "3.0");
+}
+
+/// The README's promise: what Rekognition cannot read (WebP, HEIC) is sent as a JPEG
+/// of at most 1024 px on its short side, and a wrong secret is a failure that says so.
+#[test]
+fn a_webp_and_a_heic_reach_rekognition_as_jpegs_and_a_wrong_secret_fails_naming_the_signature() {
+    let fake = FakeRekognition::start(20.0);
+    let mut world = World::new(0);
+    world.env = rekognition_env(&fake, 20.0);
+    let cat = image::open(common::examples_dir().join("chelsea.png")).unwrap().to_rgb8();
+    let wide = image::imageops::resize(&cat, 1600, 1066, image::imageops::FilterType::Triangle);
+    let mut webp = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+        .encode(wide.as_raw(), 1600, 1066, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    std::fs::write(world.photos.join("cat.webp"), &webp).unwrap();
+    let heic = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/heif/chelsea.heic");
+    std::fs::copy(heic, world.photos.join("cat.heic")).unwrap();
+    let out = world.index();
+    assert!(out.contains("labeled 2") && out.contains("failed 0"), "{out}");
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let mut sizes: Vec<(u32, u32)> = calls
+        .iter()
+        .map(|c| {
+            assert_eq!((c.status, &c.bytes[..3]), (200, &[0xFF, 0xD8, 0xFF][..]), "sent as a JPEG");
+            let jpeg = image::load_from_memory_with_format(&c.bytes, image::ImageFormat::Jpeg).unwrap();
+            (jpeg.width(), jpeg.height())
+        })
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes[0], (451, 300), "the HEIC as it is (its short side is under 1024 px)");
+    let expected_long = 1600.0 * 1024.0 / 1066.0;
+    assert!(
+        sizes[1].1 == 1024 && (f64::from(sizes[1].0) - expected_long).abs() <= 1.0,
+        "the WebP at 1024 px on its short side, its shape kept: {:?}",
+        sizes[1]
+    );
+
+    std::fs::copy(common::examples_dir().join("rocket.jpg"), world.photos.join("rocket.jpg")).unwrap();
+    world.env.retain(|(k, _)| k != "AWS_SECRET_ACCESS_KEY");
+    world.env.push(("AWS_SECRET_ACCESS_KEY".into(), "wrong".into()));
+    let out = world.index();
+    assert!(out.contains("failed 1"), "{out}");
+    let failed = world.json(&["search", "--failed", "--json"]);
+    assert_eq!(failed["hits"][0]["key"], "rocket.jpg", "{failed}");
+    let said = failed["hits"][0]["error"].to_string();
+    assert!(said.contains("InvalidSignatureException") || said.contains("signature"), "{said}");
 }

@@ -14,6 +14,7 @@ pub mod registry;
 pub mod rekognition;
 pub mod s3;
 pub mod serve;
+pub mod sigv4;
 
 use serde_json::Value;
 

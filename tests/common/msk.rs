@@ -22,6 +22,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use super::sigv4::{hex, hmac, signing_key, uri_encode};
+
 const SASL_HANDSHAKE: i16 = 17;
 const SASL_AUTHENTICATE: i16 = 36;
 const API_VERSIONS: i16 = 18;
@@ -282,32 +284,6 @@ fn bearer(message: &[u8]) -> Option<String> {
     text.split('\x01').find_map(|kv| kv.strip_prefix("auth=Bearer ")).map(str::to_string)
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    let outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    let inner_hash = Sha256::new().chain_update(&inner).chain_update(data).finalize();
-    Sha256::new().chain_update(&outer).chain_update(inner_hash).finalize().to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn uri_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Checks an MSK IAM token as MSK would: host, action, scope, freshness, signature.
 fn verify(state: &State, token: &str) -> Result<(), String> {
     let raw =
@@ -350,10 +326,7 @@ fn verify(state: &State, token: &str) -> Result<(), String> {
     let query = encoded.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
     let canonical = format!("GET\n/\n{query}\nhost:{host}\n\nhost\n{}", hex(&Sha256::digest(b"")));
     let to_sign = format!("AWS4-HMAC-SHA256\n{date}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
-    let mut key = hmac(format!("AWS4{}", state.secret).as_bytes(), day.as_bytes());
-    for part in [state.region.as_str(), "kafka-cluster", "aws4_request"] {
-        key = hmac(&key, part.as_bytes());
-    }
+    let key = signing_key(&state.secret, &day, &state.region, "kafka-cluster");
     if hex(&hmac(&key, to_sign.as_bytes())) != signature {
         return Err("signature does not match".into());
     }

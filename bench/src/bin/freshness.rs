@@ -17,6 +17,8 @@
 mod http;
 #[path = "../../../tests/common/rekognition.rs"]
 mod rekognition;
+#[path = "../../../tests/common/sigv4.rs"]
+mod sigv4;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -147,6 +147,16 @@ impl Default for OnnxOptions {
     }
 }
 
+/// A classifier's version: a digest of its weights, its labels and the names table
+/// (which changes what the labels are called, so it is part of the version).
+pub fn model_version(model: &[u8], labels: &[u8], names: &[u8]) -> String {
+    let mut digest = Sha256::new();
+    digest.update(model);
+    digest.update(labels);
+    digest.update(names);
+    digest.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
 impl OnnxLabeler {
     /// Loads the built-in model, or another classifier (`custom`). Slow (about a
     /// second): call it once, from the blocking pool or before the runtime starts.
@@ -166,12 +176,7 @@ impl OnnxLabeler {
             Some(l) => (read(l)?, Strictness::Lenient),
             None => (BUILTIN_LABELS.to_vec(), Strictness::Strict),
         };
-        // The names table changes what the labels are called: it is part of the version.
-        let mut digest = Sha256::new();
-        digest.update(&model_bytes);
-        digest.update(&label_bytes);
-        digest.update(BUILTIN_NAMES);
-        let version: String = digest.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let version = model_version(&model_bytes, &label_bytes, BUILTIN_NAMES);
         let engine = Engine::resolve(options.engine, options.onnxruntime.as_deref())?;
         let threads = options.threads.max(1);
         let shape = [1, 3, side as usize, side as usize];

@@ -126,3 +126,17 @@ fn the_classifier_the_faces_and_the_object_detector_share_a_session_between_two_
     assert_eq!(Sessions::new(4, false).faces, 4, "so do faces without the object detector");
     assert_eq!(Sessions::new(0, true), Sessions { classifier: 1, faces: 1, objects: 1, detector: 1 });
 }
+
+#[test]
+fn the_names_table_is_part_of_the_model_version() {
+    let version = model_version(BUILTIN_MODEL, BUILTIN_LABELS, BUILTIN_NAMES);
+    assert_eq!(version.len(), 12);
+    let mut renamed = BUILTIN_NAMES.to_vec();
+    renamed.extend_from_slice(b"\n");
+    assert_ne!(
+        model_version(BUILTIN_MODEL, BUILTIN_LABELS, &renamed),
+        version,
+        "a changed names table keeps stale names"
+    );
+    assert_ne!(model_version(BUILTIN_MODEL, b"[]", BUILTIN_NAMES), version);
+}
