@@ -12,8 +12,7 @@ use bucketlens_schemas::ModelInfo;
 type Change = fn(&mut Config);
 
 async fn loaded(change: Change) -> String {
-    let mut config = Config::default();
-    config.concurrency = 1;
+    let mut config = Config { concurrency: 1, ..Config::default() };
     change(&mut config);
     let settings = config.validate().unwrap();
     let labeler = LocalModel::of(&settings).load().await.unwrap();
