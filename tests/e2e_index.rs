@@ -186,7 +186,8 @@ fn a_replay_that_cannot_open_its_index_leaves_the_group_where_it_was() {
     let out = w.command(&["replay", "--group", "bucketlens-index", "--from", "earliest"]).output().unwrap();
     assert!(!out.status.success(), "the replay ran without an index");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("index"), "the error names the index: {stderr}");
+    let named = format!("the index at {} cannot be opened", w.data.join("index").display());
+    assert!(stderr.contains(&named), "the error names the index: {stderr}");
     std::fs::remove_file(w.data.join("index")).unwrap();
     assert_eq!(w.status()["groups"], groups_before, "the failed replay moved the group");
 }
@@ -269,15 +270,17 @@ fn a_labeler_killed_mid_run_does_not_label_again_what_it_had_labeled() {
 #[test]
 fn bad_arguments_fail_clearly() {
     let w = World::new(1);
-    let out = w.command(&["index", "/definitely/not/here"]).output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a folder"));
-    let out = w.command(&["index", "s3://bucket/prefix", "--watch"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --sqs QUEUE_URL"));
-    let out = w.command(&["replay", "--group", "nope", "--from", "earliest"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown group"));
-    let out = w.command(&["replay", "--group", "bucketlens-index", "--from", "yesterday"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+    let refused = |args: &[&str], said: &str| {
+        let out = w.command(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {said:?} not said: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    };
+    refused(&["index", "/definitely/not/here"], "/definitely/not/here is not a folder");
+    refused(&["index", "s3://bucket/prefix", "--watch"], "needs --sqs QUEUE_URL");
+    refused(&["replay", "--group", "nope", "--from", "earliest"], "unknown group \"nope\"");
+    refused(&["replay", "--group", "bucketlens-index", "--from", "yesterday"], "RFC 3339");
 }
 
 #[test]

@@ -674,7 +674,7 @@ print(k['AccessKeyId'], k['SecretAccessKey'])"
     let hit = &failed["hits"][0];
     assert_eq!(hit["key"], "private/cat.png", "{failed}");
     let reason = hit.to_string();
-    assert!(reason.contains("s3:GetObject") && reason.contains("locked"), "{failed}");
+    assert!(reason.contains("s3:GetObject") && reason.contains("locked/private/cat.png"), "{failed}");
 }
 
 /// The AWS settings of `moto` except its endpoint: credentials and region only.

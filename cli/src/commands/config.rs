@@ -15,11 +15,29 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Check every setting (no IO beyond reading the file); exit 1 naming each wrong one.
-    Check,
+    /// After `--`, a command line to check too, as a deployment gives it
+    /// (`config check -- replay --group bucketlens-index --from earliest`): it must
+    /// parse, required arguments and all, without running.
+    Check {
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 pub fn run(file: Option<&Path>, data_dir: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
-    let Action::Check = args.action;
+    let Action::Check { command } = args.action;
+    if !command.is_empty() {
+        use clap::Parser;
+        let line = std::iter::once("bucketlens".to_string()).chain(command.iter().cloned());
+        match crate::Cli::try_parse_from(line) {
+            Ok(_) => println!("command ok: bucketlens {}", command.join(" ")),
+            Err(e) => {
+                bucketlens_runtime::say!("the command `bucketlens {}` does not parse:", command.join(" "));
+                eprint!("{e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
     let config = ConfigFile::load(file, data_dir)?;
     match config.validate() {
         Ok(settings) => {

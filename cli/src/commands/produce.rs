@@ -37,6 +37,7 @@ pub enum Source {
     /// A report is produced once; an interrupted one resumes where it stopped.
     Inventory {
         /// The report's manifest.json (omit with --watch).
+        #[arg(required_unless_present = "watch", conflicts_with = "watch")]
         manifest: Option<String>,
         /// Follow `s3://bucket/prefix/` and produce every new report (each
         /// `manifest.checksum` marks one) until Ctrl-C.
