@@ -1,3 +1,8 @@
+//! A regression snapshot, not a measure of what is right: the labeler's own earlier
+//! output, so it only says that labels did not move. It is never rewritten in a commit
+//! that changes a model or the labeler (`scripts/check-expectations`, run by
+//! `scripts/test`, refuses that); what is right is `examples/photos/expected-labels.toml`.
+//!
 //! Labels stay the same: the top-5 labels of every example photo, their confidences
 //! within [`TOLERANCE`], and every label at the default `min-confidence` are those
 //! bucketlens gave before its engine, JPEG decoder and resize were changed for speed
