@@ -452,7 +452,10 @@ fn every_bucketlens_service_of_the_compose_file_runs_as_written_and_the_photos_b
         let args: Vec<String> = ["search", query, "--json", "--limit", "1000"].map(String::from).to_vec();
         let out = output(&mut sink.command(&args));
         if !out.status.success() {
-            return Vec::new(); // the index is not made yet
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // The index not made yet is "nothing yet"; anything else fails the test.
+            assert!(stderr.contains("does not exist"), "search {query:?} failed: {stderr}");
+            return Vec::new();
         }
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         let mut keys: Vec<String> =

@@ -118,19 +118,33 @@ drain-timeout = "10s"
         child.wait().unwrap();
     }
 
-    /// A counter of a role's /metrics (summed over its labels).
+    /// A counter of a role's /metrics (summed over its labels). A role that never
+    /// says where its metrics are (within 30 s of its start), whose endpoint does not
+    /// answer, or that has no such metric fails the test: none of those is a 0.
     fn metric(&self, role: usize, name: &str) -> f64 {
-        let err = self.stderr(role);
-        let Some(addr) = err.lines().find_map(|l| l.strip_prefix("metrics on http://")) else { return 0.0 };
-        let addr = addr.trim_end_matches("/metrics");
-        let Ok(mut conn) = TcpStream::connect(addr) else { return 0.0 };
+        let started = std::time::Instant::now();
+        let addr = loop {
+            let err = self.stderr(role);
+            if let Some(addr) = err.lines().find_map(|l| l.strip_prefix("metrics on http://")) {
+                break addr.trim_end_matches("/metrics").to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "role {role} never said where its metrics are:\n{err}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut conn = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("role {role}'s metrics at {addr}: {e}"));
         write!(conn, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
         let mut body = String::new();
         conn.read_to_string(&mut body).unwrap();
-        body.lines()
+        let values: Vec<f64> = body
+            .lines()
             .filter(|l| l.starts_with(name) && !l.starts_with('#'))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+            .collect();
+        assert!(!values.is_empty(), "role {role} has no metric {name}");
+        values.iter().sum()
     }
 
     fn status(&self, env: &[(&str, &str)]) -> Option<Value> {
@@ -437,7 +451,7 @@ fn a_duplicated_s3_event_is_labeled_once_by_a_group_of_two() {
         }
     };
     send_all();
-    k.wait_for("every image indexed", Duration::from_secs(120), |k| k.world.all_documents().len() == keys.len());
+    k.wait_for("every image indexed", Duration::from_secs(120), |k| k.world.documents_so_far().len() == keys.len());
     k.wait_caught_up(Duration::from_secs(60));
     send_all(); // the same messages again
     let skipped = |k: &KafkaWorld| {
@@ -507,7 +521,7 @@ fn a_relabel_a_version_delete_and_a_delete_in_the_same_second_all_reach_opensear
         (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap())
     };
     let top = |key: &str| -> Option<String> {
-        let docs = k.world.all_documents();
+        let docs = k.world.documents_so_far();
         let (_, labels) = docs.into_iter().find(|(k, _)| k == key)?;
         labels.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(name, _)| name)
     };
@@ -693,7 +707,7 @@ fn every_role_rides_out_a_broker_restart_and_nothing_is_lost() {
     k.wait_caught_up(Duration::from_secs(240));
     // The watcher may still be producing the last of the extra folder.
     k.wait_for("every image indexed", Duration::from_secs(120), |k| {
-        k.world.all_documents().len() == keys_of_photos(&k.world).len()
+        k.world.documents_so_far().len() == keys_of_photos(&k.world).len()
     });
     let docs = k.world.all_documents();
     let keys: Vec<String> = docs.iter().map(|(key, _)| key.clone()).collect();

@@ -358,8 +358,10 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The most confident label of `key`, for polls: none while the index is not made
+/// yet (each test's first wait is for keys to be there, so a "gone" after it is one).
 fn top_label(world: &World, key: &str) -> Option<String> {
-    let docs = world.all_documents();
+    let docs = world.documents_so_far();
     let (_, labels) = docs.into_iter().find(|(k, _)| k == key)?;
     labels.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(name, _)| name)
 }

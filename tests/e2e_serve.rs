@@ -147,12 +147,14 @@ fn assert_fits(thumbnail: (u32, u32), original: (u32, u32), size: u32) {
     assert_eq!(w >= h, original.0 >= original.1, "orientation kept");
 }
 
+/// A metric of `serve`; one it does not export fails the test (it is not a 0).
 fn metric(server: &Server, name: &str) -> f64 {
-    let text = server.get("/metrics").text();
-    text.lines()
-        .find(|l| l.starts_with(name) && !l.starts_with('#'))
-        .and_then(|l| l.split_whitespace().last())
-        .map_or(0.0, |v| v.parse().unwrap())
+    let response = server.get("/metrics");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let text = response.text();
+    let line = text.lines().find(|l| l.starts_with(name) && !l.starts_with('#'));
+    let line = line.unwrap_or_else(|| panic!("serve has no metric {name}:\n{text}"));
+    line.split_whitespace().last().unwrap().parse().unwrap()
 }
 
 #[test]

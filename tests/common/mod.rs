@@ -103,13 +103,24 @@ impl World {
         self.run(&["index", self.photos.to_str().unwrap()])
     }
 
-    /// Every document: (key, labels as name → confidence), sorted by key.
-    /// None while the index does not exist yet (polls start before the first write).
+    /// Every document: (key, labels as name → confidence), sorted by key. An index
+    /// that does not exist fails the test: it is not "no documents" (see
+    /// [`World::documents_so_far`] for polls that start before the first write).
     pub fn all_documents(&self) -> Vec<(String, Vec<(String, f64)>)> {
+        self.documents().unwrap_or_else(|| panic!("the index does not exist: no documents can be asserted"))
+    }
+
+    /// [`World::all_documents`], or none while the index does not exist yet: for polls
+    /// that start before the first write, never for asserting absence.
+    pub fn documents_so_far(&self) -> Vec<(String, Vec<(String, f64)>)> {
+        self.documents().unwrap_or_default()
+    }
+
+    fn documents(&self) -> Option<Vec<(String, Vec<(String, f64)>)>> {
         let args = ["search", "*", "--limit", "100000", "--json"];
         let out = self.command(&args).output().unwrap();
         if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("does not exist") {
-            return Vec::new();
+            return None;
         }
         assert_success(&out, &args);
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -128,7 +139,7 @@ impl World {
             })
             .collect();
         docs.sort_by(|a, b| a.0.cmp(&b.0));
-        docs
+        Some(docs)
     }
 
     /// `index PHOTOS --watch` in the background, once its backfill of `documents`
