@@ -1,6 +1,7 @@
 //! The optional COCO detector (`models/centernet/fetch`; `scripts/test` fetches it and
 //! sets CENTERNET_ONNX): people, whom the classifier cannot see, are found
-//! with boxes around them, through the real binary.
+//! with boxes around them, through the real binary, and it adds what the built-in
+//! models do not find (compared with a run without it).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -35,6 +36,24 @@ fn with_the_detector_people_are_labelled_with_bounding_boxes() {
 
     // The classifier's labels are still there.
     assert_eq!(world.json(&["search", "cat", "--json"])["hits"][0]["key"], "chelsea.png");
+
+    // What only the COCO detector adds: the same photos without it, compared. The
+    // built-in SSD already boxes the astronaut, so that alone would prove nothing;
+    // the cameraman, seen from the side, it does not box.
+    let without = World::new(1);
+    without.index();
+    let person_boxes = |world: &World, key: &str| -> usize {
+        let hits = world.json(&["search", "*", "--json", "--limit", "100"]);
+        let hit = hits["hits"].as_array().unwrap().iter().find(|h| h["key"] == key).unwrap().clone();
+        let labels = hit["labels"].as_array().unwrap();
+        labels.iter().find(|l| l["name"] == "Person").map_or(0, |l| l["instances"].as_array().unwrap().len())
+    };
+    assert_eq!(person_boxes(&without, "camera.png"), 0, "without the detector the cameraman has no person box");
+    assert!(person_boxes(&world, "camera.png") >= 1, "with it he has one");
+    assert!(
+        person_boxes(&world, "astronaut.png") > person_boxes(&without, "astronaut.png"),
+        "the detector's box is added to the built-in one"
+    );
 }
 
 #[test]
