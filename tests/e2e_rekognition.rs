@@ -31,7 +31,7 @@ fn rekognition_env(fake: &FakeRekognition, max_tps: f64) -> Vec<(String, String)
 }
 
 #[test]
-fn the_labeler_uses_the_quota_and_maps_the_documented_response_one_to_one() {
+fn the_labeler_stays_within_the_quota_and_maps_the_documented_response_one_to_one() {
     const QUOTA: f64 = 5.0;
     let fake = FakeRekognition::start(QUOTA);
     let mut world = World::new(3);

@@ -142,6 +142,12 @@ fn a_missing_bucket_or_a_bad_endpoint_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("s3://no-such-bucket/") && err.contains("NoSuchBucket"), "{err}");
+    // An endpoint where nothing listens (port 1 of loopback): the bucket and the cause.
+    let args = ["produce", "listing", "s3://photos/", "--print"];
+    let out = command(&world, &moto, &args).env("AWS_ENDPOINT_URL", "http://127.0.0.1:1").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("s3://photos/") && err.contains("Connection refused"), "{err}");
 }
 
 /// Writes an inventory report the way S3 does: gzipped CSV data files (the first in

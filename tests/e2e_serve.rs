@@ -380,7 +380,7 @@ fn errors_headers_and_limits() {
 }
 
 #[test]
-fn off_loopback_serve_needs_a_token_and_then_every_request_carries_it() {
+fn off_loopback_serve_refuses_to_start_without_a_token_and_with_one_every_request_carries_it() {
     let world = World::new(1);
     let out = world.command(&["serve", "--listen", "0.0.0.0:0"]).output().unwrap();
     assert!(!out.status.success());

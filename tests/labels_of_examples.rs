@@ -238,8 +238,16 @@ fn the_example_photos_are_found_by_what_a_person_searches_for() {
 
     // What each min-confidence shows and hides: the README's table ("How good, on the
     // example photos"), row by row. A change here is a change of that claim: change both.
-    const TABLE: [(f64, usize, usize); 8] =
-        [(20.0, 7, 7), (25.0, 7, 5), (30.0, 7, 4), (40.0, 6, 2), (50.0, 6, 2), (55.0, 6, 2), (60.0, 6, 2), (70.0, 5, 0)];
+    const TABLE: [(f64, usize, usize); 8] = [
+        (20.0, 7, 7),
+        (25.0, 7, 5),
+        (30.0, 7, 4),
+        (40.0, 6, 2),
+        (50.0, 6, 2),
+        (55.0, 6, 2),
+        (60.0, 6, 2),
+        (70.0, 5, 0),
+    ];
     let mut low = World::new(1);
     low.env.push(("BUCKETLENS_LABELER__MIN_CONFIDENCE".into(), "10".into()));
     low.env.push(("BUCKETLENS_LABELER__MAX_LABELS".into(), "200".into()));

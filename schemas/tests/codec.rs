@@ -84,7 +84,7 @@ const OLD_SCHEMA: &str = r#"{
 }"#;
 
 #[test]
-fn record_written_with_an_older_schema_reads_with_the_current_one() {
+fn a_record_of_a_schema_the_codec_does_not_know_is_refused_and_one_in_its_history_is_resolved() {
     let old = Schema::parse_str(OLD_SCHEMA).unwrap();
     let mut record = Record::new(&old).unwrap();
     record.put("bucket", "photos");
