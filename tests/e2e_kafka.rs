@@ -723,9 +723,17 @@ fn every_role_rides_out_a_broker_restart_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_schema_registry_records_are_confluent_framed_and_an_incompatible_schema_stops_start_up() {
-    let registry = common::registry::FakeRegistry::start();
+    // Confluent Cloud's path: the registry takes only its API key and secret.
+    let registry = common::registry::FakeRegistry::start_with(Some(("KEY123", "s3cr3t")));
     let mut k = KafkaWorld::new(1, 2);
     k.world.env.push(("BUCKETLENS_LOG__KAFKA__SCHEMA_REGISTRY_URL".into(), registry.url()));
+    let photos = k.world.photos.to_str().unwrap().to_string();
+    let out = k.command(&["produce", "listing", &photos]).output().unwrap();
+    assert!(!out.status.success(), "registered without credentials");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("401") && stderr.contains("Unauthorized"), "{stderr}");
+    k.world.env.push(("BUCKETLENS_LOG__KAFKA__SCHEMA_REGISTRY_USERNAME".into(), "KEY123".into()));
+    k.world.env.push(("BUCKETLENS_LOG__KAFKA__SCHEMA_REGISTRY_PASSWORD".into(), "s3cr3t".into()));
     k.produce_label_and_index();
     let images = common::example_names().len();
     assert_eq!(k.world.all_documents().len(), images, "everything flowed through Confluent-framed topics");
@@ -750,7 +758,14 @@ async fn with_a_schema_registry_records_are_confluent_framed_and_an_incompatible
         }
     }
     assert_ne!(registry.id_of("objects.changed.v1-value"), registry.id_of("images.labeled.v1-value"));
-    assert!(registry.lookups() >= 1, "the consumers never asked the registry for a writer schema");
+    // Each writer schema is looked up once per process that reads it, then cached, not
+    // once a record: the labeler reads objects.changed, and images.labeled (its ledger
+    // follows the label log); the sink reads images.labeled.
+    let (objects, labeled) =
+        (registry.id_of("objects.changed.v1-value").unwrap(), registry.id_of("images.labeled.v1-value").unwrap());
+    assert_eq!(registry.lookups_of(objects), 1, "objects.changed's schema, by the labeler");
+    assert_eq!(registry.lookups_of(labeled), 2, "images.labeled's schema, by the labeler's ledger and the sink");
+    assert_eq!(registry.lookups(), 3, "no other lookup");
 
     // A registry that finds bucketlens's schema incompatible stops the start-up, saying so.
     registry.refuse("objects.changed.v1-value");
@@ -1080,4 +1095,32 @@ fn a_replay_run_as_a_batch_array_job_is_shared_by_its_children_and_each_exits_at
         docs.iter().filter(|(key, _)| key.ends_with("/chelsea.png")).map(|(_, labels)| labels).collect();
     assert_eq!(cats.len(), 100);
     assert!(!cats[0].is_empty() && cats.iter().all(|labels| *labels == cats[0]), "{cats:?}");
+}
+
+/// The registry stand-in refuses what a registry refuses: a schema that is not Avro
+/// (422, 42201) and a request without the credentials it was given (401, 40101).
+#[test]
+fn the_registry_stand_in_refuses_a_schema_that_is_not_avro_and_a_request_without_credentials() {
+    let registry = common::registry::FakeRegistry::start_with(Some(("KEY123", "s3cr3t")));
+    let post = |body: &str, authorization: Option<&str>| {
+        let mut headers = vec![
+            ("host".to_string(), format!("127.0.0.1:{}", registry.port)),
+            ("content-type".to_string(), "application/vnd.schemaregistry.v1+json".to_string()),
+        ];
+        headers.extend(authorization.map(|a| ("authorization".to_string(), a.to_string())));
+        let request = common::http::Request {
+            method: "POST".into(),
+            path: "/subjects/s-value/versions".into(),
+            headers,
+            body: body.as_bytes().to_vec(),
+        };
+        let (status, reply) = common::http::send(registry.port, &request);
+        (status, serde_json::from_slice::<Value>(&reply).unwrap()["error_code"].clone())
+    };
+    let avro = r#"{"schema": "{\"type\": \"record\", \"name\": \"R\", \"fields\": []}"}"#;
+    let auth = "Basic S0VZMTIzOnMzY3IzdA=="; // KEY123:s3cr3t
+    assert_eq!(post(avro, None), (401, serde_json::json!(40101)));
+    assert_eq!(post(avro, Some("Basic S0VZMTIzOndyb25n")), (401, serde_json::json!(40101)), "a wrong secret");
+    assert_eq!(post(r#"{"schema": "{\"type\": \"recrod\"}"}"#, Some(auth)), (422, serde_json::json!(42201)));
+    assert_eq!(post(avro, Some(auth)).0, 200);
 }

@@ -1,8 +1,12 @@
 //! A stand-in for a Confluent Schema Registry (none can be installed here: the
 //! Confluent and Karapace servers are in none of the registries this machine reaches),
-//! speaking its documented REST API: `POST /subjects/{subject}/versions` (the same
-//! schema keeps its id; a subject marked refusing answers 409 as an incompatible
-//! schema does), `GET /schemas/ids/{id}` (404 with error code 40403 when unknown).
+//! speaking its documented REST API, as strict as the registry on what a client can
+//! get wrong: `POST /subjects/{subject}/versions` (the schema must parse as Avro, else
+//! 422 with error code 42201; the same schema keeps its id; a subject marked refusing
+//! answers 409 as an incompatible schema does), `GET /schemas/ids/{id}` (404 with
+//! error code 40403 when unknown, each lookup counted by id), and with credentials
+//! (Confluent Cloud's API key and secret) every request needs them as Basic auth (401
+//! with error code 40101 otherwise).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -17,7 +21,8 @@ struct State {
     /// Subject → the ids registered under it.
     subjects: BTreeMap<String, Vec<u32>>,
     refusing: Vec<String>,
-    lookups: u32,
+    /// Id → `GET /schemas/ids/{id}` calls.
+    lookups: BTreeMap<u32, u32>,
 }
 
 pub struct FakeRegistry {
@@ -27,11 +32,27 @@ pub struct FakeRegistry {
 
 impl FakeRegistry {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A registry that takes only requests with these Basic credentials.
+    pub fn start_with(credentials: Option<(&str, &str)>) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
+        let expected = credentials.map(|(user, password)| {
+            use base64::Engine;
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+        });
         let port = super::http::serve(move |request| {
+            let kind = "application/vnd.schemaregistry.v1+json";
+            if let Some(expected) = &expected {
+                if request.header("authorization") != Some(expected.as_str()) {
+                    let body = json!({ "error_code": 40101, "message": "Unauthorized" });
+                    return (401, kind, body.to_string());
+                }
+            }
             let (status, body) = answer(&shared, &request.method, &request.path, &request.body);
-            (status, "application/vnd.schemaregistry.v1+json", body.to_string())
+            (status, kind, body.to_string())
         });
         Self { port, state }
     }
@@ -50,9 +71,14 @@ impl FakeRegistry {
         self.state.lock().unwrap().refusing.push(subject.to_string());
     }
 
-    /// `GET /schemas/ids/{id}` calls so far.
+    /// `GET /schemas/ids/{id}` calls so far, of every id.
     pub fn lookups(&self) -> u32 {
-        self.state.lock().unwrap().lookups
+        self.state.lock().unwrap().lookups.values().sum()
+    }
+
+    /// `GET /schemas/ids/{id}` calls so far, of `id`.
+    pub fn lookups_of(&self, id: u32) -> u32 {
+        self.state.lock().unwrap().lookups.get(&id).copied().unwrap_or(0)
     }
 }
 
@@ -64,8 +90,11 @@ fn answer(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> (u16, 
             let Some(schema) =
                 serde_json::from_slice::<Value>(body).ok().and_then(|v| v["schema"].as_str().map(String::from))
             else {
-                return (422, json!({ "error_code": 42201, "message": "Invalid schema" }));
+                return (422, json!({ "error_code": 42201, "message": "Invalid schema: no schema string" }));
             };
+            if let Err(e) = apache_avro::Schema::parse_str(&schema) {
+                return (422, json!({ "error_code": 42201, "message": format!("Invalid schema: {e}") }));
+            }
             if state.refusing.iter().any(|s| s == subject) {
                 let message =
                     format!("Schema being registered is incompatible with an earlier schema for subject \"{subject}\"");
@@ -80,8 +109,8 @@ fn answer(state: &Mutex<State>, method: &str, path: &str, body: &[u8]) -> (u16, 
             (200, json!({ "id": id }))
         }
         ("GET", ["schemas", "ids", id]) => {
-            state.lookups += 1;
             let id: u32 = id.parse().unwrap_or(0);
+            *state.lookups.entry(id).or_default() += 1;
             match state.ids.iter().find(|(_, v)| **v == id) {
                 Some((schema, _)) => (200, json!({ "schema": schema })),
                 None => (404, json!({ "error_code": 40403, "message": "Schema not found" })),
