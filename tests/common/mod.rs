@@ -37,6 +37,9 @@ pub fn example_names() -> Vec<String> {
 
 /// A temp dir with `photos/` (a copy of the examples, `copies` times, in
 /// subfolders `set-N/` when `copies > 1`) and a data dir.
+/// Documents as the tests compare them: (key, labels as name → confidence).
+pub type Documents = Vec<(String, Vec<(String, f64)>)>;
+
 pub struct World {
     pub tmp: tempfile::TempDir,
     pub photos: PathBuf,
@@ -106,17 +109,17 @@ impl World {
     /// Every document: (key, labels as name → confidence), sorted by key. An index
     /// that does not exist fails the test: it is not "no documents" (see
     /// [`World::documents_so_far`] for polls that start before the first write).
-    pub fn all_documents(&self) -> Vec<(String, Vec<(String, f64)>)> {
+    pub fn all_documents(&self) -> Documents {
         self.documents().unwrap_or_else(|| panic!("the index does not exist: no documents can be asserted"))
     }
 
     /// [`World::all_documents`], or none while the index does not exist yet: for polls
     /// that start before the first write, never for asserting absence.
-    pub fn documents_so_far(&self) -> Vec<(String, Vec<(String, f64)>)> {
+    pub fn documents_so_far(&self) -> Documents {
         self.documents().unwrap_or_default()
     }
 
-    fn documents(&self) -> Option<Vec<(String, Vec<(String, f64)>)>> {
+    fn documents(&self) -> Option<Documents> {
         let args = ["search", "*", "--limit", "100000", "--json"];
         let out = self.command(&args).output().unwrap();
         if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("does not exist") {
