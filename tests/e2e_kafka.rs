@@ -695,6 +695,10 @@ fn every_role_rides_out_a_broker_restart_and_nothing_is_lost() {
     k.wait_for("labelling to start", Duration::from_secs(120), |k| {
         k.metric(label, "bucketlens_labeler_records_labeled") >= 3.0
     });
+    let roles = [("sink", sink), ("label", label), ("produce", producer)];
+    let said_before: Vec<usize> = roles.iter().map(|(_, r)| k.stderr(*r).len()).collect();
+    let labeled_before = k.metric(label, "bucketlens_labeler_records_labeled");
+    let applied_before = k.metric(sink, "bucketlens_sink_records_applied");
     k.broker.stop();
     // New images while the broker is down: the watching producer holds them.
     let extra = k.world.photos.join("extra");
@@ -702,13 +706,21 @@ fn every_role_rides_out_a_broker_restart_and_nothing_is_lost() {
     for name in common::example_names() {
         std::fs::copy(common::examples_dir().join(&name), extra.join(&name)).unwrap();
     }
-    std::thread::sleep(Duration::from_secs(3));
+    // Every role saw the outage (librdkafka's warnings of the lost broker), or this
+    // test would not show that it rode one out.
+    k.wait_for("every role to see the broker down", Duration::from_secs(60), |k| {
+        roles.iter().zip(&said_before).all(|((_, r), from)| k.stderr(*r)[*from..].contains("librdkafka"))
+    });
     k.broker.restart();
     k.wait_caught_up(Duration::from_secs(240));
     // The watcher may still be producing the last of the extra folder.
     k.wait_for("every image indexed", Duration::from_secs(120), |k| {
         k.world.documents_so_far().len() == keys_of_photos(&k.world).len()
     });
+    // And each went on after it: the producer's extra folder is indexed (below); the
+    // labeler labeled and the sink applied more than before the outage.
+    assert!(k.metric(label, "bucketlens_labeler_records_labeled") > labeled_before, "the labeler made no progress");
+    assert!(k.metric(sink, "bucketlens_sink_records_applied") > applied_before, "the sink made no progress");
     let docs = k.world.all_documents();
     let keys: Vec<String> = docs.iter().map(|(key, _)| key.clone()).collect();
     assert_eq!(keys, keys_of_photos(&k.world));

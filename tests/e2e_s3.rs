@@ -526,14 +526,21 @@ fn deleting_one_version_of_a_versioned_object_labels_the_version_now_current() {
 fn the_webhook_takes_s3_eventbridge_and_minio_bodies_with_a_token() {
     let moto = Moto::start(); // for its Python client only
     let world = World::new(1);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut webhook = command(&world, &moto, &["produce", "events", "--webhook", &addr, "--print"]);
+    // Port 0: the webhook binds a free port itself and says which.
+    let mut webhook = command(&world, &moto, &["produce", "events", "--webhook", "127.0.0.1:0", "--print"]);
     webhook.env("BUCKETLENS_EVENTS__WEBHOOK_TOKEN", "s3cret").env("BUCKETLENS_EVENTS__WEBHOOK_MAX_BODY", "20000");
-    let mut child = webhook.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = webhook.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let _webhook = Running(child);
-    wait_for("the webhook listens", || std::net::TcpStream::connect(&addr).is_ok());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "the webhook ended");
+        if let Some(rest) = line.split("webhook on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../producers/events/tests/fixtures");
     let post = |body: &str, token: &str| -> u16 {
         let script = format!(

@@ -462,7 +462,6 @@ fn live_events_announce_only_what_a_search_returns() {
     let _watch = world.watch(12);
     let server = Server::start(world.command(&["serve"]));
     let changes = events(&server);
-    std::thread::sleep(Duration::from_millis(500));
     std::fs::copy(world.photos.join("chelsea.png"), world.photos.join("new-cat.png")).unwrap();
     let event = changes.recv_timeout(Duration::from_secs(60)).expect("an event for the new file");
     assert_eq!(event["kind"], "labeled");

@@ -2,7 +2,6 @@
 //! (WebDriver) with fantoccini. `scripts/test-servers` installs both.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,19 +29,21 @@ impl Browser {
     pub async fn start() -> Self {
         let driver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
         let chromium = tool("CHROMIUM", "/usr/bin/chromium");
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(driver)
-            .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let driver = Killed(child);
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut tries = Vec::new();
+        let (driver, port) = loop {
+            let port = super::free_port();
+            let mut child = Command::new(&driver)
+                .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            match super::wait_listening(&mut child, "127.0.0.1", port, Duration::from_secs(30)) {
+                Ok(()) => break (Killed(child), port),
+                Err(status) => tries.push(format!("port {port}: {status}")),
+            }
+            assert!(tries.len() < super::PORT_TRIES, "chromedriver did not start: {tries:?}");
+        };
         let profile = tempfile::tempdir().unwrap();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(

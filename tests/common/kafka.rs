@@ -3,10 +3,9 @@
 //! `TANSU_BINARY`.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Broker {
     dir: tempfile::TempDir,
@@ -31,13 +30,21 @@ fn tansu_binary() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use super::free_port;
 
 impl Broker {
+    /// A broker on a free port of 127.0.0.1 (another, if the port found free is taken
+    /// before tansu binds it).
     pub fn start() -> Self {
-        Self::start_at("127.0.0.1", free_port())
+        let dir = tempfile::tempdir().unwrap();
+        let mut broker = Self { dir, host: "127.0.0.1".into(), port: free_port(), advertised: None, child: None };
+        let mut tries = Vec::new();
+        while let Err(status) = broker.try_spawn() {
+            tries.push(format!("port {}: {status}", broker.port));
+            assert!(tries.len() < super::PORT_TRIES, "tansu did not start: {tries:?}\n{}", broker.log());
+            broker.port = free_port();
+        }
+        broker
     }
 
     /// A broker on `host:port` (an address of a network namespace of the test's own).
@@ -61,7 +68,7 @@ impl Broker {
         format!("{}:{}", self.host, self.port)
     }
 
-    fn spawn(&mut self) {
+    fn try_spawn(&mut self) -> Result<(), std::process::ExitStatus> {
         let url = format!("tcp://{}:{}", self.host, self.port);
         let advertised = format!("tcp://{}:{}", self.host, self.advertised.unwrap_or(self.port));
         let log =
@@ -76,10 +83,14 @@ impl Broker {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect((self.host.as_str(), self.port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start: {}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
+        let child = self.child.as_mut().unwrap();
+        super::wait_listening(child, &self.host, self.port, Duration::from_secs(30))
+    }
+
+    /// Starts tansu on this broker's port; it must listen there (a restart keeps it).
+    fn spawn(&mut self) {
+        if let Err(status) = self.try_spawn() {
+            panic!("tansu did not start on {}: {status}\n{}", self.bootstrap(), self.log());
         }
     }
 

@@ -160,6 +160,42 @@ impl World {
     }
 }
 
+/// How many ports a server that must bind a given port is tried on.
+pub const PORT_TRIES: usize = 5;
+
+/// A port of 127.0.0.1 free now, for a server that must be told its port (it cannot
+/// take `:0` and say which). Another process may take it before the server binds
+/// it: start the server with [`wait_listening`], and on `Err` try another port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `host:port` answers with `child` still running: `Ok`. `Err` with its
+/// exit status when the child ended first (the port was taken before it bound it).
+pub fn wait_listening(
+    child: &mut std::process::Child,
+    host: &str,
+    port: u16,
+    within: std::time::Duration,
+) -> Result<(), std::process::ExitStatus> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(status);
+        }
+        if std::net::TcpStream::connect((host, port)).is_ok() {
+            // Answered: by the child, unless it is exiting because someone else did.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            return match child.try_wait().unwrap() {
+                Some(status) => Err(status),
+                None => Ok(()),
+            };
+        }
+        assert!(started.elapsed() < within, "nothing listens on {host}:{port} after {within:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub fn assert_success(out: &Output, args: &[&str]) {
     assert!(
         out.status.success(),

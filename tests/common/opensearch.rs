@@ -89,14 +89,16 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(target_url: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // The first listener is bound on port 0 and kept: no port found free and then
+        // taken. A restore binds the same port again.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let proxy = Self {
-            port,
+            port: listener.local_addr().unwrap().port(),
             target: target_url.trim_start_matches("http://").to_string(),
             up: Arc::new(AtomicBool::new(false)),
             connections: Arc::new(Mutex::new(Vec::new())),
         };
-        proxy.restore();
+        proxy.listen(listener);
         proxy
     }
 
@@ -105,8 +107,11 @@ impl Proxy {
     }
 
     pub fn restore(&self) {
+        self.listen(TcpListener::bind(("127.0.0.1", self.port)).unwrap());
+    }
+
+    fn listen(&self, listener: TcpListener) {
         self.up.store(true, Ordering::SeqCst);
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let (up, connections, target) = (Arc::clone(&self.up), Arc::clone(&self.connections), self.target.clone());
         std::thread::spawn(move || {

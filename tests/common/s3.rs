@@ -4,10 +4,9 @@
 //! independent of ours. `scripts/test` installs it and sets `MOTO_HOME`.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Moto {
     /// The address it listens on (127.0.0.1 unless started with [`Moto::start_at`]).
@@ -43,30 +42,34 @@ impl Moto {
     }
 
     fn start_with(env: &[(&str, String)]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        Self::start_on("127.0.0.1", port, env)
+        let mut tries = Vec::new();
+        loop {
+            let port = super::free_port();
+            match Self::start_on("127.0.0.1", port, env) {
+                Ok(moto) => return moto,
+                Err(status) => tries.push(format!("port {port}: {status}")),
+            }
+            assert!(tries.len() < super::PORT_TRIES, "moto did not start: {tries:?}");
+        }
     }
 
     /// A server on `host:port` (an address of a network namespace of the test's own).
     pub fn start_at(host: &str, port: u16) -> Self {
-        Self::start_on(host, port, &[])
+        Self::start_on(host, port, &[]).unwrap_or_else(|status| panic!("moto did not start on {host}:{port}: {status}"))
     }
 
-    fn start_on(host: &str, port: u16, env: &[(&str, String)]) -> Self {
+    /// Err when moto exited before listening (its port was taken).
+    fn start_on(host: &str, port: u16, env: &[(&str, String)]) -> Result<Self, std::process::ExitStatus> {
         let home = moto_home();
-        let child = Command::new(home.join("bin/moto_server"))
+        let mut child = Command::new(home.join("bin/moto_server"))
             .args(["-H", host, "-p", &port.to_string()])
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect((host, port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self { host: host.into(), port, child, home }
+        super::wait_listening(&mut child, host, port, Duration::from_secs(30))?;
+        Ok(Self { host: host.into(), port, child, home })
     }
 
     pub fn url(&self) -> String {

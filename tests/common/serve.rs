@@ -182,10 +182,23 @@ pub fn segment(text: &str) -> String {
 pub fn events(server: &Server) -> std::sync::mpsc::Receiver<Value> {
     let mut stream = TcpStream::connect(server.addr()).unwrap();
     write!(stream, "GET /api/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    // The answer's head comes once the server has subscribed this stream: from then on
+    // no change is missed (no fixed wait).
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "the event stream answered {status:?}");
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.trim_end().is_empty() {
+            break;
+        }
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut event = String::new();
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+        for line in reader.lines().map_while(Result::ok) {
             if let Some(name) = line.strip_prefix("event: ") {
                 event = name.to_string();
             } else if let Some(data) = line.strip_prefix("data: ") {
