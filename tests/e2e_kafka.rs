@@ -1086,7 +1086,7 @@ fn a_replay_run_as_a_batch_array_job_is_shared_by_its_children_and_each_exits_at
     }
     eprintln!("labeled per child: {labeled:?} of {total}");
     assert!(labeled.iter().filter(|n| **n > 0).count() >= 2, "the children did not share the work: {labeled:?}");
-    assert!(labeled.iter().sum::<usize>() >= total, "labeled {labeled:?} of {total}");
+    assert_eq!(labeled.iter().sum::<usize>(), total, "each object labeled once among the children: {labeled:?}");
 
     let v2 = [("BUCKETLENS_LABELER__GROUP", group)];
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -1099,6 +1099,11 @@ fn a_replay_run_as_a_batch_array_job_is_shared_by_its_children_and_each_exits_at
         assert!(Instant::now() < deadline, "the sink did not catch up: {status}");
         std::thread::sleep(Duration::from_secs(1));
     }
+    // The label log grew by exactly one record an object: no child labeled twice.
+    let status = k.status(&v2).unwrap();
+    let index = status["groups"].as_array().unwrap().iter().find(|g| g["topic"] == "images.labeled.v1").unwrap();
+    let records: i64 = index["partitions"].as_array().unwrap().iter().map(|p| p["end"].as_i64().unwrap()).sum();
+    assert_eq!(records, total as i64, "the label log: {index}");
     let docs = k.world.all_documents();
     let keys: std::collections::BTreeSet<&String> = docs.iter().map(|(key, _)| key).collect();
     assert_eq!((docs.len(), keys.len()), (total, total), "one document per object");
