@@ -10,7 +10,8 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::opensearch::{Osmem, Proxy, SigV4Gate};
+use common::gate::SigV4Gate;
+use common::opensearch::{Osmem, Proxy};
 use common::World;
 use serde_json::Value;
 
