@@ -583,6 +583,39 @@ async fn a_throttled_detail_view_shows_the_thumbnail_at_once_and_boxes_only_over
     client.clone().close().await.unwrap();
 }
 
+/// A 0-byte object (an upload that failed) in the browser: Failed lists it with its
+/// reason, its detail says it cannot be shown and offers the original, which answers
+/// with the nothing it is; the server goes on, no handler panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_byte_object_is_listed_as_failed_and_its_detail_says_why() {
+    let world = World::new(1);
+    std::fs::write(world.photos.join("empty.jpg"), b"").unwrap();
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    browser.client.goto(&format!("{}/failed", server.url)).await.unwrap();
+    let row = browser
+        .until(
+            "the 0-byte object's row",
+            "const r = document.querySelector('#failed tr[data-key=\"photos/empty.jpg\"]'); return r && r.textContent",
+        )
+        .await;
+    assert!(row.as_str().unwrap().contains("photos/empty.jpg"), "{row}");
+    browser.js("document.querySelector('#failed tr[data-key=\"photos/empty.jpg\"] a').click(); return 1").await;
+    let said = browser
+        .until("its detail", "const u = document.querySelector('#unshown'); return !u.hidden && u.textContent")
+        .await;
+    assert!(said.as_str().unwrap().starts_with("This image cannot be shown"), "{said}");
+    let original = browser
+        .js("return fetch(document.querySelector('#unshown a').href).then(r => r.arrayBuffer().then(b => [r.status, b.byteLength]))")
+        .await;
+    assert_eq!(original, serde_json::json!([200, 0]), "the original: nothing, answered normally");
+    assert_eq!(server.get("/api/search?q=cat").status, 200, "the server goes on");
+    let said: Vec<String> = server.stderr.try_iter().collect();
+    assert!(!said.iter().any(|l| l.contains("panicked")), "a handler panicked:\n{}", said.join("\n"));
+    browser.client.clone().close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phones_heic_shows_in_the_grid_and_in_the_detail_view() {
     let world = World::new(0);
