@@ -798,6 +798,8 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
     let front_port = listener.local_addr().unwrap().port();
     let broker = Broker::start_behind(front_port);
     let front = MskFront::start(listener, broker.port, "eu-west-1", "AKIDMSKTEST", "msk/test+secret");
+    // Session credentials, as ECS tasks and IRSA pods always have: the token must be sent.
+    front.require_session_token("session/token==");
     let bootstrap = front.bootstrap();
     let mut k = KafkaWorld::with_broker(
         serial,
@@ -891,6 +893,11 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
     let last = stderr.lines().rfind(|l| l.starts_with("error:")).unwrap_or_default();
     assert!(last.contains("refused to sign bucketlens in") && last.contains("signature does not match"), "{stderr}");
     assert!(front.refused().iter().any(|r| r.contains("signature does not match")), "{:?}", front.refused());
+
+    // The session token left out (a signer that drops it): refused.
+    let out = k.command(&["status"]).env_remove("AWS_SESSION_TOKEN").output().unwrap();
+    assert!(!out.status.success());
+    assert!(front.refused().iter().any(|r| r.contains("session token")), "{:?}", front.refused());
 
     // No credentials at all: start-up stops at once, saying so.
     let out =

@@ -47,6 +47,9 @@ struct State {
     renewed: AtomicUsize,
     /// Why each refused connection was refused.
     refused: Mutex<Vec<String>>,
+    /// The session token the credentials come with (ECS and IRSA credentials always
+    /// have one): a token without it is refused, as MSK refuses it.
+    session_token: Mutex<Option<String>>,
 }
 
 impl MskFront {
@@ -63,6 +66,7 @@ impl MskFront {
             signed_in: AtomicUsize::new(0),
             renewed: AtomicUsize::new(0),
             refused: Mutex::new(Vec::new()),
+            session_token: Mutex::new(None),
         });
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -79,6 +83,11 @@ impl MskFront {
     }
 
     /// From now on, connections must sign in before anything but ApiVersions.
+    /// From now on a token must carry this session token (X-Amz-Security-Token).
+    pub fn require_session_token(&self, token: &str) {
+        *self.state.session_token.lock().unwrap() = Some(token.to_string());
+    }
+
     pub fn enforce(&self) {
         self.state.enforcing.store(true, Ordering::SeqCst);
     }
@@ -318,6 +327,11 @@ fn verify(state: &State, token: &str) -> Result<(), String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     if expires != 900 || signed_at > now + 300 || signed_at + expires < now {
         return Err(format!("expired or not yet valid (signed {signed_at}, now {now}, expires {expires})"));
+    }
+    if let Some(token) = state.session_token.lock().unwrap().as_deref() {
+        if get("X-Amz-Security-Token") != token {
+            return Err("the session token is missing or another (X-Amz-Security-Token)".into());
+        }
     }
     let signature = get("X-Amz-Signature");
     params.retain(|(k, _)| k != "X-Amz-Signature" && k != "User-Agent");
