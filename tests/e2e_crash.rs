@@ -107,7 +107,7 @@ fn an_object_that_kills_the_labeler_costs_one_restart_and_fails_after_three_deat
     // A real crash (SIGABRT) while this object is in flight: every decode a header
     // could drive past memory is bounded now, so the labeler aborts on a marked
     // object when BUCKETLENS_TEST_ABORT is set.
-    std::fs::write(w.photos.join("bomb.png"), bucketlens_labeler::onnx::TEST_ABORT_MARKER).unwrap();
+    std::fs::write(w.photos.join("bomb.png"), bucketlens_labeler::local::TEST_ABORT_MARKER).unwrap();
     w.env.push(("BUCKETLENS_TEST_ABORT".into(), "1".into()));
     let index = ["index", w.photos.to_str().unwrap()];
     let out = capped(&w, &index);

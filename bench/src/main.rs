@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bucketlens_bench::{bucketlens, example_files, make_corpus, run_sampled, Sampled};
-use bucketlens_labeler::faces::Faces;
+use bucketlens_labeler::analyzers::faces::Faces;
+use bucketlens_labeler::analyzers::objects::{self, Objects};
 use bucketlens_labeler::image::{decode, prepare, resize_short_side, to_tensor_sized, INPUT_SIZE};
-use bucketlens_labeler::objects::{self, Objects};
-use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions, Sessions};
+use bucketlens_labeler::local::{LocalLabeler, LocalOptions, Sessions};
 
 fn end_to_end(binary: &Path, corpus: &Path, data: &Path, faces: bool, objects: bool) -> anyhow::Result<Sampled> {
     let mut command = Command::new(binary);
@@ -59,11 +59,11 @@ fn timed<W: Fn(usize) -> anyhow::Result<()> + Send + Sync + 'static>(
 /// it to), as the labeler runs them after its decode: each detector's own resize and
 /// box decoding included, the file's decoding not.
 fn default_models_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
-    let defaults = OnnxOptions::default();
+    let defaults = LocalOptions::default();
     // Objects on, as in the defaults, so that the classifier has the sessions it has
     // there; the labeler's own detectors are not run here.
-    let options = OnnxOptions { threads, faces: None, detector: None, ..OnnxOptions::default() };
-    let labeler = OnnxLabeler::load(None, &options)?;
+    let options = LocalOptions { threads, faces: None, detector: None, ..LocalOptions::default() };
+    let labeler = LocalLabeler::load(None, &options)?;
     let engine = labeler.engine().clone();
     let sessions = Sessions::new(threads, true);
     let faces = Faces::load(&engine, sessions.faces, defaults.faces.unwrap_or(60.0))?;
@@ -86,7 +86,7 @@ fn default_models_only(images: usize, threads: usize) -> anyhow::Result<Duration
 
 /// The ceiling: model inference alone on pre-decoded inputs, `threads` at a time.
 fn model_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
-    let options = OnnxOptions {
+    let options = LocalOptions {
         threads,
         min_confidence: 50.0,
         max_labels: 20,
@@ -94,9 +94,9 @@ fn model_only(images: usize, threads: usize) -> anyhow::Result<Duration> {
         faces: None,
         objects: None,
         detector: None,
-        ..OnnxOptions::default()
+        ..LocalOptions::default()
     };
-    let labeler = OnnxLabeler::load(None, &options)?;
+    let labeler = LocalLabeler::load(None, &options)?;
     let mut tensors = Vec::new();
     for f in example_files()? {
         let bytes = std::fs::read(&f)?;

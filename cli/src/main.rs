@@ -2,9 +2,6 @@
 //! the stage crates (producers, processors, sinks).
 
 mod commands;
-mod pipeline;
-mod progress;
-mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,28 +34,28 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Backfill SOURCE (a folder, s3://bucket/prefix, or an inventory manifest.json), label every image, index the labels.
-    Index(commands::index::Args),
+    Index(bucketlens_pipeline::index::Args),
     /// Search the index by label: `cat`, `dog AND grass`, `cat OR "golden retriever"`, `cat -dog`.
     Search(commands::search::Args),
     /// Count documents per label.
     Labels(commands::labels::Args),
     /// Move a consumer group back (to earliest or a time); with --until-end, also
     /// reprocess up to the end offsets seen at start, then exit.
-    Replay(commands::replay::Args),
+    Replay(bucketlens_pipeline::replay::Args),
     /// Rebuild the OpenSearch index into a new one from the label log while the old
     /// one serves, then move the alias to it at once (no downtime).
     Reindex(commands::reindex::Args),
     /// Label again what failed (`--failed [--code C]`), once the cause is fixed
     /// (a permission granted, an object restored).
-    Relabel(commands::relabel::Args),
+    Relabel(bucketlens_pipeline::relabel::Args),
     /// Run one labeler group member until Ctrl-C (Kafka: start as many as you like).
     Label(commands::label::Args),
     /// Run the index sink until Ctrl-C: applies images.labeled.v1 to the index.
     Sink(commands::sink::Args),
     /// Produce object changes to the log: `produce listing|inventory|events …` (--print shows them instead).
-    Produce(commands::produce::Args),
+    Produce(bucketlens_pipeline::produce::Args),
     /// Documents in the index, and each group's position and lag on the log.
-    Status(commands::status::Args),
+    Status(bucketlens_pipeline::status::Args),
     /// Serve the HTTP search API and the web UI (thumbnails, facets, boxes, live changes).
     Serve(commands::serve::Args),
     /// `config check`: name every wrong setting at once, connecting to nothing.
@@ -110,7 +107,7 @@ fn main() -> ExitCode {
         let (file, data_dir) = (cli.config, cli.data_dir);
         let role = cli.command.role();
         let load = || {
-            let mut settings = settings::Settings::load(file.as_deref(), data_dir.clone())?;
+            let mut settings = bucketlens_pipeline::settings::Settings::load(file.as_deref(), data_dir.clone())?;
             match role {
                 Some(role) => commands::config::started(role, file.as_deref(), &settings),
                 // One-shot commands do not wait for topics: they say what is missing.
@@ -121,17 +118,17 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Config(args) => commands::config::run(file.as_deref(), data_dir.clone(), args),
             Command::LabelOne(args) => commands::label::run_one(args).await,
-            Command::Index(args) => commands::index::run(&load()?, args).await,
+            Command::Index(args) => bucketlens_pipeline::index::run(&load()?, args).await,
             Command::Search(args) => commands::search::run(&load()?, args).await,
             Command::Labels(args) => commands::labels::run(&load()?, args).await,
-            Command::Replay(args) => commands::replay::run(&load()?, args).await,
+            Command::Replay(args) => bucketlens_pipeline::replay::run(&load()?, args).await,
             Command::Reindex(args) => commands::reindex::run(&load()?, args).await,
-            Command::Relabel(args) => commands::relabel::run(&load()?, args).await,
-            Command::Status(args) => commands::status::run(&load()?, args).await,
+            Command::Relabel(args) => bucketlens_pipeline::relabel::run(&load()?, args).await,
+            Command::Status(args) => bucketlens_pipeline::status::run(&load()?, args).await,
             Command::Serve(args) => commands::serve::run(&load()?, args).await,
             Command::Label(args) => commands::label::run(&load()?, args).await,
             Command::Sink(args) => commands::sink::run(&load()?, args).await,
-            Command::Produce(args) => commands::produce::run(&load()?, args).await,
+            Command::Produce(args) => bucketlens_pipeline::produce::run(&load()?, args).await,
         }
     });
     match result {

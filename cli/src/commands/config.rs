@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::settings::{Backend, ConfigFile, Settings};
+use bucketlens_pipeline::settings::{Backend, ConfigFile, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -77,5 +77,5 @@ fn summary(settings: &Settings) -> String {
         Backend::Kafka => format!("Kafka at {}", settings.log.kafka.brokers),
     };
     let labeler = settings.labeler.backend.describe();
-    format!("{log} · labeler: {labeler} · index: {}", crate::pipeline::index_location(settings))
+    format!("{log} · labeler: {labeler} · index: {}", bucketlens_pipeline::wiring::index_location(settings))
 }

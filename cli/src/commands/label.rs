@@ -9,8 +9,8 @@ use bucketlens_labeler::Metrics;
 use bucketlens_runtime::log::Until;
 use bucketlens_schemas::topics;
 
-use crate::pipeline::{self, Member};
-use crate::settings::Settings;
+use bucketlens_pipeline::settings::Settings;
+use bucketlens_pipeline::wiring::{self, Member};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,13 +25,13 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     settings.labeler.force = args.force;
     let settings = &settings;
     let shutdown = bucketlens_runtime::shutdown::on_signals();
-    let log = pipeline::open_log(settings).await?;
-    let parts = (pipeline::object_sources(settings).await?, pipeline::load_labeler(settings).await?);
+    let log = wiring::open_log(settings).await?;
+    let parts = (wiring::object_sources(settings).await?, wiring::load_labeler(settings).await?);
     let metrics = Arc::new(Metrics::default());
     let group = (settings.labeler.group.as_str(), topics::OBJECTS_CHANGED);
     let member = Member::start(settings, &log, group, |r| metrics.register(r), &shutdown).await?;
     bucketlens_runtime::say!("labeler group {}: labelling records of {} (Ctrl-C to stop)", group.0, group.1);
-    let stage = pipeline::spawn_labeler(settings, log, parts, Arc::clone(&metrics), Until::Shutdown, &shutdown);
+    let stage = wiring::spawn_labeler(settings, log, parts, Arc::clone(&metrics), Until::Shutdown, &shutdown);
     member.finish(stage).await?;
     let (labeled, failed, removed) = (metrics.labeled.get(), metrics.failed.get(), metrics.removed.get());
     let unchanged = metrics.skipped.get(bucketlens_labeler::stage::UNCHANGED);

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use bucketlens_index::{Expr, SearchRequest};
 use serde_json::json;
 
-use crate::pipeline;
-use crate::settings::Settings;
+use bucketlens_pipeline::settings::Settings;
+use bucketlens_pipeline::wiring;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let index = pipeline::open_existing_index(settings).await?;
+    let index = wiring::open_existing_index(settings).await?;
     let mut request = SearchRequest::new(Expr::parse(&args.query).map_err(anyhow::Error::msg)?);
     request.bucket = args.bucket;
     request.prefix = args.prefix;

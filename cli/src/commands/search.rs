@@ -7,8 +7,8 @@ use bucketlens_runtime::text::escape_controls;
 use serde_json::json;
 
 use super::pct;
-use crate::pipeline;
-use crate::settings::Settings;
+use bucketlens_pipeline::settings::Settings;
+use bucketlens_pipeline::wiring;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,10 +35,10 @@ pub struct Args {
     #[arg(long)]
     model_version: Option<String>,
     /// Only objects modified at or after this time (RFC 3339, e.g. 2024-06-01T00:00:00Z).
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = bucketlens_pipeline::replay::parse_time)]
     modified_after: Option<i64>,
     /// Only objects modified at or before this time (RFC 3339).
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = bucketlens_pipeline::replay::parse_time)]
     modified_before: Option<i64>,
     /// Only objects of at least this many bytes.
     #[arg(long)]
@@ -62,7 +62,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     if !(0.0..=100.0).contains(&args.min_confidence) {
         anyhow::bail!("--min-confidence must be between 0 and 100");
     }
-    let index = pipeline::open_existing_index(settings).await?;
+    let index = wiring::open_existing_index(settings).await?;
     let mut request = SearchRequest::new(query.clone());
     request.min_confidence = args.min_confidence;
     request.bucket = args.bucket;
@@ -102,13 +102,6 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
 
 fn parse_sort(text: &str) -> Result<Sort, String> {
     Sort::parse(text).ok_or_else(|| format!("expected relevance, name, newest or oldest, got {text:?}"))
-}
-
-/// An RFC 3339 time as milliseconds since the epoch.
-pub fn parse_time(text: &str) -> Result<i64, String> {
-    let at = humantime::parse_rfc3339_weak(text)
-        .map_err(|e| format!("expected an RFC 3339 time such as 2024-06-01T00:00:00Z: {e}"))?;
-    Ok(at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
 }
 
 /// The labels asked for first, then the most confident others; 6 in all.

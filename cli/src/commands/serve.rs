@@ -8,9 +8,9 @@ use std::sync::Arc;
 use bucketlens_runtime::config::ConfigError;
 use bucketlens_serve::{Parts, StatusFn};
 
-use super::status;
-use crate::pipeline;
-use crate::settings::Settings;
+use bucketlens_pipeline::settings::Settings;
+use bucketlens_pipeline::status;
+use bucketlens_pipeline::wiring;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,9 +28,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     config.validate().and_then(|()| config.check_exposure()).map_err(ConfigError::Invalid)?;
     let shutdown = bucketlens_runtime::shutdown::on_signals();
-    let index = pipeline::open_index_reader(settings).await?;
-    let log = pipeline::open_log(settings).await?;
-    let source = pipeline::object_sources(settings).await?;
+    let index = wiring::open_index_reader(settings).await?;
+    let log = wiring::open_log(settings).await?;
+    let source = wiring::object_sources(settings).await?;
     let status: StatusFn = {
         let (settings, log, index) = (settings.clone(), Arc::clone(&log), Arc::clone(&index));
         let local = status::index_here(&settings);
@@ -59,7 +59,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let listening = if host == bound { String::new() } else { format!("listening on {bound}; ") };
     bucketlens_runtime::say!(
         "serving the index {} on http://{host}/ ({listening}Ctrl-C stops)",
-        pipeline::index_location(settings)
+        wiring::index_location(settings)
     );
     server.await??;
     Ok(ExitCode::SUCCESS)

@@ -8,16 +8,16 @@ use bucketlens_index::Metrics;
 use bucketlens_runtime::log::Until;
 use bucketlens_schemas::topics;
 
-use crate::pipeline::{self, Member};
-use crate::settings::Settings;
+use bucketlens_pipeline::settings::Settings;
+use bucketlens_pipeline::wiring::{self, Member};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 pub async fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
     let shutdown = bucketlens_runtime::shutdown::on_signals();
-    let log = pipeline::open_log(settings).await?;
-    let index = pipeline::open_index_writer(settings).await?;
+    let log = wiring::open_log(settings).await?;
+    let index = wiring::open_index_writer(settings).await?;
     let metrics = Arc::new(Metrics::default());
     let group = (settings.index.group.as_str(), topics::IMAGES_LABELED);
     let member = Member::start(settings, &log, group, |r| metrics.register(r), &shutdown).await?;
@@ -25,9 +25,9 @@ pub async fn run(settings: &Settings, _args: Args) -> anyhow::Result<ExitCode> {
         "index sink group {}: indexing {} into {}",
         group.0,
         group.1,
-        pipeline::index_location(settings)
+        wiring::index_location(settings)
     );
-    let stage = pipeline::spawn_sink(settings, log, index, Arc::clone(&metrics), Until::Shutdown, &shutdown);
+    let stage = wiring::spawn_sink(settings, log, index, Arc::clone(&metrics), Until::Shutdown, &shutdown);
     member.finish(stage).await?;
     bucketlens_runtime::say!(
         "index sink stopped: {} records applied, {} stale",

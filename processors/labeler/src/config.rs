@@ -7,8 +7,8 @@ use std::time::Duration;
 use bucketlens_runtime::config::{Invalid, Problems};
 use serde::{Deserialize, Serialize};
 
+use crate::analyzers::classifier::ModelFiles;
 use crate::engine::EngineChoice;
-use crate::onnx::ModelFiles;
 use crate::rekognition::RekognitionConfig;
 
 /// Which labeler runs.

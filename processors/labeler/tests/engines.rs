@@ -8,14 +8,14 @@ mod common;
 use std::path::PathBuf;
 
 use bucketlens_labeler::engine::{Engine, EngineChoice};
-use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
+use bucketlens_labeler::local::{LocalLabeler, LocalOptions};
 use bucketlens_labeler::{LabelSet, Labeler};
 
-fn labeler(engine: EngineChoice) -> OnnxLabeler {
+fn labeler(engine: EngineChoice) -> LocalLabeler {
     let detector = std::env::var_os("CENTERNET_ONNX")
         .expect("the engine tests run the detector too: run them with scripts/test, which fetches it");
-    let options = OnnxOptions { detector: Some((detector.into(), 40.0)), ..common::options(engine) };
-    OnnxLabeler::load(None, &options).unwrap()
+    let options = LocalOptions { detector: Some((detector.into(), 40.0)), ..common::options(engine) };
+    LocalLabeler::load(None, &options).unwrap()
 }
 
 fn examples() -> Vec<(String, Vec<u8>)> {
@@ -75,8 +75,8 @@ async fn onnxruntime_and_tract_give_the_same_top_labels_within_half_a_point() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn photos_labeled_at_once_on_shared_detector_sessions_get_the_labels_of_one_at_a_time() {
     let labeler = |threads| {
-        let options = OnnxOptions { threads, ..common::options(EngineChoice::Onnxruntime) };
-        std::sync::Arc::new(OnnxLabeler::load(None, &options).unwrap())
+        let options = LocalOptions { threads, ..common::options(EngineChoice::Onnxruntime) };
+        std::sync::Arc::new(LocalLabeler::load(None, &options).unwrap())
     };
     let (one, four) = (labeler(1), labeler(4));
     let photos = examples();

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bucketlens_labeler::engine::EngineChoice;
-use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
+use bucketlens_labeler::local::{LocalLabeler, LocalOptions};
 use bucketlens_labeler::Labeler;
 
 /// Largest difference allowed in a top-5 label's confidence, in points (0–100).
@@ -68,11 +68,11 @@ fn compare(photo: &str, was: &[(String, f32)], now: &[(String, f32)]) -> Result<
     Ok(worst)
 }
 
-fn labeler(engine: EngineChoice) -> OnnxLabeler {
+fn labeler(engine: EngineChoice) -> LocalLabeler {
     // The table is of the classifier and faces (what labeled before the speed work);
     // the object detector came after it.
-    let options = OnnxOptions { objects: None, ..common::options(engine) };
-    OnnxLabeler::load(None, &options).unwrap()
+    let options = LocalOptions { objects: None, ..common::options(engine) };
+    LocalLabeler::load(None, &options).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bucketlens_index::{DocState, Index, TantivyIndex};
-use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
+use bucketlens_labeler::local::{LocalLabeler, LocalOptions};
 use bucketlens_labeler::{Config, Labeler, Ledger, Metrics, Settings};
 use bucketlens_runtime::bucket::{etag_of, LocalDir};
 use bucketlens_runtime::log::{EmbeddedLog, Log, OutRecord, Position, Until};
@@ -28,23 +28,23 @@ fn example(name: &str) -> PathBuf {
 /// One labeler generation: its settings and its model (the second one keeps fewer labels).
 struct Generation {
     settings: Settings,
-    labeler: Arc<OnnxLabeler>,
+    labeler: Arc<LocalLabeler>,
 }
 
 fn generation(group: &str, min_confidence: f32) -> Generation {
     let mut settings = Config::default().validate().unwrap();
     settings.group = group.into();
     settings.min_confidence = min_confidence;
-    let options = OnnxOptions {
+    let options = LocalOptions {
         threads: 1,
         min_confidence,
         max_labels: 20,
         max_pixels: 100_000_000,
         faces: None,
         detector: None,
-        ..OnnxOptions::default()
+        ..LocalOptions::default()
     };
-    Generation { settings, labeler: Arc::new(OnnxLabeler::load(None, &options).unwrap()) }
+    Generation { settings, labeler: Arc::new(LocalLabeler::load(None, &options).unwrap()) }
 }
 
 struct World {

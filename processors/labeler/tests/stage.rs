@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bucketlens_labeler::onnx::{OnnxLabeler, OnnxOptions};
+use bucketlens_labeler::local::{LocalLabeler, LocalOptions};
 use bucketlens_labeler::stage::{run, Stage};
 use bucketlens_labeler::{Config, Metrics};
 use bucketlens_runtime::bucket::LocalDir;
@@ -49,16 +49,16 @@ async fn shutdown_with_records_queued_behind_a_key_commits_only_finished_work() 
     log.produce(topics::OBJECTS_CHANGED, (0..40).map(|i| change("cat.png", i)).collect()).await.unwrap();
 
     let settings = Config::default().validate().unwrap();
-    let options = OnnxOptions {
+    let options = LocalOptions {
         threads: 2,
         min_confidence: 50.0,
         max_labels: 20,
         max_pixels: 100_000_000,
         faces: Some(60.0),
         detector: None,
-        ..OnnxOptions::default()
+        ..LocalOptions::default()
     };
-    let labeler = Arc::new(OnnxLabeler::load(None, &options).unwrap());
+    let labeler = Arc::new(LocalLabeler::load(None, &options).unwrap());
     let source = Arc::new(LocalDir::new(&photos).unwrap());
     let stage = |metrics: Arc<Metrics>| Stage {
         settings: settings.clone(),
@@ -102,21 +102,21 @@ async fn an_undecodable_record_goes_to_the_dlq_and_the_rest_are_labeled() {
         .unwrap();
 
     let settings = Config::default().validate().unwrap();
-    let options = OnnxOptions {
+    let options = LocalOptions {
         threads: 1,
         min_confidence: 50.0,
         max_labels: 20,
         max_pixels: 100_000_000,
         faces: Some(60.0),
         detector: None,
-        ..OnnxOptions::default()
+        ..LocalOptions::default()
     };
     let metrics = Arc::new(Metrics::default());
     let stage = Stage {
         settings: settings.clone(),
         log: Arc::new(log.clone()) as Arc<dyn Log>,
         source: Arc::new(LocalDir::new(&photos).unwrap()),
-        labeler: Arc::new(OnnxLabeler::load(None, &options).unwrap()),
+        labeler: Arc::new(LocalLabeler::load(None, &options).unwrap()),
         metrics: metrics.clone(),
         ledger: bucketlens_labeler::Ledger::open(None).unwrap(),
         isolation: None,

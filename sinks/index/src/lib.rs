@@ -10,6 +10,8 @@
 //!   paging in the order OpenSearch's `search_after` gives);
 //! - [`opensearch`]: an OpenSearch cluster, same semantics;
 //! - [`stage`]: the consumer loop: batch → write (durable) → commit offsets;
+//! - [`reindex`]: the blue/green rebuild of an OpenSearch index from the label log,
+//!   moving the alias at once;
 //! - [`metrics`]: the sink's counters.
 //!
 //! A record's key (`bucket/key`) becomes the document id (its SHA-256, see
@@ -24,6 +26,7 @@ pub mod index;
 pub mod metrics;
 pub mod opensearch;
 pub mod query;
+pub mod reindex;
 pub mod stage;
 pub mod tantivy;
 pub mod version;

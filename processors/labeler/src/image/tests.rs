@@ -1,3 +1,5 @@
+use super::jpeg::{decode_scaled, decode_turbo, jpeg_coefficient_bytes, jpeg_scale};
+use super::png::{Boxes, PNG_MAX_OUTPUT_PIXELS};
 use super::*;
 
 fn example(name: &str) -> Vec<u8> {
@@ -175,9 +177,9 @@ fn what_a_png_header_can_make_the_decoder_hold_is_bounded() {
     // pixels make rows of 22 MiB.
     let mut bytes = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut bytes, 3_000_000, 1);
-        encoder.set_color(png::ColorType::Rgba);
-        encoder.set_depth(png::BitDepth::Sixteen);
+        let mut encoder = ::png::Encoder::new(&mut bytes, 3_000_000, 1);
+        encoder.set_color(::png::ColorType::Rgba);
+        encoder.set_depth(::png::BitDepth::Sixteen);
         let mut writer = encoder.write_header().unwrap();
         writer.write_image_data(&vec![0; 3_000_000 * 8]).unwrap();
     }

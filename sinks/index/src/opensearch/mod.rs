@@ -18,6 +18,7 @@
 //!   is returned as rejected (the sink sends it to the DLQ with the reason).
 
 mod credentials;
+mod doc;
 mod mapping;
 mod query;
 
@@ -25,19 +26,19 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bucketlens_schemas::{document_id, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo};
+use bucketlens_schemas::{document_id, ImageLabeled};
 use opensearch::auth::Credentials;
 use opensearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use opensearch::http::{Method, Url};
 use opensearch::OpenSearch;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use crate::config::OpenSearchConfig;
-use crate::index::{DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
+use crate::index::{Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
 use crate::version::{judge, Decision, Version};
+use doc::{Doc, Pending, Stored};
 
 /// Rounds of conflict or throttling retries within one `write` before it gives up
 /// (retryably: the sink then retries the whole batch with its own backoff).
@@ -47,118 +48,6 @@ const WRITE_ROUNDS: u32 = 6;
 pub struct OpenSearchIndex {
     client: OpenSearch,
     config: OpenSearchConfig,
-}
-
-/// A label as stored: the record's label plus its lowercased name and aliases, which
-/// label queries match (labels match case-insensitively, as in the embedded index).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct DocLabel {
-    #[serde(flatten)]
-    label: Label,
-    name_lc: String,
-    #[serde(default)]
-    aliases_lc: Vec<String>,
-}
-
-/// A document's `_source`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Doc {
-    bucket: String,
-    key: String,
-    state: DocState,
-    #[serde(default)]
-    labels: Vec<DocLabel>,
-    /// Label names, for label counts (terms aggregation).
-    #[serde(default)]
-    label: Vec<String>,
-    #[serde(default)]
-    parents: Vec<String>,
-    size: Option<i64>,
-    last_modified: Option<i64>,
-    etag: Option<String>,
-    version_id: Option<String>,
-    sequencer: Option<String>,
-    image: Option<ImageProperties>,
-    model: ModelInfo,
-    labeled_at: i64,
-    error: Option<LabelError>,
-}
-
-impl Doc {
-    fn of(record: &ImageLabeled) -> Self {
-        let state = match record.kind {
-            LabelKind::Labeled => DocState::Labeled,
-            LabelKind::Failed => DocState::Failed,
-            LabelKind::Removed => DocState::Removed,
-        };
-        let tombstone = state == DocState::Removed;
-        let labels: Vec<DocLabel> = if tombstone {
-            Vec::new()
-        } else {
-            record
-                .labels
-                .iter()
-                .map(|l| DocLabel {
-                    label: l.clone(),
-                    name_lc: l.name.to_lowercase(),
-                    aliases_lc: l.aliases.iter().map(|a| a.to_lowercase()).collect(),
-                })
-                .collect()
-        };
-        let mut parents: Vec<String> = labels.iter().flat_map(|l| l.label.parents.iter().cloned()).collect();
-        parents.sort();
-        parents.dedup();
-        Self {
-            bucket: record.bucket.clone(),
-            key: record.key.clone(),
-            state,
-            label: labels.iter().map(|l| l.label.name.clone()).collect(),
-            labels,
-            parents,
-            size: record.size,
-            last_modified: record.last_modified,
-            etag: record.etag.clone(),
-            version_id: record.version_id.clone(),
-            sequencer: record.sequencer.clone(),
-            image: if tombstone { None } else { record.image.clone() },
-            model: record.model.clone(),
-            labeled_at: record.labeled_at,
-            error: if tombstone { None } else { record.error.clone() },
-        }
-    }
-
-    fn hit(self, id: String) -> Hit {
-        Hit {
-            id,
-            bucket: self.bucket,
-            key: self.key,
-            state: self.state,
-            labels: self.labels.into_iter().map(|l| l.label).collect(),
-            size: self.size,
-            last_modified: self.last_modified,
-            etag: self.etag,
-            version_id: self.version_id,
-            sequencer: self.sequencer,
-            image: self.image,
-            model: self.model,
-            labeled_at: self.labeled_at,
-            error: self.error,
-        }
-    }
-}
-
-/// What a document holds now: its version and the tokens a conditional write needs.
-#[derive(Debug, Clone)]
-struct Stored {
-    version: Version,
-    seq_no: i64,
-    primary_term: i64,
-}
-
-/// The records of one document in a batch, in log order.
-struct Pending {
-    id: String,
-    records: Vec<ImageLabeled>,
 }
 
 /// An HTTP failure, classified.

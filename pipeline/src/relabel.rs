@@ -15,8 +15,8 @@ use bucketlens_runtime::log::OutRecord;
 use bucketlens_schemas::{record_key, topics, AvroRecord, ChangeKind, ChangeSource, ObjectChanged};
 use tokio::sync::watch;
 
-use crate::pipeline::{self, Counters};
 use crate::settings::{Backend, Settings};
+use crate::wiring::{self, Counters};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -70,13 +70,13 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let embedded = settings.log.backend == Backend::Embedded;
     let index = match embedded {
-        true => pipeline::open_index_writer(settings).await?,
-        false => pipeline::open_existing_index(settings).await?,
+        true => wiring::open_index_writer(settings).await?,
+        false => wiring::open_existing_index(settings).await?,
     };
     let changes = failed_changes(&*index, args.code.as_deref()).await?;
-    let log = pipeline::open_log(settings).await?;
+    let log = wiring::open_log(settings).await?;
     let labeling = match embedded {
-        true => Some((pipeline::object_sources(settings).await?, pipeline::load_labeler(settings).await?)),
+        true => Some((wiring::object_sources(settings).await?, wiring::load_labeler(settings).await?)),
         false => None,
     };
     let count = changes.len();
@@ -94,8 +94,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let counters = Counters::default();
     let (_done_tx, done_rx) = watch::channel(true);
-    let stages =
-        pipeline::start(settings, log, Arc::clone(&index), Some(labeling), &counters, Some(done_rx), &shutdown);
+    let stages = wiring::start(settings, log, Arc::clone(&index), Some(labeling), &counters, Some(done_rx), &shutdown);
     stages.join().await?;
     let l = &counters.labeler;
     println!(

@@ -5,18 +5,22 @@
 //!
 //! Each class found becomes a label with one instance and box per object, shaped as
 //! the classifier's label of that name (parents, aliases, category), with its parents
-//! as labels too, the way Rekognition returns them ([`crate::detector::merge`]).
+//! as labels too, the way Rekognition returns them ([`super::boxes::merge`]).
+//!
+//! It sees only its 23 classes ([`CLASSES`]), in the whole image stretched to 300×300:
+//! small objects in a large photo are often missed.
 
 use std::sync::Arc;
 
-use crate::detector::{corners_box, suppress, Detection};
+use super::boxes::{corners_box, suppress, Detection};
+use super::{Analyzer, Naming, Picture};
 use crate::engine::{Engine, Net, Output};
 use crate::image::resize_rgb;
-use crate::labeler::{LabelFailure, ModelError};
+use crate::labeler::{LabelFailure, LabelSet, ModelError};
 use bucketlens_schemas::error_codes;
 use image::RgbImage;
 
-static BUILTIN_OBJECTS: &[u8] = include_bytes!("../../../models/ssd-oidv4/ssd_mobilenetv2_oidv4.onnx");
+static BUILTIN_OBJECTS: &[u8] = include_bytes!("../../../../models/ssd-oidv4/ssd_mobilenetv2_oidv4.onnx");
 
 /// The detector's input side: the whole image is stretched to 300×300, as MediaPipe
 /// does for this model (it was trained so; a box stretched back is the object's).
@@ -74,7 +78,7 @@ pub struct Objects {
 
 impl Objects {
     /// The built-in detector, with `sessions` ONNX Runtime sessions (see
-    /// [`crate::onnx::Sessions`] for how many). Slow-ish (a few hundred ms): call it once.
+    /// [`crate::local::Sessions`] for how many). Slow-ish (a few hundred ms): call it once.
     pub fn load(engine: &Engine, sessions: usize, min_confidence: f32) -> Result<Self, ModelError> {
         let side = SIDE as usize;
         let (net, digest) =
@@ -94,6 +98,22 @@ impl Objects {
         }
         let (boxes, logits) = split_outputs(self.net.run(tensor)?, self.anchors.len())?;
         Ok(decode(&self.anchors, &boxes, &logits, self.min_confidence))
+    }
+}
+
+impl Analyzer for Objects {
+    fn model(&self) -> (&str, &str) {
+        ("ssd-oidv4", &self.digest)
+    }
+
+    /// The whole image is stretched to its 300×300.
+    fn side(&self) -> u32 {
+        SIDE
+    }
+
+    fn analyze(&self, picture: &Picture<'_>, naming: &Naming, found: &mut LabelSet) -> Result<(), LabelFailure> {
+        naming.add_detections(&mut found.labels, self.detect(picture.rgb)?);
+        Ok(())
     }
 }
 

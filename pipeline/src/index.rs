@@ -21,9 +21,9 @@ use bucketlens_runtime::text::escape_controls;
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
 
-use crate::pipeline::{self, Counters};
 use crate::progress;
 use crate::settings::Settings;
+use crate::wiring::{self, Counters};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -142,9 +142,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         None => Some(local_root(&args.source)?),
     };
     let shutdown = bucketlens_runtime::shutdown::on_signals();
-    let log = pipeline::open_log(settings).await?;
-    let index = pipeline::open_index_writer(settings).await?;
-    let labeler = pipeline::load_labeler(settings).await?;
+    let log = wiring::open_log(settings).await?;
+    let index = wiring::open_index_writer(settings).await?;
+    let labeler = wiring::load_labeler(settings).await?;
     let fingerprint = bucketlens_labeler::ledger::fingerprint(&settings.labeler, labeler.model());
     let state = State::open(Some(&settings.listing_path()))?;
     let (backfill, objects): (Backfill, Arc<dyn ObjectSource>) = match (&s3_url, &root) {
@@ -163,13 +163,13 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
                 settings.inventory.clone(),
                 settings.data_dir.join("tmp"),
             );
-            (Backfill::Inventory(producer, location), pipeline::object_sources(settings).await?)
+            (Backfill::Inventory(producer, location), wiring::object_sources(settings).await?)
         }
         (Some(url), _) => {
             let client = bucketlens_runtime::aws::s3_client(&settings.s3).await;
             let output = Output::Log(Arc::clone(&log));
             let lister = S3Lister::new(client, url.clone(), output, state.clone(), settings.listing.clone());
-            (Backfill::S3(lister), pipeline::object_sources(settings).await?)
+            (Backfill::S3(lister), wiring::object_sources(settings).await?)
         }
         (None, Some(root)) => {
             let source = folder(root, args.bucket.as_deref(), &state)?;
@@ -191,7 +191,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let counters = Counters::default();
     let (synced_tx, synced_rx) = watch::channel(false);
     let until = (!args.watch).then_some(synced_rx);
-    let stages = pipeline::start(
+    let stages = wiring::start(
         settings,
         Arc::clone(&log),
         index.clone() as Arc<dyn Index>,
@@ -203,9 +203,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
 
     // Work left by an interrupted run counts towards this one.
     let totals = Arc::new(progress::Totals::default());
-    let backlog = pipeline::lag(&*log, &settings.index.group, topics::IMAGES_LABELED).await?;
+    let backlog = wiring::lag(&*log, &settings.index.group, topics::IMAGES_LABELED).await?;
     totals.total.store(
-        backlog + pipeline::lag(&*log, &settings.labeler.group, topics::OBJECTS_CHANGED).await?,
+        backlog + wiring::lag(&*log, &settings.labeler.group, topics::OBJECTS_CHANGED).await?,
         Ordering::Relaxed,
     );
     let stop_progress = tokio_util::sync::CancellationToken::new();

@@ -21,8 +21,8 @@ use bucketlens_runtime::log::{Position, Until};
 use bucketlens_schemas::topics;
 use tokio::sync::watch;
 
-use crate::pipeline::{self, Counters, Stages};
 use crate::settings::{Backend, Settings};
+use crate::wiring::{self, Counters, Stages};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -49,7 +49,7 @@ fn position(from: &str) -> anyhow::Result<Position> {
     match from {
         "earliest" => Ok(Position::Earliest),
         "end" | "latest" => Ok(Position::End),
-        time => super::search::parse_time(time)
+        time => crate::replay::parse_time(time)
             .map(Position::Timestamp)
             .map_err(|e| anyhow::anyhow!("--from {time:?}: expected earliest, end or an RFC 3339 time ({e})")),
     }
@@ -83,16 +83,16 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     settings.labeler.force = args.force;
     let settings = &settings;
     let shutdown = bucketlens_runtime::shutdown::on_signals();
-    let log = pipeline::open_log(settings).await?;
+    let log = wiring::open_log(settings).await?;
     // Every IO part this replay runs on is opened and checked before any offset
     // moves: a replay that cannot run leaves the group where it was.
     let runs_here = args.until_end || embedded;
     let labeling = match runs_here && relabel {
-        true => Some((pipeline::object_sources(settings).await?, pipeline::load_labeler(settings).await?)),
+        true => Some((wiring::object_sources(settings).await?, wiring::load_labeler(settings).await?)),
         false => None,
     };
     let index = match runs_here && (embedded || !relabel) {
-        true => Some(pipeline::open_index_writer(settings).await?),
+        true => Some(wiring::open_index_writer(settings).await?),
         false => None,
     };
     if let Some(to) = to {
@@ -100,7 +100,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             true => log.reset_group_anyway(&args.group, topic, to).await?,
             false => log.reset_group(&args.group, topic, to).await?,
         };
-        let lag = pipeline::lag(&*log, &args.group, topic).await?;
+        let lag = wiring::lag(&*log, &args.group, topic).await?;
         bucketlens_runtime::say!(
             "group {} on {topic} moved to {:?}: {lag} offsets to reprocess (a compacted topic holds fewer \
              records there; the summary counts the records read)",
@@ -119,16 +119,16 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let stages = match (labeling, index) {
         (labeling, Some(index)) if embedded => {
             let (_done_tx, done_rx) = watch::channel(true);
-            pipeline::start(settings, log, index, labeling, &counters, Some(done_rx), &shutdown)
+            wiring::start(settings, log, index, labeling, &counters, Some(done_rx), &shutdown)
         }
         // Kafka: one stage, the group's own, as a temporary member.
         (Some(parts), _) => {
             let until = Until::EndOffsets(log.watermarks(topic).await?);
-            Stages::one(pipeline::spawn_labeler(settings, log, parts, Arc::clone(&counters.labeler), until, &shutdown))
+            Stages::one(wiring::spawn_labeler(settings, log, parts, Arc::clone(&counters.labeler), until, &shutdown))
         }
         (None, Some(index)) => {
             let until = Until::EndOffsets(log.watermarks(topic).await?);
-            Stages::one(pipeline::spawn_sink(settings, log, index, Arc::clone(&counters.sink), until, &shutdown))
+            Stages::one(wiring::spawn_sink(settings, log, index, Arc::clone(&counters.sink), until, &shutdown))
         }
         (None, None) => bail!("nothing to replay into: no labeler and no index was opened"),
     };
@@ -161,4 +161,11 @@ fn summary(counters: &Counters, relabel: bool, seconds: f64) -> String {
         ));
     }
     format!("{} · {seconds:.1} s", parts.join(" · "))
+}
+
+/// An RFC 3339 time as milliseconds since the epoch.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let at = humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("expected an RFC 3339 time such as 2024-06-01T00:00:00Z: {e}"))?;
+    Ok(at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
 }

@@ -22,7 +22,7 @@
 //!   keeps the newest labeling (the rule is in `sinks/index/src/version.rs`).
 //! - Each labeling's start and end are noted in the ledger: an object that was in
 //!   flight when the process died is labeled alone next time, in a child process
-//!   ([`crate::isolate`]) where the stage has one, and FAILED (`LabelerCrashed`) once
+//!   ([`isolate`]) where the stage has one, and FAILED (`LabelerCrashed`) once
 //!   `max-crashes` labelers died on it. Only the first death, of the whole process,
 //!   is one an outside kill could cause; the children's deaths are the object's own.
 
@@ -40,8 +40,19 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info_span, warn, Instrument};
 
-use crate::ledger::{self, Ledger};
-use crate::{LabelFailure, Labeler, Metrics, Settings};
+use crate::config::Settings;
+use crate::labeler::Labeler;
+
+pub mod isolate;
+mod label;
+pub mod ledger;
+pub mod metrics;
+
+pub use isolate::Isolation;
+pub use ledger::Ledger;
+pub use metrics::Metrics;
+
+use label::label_counted;
 
 /// Why an upsert was skipped: its version is labeled already by this labeler.
 pub const UNCHANGED: &str = "unchanged";
@@ -70,7 +81,7 @@ pub struct Stage {
     pub ledger: Ledger,
     /// How to label an object alone in a child process, once a labeler died with it
     /// in flight; `None` labels it alone in this process (Rekognition, tests).
-    pub isolation: Option<crate::Isolation>,
+    pub isolation: Option<Isolation>,
 }
 
 /// A stage ready to run: its parts, the labeler's fingerprint, and the skips not yet
@@ -431,162 +442,4 @@ async fn stamp(stage: &Stage, outcome: &ImageLabeled) -> i64 {
             now
         }
     }
-}
-
-/// Labels, and what the read found of the object.
-type Read = (crate::LabelSet, ObjectMeta);
-
-/// Labels `change` with retries, its start and end noted in the ledger: a labeler
-/// process that dies on an object (out of memory, an abort, a crash in a C library)
-/// leaves the start unmatched. After one such death the object is labeled alone: in
-/// a child process where the stage has [`Stage::isolation`] (each death of a child
-/// counts, and the run goes on), else in this process with nothing beside it. After
-/// `max-crashes` deaths it is FAILED without being tried, so that a poison object
-/// costs a restart or a few, never the pipeline.
-async fn label_counted(
-    running: &Running,
-    change: &ObjectChanged,
-    shutdown: &CancellationToken,
-) -> Option<Result<Option<Read>, LabelFailure>> {
-    let stage = &running.stage;
-    let mut crashes = noted(stage, change, Ledger::crashes, "crashes on this object are not counted").await;
-    let max = stage.settings.max_crashes;
-    if crashes >= max {
-        noted(stage, change, Ledger::end, "it will be failed again before it is tried").await;
-        return Some(Err(crashed(crashes, max, None)));
-    }
-    let object = format!("{}/{}", change.bucket, change.key);
-    if let (true, Some(isolation)) = (crashes > 0, &stage.isolation) {
-        warn!(object = %object, crashes, "a labeler process died while this object was in flight; labeling it alone in a separate process");
-        loop {
-            let result = label_with_retries(stage, change, shutdown, Some(isolation)).await;
-            let how = match &result {
-                Some(Err(f)) if f.code == error_codes::LABELER_CRASHED => f.message.clone(),
-                _ => {
-                    noted(stage, change, Ledger::end, "this object may be taken for a crash").await;
-                    return result;
-                }
-            };
-            // Counted where it lasts: a parent killed now still knows.
-            crashes += 1;
-            noted(stage, change, Ledger::begin, "this crash is counted in this run only").await;
-            warn!(object = %object, crashes, how = %how, "the separate labeler process died on this object");
-            if crashes >= max {
-                noted(stage, change, Ledger::end, "it will be failed again before it is tried").await;
-                return Some(Err(crashed(crashes, max, Some(&how))));
-            }
-        }
-    }
-    let (_shared, _alone) = if crashes > 0 {
-        warn!(object = %object, crashes, "a labeler process died while this object was in flight; labeling it alone");
-        (None, Some(running.turns.write().await))
-    } else {
-        (Some(running.turns.read().await), None)
-    };
-    noted(stage, change, Ledger::begin, "a crash on this object would not be counted").await;
-    let result = label_with_retries(stage, change, shutdown, None).await;
-    noted(stage, change, Ledger::end, "this object may be taken for a crash").await;
-    result
-}
-
-/// The failure of an object labelers died on `crashes` times; `last`: how the last
-/// child died, where one did.
-fn crashed(crashes: u32, max: u32, last: Option<&str>) -> LabelFailure {
-    let last = match last {
-        Some(how) => format!(" (the last time alone, in a separate process that {how})"),
-        None if crashes > 1 => " (the last time it was labeled alone)".to_string(),
-        None => String::new(),
-    };
-    LabelFailure::permanent(
-        error_codes::LABELER_CRASHED,
-        format!(
-            "the labeler process died {crashes} times while labeling this object{last}: out of memory, an abort or \
-             a crash in a decoder; see how the process ended (exit status, the system log). It is not tried \
-             again (labeler.max-crashes = {max}) until `bucketlens relabel --failed --code {}`",
-            error_codes::LABELER_CRASHED
-        ),
-    )
-}
-
-/// Runs `note` on the ledger for `change`. The ledger only saves work or counts
-/// crashes: a failure is a warning saying what it `costs`, never a stop.
-async fn noted<T: Default + Send + 'static>(
-    stage: &Stage,
-    change: &ObjectChanged,
-    note: fn(&Ledger, &ObjectChanged) -> Result<T, bucketlens_runtime::sqlite::StoreError>,
-    costs: &str,
-) -> T {
-    let change = change.clone();
-    stage.ledger.run(move |l| note(l, &change)).await.unwrap_or_else(|e| {
-        warn!(error = %e, "the labeler ledger failed; {costs}");
-        T::default()
-    })
-}
-
-/// Reads and labels with retries. `None` if shutdown interrupted a backoff;
-/// `Ok(None)` if the object is gone.
-async fn label_with_retries(
-    stage: &Stage,
-    change: &ObjectChanged,
-    shutdown: &CancellationToken,
-    isolation: Option<&crate::Isolation>,
-) -> Option<Result<Option<Read>, LabelFailure>> {
-    let mut delay = stage.settings.retry_backoff;
-    let mut attempt = 1;
-    loop {
-        let result = read_and_label(stage, change, isolation).await;
-        match &result {
-            Err(f) if f.retryable && attempt < stage.settings.max_attempts => {
-                stage.metrics.retries.add(1);
-                warn!(attempt, code = f.code, reason = %f.message, "retrying");
-            }
-            _ => return Some(result),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shutdown.cancelled() => return None,
-        }
-        delay = delay.saturating_mul(2).min(Duration::from_secs(30));
-        attempt += 1;
-    }
-}
-
-/// Reads and labels once the object's current state, whatever version the change
-/// named (the index shows what is in the bucket now): with `isolation`, the labeling
-/// itself runs in a child process, whose death is a `LabelerCrashed` failure saying
-/// how it died. Returns the labels with what the read found of the object (its etag,
-/// version, size and LastModified), or `Ok(None)` if the object is gone.
-async fn read_and_label(
-    stage: &Stage,
-    change: &ObjectChanged,
-    isolation: Option<&crate::Isolation>,
-) -> Result<Option<Read>, LabelFailure> {
-    let current = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: None };
-    // A labeler that reads S3 itself (Rekognition) is handed the location, not the
-    // bytes: a HEAD says which version it is, and pins it.
-    if stage.labeler.reads_s3(current.key) && stage.source.in_s3(current.bucket).await {
-        let Some(meta) = stage.source.head(current).await.map_err(LabelFailure::from)? else { return Ok(None) };
-        let pinned = ObjectRef { version_id: meta.version_id.as_deref(), ..current };
-        if let Some(result) = stage.labeler.label_in_s3(pinned, meta.size).await {
-            return result.map(|set| Some((set, meta)));
-        }
-    }
-    let read = match stage.source.get(current, stage.settings.max_bytes).await {
-        Ok(Some(read)) => read,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    if read.meta.etag.is_some() && read.meta.etag != change.etag {
-        debug!(object = %current, named = ?change.etag, read = ?read.meta.etag, "labelling the version now current");
-    }
-    let set = match isolation {
-        None => stage.labeler.label(read.bytes).await?,
-        Some(isolation) => match isolation.label(read.bytes).await {
-            crate::isolate::Isolated::Answered(result) => result?,
-            crate::isolate::Isolated::Died(how) => {
-                return Err(LabelFailure::permanent(error_codes::LABELER_CRASHED, how));
-            }
-        },
-    };
-    Ok(Some((set, read.meta)))
 }

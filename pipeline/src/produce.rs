@@ -16,8 +16,8 @@ use bucketlens_listing::DirProducer;
 use bucketlens_runtime::bucket::LocalDir;
 use bucketlens_runtime::log::Output;
 
-use crate::pipeline;
 use crate::settings::Settings;
+use crate::wiring;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Source {
@@ -98,7 +98,7 @@ async fn output(settings: &Settings, print: bool) -> anyhow::Result<Output> {
         return Ok(Output::Print);
     }
     // The log and every SQLite store make the data dir they live in.
-    Ok(Output::Log(pipeline::open_log(settings).await?))
+    Ok(Output::Log(wiring::open_log(settings).await?))
 }
 
 /// The listing state: the data dir's, or a throwaway one for `--print`.
@@ -127,7 +127,7 @@ async fn listing_dir(
     output: Output,
     print: bool,
 ) -> anyhow::Result<ExitCode> {
-    let root = super::index::local_root(source)?;
+    let root = crate::index::local_root(source)?;
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let dir = LocalDir::new(&root).with_context(|| format!("opening {}", root.display()))?;
     let producer = Arc::new(DirProducer::new(
@@ -139,9 +139,9 @@ async fn listing_dir(
     )?);
     let metrics = bucketlens_listing::Metrics::default();
     if watch {
-        let mut registry = pipeline::registry();
+        let mut registry = wiring::registry();
         metrics.register(&mut registry);
-        pipeline::serve_metrics(settings, registry, &shutdown).await?;
+        wiring::serve_metrics(settings, registry, &shutdown).await?;
     }
     let stats = producer.sync_all().await.with_context(|| format!("listing {}", root.display()))?;
     metrics.count(&stats);
@@ -153,7 +153,7 @@ async fn listing_dir(
         stats.upserts,
         stats.deletes
     );
-    for line in super::index::unread(&stats) {
+    for line in crate::index::unread(&stats) {
         bucketlens_runtime::say!("{line}");
     }
     if watch {
@@ -246,10 +246,10 @@ async fn events(
         return Ok(ExitCode::SUCCESS);
     }
     let shutdown = bucketlens_runtime::shutdown::on_signals();
-    let mut registry = pipeline::registry();
+    let mut registry = wiring::registry();
     metrics.register(&mut registry);
     if !print {
-        pipeline::serve_metrics(settings, registry, &shutdown).await?;
+        wiring::serve_metrics(settings, registry, &shutdown).await?;
     }
     if let Some(queue) = sqs {
         let queue = bucketlens_events::sqs::Queue::connect(&settings.events, &queue).await;

@@ -7,8 +7,8 @@ use bucketlens_runtime::log::Log;
 use bucketlens_schemas::topics;
 use serde_json::{json, Value};
 
-use crate::pipeline;
 use crate::settings::{Backend, Settings};
+use crate::wiring;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -79,7 +79,7 @@ pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index
         dlq.insert(topic.to_string(), records.into());
     }
     Ok(json!({
-        "index": {"location": pipeline::index_location(settings), "state": state},
+        "index": {"location": wiring::index_location(settings), "state": state},
         "documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups,
         "ledger": ledger(settings).await?
     }))
@@ -112,8 +112,8 @@ pub fn index_here(settings: &Settings) -> bool {
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let readable = index_here(settings) && bucketlens_index::exists(&settings.index, &settings.index_path()).await?;
-    let index = if readable { Some(pipeline::open_index_reader(settings).await?) } else { None };
-    let log = pipeline::open_log(settings).await?;
+    let index = if readable { Some(wiring::open_index_reader(settings).await?) } else { None };
+    let log = wiring::open_log(settings).await?;
     let out = report(settings, &*log, index.as_deref()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -125,11 +125,11 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     match (labeled, failed) {
         (Some(labeled), Some(failed)) => println!(
             "index {}: {} documents ({labeled} labeled, {failed} failed)",
-            pipeline::index_location(settings),
+            wiring::index_location(settings),
             labeled + failed
         ),
         _ if index_here(settings) => {
-            println!("index {} does not exist yet: nothing has been indexed there", pipeline::index_location(settings))
+            println!("index {} does not exist yet: nothing has been indexed there", wiring::index_location(settings))
         }
         _ => println!("no index in {} (the sink runs elsewhere)", settings.data_dir.display()),
     }

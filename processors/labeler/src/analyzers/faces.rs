@@ -4,6 +4,10 @@
 //! Each face becomes an instance of a `Face` label, with `Head` and `Person` above it,
 //! as Rekognition names them, so a search for `person` or `face` finds photos of
 //! people, which ImageNet's classes cannot see.
+//!
+//! It sees faces in the whole image letterboxed into 192×192 (a wide image also in
+//! squares along its long side, where each face is larger). It cannot see a person
+//! whose face is hidden, nor tell who anyone is: no identity, age or expression is read.
 
 use std::sync::Arc;
 
@@ -12,10 +16,11 @@ use crate::image::resize_rgb;
 use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label};
 use image::RgbImage;
 
-use crate::detector::{corners_box, iou};
-use crate::labeler::{LabelFailure, ModelError};
+use super::boxes::{corners_box, iou};
+use super::{Analyzer, Naming, Picture};
+use crate::labeler::{LabelFailure, LabelSet, ModelError};
 
-static BUILTIN_FACES: &[u8] = include_bytes!("../../../models/blazeface/face_detection_full_range.onnx");
+static BUILTIN_FACES: &[u8] = include_bytes!("../../../../models/blazeface/face_detection_full_range.onnx");
 
 /// The detector's input side.
 const SIDE: u32 = 192;
@@ -49,7 +54,7 @@ pub struct Faces {
 
 impl Faces {
     /// The built-in detector, with `sessions` ONNX Runtime sessions (see
-    /// [`crate::onnx::Sessions`]). Slow-ish (a few hundred ms): call it once.
+    /// [`crate::local::Sessions`]). Slow-ish (a few hundred ms): call it once.
     pub fn load(engine: &Engine, sessions: usize, min_confidence: f32) -> Result<Self, ModelError> {
         let side = SIDE as usize;
         let (net, digest) =
@@ -108,6 +113,23 @@ impl Faces {
             return Err(LabelFailure::permanent(error_codes::MODEL_ERROR, "the face detector gave unexpected outputs"));
         };
         Ok(decode(&regressors, &scores, self.min_confidence).into_iter().filter_map(|f| fit.back(f)).collect())
+    }
+}
+
+impl Analyzer for Faces {
+    fn model(&self) -> (&str, &str) {
+        ("blazeface", &self.digest)
+    }
+
+    /// It letterboxes the image (or squares of a wide one) into its 192 pixels.
+    fn side(&self) -> u32 {
+        SIDE
+    }
+
+    fn analyze(&self, picture: &Picture<'_>, naming: &Naming, found: &mut LabelSet) -> Result<(), LabelFailure> {
+        let faces = self.detect(picture.rgb)?;
+        found.labels = merge(std::mem::take(&mut found.labels), &faces, naming.person.clone(), naming.min_confidence);
+        Ok(())
     }
 }
 

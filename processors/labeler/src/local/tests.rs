@@ -1,16 +1,16 @@
 use super::*;
 
-fn labeler() -> OnnxLabeler {
-    OnnxLabeler::load(
+fn labeler() -> LocalLabeler {
+    LocalLabeler::load(
         None,
-        &OnnxOptions {
+        &LocalOptions {
             threads: 2,
             min_confidence: 5.0,
             max_labels: 30,
             max_pixels: 100_000_000,
             faces: Some(60.0),
             detector: None,
-            ..OnnxOptions::default()
+            ..LocalOptions::default()
         },
     )
     .unwrap()
@@ -42,22 +42,22 @@ async fn the_cat_is_a_cat_with_its_parents() {
 
 #[tokio::test]
 async fn min_confidence_and_max_labels_are_applied() {
-    let l = OnnxLabeler::load(
+    let l = LocalLabeler::load(
         None,
-        &OnnxOptions {
+        &LocalOptions {
             threads: 1,
             min_confidence: 90.0,
             max_labels: 3,
             max_pixels: 100_000_000,
             faces: Some(60.0),
             detector: None,
-            ..OnnxOptions::default()
+            ..LocalOptions::default()
         },
     )
     .unwrap();
     let set = l.label(example("chelsea.png")).await.unwrap();
     assert_eq!(set.labels.len(), 3, "{:?}", set.labels);
-    let l = OnnxLabeler::load(None, &OnnxOptions { min_confidence: 90.0, ..OnnxOptions::default() }).unwrap();
+    let l = LocalLabeler::load(None, &LocalOptions { min_confidence: 90.0, ..LocalOptions::default() }).unwrap();
     // The astronaut is a Person at 59% to the object detector: not at 90.
     let set = l.label(example("astronaut.png")).await.unwrap();
     assert!(set.labels.iter().all(|l| l.confidence >= 90.0), "{:?}", set.labels);
@@ -85,7 +85,7 @@ async fn objects_are_labels_with_a_box_each_and_their_parents_are_labels_too() {
     assert_eq!((cup.instances.len(), cup.parents.clone()), (1, vec!["Drinking Vessel".to_string()]));
     assert!(confidence(&set, "Drinking Vessel") >= cup.confidence, "its parent is a label: {:?}", set.labels);
     // Off, nothing has a box but faces.
-    let off = OnnxLabeler::load(None, &OnnxOptions { objects: None, ..OnnxOptions::default() }).unwrap();
+    let off = LocalLabeler::load(None, &LocalOptions { objects: None, ..LocalOptions::default() }).unwrap();
     assert_eq!(off.model().name, "efficientnet-lite0+blazeface");
     let set = off.label(example("chelsea.png")).await.unwrap();
     assert!(set.labels.iter().all(|l| l.instances.is_empty()), "{:?}", set.labels);
@@ -96,16 +96,16 @@ pub(super) const PANIC: &[u8] = b"bucketlens-unit-test-panic";
 
 #[tokio::test]
 async fn a_panic_while_labeling_fails_that_image_and_the_labeling_thread_goes_on() {
-    let l = OnnxLabeler::load(
+    let l = LocalLabeler::load(
         None,
-        &OnnxOptions {
+        &LocalOptions {
             threads: 1,
             min_confidence: 50.0,
             max_labels: 5,
             max_pixels: 100_000_000,
             faces: None,
             detector: None,
-            ..OnnxOptions::default()
+            ..LocalOptions::default()
         },
     )
     .unwrap();
@@ -125,18 +125,4 @@ fn the_classifier_the_faces_and_the_object_detector_share_a_session_between_two_
     assert_eq!(Sessions::new(4, false).classifier, 4, "the classifier alone keeps one per thread");
     assert_eq!(Sessions::new(4, false).faces, 4, "so do faces without the object detector");
     assert_eq!(Sessions::new(0, true), Sessions { classifier: 1, faces: 1, objects: 1, detector: 1 });
-}
-
-#[test]
-fn the_names_table_is_part_of_the_model_version() {
-    let version = model_version(BUILTIN_MODEL, BUILTIN_LABELS, BUILTIN_NAMES);
-    assert_eq!(version.len(), 12);
-    let mut renamed = BUILTIN_NAMES.to_vec();
-    renamed.extend_from_slice(b"\n");
-    assert_ne!(
-        model_version(BUILTIN_MODEL, BUILTIN_LABELS, &renamed),
-        version,
-        "a changed names table keeps stale names"
-    );
-    assert_ne!(model_version(BUILTIN_MODEL, b"[]", BUILTIN_NAMES), version);
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
-use crate::{LabelFailure, LabelSet, Labeler};
+use crate::labeler::{LabelFailure, LabelSet, Labeler};
 
 /// How to start a child labeler, and how many may run at once.
 #[derive(Debug)]

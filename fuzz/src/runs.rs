@@ -1,0 +1,245 @@
+//! What each target runs on an input, and the seeds it starts from.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use bucketlens_schemas::{
+    AvroRecord, BoundingBox, ChangeKind, ChangeSource, ImageLabeled, ImageProperties, Instance, Label, LabelError,
+    LabelKind, ModelInfo, ObjectChanged,
+};
+
+pub(crate) fn signature<T, E: std::fmt::Display>(result: &Result<T, E>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(e) => {
+            // The words of the message without its data: digits and quoted parts vary.
+            let text = e.to_string();
+            let words: Vec<&str> = text
+                .split_whitespace()
+                .filter(|w| !w.contains(|c: char| c.is_ascii_digit() || c == '"'))
+                .take(6)
+                .collect();
+            format!("err {}", words.join(" "))
+        }
+    }
+}
+
+pub(crate) fn text(input: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(input)
+}
+
+pub(crate) fn read_dir_seeds(dirs: &[&str]) -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut seeds = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e != "md")) {
+            if let Ok(bytes) = std::fs::read(&path) {
+                seeds.push(bytes);
+            }
+        }
+    }
+    seeds
+}
+
+pub(crate) fn lines(dir: &str) -> Vec<Vec<u8>> {
+    read_dir_seeds(&[dir])
+        .iter()
+        .flat_map(|f| f.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>())
+        .collect()
+}
+
+// --- the targets ---
+
+pub(crate) fn run_events(input: &[u8]) -> String {
+    let parsed = bucketlens_events::parse(&text(input));
+    match &parsed {
+        Ok(p) => format!("ok changes={} bad={}", p.changes.len().min(3), p.bad.len().min(3)),
+        Err(_) => signature(&parsed),
+    }
+}
+
+pub(crate) fn run_manifest(input: &[u8]) -> String {
+    let manifest = bucketlens_inventory::manifest::Manifest::parse(input, None);
+    if let Ok(m) = &manifest {
+        let _ = m.destination_bucket_name();
+    }
+    signature(&manifest)
+}
+
+/// The CSV reader on the columns of the seed manifest (all eight fields).
+pub(crate) fn run_csv(input: &[u8]) -> String {
+    let columns = bucketlens_inventory::manifest::Columns {
+        bucket: 0,
+        key: 1,
+        version_id: Some(2),
+        is_latest: Some(3),
+        is_delete_marker: Some(4),
+        size: Some(5),
+        last_modified: Some(6),
+        etag: Some(7),
+    };
+    let mut rows = bucketlens_inventory::rows::Rows::from_reader(Box::new(Cursor::new(input.to_vec())), columns);
+    let (mut ok, mut skipped, mut bad) = (0, 0, 0);
+    while let Some((_, row)) = rows.next_row() {
+        match row {
+            Ok(Some(_)) => ok += 1,
+            Ok(None) => skipped += 1,
+            Err(_) => bad += 1,
+        }
+    }
+    format!("rows ok={} skipped={} bad={}", ok.min(3), skipped.min(3), bad.min(3))
+}
+
+pub(crate) fn sample_change(i: u32) -> ObjectChanged {
+    ObjectChanged {
+        bucket: "photos".into(),
+        key: format!("trips/{i}/beach day.jpg"),
+        version_id: match i % 2 {
+            0 => Some("3HL4kqtJlcpXroDTDmJ".into()),
+            _ => None,
+        },
+        kind: match i % 3 {
+            0 => ChangeKind::Delete,
+            _ => ChangeKind::Upsert,
+        },
+        size: Some(2048 + i64::from(i)),
+        etag: Some("0123456789abcdef0123456789abcdef".into()),
+        last_modified: Some(1_764_504_000_000),
+        sequencer: (i % 2 == 1).then(|| "0A1B2C3D4E5F678901".into()),
+        source: ChangeSource::Listing,
+        observed_at: 1_764_504_000_123,
+    }
+}
+
+pub(crate) fn avro_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    let model = ModelInfo { name: "efficientnet-lite0".into(), version: "sha256:0123".into() };
+    for i in 0..4 {
+        let change = sample_change(i);
+        seeds.push(change.to_bytes().expect("a sample record encodes"));
+        let kind = [LabelKind::Removed, LabelKind::Labeled, LabelKind::Failed, LabelKind::Labeled][i as usize];
+        let mut labeled = ImageLabeled::for_change(&change, kind, model.clone(), 1_764_504_001_000);
+        if kind == LabelKind::Labeled {
+            let bounding_box = BoundingBox { left: 0.1, top: 0.2, width: 0.5, height: 0.25 };
+            labeled.labels = vec![Label {
+                name: "Dog".into(),
+                confidence: 91.5,
+                parents: vec!["Animal".into(), "Pet".into()],
+                categories: vec!["Animals and Pets".into()],
+                aliases: vec!["Puppy".into()],
+                instances: vec![Instance { bounding_box, confidence: 88.0 }],
+            }];
+            labeled.image = Some(ImageProperties { format: "jpeg".into(), width: 640, height: 427 });
+            labeled.labeler = Some("a1b2c3d4".into());
+        }
+        if kind == LabelKind::Failed {
+            labeled.error =
+                Some(LabelError { code: "CorruptImage".into(), message: "cut short".into(), retryable: false });
+        }
+        seeds.push(labeled.to_bytes().expect("a sample record encodes"));
+    }
+    // The same bodies in Confluent framing (magic 0, schema id), as a registry-aware
+    // producer writes them.
+    let framed: Vec<Vec<u8>> = seeds.iter().map(|s| [&[0u8, 0, 0, 0, 7][..], &s[10..]].concat()).collect();
+    seeds.extend(framed);
+    seeds
+}
+
+/// Both records' single-object decoders; a Confluent-framed payload is first
+/// reframed as the consumer does once the registry has named its schema.
+pub(crate) fn run_avro(input: &[u8]) -> String {
+    let mut out = String::new();
+    for (record, fp) in [("ObjectChanged", ObjectChanged::codec()), ("ImageLabeled", ImageLabeled::codec())] {
+        let payload = if input.first() == Some(&0) {
+            bucketlens_runtime::log::registry::confluent_to_single_object(
+                input,
+                &bucketlens_schemas::fingerprint(fp.schema()),
+            )
+        } else {
+            input.to_vec()
+        };
+        let sig = if record == "ObjectChanged" {
+            signature(&ObjectChanged::from_bytes(&payload))
+        } else {
+            signature(&ImageLabeled::from_bytes(&payload))
+        };
+        out.push_str(&sig);
+        out.push(';');
+    }
+    out
+}
+
+pub(crate) fn run_query(input: &[u8]) -> String {
+    let parsed = bucketlens_index::Expr::parse(&text(input));
+    if let Ok(expr) = &parsed {
+        let _ = expr.positive_labels();
+    }
+    // The message quotes the whole query first (`invalid query "…": why`): keep the why.
+    signature(&parsed.map_err(|e| e.rsplit_once("\": ").map_or(e.clone(), |(_, why)| why.to_string())))
+}
+
+pub(crate) fn image_seeds() -> Vec<Vec<u8>> {
+    let pixel = |x: u32, y: u32| [(x * 9) as u8, (y * 7) as u8, ((x ^ y) * 5) as u8];
+    let (w, h) = (24u32, 17u32);
+    let rgb: Vec<u8> = (0..h).flat_map(|y| (0..w).flat_map(move |x| pixel(x, y))).collect();
+    let mut seeds = Vec::new();
+    for (progressive, sampling) in [
+        (false, jpeg_encoder::SamplingFactor::F_2_2),
+        (true, jpeg_encoder::SamplingFactor::F_2_2),
+        (false, jpeg_encoder::SamplingFactor::F_1_1),
+    ] {
+        let mut jpeg = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 80);
+        encoder.set_progressive(progressive);
+        encoder.set_sampling_factor(sampling);
+        encoder.encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb).expect("a small JPEG encodes");
+        seeds.push(jpeg);
+    }
+    let mut gray = Vec::new();
+    jpeg_encoder::Encoder::new(&mut gray, 80)
+        .encode(&rgb[..(w * h) as usize], w as u16, h as u16, jpeg_encoder::ColorType::Luma)
+        .expect("a small JPEG encodes");
+    seeds.push(gray);
+    for (color, depth) in [
+        (png::ColorType::Rgb, png::BitDepth::Eight),
+        (png::ColorType::Rgba, png::BitDepth::Sixteen),
+        (png::ColorType::Grayscale, png::BitDepth::Four),
+        (png::ColorType::GrayscaleAlpha, png::BitDepth::Eight),
+        (png::ColorType::Indexed, png::BitDepth::Two),
+    ] {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, w, h);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        if color == png::ColorType::Indexed {
+            encoder.set_palette(vec![0, 0, 0, 255, 0, 0, 0, 255, 0, 255, 255, 255]);
+        }
+        let row_bits = w as usize * color.samples() * depth as usize;
+        let data: Vec<u8> = (0..row_bits.div_ceil(8) * h as usize).map(|i| (i * 37 % 256) as u8).collect();
+        let mut writer = encoder.write_header().expect("a small PNG header");
+        writer.write_image_data(&data).expect("a small PNG encodes");
+        drop(writer);
+        seeds.push(bytes);
+    }
+    // The formats the image crate decodes for the labeler: WebP, GIF, TIFF, BMP.
+    let small = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 9) as u8, (y * 7) as u8, (x ^ y) as u8]));
+    for format in [image::ImageFormat::WebP, image::ImageFormat::Gif, image::ImageFormat::Tiff, image::ImageFormat::Bmp]
+    {
+        let mut bytes = Vec::new();
+        small.write_to(&mut std::io::Cursor::new(&mut bytes), format).expect("a small image encodes");
+        seeds.push(bytes);
+    }
+    seeds
+}
+
+/// What the labeler does with an object's bytes: the header, then the decode into
+/// the model's input (default max-pixels), and the detector's and thumbnails' decode.
+pub(crate) fn run_image(input: &[u8]) -> String {
+    let header = bucketlens_labeler::image::properties(input).map_err(|f| f.message);
+    let prepared = bucketlens_labeler::image::prepare(input, 100_000_000).map_err(|f| f.message);
+    let _ = bucketlens_labeler::image::decode(input, 100_000_000, 512);
+    format!("{} / {}", signature(&header), signature(&prepared))
+}

@@ -1,0 +1,55 @@
+//! Which labeler the settings choose: the local analyzers ([`crate::local`]) or
+//! Amazon Rekognition ([`crate::rekognition`]). A new backend is one more arm in
+//! [`load`].
+
+use std::sync::Arc;
+
+use crate::analyzers::classifier::ModelFiles;
+use crate::config::{Backend, Settings};
+use crate::labeler::{Labeler, ModelError};
+use crate::local::{LocalLabeler, LocalOptions};
+use crate::rekognition::RekognitionLabeler;
+
+/// The labeler `settings` choose, ready to label: the local models (loaded once, on
+/// the blocking pool) or Rekognition.
+pub async fn load(settings: &Settings) -> Result<Arc<dyn Labeler>, ModelError> {
+    if settings.backend == Backend::Rekognition {
+        let rekognition = &settings.rekognition;
+        let labeler = RekognitionLabeler::new(rekognition, settings.min_confidence, settings.max_labels.get()).await;
+        return Ok(Arc::new(labeler));
+    }
+    LocalModel::of(settings).load().await
+}
+
+/// The local models' files and knobs as the settings give them: what a child
+/// labeler ([`crate::stage::isolate`]) loads too, handed over as JSON.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LocalModel {
+    /// Another classifier, or the built-in model.
+    pub custom: Option<ModelFiles>,
+    pub options: LocalOptions,
+}
+
+impl LocalModel {
+    pub fn of(settings: &Settings) -> Self {
+        let options = LocalOptions {
+            threads: settings.concurrency.get(),
+            min_confidence: settings.min_confidence,
+            max_labels: settings.max_labels.get(),
+            max_pixels: settings.max_pixels,
+            faces: settings.faces,
+            objects: settings.objects,
+            detector: settings.detector.clone(),
+            engine: settings.engine,
+            onnxruntime: settings.onnxruntime.clone(),
+        };
+        Self { custom: settings.model.clone(), options }
+    }
+
+    /// Loads it on the blocking pool (about a second).
+    pub async fn load(self) -> Result<Arc<dyn Labeler>, ModelError> {
+        let loading = tokio::task::spawn_blocking(move || LocalLabeler::load(self.custom.as_ref(), &self.options));
+        let labeler = loading.await.map_err(|e| ModelError::Model(format!("loading the model failed: {e}")))??;
+        Ok(Arc::new(labeler))
+    }
+}

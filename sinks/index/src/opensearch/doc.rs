@@ -1,0 +1,120 @@
+//! A document as OpenSearch stores it: the record, with the lowercased names that
+//! label queries match, and what a conditional write needs of the stored one.
+
+use bucketlens_schemas::{ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::index::{DocState, Hit};
+use crate::version::Version;
+
+/// A label as stored: the record's label plus its lowercased name and aliases, which
+/// label queries match (labels match case-insensitively, as in the embedded index).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct DocLabel {
+    #[serde(flatten)]
+    pub(super) label: Label,
+    pub(super) name_lc: String,
+    #[serde(default)]
+    pub(super) aliases_lc: Vec<String>,
+}
+
+/// A document's `_source`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Doc {
+    pub(super) bucket: String,
+    pub(super) key: String,
+    pub(super) state: DocState,
+    #[serde(default)]
+    pub(super) labels: Vec<DocLabel>,
+    /// Label names, for label counts (terms aggregation).
+    #[serde(default)]
+    pub(super) label: Vec<String>,
+    #[serde(default)]
+    pub(super) parents: Vec<String>,
+    pub(super) size: Option<i64>,
+    pub(super) last_modified: Option<i64>,
+    pub(super) etag: Option<String>,
+    pub(super) version_id: Option<String>,
+    pub(super) sequencer: Option<String>,
+    pub(super) image: Option<ImageProperties>,
+    pub(super) model: ModelInfo,
+    pub(super) labeled_at: i64,
+    pub(super) error: Option<LabelError>,
+}
+
+impl Doc {
+    pub(super) fn of(record: &ImageLabeled) -> Self {
+        let state = match record.kind {
+            LabelKind::Labeled => DocState::Labeled,
+            LabelKind::Failed => DocState::Failed,
+            LabelKind::Removed => DocState::Removed,
+        };
+        let tombstone = state == DocState::Removed;
+        let labels: Vec<DocLabel> = if tombstone {
+            Vec::new()
+        } else {
+            record
+                .labels
+                .iter()
+                .map(|l| DocLabel {
+                    label: l.clone(),
+                    name_lc: l.name.to_lowercase(),
+                    aliases_lc: l.aliases.iter().map(|a| a.to_lowercase()).collect(),
+                })
+                .collect()
+        };
+        let mut parents: Vec<String> = labels.iter().flat_map(|l| l.label.parents.iter().cloned()).collect();
+        parents.sort();
+        parents.dedup();
+        Self {
+            bucket: record.bucket.clone(),
+            key: record.key.clone(),
+            state,
+            label: labels.iter().map(|l| l.label.name.clone()).collect(),
+            labels,
+            parents,
+            size: record.size,
+            last_modified: record.last_modified,
+            etag: record.etag.clone(),
+            version_id: record.version_id.clone(),
+            sequencer: record.sequencer.clone(),
+            image: if tombstone { None } else { record.image.clone() },
+            model: record.model.clone(),
+            labeled_at: record.labeled_at,
+            error: if tombstone { None } else { record.error.clone() },
+        }
+    }
+
+    pub(super) fn hit(self, id: String) -> Hit {
+        Hit {
+            id,
+            bucket: self.bucket,
+            key: self.key,
+            state: self.state,
+            labels: self.labels.into_iter().map(|l| l.label).collect(),
+            size: self.size,
+            last_modified: self.last_modified,
+            etag: self.etag,
+            version_id: self.version_id,
+            sequencer: self.sequencer,
+            image: self.image,
+            model: self.model,
+            labeled_at: self.labeled_at,
+            error: self.error,
+        }
+    }
+}
+
+/// What a document holds now: its version and the tokens a conditional write needs.
+#[derive(Debug, Clone)]
+pub(super) struct Stored {
+    pub(super) version: Version,
+    pub(super) seq_no: i64,
+    pub(super) primary_term: i64,
+}
+
+/// The records of one document in a batch, in log order.
+pub(super) struct Pending {
+    pub(super) id: String,
+    pub(super) records: Vec<ImageLabeled>,
+}
