@@ -2,7 +2,9 @@
 //! corpus gives the same documents and label counts as tantivy, a replay changes
 //! nothing, an outage mid-run loses nothing, a refused document reaches the DLQ, and
 //! requests signed for Amazon OpenSearch Service (`es`) and Serverless (`aoss`) pass
-//! a gate that checks their SigV4 signatures.
+//! a gate that checks their SigV4 signatures; `_bulk` items OpenSearch answers with
+//! 409, 429 or 503 are read again and written again, and an outage longer than the
+//! sink's retries stops it with its offsets where they were.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,6 +12,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::faults::{Faults, Seen};
 use common::gate::SigV4Gate;
 use common::opensearch::{Osmem, Proxy};
 use common::World;
@@ -258,4 +261,98 @@ fn requests_signed_for_opensearch_service_and_serverless_pass_a_sigv4_gate_and_a
         assert!(err.contains("403"), "{service}: {err}");
         assert!(!gate.refused().is_empty());
     }
+}
+
+#[test]
+fn bulk_items_opensearch_answers_409_429_or_503_are_read_again_written_again_and_lose_nothing() {
+    let server = Osmem::start();
+    let mut clean = World::new(1);
+    clean.env = Osmem::env(&server.url, "clean");
+    clean.index();
+    let expected = comparable(snapshot(&clean));
+    assert_eq!(expected.len(), 12);
+
+    let faults = Faults::start(&server.url);
+    // The first three items of the first _bulk: a conflict, throttled, a shard down.
+    faults.script(&[409, 429, 503]);
+    let mut world = World::new(1);
+    world.env = Osmem::env(&faults.url(), "photos");
+    let out = world.command(&["index", world.photos.to_str().unwrap()]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("indexed 12"), "{stdout}");
+    // The items may fall into one batch or several: the counts add up either way.
+    let counted = |field: &str| -> u64 {
+        let prefix = format!("{field}=");
+        let lines = stderr.lines().filter(|l| l.contains("OpenSearch did not write some documents"));
+        lines
+            .flat_map(|l| {
+                l.split_whitespace()
+                    .filter_map(|w| w.strip_prefix(prefix.as_str())?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    };
+    assert_eq!((counted("conflicts"), counted("throttled")), (1, 2), "what the sink wrote again:\n{stderr}");
+    assert_eq!(comparable(snapshot(&world)), expected, "a faulted document is missing or differs");
+
+    let seen = faults.seen();
+    let faulted: Vec<(usize, u16, String)> = seen
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            Seen::Faulted(status, id) => Some((i, *status, id.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(faulted.iter().map(|(_, s, _)| *s).collect::<Vec<_>>(), [409, 429, 503], "{seen:?}");
+    for (at, status, id) in &faulted {
+        // Read again before it is written again: a conflict is decided again on what
+        // the other writer left.
+        let read = seen[at + 1..].iter().position(|s| *s == Seen::Read(id.clone()));
+        let written = seen[at + 1..].iter().position(|s| *s == Seen::Written(id.clone()));
+        assert!(read.is_some() && written.is_some() && read < written, "{status} {id}: {seen:?}");
+    }
+    assert_eq!(world.status()["dlq"]["images.labeled.dlq.v1"], 0, "a retried document went to the DLQ");
+}
+
+#[test]
+fn an_opensearch_outage_longer_than_the_sinks_retries_stops_it_with_its_offsets_unchanged() {
+    let server = Osmem::start();
+    let faults = Faults::start(&server.url);
+    let mut world = World::new(1);
+    world.env = Osmem::env(&faults.url(), "photos");
+    // The index is created, then every _bulk answers 503 for good.
+    faults.outage(true);
+    let mut index = world.command(&["index", world.photos.to_str().unwrap()]);
+    let mut child = index.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // The sink's retries take about 25 s; one that never gives up is a failure too.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the sink never gave up on an OpenSearch that answers 503 to every write");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "the sink gave up and the command succeeded:\n{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("answered 503: unavailable_shards_exception"),
+        "the error does not say what OpenSearch answered:\n{stderr}"
+    );
+    let refused = faults.seen().iter().filter(|s| **s == Seen::Refused).count();
+    assert_eq!(refused, 8, "every attempt of the sink's retry budget, and no more: {:?}", faults.seen());
+    let status = world.status();
+    let sink = status["groups"].as_array().unwrap().iter().find(|g| g["group"] == "bucketlens-index").unwrap().clone();
+    assert_eq!(sink["lag"], 12, "the sink committed records it never wrote: {status}");
+    assert_eq!(status["dlq"]["images.labeled.dlq.v1"], 0, "an outage is not a refusal: {status}");
+
+    // Once OpenSearch is back, the same command indexes all of it: nothing was lost.
+    faults.outage(false);
+    let out = world.command(&["index", world.photos.to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(snapshot(&world).len(), 12, "{stdout}");
 }

@@ -1,5 +1,7 @@
 //! Plumbing shared by every bucketlens stage: the log, buckets, config, shutdown and
-//! telemetry. No domain logic lives here: nothing in this crate knows what a label is.
+//! telemetry. No domain logic lives here: nothing in this crate knows what a label is,
+//! nor what an analyzer finds. A record's key is opaque here: the log partitions by
+//! it (the same key, the same partition, in order) and hands it back unchanged.
 //!
 //! Layout:
 //! - [`log`]: the log seam (topics, partitions, offsets, consumer groups) and its

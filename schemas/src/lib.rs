@@ -9,6 +9,11 @@
 //! It also names what the records describe: which objects count as images
 //! ([`ImageFormat`]) and the failure codes records carry ([`error_codes`]).
 //!
+//! A record's key is made here ([`record_key`]: `bucket/key`); every stage produces
+//! under it unchanged, and the index turns it into the document id ([`document_id`]).
+//! A finding of a new analyzer joins `images.labeled.v1` here, as an optional field
+//! with a default, so that older records stay readable.
+//!
 //! This crate owns the wire format and nothing else: no IO, no logging.
 
 mod codec;

@@ -49,6 +49,12 @@ pub struct WriteStats {
     /// Records the index refused for good (a mapping conflict, a document too
     /// large…): the sink sends them to the DLQ with the reason.
     pub rejected: Vec<Rejected>,
+    /// Documents OpenSearch did not write because another writer had changed them
+    /// since they were read (409): read again, decided again and written again.
+    pub conflicts: u64,
+    /// Documents OpenSearch did not write for now (429, 5xx): written again after a
+    /// backoff.
+    pub throttled: u64,
 }
 
 impl WriteStats {

@@ -16,6 +16,11 @@ pub struct Metrics {
     pub undecodable: Counter,
     /// Records the index refused for good (sent to the DLQ).
     pub rejected: Counter,
+    /// Documents written again after OpenSearch answered 409 (another writer changed
+    /// them since they were read): read again and decided again.
+    pub write_conflicts: Counter,
+    /// Documents written again after OpenSearch answered 429 or 5xx, after a backoff.
+    pub write_throttled: Counter,
     /// Index commits.
     pub commits: Counter,
     /// Time to write and commit one batch.
@@ -39,6 +44,16 @@ impl Metrics {
             "Records that could not be decoded (sent to the DLQ)",
         );
         self.rejected.register(registry, "sink_errors_rejected", "Records the index refused (sent to the DLQ)");
+        self.write_conflicts.register(
+            registry,
+            "sink_write_conflicts",
+            "Documents written again after a conflict (409): read again and decided again",
+        );
+        self.write_throttled.register(
+            registry,
+            "sink_write_throttled",
+            "Documents written again after OpenSearch throttled them or a shard was unavailable (429, 5xx)",
+        );
         self.commits.register(registry, "sink_commits", "Index commits");
         self.batch_latency.register(registry, "sink_batch_seconds", "Time to write and commit one batch");
     }

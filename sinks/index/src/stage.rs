@@ -154,6 +154,8 @@ async fn write_with_retries(
                 stage.metrics.applied.add(stats.applied);
                 stage.metrics.stale.add(stats.stale);
                 stage.metrics.stale_relabel.add(stats.stale_relabel);
+                stage.metrics.write_conflicts.add(stats.conflicts);
+                stage.metrics.write_throttled.add(stats.throttled);
                 if stats.stale_relabel > 0 {
                     warn!(
                         records = stats.stale_relabel,

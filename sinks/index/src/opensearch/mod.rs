@@ -282,14 +282,15 @@ impl OpenSearchIndex {
     }
 
     /// Decides each pending document against its stored version and writes the
-    /// winners. Returns the ids to try again (conflicts, throttling) and the
-    /// rejected records; `stats` counts applied and stale records per document.
+    /// winners. Returns the ids to try again, with the status OpenSearch gave them
+    /// (409: a conflict; 429, 5xx: throttling), and the rejected records; `stats`
+    /// counts applied and stale records per document.
     async fn round(
         &self,
         pending: &[&Pending],
         stats: &mut HashMap<String, WriteStats>,
         rejected: &mut Vec<Rejected>,
-    ) -> Result<Vec<String>, IndexError> {
+    ) -> Result<Vec<(String, u16)>, IndexError> {
         let ids: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
         let stored = self.stored(&ids).await?;
         let mut ops: Vec<(&str, Vec<u8>, &ImageLabeled)> = Vec::new();
@@ -359,7 +360,7 @@ impl OpenSearchIndex {
                 match status {
                     200..=299 => {}
                     // 409: changed since we read it (another writer), decide again; 429/5xx: later.
-                    409 | 429 | 500..=599 => again.push(id.to_string()),
+                    409 | 429 | 500..=599 => again.push((id.to_string(), status as u16)),
                     _ => rejected.push(Rejected {
                         record: (*record).clone(),
                         reason: format!("OpenSearch rejected the document ({status}): {}", error_text(&result)),
@@ -390,10 +391,11 @@ impl Index for OpenSearchIndex {
         let mut rejected = Vec::new();
         let mut todo: Vec<&Pending> = pending.iter().collect();
         let mut delay = Duration::from_millis(100);
+        let (mut conflicts, mut throttled) = (0, 0);
         for round in 1..=WRITE_ROUNDS {
             let again = self.round(&todo, &mut stats, &mut rejected).await?;
             if again.is_empty() {
-                let mut total = WriteStats { rejected, ..WriteStats::default() };
+                let mut total = WriteStats { rejected, conflicts, throttled, ..WriteStats::default() };
                 for counted in stats.values() {
                     total.applied += counted.applied;
                     total.stale += counted.stale;
@@ -401,8 +403,18 @@ impl Index for OpenSearchIndex {
                 }
                 return Ok(total);
             }
-            warn!(documents = again.len(), round, "OpenSearch conflicts or throttling; writing those again");
-            todo = again.iter().filter_map(|id| position.get(id).map(|&i| &pending[i])).collect();
+            let conflicted = again.iter().filter(|(_, status)| *status == 409).count() as u64;
+            let (conflicts_now, throttled_now) = (conflicted, again.len() as u64 - conflicted);
+            conflicts += conflicts_now;
+            throttled += throttled_now;
+            warn!(
+                conflicts = conflicts_now,
+                throttled = throttled_now,
+                round,
+                "OpenSearch did not write some documents (conflicts are read and decided again, throttled ones \
+                 wait); writing those again"
+            );
+            todo = again.iter().filter_map(|(id, _)| position.get(id).map(|&i| &pending[i])).collect();
             // Backoff with full jitter, so competing writers spread out.
             tokio::time::sleep(delay.mul_f64(0.5 + fastrand::f64())).await;
             delay = (delay * 2).min(Duration::from_secs(10));

@@ -40,7 +40,10 @@ async fn stale_records_and_late_creates_after_a_delete_are_ignored() {
     let (_dir, index) = open();
     index.write(vec![record("a.jpg", 0x05, LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
     let stats = index.write(vec![record("a.jpg", 0x04, LabelKind::Labeled, vec![label("Dog", 90.0)])]).await.unwrap();
-    assert_eq!(stats, WriteStats { applied: 0, stale: 1, stale_relabel: 0, rejected: vec![] });
+    assert_eq!(
+        stats,
+        WriteStats { applied: 0, stale: 1, stale_relabel: 0, rejected: vec![], conflicts: 0, throttled: 0 }
+    );
     assert_eq!(keys(&index, "cat", 0.0).await, vec!["a.jpg"]);
 
     index.write(vec![record("a.jpg", 0x06, LabelKind::Removed, vec![])]).await.unwrap();
@@ -61,7 +64,10 @@ async fn ordering_holds_within_one_batch_too() {
         record("a.jpg", 0x01, LabelKind::Labeled, vec![label("Dog", 90.0)]),
     ];
     let stats = index.write(batch).await.unwrap();
-    assert_eq!(stats, WriteStats { applied: 2, stale: 1, stale_relabel: 0, rejected: vec![] });
+    assert_eq!(
+        stats,
+        WriteStats { applied: 2, stale: 1, stale_relabel: 0, rejected: vec![], conflicts: 0, throttled: 0 }
+    );
     assert_eq!(index.search(SearchRequest::new(Expr::All)).await.unwrap().total, 0);
 }
 
