@@ -216,11 +216,7 @@ impl Sink {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(false),
                 ended = &mut self.task => {
-                    let reason = match ended {
-                        Ok(Ok(())) => "stopped before the end".to_string(),
-                        Ok(Err(e)) => format!("{e}: {}", source_of(&e)),
-                        Err(e) => e.to_string(),
-                    };
+                    let reason = failure(ended).unwrap_or_else(|| "stopped before the end".to_string());
                     return Err(ReindexError::Sink { group: self.group.clone(), reason });
                 }
                 () = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -230,20 +226,21 @@ impl Sink {
 
     /// Waits for the sink to end (once stopped), with its error if it failed.
     async fn finish(self) -> Result<(), ReindexError> {
-        let reason = match self.task.await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => format!("{e}: {}", source_of(&e)),
-            Err(e) => e.to_string(),
-        };
-        Err(ReindexError::Sink { group: self.group, reason })
+        match failure(self.task.await) {
+            None => Ok(()),
+            Some(reason) => Err(ReindexError::Sink { group: self.group, reason }),
+        }
     }
 }
 
-/// What a stage error wraps, for its message.
-fn source_of(e: &StageError) -> String {
-    match e {
-        StageError::Log(e) => e.to_string(),
-        StageError::Index(e) => e.to_string(),
+/// Why the sink's task ended, if it failed: the stage's error with what it wraps, or
+/// the task's panic; `None` for a clean end.
+fn failure(ended: Result<Result<(), StageError>, tokio::task::JoinError>) -> Option<String> {
+    match ended {
+        Ok(Ok(())) => None,
+        Ok(Err(StageError::Log(e))) => Some(format!("index sink stopped: {e}")),
+        Ok(Err(StageError::Index(e))) => Some(format!("index sink stopped: {e}")),
+        Err(e) => Some(e.to_string()),
     }
 }
 
