@@ -51,6 +51,7 @@ async fn add_box(world: &World) {
         labeled_at: hit.labeled_at + 1,
         error: None,
         labeler: None,
+        metadata: None,
     };
     assert_eq!(index.write(vec![record]).await.unwrap().applied, 1);
 }

@@ -47,6 +47,7 @@ fn corpus(n: usize) -> Vec<ImageLabeled> {
                 labeled_at: 5,
                 error: None,
                 labeler: None,
+                metadata: None,
             }
         })
         .collect()

@@ -21,14 +21,16 @@ pub mod error_codes;
 mod identity;
 mod image_format;
 mod records;
+pub mod taken;
 
 pub use codec::{fingerprint, Codec, DecodeError, EncodeError};
 pub use identity::{compare_sequencers, document_id, record_key};
 pub use image_format::ImageFormat;
 pub use records::{
-    BoundingBox, ChangeKind, ChangeSource, ImageLabeled, ImageProperties, Instance, Label, LabelError, LabelKind,
-    ModelInfo, ObjectChanged,
+    BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageLabeled, ImageProperties, Instance, Label,
+    LabelError, LabelKind, ModelInfo, ObjectChanged, PhotoMetadata,
 };
+pub use taken::Taken;
 
 /// Topic names. A deployment may put a prefix in front of them (see the runtime config).
 pub mod topics {
@@ -67,7 +69,10 @@ pub const OBJECTS_CHANGED_SCHEMA: &str = include_str!("../avro/objects.changed.v
 /// The schema of `images.labeled.v1`, as shipped.
 pub const IMAGES_LABELED_SCHEMA: &str = include_str!("../avro/images.labeled.v1.avsc");
 /// Earlier versions of `images.labeled.v1`, still read (their records may sit on a log).
-const IMAGES_LABELED_HISTORY: [&str; 1] = [include_str!("../avro/history/images.labeled.v1.1.avsc")];
+const IMAGES_LABELED_HISTORY: [&str; 2] = [
+    include_str!("../avro/history/images.labeled.v1.1.avsc"),
+    include_str!("../avro/history/images.labeled.v1.2.avsc"),
+];
 
 /// A record type with its Avro schema and codec.
 pub trait AvroRecord: serde::Serialize + serde::de::DeserializeOwned {

@@ -89,6 +89,83 @@ pub struct ImageProperties {
     pub height: i32,
 }
 
+/// What a photo says about itself, from its EXIF, XMP and IPTC: when, with what and
+/// where it was taken, and how a person tagged it. Every part is optional; a part
+/// the file does not hold, or holds in a form that cannot be true, is absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhotoMetadata {
+    /// When it was taken, ISO 8601 (`2019-07-14T09:30:05`), as the camera's clock
+    /// showed it; with its UTC offset (`+09:00`) when the file records one, else the
+    /// local time of wherever the photo was taken.
+    #[serde(default)]
+    pub taken_at: Option<String>,
+    /// Which field `taken_at` comes from: `DateTimeOriginal`, `CreateDate`
+    /// (EXIF DateTimeDigitized, or XMP), `GPSDateTime` (UTC) or `DateCreated` (XMP).
+    #[serde(default)]
+    pub taken_from: Option<String>,
+    #[serde(default)]
+    pub camera: Option<Camera>,
+    #[serde(default)]
+    pub lens: Option<String>,
+    #[serde(default)]
+    pub exposure: Option<Exposure>,
+    #[serde(default)]
+    pub gps: Option<Gps>,
+    /// IPTC Keywords, XMP `dc:subject` and each level of Lightroom's hierarchical
+    /// subjects, without repeats.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
+    /// 0 to 5 stars (XMP `xmp:Rating`; -1, rejected, reads as 0).
+    #[serde(default)]
+    pub rating: Option<i32>,
+}
+
+impl PhotoMetadata {
+    /// True when nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// `taken_at`, parsed.
+    pub fn taken(&self) -> Option<crate::Taken> {
+        self.taken_at.as_deref().and_then(|t| crate::Taken::parse_iso(t).ok())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Camera {
+    #[serde(default)]
+    pub make: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exposure {
+    #[serde(default)]
+    pub focal_length_mm: Option<f32>,
+    #[serde(default)]
+    pub f_number: Option<f32>,
+    /// Seconds.
+    #[serde(default)]
+    pub exposure_time_s: Option<f32>,
+    #[serde(default)]
+    pub iso: Option<i32>,
+}
+
+/// WGS 84 degrees, north and east positive; metres above sea level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gps {
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default)]
+    pub alt: Option<f64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub name: String,
@@ -125,6 +202,9 @@ pub struct ImageLabeled {
     /// settings (`None` in records written before it existed).
     #[serde(default)]
     pub labeler: Option<String>,
+    /// What the photo says about itself (`None`: not read, or nothing found).
+    #[serde(default)]
+    pub metadata: Option<PhotoMetadata>,
 }
 
 impl ImageLabeled {
@@ -145,6 +225,7 @@ impl ImageLabeled {
             labeled_at: now_ms,
             error: None,
             labeler: None,
+            metadata: None,
         }
     }
 }

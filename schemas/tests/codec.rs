@@ -208,3 +208,40 @@ fn a_label_record_written_before_the_labeler_fingerprint_reads_with_none() {
     current.labeler = Some("0123456789abcdef".into());
     assert_eq!(ImageLabeled::from_bytes(&current.to_bytes().unwrap()).unwrap(), current);
 }
+
+#[test]
+fn a_label_record_written_before_photo_metadata_reads_with_none_and_a_new_one_keeps_every_part() {
+    let old = Schema::parse_str(include_str!("../avro/history/images.labeled.v1.2.avsc")).unwrap();
+    let mut before = labeled();
+    before.labeler = Some("0123456789abcdef".into());
+    let apache_avro::types::Value::Record(fields) = apache_avro::to_value(before.clone()).unwrap() else { panic!() };
+    let fields = fields.into_iter().filter(|(name, _)| name != "metadata").collect();
+    let value = apache_avro::types::Value::Record(fields).resolve(&old).unwrap();
+    let mut payload = vec![0xC3, 0x01];
+    payload.extend_from_slice(&old.fingerprint::<apache_avro::rabin::Rabin>().bytes);
+    payload.extend_from_slice(&apache_avro::to_avro_datum(&old, value).unwrap());
+    assert_eq!(ImageLabeled::from_bytes(&payload).unwrap(), before, "an older record reads, with no metadata");
+
+    let mut current = before;
+    current.metadata = Some(bucketlens_schemas::PhotoMetadata {
+        taken_at: Some("2019-07-14T09:30:05+09:00".into()),
+        taken_from: Some("DateTimeOriginal".into()),
+        camera: Some(bucketlens_schemas::Camera { make: Some("FUJIFILM".into()), model: Some("X-T30".into()) }),
+        lens: Some("XF35mmF2 R WR".into()),
+        exposure: Some(bucketlens_schemas::Exposure {
+            focal_length_mm: Some(35.0),
+            f_number: Some(2.0),
+            exposure_time_s: Some(0.004),
+            iso: Some(400),
+        }),
+        gps: Some(bucketlens_schemas::Gps { lat: 35.0116, lon: 135.7681, alt: Some(41.5) }),
+        keywords: vec!["kyoto".into(), "temple".into()],
+        title: Some("Morning".into()),
+        caption: Some("Kiyomizu-dera at seven".into()),
+        rating: Some(4),
+    });
+    assert_eq!(ImageLabeled::from_bytes(&current.to_bytes().unwrap()).unwrap(), current);
+    let mut partial = current.clone();
+    partial.metadata = Some(bucketlens_schemas::PhotoMetadata { keywords: vec!["x".into()], ..Default::default() });
+    assert_eq!(ImageLabeled::from_bytes(&partial.to_bytes().unwrap()).unwrap(), partial, "absent parts stay absent");
+}

@@ -45,6 +45,7 @@ fn record(bucket: &str, key: String, i: usize, labels: Vec<Label>) -> ImageLabel
         labeled_at: 1,
         error: None,
         labeler: None,
+        metadata: None,
     }
 }
 

@@ -15,7 +15,9 @@ use crate::rekognition::RekognitionLabeler;
 pub async fn load(settings: &Settings) -> Result<Arc<dyn Labeler>, ModelError> {
     if settings.backend == Backend::Rekognition {
         let rekognition = &settings.rekognition;
-        let labeler = RekognitionLabeler::new(rekognition, settings.min_confidence, settings.max_labels.get()).await;
+        let labeler = RekognitionLabeler::new(rekognition, settings.min_confidence, settings.max_labels.get())
+            .await
+            .reading_metadata(settings.metadata);
         return Ok(Arc::new(labeler));
     }
     LocalModel::of(settings).load().await
@@ -42,6 +44,7 @@ impl LocalModel {
             detector: settings.detector.clone(),
             engine: settings.engine,
             onnxruntime: settings.onnxruntime.clone(),
+            metadata: settings.metadata,
         };
         Self { custom: settings.model.clone(), options }
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analyzers::classifier::ModelFiles;
 use crate::engine::EngineChoice;
+use crate::metadata::{GpsSetting, MetadataOptions};
 use crate::rekognition::RekognitionConfig;
 
 /// Which labeler runs.
@@ -94,6 +95,26 @@ pub struct Config {
     /// (`ORT_DYLIB_PATH` is read too).
     pub onnxruntime: Option<PathBuf>,
     pub rekognition: RekognitionConfig,
+    pub metadata: MetadataConfig,
+}
+
+/// `[labeler.metadata]`: what each photo says about itself (EXIF, XMP, IPTC).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct MetadataConfig {
+    /// Read when, with what and where each photo was taken, and its keywords, title,
+    /// caption and rating (from its bytes: with Rekognition by reference, none).
+    pub enabled: bool,
+    /// `exact`: keep the GPS position; `off`: keep none. The label topic's readers
+    /// and `serve`'s token holders see what is kept.
+    pub gps: GpsSetting,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        let defaults = MetadataOptions::default();
+        Self { enabled: defaults.enabled, gps: defaults.gps }
+    }
 }
 
 impl Default for Config {
@@ -122,6 +143,7 @@ impl Default for Config {
             engine: EngineChoice::Auto,
             onnxruntime: None,
             rekognition: RekognitionConfig::default(),
+            metadata: MetadataConfig::default(),
         }
     }
 }
@@ -151,6 +173,7 @@ pub struct Settings {
     pub engine: EngineChoice,
     pub onnxruntime: Option<PathBuf>,
     pub rekognition: RekognitionConfig,
+    pub metadata: MetadataOptions,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
 }
@@ -233,6 +256,7 @@ impl Config {
             engine: self.engine,
             onnxruntime: self.onnxruntime.clone(),
             rekognition: self.rekognition.clone(),
+            metadata: MetadataOptions { enabled: self.metadata.enabled, gps: self.metadata.gps },
             force: false,
         })
     }

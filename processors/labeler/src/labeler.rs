@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 use bucketlens_runtime::bucket::{ObjectRef, SourceError};
-use bucketlens_schemas::{error_codes, ImageProperties, Label, ModelInfo};
+use bucketlens_schemas::{error_codes, ImageProperties, Label, ModelInfo, PhotoMetadata};
 
 /// What a labeler found in one image.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LabelSet {
     /// Highest confidence first.
     pub labels: Vec<Label>,
@@ -16,6 +16,13 @@ pub struct LabelSet {
     /// The model that answered, when it says so itself (Rekognition's
     /// LabelModelVersion); else [`Labeler::model`].
     pub model: Option<ModelInfo>,
+    /// What the photo says about itself ([`crate::metadata`]).
+    #[serde(default)]
+    pub metadata: Option<PhotoMetadata>,
+    /// Parts of the image's metadata that were dropped, and why: logged at debug,
+    /// naming the object.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Why an image got no labels. `retryable` failures are tried again with backoff;

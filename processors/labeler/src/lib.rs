@@ -36,6 +36,7 @@ pub mod engine;
 pub mod image;
 pub mod labeler;
 pub mod local;
+pub mod metadata;
 pub mod names;
 pub mod rekognition;
 pub mod stage;

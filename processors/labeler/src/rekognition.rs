@@ -112,6 +112,8 @@ pub struct RekognitionLabeler {
     max_labels: usize,
     limiter: RateLimiter,
     model: ModelInfo,
+    /// Read from the bytes, when this labeler reads them (not by reference).
+    metadata: crate::metadata::MetadataOptions,
 }
 
 impl RekognitionLabeler {
@@ -126,7 +128,14 @@ impl RekognitionLabeler {
             max_labels,
             limiter: RateLimiter::new(config.max_tps),
             model: ModelInfo { name: "rekognition".into(), version: "unknown".into() },
+            metadata: crate::metadata::MetadataOptions::default(),
         }
+    }
+
+    /// Reads each photo's metadata as `options` say, where it reads the bytes.
+    pub fn reading_metadata(mut self, options: crate::metadata::MetadataOptions) -> Self {
+        self.metadata = options;
+        self
     }
 
     fn settings(&self) -> Option<DetectLabelsSettings> {
@@ -175,7 +184,7 @@ impl RekognitionLabeler {
         let model = output
             .label_model_version()
             .map(|version| ModelInfo { name: "rekognition".into(), version: version.to_string() });
-        Ok(LabelSet { labels, image: None, model })
+        Ok(LabelSet { labels, model, ..LabelSet::default() })
     }
 }
 
@@ -291,6 +300,8 @@ impl Labeler for RekognitionLabeler {
     }
 
     async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure> {
+        let mut notes = Vec::new();
+        let metadata = crate::metadata::read(&image, &self.metadata, &mut notes);
         let (image, properties) = match bucketlens_schemas::ImageFormat::sniff(&image) {
             Some(bucketlens_schemas::ImageFormat::Jpeg | bucketlens_schemas::ImageFormat::Png) | None => {
                 let properties = check_bytes(&image)?;
@@ -304,6 +315,8 @@ impl Labeler for RekognitionLabeler {
         };
         let mut set = self.detect(Image::builder().bytes(Blob::new(image)).build()).await?;
         set.image = Some(properties);
+        set.metadata = metadata;
+        set.notes = notes;
         Ok(set)
     }
 

@@ -1,7 +1,7 @@
 //! The index seam: tantivy and OpenSearch behind one trait.
 
 use async_trait::async_trait;
-use bucketlens_schemas::{ImageLabeled, ImageProperties, Label, LabelError, ModelInfo};
+use bucketlens_schemas::{ImageLabeled, ImageProperties, Label, LabelError, ModelInfo, PhotoMetadata};
 use serde::{Deserialize, Serialize};
 
 use crate::query::Expr;
@@ -206,6 +206,8 @@ pub struct Hit {
     pub model: ModelInfo,
     pub labeled_at: i64,
     pub error: Option<LabelError>,
+    /// What the photo says about itself: when, with what and where it was taken.
+    pub metadata: Option<PhotoMetadata>,
 }
 
 impl Hit {
@@ -232,8 +234,21 @@ impl Hit {
             "model": self.model,
             "labeled_at": self.labeled_at,
             "error": self.error,
+            "metadata": self.metadata.as_ref().map(metadata_json),
         })
     }
+}
+
+/// A photo's metadata as the API prints it: absent parts left out.
+fn metadata_json(metadata: &PhotoMetadata) -> serde_json::Value {
+    let mut value = serde_json::to_value(metadata).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.retain(|_, v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()));
+        for part in object.values_mut().filter_map(serde_json::Value::as_object_mut) {
+            part.retain(|_, v| !v.is_null());
+        }
+    }
+    value
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -25,6 +25,7 @@ pub mod config;
 pub mod index;
 pub mod metrics;
 pub mod opensearch;
+pub mod photo;
 pub mod query;
 pub mod reindex;
 pub mod stage;

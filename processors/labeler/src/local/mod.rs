@@ -21,6 +21,7 @@ use crate::analyzers::{Analyzer, Naming, Picture};
 use crate::engine::{Engine, EngineChoice};
 use crate::image::decode;
 use crate::labeler::{LabelFailure, LabelSet, Labeler, ModelError};
+use crate::metadata::{self, MetadataOptions};
 
 /// The analyzers on this machine, in process.
 pub struct LocalLabeler {
@@ -45,6 +46,7 @@ struct Inner {
     /// The short side of the one decode: the largest any analyzer asks for.
     side: u32,
     max_pixels: u64,
+    metadata: MetadataOptions,
 }
 
 /// How many ONNX Runtime sessions each model gets for `threads` labeling threads.
@@ -102,6 +104,9 @@ pub struct LocalOptions {
     pub engine: EngineChoice,
     #[serde(default)]
     pub onnxruntime: Option<PathBuf>,
+    /// What the photo says about itself ([`crate::metadata`]), read beside the analyzers.
+    #[serde(default)]
+    pub metadata: MetadataOptions,
 }
 
 impl Default for LocalOptions {
@@ -117,6 +122,7 @@ impl Default for LocalOptions {
             detector: None,
             engine: EngineChoice::Auto,
             onnxruntime: None,
+            metadata: MetadataOptions::default(),
         }
     }
 }
@@ -164,7 +170,16 @@ impl LocalLabeler {
         let analyzers = enabled(&engine, classifier.clone(), options, sessions)?;
         let model = model_of(&analyzers);
         let side = analyzers.iter().map(|a| a.side()).max().unwrap_or(0);
-        let inner = Inner { classifier, analyzers, naming, engine, model, side, max_pixels: options.max_pixels };
+        let inner = Inner {
+            classifier,
+            analyzers,
+            naming,
+            engine,
+            model,
+            side,
+            max_pixels: options.max_pixels,
+            metadata: options.metadata,
+        };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("bucketlens-label-{i}"))
@@ -195,7 +210,8 @@ impl Inner {
         // One decode for every analyzer, large enough for the largest input.
         let (rgb, properties) = decode(bytes, self.max_pixels, self.side)?;
         let picture = Picture { bytes, rgb: &rgb, properties: &properties };
-        let mut found = LabelSet { labels: Vec::new(), image: None, model: None };
+        let mut found = LabelSet::default();
+        found.metadata = metadata::read(bytes, &self.metadata, &mut found.notes);
         for analyzer in &self.analyzers {
             analyzer.analyze(&picture, &self.naming, &mut found)?;
         }

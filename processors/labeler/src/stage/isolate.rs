@@ -219,8 +219,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let labels = serde_json::to_string(&Answer::Labels(LabelSet { labels: vec![], image: None, model: None }))
-            .unwrap_or_default();
+        let labels = serde_json::to_string(&Answer::Labels(LabelSet::default())).unwrap_or_default();
         match shell(&format!("cat >/dev/null; echo '{labels}'")).label(b"x".to_vec()).await {
             Isolated::Answered(Ok(set)) => assert!(set.labels.is_empty()),
             other => panic!("{other:?}"),

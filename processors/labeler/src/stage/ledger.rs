@@ -56,8 +56,8 @@ const FAILED: i64 = 2;
 /// out: a failure is never skipped anyway.
 pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
     let mut text = format!(
-        "group={}\nmin-confidence={}\nmax-labels={}\n",
-        settings.group, settings.min_confidence, settings.max_labels
+        "group={}\nmin-confidence={}\nmax-labels={}\nmetadata={} gps={:?}\n",
+        settings.group, settings.min_confidence, settings.max_labels, settings.metadata.enabled, settings.metadata.gps
     );
     match settings.backend {
         Backend::Local => {

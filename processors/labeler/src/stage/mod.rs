@@ -335,6 +335,10 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
                 outcome.kind = LabelKind::Labeled;
                 outcome.labels = set.labels;
                 outcome.image = set.image;
+                outcome.metadata = set.metadata;
+                for note in &set.notes {
+                    debug!(object = %format!("{}/{}", change.bucket, change.key), note = %note, "metadata dropped");
+                }
                 if let Some(model) = set.model {
                     outcome.model = model;
                 }

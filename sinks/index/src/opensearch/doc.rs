@@ -1,10 +1,11 @@
 //! A document as OpenSearch stores it: the record, with the lowercased names that
 //! label queries match, and what a conditional write needs of the stored one.
 
-use bucketlens_schemas::{ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo};
+use bucketlens_schemas::{ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo, PhotoMetadata};
 use serde::{Deserialize, Serialize};
 
 use crate::index::{DocState, Hit};
+use crate::photo;
 use crate::version::Version;
 
 /// A label as stored: the record's label plus its lowercased name and aliases, which
@@ -40,6 +41,20 @@ pub(super) struct Doc {
     pub(super) model: ModelInfo,
     pub(super) labeled_at: i64,
     pub(super) error: Option<LabelError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) metadata: Option<PhotoMetadata>,
+    /// What `year:`/`taken:`, `camera:`, `lens:` and `keyword:` match ([`crate::photo`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) taken: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) camera: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) lens: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) keyword: Vec<String>,
+    /// The GPS position as a `geo_point` (`lat,lon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) location: Option<String>,
 }
 
 impl Doc {
@@ -82,7 +97,27 @@ impl Doc {
             model: record.model.clone(),
             labeled_at: record.labeled_at,
             error: if tombstone { None } else { record.error.clone() },
+            metadata: None,
+            taken: None,
+            camera: Vec::new(),
+            lens: Vec::new(),
+            keyword: Vec::new(),
+            location: None,
         }
+        .with_metadata(if tombstone { None } else { record.metadata.clone() })
+    }
+
+    /// The metadata, and the fields queries match that come from it.
+    fn with_metadata(mut self, metadata: Option<PhotoMetadata>) -> Self {
+        if let Some(m) = &metadata {
+            self.taken = photo::taken_ms(m);
+            self.camera = photo::terms(m, photo::Field::Camera);
+            self.lens = photo::terms(m, photo::Field::Lens);
+            self.keyword = photo::terms(m, photo::Field::Keyword);
+            self.location = m.gps.as_ref().map(|g| format!("{},{}", g.lat, g.lon));
+        }
+        self.metadata = metadata;
+        self
     }
 
     pub(super) fn hit(self, id: String) -> Hit {
@@ -101,6 +136,7 @@ impl Doc {
             model: self.model,
             labeled_at: self.labeled_at,
             error: self.error,
+            metadata: self.metadata,
         }
     }
 }

@@ -51,7 +51,14 @@ pub fn template(index: &str) -> Value {
                     "labeled_at": millis,
                     "error": { "properties": {
                         "code": keyword, "message": { "type": "text" }, "retryable": { "type": "boolean" }
-                    } }
+                    } },
+                    // The photo's metadata is shown as stored; these are what queries match.
+                    "metadata": { "type": "object", "enabled": false },
+                    "taken": millis,
+                    "camera": keyword,
+                    "lens": keyword,
+                    "keyword": keyword,
+                    "location": { "type": "geo_point" }
                 }
             }
         }

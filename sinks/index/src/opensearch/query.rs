@@ -68,6 +68,17 @@ fn expr_query(expr: &Expr, min_confidence: f32) -> Value {
             "value": format!("(.*/)?[^/]*{}[^/]*", literal(text)),
             "case_insensitive": true
         } } } } }),
+        Expr::Meta(field, value) => {
+            let (whole, words) = crate::photo::wanted(value);
+            let words: Vec<Value> = words.iter().map(|w| json!({ "term": { field.name(): w } })).collect();
+            json!({ "constant_score": { "filter": { "bool": {
+                "should": [{ "term": { field.name(): whole } }, { "bool": { "must": words } }],
+                "minimum_should_match": 1
+            } } } })
+        }
+        Expr::Taken(from, to) => json!({ "constant_score": { "filter": { "range": { "taken": {
+            "gte": from, "lt": to, "format": "epoch_millis"
+        } } } } }),
         Expr::And(items) => {
             let (mut must, mut must_not) = (Vec::new(), Vec::new());
             for item in items {

@@ -10,6 +10,11 @@
 //! *                        everything
 //! name:IMG_20              a file name (the key's last part) holding this text
 //! has:labels               photos with some label (`-has:labels`: with none)
+//! year:2019                taken in 2019 (by the camera's clock: EXIF, XMP)
+//! taken:2019-07            taken in July 2019 (a year, a month or a day)
+//! camera:"x-t30"           the camera's make or model (its words, any case)
+//! lens:35mm                the lens
+//! keyword:invoice          a keyword a person gave it (IPTC, XMP, Lightroom)
 //! ```
 //! Labels match case-insensitively and whole (`cat` does not match `Tiger Cat`;
 //! Tiger Cat's parent Cat does, with its summed confidence). The language forgives:
@@ -31,6 +36,11 @@ pub enum Expr {
     /// Documents whose file name (the key after its last `/`) holds this text,
     /// lowercased; matched without regard to case.
     Name(String),
+    /// Photos whose metadata field holds this text (lowercased, single spaces):
+    /// as a whole term, or all of its words.
+    Meta(crate::photo::Field, String),
+    /// Photos taken within `[from, to)`, wall-clock ms (see [`crate::photo::taken_ms`]).
+    Taken(i64, i64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +49,8 @@ enum Token {
     Quoted(String),
     Name(String),
     HasLabels,
+    Meta(crate::photo::Field, String),
+    Taken(String, i64, i64),
     And,
     Or,
     Not,
@@ -54,6 +66,8 @@ impl Token {
             Self::Quoted(w) => format!("“\"{w}\"”"),
             Self::Name(w) => format!("“name:{w}”"),
             Self::HasLabels => "“has:labels”".into(),
+            Self::Meta(field, w) => format!("“{}:{w}”", field.name()),
+            Self::Taken(shown, _, _) => format!("“{shown}”"),
             Self::And => "AND".into(),
             Self::Or => "OR".into(),
             Self::Not => "NOT".into(),
@@ -137,7 +151,7 @@ fn tokenize(input: &str) -> Result<Vec<(Token, usize)>, String> {
 fn field_of(word: &str) -> Option<String> {
     let (field, _) = word.split_once(':')?;
     let field = field.to_ascii_lowercase();
-    ["name", "has"].contains(&field.as_str()).then_some(field)
+    ["name", "has", "camera", "lens", "keyword", "year", "taken"].contains(&field.as_str()).then_some(field)
 }
 
 fn field_token(field: &str, value: &str, at: usize) -> Result<Token, String> {
@@ -146,9 +160,51 @@ fn field_token(field: &str, value: &str, at: usize) -> Result<Token, String> {
             Err(format!("name: at character {at} needs some text of a file name, such as name:IMG_2019"))
         }
         "name" => Ok(Token::Name(value.trim().to_lowercase())),
+        "camera" | "lens" | "keyword" => {
+            let meta = match field {
+                "camera" => crate::photo::Field::Camera,
+                "lens" => crate::photo::Field::Lens,
+                _ => crate::photo::Field::Keyword,
+            };
+            let value = crate::photo::normalized(value);
+            if value.is_empty() {
+                return Err(format!("{field}: at character {at} needs some text, such as {field}:\"x-t30\""));
+            }
+            Ok(Token::Meta(meta, value))
+        }
+        "year" | "taken" => {
+            let (from, to) =
+                taken_range(field, value.trim()).map_err(|why| format!("{field}:{value} at character {at} {why}"))?;
+            Ok(Token::Taken(format!("{field}:{value}"), from, to))
+        }
         _ if ["label", "labels"].contains(&value.to_ascii_lowercase().as_str()) => Ok(Token::HasLabels),
         _ => Err(format!("has: at character {at} takes labels (has:labels), not {value:?}")),
     }
+}
+
+/// The wall-clock instants a `year:` or `taken:` value spans: `[from, to)`.
+fn taken_range(field: &str, value: &str) -> Result<(i64, i64), String> {
+    use bucketlens_schemas::taken::{days_from_civil, Taken};
+    let shape = if field == "year" {
+        "a year, such as year:2019"
+    } else {
+        "a date, such as taken:2019, taken:2019-07 or taken:2019-07-14"
+    };
+    let fits = match field {
+        "year" => value.len() == 4,
+        _ => [4, 7, 10].contains(&value.len()),
+    };
+    let at = Taken::parse_iso(value).ok().filter(|_| fits).ok_or_else(|| format!("needs {shape}"))?;
+    let at = at.check(9999).map_err(|why| format!("is no date: {why}"))?;
+    let day = 86_400_000;
+    let start = days_from_civil(at.year, at.month, at.day) * day;
+    let end = match value.len() {
+        4 => days_from_civil(at.year + 1, 1, 1) * day,
+        7 if at.month == 12 => days_from_civil(at.year + 1, 1, 1) * day,
+        7 => days_from_civil(at.year, at.month + 1, 1) * day,
+        _ => start + day,
+    };
+    Ok((start, end))
 }
 
 /// How deep parentheses and NOTs may nest: the parser, the backends' translations
@@ -268,7 +324,14 @@ impl Parser {
                 }
                 Some(Token::Word(w)) if self.bare(w) => items.push(self.run()?),
                 Some(
-                    Token::Word(_) | Token::Quoted(_) | Token::Name(_) | Token::HasLabels | Token::Not | Token::Open,
+                    Token::Word(_)
+                    | Token::Quoted(_)
+                    | Token::Name(_)
+                    | Token::HasLabels
+                    | Token::Meta(..)
+                    | Token::Taken(..)
+                    | Token::Not
+                    | Token::Open,
                 ) => items.push(self.unary()?),
                 _ => break,
             }
@@ -337,6 +400,8 @@ impl Parser {
             Some(Token::Word(w)) if w == "*" => Ok(Expr::All),
             Some(Token::Name(text)) => Ok(Expr::Name(text)),
             Some(Token::HasLabels) => Ok(Expr::AnyLabel),
+            Some(Token::Meta(field, value)) => Ok(Expr::Meta(field, value)),
+            Some(Token::Taken(_, from, to)) => Ok(Expr::Taken(from, to)),
             Some(Token::Word(w) | Token::Quoted(w)) => {
                 let name = normalized(&w);
                 if name.is_empty() {
@@ -386,7 +451,7 @@ impl Expr {
     /// The label names this expression asks for (not under a NOT).
     pub fn positive_labels(&self) -> Vec<String> {
         match self {
-            Self::All | Self::Not(_) | Self::AnyLabel | Self::Name(_) => Vec::new(),
+            Self::All | Self::Not(_) | Self::AnyLabel | Self::Name(_) | Self::Meta(..) | Self::Taken(..) => Vec::new(),
             Self::Label(l) => vec![l.clone()],
             Self::And(items) | Self::Or(items) => items.iter().flat_map(Self::positive_labels).collect(),
         }
@@ -395,7 +460,7 @@ impl Expr {
     /// Whether a label or `has:labels` appears anywhere in the expression.
     fn mentions_labels(&self) -> bool {
         match self {
-            Self::All | Self::Name(_) => false,
+            Self::All | Self::Name(_) | Self::Meta(..) | Self::Taken(..) => false,
             Self::Label(_) | Self::AnyLabel => true,
             Self::Not(inner) => inner.mentions_labels(),
             Self::And(items) | Self::Or(items) => items.iter().any(Self::mentions_labels),

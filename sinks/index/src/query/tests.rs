@@ -128,3 +128,38 @@ fn rejects_malformed_queries_in_plain_words_with_the_position() {
         assert!(err.starts_with("invalid query") && err.ends_with(said), "{bad}: {err}");
     }
 }
+
+#[test]
+fn photo_qualifiers_parse_to_their_fields_and_ranges_and_bad_ones_say_what_fits() {
+    use crate::photo::Field;
+    use bucketlens_schemas::taken::days_from_civil;
+    let day = 86_400_000;
+    assert_eq!(
+        Expr::parse("year:2019").unwrap(),
+        Expr::Taken(days_from_civil(2019, 1, 1) * day, days_from_civil(2020, 1, 1) * day)
+    );
+    assert_eq!(
+        Expr::parse("taken:2019-12").unwrap(),
+        Expr::Taken(days_from_civil(2019, 12, 1) * day, days_from_civil(2020, 1, 1) * day)
+    );
+    assert_eq!(
+        Expr::parse("taken:2020-02-29").unwrap(),
+        Expr::Taken(days_from_civil(2020, 2, 29) * day, days_from_civil(2020, 3, 1) * day)
+    );
+    assert_eq!(Expr::parse("CAMERA:\"Fujifilm  X-T30\"").unwrap(), Expr::Meta(Field::Camera, "fujifilm x-t30".into()));
+    assert_eq!(
+        Expr::parse("keyword:invoice cat").unwrap(),
+        Expr::And(vec![Expr::Meta(Field::Keyword, "invoice".into()), Expr::Label("cat".into())])
+    );
+    assert_eq!(Expr::parse("-lens:50mm").unwrap(), Expr::Not(Box::new(Expr::Meta(Field::Lens, "50mm".into()))));
+    for (bad, said) in [
+        ("year:19", "year:19 at character 1 needs a year, such as year:2019"),
+        ("year:2019-07", "needs a year, such as year:2019"),
+        ("taken:2019-13", "taken:2019-13 at character 1 is no date"),
+        ("taken:yesterday", "needs a date, such as taken:2019, taken:2019-07 or taken:2019-07-14"),
+        ("cat camera:", "camera: at character 5 needs some text"),
+    ] {
+        let err = Expr::parse(bad).unwrap_err();
+        assert!(err.starts_with("invalid query") && err.contains(said), "{bad}: {err}");
+    }
+}

@@ -6,6 +6,7 @@ use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING};
 use tantivy::{TantivyDocument, Term};
 
 use crate::index::{DocState, Hit};
+use crate::photo;
 use crate::version::Version;
 
 /// Confidences are indexed in tenths of a percent: 0..=1000.
@@ -38,6 +39,14 @@ pub struct Fields {
     pub error_code: Field,
     pub error_message: Field,
     pub error_retryable: Field,
+    /// When the photo was taken: wall-clock ms ([`crate::photo::taken_ms`]).
+    pub taken: Field,
+    /// Lowercased terms of the camera, lens and keywords ([`crate::photo::terms`]).
+    pub camera: Field,
+    pub lens: Field,
+    pub keyword: Field,
+    /// The photo's metadata as JSON, for display.
+    pub metadata_json: Field,
 }
 
 impl Fields {
@@ -66,6 +75,11 @@ impl Fields {
             error_code: b.add_text_field("error_code", STRING | STORED),
             error_message: b.add_text_field("error_message", STORED),
             error_retryable: b.add_bool_field("error_retryable", STORED),
+            taken: b.add_i64_field("taken", INDEXED | STORED | FAST),
+            camera: b.add_text_field("camera", STRING),
+            lens: b.add_text_field("lens", STRING),
+            keyword: b.add_text_field("keyword", STRING),
+            metadata_json: b.add_text_field("metadata_json", STORED),
             schema: Schema::builder().build(),
         };
         Self { schema: b.build(), ..fields }
@@ -73,6 +87,15 @@ impl Fields {
 
     pub fn id_term(&self, id: &str) -> Term {
         Term::from_field_text(self.id, id)
+    }
+
+    /// The field holding a metadata field's terms.
+    pub fn meta(&self, field: photo::Field) -> Field {
+        match field {
+            photo::Field::Camera => self.camera,
+            photo::Field::Lens => self.lens,
+            photo::Field::Keyword => self.keyword,
+        }
     }
 
     /// The term of `label` (lowercased) at confidence `tenths` (0..=1000).
@@ -124,6 +147,23 @@ impl Fields {
             doc.add_text(self.format, &image.format);
             doc.add_i64(self.width, i64::from(image.width));
             doc.add_i64(self.height, i64::from(image.height));
+        }
+        if let Some(metadata) = &record.metadata {
+            if let Some(taken) = photo::taken_ms(metadata) {
+                doc.add_i64(self.taken, taken);
+            }
+            for (field, which) in [
+                (self.camera, photo::Field::Camera),
+                (self.lens, photo::Field::Lens),
+                (self.keyword, photo::Field::Keyword),
+            ] {
+                for term in photo::terms(metadata, which) {
+                    doc.add_text(field, term);
+                }
+            }
+            if let Ok(json) = serde_json::to_string(metadata) {
+                doc.add_text(self.metadata_json, json);
+            }
         }
         if let Some(error) = &record.error {
             doc.add_text(self.error_code, &error.code);
@@ -187,6 +227,7 @@ impl Fields {
             },
             labeled_at: self.int(doc, self.labeled_at).unwrap_or(0),
             error,
+            metadata: self.text(doc, self.metadata_json).and_then(|json| serde_json::from_str(&json).ok()),
         }
     }
 }

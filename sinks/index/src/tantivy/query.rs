@@ -78,8 +78,29 @@ fn expr_query(fields: &Fields, expr: &Expr, min_tenths: u32) -> Box<dyn Query> {
         Expr::Label(name) => label_query(fields, name, min_tenths),
         Expr::AnyLabel => any_label_query(fields, min_tenths),
         Expr::Name(text) => name_query(fields, text),
+        Expr::Meta(field, value) => {
+            let field = fields.meta(*field);
+            let (whole, words) = crate::photo::wanted(value);
+            let all_words = BooleanQuery::new(words.iter().map(|w| (Occur::Must, term(field, w))).collect());
+            let either =
+                BooleanQuery::new(vec![(Occur::Should, term(field, &whole)), (Occur::Should, Box::new(all_words))]);
+            Box::new(ConstScoreQuery::new(Box::new(either), 0.0))
+        }
+        Expr::Taken(from, to) => {
+            let range = RangeQuery::new(
+                Bound::Included(Term::from_field_i64(fields.taken, *from)),
+                Bound::Excluded(Term::from_field_i64(fields.taken, *to)),
+            );
+            Box::new(ConstScoreQuery::new(Box::new(range), 0.0))
+        }
         Expr::And(items) => {
-            Box::new(BooleanQuery::new(items.iter().map(|e| occur_for(fields, e, min_tenths, Occur::Must)).collect()))
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+                items.iter().map(|e| occur_for(fields, e, min_tenths, Occur::Must)).collect();
+            // Only NOTs (`-dog -cat`): everything but those, as a lone NOT is.
+            if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+                clauses.push((Occur::Must, Box::new(AllQuery)));
+            }
+            Box::new(BooleanQuery::new(clauses))
         }
         Expr::Or(items) => Box::new(BooleanQuery::new(
             items.iter().map(|e| (Occur::Should, expr_query(fields, e, min_tenths))).collect(),

@@ -24,5 +24,6 @@ pub fn record(key: &str, labeled_at: i64, kind: LabelKind, labels: Vec<Label>) -
         labeled_at,
         error: None,
         labeler: None,
+        metadata: None,
     }
 }
