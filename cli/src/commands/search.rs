@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use bucketlens_index::{DocState, Expr, Hit, SearchRequest, Sort};
 use bucketlens_runtime::text::escape_controls;
+use bucketlens_schemas::taken::year_bounds;
 use serde_json::json;
 
 use super::pct;
@@ -22,7 +23,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0)]
     min_confidence: f32,
     /// The order: relevance (the labels asked for, surest first), name, newest or oldest
-    /// (by last modified).
+    /// (by last modified), or taken (most recently taken first, by the camera's clock).
     #[arg(long, default_value = "relevance", value_parser = parse_sort)]
     sort: Sort,
     /// Only this bucket.
@@ -40,6 +41,14 @@ pub struct Args {
     /// Only objects modified at or before this time (RFC 3339).
     #[arg(long, value_parser = bucketlens_pipeline::replay::parse_time)]
     modified_before: Option<i64>,
+    /// Only photos taken on or after this date (`2019`, `2019-07`, `2019-07-14`), by
+    /// the camera's clock.
+    #[arg(long, value_parser = taken_from)]
+    taken_after: Option<i64>,
+    /// Only photos taken on or before this date (`2019`, `2019-07`, `2019-07-14`: the
+    /// whole year, month or day).
+    #[arg(long, value_parser = taken_until)]
+    taken_before: Option<i64>,
     /// Only objects of at least this many bytes.
     #[arg(long)]
     min_size: Option<i64>,
@@ -58,7 +67,16 @@ pub struct Args {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let query = Expr::parse(&args.query).map_err(anyhow::Error::msg)?;
+    let mut query = Expr::parse(&args.query).map_err(anyhow::Error::msg)?;
+    if args.taken_after.is_some() || args.taken_before.is_some() {
+        // Open ends are the years 1 and 9999, which every backend's dates hold.
+        let (first, last) = (year_bounds(1).0, year_bounds(9999).1);
+        let range = Expr::Taken(args.taken_after.unwrap_or(first), args.taken_before.unwrap_or(last));
+        query = match query {
+            Expr::All => range,
+            other => Expr::And(vec![other, range]),
+        };
+    }
     if !(0.0..=100.0).contains(&args.min_confidence) {
         anyhow::bail!("--min-confidence must be between 0 and 100");
     }
@@ -95,13 +113,52 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             continue;
         }
         println!("    {}", escape_controls(&label_line(hit, &wanted)));
+        if let Some(line) = hit.metadata.as_ref().and_then(metadata_line) {
+            println!("    {}", escape_controls(&line));
+        }
     }
     println!("{} of {} shown", response.hits.len(), response.total);
     Ok(ExitCode::SUCCESS)
 }
 
+/// When and with what the photo was taken, and its keywords, on one line.
+fn metadata_line(metadata: &bucketlens_schemas::PhotoMetadata) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(taken) = &metadata.taken_at {
+        parts.push(format!("taken {}", taken.replacen('T', " ", 1)));
+    }
+    if let Some(camera) = &metadata.camera {
+        let model = camera.model.clone().unwrap_or_default();
+        // Most models repeat the make ("Canon EOS 5D"): say it once.
+        let make = camera.make.clone().filter(|make| !model.to_lowercase().starts_with(&make.to_lowercase()));
+        parts.push([make, Some(model)].into_iter().flatten().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" "));
+    }
+    if !metadata.keywords.is_empty() {
+        parts.push(metadata.keywords.join(", "));
+    }
+    parts.retain(|p| !p.is_empty());
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+/// The first instant of a `taken:` date.
+fn taken_from(text: &str) -> Result<i64, String> {
+    taken_span(text).map(|(from, _)| from)
+}
+
+/// The instant after a `taken:` date ends.
+fn taken_until(text: &str) -> Result<i64, String> {
+    taken_span(text).map(|(_, to)| to)
+}
+
+fn taken_span(text: &str) -> Result<(i64, i64), String> {
+    match Expr::parse(&format!("taken:{}", text.trim())) {
+        Ok(Expr::Taken(from, to)) => Ok((from, to)),
+        _ => Err(format!("expected a date such as 2019, 2019-07 or 2019-07-14, got {text:?}")),
+    }
+}
+
 fn parse_sort(text: &str) -> Result<Sort, String> {
-    Sort::parse(text).ok_or_else(|| format!("expected relevance, name, newest or oldest, got {text:?}"))
+    Sort::parse(text).ok_or_else(|| format!("expected relevance, name, newest, oldest or taken, got {text:?}"))
 }
 
 /// The labels asked for first, then the most confident others; 6 in all.

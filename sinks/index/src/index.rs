@@ -122,6 +122,8 @@ pub enum Sort {
     Newest,
     /// Least recently modified first (photos without one first).
     Oldest,
+    /// Most recently taken first, by the camera's clock (photos without a date last).
+    Taken,
 }
 
 impl Sort {
@@ -131,6 +133,7 @@ impl Sort {
             "name" => Some(Self::Name),
             "newest" | "date" => Some(Self::Newest),
             "oldest" => Some(Self::Oldest),
+            "taken" => Some(Self::Taken),
             _ => None,
         }
     }
@@ -141,6 +144,7 @@ impl Sort {
             Self::Name => "name",
             Self::Newest => "newest",
             Self::Oldest => "oldest",
+            Self::Taken => "taken",
         }
     }
 }
@@ -153,7 +157,8 @@ impl Sort {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
     pub score: f32,
-    /// `last_modified` (0 when the document has none), when sorted by date.
+    /// The date sorted by (0 when the document has none): `last_modified` when
+    /// sorted by newest or oldest, the time it was taken when sorted by that.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified: Option<i64>,
     pub key: String,

@@ -1,7 +1,7 @@
 //! Writes a photo's metadata into a JPEG, as a camera and Lightroom would: EXIF
 //! (APP1), an XMP packet (APP1) and IPTC (APP13), right after the start of the image.
-//! The tests make their photos with it, and `bench/make-tagged-photos` the example
-//! photos the README searches; [`super::read`] is what reads them back.
+//! The tests make their photos with it, and the tagged example photos the README
+//! searches (`examples/tagged`); [`super::read`] is what reads them back.
 
 use bucketlens_schemas::{PhotoMetadata, Taken};
 use exif::{experimental::Writer, Field, In, Rational, Tag, Value};

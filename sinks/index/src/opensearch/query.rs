@@ -119,11 +119,13 @@ fn range(field: &str, (low, high): (Option<i64>, Option<i64>)) -> Option<Value> 
 
 fn sort(sort: Sort) -> Value {
     let by_date = |order: &str| json!({ "last_modified": { "order": order, "missing": 0 } });
+    let by_taken = json!({ "taken": { "order": "desc", "missing": 0 } });
     match sort {
         Sort::Relevance => json!(["_score", { "key": "asc" }, { "bucket": "asc" }]),
         Sort::Name => json!([{ "key": "asc" }, { "bucket": "asc" }]),
         Sort::Newest => json!([by_date("desc"), { "key": "asc" }, { "bucket": "asc" }]),
         Sort::Oldest => json!([by_date("asc"), { "key": "asc" }, { "bucket": "asc" }]),
+        Sort::Taken => json!([by_taken, { "key": "asc" }, { "bucket": "asc" }]),
     }
 }
 
@@ -133,7 +135,7 @@ pub fn cursor(sort: Sort, hit: &Value, key: &str, bucket: &str) -> Cursor {
     let (score, modified) = match sort {
         Sort::Relevance => (first.and_then(Value::as_f64).unwrap_or(0.0) as f32, None),
         Sort::Name => (0.0, None),
-        Sort::Newest | Sort::Oldest => (0.0, Some(first.and_then(Value::as_i64).unwrap_or(0))),
+        Sort::Newest | Sort::Oldest | Sort::Taken => (0.0, Some(first.and_then(Value::as_i64).unwrap_or(0))),
     };
     Cursor { score, modified, key: key.to_string(), bucket: bucket.to_string() }
 }
@@ -166,7 +168,7 @@ pub fn search_body(request: &SearchRequest) -> Value {
         body["search_after"] = match request.sort {
             Sort::Relevance => json!([after.score, after.key, after.bucket]),
             Sort::Name => json!([after.key, after.bucket]),
-            Sort::Newest | Sort::Oldest => json!([after.modified.unwrap_or(0), after.key, after.bucket]),
+            Sort::Newest | Sort::Oldest | Sort::Taken => json!([after.modified.unwrap_or(0), after.key, after.bucket]),
         };
     }
     let mut aggs = serde_json::Map::new();

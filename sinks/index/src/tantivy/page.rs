@@ -48,7 +48,7 @@ impl Ranked {
 /// orders do not look at the date (0).
 fn date_order(sort: Sort, modified: i64) -> i64 {
     match sort {
-        Sort::Newest => modified.checked_neg().unwrap_or(i64::MAX),
+        Sort::Newest | Sort::Taken => modified.checked_neg().unwrap_or(i64::MAX),
         Sort::Oldest => modified,
         Sort::Relevance | Sort::Name => 0,
     }
@@ -158,6 +158,7 @@ impl Collector for Page {
         let bucket = column(reader, "bucket")?;
         let modified = match self.sort {
             Sort::Newest | Sort::Oldest => Some(reader.fast_fields().i64("last_modified")?),
+            Sort::Taken => Some(reader.fast_fields().i64("taken")?),
             Sort::Relevance | Sort::Name => None,
         };
         let after = match &self.after {

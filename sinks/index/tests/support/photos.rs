@@ -77,6 +77,23 @@ pub async fn check(index: &dyn Index) {
     assert_eq!(find(index, "(year:2019 OR year:2020) dog").await, ["tokyo-dog.jpg"]);
     assert_eq!(find(index, "-year:2019 -year:2020").await, ["scan-dog.jpg"], "no date: in neither");
 
+    // By date taken, newest first, the undated last; page by page.
+    for per_page in [1, 3] {
+        let mut request = SearchRequest::new(Expr::All);
+        request.sort = Sort::Taken;
+        request.limit = per_page;
+        let mut keys = Vec::new();
+        loop {
+            let response = index.search(request.clone()).await.unwrap();
+            keys.extend(response.hits.iter().map(|h| h.key.clone()));
+            match response.next {
+                Some(next) => request.after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(keys, ["tokyo-dog.jpg", "kyoto-cat.jpg", "home-cat.jpg", "scan-dog.jpg"], "{per_page} a page");
+    }
+
     let mut request = SearchRequest::new(Expr::parse("keyword:invoice").unwrap());
     request.limit = 1;
     let hit = index.search(request).await.unwrap().hits.remove(0);
