@@ -243,3 +243,50 @@ pub(crate) fn run_image(input: &[u8]) -> String {
     let _ = bucketlens_labeler::image::decode(input, 100_000_000, 512);
     format!("{} / {}", signature(&header), signature(&prepared))
 }
+
+/// Tagged JPEGs as a camera and Lightroom write them, and one with IPTC.
+pub(crate) fn metadata_seeds() -> Vec<Vec<u8>> {
+    use bucketlens_labeler::metadata::tagging::{iptc_block, tag_jpeg};
+    use bucketlens_schemas::{Camera, Exposure, Gps, PhotoMetadata};
+    let jpeg = image_seeds().remove(0);
+    let full = PhotoMetadata {
+        taken_at: Some("2019-07-14T09:30:05+09:00".into()),
+        camera: Some(Camera { make: Some("FUJIFILM".into()), model: Some("X-T30".into()) }),
+        lens: Some("XF35mmF2 R WR".into()),
+        exposure: Some(Exposure {
+            focal_length_mm: Some(35.0),
+            f_number: Some(2.8),
+            exposure_time_s: Some(0.004),
+            iso: Some(400),
+        }),
+        gps: Some(Gps { lat: 35.0, lon: 135.75, alt: Some(40.0) }),
+        keywords: vec!["temple".into(), "Places|Japan|Kyoto".into()],
+        title: Some("Morning".into()),
+        caption: Some("fish & chips".into()),
+        rating: Some(4),
+        ..PhotoMetadata::default()
+    };
+    let dated = PhotoMetadata { taken_at: Some("2021-03-04T05:06:07".into()), ..PhotoMetadata::default() };
+    let mut with_iptc = tag_jpeg(&jpeg, &dated);
+    let block = iptc_block(Some("Title"), &["a", "café"], Some("caption"));
+    let mut segment = vec![0xFF, 0xED];
+    segment.extend_from_slice(&((block.len() + 2) as u16).to_be_bytes());
+    segment.extend_from_slice(&block);
+    with_iptc.splice(2..2, segment);
+    vec![tag_jpeg(&jpeg, &full), with_iptc]
+}
+
+pub(crate) fn run_metadata(input: &[u8]) -> String {
+    let mut notes = Vec::new();
+    let options = bucketlens_labeler::metadata::MetadataOptions::default();
+    let found = bucketlens_labeler::metadata::read(input, &options, &mut notes);
+    let parts = found.map_or(0, |m| {
+        [m.taken_at.is_some(), m.camera.is_some(), m.gps.is_some(), !m.keywords.is_empty(), m.title.is_some()]
+            .iter()
+            .filter(|p| **p)
+            .count()
+    });
+    // The kind of each note (its words before any number or quote), not its values.
+    let kinds: Vec<String> = notes.iter().take(3).map(|n| n.split(['"', ':']).take(2).collect::<String>()).collect();
+    format!("parts={parts} notes={}", kinds.join("|"))
+}
