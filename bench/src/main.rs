@@ -25,10 +25,22 @@ use bucketlens_labeler::image::{decode, prepare, resize_short_side, to_tensor_si
 use bucketlens_labeler::local::{LocalLabeler, LocalOptions, Sessions};
 
 fn end_to_end(binary: &Path, corpus: &Path, data: &Path, faces: bool, objects: bool) -> anyhow::Result<Sampled> {
+    with_metadata(binary, corpus, data, faces, objects, true)
+}
+
+fn with_metadata(
+    binary: &Path,
+    corpus: &Path,
+    data: &Path,
+    faces: bool,
+    objects: bool,
+    metadata: bool,
+) -> anyhow::Result<Sampled> {
     let mut command = Command::new(binary);
     command.arg("--data-dir").arg(data).arg("index").arg(corpus);
     command.env("BUCKETLENS_LABELER__FACES", faces.to_string());
     command.env("BUCKETLENS_LABELER__OBJECTS", objects.to_string());
+    command.env("BUCKETLENS_LABELER__METADATA__ENABLED", metadata.to_string());
     let run = run_sampled(command)?;
     print!("{}", run.stdout);
     Ok(run)
@@ -131,6 +143,36 @@ fn main() -> anyhow::Result<()> {
         let run = end_to_end(&binary, &corpus, &tmp.path().join(format!("data-{i}")), *faces, *objects)?;
         runs.push((what, images as f64 / run.wall.as_secs_f64(), run));
     }
+    // The photo metadata reader: the defaults without it, end to end; and the reader
+    // alone on every file of the corpus, in this process, one thread.
+    // Side by side, warm alike (the first run above paid for a cold page cache).
+    let again = with_metadata(&binary, &corpus, &tmp.path().join("data-metadata"), true, true, true)?;
+    let again_rate = images as f64 / again.wall.as_secs_f64();
+    let without = with_metadata(&binary, &corpus, &tmp.path().join("data-no-metadata"), true, true, false)?;
+    let without_rate = images as f64 / without.wall.as_secs_f64();
+    let files: Vec<Vec<u8>> = walk(&corpus)?.iter().map(std::fs::read).collect::<Result<_, _>>()?;
+    let options = bucketlens_labeler::metadata::MetadataOptions::default();
+    let start = Instant::now();
+    let mut found = 0;
+    for bytes in &files {
+        found += usize::from(bucketlens_labeler::metadata::read(bytes, &options, &mut Vec::new()).is_some());
+    }
+    let with_metadata_files = found;
+    let reader = start.elapsed().as_secs_f64() / files.len().max(1) as f64;
+    // The tagged examples: EXIF, XMP and all, read 1,000 times each.
+    let tagged_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tagged");
+    let tagged: Vec<Vec<u8>> = walk(&tagged_dir)?
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .map(std::fs::read)
+        .collect::<Result<_, _>>()?;
+    let start = Instant::now();
+    for _ in 0..1000 {
+        for bytes in &tagged {
+            std::hint::black_box(bucketlens_labeler::metadata::read(bytes, &options, &mut Vec::new()));
+        }
+    }
+    let tagged_reader = start.elapsed().as_secs_f64() / (1000 * tagged.len().max(1)) as f64;
     let ceiling = model_only(images, threads)?;
     let ceiling_rate = images as f64 / ceiling.as_secs_f64();
     let defaults_ceiling = default_models_only(images, threads)?;
@@ -176,6 +218,28 @@ fn main() -> anyhow::Result<()> {
         "  classifier only {classifier_steady:.1} images/s, ratio to the classifier model only {:.2}",
         classifier_steady / ceiling_rate
     );
+    let defaults_rate = runs[0].1;
+    println!(
+        "defaults without photo metadata (labeler.metadata.enabled = false): {without_rate:.1} images/s, peak RSS \
+         {:.0} MiB; the defaults with it, run just before: {again_rate:.1} images/s, peak RSS {:.0} MiB: ratio with / \
+         without {:.3}",
+        without.peak_rss_mib,
+        again.peak_rss_mib,
+        again_rate / without_rate
+    );
+    println!(
+        "the metadata reader alone: {:.3} ms an image ({} of {} files with metadata), {:.2}% of a labeled \
+         image's CPU time at the defaults' rate on {threads} threads",
+        reader * 1000.0,
+        with_metadata_files,
+        files.len(),
+        100.0 * reader / (threads as f64 / defaults_rate)
+    );
+    println!(
+        "the metadata reader on a fully tagged photo (examples/tagged): {:.3} ms, {:.2}% of a labeled image's CPU time",
+        tagged_reader * 1000.0,
+        100.0 * tagged_reader / (threads as f64 / defaults_rate)
+    );
     for (what, rate, run) in &runs {
         println!(
             "{what}: {rate:.1} images/s, peak RSS {:.0} MiB, ratio to the classifier only {:.2}",
@@ -184,4 +248,18 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files.extend(walk(&path)?);
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(files)
 }
