@@ -134,3 +134,24 @@ async fn an_unreachable_server_is_a_retryable_error() {
     let err = OpenSearchIndex::open(&config).await.err().unwrap().to_string();
     assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("unreachable"), "{err}");
 }
+
+#[tokio::test]
+async fn an_index_made_before_photo_metadata_gets_its_fields_and_finds_photos_by_them() {
+    let server = Osmem::start();
+    // An index as an older bucketlens made it: its alias, no metadata fields.
+    let older = serde_json::json!({ "mappings": { "dynamic": false, "properties": {
+        "bucket": { "type": "keyword" }, "key": { "type": "keyword" }, "state": { "type": "keyword" }
+    } } });
+    assert_eq!(server.request("PUT", "/old-v1", &older.to_string()), 200);
+    assert_eq!(server.request("PUT", "/old-v1/_alias/old", "{}"), 200);
+    let index = OpenSearchIndex::open(&config(&server, "old")).await.unwrap();
+    let mut tagged = record("tagged.jpg", NEW, LabelKind::Labeled, vec![label("Cat", 90.0)]);
+    tagged.metadata = Some(bucketlens_schemas::PhotoMetadata {
+        taken_at: Some("2019-07-14T09:30:00".into()),
+        keywords: vec!["invoice".into()],
+        ..Default::default()
+    });
+    index.write(vec![tagged]).await.unwrap();
+    assert_eq!(keys(&index, "year:2019").await, ["tagged.jpg"]);
+    assert_eq!(keys(&index, "keyword:invoice").await, ["tagged.jpg"]);
+}

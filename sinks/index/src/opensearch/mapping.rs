@@ -13,7 +13,7 @@ pub const PRIORITY: u64 = 100;
 pub fn template(index: &str) -> Value {
     let keyword = json!({ "type": "keyword" });
     let millis = json!({ "type": "date", "format": "epoch_millis" });
-    json!({
+    let mut template = json!({
         "index_patterns": [index],
         "priority": PRIORITY,
         "template": {
@@ -51,16 +51,29 @@ pub fn template(index: &str) -> Value {
                     "labeled_at": millis,
                     "error": { "properties": {
                         "code": keyword, "message": { "type": "text" }, "retryable": { "type": "boolean" }
-                    } },
-                    // The photo's metadata is shown as stored; these are what queries match.
-                    "metadata": { "type": "object", "enabled": false },
-                    "taken": millis,
-                    "camera": keyword,
-                    "lens": keyword,
-                    "keyword": keyword,
-                    "location": { "type": "geo_point" }
+                    } }
                 }
             }
         }
+    });
+    let properties = template.pointer_mut("/template/mappings/properties").and_then(Value::as_object_mut);
+    if let (Some(properties), Value::Object(photo)) = (properties, photo_fields()) {
+        properties.extend(photo);
+    }
+    template
+}
+
+/// The fields of a photo's metadata ([`crate::photo`]): added to an index made by a
+/// bucketlens before them, too (adding fields is what a mapping update may do).
+pub fn photo_fields() -> Value {
+    let keyword = json!({ "type": "keyword" });
+    json!({
+        // The photo's metadata is shown as stored; these are what queries match.
+        "metadata": { "type": "object", "enabled": false },
+        "taken": { "type": "date", "format": "epoch_millis" },
+        "camera": keyword,
+        "lens": keyword,
+        "keyword": keyword,
+        "location": { "type": "geo_point" }
     })
 }

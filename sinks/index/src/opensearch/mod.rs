@@ -152,8 +152,11 @@ impl OpenSearchIndex {
     async fn ensure_index(&self) -> Result<(), IndexError> {
         let name = &self.config.index;
         match self.resolve(name).await? {
-            Resolved::Alias(_) => Ok(()),
-            Resolved::Index => self.put_template(name).await,
+            Resolved::Alias(_) => self.add_photo_fields(name).await,
+            Resolved::Index => {
+                self.put_template(name).await?;
+                self.add_photo_fields(name).await
+            }
             Resolved::Missing => {
                 let first = format!("{name}-v1");
                 self.create_index(&first, Some(name)).await?;
@@ -161,6 +164,18 @@ impl OpenSearchIndex {
                 Ok(())
             }
         }
+    }
+
+    /// Adds the photo metadata's fields to an index (or the indices of an alias) made
+    /// before them; without them, its documents' dates, cameras and keywords would be
+    /// stored but never found.
+    async fn add_photo_fields(&self, name: &str) -> Result<(), IndexError> {
+        let body = json!({ "properties": mapping::photo_fields() });
+        let (status, body) = self.json(Method::Put, &format!("/{name}/_mapping"), &body).await?;
+        if status >= 300 {
+            return Err(status_error("mapping update (the photo metadata's fields)", status, &body));
+        }
+        Ok(())
     }
 
     async fn put_template(&self, index: &str) -> Result<(), IndexError> {
