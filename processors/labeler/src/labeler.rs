@@ -18,7 +18,8 @@ pub struct LabelSet {
     pub model: Option<ModelInfo>,
     /// What the photo says about itself ([`crate::metadata`]).
     #[serde(default)]
-    pub metadata: Option<PhotoMetadata>,
+    /// (Boxed: a label set travels in the answers of the isolated labeler.)
+    pub metadata: Option<Box<PhotoMetadata>>,
     /// Parts of the image's metadata that were dropped, and why: logged at debug,
     /// naming the object.
     #[serde(default)]

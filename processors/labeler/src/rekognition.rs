@@ -315,7 +315,7 @@ impl Labeler for RekognitionLabeler {
         };
         let mut set = self.detect(Image::builder().bytes(Blob::new(image)).build()).await?;
         set.image = Some(properties);
-        set.metadata = metadata;
+        set.metadata = metadata.map(Box::new);
         set.notes = notes;
         Ok(set)
     }

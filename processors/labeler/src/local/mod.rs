@@ -211,7 +211,7 @@ impl Inner {
         let (rgb, properties) = decode(bytes, self.max_pixels, self.side)?;
         let picture = Picture { bytes, rgb: &rgb, properties: &properties };
         let mut found = LabelSet::default();
-        found.metadata = metadata::read(bytes, &self.metadata, &mut found.notes);
+        found.metadata = metadata::read(bytes, &self.metadata, &mut found.notes).map(Box::new);
         for analyzer in &self.analyzers {
             analyzer.analyze(&picture, &self.naming, &mut found)?;
         }

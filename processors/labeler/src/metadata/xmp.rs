@@ -143,13 +143,12 @@ pub fn read(packet: &[u8], notes: &mut Vec<String>) -> Xmp {
                     _ => {}
                 }
             }
-            (namespace, Event::Empty(empty)) => {
+            (namespace, Event::Empty(empty))
                 if inside.is_none()
                     && namespace.as_deref() == Some(RDF)
-                    && empty.local_name().as_ref() == b"Description"
-                {
-                    attributes(&reader, &empty, &mut found);
-                }
+                    && empty.local_name().as_ref() == b"Description" =>
+            {
+                attributes(&reader, &empty, &mut found);
             }
             (namespace, Event::End(end)) => {
                 if let Some((p, at)) = inside {
@@ -198,7 +197,7 @@ fn entity(reference: &quick_xml::events::BytesRef<'_>) -> Option<char> {
     if let Ok(Some(c)) = reference.resolve_char_ref() {
         return Some(c);
     }
-    let name: &[u8] = &reference;
+    let name: &[u8] = reference.as_ref();
     match name {
         b"amp" => Some('&'),
         b"lt" => Some('<'),

@@ -335,7 +335,7 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
                 outcome.kind = LabelKind::Labeled;
                 outcome.labels = set.labels;
                 outcome.image = set.image;
-                outcome.metadata = set.metadata;
+                outcome.metadata = set.metadata.map(|m| *m);
                 for note in &set.notes {
                     debug!(object = %format!("{}/{}", change.bucket, change.key), note = %note, "metadata dropped");
                 }
