@@ -22,6 +22,9 @@
 //! true synonyms find their label (`kitten` finds Cat), and bare words side by side
 //! also match as one label (`domestic cat` finds Domestic Cat). Errors say where.
 
+// A label name as the index keeps it: lowercase, single spaces (as metadata terms).
+use crate::photo::normalized;
+
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
@@ -166,7 +169,7 @@ fn field_token(field: &str, value: &str, at: usize) -> Result<Token, String> {
                 "lens" => crate::photo::Field::Lens,
                 _ => crate::photo::Field::Keyword,
             };
-            let value = crate::photo::normalized(value);
+            let value = normalized(value);
             if value.is_empty() {
                 return Err(format!("{field}: at character {at} needs some text, such as {field}:\"x-t30\""));
             }
@@ -421,11 +424,6 @@ impl Parser {
             }),
         }
     }
-}
-
-/// A label name as the index keeps it: lowercase, single spaces.
-fn normalized(name: &str) -> String {
-    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 impl Expr {
