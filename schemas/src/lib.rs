@@ -27,7 +27,7 @@ pub use codec::{fingerprint, Codec, DecodeError, EncodeError};
 pub use identity::{compare_sequencers, document_id, record_key};
 pub use image_format::ImageFormat;
 pub use records::{
-    BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageLabeled, ImageProperties, Instance, Label,
+    BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageLabeled, ImageProperties, Instance, Label, Place,
     LabelError, LabelKind, ModelInfo, ObjectChanged, PhotoMetadata,
 };
 pub use taken::Taken;
@@ -69,9 +69,10 @@ pub const OBJECTS_CHANGED_SCHEMA: &str = include_str!("../avro/objects.changed.v
 /// The schema of `images.labeled.v1`, as shipped.
 pub const IMAGES_LABELED_SCHEMA: &str = include_str!("../avro/images.labeled.v1.avsc");
 /// Earlier versions of `images.labeled.v1`, still read (their records may sit on a log).
-const IMAGES_LABELED_HISTORY: [&str; 2] = [
+const IMAGES_LABELED_HISTORY: [&str; 3] = [
     include_str!("../avro/history/images.labeled.v1.1.avsc"),
     include_str!("../avro/history/images.labeled.v1.2.avsc"),
+    include_str!("../avro/history/images.labeled.v1.3.avsc"),
 ];
 
 /// A record type with its Avro schema and codec.

@@ -122,6 +122,11 @@ pub struct PhotoMetadata {
     /// 0 to 5 stars (XMP `xmp:Rating`; -1, rejected, reads as 0).
     #[serde(default)]
     pub rating: Option<i32>,
+    /// The place the GPS position names, from the GeoNames-derived table the labeler
+    /// carries; absent without GPS, far from any town, or with `labeler.metadata.gps`
+    /// off.
+    #[serde(default)]
+    pub place: Option<Place>,
 }
 
 impl PhotoMetadata {
@@ -164,6 +169,17 @@ pub struct Gps {
     pub lon: f64,
     #[serde(default)]
     pub alt: Option<f64>,
+}
+
+/// A place people name: the town or city, its first-level region (state, province,
+/// prefecture), the country and its ISO 3166-1 alpha-2 code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub city: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    pub country: String,
+    pub country_code: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -239,8 +239,33 @@ fn a_label_record_written_before_photo_metadata_reads_with_none_and_a_new_one_ke
         title: Some("Morning".into()),
         caption: Some("Kiyomizu-dera at seven".into()),
         rating: Some(4),
+        place: Some(bucketlens_schemas::Place {
+            city: "Kyoto".into(),
+            region: Some("Kyoto".into()),
+            country: "Japan".into(),
+            country_code: "JP".into(),
+        }),
     });
     assert_eq!(ImageLabeled::from_bytes(&current.to_bytes().unwrap()).unwrap(), current);
+
+    // A record written with metadata but before places (v1.3) reads with no place.
+    let v13 = Schema::parse_str(include_str!("../avro/history/images.labeled.v1.3.avsc")).unwrap();
+    let mut unplaced = current.clone();
+    unplaced.metadata.as_mut().unwrap().place = None;
+    let value = apache_avro::to_value(unplaced.clone()).unwrap();
+    let apache_avro::types::Value::Record(mut fields) = value else { panic!() };
+    for (name, field) in fields.iter_mut() {
+        if name == "metadata" {
+            let apache_avro::types::Value::Union(_, inner) = field else { panic!("{field:?}") };
+            let apache_avro::types::Value::Record(parts) = inner.as_mut() else { panic!() };
+            parts.retain(|(part, _)| part != "place");
+        }
+    }
+    let value = apache_avro::types::Value::Record(fields).resolve(&v13).unwrap();
+    let mut payload = vec![0xC3, 0x01];
+    payload.extend_from_slice(&v13.fingerprint::<apache_avro::rabin::Rabin>().bytes);
+    payload.extend_from_slice(&apache_avro::to_avro_datum(&v13, value).unwrap());
+    assert_eq!(ImageLabeled::from_bytes(&payload).unwrap(), unplaced, "a record from before places reads");
     let mut partial = current.clone();
     partial.metadata = Some(bucketlens_schemas::PhotoMetadata { keywords: vec!["x".into()], ..Default::default() });
     assert_eq!(ImageLabeled::from_bytes(&partial.to_bytes().unwrap()).unwrap(), partial, "absent parts stay absent");

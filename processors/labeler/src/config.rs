@@ -105,8 +105,9 @@ pub struct MetadataConfig {
     /// Read when, with what and where each photo was taken, and its keywords, title,
     /// caption and rating (from its bytes: with Rekognition by reference, none).
     pub enabled: bool,
-    /// `exact`: keep the GPS position; `off`: keep none. The label topic's readers
-    /// and `serve`'s token holders see what is kept.
+    /// `exact`: keep the GPS position and the place it names; `place`: the place
+    /// only (town or city, region, country), no coordinates; `off`: neither. The
+    /// label topic's readers and `serve`'s token holders see what is kept.
     pub gps: GpsSetting,
 }
 

@@ -1,7 +1,8 @@
 //! What both index backends keep of a photo's metadata, for the query language's
-//! field qualifiers (`year:`, `taken:`, `camera:`, `lens:`, `keyword:`): the time as
-//! its camera's clock showed it ([`bucketlens_schemas::taken`]) and the lowercased
-//! terms of its camera, lens and keywords.
+//! field qualifiers (`year:`, `taken:`, `camera:`, `lens:`, `keyword:`, `country:`,
+//! `city:`, `place:`): the time as its camera's clock showed it
+//! ([`bucketlens_schemas::taken`]) and the folded terms (lowercase, accents and
+//! ligatures to ASCII) of its camera, lens, keywords and place.
 
 use bucketlens_schemas::PhotoMetadata;
 
@@ -12,15 +13,30 @@ pub enum Field {
     Camera,
     Lens,
     Keyword,
+    /// The country's name or its ISO code (`country:jp`).
+    Country,
+    City,
+    /// Any level: city, region or country.
+    Place,
 }
 
 impl Field {
+    pub const ALL: [Field; 6] = [Self::Camera, Self::Lens, Self::Keyword, Self::Country, Self::City, Self::Place];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Camera => "camera",
             Self::Lens => "lens",
             Self::Keyword => "keyword",
+            Self::Country => "country",
+            Self::City => "city",
+            Self::Place => "place",
         }
+    }
+
+    /// The field a qualifier names (lowercase).
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
     }
 }
 
@@ -29,13 +45,31 @@ pub fn normalized(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
+/// [`normalized`], with accents and ligatures folded to ASCII as search engines fold
+/// them (tantivy's ASCII folding, Lucene's table): `Zürich`, `Köln`, `São Paulo` and
+/// `café` are found by `zurich`, `koln`, `sao paulo` and `cafe`.
+pub fn folded(text: &str) -> String {
+    use tantivy::tokenizer::{AsciiFoldingFilter, RawTokenizer, TextAnalyzer};
+    let whole = normalized(text);
+    if whole.is_ascii() {
+        return whole;
+    }
+    let mut analyzer = TextAnalyzer::builder(RawTokenizer::default()).filter(AsciiFoldingFilter).build();
+    let mut stream = analyzer.token_stream(&whole);
+    let mut out = whole.clone();
+    if stream.advance() {
+        out = stream.token().text.clone();
+    }
+    out
+}
+
 /// Each text whole, and each of its words: `camera:"x-t30"`, `camera:fujifilm` and
 /// `camera:"fujifilm x-t30"` (all its words) find a FUJIFILM X-T30.
 fn terms_of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut terms = Vec::new();
     for text in texts {
-        let whole = normalized(text);
-        terms.extend(whole.split(' ').map(str::to_string));
+        let whole = folded(text);
+        terms.extend(whole.split(|c: char| c == ' ' || c == '-').map(str::to_string));
         terms.push(whole);
     }
     terms.retain(|t| !t.is_empty());
@@ -53,6 +87,11 @@ pub fn terms(metadata: &PhotoMetadata, field: Field) -> Vec<String> {
         }
         Field::Lens => terms_of(metadata.lens.as_deref()),
         Field::Keyword => terms_of(metadata.keywords.iter().map(String::as_str)),
+        Field::Country => terms_of(metadata.place.iter().flat_map(|p| [p.country.as_str(), p.country_code.as_str()])),
+        Field::City => terms_of(metadata.place.iter().map(|p| p.city.as_str())),
+        Field::Place => terms_of(
+            metadata.place.iter().flat_map(|p| [Some(p.city.as_str()), p.region.as_deref(), Some(p.country.as_str())]).flatten(),
+        ),
     }
 }
 
@@ -63,7 +102,7 @@ pub fn taken_ms(metadata: &PhotoMetadata) -> Option<i64> {
 
 /// The terms a search value must all match: the value whole, or all of its words.
 pub fn wanted(value: &str) -> (String, Vec<String>) {
-    let whole = normalized(value);
-    let words = whole.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect();
+    let whole = folded(value);
+    let words = whole.split(|c: char| c == ' ' || c == '-').filter(|w| !w.is_empty()).map(str::to_string).collect();
     (whole, words)
 }

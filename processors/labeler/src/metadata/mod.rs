@@ -14,6 +14,7 @@
 mod containers;
 mod exif;
 mod iptc;
+pub mod places;
 pub mod tagging;
 mod xmp;
 
@@ -27,10 +28,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GpsSetting {
-    /// Latitude, longitude and altitude, as recorded.
+    /// Latitude, longitude and altitude, as recorded, and the place they name.
     #[default]
     Exact,
-    /// No position at all.
+    /// The place only (town or city, region, country): no coordinates.
+    Place,
+    /// No position and no place.
     Off,
 }
 
@@ -77,7 +80,11 @@ pub fn read(bytes: &[u8], options: &MetadataOptions, notes: &mut Vec<String>) ->
         camera: found.camera,
         lens: found.lens,
         exposure: found.exposure,
-        gps: if options.gps == GpsSetting::Off { None } else { found.gps },
+        place: match options.gps {
+            GpsSetting::Off => None,
+            _ => found.gps.as_ref().and_then(|gps| places::table().name(gps.lat, gps.lon)),
+        },
+        gps: if options.gps == GpsSetting::Exact { found.gps } else { None },
         ..PhotoMetadata::default()
     };
     let taken = found.taken.or_else(|| xmp_date(&xmp.dates, notes));

@@ -59,6 +59,10 @@ pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
         "group={}\nmin-confidence={}\nmax-labels={}\nmetadata={} gps={:?}\n",
         settings.group, settings.min_confidence, settings.max_labels, settings.metadata.enabled, settings.metadata.gps
     );
+    if settings.metadata.enabled && settings.metadata.gps != crate::metadata::GpsSetting::Off {
+        // A new place table, or a new way of reading it, names places anew.
+        text.push_str(&format!("places={}\n", crate::metadata::places::VERSION));
+    }
     match settings.backend {
         Backend::Local => {
             // The version digests the model files (the face and object detectors', when on).

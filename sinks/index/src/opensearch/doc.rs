@@ -43,7 +43,8 @@ pub(super) struct Doc {
     pub(super) error: Option<LabelError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) metadata: Option<PhotoMetadata>,
-    /// What `year:`/`taken:`, `camera:`, `lens:` and `keyword:` match ([`crate::photo`]).
+    /// What `year:`/`taken:`, `camera:`, `lens:`, `keyword:`, `country:`, `city:` and
+    /// `place:` match ([`crate::photo`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) taken: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -52,6 +53,12 @@ pub(super) struct Doc {
     pub(super) lens: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) keyword: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) country: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) city: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) place: Vec<String>,
     /// The GPS position as a `geo_point` (`lat,lon`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) location: Option<String>,
@@ -102,6 +109,9 @@ impl Doc {
             camera: Vec::new(),
             lens: Vec::new(),
             keyword: Vec::new(),
+            country: Vec::new(),
+            city: Vec::new(),
+            place: Vec::new(),
             location: None,
         }
         .with_metadata(if tombstone { None } else { record.metadata.clone() })
@@ -114,6 +124,9 @@ impl Doc {
             self.camera = photo::terms(m, photo::Field::Camera);
             self.lens = photo::terms(m, photo::Field::Lens);
             self.keyword = photo::terms(m, photo::Field::Keyword);
+            self.country = photo::terms(m, photo::Field::Country);
+            self.city = photo::terms(m, photo::Field::City);
+            self.place = photo::terms(m, photo::Field::Place);
             self.location = m.gps.as_ref().map(|g| format!("{},{}", g.lat, g.lon));
         }
         self.metadata = metadata;

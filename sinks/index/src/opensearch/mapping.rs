@@ -74,6 +74,9 @@ pub fn photo_fields() -> Value {
         "camera": keyword,
         "lens": keyword,
         "keyword": keyword,
+        "country": keyword,
+        "city": keyword,
+        "place": keyword,
         "location": { "type": "geo_point" }
     })
 }

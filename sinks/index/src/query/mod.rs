@@ -154,7 +154,8 @@ fn tokenize(input: &str) -> Result<Vec<(Token, usize)>, String> {
 fn field_of(word: &str) -> Option<String> {
     let (field, _) = word.split_once(':')?;
     let field = field.to_ascii_lowercase();
-    ["name", "has", "camera", "lens", "keyword", "year", "taken"].contains(&field.as_str()).then_some(field)
+    (["name", "has", "year", "taken"].contains(&field.as_str()) || crate::photo::Field::named(&field).is_some())
+        .then_some(field)
 }
 
 fn field_token(field: &str, value: &str, at: usize) -> Result<Token, String> {
@@ -163,12 +164,8 @@ fn field_token(field: &str, value: &str, at: usize) -> Result<Token, String> {
             Err(format!("name: at character {at} needs some text of a file name, such as name:IMG_2019"))
         }
         "name" => Ok(Token::Name(value.trim().to_lowercase())),
-        "camera" | "lens" | "keyword" => {
-            let meta = match field {
-                "camera" => crate::photo::Field::Camera,
-                "lens" => crate::photo::Field::Lens,
-                _ => crate::photo::Field::Keyword,
-            };
+        _ if crate::photo::Field::named(field).is_some() => {
+            let meta = crate::photo::Field::named(field).expect("checked");
             let value = normalized(value);
             if value.is_empty() {
                 return Err(format!("{field}: at character {at} needs some text, such as {field}:\"x-t30\""));

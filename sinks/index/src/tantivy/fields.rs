@@ -41,10 +41,13 @@ pub struct Fields {
     pub error_retryable: Field,
     /// When the photo was taken: wall-clock ms ([`crate::photo::taken_ms`]).
     pub taken: Field,
-    /// Lowercased terms of the camera, lens and keywords ([`crate::photo::terms`]).
+    /// Folded terms of the camera, lens, keywords and place ([`crate::photo::terms`]).
     pub camera: Field,
     pub lens: Field,
     pub keyword: Field,
+    pub country: Field,
+    pub city: Field,
+    pub place: Field,
     /// The photo's metadata as JSON, for display.
     pub metadata_json: Field,
 }
@@ -79,6 +82,9 @@ impl Fields {
             camera: b.add_text_field("camera", STRING),
             lens: b.add_text_field("lens", STRING),
             keyword: b.add_text_field("keyword", STRING),
+            country: b.add_text_field("country", STRING),
+            city: b.add_text_field("city", STRING),
+            place: b.add_text_field("place", STRING),
             metadata_json: b.add_text_field("metadata_json", STORED),
             schema: Schema::builder().build(),
         };
@@ -95,6 +101,9 @@ impl Fields {
             photo::Field::Camera => self.camera,
             photo::Field::Lens => self.lens,
             photo::Field::Keyword => self.keyword,
+            photo::Field::Country => self.country,
+            photo::Field::City => self.city,
+            photo::Field::Place => self.place,
         }
     }
 
@@ -152,13 +161,9 @@ impl Fields {
             if let Some(taken) = photo::taken_ms(metadata) {
                 doc.add_i64(self.taken, taken);
             }
-            for (field, which) in [
-                (self.camera, photo::Field::Camera),
-                (self.lens, photo::Field::Lens),
-                (self.keyword, photo::Field::Keyword),
-            ] {
+            for which in photo::Field::ALL {
                 for term in photo::terms(metadata, which) {
-                    doc.add_text(field, term);
+                    doc.add_text(self.meta(which), term);
                 }
             }
             if let Ok(json) = serde_json::to_string(metadata) {

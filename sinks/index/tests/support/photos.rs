@@ -1,8 +1,9 @@
 //! Searching by what photos say about themselves, which both backends must answer
-//! alike: `year:`, `taken:`, `camera:`, `lens:`, `keyword:`, combined with labels.
+//! alike: `year:`, `taken:`, `camera:`, `lens:`, `keyword:`, `country:`, `city:`,
+//! `place:`, combined with labels.
 //! Expectations are written from the corpus below, not from either backend's output.
 
-use bucketlens_schemas::{Camera, Gps, ImageLabeled, LabelKind, PhotoMetadata};
+use bucketlens_schemas::{Camera, Gps, ImageLabeled, LabelKind, PhotoMetadata, Place};
 
 use super::records::{label, record};
 use bucketlens_index::{Expr, Index, SearchRequest, Sort};
@@ -21,9 +22,20 @@ fn photo(
         lens: lens.map(str::to_string),
         keywords: keywords.iter().map(|k| k.to_string()).collect(),
         gps: Some(Gps { lat: 35.0, lon: 135.75, alt: None }),
+        place: place_of(key),
         ..PhotoMetadata::default()
     });
     r
+}
+
+fn place_of(key: &str) -> Option<Place> {
+    let (city, region, country, code) = match key {
+        "kyoto-cat.jpg" => ("Kyoto", "Kyoto", "Japan", "JP"),
+        "tokyo-dog.jpg" => ("Tokyo", "Tokyo", "Japan", "JP"),
+        "home-cat.jpg" => ("São Paulo", "São Paulo", "Brazil", "BR"),
+        _ => return None,
+    };
+    Some(Place { city: city.into(), region: Some(region.into()), country: country.into(), country_code: code.into() })
 }
 
 pub fn corpus() -> Vec<ImageLabeled> {
@@ -43,7 +55,7 @@ pub fn corpus() -> Vec<ImageLabeled> {
             Some("2019-07-14T09:30:00"),
             Some(("Canon", "Canon EOS 5D Mark IV")),
             Some("EF50mm f/1.8 STM"),
-            &["invoice"],
+            &["invoice", "Café"],
         ),
         photo("scan-dog.jpg", None, None, None, &[]),
     ]
@@ -76,6 +88,18 @@ pub async fn check(index: &dyn Index) {
     assert_eq!(find(index, "camera:fujifilm AND NOT year:2019").await, ["tokyo-dog.jpg"]);
     assert_eq!(find(index, "(year:2019 OR year:2020) dog").await, ["tokyo-dog.jpg"]);
     assert_eq!(find(index, "-year:2019 -year:2020").await, ["scan-dog.jpg"], "no date: in neither");
+    assert_eq!(find(index, "country:japan").await, ["kyoto-cat.jpg", "tokyo-dog.jpg"]);
+    assert_eq!(find(index, "country:JP").await, ["kyoto-cat.jpg", "tokyo-dog.jpg"], "or its code");
+    assert_eq!(find(index, "country:brazil").await, ["home-cat.jpg"]);
+    assert_eq!(find(index, "city:\"sao paulo\"").await, ["home-cat.jpg"], "accents folded");
+    assert_eq!(find(index, "city:\"SÃO PAULO\"").await, ["home-cat.jpg"], "in the query too");
+    assert_eq!(find(index, "city:paulo").await, ["home-cat.jpg"], "a word of the name");
+    assert_eq!(find(index, "city:japan").await, Vec::<String>::new(), "a country is not a city");
+    assert_eq!(find(index, "place:kyoto").await, ["kyoto-cat.jpg"]);
+    assert_eq!(find(index, "place:japan").await, ["kyoto-cat.jpg", "tokyo-dog.jpg"], "any level");
+    assert_eq!(find(index, "place:japan -cat").await, ["tokyo-dog.jpg"]);
+    assert_eq!(find(index, "keyword:cafe").await, ["home-cat.jpg"], "keywords fold accents too");
+    assert_eq!(find(index, "-place:japan").await, ["home-cat.jpg", "scan-dog.jpg"]);
 
     // By date taken, newest first, the undated last; page by page.
     for per_page in [1, 3] {
@@ -103,5 +127,7 @@ pub async fn check(index: &dyn Index) {
     assert_eq!(json["metadata"]["taken_at"], "2019-07-14T09:30:00");
     assert_eq!(json["metadata"]["gps"]["lat"], 35.0);
     assert!(json["metadata"].get("title").is_none(), "absent parts absent: {json}");
+    assert_eq!(json["metadata"]["place"]["city"], "São Paulo");
+    assert_eq!(json["metadata"]["place"]["country_code"], "BR");
     assert!(json["metadata"]["gps"].get("alt").is_none(), "absent parts absent: {json}");
 }
