@@ -130,10 +130,21 @@ fn photos_are_found_by_date_taken_camera_lens_and_keyword_and_carry_their_metada
     assert_eq!(metadata["title"], "Temple roofs");
     assert_eq!(metadata["rating"], 4);
     assert!(metadata.get("caption").is_none(), "absent parts are absent: {metadata}");
+    // The Summer Palace is in Beijing's Haidian district; people say Beijing.
+    assert_eq!(
+        metadata["place"],
+        serde_json::json!({ "city": "Beijing", "region": "Beijing", "country": "China", "country_code": "CN" })
+    );
+
+    // By the place its position names, offline.
+    assert_eq!(keys(&w, &["city:beijing"]), ["temple.jpg"]);
+    assert_eq!(keys(&w, &["country:china"]), ["temple.jpg"]);
+    assert_eq!(keys(&w, &["place:florida"]), ["launch.jpg"], "the region, a level of the place");
+    assert_eq!(keys(&w, &["country:us OR country:cn"]), ["launch.jpg", "temple.jpg"], "country codes");
 
     let human = w.run(&["search", "keyword:beijing"]);
     assert!(
-        human.contains("taken 2019-07-14 09:30:05+08:00 · FUJIFILM X-T30 · travel, Places, China, Beijing"),
+        human.contains("taken 2019-07-14 09:30:05+08:00 · FUJIFILM X-T30 · Beijing, China · travel, Places, China, Beijing"),
         "{human}"
     );
     let human = w.run(&["search", "camera:canon"]);
@@ -177,6 +188,17 @@ fn gps_off_relabels_and_keeps_no_position_anywhere() {
     let with_gps = |r: &ImageLabeled| r.metadata.as_ref().is_some_and(|m| m.gps.is_some());
     assert_eq!(records[..3].iter().filter(|r| with_gps(r)).count(), 2, "before: temple and launch had positions");
     assert!(!records[3..].iter().any(with_gps), "after: none");
+    let with_place = |r: &ImageLabeled| r.metadata.as_ref().is_some_and(|m| m.place.is_some());
+    assert!(!records[3..].iter().any(with_place), "off: no place either");
+
+    // `place` keeps where, without the coordinates.
+    w.env.push(("BUCKETLENS_LABELER__METADATA__GPS".into(), "place".into()));
+    let summary = w.index();
+    assert!(summary.contains("labeled 3 · unchanged 0"), "a changed setting relabels: {summary}");
+    let v = w.json(&["search", "country:china", "--json"]);
+    let metadata = &v["hits"][0]["metadata"];
+    assert_eq!(metadata["place"]["city"], "Beijing", "{metadata}");
+    assert!(metadata.get("gps").is_none(), "{metadata}");
 
     w.env.push(("BUCKETLENS_LABELER__METADATA__GPS".into(), "somewhere".into()));
     let out = w.command(&["index", w.photos.to_str().unwrap()]).output().unwrap();

@@ -121,7 +121,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// When and with what the photo was taken, and its keywords, on one line.
+/// When, where and with what the photo was taken, and its keywords, on one line.
 fn metadata_line(metadata: &bucketlens_schemas::PhotoMetadata) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(taken) = &metadata.taken_at {
@@ -132,6 +132,9 @@ fn metadata_line(metadata: &bucketlens_schemas::PhotoMetadata) -> Option<String>
         // Most models repeat the make ("Canon EOS 5D"): say it once.
         let make = camera.make.clone().filter(|make| !model.to_lowercase().starts_with(&make.to_lowercase()));
         parts.push([make, Some(model)].into_iter().flatten().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" "));
+    }
+    if let Some(place) = &metadata.place {
+        parts.push(format!("{}, {}", place.city, place.country));
     }
     if !metadata.keywords.is_empty() {
         parts.push(metadata.keywords.join(", "));
