@@ -144,7 +144,9 @@ fn photos_are_found_by_date_taken_camera_lens_and_keyword_and_carry_their_metada
 
     let human = w.run(&["search", "keyword:beijing"]);
     assert!(
-        human.contains("taken 2019-07-14 09:30:05+08:00 · FUJIFILM X-T30 · Beijing, China · travel, Places, China, Beijing"),
+        human.contains(
+            "taken 2019-07-14 09:30:05+08:00 · FUJIFILM X-T30 · Beijing, China · travel, Places, China, Beijing"
+        ),
         "{human}"
     );
     let human = w.run(&["search", "camera:canon"]);

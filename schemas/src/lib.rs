@@ -27,8 +27,8 @@ pub use codec::{fingerprint, Codec, DecodeError, EncodeError};
 pub use identity::{compare_sequencers, document_id, record_key};
 pub use image_format::ImageFormat;
 pub use records::{
-    BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageLabeled, ImageProperties, Instance, Label, Place,
-    LabelError, LabelKind, ModelInfo, ObjectChanged, PhotoMetadata,
+    BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageLabeled, ImageProperties, Instance, Label,
+    LabelError, LabelKind, ModelInfo, ObjectChanged, PhotoMetadata, Place,
 };
 pub use taken::Taken;
 

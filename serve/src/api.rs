@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use bucketlens_index::photo::Facet;
 use bucketlens_index::{Cursor, DocState, Expr, Hit, IndexError, SearchRequest, Sort};
 use serde_json::{json, Value};
 
@@ -130,7 +131,7 @@ pub fn request(params: &HashMap<String, String>) -> ApiResult<SearchRequest> {
     request.sort = match params.get("sort").filter(|s| !s.is_empty()) {
         None => Sort::Relevance,
         Some(text) => Sort::parse(text).ok_or_else(|| {
-            ApiError::bad_request(format!("sort must be relevance, name, newest or oldest, got {text:?}"))
+            ApiError::bad_request(format!("sort must be relevance, name, newest, oldest or taken, got {text:?}"))
         })?,
     };
     let facets = match params.get("facets").map(String::as_str) {
@@ -166,15 +167,20 @@ pub async fn search(Extract(state): Extract<State>, Query(params): Params) -> Ap
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
     let response = state.parts.index.search(request).await?;
+    let mut facets = json!({
+        "labels": pairs(&response.label_counts),
+        "buckets": pairs(&response.buckets),
+        "models": pairs(&response.models),
+    });
+    for facet in Facet::ALL {
+        let counts = Facet::ALL.iter().position(|f| *f == facet).and_then(|i| response.photo_facets.get(i));
+        facets[facet.plural()] = pairs(counts.map_or(&[][..], Vec::as_slice));
+    }
     Ok(Json(json!({
         "total": response.total,
         "hits": response.hits.iter().map(Hit::to_json).collect::<Vec<_>>(),
         "next": response.next.as_ref().map(encode_cursor),
-        "facets": {
-            "labels": pairs(&response.label_counts),
-            "buckets": pairs(&response.buckets),
-            "models": pairs(&response.models),
-        },
+        "facets": facets,
     })))
 }
 

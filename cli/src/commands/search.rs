@@ -127,11 +127,8 @@ fn metadata_line(metadata: &bucketlens_schemas::PhotoMetadata) -> Option<String>
     if let Some(taken) = &metadata.taken_at {
         parts.push(format!("taken {}", taken.replacen('T', " ", 1)));
     }
-    if let Some(camera) = &metadata.camera {
-        let model = camera.model.clone().unwrap_or_default();
-        // Most models repeat the make ("Canon EOS 5D"): say it once.
-        let make = camera.make.clone().filter(|make| !model.to_lowercase().starts_with(&make.to_lowercase()));
-        parts.push([make, Some(model)].into_iter().flatten().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" "));
+    if let Some(camera) = metadata.camera.as_ref().and_then(bucketlens_index::photo::camera_name) {
+        parts.push(camera);
     }
     if let Some(place) = &metadata.place {
         parts.push(format!("{}, {}", place.city, place.country));

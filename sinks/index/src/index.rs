@@ -267,6 +267,9 @@ pub struct SearchResponse {
     pub buckets: Vec<(String, u64)>,
     /// `(model version, documents)`, when `facets` was asked for.
     pub models: Vec<(String, u64)>,
+    /// `(value, documents)` per photo facet ([`crate::photo::Facet`]: years, cameras,
+    /// countries), when `facets` was asked for; in the order of `Facet::ALL`.
+    pub photo_facets: Vec<Vec<(String, u64)>>,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<Cursor>,
 }

@@ -90,9 +90,64 @@ pub fn terms(metadata: &PhotoMetadata, field: Field) -> Vec<String> {
         Field::Country => terms_of(metadata.place.iter().flat_map(|p| [p.country.as_str(), p.country_code.as_str()])),
         Field::City => terms_of(metadata.place.iter().map(|p| p.city.as_str())),
         Field::Place => terms_of(
-            metadata.place.iter().flat_map(|p| [Some(p.city.as_str()), p.region.as_deref(), Some(p.country.as_str())]).flatten(),
+            metadata
+                .place
+                .iter()
+                .flat_map(|p| [Some(p.city.as_str()), p.region.as_deref(), Some(p.country.as_str())])
+                .flatten(),
         ),
     }
+}
+
+/// The facets a search counts over the matches, as a person reads each value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facet {
+    /// The year taken, by the camera's clock (`2019`).
+    Year,
+    /// Make and model, the make said once (`FUJIFILM X-T30`, `Canon EOS 5D Mark IV`).
+    Camera,
+    /// The country's name.
+    Country,
+}
+
+impl Facet {
+    pub const ALL: [Facet; 3] = [Self::Year, Self::Camera, Self::Country];
+
+    /// Its name in the API's `facets`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Year => "years",
+            Self::Camera => "cameras",
+            Self::Country => "countries",
+        }
+    }
+
+    /// The index field holding the value (both backends).
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Year => "facet_year",
+            Self::Camera => "facet_camera",
+            Self::Country => "facet_country",
+        }
+    }
+
+    pub fn value(self, metadata: &PhotoMetadata) -> Option<String> {
+        match self {
+            Self::Year => metadata.taken().map(|t| t.year.to_string()),
+            Self::Camera => metadata.camera.as_ref().and_then(camera_name),
+            Self::Country => metadata.place.as_ref().map(|p| p.country.clone()),
+        }
+    }
+}
+
+/// Make and model as one name, the make said once: most models repeat it
+/// ("Canon EOS 5D Mark IV").
+pub fn camera_name(camera: &bucketlens_schemas::Camera) -> Option<String> {
+    let model = camera.model.as_deref().unwrap_or_default().trim();
+    let make =
+        camera.make.as_deref().map(str::trim).filter(|make| !model.to_lowercase().starts_with(&make.to_lowercase()));
+    let name = [make, Some(model)].into_iter().flatten().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+    (!name.is_empty()).then_some(name)
 }
 
 /// The wall-clock time it was taken, ms since the epoch as if UTC.

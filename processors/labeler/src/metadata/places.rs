@@ -186,7 +186,9 @@ impl Places {
                     && e.population >= BIGGER.saturating_mul(nearest.population.max(1))
                     && *d <= reach_km(e.population)
             })
-            .min_by(|a, b| (a.0.max(1.0) / reach_km(a.1.population)).total_cmp(&(b.0.max(1.0) / reach_km(b.1.population))));
+            .min_by(|a, b| {
+                (a.0.max(1.0) / reach_km(a.1.population)).total_cmp(&(b.0.max(1.0) / reach_km(b.1.population)))
+            });
         Some(self.place(bigger.map_or(nearest, |&(_, e)| e)))
     }
 
@@ -194,7 +196,8 @@ impl Places {
     /// lookup would name it (for comparison).
     pub fn nearest(&self, lat: f64, lon: f64, min_population: u32) -> Option<Place> {
         let around = self.around(lat, lon);
-        let (_, entry) = around.iter().filter(|(_, e)| e.population >= min_population).min_by(|a, b| a.0.total_cmp(&b.0))?;
+        let (_, entry) =
+            around.iter().filter(|(_, e)| e.population >= min_population).min_by(|a, b| a.0.total_cmp(&b.0))?;
         Some(self.place(entry))
     }
 }

@@ -1,7 +1,7 @@
 use bucketlens_schemas::{Camera, Exposure, Gps, PhotoMetadata, Place};
 
-use super::tagging::{exif_block, iptc_block, tag_jpeg, xmp_packet};
 use super::places::{self, Places};
+use super::tagging::{exif_block, iptc_block, tag_jpeg, xmp_packet};
 use super::{read, GpsSetting, MetadataOptions};
 
 /// A small real JPEG to carry the metadata.
@@ -274,9 +274,16 @@ fn places_are_named_as_people_name_them_on_landmarks_and_towns() {
     println!("bucketlens misses: {misses:#?}");
 
     let eiffel = table.name(48.85837, 2.29448).unwrap();
-    assert_eq!((eiffel.city.as_str(), eiffel.region.as_deref(), eiffel.country.as_str()), ("Paris", Some("Île-de-France"), "France"));
+    assert_eq!(
+        (eiffel.city.as_str(), eiffel.region.as_deref(), eiffel.country.as_str()),
+        ("Paris", Some("Île-de-France"), "France")
+    );
     assert_eq!(table.name(-33.85678, 151.21530).unwrap().city, "Sydney", "the Opera House");
-    assert_eq!(table.nearest(48.85837, 2.29448, 0).unwrap().city, "Neuilly-sur-Seine", "why the nearest point is not enough");
+    assert_eq!(
+        table.nearest(48.85837, 2.29448, 0).unwrap().city,
+        "Neuilly-sur-Seine",
+        "why the nearest point is not enough"
+    );
     // The figures measured when the rule was chosen (README); fewer is a regression.
     assert!(hits[2][0] >= 37 && hits[2][1] >= 22, "{hits:?} {misses:#?}");
     assert!(hits[2][0] > hits[0][0] && hits[2][0] > hits[1][0]);

@@ -59,6 +59,13 @@ pub(super) struct Doc {
     pub(super) city: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) place: Vec<String>,
+    /// The photo facets' values ([`crate::photo::Facet`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) facet_year: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) facet_camera: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) facet_country: Option<String>,
     /// The GPS position as a `geo_point` (`lat,lon`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) location: Option<String>,
@@ -112,6 +119,9 @@ impl Doc {
             country: Vec::new(),
             city: Vec::new(),
             place: Vec::new(),
+            facet_year: None,
+            facet_camera: None,
+            facet_country: None,
             location: None,
         }
         .with_metadata(if tombstone { None } else { record.metadata.clone() })
@@ -127,6 +137,9 @@ impl Doc {
             self.country = photo::terms(m, photo::Field::Country);
             self.city = photo::terms(m, photo::Field::City);
             self.place = photo::terms(m, photo::Field::Place);
+            self.facet_year = photo::Facet::Year.value(m);
+            self.facet_camera = photo::Facet::Camera.value(m);
+            self.facet_country = photo::Facet::Country.value(m);
             self.location = m.gps.as_ref().map(|g| format!("{},{}", g.lat, g.lon));
         }
         self.metadata = metadata;

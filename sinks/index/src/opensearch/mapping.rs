@@ -77,6 +77,9 @@ pub fn photo_fields() -> Value {
         "country": keyword,
         "city": keyword,
         "place": keyword,
+        "facet_year": keyword,
+        "facet_camera": keyword,
+        "facet_country": keyword,
         "location": { "type": "geo_point" }
     })
 }

@@ -483,6 +483,11 @@ impl Index for OpenSearchIndex {
             label_counts: counts("labels"),
             buckets: counts("buckets"),
             models: counts("models"),
+            photo_facets: if request.facets.is_some() {
+                crate::photo::Facet::ALL.iter().map(|f| counts(f.field())).collect()
+            } else {
+                Vec::new()
+            },
             next: if more { next } else { None },
         })
     }

@@ -178,6 +178,9 @@ pub fn search_body(request: &SearchRequest) -> Value {
     if let Some(n) = request.facets {
         aggs.insert("buckets".into(), json!({ "terms": { "field": "bucket", "size": n.max(1) } }));
         aggs.insert("models".into(), json!({ "terms": { "field": "model.version", "size": n.max(1) } }));
+        for facet in crate::photo::Facet::ALL {
+            aggs.insert(facet.field().into(), json!({ "terms": { "field": facet.field(), "size": n.max(1) } }));
+        }
     }
     if !aggs.is_empty() {
         body["aggs"] = Value::Object(aggs);

@@ -50,6 +50,10 @@ pub struct Fields {
     pub place: Field,
     /// The photo's metadata as JSON, for display.
     pub metadata_json: Field,
+    /// The photo facets' values ([`crate::photo::Facet`]).
+    pub facet_year: Field,
+    pub facet_camera: Field,
+    pub facet_country: Field,
 }
 
 impl Fields {
@@ -86,6 +90,9 @@ impl Fields {
             city: b.add_text_field("city", STRING),
             place: b.add_text_field("place", STRING),
             metadata_json: b.add_text_field("metadata_json", STORED),
+            facet_year: b.add_text_field(photo::Facet::Year.field(), STRING | FAST),
+            facet_camera: b.add_text_field(photo::Facet::Camera.field(), STRING | FAST),
+            facet_country: b.add_text_field(photo::Facet::Country.field(), STRING | FAST),
             schema: Schema::builder().build(),
         };
         Self { schema: b.build(), ..fields }
@@ -164,6 +171,15 @@ impl Fields {
             for which in photo::Field::ALL {
                 for term in photo::terms(metadata, which) {
                     doc.add_text(self.meta(which), term);
+                }
+            }
+            for (field, facet) in [
+                (self.facet_year, photo::Facet::Year),
+                (self.facet_camera, photo::Facet::Camera),
+                (self.facet_country, photo::Facet::Country),
+            ] {
+                if let Some(value) = facet.value(metadata) {
+                    doc.add_text(field, value);
                 }
             }
             if let Ok(json) = serde_json::to_string(metadata) {

@@ -171,6 +171,9 @@ impl Inner {
         if let Some(n) = request.facets {
             response.buckets = self.terms(&searcher, &*query, "bucket", n)?;
             response.models = self.terms(&searcher, &*query, "model_version", n)?;
+            for facet in crate::photo::Facet::ALL {
+                response.photo_facets.push(self.terms(&searcher, &*query, facet.field(), n)?);
+            }
         }
         Ok(response)
     }

@@ -118,6 +118,32 @@ pub async fn check(index: &dyn Index) {
         assert_eq!(keys, ["tokyo-dog.jpg", "kyoto-cat.jpg", "home-cat.jpg", "scan-dog.jpg"], "{per_page} a page");
     }
 
+    // Facets over the matches: years by the camera's clock, cameras by make and
+    // model (the make said once), countries by name; most first, ties by name.
+    let facets = |query: &str| {
+        let mut request = SearchRequest::new(Expr::parse(query).unwrap());
+        request.facets = Some(10);
+        request.limit = 1;
+        async move { index.search(request).await.unwrap().photo_facets }
+    };
+    let pairs = |list: &[(&str, u64)]| list.iter().map(|(v, n)| (v.to_string(), *n)).collect::<Vec<_>>();
+    assert_eq!(
+        facets("*").await,
+        [
+            pairs(&[("2019", 2), ("2020", 1)]),
+            pairs(&[("FUJIFILM X-T30", 2), ("Canon EOS 5D Mark IV", 1)]),
+            pairs(&[("Japan", 2), ("Brazil", 1)]),
+        ]
+    );
+    assert_eq!(
+        facets("cat").await,
+        [
+            pairs(&[("2019", 2)]),
+            pairs(&[("Canon EOS 5D Mark IV", 1), ("FUJIFILM X-T30", 1)]),
+            pairs(&[("Brazil", 1), ("Japan", 1)])
+        ]
+    );
+
     let mut request = SearchRequest::new(Expr::parse("keyword:invoice").unwrap());
     request.limit = 1;
     let hit = index.search(request).await.unwrap().hits.remove(0);
