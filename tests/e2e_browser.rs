@@ -679,3 +679,99 @@ async fn with_a_token_the_page_asks_for_it_then_works() {
     browser.until("the login page again", "return location.pathname === '/login'").await;
     client.clone().close().await.unwrap();
 }
+
+/// The photos' own metadata in the UI: the year, camera and country facets over the
+/// matches, the timeline (the grid under a heading per month when sorted by date
+/// taken), and the detail view's "Photo" section, whose camera is a search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeline_photo_facets_and_the_photos_metadata_in_a_real_browser() {
+    let world = World::new(0);
+    let tagged = common::examples_dir().join("../tagged");
+    for name in ["temple.jpg", "daisy.jpg", "launch.jpg"] {
+        std::fs::copy(tagged.join(name), world.photos.join(name)).unwrap();
+    }
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+
+    // By date taken: newest first, a heading where the month changes.
+    client.goto(&format!("{}/?sort=taken", server.url)).await.unwrap();
+    browser.until("the three photos", "return document.querySelectorAll('#grid .card').length === 3").await;
+    let timeline = browser
+        .js("return [...document.querySelectorAll('#grid > *')].map(n => n.classList.contains('month') ? 'month ' + n.textContent : n.dataset.key)")
+        .await;
+    assert_eq!(
+        timeline,
+        serde_json::json!([
+            "month May 2021",
+            "photos/daisy.jpg",
+            "month July 2019",
+            "photos/temple.jpg",
+            "month February 2015",
+            "photos/launch.jpg"
+        ])
+    );
+    assert_eq!(browser.js("return document.querySelector('#sort').value").await, "taken");
+
+    // Sorted otherwise, no headings.
+    client.goto(&format!("{}/?sort=name", server.url)).await.unwrap();
+    browser.until("sorted by name", "return document.querySelectorAll('#grid .card').length === 3 && document.querySelector('#sort').value === 'name'").await;
+    assert_eq!(browser.js("return document.querySelectorAll('#grid .month').length").await, 0);
+
+    // The facets, with their counts.
+    let facet = |id: &str| {
+        format!("return [...document.querySelectorAll('#{id} .facet')].map(f => f.querySelector('.facet-name').textContent + ' ' + f.querySelector('.count').textContent)")
+    };
+    let years = browser.until("the years", &facet("facet-years")).await;
+    assert_eq!(years, serde_json::json!(["2015 1", "2019 1", "2021 1"]));
+    assert_eq!(
+        browser.js(&facet("facet-cameras")).await,
+        serde_json::json!(["Canon EOS 5D Mark IV 1", "FUJIFILM X-T30 1", "NIKON CORPORATION NIKON D4 1"])
+    );
+    assert_eq!(browser.js(&facet("facet-countries")).await, serde_json::json!(["China 1", "United States 1"]));
+
+    // A year's facet puts its qualifier in the search box and narrows the grid.
+    for button in client.find_all(Locator::Css("#facet-years .facet")).await.unwrap() {
+        if button.find(Locator::Css(".facet-name")).await.unwrap().text().await.unwrap() == "2019" {
+            button.click().await.unwrap();
+            break;
+        }
+    }
+    browser
+        .until("year:2019", "return document.querySelector('#q').value === 'year:2019' && document.querySelectorAll('#grid .card').length === 1")
+        .await;
+    assert_eq!(browser.cards().await, vec!["photos/temple.jpg"]);
+    assert_eq!(browser.js(&facet("facet-countries")).await, serde_json::json!(["China 1"]), "counted over the matches");
+
+    // The detail's Photo section.
+    client.find(Locator::Css(".card[data-key=\"photos/temple.jpg\"]")).await.unwrap().click().await.unwrap();
+    let rows = browser
+        .until("the photo's metadata", "return document.querySelector('#detail[open]') && [...document.querySelectorAll('#detail-photo dt')].map(dt => dt.textContent + ': ' + dt.nextElementSibling.textContent)")
+        .await;
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            "taken: 2019-07-14 09:30:05+08:00",
+            "camera: FUJIFILM X-T30",
+            "lens: XF35mmF2 R WR",
+            "exposure: 35 mm · f/5.6 · 1/250 s · ISO 200",
+            "place: Beijing, China",
+            "position: 39.99990, 116.27550 · 52 m",
+            "title: Temple roofs",
+            "keywords: travel, Places, China, Beijing",
+            "rating: ★★★★☆"
+        ])
+    );
+    // Its camera is a search for that camera.
+    client.find(Locator::Css("#detail-photo dd button")).await.unwrap().click().await.unwrap();
+    browser
+        .until("camera search", "return !document.querySelector('#detail').open && document.querySelector('#q').value === 'camera:\"FUJIFILM X-T30\"' && document.querySelectorAll('#grid .card').length === 1")
+        .await;
+
+    // A photo without metadata has no Photo section.
+    client.goto(&format!("{}/?q=camera:canon", server.url)).await.unwrap();
+    browser.until("the daisy", "return document.querySelectorAll('#grid .card').length === 1").await;
+    let daisy = browser.js("return document.querySelector('#facet-countries').closest('section').hidden").await;
+    assert_eq!(daisy, Value::Bool(true), "no country facet where no match has a place");
+}

@@ -28,9 +28,9 @@ function readUrl() {
 
 // The orders the API knows. Unless one is chosen: the best match when labels are
 // searched for, else the newest first, as a photo library shows its photos.
-const SORTS = ['relevance', 'newest', 'oldest', 'name'];
+const SORTS = ['relevance', 'newest', 'oldest', 'taken', 'name'];
 function asksForLabels() {
-  const typed = terms(state.q).some((t) => !t.startsWith('-') && !/^(name|has):/i.test(t) && !/^(and|or|not|\*|\(|\))$/i.test(t));
+  const typed = terms(state.q).some((t) => !t.startsWith('-') && !QUALIFIED.test(t) && !/^(and|or|not|\*|\(|\))$/i.test(t));
   return typed || state.labels.some((l) => !l.startsWith('-'));
 }
 const sortInUse = () => state.sort || (asksForLabels() ? 'relevance' : 'newest');
@@ -331,7 +331,7 @@ function renderResults() {
 // On no match for plain words: the same words searched in file names.
 function offerFileNames(empty) {
   const words = terms(state.q);
-  if (words.length !== 1 || /^-|^(name|has):|^\*$/i.test(words[0])) return;
+  if (words.length !== 1 || /^-|^\*$/.test(words[0]) || QUALIFIED.test(words[0])) return;
   const text = words[0].replaceAll('"', '');
   const asName = `name:${/\s/.test(text) ? `"${text}"` : text}`;
   empty.append(el('p', { class: 'names' }, 'Search file names instead: ',
@@ -341,7 +341,7 @@ function offerFileNames(empty) {
 // On no match: the labels spelled most like each word of the query, to search instead.
 async function offerNearest(empty) {
   const asked = state.q;
-  const words = terms(asked).map((t) => t.replace(/^-/, '').replace(/[()"]/g, '')).filter((w) => w && !/^(and|or|not)$/i.test(w));
+  const words = terms(asked).filter((t) => !QUALIFIED.test(t)).map((t) => t.replace(/^-/, '').replace(/[()"]/g, '')).filter((w) => w && !/^(and|or|not)$/i.test(w));
   const offers = [];
   for (const word of words.slice(0, 5)) {
     try {
@@ -364,12 +364,30 @@ function appendResults(hits, start) {
     const body = $('failed').querySelector('tbody');
     hits.forEach((hit, i) => body.append(failedRow(hit, start + i)));
   } else {
-    hits.forEach((hit, i) => $('grid').append(card(hit, start + i)));
+    const timeline = sortInUse() === 'taken';
+    hits.forEach((hit, i) => {
+      // By date taken, a timeline: a heading wherever the month changes.
+      const month = monthOf(hit);
+      if (timeline && (start + i === 0 || monthOf(state.hits[start + i - 1]) !== month)) {
+        $('grid').append(el('h3', { class: 'month', text: monthName(month) }));
+      }
+      $('grid').append(card(hit, start + i));
+    });
   }
 }
 
-// Query terms: words, "quoted names", with an optional leading '-'.
-const terms = (q) => q.match(/-?"[^"]*"|\S+/g) ?? [];
+// `2019-07` of when a photo was taken (by its camera's clock), or '' if unknown.
+const monthOf = (hit) => (/^(\d{4}-\d{2})/.exec(hit?.metadata?.taken_at ?? '') ?? ['', ''])[1];
+function monthName(month) {
+  if (!month) return 'Date taken unknown';
+  const [y, m] = month.split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, 1)).toLocaleDateString(undefined, { year: 'numeric', month: 'long', timeZone: 'UTC' });
+}
+
+// Query terms: words, "quoted names", field:"quoted values", with an optional leading '-'.
+const terms = (q) => q.match(/-?(?:[a-z]+:)?"[^"]*"|\S+/gi) ?? [];
+// The field qualifiers of the query language: a term with one is no label.
+const QUALIFIED = /^-?(name|has|year|taken|camera|lens|keyword|country|city|place):/i;
 const quote = (name) => (/[\s()"]/.test(name) ? `"${name.replaceAll('"', '')}"` : name);
 const same = (a, b) => a.replaceAll('"', '').toLowerCase() === b.replaceAll('"', '').toLowerCase();
 
@@ -417,6 +435,20 @@ function facetList(id, values, stateOf, toggle) {
   list.closest('section').hidden = list.children.length === 0;
 }
 
+// A metadata facet's filter is a qualifier in the typed query (`year:2019`), so the
+// search box shows it and it can be edited there.
+const qualifier = (field, value) => `${field}:${quote(String(value))}`;
+function qualifierState(field, value) {
+  const want = qualifier(field, value);
+  return terms(state.q).some((t) => same(t, want)) ? 'include' : '';
+}
+function toggleQualifier(field, value) {
+  const want = qualifier(field, value);
+  const rest = terms(state.q).filter((t) => !same(t, want));
+  state.q = (rest.length < terms(state.q).length ? rest : [...rest, want]).join(' ');
+  go();
+}
+
 function renderFacets(facets) {
   // A filter stays in the list (an excluded label has no count left) to be clicked off.
   const labels = [...(facets.labels ?? [])];
@@ -428,6 +460,9 @@ function renderFacets(facets) {
   // The counts stop at 50 labels: the rest on demand.
   $('all-labels').hidden = state.view === 'failed' || state.allLabels || (facets.labels ?? []).length < 50;
   knownBuckets = (facets.buckets ?? []).map(([b]) => b);
+  for (const [id, field, values] of [['facet-years', 'year', facets.years], ['facet-cameras', 'camera', facets.cameras], ['facet-countries', 'country', facets.countries]]) {
+    facetList(id, state.view === 'failed' ? [] : values, (v) => qualifierState(field, v), (v) => toggleQualifier(field, v));
+  }
   facetList('facet-buckets', facets.buckets, (b) => (state.bucket === b ? 'include' : ''), (b) => { state.bucket = state.bucket === b ? '' : b; go(); });
   facetList('facet-models', facets.models, (m) => (state.model === m ? 'include' : ''), (m) => { state.model = state.model === m ? '' : m; go(); });
 }
@@ -517,12 +552,53 @@ function renderDetail(hit) {
     ['labeled at', hit.labeled_at ? new Date(hit.labeled_at).toLocaleString() : ''],
   ];
   if (hit.error) rows.push(['error', `${hit.error.code}: ${hit.error.message}`]);
+  const photo = photoRows(hit.metadata ?? {});
+  $('detail-photo').replaceChildren(...photo.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', {}, v)]));
+  $('detail-photo').hidden = photo.length === 0;
+  $('detail-photo-title').hidden = photo.length === 0;
   $('detail-meta').replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
   $('prev').disabled = state.open <= 0;
   $('next').disabled = state.open < 0 || (state.open >= state.hits.length - 1 && !state.next);
   $('open-original').href = imageUrl(hit);
   $('download').href = imageUrl(hit);
   $('download').setAttribute('download', fileName(hit));
+}
+
+// What the photo says about itself, row by row; a camera, a place, a keyword is a link
+// that searches for it.
+function photoRows(m) {
+  const search = (text, q) => el('button', { class: 'link', type: 'button', text, title: `Search ${q}`, onclick: () => { state.q = q; state.labels = []; go(); $('detail').close(); } });
+  const rows = [];
+  if (m.taken_at) {
+    const [date, time = ''] = m.taken_at.split('T');
+    const zone = /[+-]\d\d:\d\d$|Z$/.test(time) ? '' : ' (camera clock)';
+    rows.push(['taken', `${date} ${time.slice(0, 8)}${time.slice(8)}${zone}`.trim()]);
+  }
+  const camera = [m.camera?.make, m.camera?.model].filter(Boolean);
+  if (camera.length) {
+    const name = camera.length === 2 && camera[1].toLowerCase().startsWith(camera[0].toLowerCase()) ? camera[1] : camera.join(' ');
+    rows.push(['camera', search(name, qualifier('camera', name))]);
+  }
+  if (m.lens) rows.push(['lens', m.lens]);
+  const e = m.exposure ?? {};
+  const shutter = e.exposure_time_s ? (e.exposure_time_s < 1 ? `1/${Math.round(1 / e.exposure_time_s)} s` : `${round(e.exposure_time_s)} s`) : '';
+  // The record holds 32-bit floats: 5.6 comes back as 5.599999904632568.
+  const round = (x) => Number(Number(x).toPrecision(4));
+  const exposure = [e.focal_length_mm && `${round(e.focal_length_mm)} mm`, e.f_number && `f/${round(e.f_number)}`, shutter, e.iso && `ISO ${e.iso}`].filter(Boolean);
+  if (exposure.length) rows.push(['exposure', exposure.join(' · ')]);
+  if (m.place) {
+    const where = [m.place.city, m.place.region, m.place.country].filter((p, i, all) => p && all.indexOf(p) === i).join(', ');
+    rows.push(['place', search(where, qualifier('city', m.place.city))]);
+  }
+  if (m.gps) rows.push(['position', `${m.gps.lat.toFixed(5)}, ${m.gps.lon.toFixed(5)}${m.gps.alt != null ? ` · ${Math.round(m.gps.alt)} m` : ''}`]);
+  if (m.title) rows.push(['title', m.title]);
+  if (m.caption) rows.push(['caption', m.caption]);
+  if (m.keywords?.length) {
+    const links = m.keywords.flatMap((k, i) => [i ? ', ' : '', search(k, qualifier('keyword', k))]);
+    rows.push(['keywords', el('span', {}, ...links)]);
+  }
+  if (m.rating != null) rows.push(['rating', `${'★'.repeat(m.rating)}${'☆'.repeat(Math.max(0, 5 - m.rating))}`]);
+  return rows;
 }
 
 // The open photo is in the URL: a link to it opens it, and Back closes only it.
@@ -717,9 +793,15 @@ const typing = (target) => target instanceof HTMLInputElement || target instance
 function moveInGrid(card, key) {
   const cards = [...$('grid').querySelectorAll('.card')];
   const at = cards.indexOf(card);
-  const columns = Math.max(1, cards.filter((c) => c.offsetTop === cards[0].offsetTop).length);
-  const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns }[key];
-  const target = cards[Math.min(cards.length - 1, Math.max(0, at + step))];
+  let target = cards[Math.min(cards.length - 1, Math.max(0, at + (key === 'ArrowRight' ? 1 : -1)))];
+  if (key === 'ArrowDown' || key === 'ArrowUp') {
+    // The row above or below (rows differ in length in the timeline), nearest in column.
+    const down = key === 'ArrowDown';
+    const rows = [...new Set(cards.map((c) => c.offsetTop))].sort((a, b) => a - b);
+    const row = rows[rows.indexOf(card.offsetTop) + (down ? 1 : -1)];
+    const inRow = cards.filter((c) => c.offsetTop === row);
+    target = inRow.reduce((best, c) => (Math.abs(c.offsetLeft - card.offsetLeft) < Math.abs(best.offsetLeft - card.offsetLeft) ? c : best), inRow[0] ?? card);
+  }
   target?.focus();
   if (target === cards.at(-1)) more();
 }
