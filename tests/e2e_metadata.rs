@@ -241,3 +241,24 @@ fn bad_metadata_never_fails_a_photo_and_a_debug_line_names_it_and_the_cause() {
     assert!(err.lines().any(|l| l.contains("cut.jpg") && l.contains("metadata dropped")), "{err}");
     assert_eq!(w.json(&["search", "name:cut", "--json"])["total"], 1, "labeled anyway");
 }
+
+/// A phone's HEIC (`tests/fixtures/heif/tagged.heic`, written by pillow-heif with
+/// EXIF: see that folder's README) says when, with what and where, like a JPEG.
+#[test]
+fn a_phones_heic_with_exif_is_found_by_camera_date_and_place() {
+    let w = World::new(0);
+    let heic = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/heif/tagged.heic");
+    std::fs::copy(heic, w.photos.join("IMG_0420.HEIC")).unwrap();
+    let summary = w.index();
+    assert!(summary.contains("labeled 1 · unchanged 0 · failed 0"), "{summary}");
+
+    assert_eq!(keys(&w, &["camera:iphone"]), ["IMG_0420.HEIC"]);
+    assert_eq!(keys(&w, &["taken:2022-08-20 city:paris"]), ["IMG_0420.HEIC"]);
+    let v = w.json(&["search", "camera:apple", "--json"]);
+    let metadata = &v["hits"][0]["metadata"];
+    assert_eq!(metadata["taken_at"], "2022-08-20T14:05:09+02:00", "{metadata}");
+    assert_eq!(metadata["camera"], serde_json::json!({ "make": "Apple", "model": "iPhone 13 mini" }));
+    let (lat, lon) = (metadata["gps"]["lat"].as_f64().unwrap(), metadata["gps"]["lon"].as_f64().unwrap());
+    assert!((lat - 48.858_369).abs() < 1e-5 && (lon - 2.294_481).abs() < 1e-5, "{metadata}");
+    assert_eq!(metadata["place"]["city"], "Paris", "by the Eiffel Tower: {metadata}");
+}
