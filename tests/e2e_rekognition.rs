@@ -108,6 +108,36 @@ fn objects_in_s3_go_by_reference_and_documented_errors_keep_their_code() {
     assert_eq!(world.json(&["search", "\"mobile phone\"", "--json"])["total"], 2);
 }
 
+/// By reference, Rekognition reads the object and the labeler never holds its bytes:
+/// the photo's metadata comes from one ranged GET of its first 128 KiB. The temple is
+/// 193 KB, so the read stops before its end.
+#[test]
+fn by_reference_the_metadata_comes_from_the_objects_first_bytes() {
+    let fake = FakeRekognition::start(20.0);
+    let moto = Moto::start();
+    moto.create_bucket("tagged");
+    let tagged = common::examples_dir().join("../tagged");
+    for name in ["temple.jpg", "launch.jpg"] {
+        moto.put("tagged", name, &std::fs::read(tagged.join(name)).unwrap());
+    }
+    assert!(std::fs::metadata(tagged.join("temple.jpg")).unwrap().len() > 128 * 1024);
+    let mut world = World::new(0);
+    world.env = rekognition_env(&fake, 20.0);
+    world.env.extend(moto.env().into_iter().map(|(k, v)| (k.to_string(), v)));
+    world.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL_REKOGNITION");
+    world.env.push(("AWS_ENDPOINT_URL_REKOGNITION".into(), fake.url()));
+    let out = world.run(&["index", "s3://tagged/"]);
+    assert!(out.contains("labeled 2") && out.contains("failed 0"), "{out}");
+    assert!(fake.calls().iter().all(|c| c.bytes_len == 0 && c.s3_object.is_some()), "sent by reference");
+
+    let found = world.json(&["search", "year:2019", "--json"]);
+    assert_eq!(found["total"], 1, "{found}");
+    let metadata = &found["hits"][0]["metadata"];
+    assert_eq!(metadata["camera"]["model"], "X-T30", "{metadata}");
+    assert_eq!(metadata["place"]["city"], "Beijing", "{metadata}");
+    assert_eq!(world.json(&["search", "place:florida", "--json"])["hits"][0]["key"], "launch.jpg");
+}
+
 /// What a client could get wrong, sent by hand: the stand-in refuses each as
 /// Rekognition documents, so a test against it fails when the labeler errs so.
 #[test]

@@ -103,7 +103,8 @@ pub struct Config {
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct MetadataConfig {
     /// Read when, with what and where each photo was taken, and its keywords, title,
-    /// caption and rating (from its bytes: with Rekognition by reference, none).
+    /// caption and rating (from its bytes; with Rekognition by reference, from one
+    /// ranged GET of its first 128 KiB).
     pub enabled: bool,
     /// `exact`: keep the GPS position and the place it names; `place`: the place
     /// only (town or city, region, country), no coordinates; `off`: neither. The

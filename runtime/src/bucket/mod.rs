@@ -95,6 +95,26 @@ pub trait ObjectSource: Send + Sync + 'static {
         Ok(read.map(|o| Box::pin(futures_util::stream::iter([Ok(o.bytes)])) as Chunks))
     }
 
+    /// The object's first `n` bytes (fewer if it is shorter), where a photo keeps
+    /// its metadata; `Ok(None)` if it no longer exists. S3 answers a ranged GET; by
+    /// default, the first chunks of [`ObjectSource::stream`].
+    async fn first_bytes(&self, object: ObjectRef<'_>, n: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        use futures_util::StreamExt;
+        let Some(mut chunks) = self.stream(object, u64::MAX).await? else { return Ok(None) };
+        let mut bytes = Vec::new();
+        while (bytes.len() as u64) < n {
+            match chunks.next().await {
+                Some(Ok(chunk)) => bytes.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    return Err(SourceError::Io { object: object.to_string(), reason: e.to_string(), retryable: true })
+                }
+                None => break,
+            }
+        }
+        bytes.truncate(n as usize);
+        Ok(Some(bytes))
+    }
+
     /// The object's size, etag and modification time without its bytes; `Ok(None)`
     /// if it no longer exists.
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError>;

@@ -214,6 +214,10 @@ impl ObjectSource for BucketRouter {
         self.source_for(object.bucket).await?.stream(object, max_bytes).await
     }
 
+    async fn first_bytes(&self, object: ObjectRef<'_>, n: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        self.source_for(object.bucket).await?.first_bytes(object, n).await
+    }
+
     async fn in_s3(&self, bucket: &str) -> bool {
         match self.source_for(bucket).await {
             Ok(source) => source.in_s3(bucket).await,

@@ -19,13 +19,19 @@ impl S3Bucket {
         Self { client }
     }
 
-    /// Starts a GET: the response, with a size within `max_bytes`, or `None` if gone.
+    /// Starts a GET (of the first `first` bytes only, when given): the response, with
+    /// a size within `max_bytes`, or `None` if gone.
     async fn open(
         &self,
         object: ObjectRef<'_>,
         max_bytes: u64,
+        first: Option<u64>,
     ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, SourceError> {
         let request = self.client.get_object().bucket(object.bucket).key(object.key);
+        let request = match first {
+            Some(n) => request.range(format!("bytes=0-{}", n.saturating_sub(1))),
+            None => request,
+        };
         let request = match object.version_id {
             Some(version) => request.version_id(version),
             None => request,
@@ -81,7 +87,7 @@ fn read_failure(object: &ObjectRef<'_>, failure: AwsFailure) -> SourceError {
 #[async_trait]
 impl ObjectSource for S3Bucket {
     async fn get(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Object>, SourceError> {
-        let Some(mut output) = self.open(object, max_bytes).await? else { return Ok(None) };
+        let Some(mut output) = self.open(object, max_bytes, None).await? else { return Ok(None) };
         let meta = ObjectMeta {
             size: output.content_length,
             etag: output.e_tag.as_deref().map(normalize_etag),
@@ -111,8 +117,32 @@ impl ObjectSource for S3Bucket {
         true
     }
 
+    async fn first_bytes(&self, object: ObjectRef<'_>, n: u64) -> Result<Option<Vec<u8>>, SourceError> {
+        if n == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        // An empty object answers a range with 416; it has no first bytes.
+        let Some(output) = self.open(object, n, Some(n)).await.or_else(|e| match &e {
+            SourceError::Io { reason, .. } if reason.contains("InvalidRange") || reason.contains("416") => {
+                Ok(Some(aws_sdk_s3::operation::get_object::GetObjectOutput::builder().build()))
+            }
+            _ => Err(e),
+        })?
+        else {
+            return Ok(None);
+        };
+        let bytes = output.body.collect().await.map_err(|e| SourceError::Io {
+            object: format!("s3://{object}"),
+            reason: format!("the download broke off: {e}"),
+            retryable: true,
+        })?;
+        let mut bytes = bytes.into_bytes().to_vec();
+        bytes.truncate(n as usize);
+        Ok(Some(bytes))
+    }
+
     async fn stream(&self, object: ObjectRef<'_>, max_bytes: u64) -> Result<Option<Chunks>, SourceError> {
-        let Some(output) = self.open(object, max_bytes).await? else { return Ok(None) };
+        let Some(output) = self.open(object, max_bytes, None).await? else { return Ok(None) };
         let chunks = futures_util::stream::unfold(Some((output.body, 0u64)), move |state| async move {
             let (mut body, read) = state?;
             match body.try_next().await {

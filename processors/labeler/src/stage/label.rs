@@ -132,6 +132,23 @@ async fn label_with_retries(
     }
 }
 
+/// How much of an object's start a labeler that reads S3 itself fetches for the
+/// metadata: a camera's EXIF (at most 64 KiB in a JPEG) and its XMP after it.
+pub const METADATA_HEAD: u64 = 128 * 1024;
+
+/// The photo's metadata from one ranged GET of its first bytes, for a labeler that
+/// never holds the bytes (Rekognition by reference). A failed read costs the
+/// metadata only, with a note.
+async fn metadata_from_the_head(stage: &Stage, object: ObjectRef<'_>, set: &mut LabelSet) {
+    match stage.source.first_bytes(object, METADATA_HEAD).await {
+        Ok(Some(head)) => {
+            set.metadata = crate::metadata::read(&head, &stage.settings.metadata, &mut set.notes).map(Box::new);
+        }
+        Ok(None) => set.notes.push("the object was gone when its metadata was read".into()),
+        Err(e) => set.notes.push(format!("metadata not read: {e}")),
+    }
+}
+
 /// Reads and labels once the object's current state, whatever version the change
 /// named (the index shows what is in the bucket now): with `isolation`, the labeling
 /// itself runs in a child process, whose death is a `LabelerCrashed` failure saying
@@ -149,7 +166,11 @@ async fn read_and_label(
         let Some(meta) = stage.source.head(current).await.map_err(LabelFailure::from)? else { return Ok(None) };
         let pinned = ObjectRef { version_id: meta.version_id.as_deref(), ..current };
         if let Some(result) = stage.labeler.label_in_s3(pinned, meta.size).await {
-            return result.map(|set| Some((set, meta)));
+            let mut set = result?;
+            if stage.settings.metadata.enabled {
+                metadata_from_the_head(stage, pinned, &mut set).await;
+            }
+            return Ok(Some((set, meta)));
         }
     }
     let read = match stage.source.get(current, stage.settings.max_bytes).await {
