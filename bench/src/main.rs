@@ -150,6 +150,23 @@ fn main() -> anyhow::Result<()> {
     let again_rate = images as f64 / again.wall.as_secs_f64();
     let without = with_metadata(&binary, &corpus, &tmp.path().join("data-no-metadata"), true, true, false)?;
     let without_rate = images as f64 / without.wall.as_secs_f64();
+    // The place table: read once, on the first photo with a GPS position (before the
+    // reader's loops below, which would load it), then one lookup a photo; its memory
+    // is this process's resident memory before and after.
+    let before_table = bucketlens_bench::rss_mib(std::process::id()).unwrap_or(0.0);
+    let start = Instant::now();
+    let table = bucketlens_labeler::metadata::places::table();
+    let table_load = start.elapsed();
+    let table_mib = bucketlens_bench::rss_mib(std::process::id()).unwrap_or(0.0) - before_table;
+    let lookups = 100_000;
+    let start = Instant::now();
+    let mut named = 0;
+    for i in 0..lookups {
+        // Positions spread over the inhabited latitudes, by a fixed sequence.
+        let (lat, lon) = (-45.0 + (i as f64 * 0.618_034 % 1.0) * 110.0, -180.0 + (i as f64 * 0.414_214 % 1.0) * 360.0);
+        named += usize::from(table.name(lat, lon).is_some());
+    }
+    let lookup = start.elapsed().as_secs_f64() / lookups as f64;
     let files: Vec<Vec<u8>> = walk(&corpus)?.iter().map(std::fs::read).collect::<Result<_, _>>()?;
     let options = bucketlens_labeler::metadata::MetadataOptions::default();
     let start = Instant::now();
@@ -239,6 +256,15 @@ fn main() -> anyhow::Result<()> {
         "the metadata reader on a fully tagged photo (examples/tagged): {:.3} ms, {:.2}% of a labeled image's CPU time",
         tagged_reader * 1000.0,
         100.0 * tagged_reader / (threads as f64 / defaults_rate)
+    );
+    println!(
+        "the place table ({} places): read in {:.0} ms once, {:.0} MiB; a lookup {:.1} µs ({named} of {lookups} \
+         positions over land and sea named), {:.3}% of a labeled image's CPU time",
+        table.len(),
+        table_load.as_secs_f64() * 1000.0,
+        table_mib,
+        lookup * 1e6,
+        100.0 * lookup / (threads as f64 / defaults_rate)
     );
     for (what, rate, run) in &runs {
         println!(
