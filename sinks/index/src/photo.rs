@@ -69,7 +69,7 @@ fn terms_of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut terms = Vec::new();
     for text in texts {
         let whole = folded(text);
-        terms.extend(whole.split(|c: char| c == ' ' || c == '-').map(str::to_string));
+        terms.extend(whole.split([' ', '-']).map(str::to_string));
         terms.push(whole);
     }
     terms.retain(|t| !t.is_empty());
@@ -158,6 +158,6 @@ pub fn taken_ms(metadata: &PhotoMetadata) -> Option<i64> {
 /// The terms a search value must all match: the value whole, or all of its words.
 pub fn wanted(value: &str) -> (String, Vec<String>) {
     let whole = folded(value);
-    let words = whole.split(|c: char| c == ' ' || c == '-').filter(|w| !w.is_empty()).map(str::to_string).collect();
+    let words = whole.split([' ', '-']).filter(|w| !w.is_empty()).map(str::to_string).collect();
     (whole, words)
 }

@@ -244,7 +244,8 @@ fn places_are_named_as_people_name_them_on_landmarks_and_towns() {
         .filter(|line| !line.starts_with('#'))
         .map(|line| line.split('\t').collect())
         .collect();
-    let methods: [(&str, &dyn Fn(f64, f64) -> Option<Place>); 3] = [
+    type Lookup<'a> = &'a dyn Fn(f64, f64) -> Option<Place>;
+    let methods: [(&str, Lookup); 3] = [
         ("nearest entry", &|lat, lon| table.nearest(lat, lon, 0)),
         ("nearest of 15,000+", &|lat, lon| table.nearest(lat, lon, 15_000)),
         ("bucketlens", &|lat, lon| table.name(lat, lon)),
