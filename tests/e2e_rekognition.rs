@@ -30,6 +30,16 @@ fn rekognition_env(fake: &FakeRekognition, max_tps: f64) -> Vec<(String, String)
     .collect()
 }
 
+/// A world labeling with Rekognition (`fake`) the buckets of `moto`.
+fn over_moto(fake: &FakeRekognition, moto: &Moto) -> World {
+    let mut world = World::new(0);
+    world.env = rekognition_env(fake, 20.0);
+    world.env.extend(moto.env().into_iter().map(|(k, v)| (k.to_string(), v)));
+    world.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL_REKOGNITION");
+    world.env.push(("AWS_ENDPOINT_URL_REKOGNITION".into(), fake.url()));
+    world
+}
+
 #[test]
 fn the_labeler_stays_within_the_quota_and_maps_the_documented_response_one_to_one() {
     const QUOTA: f64 = 5.0;
@@ -88,11 +98,7 @@ fn objects_in_s3_go_by_reference_and_documented_errors_keep_their_code() {
     for key in ["cats/cat.png", "cats/flaky.png", "cats/denied.png"] {
         moto.put("refs", key, &cat);
     }
-    let mut world = World::new(0);
-    world.env = rekognition_env(&fake, 20.0);
-    world.env.extend(moto.env().into_iter().map(|(k, v)| (k.to_string(), v)));
-    world.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL_REKOGNITION");
-    world.env.push(("AWS_ENDPOINT_URL_REKOGNITION".into(), fake.url()));
+    let world = over_moto(&fake, &moto);
     let out = world.run(&["index", "s3://refs/cats/"]);
     assert!(out.contains("labeled 2") && out.contains("failed 1"), "{out}");
 
@@ -121,11 +127,7 @@ fn by_reference_the_metadata_comes_from_the_objects_first_bytes() {
         moto.put("tagged", name, &std::fs::read(tagged.join(name)).unwrap());
     }
     assert!(std::fs::metadata(tagged.join("temple.jpg")).unwrap().len() > 128 * 1024);
-    let mut world = World::new(0);
-    world.env = rekognition_env(&fake, 20.0);
-    world.env.extend(moto.env().into_iter().map(|(k, v)| (k.to_string(), v)));
-    world.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL_REKOGNITION");
-    world.env.push(("AWS_ENDPOINT_URL_REKOGNITION".into(), fake.url()));
+    let world = over_moto(&fake, &moto);
     let out = world.run(&["index", "s3://tagged/"]);
     assert!(out.contains("labeled 2") && out.contains("failed 0"), "{out}");
     assert!(fake.calls().iter().all(|c| c.bytes_len == 0 && c.s3_object.is_some()), "sent by reference");
