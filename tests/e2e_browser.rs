@@ -166,7 +166,12 @@ async fn search_detail_boxes_facets_failed_and_a_hostile_key_in_a_real_browser()
     client.find(Locator::Css("#close")).await.unwrap().click().await.unwrap();
     // Closing steps back in the history (the photo was an entry of its own): wait for
     // it, or that step lands after the next page is opened and takes it back (seen in CI).
-    browser.until("the detail closed", "return !document.querySelector('#detail').open && !location.search.includes('photo=')").await;
+    browser
+        .until(
+            "the detail closed",
+            "return !document.querySelector('#detail').open && !location.search.includes('photo=')",
+        )
+        .await;
 
     // Facet filters are chips beside the typed query, never edits of it: on a query
     // with NOT in it, a label clicked in, out and off never breaks the search.

@@ -172,9 +172,8 @@ pub async fn search(Extract(state): Extract<State>, Query(params): Params) -> Ap
         "buckets": pairs(&response.buckets),
         "models": pairs(&response.models),
     });
-    for facet in Facet::ALL {
-        let counts = Facet::ALL.iter().position(|f| *f == facet).and_then(|i| response.photo_facets.get(i));
-        facets[facet.plural()] = pairs(counts.map_or(&[][..], Vec::as_slice));
+    for (i, facet) in Facet::ALL.iter().enumerate() {
+        facets[facet.plural()] = pairs(response.photo_facets.get(i).map_or(&[][..], Vec::as_slice));
     }
     Ok(Json(json!({
         "total": response.total,

@@ -114,6 +114,15 @@ impl Fields {
         }
     }
 
+    /// The field holding a photo facet's values.
+    pub fn facet(&self, facet: photo::Facet) -> Field {
+        match facet {
+            photo::Facet::Year => self.facet_year,
+            photo::Facet::Camera => self.facet_camera,
+            photo::Facet::Country => self.facet_country,
+        }
+    }
+
     /// The term of `label` (lowercased) at confidence `tenths` (0..=1000).
     pub fn label_conf_term(&self, label: &str, tenths: u32) -> Term {
         Term::from_field_text(self.label_conf, &format!("{}\u{0}{:04}", label.to_lowercase(), tenths.min(1000)))
@@ -173,13 +182,9 @@ impl Fields {
                     doc.add_text(self.meta(which), term);
                 }
             }
-            for (field, facet) in [
-                (self.facet_year, photo::Facet::Year),
-                (self.facet_camera, photo::Facet::Camera),
-                (self.facet_country, photo::Facet::Country),
-            ] {
+            for facet in photo::Facet::ALL {
                 if let Some(value) = facet.value(metadata) {
-                    doc.add_text(field, value);
+                    doc.add_text(self.facet(facet), value);
                 }
             }
             if let Ok(json) = serde_json::to_string(metadata) {
