@@ -14,6 +14,7 @@ use bucketlens_runtime::log::{KafkaConfig, KafkaLog, Log, OutRecord};
 use common::kafka::Broker;
 use common::msk::MskFront;
 use common::serve::{events, Server};
+use common::tls::TlsFront;
 use common::{assert_success, World};
 use serde_json::Value;
 
@@ -274,7 +275,6 @@ fn two_labelers_one_killed_midstream(k: &mut KafkaWorld, labeled: f64) -> (usize
     k.wait_for("both labelers to be assigned partitions", Duration::from_secs(60), |k| {
         holds_partitions(&k.stderr(a), LABELER_GROUP) && holds_partitions(&k.stderr(b), LABELER_GROUP)
     });
-    std::thread::sleep(Duration::from_secs(2));
     k.run(&["produce", "listing", k.world.photos.to_str().unwrap()]);
     k.wait_for("labeler A to be mid-stream", Duration::from_secs(120), |k| {
         k.metric(a, "bucketlens_labeler_records_labeled") >= labeled
@@ -799,13 +799,17 @@ async fn with_a_schema_registry_records_are_confluent_framed_and_an_incompatible
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_secret_is_refused() {
     let serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // TLS outside (MSK's port 9098), the IAM sign-in inside it, then the broker:
+    // tansu advertises the TLS port, so every connection comes through both.
+    let tls_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let broker = Broker::start_behind(tls_listener.local_addr().unwrap().port());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let front_port = listener.local_addr().unwrap().port();
-    let broker = Broker::start_behind(front_port);
     let front = MskFront::start(listener, broker.port, "eu-west-1", "AKIDMSKTEST", "msk/test+secret");
+    let tls = TlsFront::start(tls_listener, front.port);
     // Session credentials, as ECS tasks and IRSA pods always have: the token must be sent.
     front.require_session_token("session/token==");
-    let bootstrap = front.bootstrap();
+    let bootstrap = tls.bootstrap();
+    let ca = common::tls::ca_file();
     let mut k = KafkaWorld::with_broker(
         serial,
         1,
@@ -813,8 +817,9 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
         broker,
         &bootstrap,
         "msk-iam = true\nmsk-iam-region = \"eu-west-1\"\nrequest-timeout = \"8s\"",
-        // No TLS in the test; MSK's port 9098 is SASL_SSL, the default with msk-iam.
-        "\"security.protocol\" = \"SASL_PLAINTEXT\"",
+        // security.protocol is left to the product: SASL_SSL with msk-iam. The
+        // brokers' certificates come from a private CA here, as a team's own may.
+        &format!("\"ssl.ca.location\" = \"{}\"", ca.display()),
     );
     for (name, value) in [
         ("AWS_ACCESS_KEY_ID", "AKIDMSKTEST"),
@@ -863,7 +868,12 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
     assert!(label_err().contains("kafka-topics.sh"), "{}", label_err());
 
     // An operator creates them (here without IAM, before the front enforces sign-in).
-    let admin = KafkaLog::connect(KafkaConfig { brokers: bootstrap.clone(), ..KafkaConfig::default() }).await.unwrap();
+    let properties = [("security.protocol", "SSL"), ("ssl.ca.location", ca.to_str().unwrap())]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+    let admin = KafkaLog::connect(KafkaConfig { brokers: bootstrap.clone(), properties, ..KafkaConfig::default() })
+        .await
+        .unwrap();
     for (topic, compacted) in bucketlens_schemas::topics::ALL {
         admin.ensure_topic(topic, 2, compacted).await.unwrap();
     }
@@ -890,6 +900,19 @@ async fn on_msk_with_iam_every_role_signs_in_with_a_signed_token_and_a_wrong_sec
     // the metadata clients that status uses.
     assert!(front.signed_in() >= before + 4, "only {} sign-ins", front.signed_in() - before);
     assert!(front.renewed() >= 1, "no session was renewed on its connection");
+    // Over TLS, all of it: tansu advertises only the TLS port.
+    let sessions = front.signed_in() - front.renewed();
+    assert!(tls.handshakes() >= sessions, "{} connections signed in, {} TLS handshakes", sessions, tls.handshakes());
+    assert!(tls.failed().is_empty(), "TLS handshakes failed: {:?}", tls.failed());
+
+    // A client that does not trust the brokers' CA stops, naming the certificate.
+    let untrusting = k.world.tmp.path().join("untrusting.toml");
+    let config = std::fs::read_to_string(&k.config).unwrap();
+    std::fs::write(&untrusting, config.replace(&ca.display().to_string(), "probe")).unwrap();
+    let out = k.world.command(&["status"]).arg("--config").arg(&untrusting).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("certificate verify failed"), "{stderr}");
 
     // A wrong secret: MSK refuses the signature, and bucketlens says it could not sign in.
     let out = k.command(&["status"]).env("AWS_SECRET_ACCESS_KEY", "not-the-secret").output().unwrap();

@@ -17,6 +17,7 @@ pub mod rekognition;
 pub mod s3;
 pub mod serve;
 pub mod sigv4;
+pub mod tls;
 
 use serde_json::Value;
 
