@@ -703,6 +703,64 @@ print(k['AccessKeyId'], k['SecretAccessKey'])"
     assert!(reason.contains("s3:GetObject") && reason.contains("locked/private/cat.png"), "{failed}");
 }
 
+/// Objects in Glacier and Deep Archive: S3 answers their GET with InvalidObjectState,
+/// so the labeler makes none. It skips and counts them, labels the restored one and
+/// the Glacier Instant Retrieval one (read like any other), and a later listing offers
+/// the archived ones again: restored in between, one is labeled.
+#[test]
+fn archived_objects_are_skipped_and_counted_without_a_get_and_labeled_once_restored() {
+    let recording = tempfile::tempdir().unwrap();
+    let file = recording.path().join("requests.jsonl");
+    let moto = Moto::start_recording(&file);
+    let world = World::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cat.png"), example("chelsea.png")).unwrap();
+    let cat = py_str(dir.path().join("cat.png").to_str().unwrap());
+    moto.py(&format!(
+        "s3.create_bucket(Bucket='cold')
+for key, cls in [('cat.png', 'STANDARD'), ('frozen.png', 'GLACIER'), ('deep/cat.png', 'DEEP_ARCHIVE'),
+                 ('thawed.png', 'GLACIER'), ('instant.png', 'GLACIER_IR')]:
+    s3.upload_file({cat}, 'cold', key, ExtraArgs={{'StorageClass': cls}})
+s3.restore_object(Bucket='cold', Key='thawed.png', RestoreRequest={{'Days': 1}})"
+    ));
+    let gets = |key: &str| {
+        let path = format!("/cold/{key}");
+        Moto::requests(&file).iter().filter(|(method, p)| method == "GET" && *p == path).count()
+    };
+    let out = ok(&world, &moto, &["index", "s3://cold/"]);
+    assert!(out.contains("found 5 images"), "{out}");
+    assert!(out.contains("labeled 3 · unchanged 0 · archived 2 · failed 0"), "{out}");
+    assert!(out.contains("2 archived (Glacier, Deep Archive or an archive tier) and not read"), "{out}");
+    let indexed = BTreeSet::from(["cat.png", "instant.png", "thawed.png"].map(String::from));
+    assert_eq!(keys_in_index(&world), indexed);
+    assert_eq!((gets("frozen.png"), gets("deep/cat.png")), (0, 0), "an archived object was read");
+    assert!(gets("thawed.png") >= 1, "the restored object was not read");
+    let status = world.json(&["status", "--json"]);
+    assert_eq!(status["ledger"]["skipped_archived"], 2, "{status}");
+
+    // Restored now: the next listing offers the archived ones again (the thawed one
+    // too, still in GLACIER: the ledger knows it is labeled), and labels it.
+    moto.py("s3.restore_object(Bucket='cold', Key='frozen.png', RestoreRequest={'Days': 1})");
+    let out = ok(&world, &moto, &["index", "s3://cold/"]);
+    assert!(out.contains("3 new or changed"), "{out}");
+    assert!(out.contains("labeled 1 · unchanged 1 · archived 1 · failed 0"), "{out}");
+    assert!(keys_in_index(&world).contains("frozen.png"));
+    assert_eq!(gets("deep/cat.png"), 0);
+
+    // `archived = "fail"`: tried like any object, FAILED with the reason named.
+    let world = World::new(0);
+    let out =
+        command(&world, &moto, &["index", "s3://cold/"]).env("BUCKETLENS_LABELER__ARCHIVED", "fail").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("labeled 4 · unchanged 0 · failed 1"), "{stdout}");
+    let failed = world.json(&["search", "--failed", "--json"]);
+    let hit = failed["hits"][0].to_string();
+    assert!(
+        hit.contains("ObjectArchived") && hit.contains("s3://cold/deep/cat.png") && hit.contains("restore"),
+        "{failed}"
+    );
+}
+
 /// The AWS settings of `moto` except its endpoint: credentials and region only.
 fn credentials_only(cmd: &mut Command, moto: &Moto) {
     for (k, v) in moto.env() {

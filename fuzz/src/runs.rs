@@ -69,7 +69,7 @@ pub(crate) fn run_manifest(input: &[u8]) -> String {
     signature(&manifest)
 }
 
-/// The CSV reader on the columns of the seed manifest (all eight fields).
+/// The CSV reader on the columns of the seed manifest (all ten fields).
 pub(crate) fn run_csv(input: &[u8]) -> String {
     let columns = bucketlens_inventory::manifest::Columns {
         bucket: 0,
@@ -80,6 +80,8 @@ pub(crate) fn run_csv(input: &[u8]) -> String {
         size: Some(5),
         last_modified: Some(6),
         etag: Some(7),
+        storage_class: Some(8),
+        access_tier: Some(9),
     };
     let mut rows = bucketlens_inventory::rows::Rows::from_reader(Box::new(Cursor::new(input.to_vec())), columns);
     let (mut ok, mut skipped, mut bad) = (0, 0, 0);
@@ -111,6 +113,8 @@ pub(crate) fn sample_change(i: u32) -> ObjectChanged {
         sequencer: (i % 2 == 1).then(|| "0A1B2C3D4E5F678901".into()),
         source: ChangeSource::Listing,
         observed_at: 1_764_504_000_123,
+        storage_class: None,
+        access_tier: None,
     }
 }
 

@@ -356,10 +356,19 @@ async fn print_summary(
         }
     }
     let unchanged = l.skipped.get(bucketlens_labeler::stage::UNCHANGED);
+    // Only where there were any: most buckets have nothing archived.
+    let archived = l.skipped.get(bucketlens_labeler::stage::ARCHIVED);
+    let archived_part = if archived > 0 { format!(" · archived {archived}") } else { String::new() };
     println!(
-        "labeled {labeled} · unchanged {unchanged} · failed {failed} · removed {removed} · indexed {indexed} · \
-         {secs:.1} s · {rate:.1} images/s"
+        "labeled {labeled} · unchanged {unchanged}{archived_part} · failed {failed} · removed {removed} · \
+         indexed {indexed} · {secs:.1} s · {rate:.1} images/s"
     );
+    if archived > 0 {
+        println!(
+            "{archived} archived (Glacier, Deep Archive or an archive tier) and not read: restore them (S3 \
+             RestoreObject) and index again to have them labeled"
+        );
+    }
     let mut request = SearchRequest::new(Expr::All);
     request.state = DocState::Failed;
     request.bucket = Some(bucket).filter(|b| !b.is_empty());

@@ -54,6 +54,8 @@ async fn failed_changes(index: &dyn Index, code: Option<&str>) -> anyhow::Result
                 sequencer: hit.sequencer,
                 source: ChangeSource::Replay,
                 observed_at: bucketlens_runtime::now_ms(),
+                storage_class: None,
+                access_tier: None,
             });
         }
         match page.next {

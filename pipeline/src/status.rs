@@ -98,7 +98,8 @@ async fn ledger(settings: &Settings) -> anyhow::Result<Value> {
     .await??;
     Ok(json!({
         "location": settings.ledger_path().display().to_string(),
-        "objects": totals.objects, "labeled": totals.labeled, "skipped_unchanged": totals.skipped
+        "objects": totals.objects, "labeled": totals.labeled, "skipped_unchanged": totals.skipped,
+        "skipped_archived": totals.archived
     }))
 }
 
@@ -168,8 +169,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let ledger = &out["ledger"];
     if !ledger.is_null() {
         println!(
-            "labeler ledger: {} objects labeled · {} upserts skipped as unchanged (not read, not labeled again)",
-            ledger["labeled"], ledger["skipped_unchanged"]
+            "labeler ledger: {} objects labeled · {} upserts skipped as unchanged (not read, not labeled again) · {} skipped as archived (not restored, not read)",
+            ledger["labeled"], ledger["skipped_unchanged"], ledger["skipped_archived"]
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,10 @@ pub const ACCESS_DENIED: &str = "AccessDenied";
 pub const INVALID_KEY: &str = "InvalidKey";
 /// No source serves the object's bucket.
 pub const UNKNOWN_BUCKET: &str = "UnknownBucket";
+/// The object is archived (Glacier, Deep Archive, Intelligent-Tiering's archive
+/// tiers) and not restored, with `[labeler] archived = "fail"`; with `skip`, the
+/// default, it is skipped and counted, not failed.
+pub const OBJECT_ARCHIVED: &str = "ObjectArchived";
 /// Reading the object failed (after retries, when retryable).
 pub const READ_FAILED: &str = "ReadFailed";
 /// Not an image format the labeler reads.
@@ -56,8 +60,9 @@ pub const SHUTTING_DOWN: &str = "ShuttingDown";
 pub const CANCELLED: &str = "Cancelled";
 
 /// Every code above, for reading one back from text (a child labeler's answer).
-pub const ALL: [&str; 24] = [
+pub const ALL: [&str; 25] = [
     EMPTY_OBJECT,
+    OBJECT_ARCHIVED,
     OBJECT_TOO_LARGE,
     ACCESS_DENIED,
     INVALID_KEY,

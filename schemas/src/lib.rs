@@ -28,7 +28,8 @@ pub use identity::{compare_sequencers, document_id, record_key};
 pub use image_format::ImageFormat;
 pub use records::{
     BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageLabeled, ImageProperties, Instance, Label,
-    LabelError, LabelKind, ModelInfo, ObjectChanged, PhotoMetadata, Place,
+    LabelError, LabelKind, ModelInfo, ObjectChanged, PhotoMetadata, Place, ARCHIVED_ACCESS_TIERS,
+    ARCHIVED_STORAGE_CLASSES,
 };
 pub use taken::Taken;
 
@@ -66,6 +67,8 @@ pub mod topics {
 
 /// The schema of `objects.changed.v1`, as shipped.
 pub const OBJECTS_CHANGED_SCHEMA: &str = include_str!("../avro/objects.changed.v1.avsc");
+/// Earlier versions of `objects.changed.v1`, still read.
+const OBJECTS_CHANGED_HISTORY: [&str; 1] = [include_str!("../avro/history/objects.changed.v1.1.avsc")];
 /// The schema of `images.labeled.v1`, as shipped.
 pub const IMAGES_LABELED_SCHEMA: &str = include_str!("../avro/images.labeled.v1.avsc");
 /// Earlier versions of `images.labeled.v1`, still read (their records may sit on a log).
@@ -93,8 +96,9 @@ pub trait AvroRecord: serde::Serialize + serde::de::DeserializeOwned {
 
 impl AvroRecord for ObjectChanged {
     fn codec() -> &'static Codec {
-        static CODEC: std::sync::LazyLock<Codec> =
-            std::sync::LazyLock::new(|| Codec::from_schemas("ObjectChanged", OBJECTS_CHANGED_SCHEMA, &[]));
+        static CODEC: std::sync::LazyLock<Codec> = std::sync::LazyLock::new(|| {
+            Codec::from_schemas("ObjectChanged", OBJECTS_CHANGED_SCHEMA, &OBJECTS_CHANGED_HISTORY)
+        });
         &CODEC
     }
 }

@@ -37,6 +37,28 @@ pub struct ObjectChanged {
     pub source: ChangeSource,
     /// Milliseconds since the Unix epoch.
     pub observed_at: i64,
+    /// S3's storage class, where the producer's source says it (listing, inventory).
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    /// S3 Intelligent-Tiering's access tier (an inventory report's column).
+    #[serde(default)]
+    pub access_tier: Option<String>,
+}
+
+/// Storage classes whose objects a GET cannot read until they are restored.
+pub const ARCHIVED_STORAGE_CLASSES: [&str; 2] = ["GLACIER", "DEEP_ARCHIVE"];
+/// Intelligent-Tiering access tiers whose objects must be restored before a GET.
+pub const ARCHIVED_ACCESS_TIERS: [&str; 2] = ["ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS"];
+
+impl ObjectChanged {
+    /// Whether the producer saw the object in an archive (Glacier Flexible Retrieval,
+    /// Deep Archive, or Intelligent-Tiering's archive tiers), where a GET fails until
+    /// it is restored. Glacier Instant Retrieval (`GLACIER_IR`) reads like any other.
+    pub fn archived(&self) -> bool {
+        let class = self.storage_class.as_deref().unwrap_or_default();
+        let tier = self.access_tier.as_deref().unwrap_or_default();
+        ARCHIVED_STORAGE_CLASSES.contains(&class) || ARCHIVED_ACCESS_TIERS.contains(&tier)
+    }
 }
 
 /// The outcome for one object version.

@@ -19,6 +19,8 @@ fn change() -> ObjectChanged {
         sequencer: Some("0055AED6DCD90281E5".into()),
         source: ChangeSource::Event,
         observed_at: 1_700_000_001_000,
+        storage_class: None,
+        access_tier: None,
     }
 }
 
@@ -269,4 +271,25 @@ fn a_label_record_written_before_photo_metadata_reads_with_none_and_a_new_one_ke
     let mut partial = current.clone();
     partial.metadata = Some(bucketlens_schemas::PhotoMetadata { keywords: vec!["x".into()], ..Default::default() });
     assert_eq!(ImageLabeled::from_bytes(&partial.to_bytes().unwrap()).unwrap(), partial, "absent parts stay absent");
+}
+
+#[test]
+fn a_change_written_before_storage_classes_reads_with_none_and_a_new_one_keeps_them() {
+    let old = Schema::parse_str(include_str!("../avro/history/objects.changed.v1.1.avsc")).unwrap();
+    let apache_avro::types::Value::Record(fields) = apache_avro::to_value(change()).unwrap() else { panic!() };
+    let fields = fields.into_iter().filter(|(name, _)| name != "storage_class" && name != "access_tier").collect();
+    let value = apache_avro::types::Value::Record(fields).resolve(&old).unwrap();
+    let mut payload = vec![0xC3, 0x01];
+    payload.extend_from_slice(&old.fingerprint::<apache_avro::rabin::Rabin>().bytes);
+    payload.extend_from_slice(&apache_avro::to_avro_datum(&old, value).unwrap());
+    let decoded = ObjectChanged::from_bytes(&payload).unwrap();
+    assert_eq!(decoded, change(), "an older record reads, with no storage class");
+    assert!(!decoded.archived());
+
+    let mut current = change();
+    current.storage_class = Some("INTELLIGENT_TIERING".into());
+    current.access_tier = Some("DEEP_ARCHIVE_ACCESS".into());
+    let read = ObjectChanged::from_bytes(&current.to_bytes().unwrap()).unwrap();
+    assert_eq!(read, current);
+    assert!(read.archived());
 }

@@ -41,6 +41,31 @@ impl Moto {
         Self::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", requests.to_string())])
     }
 
+    /// A server that records every request it answers in `file` (moto's recorder), for
+    /// a test that counts them with [`Moto::requests`].
+    pub fn start_recording(file: &std::path::Path) -> Self {
+        Self::start_with(&[
+            ("MOTO_ENABLE_RECORDING", "True".into()),
+            ("MOTO_RECORDER_FILEPATH", file.to_str().unwrap().into()),
+        ])
+    }
+
+    /// The method and decoded path of each request recorded in `file` so far.
+    pub fn requests(file: &std::path::Path) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+                let url = entry["url"].as_str().unwrap_or_default();
+                let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+                let path = path.find('/').map_or("", |i| &path[i..]);
+                let path = path.split('?').next().unwrap_or_default();
+                let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned();
+                (entry["method"].as_str().unwrap_or_default().to_string(), decoded)
+            })
+            .collect()
+    }
+
     fn start_with(env: &[(&str, String)]) -> Self {
         let mut tries = Vec::new();
         loop {

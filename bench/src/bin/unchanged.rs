@@ -120,6 +120,8 @@ fn outcome(i: usize) -> ImageLabeled {
         sequencer: None,
         source: ChangeSource::Inventory,
         observed_at: 0,
+        storage_class: None,
+        access_tier: None,
     };
     let model = ModelInfo { name: "efficientnet-lite0".into(), version: "abcdef012345".into() };
     let mut outcome = ImageLabeled::for_change(&change, LabelKind::Labeled, model, 1_732_000_000_000 + i as i64);
@@ -154,6 +156,8 @@ fn ledger(root: &Path, objects: usize) -> anyhow::Result<(f64, f64)> {
                 sequencer: None,
                 source: ChangeSource::Inventory,
                 observed_at: 0,
+                storage_class: None,
+                access_tier: None,
             }
         })
         .collect();

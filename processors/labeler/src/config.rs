@@ -32,6 +32,20 @@ impl Backend {
     }
 }
 
+/// What the labeler does with an object a listing or inventory saw archived (S3
+/// Glacier Flexible Retrieval, Deep Archive, Intelligent-Tiering's archive tiers),
+/// or whose GET S3 refused as archived (`InvalidObjectState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Archived {
+    /// Skip it and count it: no GET (one HEAD for one a listing saw archived, to find
+    /// it restored), no label record, nothing in the dead letters. A restored object
+    /// is labeled.
+    Skip,
+    /// Try it like any object: FAILED (`ObjectArchived`) with a dead letter.
+    Fail,
+}
+
 /// As written in the config file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -96,6 +110,8 @@ pub struct Config {
     pub onnxruntime: Option<PathBuf>,
     pub rekognition: RekognitionConfig,
     pub metadata: MetadataConfig,
+    /// Archived objects: `skip` (counted, not read) or `fail` (FAILED, `ObjectArchived`).
+    pub archived: Archived,
 }
 
 /// `[labeler.metadata]`: what each photo says about itself (EXIF, XMP, IPTC).
@@ -146,6 +162,7 @@ impl Default for Config {
             onnxruntime: None,
             rekognition: RekognitionConfig::default(),
             metadata: MetadataConfig::default(),
+            archived: Archived::Skip,
         }
     }
 }
@@ -178,6 +195,7 @@ pub struct Settings {
     pub metadata: MetadataOptions,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
+    pub archived: Archived,
 }
 
 /// The classifiers `labeler.model` names, with their input side (`None`: built in).
@@ -260,6 +278,7 @@ impl Config {
             rekognition: self.rekognition.clone(),
             metadata: MetadataOptions { enabled: self.metadata.enabled, gps: self.metadata.gps },
             force: false,
+            archived: self.archived,
         })
     }
 }

@@ -52,6 +52,7 @@ impl From<SourceError> for LabelFailure {
             SourceError::InvalidKey { .. } => error_codes::INVALID_KEY,
             SourceError::WrongBucket { .. } => error_codes::UNKNOWN_BUCKET,
             SourceError::Io { .. } => error_codes::READ_FAILED,
+            SourceError::Archived { .. } => error_codes::OBJECT_ARCHIVED,
         };
         let message = match &e {
             SourceError::TooLarge { .. } => format!("{e} (labeler.max-bytes)"),

@@ -87,6 +87,8 @@ impl World {
             sequencer: None,
             source,
             observed_at: 0,
+            storage_class: None,
+            access_tier: None,
         }
     }
 

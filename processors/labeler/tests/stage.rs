@@ -25,6 +25,8 @@ fn change(key: &str, seq: u32) -> OutRecord {
         sequencer: Some(format!("{seq:08X}")),
         source: ChangeSource::Listing,
         observed_at: 0,
+        storage_class: None,
+        access_tier: None,
     };
     OutRecord::new(record_key("photos", key), c.to_bytes().unwrap())
 }

@@ -247,6 +247,8 @@ fn from_s3_record(record: S3Record) -> Result<Option<ObjectChanged>, String> {
     let kind = match name.split(':').next() {
         Some("ObjectCreated") => ChangeKind::Upsert,
         Some("ObjectRemoved") => ChangeKind::Delete,
+        // A restored copy of an archived object can be read now: it is labeled.
+        Some("ObjectRestore") if name.ends_with(":Completed") => ChangeKind::Upsert,
         // Expiry removes the object (or hides it behind a delete marker).
         Some("LifecycleExpiration") if name.contains("Delete") => ChangeKind::Delete,
         _ => return Ok(None),
@@ -270,7 +272,7 @@ fn from_s3_record(record: S3Record) -> Result<Option<ObjectChanged>, String> {
 
 fn from_eventbridge(event: EventBridgeEvent) -> Result<Option<ObjectChanged>, String> {
     let kind = match event.detail_type.as_str() {
-        "Object Created" => ChangeKind::Upsert,
+        "Object Created" | "Object Restore Completed" => ChangeKind::Upsert,
         "Object Deleted" => ChangeKind::Delete,
         _ => return Ok(None),
     };
@@ -340,6 +342,8 @@ fn change(f: Fields) -> Result<Option<ObjectChanged>, String> {
         sequencer: f.sequencer.filter(|s| !s.is_empty()),
         source: ChangeSource::Event,
         observed_at: now_ms(),
+        storage_class: None,
+        access_tier: None,
     }))
 }
 

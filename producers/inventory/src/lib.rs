@@ -242,6 +242,8 @@ impl InventoryProducer {
                     sequencer: None,
                     source: bucketlens_schemas::ChangeSource::Inventory,
                     observed_at: now,
+                    storage_class: None,
+                    access_tier: None,
                 };
                 let value = change.to_bytes().map_err(|e| ProduceError::reading(key.clone(), e.to_string()))?;
                 records.push((OutRecord::new(record_key(bucket, key), value), change));

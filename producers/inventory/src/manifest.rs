@@ -39,6 +39,8 @@ pub struct Columns {
     pub size: Option<usize>,
     pub last_modified: Option<usize>,
     pub etag: Option<usize>,
+    pub storage_class: Option<usize>,
+    pub access_tier: Option<usize>,
 }
 
 impl Manifest {
@@ -81,6 +83,8 @@ impl Manifest {
             size: find("Size"),
             last_modified: find("LastModifiedDate"),
             etag: find("ETag"),
+            storage_class: find("StorageClass"),
+            access_tier: find("IntelligentTieringAccessTier"),
         })
     }
 }

@@ -110,5 +110,41 @@ fn change(row: &csv::StringRecord, c: &Columns) -> Result<Option<ObjectChanged>,
         sequencer: None,
         source: ChangeSource::Inventory,
         observed_at: now_ms(),
+        storage_class: field(c.storage_class).filter(|_| upsert).map(str::to_string),
+        access_tier: field(c.access_tier).filter(|_| upsert).map(str::to_string),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+
+    #[test]
+    fn storage_classes_and_archive_tiers_ride_on_the_change() {
+        let manifest = Manifest {
+            source_bucket: "photos".into(),
+            destination_bucket: "arn:aws:s3:::inv".into(),
+            creation_timestamp: None,
+            file_format: "CSV".into(),
+            file_schema: "Bucket, Key, Size, StorageClass, IntelligentTieringAccessTier".into(),
+            files: Vec::new(),
+        };
+        let csv = "\"photos\",\"a.jpg\",\"10\",\"STANDARD\",\"\"\n\
+                   \"photos\",\"b.jpg\",\"10\",\"GLACIER\",\"\"\n\
+                   \"photos\",\"c.jpg\",\"10\",\"DEEP_ARCHIVE\",\"\"\n\
+                   \"photos\",\"d.jpg\",\"10\",\"GLACIER_IR\",\"\"\n\
+                   \"photos\",\"e.jpg\",\"10\",\"INTELLIGENT_TIERING\",\"ARCHIVE_INSTANT_ACCESS\"\n\
+                   \"photos\",\"f.jpg\",\"10\",\"INTELLIGENT_TIERING\",\"ARCHIVE_ACCESS\"\n\
+                   \"photos\",\"g.jpg\",\"10\",\"INTELLIGENT_TIERING\",\"DEEP_ARCHIVE_ACCESS\"\n";
+        let mut rows = Rows::from_reader(Box::new(std::io::Cursor::new(csv)), manifest.columns().unwrap());
+        let mut seen = Vec::new();
+        while let Some((_, row)) = rows.next_row() {
+            let change = row.unwrap().unwrap();
+            seen.push((change.key.clone(), change.storage_class.clone().unwrap(), change.archived()));
+        }
+        let archived: Vec<&str> = seen.iter().filter(|s| s.2).map(|s| s.0.as_str()).collect();
+        assert_eq!(archived, ["b.jpg", "c.jpg", "f.jpg", "g.jpg"]);
+        assert_eq!(seen[4].1, "INTELLIGENT_TIERING");
+    }
 }

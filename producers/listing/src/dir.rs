@@ -284,6 +284,8 @@ impl DirProducer {
             sequencer: Some(self.next_sequencer()),
             source: ChangeSource::Listing,
             observed_at: now_ms(),
+            storage_class: None,
+            access_tier: None,
         }
     }
 

@@ -10,7 +10,7 @@ use bucketlens_runtime::bucket::s3::normalize_etag;
 use bucketlens_runtime::log::Output;
 use bucketlens_runtime::now_ms;
 use bucketlens_runtime::produce::{ProduceError, ProduceStats};
-use bucketlens_schemas::{topics, ChangeKind, ChangeSource, ImageFormat, ObjectChanged};
+use bucketlens_schemas::{topics, ChangeKind, ChangeSource, ImageFormat, ObjectChanged, ARCHIVED_STORAGE_CLASSES};
 
 use crate::state::{Keys, Scope, State};
 use crate::{encode, produce_deletes, Config};
@@ -94,7 +94,8 @@ impl S3Lister {
                     continue;
                 }
                 let modified = object.last_modified.and_then(|t| t.to_millis().ok());
-                listed.push((key, etag, object.size, modified));
+                let class = object.storage_class.as_ref().map(|c| c.as_str().to_string());
+                listed.push((key, etag, object.size, modified, class));
             }
             stats.images += listed.len() as u64;
             let of = bucket.clone();
@@ -125,7 +126,8 @@ impl S3Lister {
                 .await?;
             let mut records = Vec::new();
             let mut seen = Vec::with_capacity(changed.len());
-            for (is_new, (key, etag, size, last_modified)) in changed {
+            for (is_new, (key, etag, size, last_modified, storage_class)) in changed {
+                let archived = storage_class.as_deref().is_some_and(|c| ARCHIVED_STORAGE_CLASSES.contains(&c));
                 if is_new {
                     let change = ObjectChanged {
                         bucket: bucket.clone(),
@@ -138,11 +140,15 @@ impl S3Lister {
                         sequencer: None,
                         source: ChangeSource::Listing,
                         observed_at: now_ms(),
+                        storage_class,
+                        access_tier: None,
                     };
                     records.push(encode(change)?);
                     stats.upserts += 1;
                 }
-                seen.push((key, etag));
+                // An archived object is remembered without its etag, so that every
+                // listing offers it again: the labeler skips it until it is restored.
+                seen.push((key, if archived { String::new() } else { etag }));
             }
             self.output.send(topics::OBJECTS_CHANGED, records).await?;
             let of = bucket.clone();
@@ -160,6 +166,8 @@ impl S3Lister {
             sequencer: None,
             source: ChangeSource::Listing,
             observed_at: now_ms(),
+            storage_class: None,
+            access_tier: None,
         };
         let batch_size = self.config.batch_size;
         stats.deletes = produce_deletes(&self.state, &self.output, &scope, generation, batch_size, delete).await?;

@@ -66,6 +66,10 @@ pub enum SourceError {
     WrongBucket { object: String, bucket: String, serves: String },
     #[error("reading {object} failed: {reason}")]
     Io { object: String, reason: String, retryable: bool },
+    /// In an archive (S3 Glacier Flexible Retrieval, Deep Archive, Intelligent-Tiering's
+    /// archive tiers): no GET reads it until it is restored.
+    #[error("{object} is archived ({reason}): restore it (S3 RestoreObject) to have it labeled")]
+    Archived { object: String, reason: String },
 }
 
 impl SourceError {
@@ -118,6 +122,14 @@ pub trait ObjectSource: Send + Sync + 'static {
     /// The object's size, etag and modification time without its bytes; `Ok(None)`
     /// if it no longer exists.
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError>;
+
+    /// Whether a GET can read the object now, for one a listing or an inventory report
+    /// saw in an archive storage class: restored since (`x-amz-restore` with
+    /// `ongoing-request="false"`), or out of the archive, or gone (the GET will say
+    /// so). One HEAD on S3, no GET; sources with no archive always answer yes.
+    async fn readable_now(&self, _object: ObjectRef<'_>) -> Result<bool, SourceError> {
+        Ok(true)
+    }
 
     /// Whether `bucket` is read from S3 (so a service in AWS can read it too), not
     /// from a local folder.

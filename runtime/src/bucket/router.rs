@@ -218,6 +218,10 @@ impl ObjectSource for BucketRouter {
         self.source_for(object.bucket).await?.first_bytes(object, n).await
     }
 
+    async fn readable_now(&self, object: ObjectRef<'_>) -> Result<bool, SourceError> {
+        self.source_for(object.bucket).await?.readable_now(object).await
+    }
+
     async fn in_s3(&self, bucket: &str) -> bool {
         match self.source_for(bucket).await {
             Ok(source) => source.in_s3(bucket).await,

@@ -69,6 +69,10 @@ pub fn normalize_etag(etag: &str) -> String {
 /// The error for a failed read of `object`, naming the permission a 403 lacks.
 fn read_failure(object: &ObjectRef<'_>, failure: AwsFailure) -> SourceError {
     let name = format!("s3://{object}");
+    // S3's answer to a GET of an object in Glacier or Deep Archive, not restored.
+    if failure.code.as_deref() == Some("InvalidObjectState") {
+        return SourceError::Archived { object: name, reason: failure.to_string() };
+    }
     if failure.status == Some(403) {
         let permission = if object.version_id.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
         return SourceError::PermissionDenied {
@@ -158,6 +162,27 @@ impl ObjectSource for S3Bucket {
             }
         });
         Ok(Some(Box::pin(chunks)))
+    }
+
+    async fn readable_now(&self, object: ObjectRef<'_>) -> Result<bool, SourceError> {
+        let request = self.client.head_object().bucket(object.bucket).key(object.key);
+        let request = match object.version_id {
+            Some(version) => request.version_id(version),
+            None => request,
+        };
+        let out = match request.send().await {
+            Ok(out) => out,
+            Err(err) if AwsFailure::of(&err).status == Some(404) => return Ok(true),
+            Err(err) => return Err(read_failure(&object, AwsFailure::of(&err))),
+        };
+        // `ongoing-request="false"`: a restored copy is there until its expiry date.
+        if out.restore.as_deref().is_some_and(|r| r.contains("ongoing-request=\"false\"")) {
+            return Ok(true);
+        }
+        let class = out.storage_class.as_ref().map(aws_sdk_s3::types::StorageClass::as_str);
+        let archived_class = class.is_some_and(|c| bucketlens_schemas::ARCHIVED_STORAGE_CLASSES.contains(&c));
+        // x-amz-archive-status: Intelligent-Tiering's ARCHIVE_ACCESS or DEEP_ARCHIVE_ACCESS.
+        Ok(!archived_class && out.archive_status.is_none())
     }
 
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {

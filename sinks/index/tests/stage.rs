@@ -24,6 +24,8 @@ fn labeled(key: &str, seq: &str) -> OutRecord {
         sequencer: Some(seq.into()),
         source: ChangeSource::Listing,
         observed_at: 0,
+        storage_class: None,
+        access_tier: None,
     };
     let mut record =
         ImageLabeled::for_change(&change, LabelKind::Labeled, ModelInfo { name: "m".into(), version: "1".into() }, 1);

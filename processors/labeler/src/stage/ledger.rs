@@ -123,6 +123,8 @@ pub struct Totals {
     pub objects: u64,
     /// Upserts skipped as unchanged since the ledger was made.
     pub skipped: u64,
+    /// Upserts skipped as archived, not restored (each time one was seen).
+    pub archived: u64,
 }
 
 /// The ledger, in SQLite. Its calls block: the stage runs them on the blocking pool.
@@ -282,14 +284,19 @@ impl Ledger {
             .map_err(|e| self.store.err(e))
     }
 
-    /// Counts `n` more skips.
+    /// Counts `n` more skips of unchanged objects.
     pub fn count_skips(&self, n: u64) -> Result<(), StoreError> {
+        self.count("skipped", n)
+    }
+
+    /// Adds `n` to the count `name` (`skipped`, `archived`).
+    pub fn count(&self, name: &str, n: u64) -> Result<(), StoreError> {
         self.store
             .lock()?
             .execute(
-                "INSERT INTO ledger_meta (name, value) VALUES ('skipped', ?1)
+                "INSERT INTO ledger_meta (name, value) VALUES (?1, ?2)
                  ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-                params![n as i64],
+                params![name, n as i64],
             )
             .map(|_| ())
             .map_err(|e| self.store.err(e))
@@ -312,7 +319,13 @@ impl Ledger {
             .query_row("SELECT COUNT(*), COALESCE(SUM(kind = 0), 0) FROM ledger", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(|e| self.store.err(e))?;
         let skipped = self.meta(&conn, "skipped")?.unwrap_or(0);
-        Ok(Totals { labeled: labeled as u64, objects: objects as u64, skipped: skipped as u64 })
+        let archived = self.meta(&conn, "archived")?.unwrap_or(0);
+        Ok(Totals {
+            labeled: labeled as u64,
+            objects: objects as u64,
+            skipped: skipped as u64,
+            archived: archived as u64,
+        })
     }
 
     /// Runs `f` on this ledger on the blocking pool.

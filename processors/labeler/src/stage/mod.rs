@@ -40,7 +40,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info_span, warn, Instrument};
 
-use crate::config::Settings;
+use crate::config::{Archived, Settings};
 use crate::labeler::Labeler;
 
 pub mod isolate;
@@ -56,6 +56,9 @@ use label::label_counted;
 
 /// Why an upsert was skipped: its version is labeled already by this labeler.
 pub const UNCHANGED: &str = "unchanged";
+/// Why an upsert was skipped: the object is archived and not restored (`[labeler]
+/// archived = "skip"`).
+pub const ARCHIVED: &str = "archived";
 
 /// How long a poll waits for records…
 const POLL_WAIT: Duration = Duration::from_millis(200);
@@ -325,6 +328,19 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
             Err(e) => warn!(error = %e, "the labeler ledger cannot be read; labeling"),
         }
     }
+    let skip_archived = stage.settings.archived == Archived::Skip;
+    if change.kind == ChangeKind::Upsert && skip_archived && change.archived() {
+        let object = ObjectRef { bucket: &change.bucket, key: &change.key, version_id: change.version_id.as_deref() };
+        match stage.source.readable_now(object).await {
+            Ok(false) => {
+                let class = change.access_tier.as_deref().or(change.storage_class.as_deref()).unwrap_or_default();
+                return Ok(skipped_archived(running, &change, class).await);
+            }
+            Ok(true) => debug!(object = %object, "listed as archived, and restored since: labeling it"),
+            // The GET will tell: archived ones are skipped then.
+            Err(e) => debug!(object = %object, error = %e, "cannot tell whether the archived object is restored"),
+        }
+    }
     let model = stage.labeler.model().clone();
     let mut outcome = ImageLabeled::for_change(&change, LabelKind::Removed, model, now_ms());
     outcome.labeler = Some(running.fingerprint.clone());
@@ -345,6 +361,9 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
             }
             // Gone since the change was recorded: a removal, found by this read.
             Some(Ok(None)) => outcome.sequencer = None,
+            Some(Err(failure)) if skip_archived && failure.code == error_codes::OBJECT_ARCHIVED => {
+                return Ok(skipped_archived(running, &change, &failure.message).await);
+            }
             Some(Err(failure)) => {
                 warn!(object = %format!("{}/{}", change.bucket, change.key), code = failure.code, reason = %failure.message, "image failed");
                 stage.metrics.errors.add(failure.code);
@@ -376,6 +395,17 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
     };
     counter.add(1);
     Ok(true)
+}
+
+/// Skips an archived object, not restored: counted, and nothing written (no label
+/// record: a later restore, or a listing after one, labels it like a new object).
+async fn skipped_archived(running: &Running, change: &ObjectChanged, why: &str) -> bool {
+    debug!(object = %format!("{}/{}", change.bucket, change.key), why, "archived, not restored; skipped");
+    running.stage.metrics.skipped.add(ARCHIVED);
+    if let Err(e) = running.stage.ledger.run(|l| l.count("archived", 1)).await {
+        warn!(error = %e, "an archived object is not counted in the labeler ledger");
+    }
+    true
 }
 
 /// A delete as the store has it now: the object gone (the removal stands), or

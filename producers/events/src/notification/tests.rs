@@ -172,3 +172,19 @@ fn another_services_event_is_named_as_such() {
     let parsed = parse(&serde_json::json!({"Records": [record]}).to_string()).unwrap();
     assert_eq!(parsed.changes.len(), 1, "S3-compatible stores name themselves: {parsed:?}");
 }
+
+#[test]
+fn a_completed_restore_is_an_upsert_and_a_restore_started_is_not() {
+    // S3's documented event names: ObjectRestore:Post (started), :Completed, :Delete.
+    let created = fixture("s3-object-created.json");
+    let restored = parse(&created.replace("ObjectCreated:Put", "ObjectRestore:Completed")).unwrap();
+    assert_eq!(restored.changes.len(), 1);
+    assert_eq!((restored.changes[0].key.as_str(), restored.changes[0].kind), ("HappyFace.jpg", ChangeKind::Upsert));
+    for name in ["ObjectRestore:Post", "ObjectRestore:Delete"] {
+        let parsed = parse(&created.replace("ObjectCreated:Put", name)).unwrap();
+        assert!(parsed.changes.is_empty(), "{name}");
+        assert_eq!(parsed.skipped, 1, "{name}");
+    }
+    let eventbridge = fixture("eventbridge-object-created.json").replace("Object Created", "Object Restore Completed");
+    assert_eq!(parse(&eventbridge).unwrap().changes[0].kind, ChangeKind::Upsert);
+}
