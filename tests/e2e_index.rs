@@ -682,3 +682,34 @@ fn a_closed_stderr_does_not_stop_the_run() {
     assert!(out.status.success(), "{:?}", out.status);
     assert!(String::from_utf8_lossy(&out.stdout).contains("labeled 12 ·"), "{out:?}");
 }
+
+/// `plan` on a folder: every file counted, the images to label, the local rate
+/// measured on a sample of them; after `index`, nothing is left to label. Nothing is
+/// labeled by the plan itself.
+#[test]
+fn plan_on_a_folder_counts_what_index_would_label_and_nothing_after_it() {
+    let w = World::new(1);
+    std::fs::write(w.photos.join("notes.txt"), "not a photo").unwrap();
+    std::fs::create_dir_all(w.photos.join("trip")).unwrap();
+    std::fs::copy(w.photos.join("chelsea.png"), w.photos.join("trip/cat again.png")).unwrap();
+    let photos = w.photos.to_str().unwrap();
+    let p = w.json(&["plan", photos, "--json"]);
+    let images = example_names().len() as u64 + 1;
+    assert_eq!((p["objects"].as_u64(), p["images"].as_u64()), (Some(images + 1), Some(images)), "{p}");
+    assert_eq!(
+        (p["already_labeled"].as_u64(), p["to_label"].as_u64(), p["archived"].as_u64()),
+        (Some(0), Some(images), Some(0))
+    );
+    let local = &p["estimates"]["local"];
+    assert!(local["images_per_second"].as_f64().unwrap() > 0.0, "{p}");
+    assert!(local["rate"].as_str().unwrap().contains("measured here on 8 of the images to label"), "{p}");
+    // A folder costs no S3 request.
+    assert_eq!(p["estimates"]["s3"]["usd"].as_f64(), Some(0.0), "{p}");
+    assert!(!w.data.join("index").exists() && !w.data.join("log.sqlite").exists(), "the plan labeled something");
+
+    let summary = w.index();
+    assert!(summary.contains(&format!("labeled {images} · unchanged 0 · failed 0")), "{summary}");
+    let p = w.json(&["plan", photos, "--json"]);
+    assert_eq!((p["already_labeled"].as_u64(), p["to_label"].as_u64()), (Some(images), Some(0)), "{p}");
+    assert!(p["estimates"]["local"]["rate"].as_str().unwrap().contains("nothing to label"), "{p}");
+}

@@ -761,6 +761,151 @@ s3.restore_object(Bucket='cold', Key='thawed.png', RestoreRequest={{'Days': 1}})
     );
 }
 
+/// `plan` on an S3 prefix: every object counted by storage class and prefix, the
+/// archived images apart, nothing read (no GET of any object); after a backfill, the
+/// same plan has nothing left to label.
+#[test]
+fn plan_counts_a_prefix_by_class_reads_nothing_and_has_nothing_left_after_a_backfill() {
+    let recording = tempfile::tempdir().unwrap();
+    let file = recording.path().join("requests.jsonl");
+    let moto = Moto::start_recording(&file);
+    let world = World::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cat.png"), example("chelsea.png")).unwrap();
+    let cat = py_str(dir.path().join("cat.png").to_str().unwrap());
+    let size = example("chelsea.png").len() as u64;
+    moto.py(&format!(
+        "s3.create_bucket(Bucket='plans')
+for key, cls in [('a/cat.png', 'STANDARD'), ('a/b/café + cat.PNG', 'STANDARD_IA'), ('cat.png', 'GLACIER_IR'),
+                 ('old/frozen.png', 'GLACIER'), ('old/deep.png', 'DEEP_ARCHIVE')]:
+    s3.upload_file({cat}, 'plans', key, ExtraArgs={{'StorageClass': cls}})
+s3.put_object(Bucket='plans', Key='a/notes.txt', Body=b'12345')
+s3.put_object(Bucket='plans', Key='old/', Body=b'')"
+    ));
+    let before = Moto::requests(&file).len();
+    let plan = |world: &World| {
+        let out = ok(world, &moto, &["plan", "s3://plans/", "--rate", "10", "--labelers", "2", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let p = plan(&world);
+    assert_eq!(
+        (p["objects"].as_u64(), p["images"].as_u64(), p["other_objects"].as_u64()),
+        (Some(7), Some(5), Some(2)),
+        "{p}"
+    );
+    assert_eq!(p["bytes"].as_u64(), Some(5 * size + 5), "{p}");
+    assert_eq!(
+        (p["already_labeled"].as_u64(), p["to_label"].as_u64(), p["archived"].as_u64()),
+        (Some(0), Some(3), Some(2)),
+        "{p}"
+    );
+    assert_eq!(p["archived_bytes"].as_u64(), Some(2 * size));
+    let classes = &p["by_storage_class"];
+    for (class, n) in [("STANDARD", 3), ("STANDARD_IA", 1), ("GLACIER_IR", 1), ("GLACIER", 1), ("DEEP_ARCHIVE", 1)] {
+        assert_eq!(classes[class]["objects"].as_u64(), Some(n), "{class}: {classes}");
+    }
+    let prefixes: Vec<(&str, u64)> = p["by_prefix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["prefix"].as_str().unwrap(), e["objects"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(prefixes, [("a/", 3), ("old/", 3), ("(top level)", 1)]);
+    let local = &p["estimates"]["local"];
+    assert_eq!((local["images_per_second"].as_f64(), local["seconds"].as_f64()), (Some(10.0), Some(0.15)), "{p}");
+    let rekognition = &p["estimates"]["rekognition"];
+    assert_eq!(rekognition["calls"].as_u64(), Some(3));
+    assert!((rekognition["usd"].as_f64().unwrap() - 0.003).abs() < 1e-9, "{p}");
+    let requests = &p["estimates"]["s3"]["requests"];
+    assert_eq!(
+        (requests["get"].as_u64(), requests["head"].as_u64(), requests["list"].as_u64()),
+        (Some(3), Some(2), Some(1))
+    );
+    let made: Vec<(String, String)> = Moto::requests(&file)[before..].to_vec();
+    assert!(made.iter().all(|(method, path)| method == "GET" && path == "/plans/"), "plan read an object: {made:?}");
+
+    let out = ok(&world, &moto, &["index", "s3://plans/"]);
+    assert!(out.contains("labeled 3 · unchanged 0 · archived 2 · failed 0"), "{out}");
+    let p = plan(&world);
+    assert_eq!(
+        (p["already_labeled"].as_u64(), p["to_label"].as_u64(), p["archived"].as_u64()),
+        (Some(3), Some(0), Some(2)),
+        "{p}"
+    );
+    let text = ok(&world, &moto, &["plan", "s3://plans/", "--rate", "10"]);
+    assert!(text.contains("images: 3 already labeled · 0 to label (0 B) · 2 archived, skipped"), "{text}");
+}
+
+/// `plan` on an inventory report in AWS's layout: every storage class and access
+/// tier, images and not, odd keys, noncurrent versions and delete markers, counted
+/// exactly; a storage class S3 does not document is named with its file, line and
+/// column; a report of another format is refused naming the manifest.
+#[test]
+fn plan_counts_an_inventory_report_exactly_and_names_what_it_cannot_read() {
+    let moto = Moto::start();
+    let world = World::new(0);
+    let rows: &[&str] = &[
+        r#""photos","a+b%2Fchelsea+%2B+cat.png","","true","false","1000","2026-11-20T10:00:00.000Z","9b2cf535f27731c974343645a3985328","STANDARD","""#,
+        r#""photos","a+b%2Fchelsea+%2B+cat.png","v1","false","false","900","2026-11-19T10:00:00.000Z","0b2cf535f27731c974343645a3985328","STANDARD","""#,
+        r#""photos","deleted.png","v9","true","true","","2026-11-21T10:00:00.000Z","","","""#,
+        r#""photos","cold%2Fglacier.jpg","","true","false","2000","2026-11-20T10:00:00.000Z","1b2cf535f27731c974343645a3985328","GLACIER","""#,
+        r#""photos","cold%2Fdeep.heic","","true","false","3000","2026-11-20T10:00:00.000Z","2b2cf535f27731c974343645a3985328","DEEP_ARCHIVE","""#,
+        r#""photos","it%2Ffrequent.webp","","true","false","400","2026-11-20T10:00:00.000Z","3b2cf535f27731c974343645a3985328","INTELLIGENT_TIERING","FREQUENT_ACCESS""#,
+        r#""photos","it%2Farchive.png","","true","false","500","2026-11-20T10:00:00.000Z","4b2cf535f27731c974343645a3985328","INTELLIGENT_TIERING","ARCHIVE_ACCESS""#,
+        r#""photos","it%2Fdeep+archive.png","","true","false","600","2026-11-20T10:00:00.000Z","5b2cf535f27731c974343645a3985328","INTELLIGENT_TIERING","DEEP_ARCHIVE_ACCESS""#,
+        r#""photos","it%2Finstant.png","","true","false","700","2026-11-20T10:00:00.000Z","6b2cf535f27731c974343645a3985328","INTELLIGENT_TIERING","ARCHIVE_INSTANT_ACCESS""#,
+        r#""photos","notes.txt","","true","false","5","2026-11-20T10:00:00.000Z","d41d8cd98f00b204e9800998ecf8427e","STANDARD_IA","""#,
+        r#""photos","albums%2F","","true","false","0","2026-11-20T10:00:00.000Z","d41d8cd98f00b204e9800998ecf8427e","STANDARD","""#,
+        r#""photos","odd%2Fcaf%C3%A9+%E2%98%95.jpg","","true","false","800","2026-11-20T10:00:00.000Z","7b2cf535f27731c974343645a3985328","FOO","""#,
+    ];
+    let schema = format!("{ALL_VERSIONS}, IntelligentTieringAccessTier");
+    let manifest = write_inventory(world.tmp.path(), &[rows], &schema);
+    let out = ok(&world, &moto, &["plan", manifest.to_str().unwrap(), "--rate", "10", "--json"]);
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Current objects: 9 (the noncurrent version and the delete marker are not);
+    // images: 7 (not notes.txt, not the folder marker).
+    assert_eq!(
+        (p["objects"].as_u64(), p["images"].as_u64(), p["other_objects"].as_u64()),
+        (Some(10), Some(8), Some(2)),
+        "{p}"
+    );
+    assert_eq!(p["bytes"].as_u64(), Some(1000 + 2000 + 3000 + 400 + 500 + 600 + 700 + 5 + 800), "{p}");
+    assert_eq!((p["to_label"].as_u64(), p["archived"].as_u64()), (Some(4), Some(4)), "{p}");
+    assert_eq!(p["archived_bytes"].as_u64(), Some(2000 + 3000 + 500 + 600), "{p}");
+    assert_eq!(p["by_storage_class"]["INTELLIGENT_TIERING"]["objects"].as_u64(), Some(4), "{p}");
+    assert_eq!(p["by_storage_class"]["FOO"]["objects"].as_u64(), Some(1), "{p}");
+    let problems: Vec<&str> = p["problems"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0]
+            .ends_with("part-0.csv.gz, line 12: column StorageClass: \"FOO\" is not a storage class S3 documents"),
+        "{problems:?}"
+    );
+    // Inventory: every image row to label is checked with a HEAD, then read.
+    let requests = &p["estimates"]["s3"]["requests"];
+    assert_eq!(
+        (requests["get"].as_u64(), requests["head"].as_u64(), requests["list"].as_u64()),
+        (Some(4 + 2), Some(4 + 4), Some(0)),
+        "{p}"
+    );
+
+    // A report without a StorageClass column: said, since archived objects cannot be told.
+    let bare = tempfile::tempdir().unwrap();
+    let plain: &[&str] = &[r#""photos","cat.png""#];
+    let manifest = write_inventory(bare.path(), &[plain], "Bucket, Key");
+    let out = ok(&world, &moto, &["plan", manifest.to_str().unwrap(), "--rate", "10"]);
+    assert!(out.contains("the report has no StorageClass column"), "{out}");
+
+    // A Parquet report: refused, naming the manifest and the format.
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("\"CSV\"", "\"Parquet\"");
+    std::fs::write(&manifest, text).unwrap();
+    std::fs::remove_file(manifest.with_file_name("manifest.checksum")).unwrap();
+    let out = run(&world, &moto, &["plan", manifest.to_str().unwrap(), "--rate", "10"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("manifest.json") && stderr.contains("fileFormat Parquet"), "{stderr}");
+}
+
 /// The AWS settings of `moto` except its endpoint: credentials and region only.
 fn credentials_only(cmd: &mut Command, moto: &Moto) {
     for (k, v) in moto.env() {

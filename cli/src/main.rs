@@ -54,6 +54,8 @@ enum Command {
     Sink(commands::sink::Args),
     /// Produce object changes to the log: `produce listing|inventory|events …` (--print shows them instead).
     Produce(bucketlens_pipeline::produce::Args),
+    /// What a backfill of a folder, an S3 prefix or an inventory report would label, skip, cost and take; labels nothing.
+    Plan(bucketlens_pipeline::plan::Args),
     /// Documents in the index, and each group's position and lag on the log.
     Status(bucketlens_pipeline::status::Args),
     /// Serve the HTTP search API and the web UI (thumbnails, facets, boxes, live changes).
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
             Command::Label(args) => commands::label::run(&load()?, args).await,
             Command::Sink(args) => commands::sink::run(&load()?, args).await,
             Command::Produce(args) => bucketlens_pipeline::produce::run(&load()?, args).await,
+            Command::Plan(args) => bucketlens_pipeline::plan::run(&load()?, args).await,
         }
     });
     match result {

@@ -21,6 +21,7 @@
 //! binary): each stage crate's typed errors are wrapped with what was being done.
 
 pub mod index;
+pub mod plan;
 pub mod produce;
 pub mod progress;
 pub mod relabel;

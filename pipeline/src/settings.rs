@@ -42,6 +42,8 @@ pub struct Sections<L> {
     pub labeler: L,
     pub index: bucketlens_index::Config,
     pub serve: bucketlens_serve::Config,
+    /// The list prices `plan` estimates with.
+    pub prices: crate::plan::Prices,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +102,7 @@ impl<L: Default> Default for Sections<L> {
             labeler: L::default(),
             index: bucketlens_index::Config::default(),
             serve: bucketlens_serve::Config::default(),
+            prices: crate::plan::Prices::default(),
         }
     }
 }
@@ -133,12 +136,14 @@ impl ConfigFile {
         problems.section(self.events.validate());
         problems.section(self.index.validate());
         problems.section(self.serve.validate());
+        problems.section(self.prices.validate());
         let labeler = problems.section(self.labeler.validate());
         problems.finish(|| ())?;
         // `section` gives `None` only after recording the section's problems.
         let labeler = labeler.ok_or_else(Vec::new)?;
-        let Self { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler: _, index, serve } = self;
-        Ok(Settings { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler, index, serve })
+        let Self { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler: _, index, serve, prices } =
+            self;
+        Ok(Settings { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler, index, serve, prices })
     }
 }
 

@@ -220,6 +220,49 @@ impl InventoryProducer {
         Ok(stats)
     }
 
+    /// Every current row of the report at `location`, image or not, each data file
+    /// checked first as [`InventoryProducer::produce`] checks it; nothing is produced
+    /// (`plan`). `visit` gets the data file's key, the line, and the object or why the
+    /// row cannot be read. Returns the manifest.
+    pub async fn each_listed(
+        &self,
+        location: &Location,
+        mut visit: impl FnMut(&str, u64, Result<ObjectChanged, String>),
+    ) -> Result<Manifest, ProduceError> {
+        let manifest = self.read_manifest(location).await?;
+        let columns = manifest.columns().map_err(|reason| manifest_error(location, reason))?;
+        for data in &manifest.files {
+            let file_error = |reason: String| data_file_error(&data.key, reason);
+            let (path, _temp) = self.fetch(location, &data.key).await.map_err(file_error)?;
+            let md5 = data.md5_checksum.clone();
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(u64, Result<ObjectChanged, String>)>>(4);
+            let reader = tokio::task::spawn_blocking(move || {
+                rows::verify(&path, &md5)?;
+                let mut rows = rows::Rows::open(&path, columns)?;
+                let mut batch = Vec::with_capacity(1024);
+                while let Some((line, row)) = rows.next_listed() {
+                    match row {
+                        Ok(None) => {}
+                        Ok(Some(change)) => batch.push((line, Ok(change))),
+                        Err(e) => batch.push((line, Err(e))),
+                    }
+                    if batch.len() == 1024 && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                        return Ok(());
+                    }
+                }
+                let _ = tx.blocking_send(batch);
+                Ok::<(), String>(())
+            });
+            while let Some(batch) = rx.recv().await {
+                for (line, row) in batch {
+                    visit(&data.key, line, row);
+                }
+            }
+            reader.await.map_err(|e| file_error(e.to_string()))?.map_err(file_error)?;
+        }
+        Ok(manifest)
+    }
+
     /// Deletes for the keys of the report's scope that it did not list.
     async fn produce_vanished(&self, bucket: &str, stamp: &Stamp) -> Result<u64, ProduceError> {
         let mut count = 0;

@@ -62,11 +62,21 @@ impl Rows {
     /// The next row: its line number (from 1) and its change, `None` when skipped.
     /// `Err` names the line and what is wrong with it; reading can go on after it.
     pub fn next_row(&mut self) -> Option<(u64, Result<Option<ObjectChanged>, String>)> {
+        self.next_with(change)
+    }
+
+    /// The next row as the report has it, image or not (`plan` counts every object):
+    /// its line number and the object, `None` for a noncurrent version.
+    pub fn next_listed(&mut self) -> Option<(u64, Result<Option<ObjectChanged>, String>)> {
+        self.next_with(listed)
+    }
+
+    fn next_with(&mut self, read: ReadRow) -> Option<(u64, Result<Option<ObjectChanged>, String>)> {
         match self.reader.read_record(&mut self.record) {
             Ok(false) => None,
             Ok(true) => {
                 let line = self.record.position().map_or(0, |p| p.line());
-                Some((line, change(&self.record, &self.columns)))
+                Some((line, read(&self.record, &self.columns)))
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
@@ -76,14 +86,20 @@ impl Rows {
     }
 }
 
+type ReadRow = fn(&csv::StringRecord, &Columns) -> Result<Option<ObjectChanged>, String>;
+
+/// A row as a change, for images only.
 fn change(row: &csv::StringRecord, c: &Columns) -> Result<Option<ObjectChanged>, String> {
+    let change = listed(row, c)?;
+    Ok(change.filter(|c| !c.key.ends_with('/') && ImageFormat::from_extension(&c.key).is_some()))
+}
+
+/// A row as a change of any key; `None` for a noncurrent version.
+fn listed(row: &csv::StringRecord, c: &Columns) -> Result<Option<ObjectChanged>, String> {
     let field = |i: Option<usize>| i.and_then(|i| row.get(i)).filter(|v| !v.is_empty());
     let bucket = field(Some(c.bucket)).ok_or("the Bucket field is empty")?;
     let raw_key = field(Some(c.key)).ok_or("the Key field is empty")?;
     let key = decode_key(raw_key)?;
-    if key.ends_with('/') || ImageFormat::from_extension(&key).is_none() {
-        return Ok(None);
-    }
     let flag = |i: Option<usize>| field(i).map(|v| v.eq_ignore_ascii_case("true"));
     if flag(c.is_latest) == Some(false) {
         return Ok(None); // a noncurrent version
