@@ -713,3 +713,40 @@ fn plan_on_a_folder_counts_what_index_would_label_and_nothing_after_it() {
     assert_eq!((p["already_labeled"].as_u64(), p["to_label"].as_u64()), (Some(images), Some(0)), "{p}");
     assert!(p["estimates"]["local"]["rate"].as_str().unwrap().contains("nothing to label"), "{p}");
 }
+
+/// A budget: `--max-images 5` labels five images and stops, saying so; what it left
+/// stays on the log, and the next run goes on with it, relabeling nothing, until all
+/// are labeled. `status` says whether the last run stopped at its budget.
+#[test]
+fn a_budget_stops_labeling_and_the_next_run_goes_on_without_relabeling() {
+    let w = World::new(1);
+    let photos = w.photos.to_str().unwrap();
+    let images = example_names().len();
+    let labeled = |out: &str| -> usize {
+        let rest = out.split("labeled ").nth(1).unwrap_or_else(|| panic!("{out}"));
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    let out = w.run(&["index", photos, "--max-images", "5"]);
+    assert_eq!(labeled(&out), 5, "{out}");
+    assert!(out.contains("budget of 5 images spent: the rest stay on the log"), "{out}");
+    assert_eq!(w.json(&["search", "--json"])["total"], 5);
+    let status = w.json(&["status", "--json"]);
+    assert_eq!(status["ledger"]["budget_spent"], 5, "{status}");
+    let text = w.run(&["status"]);
+    assert!(text.contains("stopped at its budget of 5 images"), "{text}");
+
+    let out = w.run(&["index", photos, "--max-images", "5"]);
+    assert_eq!(labeled(&out), 5, "{out}");
+    assert_eq!(w.json(&["search", "--json"])["total"], 10);
+    // No budget: the rest, and nothing labeled twice.
+    let out = w.run(&["index", photos]);
+    assert_eq!(labeled(&out), images - 10, "{out}");
+    assert!(!out.contains("budget"), "{out}");
+    assert_eq!(w.json(&["search", "--json"])["total"].as_u64(), Some(images as u64));
+    assert_eq!(w.json(&["status", "--json"])["ledger"]["budget_spent"], serde_json::Value::Null);
+    let config = w.tmp.path().join("zero.toml");
+    std::fs::write(&config, "[labeler]\nbudget = 0\n").unwrap();
+    let out = w.command(&["config", "check"]).arg("--config").arg(&config).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("labeler.budget must be at least 1 image"));
+}

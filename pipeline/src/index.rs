@@ -50,6 +50,10 @@ pub struct Args {
     /// (otherwise an empty folder, as an unmounted drive looks, keeps them).
     #[arg(long)]
     allow_empty: bool,
+    /// Label at most N images in this run (`[labeler] budget`); the rest stay on the
+    /// log, unlabeled, and a later run goes on with them, relabeling nothing.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_images: Option<u64>,
 }
 
 /// What `index` backfills from.
@@ -90,6 +94,14 @@ impl Backfill {
     }
 }
 
+/// What a labeler says once it spent its budget of `budget` images.
+pub fn budget_spent(budget: u64) -> String {
+    format!(
+        "budget of {budget} images spent: the rest stay on the log, unlabeled; run again (with a larger \
+         --max-images or [labeler] budget, or none) to go on, relabeling nothing"
+    )
+}
+
 /// What a listing could not read, for its summary: nothing is deleted for it.
 pub fn unread(stats: &ProduceStats) -> Vec<String> {
     let mut lines = Vec::new();
@@ -127,6 +139,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut settings = settings.clone();
     settings.labeler.force = args.force;
+    settings.labeler.budget = args.max_images.or(settings.labeler.budget);
     let settings = &settings;
     let s3_url = S3Url::parse(&args.source);
     let is_inventory = args.source.ends_with("manifest.json");
@@ -251,7 +264,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     stop_progress.cancel();
     let _ = reporter.await;
     result?;
-    print_summary(&*index, &backfill, stats, &counters, started).await?;
+    let budget = settings.labeler.budget.unwrap_or(0);
+    print_summary(&*index, &backfill, stats, (&counters, budget), started).await?;
     let finished = !shutdown.is_cancelled() || args.watch;
     if finished && !listing.is_empty() {
         state.set_listed_for(&listing, group, &fingerprint)?;
@@ -335,7 +349,7 @@ async fn print_summary(
     index: &dyn Index,
     backfill: &Backfill,
     stats: ProduceStats,
-    counters: &Counters,
+    (counters, settings_budget): (&Counters, u64),
     started: Instant,
 ) -> anyhow::Result<()> {
     let l = &counters.labeler;
@@ -363,6 +377,9 @@ async fn print_summary(
         "labeled {labeled} · unchanged {unchanged}{archived_part} · failed {failed} · removed {removed} · \
          indexed {indexed} · {secs:.1} s · {rate:.1} images/s"
     );
+    if l.budget_spent.get() > 0 {
+        println!("{}", budget_spent(settings_budget));
+    }
     if archived > 0 {
         println!(
             "{archived} archived (Glacier, Deep Archive or an archive tier) and not read: restore them (S3 \

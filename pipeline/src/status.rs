@@ -99,7 +99,8 @@ async fn ledger(settings: &Settings) -> anyhow::Result<Value> {
     Ok(json!({
         "location": settings.ledger_path().display().to_string(),
         "objects": totals.objects, "labeled": totals.labeled, "skipped_unchanged": totals.skipped,
-        "skipped_archived": totals.archived
+        "skipped_archived": totals.archived,
+        "budget_spent": totals.budget_spent
     }))
 }
 
@@ -172,6 +173,12 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             "labeler ledger: {} objects labeled · {} upserts skipped as unchanged (not read, not labeled again) · {} skipped as archived (not restored, not read)",
             ledger["labeled"], ledger["skipped_unchanged"], ledger["skipped_archived"]
         );
+        if let Some(budget) = ledger["budget_spent"].as_u64() {
+            println!(
+                "the last labeler run stopped at its budget of {budget} images: what it left is the labeler \
+                 group's lag above"
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

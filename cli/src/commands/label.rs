@@ -18,11 +18,16 @@ pub struct Args {
     /// (unchanged objects are otherwise skipped: not read, not labeled).
     #[arg(long)]
     force: bool,
+    /// Label at most N images, then stop (`[labeler] budget`): the rest stay on the
+    /// log for another member or a later run. Each member counts its own.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_images: Option<u64>,
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let mut settings = settings.clone();
     settings.labeler.force = args.force;
+    settings.labeler.budget = args.max_images.or(settings.labeler.budget);
     let settings = &settings;
     let shutdown = bucketlens_runtime::shutdown::on_signals();
     let log = wiring::open_log(settings).await?;
@@ -38,6 +43,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     bucketlens_runtime::say!(
         "labeler stopped: labeled {labeled} · unchanged {unchanged} · failed {failed} · removed {removed}"
     );
+    if metrics.budget_spent.get() > 0 {
+        let budget = settings.labeler.budget.unwrap_or(0);
+        bucketlens_runtime::say!("{}", bucketlens_pipeline::index::budget_spent(budget));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

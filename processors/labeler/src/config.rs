@@ -112,6 +112,10 @@ pub struct Config {
     pub metadata: MetadataConfig,
     /// Archived objects: `skip` (counted, not read) or `fail` (FAILED, `ObjectArchived`).
     pub archived: Archived,
+    /// At most this many images labeled by each labeler process in one run (`index`,
+    /// `label`; `--max-images` too): the rest stay on the log, unlabeled, for a run
+    /// with a larger budget. None: no limit.
+    pub budget: Option<u64>,
 }
 
 /// `[labeler.metadata]`: what each photo says about itself (EXIF, XMP, IPTC).
@@ -163,6 +167,7 @@ impl Default for Config {
             rekognition: RekognitionConfig::default(),
             metadata: MetadataConfig::default(),
             archived: Archived::Skip,
+            budget: None,
         }
     }
 }
@@ -196,6 +201,8 @@ pub struct Settings {
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
     pub archived: Archived,
+    /// At most this many images labeled by this process (`budget`, `--max-images`).
+    pub budget: Option<u64>,
 }
 
 /// The classifiers `labeler.model` names, with their input side (`None`: built in).
@@ -255,6 +262,7 @@ impl Config {
         let detector_min_confidence = problems.percent("labeler.detector-min-confidence", self.detector_min_confidence);
         let faces_min_confidence = problems.percent("labeler.faces-min-confidence", self.faces_min_confidence);
         let objects_min_confidence = problems.percent("labeler.objects-min-confidence", self.objects_min_confidence);
+        problems.check(self.budget != Some(0), "labeler.budget", || "must be at least 1 image, or left out".into());
         problems.section(self.rekognition.validate());
         problems.finish(|| Settings {
             backend: self.backend,
@@ -279,6 +287,7 @@ impl Config {
             metadata: MetadataOptions { enabled: self.metadata.enabled, gps: self.metadata.gps },
             force: false,
             archived: self.archived,
+            budget: self.budget,
         })
     }
 }

@@ -125,6 +125,8 @@ pub struct Totals {
     pub skipped: u64,
     /// Upserts skipped as archived, not restored (each time one was seen).
     pub archived: u64,
+    /// The budget the last labeler run stopped at, if it stopped at one.
+    pub budget_spent: Option<u64>,
 }
 
 /// The ledger, in SQLite. Its calls block: the stage runs them on the blocking pool.
@@ -302,6 +304,21 @@ impl Ledger {
             .map_err(|e| self.store.err(e))
     }
 
+    /// Notes that the last run stopped at a budget of `budget` images, or (`None`) that
+    /// it did not.
+    pub fn set_budget_spent(&self, budget: Option<u64>) -> Result<(), StoreError> {
+        let conn = self.store.lock()?;
+        let result = match budget {
+            Some(n) => conn.execute(
+                "INSERT INTO ledger_meta (name, value) VALUES ('budget_spent', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![n as i64],
+            ),
+            None => conn.execute("DELETE FROM ledger_meta WHERE name = 'budget_spent'", []),
+        };
+        result.map(|_| ()).map_err(|e| self.store.err(e))
+    }
+
     /// How far the follower has read `images.labeled.v1`: (partition, next offset).
     pub fn followed(&self) -> Result<Vec<(i32, i64)>, StoreError> {
         let conn = self.store.lock()?;
@@ -320,11 +337,13 @@ impl Ledger {
             .map_err(|e| self.store.err(e))?;
         let skipped = self.meta(&conn, "skipped")?.unwrap_or(0);
         let archived = self.meta(&conn, "archived")?.unwrap_or(0);
+        let budget_spent = self.meta(&conn, "budget_spent")?.map(|n| n as u64);
         Ok(Totals {
             labeled: labeled as u64,
             objects: objects as u64,
             skipped: skipped as u64,
             archived: archived as u64,
+            budget_spent,
         })
     }
 

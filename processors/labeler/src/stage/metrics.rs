@@ -24,6 +24,9 @@ pub struct Metrics {
     pub errors: ByKind,
     /// Time from taking a record to its outcome being durable.
     pub latency: Latency,
+    /// 1 once this process spent its budget (`[labeler] budget`, `--max-images`) and
+    /// stopped labeling.
+    pub budget_spent: Counter,
 }
 
 impl Default for Metrics {
@@ -38,6 +41,7 @@ impl Default for Metrics {
             retries: Counter::default(),
             errors: ByKind::default(),
             latency: Latency::default(),
+            budget_spent: Counter::default(),
         }
     }
 }
@@ -53,6 +57,7 @@ impl Metrics {
         self.undecodable.register(registry, "labeler_records_undecodable", "Records that could not be decoded");
         self.retries.register(registry, "labeler_retries", "Retries of retryable failures");
         self.errors.register(registry, "labeler_errors", "Failures by kind");
+        self.budget_spent.register(registry, "labeler_budget_spent", "1 once the labeling budget is spent");
         self.latency.register(
             registry,
             "labeler_processing_seconds",

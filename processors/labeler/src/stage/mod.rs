@@ -27,6 +27,7 @@
 //!   is one an outside kill could cause; the children's deaths are the object's own.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,8 @@ struct Running {
     /// flight when a labeler process died (so that it alone is counted if it kills this
     /// one too).
     turns: tokio::sync::RwLock<()>,
+    /// Images this process may still label (`None`: no budget).
+    budget_left: Option<std::sync::atomic::AtomicU64>,
 }
 
 impl std::ops::Deref for Running {
@@ -108,6 +111,20 @@ impl std::ops::Deref for Running {
 }
 
 impl Running {
+    /// Takes one image from the budget: false once it is spent.
+    fn spend_budget(&self) -> bool {
+        let Some(left) = &self.budget_left else { return true };
+        let spent = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_err();
+        if spent && self.stage.metrics.budget_spent.get() == 0 {
+            self.stage.metrics.budget_spent.add(1);
+        }
+        !spent
+    }
+
+    fn budget_spent(&self) -> bool {
+        self.stage.metrics.budget_spent.get() > 0
+    }
+
     /// Adds the skips made since the last call to the ledger's total (for `status`).
     async fn count_skips(&self) {
         let n = self.uncounted_skips.swap(0, std::sync::atomic::Ordering::Relaxed);
@@ -146,8 +163,14 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
         caught_up_tx,
         stop_following.clone(),
     ));
-    let stage =
-        Arc::new(Running { stage, fingerprint, uncounted_skips: 0.into(), turns: tokio::sync::RwLock::new(()) });
+    let budget_left = stage.settings.budget.map(std::sync::atomic::AtomicU64::new);
+    let stage = Arc::new(Running {
+        stage,
+        fingerprint,
+        uncounted_skips: 0.into(),
+        turns: tokio::sync::RwLock::new(()),
+        budget_left,
+    });
     // Decide nothing before the ledger knows what the topic held.
     tokio::select! {
         _ = caught_up.wait_for(|caught_up| *caught_up) => {}
@@ -155,6 +178,11 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
     }
     let result = consume(&stage, until, &shutdown).await;
     stage.count_skips().await;
+    // `status` says whether the last run stopped at its budget.
+    let (spent, budget) = (stage.budget_spent(), stage.settings.budget.unwrap_or(0));
+    if let Err(e) = stage.ledger.run(move |l| l.set_budget_spent(spent.then_some(budget))).await {
+        warn!(error = %e, "the spent budget is not noted in the labeler ledger");
+    }
     stop_following.cancel();
     let _ = follower.await;
     result
@@ -186,6 +214,11 @@ async fn consume(stage: &Arc<Running>, until: Until, shutdown: &CancellationToke
                 tracker.forget(revocation.partitions());
                 draining = None; // the rebalance goes on
             }
+        }
+        // The budget is spent: nothing more is started; what waits stays on the log.
+        if !stopping && stage.budget_spent() {
+            stopping = true;
+            busy.values_mut().for_each(VecDeque::clear);
         }
         // Records queued behind a busy key, or abandoned, stay pending: never committed.
         if stopping && tasks.is_empty() {
@@ -340,6 +373,10 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
             // The GET will tell: archived ones are skipped then.
             Err(e) => debug!(object = %object, error = %e, "cannot tell whether the archived object is restored"),
         }
+    }
+    // Past the budget: left unfinished, uncommitted, for a run with a larger one.
+    if change.kind == ChangeKind::Upsert && !running.spend_budget() {
+        return Ok(false);
     }
     let model = stage.labeler.model().clone();
     let mut outcome = ImageLabeled::for_change(&change, LabelKind::Removed, model, now_ms());

@@ -103,7 +103,10 @@ fn only_the_same_version_labeled_by_the_same_labeler_is_unchanged() {
     // An older outcome read late does not replace a newer one.
     ledger.record(&[outcome("e1", LabelKind::Labeled, "f1", 5)]).unwrap();
     assert!(!ledger.unchanged(&change("e1"), "f1").unwrap());
-    assert_eq!(ledger.totals().unwrap(), Totals { labeled: 0, objects: 1, skipped: 0, archived: 0 });
+    assert_eq!(
+        ledger.totals().unwrap(),
+        Totals { labeled: 0, objects: 1, skipped: 0, archived: 0, budget_spent: None }
+    );
     ledger.count_skips(3).unwrap();
     ledger.count_skips(2).unwrap();
     assert_eq!(ledger.totals().unwrap().skipped, 5);
