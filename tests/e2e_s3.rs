@@ -703,19 +703,35 @@ print(k['AccessKeyId'], k['SecretAccessKey'])"
     assert!(reason.contains("s3:GetObject") && reason.contains("locked/private/cat.png"), "{failed}");
 }
 
+/// A moto that records every request in `file`, and the cat photo as a file for
+/// boto3 to upload (`cat`, a Python string).
+struct Recording {
+    moto: Moto,
+    file: std::path::PathBuf,
+    cat: String,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Recording {
+    fn start() -> Self {
+        let recording = tempfile::tempdir().unwrap();
+        let file = recording.path().join("requests.jsonl");
+        let moto = Moto::start_recording(&file);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cat.png"), example("chelsea.png")).unwrap();
+        let cat = py_str(dir.path().join("cat.png").to_str().unwrap());
+        Self { moto, file, cat, _dirs: (recording, dir) }
+    }
+}
+
 /// Objects in Glacier and Deep Archive: S3 answers their GET with InvalidObjectState,
 /// so the labeler makes none. It skips and counts them, labels the restored one and
 /// the Glacier Instant Retrieval one (read like any other), and a later listing offers
 /// the archived ones again: restored in between, one is labeled.
 #[test]
 fn archived_objects_are_skipped_and_counted_without_a_get_and_labeled_once_restored() {
-    let recording = tempfile::tempdir().unwrap();
-    let file = recording.path().join("requests.jsonl");
-    let moto = Moto::start_recording(&file);
+    let Recording { moto, file, cat, _dirs } = Recording::start();
     let world = World::new(0);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("cat.png"), example("chelsea.png")).unwrap();
-    let cat = py_str(dir.path().join("cat.png").to_str().unwrap());
     moto.py(&format!(
         "s3.create_bucket(Bucket='cold')
 for key, cls in [('cat.png', 'STANDARD'), ('frozen.png', 'GLACIER'), ('deep/cat.png', 'DEEP_ARCHIVE'),
@@ -766,13 +782,8 @@ s3.restore_object(Bucket='cold', Key='thawed.png', RestoreRequest={{'Days': 1}})
 /// same plan has nothing left to label.
 #[test]
 fn plan_counts_a_prefix_by_class_reads_nothing_and_has_nothing_left_after_a_backfill() {
-    let recording = tempfile::tempdir().unwrap();
-    let file = recording.path().join("requests.jsonl");
-    let moto = Moto::start_recording(&file);
+    let Recording { moto, file, cat, _dirs } = Recording::start();
     let world = World::new(0);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("cat.png"), example("chelsea.png")).unwrap();
-    let cat = py_str(dir.path().join("cat.png").to_str().unwrap());
     let size = example("chelsea.png").len() as u64;
     moto.py(&format!(
         "s3.create_bucket(Bucket='plans')
