@@ -179,7 +179,8 @@ impl Tally {
         let size = change.size.unwrap_or(0).max(0) as u64;
         self.objects += 1;
         self.bytes += size;
-        let class = change.storage_class.clone().unwrap_or_else(|| "STANDARD".into());
+        // A report without the StorageClass column, or a store that leaves it out.
+        let class = change.storage_class.clone().unwrap_or_else(|| "(not given)".into());
         let entry = self.by_class.entry(class).or_default();
         entry.0 += 1;
         entry.1 += size;

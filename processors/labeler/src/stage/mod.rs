@@ -100,6 +100,8 @@ struct Running {
     turns: tokio::sync::RwLock<()>,
     /// Images this process may still label (`None`: no budget).
     budget_left: Option<std::sync::atomic::AtomicU64>,
+    /// Set once a record found the budget spent.
+    budget_hit: std::sync::atomic::AtomicBool,
 }
 
 impl std::ops::Deref for Running {
@@ -115,14 +117,15 @@ impl Running {
     fn spend_budget(&self) -> bool {
         let Some(left) = &self.budget_left else { return true };
         let spent = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_err();
-        if spent && self.stage.metrics.budget_spent.get() == 0 {
+        // Once, though several tasks may find it spent at the same time.
+        if spent && !self.budget_hit.swap(true, Ordering::SeqCst) {
             self.stage.metrics.budget_spent.add(1);
         }
         !spent
     }
 
     fn budget_spent(&self) -> bool {
-        self.stage.metrics.budget_spent.get() > 0
+        self.budget_hit.load(Ordering::SeqCst)
     }
 
     /// Adds the skips made since the last call to the ledger's total (for `status`).
@@ -170,6 +173,7 @@ pub async fn run(stage: Stage, until: Until, shutdown: CancellationToken) -> Res
         uncounted_skips: 0.into(),
         turns: tokio::sync::RwLock::new(()),
         budget_left,
+        budget_hit: false.into(),
     });
     // Decide nothing before the ledger knows what the topic held.
     tokio::select! {
