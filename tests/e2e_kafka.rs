@@ -1176,3 +1176,41 @@ fn the_registry_stand_in_refuses_a_schema_that_is_not_avro_and_a_request_without
     assert_eq!(post(r#"{"schema": "{\"type\": \"recrod\"}"}"#, Some(auth)), (422, serde_json::json!(42201)));
     assert_eq!(post(avro, Some(auth)).0, 200);
 }
+
+/// The example consumer of the consumer guide (`examples/consumers/python/`), as a
+/// user runs it after a real label run: it decodes every record of images.labeled.v1
+/// (single-object encoding, resolved with the shipped schemas) and counts the
+/// documents of each label, which must be what the index counts.
+#[test]
+fn the_example_python_consumer_counts_what_the_index_counts() {
+    let mut k = KafkaWorld::new(1, 2);
+    k.produce_label_and_index();
+    let python = std::env::var("CONSUMER_PYTHON").expect("CONSUMER_PYTHON: run the tests with scripts/test");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/consumers/python/consumer.py");
+    let bootstrap = k.broker.bootstrap();
+    let out =
+        Command::new(&python).arg(&script).args(["--bootstrap", &bootstrap, "--until-end", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let counted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let index = k.world.json(&["labels", "--json", "--limit", "10000"]);
+    let indexed: serde_json::Map<String, serde_json::Value> = index["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap().to_string(), l["documents"].clone()))
+        .collect();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(counted["documents"], index["documents"], "{counted}\n{stderr}");
+    assert_eq!(counted["labels"], serde_json::Value::Object(indexed), "the consumer's counts against the index's");
+    assert!(counted["labels"]["Cat"].as_u64() >= Some(1), "{counted}");
+
+    // The readable form: one line an outcome, naming the object and its labels.
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["--bootstrap", &bootstrap, "--until-end", "--group", "another-reader"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.starts_with("labeled photos/chelsea.png: ") && l.contains("Cat ")), "{text}");
+    assert!(text.contains(&format!("{} labeled documents", common::example_names().len())), "{text}");
+}

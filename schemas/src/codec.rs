@@ -64,8 +64,33 @@ impl std::fmt::Debug for Codec {
 }
 
 /// The 8-byte CRC-64-AVRO (Rabin) fingerprint that single-object encoding names a
-/// schema by.
+/// schema by: of the schema's Parsing Canonical Form as the Avro specification
+/// defines it, so that other Avro libraries (fastavro, Java's SchemaNormalization)
+/// find the schema of a record bucketlens wrote.
 pub fn fingerprint(schema: &Schema) -> [u8; 8] {
+    // The specification's form has no logical types left, so apache-avro's canonical
+    // form of it is itself: its Rabin fingerprint is the specification's.
+    match Schema::parse_str(&canonical_form(schema)) {
+        Ok(plain) => apache_avro_fingerprint(&plain),
+        Err(_) => apache_avro_fingerprint(schema),
+    }
+}
+
+/// The schema's Parsing Canonical Form. apache-avro's own keeps a logical type's
+/// primitive as `{"type":"long"}`, where the specification strips `logicalType` and
+/// writes the primitive by name, `"long"`; in a canonical form (no spaces, no other
+/// attributes) such an object means nothing else.
+pub fn canonical_form(schema: &Schema) -> String {
+    let mut form = schema.canonical_form();
+    for primitive in ["null", "boolean", "int", "long", "float", "double", "bytes", "string"] {
+        form = form.replace(&format!("{{\"type\":\"{primitive}\"}}"), &format!("\"{primitive}\""));
+    }
+    form
+}
+
+/// The fingerprint bucketlens wrote before it followed the specification (of
+/// apache-avro's canonical form): records on a log may carry it, and are still read.
+fn apache_avro_fingerprint(schema: &Schema) -> [u8; 8] {
     let bytes = schema.fingerprint::<Rabin>().bytes;
     let mut out = [0u8; 8];
     out.copy_from_slice(&bytes[..8]);
@@ -99,12 +124,15 @@ impl Codec {
         header[..2].copy_from_slice(&MAGIC);
         header[2..].copy_from_slice(&fp);
         let mut writers = HashMap::new();
+        writers.insert(apache_avro_fingerprint(current), current.clone());
         writers.insert(fp, current.clone());
         Self { record, current, writer, header, writers }
     }
 
-    /// Lets this codec read payloads written with `schema` (an earlier version).
+    /// Lets this codec read payloads written with `schema` (an earlier version), under
+    /// either fingerprint bucketlens has written.
     pub fn add_writer_schema(&mut self, schema: Schema) {
+        self.writers.insert(apache_avro_fingerprint(&schema), schema.clone());
         self.writers.insert(fingerprint(&schema), schema);
     }
 

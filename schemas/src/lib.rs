@@ -23,7 +23,7 @@ mod image_format;
 mod records;
 pub mod taken;
 
-pub use codec::{fingerprint, Codec, DecodeError, EncodeError};
+pub use codec::{canonical_form, fingerprint, Codec, DecodeError, EncodeError};
 pub use identity::{compare_sequencers, document_id, record_key};
 pub use image_format::ImageFormat;
 pub use records::{

@@ -65,7 +65,9 @@ fn payload_is_single_object_encoded() {
     let bytes = change().to_bytes().unwrap();
     assert_eq!(&bytes[..2], &[0xC3, 0x01]);
     let schema = Schema::parse_str(OBJECTS_CHANGED_SCHEMA).unwrap();
-    let fp = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
+    // Of the specification's canonical form; checked against an independent
+    // implementation in the_fingerprint_is_the_specifications_and_the_older_one_still_reads.
+    let fp = bucketlens_schemas::fingerprint(&schema);
     assert_eq!(&bytes[2..10], &fp[..], "header carries the writer schema's CRC-64-AVRO fingerprint");
 }
 
@@ -292,4 +294,25 @@ fn a_change_written_before_storage_classes_reads_with_none_and_a_new_one_keeps_t
     let read = ObjectChanged::from_bytes(&current.to_bytes().unwrap()).unwrap();
     assert_eq!(read, current);
     assert!(read.archived());
+}
+
+/// Single-object encoding names the writer schema by the fingerprint of its Parsing
+/// Canonical Form as the Avro specification defines it: a logical type's primitive
+/// is written by name (`"long"`), as other Avro libraries compute it. The figure is
+/// fastavro 1.13.1's `fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO")`
+/// of the shipped images.labeled.v1.avsc, an implementation independent of ours; the
+/// example consumer's test (e2e_kafka) reads our records with it.
+#[test]
+fn the_fingerprint_is_the_specifications_and_the_older_one_still_reads() {
+    let schema = Schema::parse_str(bucketlens_schemas::IMAGES_LABELED_SCHEMA).unwrap();
+    let hex: String = bucketlens_schemas::fingerprint(&schema).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, "46c63f2242af313f");
+    assert!(bucketlens_schemas::canonical_form(&schema).contains(r#"{"name":"last_modified","type":["null","long"]}"#));
+    let written = labeled().to_bytes().unwrap();
+    assert_eq!(written[2..10], bucketlens_schemas::fingerprint(&schema));
+    // A record written before, under apache-avro's own fingerprint, still reads.
+    let mut older = written.clone();
+    older[2..10].copy_from_slice(&schema.fingerprint::<apache_avro::rabin::Rabin>().bytes[..8]);
+    assert_ne!(older, written);
+    assert_eq!(ImageLabeled::from_bytes(&older).unwrap(), labeled());
 }
