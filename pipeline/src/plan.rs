@@ -222,7 +222,7 @@ enum Source {
     Inventory(Location),
 }
 
-fn source_of(args: &Args, settings: &Settings) -> anyhow::Result<Source> {
+fn source_of(args: &Args) -> anyhow::Result<Source> {
     let text = args.source.as_str();
     if text.ends_with("manifest.json") || text.ends_with("manifest.checksum") {
         return Ok(Source::Inventory(Location::parse(text)));
@@ -237,7 +237,6 @@ fn source_of(args: &Args, settings: &Settings) -> anyhow::Result<Source> {
     if !root.is_dir() {
         bail!("{text} is not a folder, an s3:// URL or an inventory report's manifest.json");
     }
-    let _ = settings;
     let bucket = args.bucket.clone().unwrap_or_else(|| LocalDir::default_name(&root));
     Ok(Source::Dir { root, bucket })
 }
@@ -303,7 +302,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     if args.labelers == 0 {
         bail!("--labelers must be at least 1");
     }
-    let source = source_of(&args, settings)?;
+    let source = source_of(&args)?;
     let labeler = wiring::load_labeler(settings).await?;
     let fingerprint = bucketlens_labeler::ledger::fingerprint(&settings.labeler, labeler.model());
     let ledger_path = settings.ledger_path();
@@ -421,12 +420,16 @@ async fn measure(
     if tally.sample.is_empty() {
         return Ok((0.0, "not measured: nothing to label".into()));
     }
+    let sources = match source {
+        Source::Dir { .. } => None,
+        _ => Some(wiring::object_sources(settings).await?),
+    };
     let mut images = Vec::new();
     for change in &tally.sample {
-        let bytes = match source {
-            Source::Dir { root, .. } => std::fs::read(root.join(&change.key)).ok(),
-            _ => {
-                let sources = wiring::object_sources(settings).await?;
+        let bytes = match (source, &sources) {
+            (Source::Dir { root, .. }, _) => std::fs::read(root.join(&change.key)).ok(),
+            (_, None) => None,
+            (_, Some(sources)) => {
                 let object = bucketlens_runtime::bucket::ObjectRef {
                     bucket: &change.bucket,
                     key: &change.key,

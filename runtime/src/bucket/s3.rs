@@ -58,6 +58,18 @@ impl S3Bucket {
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
     }
+
+    /// A HEAD of the object, of its version when it names one.
+    fn head_request(
+        &self,
+        object: &ObjectRef<'_>,
+    ) -> aws_sdk_s3::operation::head_object::builders::HeadObjectFluentBuilder {
+        let request = self.client.head_object().bucket(object.bucket).key(object.key);
+        match object.version_id {
+            Some(version) => request.version_id(version),
+            None => request,
+        }
+    }
 }
 
 /// An S3 ETag without its quotes: `"9b2cf535f27731c974343645a3985328"` → `9b2c…`,
@@ -165,12 +177,7 @@ impl ObjectSource for S3Bucket {
     }
 
     async fn readable_now(&self, object: ObjectRef<'_>) -> Result<bool, SourceError> {
-        let request = self.client.head_object().bucket(object.bucket).key(object.key);
-        let request = match object.version_id {
-            Some(version) => request.version_id(version),
-            None => request,
-        };
-        let out = match request.send().await {
+        let out = match self.head_request(&object).send().await {
             Ok(out) => out,
             Err(err) if AwsFailure::of(&err).status == Some(404) => return Ok(true),
             Err(err) => return Err(read_failure(&object, AwsFailure::of(&err))),
@@ -186,12 +193,7 @@ impl ObjectSource for S3Bucket {
     }
 
     async fn head(&self, object: ObjectRef<'_>) -> Result<Option<ObjectMeta>, SourceError> {
-        let request = self.client.head_object().bucket(object.bucket).key(object.key);
-        let request = match object.version_id {
-            Some(version) => request.version_id(version),
-            None => request,
-        };
-        match request.send().await {
+        match self.head_request(&object).send().await {
             Ok(out) => Ok(Some(ObjectMeta {
                 size: out.content_length,
                 etag: out.e_tag.as_deref().map(normalize_etag),
