@@ -56,6 +56,8 @@ enum Command {
     Produce(bucketlens_pipeline::produce::Args),
     /// What a backfill of a folder, an S3 prefix or an inventory report would label, skip, cost and take; labels nothing.
     Plan(bucketlens_pipeline::plan::Args),
+    /// Standing queries on the label log: `[[act.rules]]` tag objects, post webhooks and publish matches.
+    Act(bucketlens_pipeline::act::Args),
     /// Documents in the index, and each group's position and lag on the log.
     Status(bucketlens_pipeline::status::Args),
     /// Serve the HTTP search API and the web UI (thumbnails, facets, boxes, live changes).
@@ -75,6 +77,7 @@ impl Command {
             Self::Label(_) => Some("label"),
             Self::Sink(_) => Some("sink"),
             Self::Serve(_) => Some("serve"),
+            Self::Act(args) if args.follows() => Some("act"),
             Self::Produce(args) if args.follows() => Some("produce"),
             _ => None,
         }
@@ -132,6 +135,7 @@ fn main() -> ExitCode {
             Command::Sink(args) => commands::sink::run(&load()?, args).await,
             Command::Produce(args) => bucketlens_pipeline::produce::run(&load()?, args).await,
             Command::Plan(args) => bucketlens_pipeline::plan::run(&load()?, args).await,
+            Command::Act(args) => bucketlens_pipeline::act::run(&load()?, args).await,
         }
     });
     match result {

@@ -12,7 +12,8 @@
 //! - [`produce`]: `bucketlens produce listing|inventory|events`;
 //! - [`replay`]: moving a group back, and reprocessing up to the end;
 //! - [`relabel`]: labeling again what failed;
-//! - [`status`]: the index's documents and each group's lag.
+//! - [`status`]: the index's documents and each group's lag;
+//! - [`act`]: `bucketlens act`, the standing queries of `[[act.rules]]`.
 //!
 //! A record's key (`bucket/key`) is set by the producers and travels unchanged
 //! through the labeler and the sink; nothing here rewrites it.
@@ -20,6 +21,7 @@
 //! Errors here are messages for a person at the end of a command (`anyhow`, as in the
 //! binary): each stage crate's typed errors are wrapped with what was being done.
 
+pub mod act;
 pub mod index;
 pub mod plan;
 pub mod produce;

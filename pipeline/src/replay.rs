@@ -45,7 +45,7 @@ pub struct Args {
     ignore_members: bool,
 }
 
-fn position(from: &str) -> anyhow::Result<Position> {
+pub fn position(from: &str) -> anyhow::Result<Position> {
     match from {
         "earliest" => Ok(Position::Earliest),
         "end" | "latest" => Ok(Position::End),

@@ -42,6 +42,8 @@ pub struct Sections<L> {
     pub labeler: L,
     pub index: bucketlens_index::Config,
     pub serve: bucketlens_serve::Config,
+    /// `bucketlens act`'s standing queries (`[[act.rules]]`).
+    pub act: bucketlens_act::Config,
     /// The list prices `plan` estimates with.
     pub prices: crate::plan::Prices,
 }
@@ -102,6 +104,7 @@ impl<L: Default> Default for Sections<L> {
             labeler: L::default(),
             index: bucketlens_index::Config::default(),
             serve: bucketlens_serve::Config::default(),
+            act: bucketlens_act::Config::default(),
             prices: crate::plan::Prices::default(),
         }
     }
@@ -137,13 +140,41 @@ impl ConfigFile {
         problems.section(self.index.validate());
         problems.section(self.serve.validate());
         problems.section(self.prices.validate());
+        problems.section(self.act.validate());
         let labeler = problems.section(self.labeler.validate());
         problems.finish(|| ())?;
         // `section` gives `None` only after recording the section's problems.
         let labeler = labeler.ok_or_else(Vec::new)?;
-        let Self { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler: _, index, serve, prices } =
-            self;
-        Ok(Settings { data_dir, log, buckets, s3, metrics, listing, inventory, events, labeler, index, serve, prices })
+        let Self {
+            data_dir,
+            log,
+            buckets,
+            s3,
+            metrics,
+            listing,
+            inventory,
+            events,
+            labeler: _,
+            index,
+            serve,
+            act,
+            prices,
+        } = self;
+        Ok(Settings {
+            data_dir,
+            log,
+            buckets,
+            s3,
+            metrics,
+            listing,
+            inventory,
+            events,
+            labeler,
+            index,
+            serve,
+            act,
+            prices,
+        })
     }
 }
 
@@ -164,6 +195,11 @@ impl Settings {
     /// What the labelers of this data dir labeled already (see the labeler's ledger).
     pub fn ledger_path(&self) -> PathBuf {
         self.data_dir.join("labeler-ledger.sqlite")
+    }
+
+    /// What `act` decided and did (see its ledger).
+    pub fn act_ledger_path(&self) -> PathBuf {
+        self.data_dir.join("act-ledger.sqlite")
     }
 
     pub fn index_path(&self) -> PathBuf {

@@ -39,9 +39,13 @@ pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index
     };
     let mut groups = Vec::new();
     let mut unknown_members = None;
-    for (group, topic) in
-        [(&settings.labeler.group, topics::OBJECTS_CHANGED), (&settings.index.group, topics::IMAGES_LABELED)]
-    {
+    let mut watched =
+        vec![(&settings.labeler.group, topics::OBJECTS_CHANGED), (&settings.index.group, topics::IMAGES_LABELED)];
+    let acts = !settings.act.rules.is_empty() || settings.act_ledger_path().exists();
+    if acts {
+        watched.push((&settings.act.group, topics::IMAGES_LABELED));
+    }
+    for (group, topic) in watched {
         let marks = log.watermarks(topic).await?;
         let committed = log.committed(group, topic).await?;
         // Who holds each partition (Kafka): a stuck partition shows its owner. Not
@@ -81,8 +85,26 @@ pub async fn report(settings: &Settings, log: &dyn Log, index: Option<&dyn Index
     Ok(json!({
         "index": {"location": wiring::index_location(settings), "state": state},
         "documents": documents, "labeled": labeled, "failed": failed, "dlq": dlq, "groups": groups,
-        "ledger": ledger(settings).await?
+        "ledger": ledger(settings).await?, "act": act(settings).await?
     }))
+}
+
+/// act's matches per rule (the objects each rule matches now), from its ledger in
+/// this data dir; `null` where act never ran with it.
+async fn act(settings: &Settings) -> anyhow::Result<Value> {
+    let path = settings.act_ledger_path();
+    if !path.exists() {
+        return Ok(Value::Null);
+    }
+    let counts =
+        tokio::task::spawn_blocking(move || bucketlens_act::Ledger::open(Some(&path)).and_then(|l| l.counts()))
+            .await??;
+    let mut matches: serde_json::Map<String, Value> =
+        settings.act.rules.iter().map(|r| (r.name.clone(), Value::from(0))).collect();
+    for (rule, n) in counts {
+        matches.insert(rule, n.into());
+    }
+    Ok(json!({"location": settings.act_ledger_path().display().to_string(), "matches": matches}))
 }
 
 /// What the labelers of this data dir know is labeled, and the upserts they skipped
@@ -166,6 +188,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     for topic in topics::DEAD_LETTERS {
         println!("dead-letter records on {topic}: {}", dlq[topic]);
+    }
+    if let Some(matches) = out["act"]["matches"].as_object() {
+        let each: Vec<String> = matches.iter().map(|(rule, n)| format!("{rule} {n}")).collect();
+        println!("act: objects each rule matches now: {}", each.join(" · "));
     }
     let ledger = &out["ledger"];
     if !ledger.is_null() {

@@ -143,6 +143,7 @@ pub fn index_location(settings: &Settings) -> String {
 pub struct Counters {
     pub labeler: Arc<bucketlens_labeler::Metrics>,
     pub sink: Arc<bucketlens_index::Metrics>,
+    pub act: Arc<bucketlens_act::Metrics>,
 }
 
 /// A stage running on its own task.
@@ -207,6 +208,62 @@ pub fn spawn_sink(
     tokio::spawn(async move { bucketlens_index::run(stage, until, shutdown).await.context("index sink") })
 }
 
+/// `act` on `log`, with its ledger in the data dir and S3 tags through `[s3]` (for
+/// buckets that are not folders).
+pub async fn act_stage(
+    settings: &Settings,
+    log: Arc<dyn Log>,
+    metrics: Arc<bucketlens_act::Metrics>,
+) -> anyhow::Result<bucketlens_act::Stage> {
+    let mut act = settings.act.validate().map_err(|problems| {
+        let said: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.key, p.problem)).collect();
+        anyhow::anyhow!("[act] is wrong: {}", said.join("; "))
+    })?;
+    act.partitions = settings.log.partitions;
+    let path = settings.act_ledger_path();
+    let ledger = tokio::task::spawn_blocking(move || bucketlens_act::Ledger::open(Some(&path)))
+        .await
+        .context("opening the act ledger")??;
+    let tagger = match act.rules.iter().any(|r| r.s3_tags) {
+        true => Some(bucketlens_act::Tagger::new(bucketlens_runtime::aws::s3_client(&settings.s3).await)),
+        false => None,
+    };
+    Ok(bucketlens_act::Stage { settings: act, log, ledger, tagger, is_folder: folders(settings), metrics })
+}
+
+/// Whether a bucket is a folder: configured in `[buckets]`, or listed from one in
+/// this data dir (looked up once per bucket).
+fn folders(settings: &Settings) -> bucketlens_act::IsFolder {
+    let configured = settings.buckets.clone();
+    let listing = settings.listing_path();
+    let known = std::sync::Mutex::new(std::collections::HashMap::<String, bool>::new());
+    Arc::new(move |bucket: &str| {
+        if configured.contains_key(bucket) {
+            return true;
+        }
+        let mut known = known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *known.entry(bucket.to_string()).or_insert_with(|| {
+            listing.exists() && State::open(Some(&listing)).ok().and_then(|s| s.root(bucket).ok().flatten()).is_some()
+        })
+    })
+}
+
+/// Starts `act` on `log`.
+pub fn spawn_act(
+    settings: &Settings,
+    log: Arc<dyn Log>,
+    metrics: Arc<bucketlens_act::Metrics>,
+    until: Until,
+    shutdown: &CancellationToken,
+) -> Running {
+    let settings = settings.clone();
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let stage = act_stage(&settings, log, metrics).await?;
+        bucketlens_act::run(stage, until, shutdown).await.context("act")
+    })
+}
+
 /// The labeler and the index sink, running.
 pub struct Stages {
     /// Upstream first: the labeler (if any), then the sink.
@@ -242,6 +299,18 @@ pub fn start(
         })
     });
     let sink_until = if until_upstream.is_some() { Until::CaughtUp(labeled_rx) } else { Until::Shutdown };
+    // With rules, act runs beside the sink, on the same records.
+    let act = (!settings.act.rules.is_empty()).then(|| {
+        let running = spawn_act(settings, Arc::clone(&log), Arc::clone(&counters.act), sink_until.clone(), shutdown);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let result = running.await.context("act task").and_then(|r| r);
+            if result.is_err() {
+                stop.cancel();
+            }
+            result
+        })
+    });
     let running = spawn_sink(settings, log, index, Arc::clone(&counters.sink), sink_until, shutdown);
     let stop = shutdown.clone();
     let sink = tokio::spawn(async move {
@@ -251,7 +320,7 @@ pub fn start(
         }
         result
     });
-    Stages { running: labeler.into_iter().chain([sink]).collect() }
+    Stages { running: labeler.into_iter().chain([sink]).chain(act).collect() }
 }
 
 impl Stages {

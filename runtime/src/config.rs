@@ -51,6 +51,11 @@ impl Problems {
         }
     }
 
+    /// Records that `key` is wrong.
+    pub fn push(&mut self, key: &str, problem: String) {
+        self.0.push(Invalid { key: key.to_string(), problem });
+    }
+
     /// `value` of `key` as a non-zero count, or a problem.
     pub fn at_least_one(&mut self, key: &str, value: usize) -> std::num::NonZeroUsize {
         self.check(value > 0, key, || format!("must be at least 1, got {value}"));

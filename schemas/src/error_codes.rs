@@ -59,8 +59,15 @@ pub const SHUTTING_DOWN: &str = "ShuttingDown";
 /// A labeling task was cancelled; the record is redone.
 pub const CANCELLED: &str = "Cancelled";
 
+/// `bucketlens act` could not deliver a rule's webhook (it refused the post, or
+/// was down for the whole retry budget).
+pub const WEBHOOK_FAILED: &str = "WebhookFailed";
+/// `bucketlens act` could not write or remove a rule's S3 object tags (access
+/// denied, the object's 10 tags taken…).
+pub const TAGGING_FAILED: &str = "TaggingFailed";
+
 /// Every code above, for reading one back from text (a child labeler's answer).
-pub const ALL: [&str; 25] = [
+pub const ALL: [&str; 27] = [
     EMPTY_OBJECT,
     OBJECT_ARCHIVED,
     OBJECT_TOO_LARGE,
@@ -86,4 +93,6 @@ pub const ALL: [&str; 25] = [
     LABELER_CRASHED,
     SHUTTING_DOWN,
     CANCELLED,
+    WEBHOOK_FAILED,
+    TAGGING_FAILED,
 ];

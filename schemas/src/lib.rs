@@ -27,9 +27,9 @@ pub use codec::{canonical_form, fingerprint, Codec, DecodeError, EncodeError};
 pub use identity::{compare_sequencers, document_id, record_key};
 pub use image_format::ImageFormat;
 pub use records::{
-    BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageLabeled, ImageProperties, Instance, Label,
-    LabelError, LabelKind, ModelInfo, ObjectChanged, PhotoMetadata, Place, ARCHIVED_ACCESS_TIERS,
-    ARCHIVED_STORAGE_CLASSES,
+    BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageLabeled, ImageMatched, ImageProperties,
+    Instance, Label, LabelError, LabelKind, MatchKind, MatchedLabel, ModelInfo, ObjectChanged, PhotoMetadata, Place,
+    ARCHIVED_ACCESS_TIERS, ARCHIVED_STORAGE_CLASSES,
 };
 pub use taken::Taken;
 
@@ -47,6 +47,9 @@ pub mod topics {
     /// ([`crate::ImageLabeled`], or the bytes that failed to decode as one), with the
     /// reason in headers.
     pub const IMAGES_LABELED_DLQ: &str = "images.labeled.dlq.v1";
+    /// What `bucketlens act`'s rules began or stopped matching: [`crate::ImageMatched`]
+    /// (the default topic of a rule's `topic`; a rule may name another).
+    pub const IMAGES_MATCHED: &str = "images.matched.v1";
     /// Messages the events producer received that are not S3 notifications, as they
     /// arrived (the raw body, usually JSON), with the reason in headers.
     pub const NOTIFICATIONS_DLQ: &str = "notifications.dlq.v1";
@@ -71,6 +74,8 @@ pub const OBJECTS_CHANGED_SCHEMA: &str = include_str!("../avro/objects.changed.v
 const OBJECTS_CHANGED_HISTORY: [&str; 1] = [include_str!("../avro/history/objects.changed.v1.1.avsc")];
 /// The schema of `images.labeled.v1`, as shipped.
 pub const IMAGES_LABELED_SCHEMA: &str = include_str!("../avro/images.labeled.v1.avsc");
+/// The schema of `images.matched.v1`, as shipped.
+pub const IMAGES_MATCHED_SCHEMA: &str = include_str!("../avro/images.matched.v1.avsc");
 /// Earlier versions of `images.labeled.v1`, still read (their records may sit on a log).
 const IMAGES_LABELED_HISTORY: [&str; 3] = [
     include_str!("../avro/history/images.labeled.v1.1.avsc"),
@@ -108,6 +113,14 @@ impl AvroRecord for ImageLabeled {
         static CODEC: std::sync::LazyLock<Codec> = std::sync::LazyLock::new(|| {
             Codec::from_schemas("ImageLabeled", IMAGES_LABELED_SCHEMA, &IMAGES_LABELED_HISTORY)
         });
+        &CODEC
+    }
+}
+
+impl AvroRecord for ImageMatched {
+    fn codec() -> &'static Codec {
+        static CODEC: std::sync::LazyLock<Codec> =
+            std::sync::LazyLock::new(|| Codec::from_schemas("ImageMatched", IMAGES_MATCHED_SCHEMA, &[]));
         &CODEC
     }
 }

@@ -267,3 +267,33 @@ impl ImageLabeled {
         }
     }
 }
+
+/// Whether a rule began or stopped matching an object (`images.matched.v1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchKind {
+    Matched,
+    Unmatched,
+}
+
+/// A label as a match carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchedLabel {
+    pub name: String,
+    pub confidence: f32,
+}
+
+/// A standing query (`bucketlens act`'s rule) began or stopped matching one version
+/// of one object. Key: `bucket/key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageMatched {
+    pub rule: String,
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+    pub kind: MatchKind,
+    #[serde(default)]
+    pub labels: Vec<MatchedLabel>,
+    pub matched_at: i64,
+}

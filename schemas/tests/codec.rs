@@ -316,3 +316,25 @@ fn the_fingerprint_is_the_specifications_and_the_older_one_still_reads() {
     assert_ne!(older, written);
     assert_eq!(ImageLabeled::from_bytes(&older).unwrap(), labeled());
 }
+
+#[test]
+fn a_match_record_round_trips_and_is_single_object_encoded() {
+    use bucketlens_schemas::{ImageMatched, MatchKind, MatchedLabel};
+    let matched = ImageMatched {
+        rule: "weapons".into(),
+        bucket: "photos".into(),
+        key: "a/b c.jpg".into(),
+        version_id: Some("v1".into()),
+        etag: None,
+        kind: MatchKind::Matched,
+        labels: vec![MatchedLabel { name: "Weapon".into(), confidence: 88.5 }],
+        matched_at: 1_700_000_000_000,
+    };
+    let bytes = matched.to_bytes().unwrap();
+    assert_eq!(&bytes[..2], &[0xC3, 0x01]);
+    assert_eq!(ImageMatched::from_bytes(&bytes).unwrap(), matched);
+    let unmatched = ImageMatched { kind: MatchKind::Unmatched, labels: Vec::new(), ..matched };
+    assert_eq!(ImageMatched::from_bytes(&unmatched.to_bytes().unwrap()).unwrap(), unmatched);
+    // A label record is not a match record.
+    assert!(ImageMatched::from_bytes(&labeled().to_bytes().unwrap()).is_err());
+}

@@ -477,5 +477,7 @@ impl Expr {
     }
 }
 
+mod eval;
+
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,238 @@
+//! What `act` did, in SQLite in the data dir: per rule and object, the newest label
+//! record it decided on and the version the rule matches now; per record, the
+//! actions already done. It is what makes a match act once:
+//!
+//! - a redelivery (the same record: same `labeled_at`) does only what is not done;
+//! - a replay (records older than the one decided on last) does nothing;
+//! - a relabel of the version that matched, still matching, does nothing;
+//! - actions that failed for good (dead-lettered) are kept, and done again when
+//!   that same record comes back (a dead-letter redrive), not otherwise.
+//!
+//! Its calls block: the stage runs them on the blocking pool. It never decides
+//! whether a record matches.
+
+use std::path::Path;
+
+use bucketlens_runtime::sqlite::{Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS act_state (
+    rule TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    version TEXT,
+    version_id TEXT,
+    failed TEXT NOT NULL DEFAULT '',
+    matched_at INTEGER,
+    PRIMARY KEY (rule, bucket, key)
+);
+CREATE TABLE IF NOT EXISTS act_done (
+    rule TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    labeled_at INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    PRIMARY KEY (rule, bucket, key, labeled_at, action)
+);
+";
+
+/// A rule's state for one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// `labeled_at` of the newest record decided on.
+    pub seen_at: i64,
+    /// The object version the rule matches now (version id, else ETag), if it does.
+    pub version: Option<String>,
+    /// Its S3 version id, for the tags.
+    pub version_id: Option<String>,
+    /// Actions of the last decision that were dead-lettered.
+    pub failed: Vec<String>,
+}
+
+/// Matches per rule: the objects each rule matches now.
+pub type Counts = Vec<(String, u64)>;
+
+#[derive(Clone)]
+pub struct Ledger {
+    store: Store,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `path`; `None` keeps it in memory.
+    pub fn open(path: Option<&Path>) -> Result<Self, StoreError> {
+        Ok(Self { store: Store::open("act ledger", path, SCHEMA)? })
+    }
+
+    pub fn state(&self, rule: &str, bucket: &str, key: &str) -> Result<Option<State>, StoreError> {
+        let conn = self.store.lock()?;
+        conn.query_row(
+            "SELECT seen_at, version, version_id, failed FROM act_state WHERE rule = ?1 AND bucket = ?2 AND key = ?3",
+            params![rule, bucket, key],
+            |r| {
+                let failed: String = r.get(3)?;
+                Ok(State {
+                    seen_at: r.get(0)?,
+                    version: r.get(1)?,
+                    version_id: r.get(2)?,
+                    failed: failed.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect(),
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.store.err(e))
+    }
+
+    /// Whether `action` was done for the record of `labeled_at`.
+    pub fn done(&self, rule: &str, bucket: &str, key: &str, labeled_at: i64, action: &str) -> Result<bool, StoreError> {
+        let conn = self.store.lock()?;
+        let found: Option<i64> = conn
+            .query_row(
+                "SELECT 1 FROM act_done WHERE rule = ?1 AND bucket = ?2 AND key = ?3 AND labeled_at = ?4 AND action = ?5",
+                params![rule, bucket, key, labeled_at, action],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.store.err(e))?;
+        Ok(found.is_some())
+    }
+
+    pub fn mark_done(
+        &self,
+        rule: &str,
+        bucket: &str,
+        key: &str,
+        labeled_at: i64,
+        action: &str,
+    ) -> Result<(), StoreError> {
+        let conn = self.store.lock()?;
+        conn.execute(
+            "INSERT OR IGNORE INTO act_done (rule, bucket, key, labeled_at, action) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![rule, bucket, key, labeled_at, action],
+        )
+        .map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    /// Records the decision on the record of `labeled_at`, and forgets the actions
+    /// done for earlier records of the object.
+    pub fn decided(
+        &self,
+        (rule, bucket, key): (&str, &str, &str),
+        labeled_at: i64,
+        state: &State,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.store.lock()?;
+        let tx = conn.transaction().map_err(|e| self.store.err(e))?;
+        tx.execute(
+            "INSERT INTO act_state (rule, bucket, key, seen_at, version, version_id, failed, matched_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (rule, bucket, key) DO UPDATE SET seen_at = excluded.seen_at, version = excluded.version,
+               version_id = excluded.version_id, failed = excluded.failed,
+               matched_at = CASE WHEN excluded.version IS act_state.version THEN act_state.matched_at
+                                 ELSE excluded.matched_at END",
+            params![
+                rule,
+                bucket,
+                key,
+                labeled_at,
+                state.version,
+                state.version_id,
+                state.failed.join(","),
+                state.version.as_ref().map(|_| now)
+            ],
+        )
+        .map_err(|e| self.store.err(e))?;
+        tx.execute(
+            "DELETE FROM act_done WHERE rule = ?1 AND bucket = ?2 AND key = ?3 AND labeled_at < ?4",
+            params![rule, bucket, key, labeled_at],
+        )
+        .map_err(|e| self.store.err(e))?;
+        tx.commit().map_err(|e| self.store.err(e))
+    }
+
+    /// The objects each rule matches now, by rule name.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let conn = self.store.lock()?;
+        let mut statement = conn
+            .prepare("SELECT rule, COUNT(version) FROM act_state GROUP BY rule ORDER BY rule")
+            .map_err(|e| self.store.err(e))?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+            .map_err(|e| self.store.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.store.err(e))
+    }
+}
+
+/// The ledger's calls on the blocking pool, for the stage.
+impl Ledger {
+    pub async fn run_state(&self, rule: String, bucket: String, key: String) -> Result<Option<State>, StoreError> {
+        let ledger = self.clone();
+        blocking(move || ledger.state(&rule, &bucket, &key)).await
+    }
+
+    pub async fn run_done(
+        &self,
+        rule: &str,
+        bucket: &str,
+        key: &str,
+        at: i64,
+        action: &str,
+    ) -> Result<bool, StoreError> {
+        let (ledger, r, b, k, a) =
+            (self.clone(), rule.to_string(), bucket.to_string(), key.to_string(), action.to_string());
+        blocking(move || ledger.done(&r, &b, &k, at, &a)).await
+    }
+
+    pub async fn run_mark_done(
+        &self,
+        rule: &str,
+        bucket: &str,
+        key: &str,
+        at: i64,
+        action: &str,
+    ) -> Result<(), StoreError> {
+        let (ledger, r, b, k, a) =
+            (self.clone(), rule.to_string(), bucket.to_string(), key.to_string(), action.to_string());
+        blocking(move || ledger.mark_done(&r, &b, &k, at, &a)).await
+    }
+}
+
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError {
+        what: "act ledger",
+        path: String::new(),
+        reason: format!("ledger task failed: {e}"),
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_is_kept_and_forgets_the_actions_of_earlier_records() {
+        let ledger = Ledger::open(None).unwrap();
+        let at = ("weapons", "photos", "a.jpg");
+        assert_eq!(ledger.state(at.0, at.1, at.2).unwrap(), None);
+        ledger.mark_done(at.0, at.1, at.2, 10, "webhook").unwrap();
+        assert!(ledger.done(at.0, at.1, at.2, 10, "webhook").unwrap());
+        let matched = State {
+            seen_at: 10,
+            version: Some("v1".into()),
+            version_id: Some("v1".into()),
+            failed: vec!["tags".into()],
+        };
+        ledger.decided(at, 10, &matched, 99).unwrap();
+        assert_eq!(ledger.state(at.0, at.1, at.2).unwrap(), Some(matched));
+        assert!(ledger.done(at.0, at.1, at.2, 10, "webhook").unwrap(), "the record's own actions are kept");
+        assert_eq!(ledger.counts().unwrap(), vec![("weapons".to_string(), 1)]);
+        ledger.decided(at, 20, &State { seen_at: 20, ..State::default() }, 100).unwrap();
+        assert!(!ledger.done(at.0, at.1, at.2, 10, "webhook").unwrap());
+        assert_eq!(ledger.counts().unwrap(), vec![("weapons".to_string(), 0)]);
+    }
+}
