@@ -1177,21 +1177,20 @@ fn the_registry_stand_in_refuses_a_schema_that_is_not_avro_and_a_request_without
     assert_eq!(post(avro, Some(auth)).0, 200);
 }
 
-/// The example consumer of the consumer guide (`examples/consumers/python/`), as a
-/// user runs it after a real label run: it decodes every record of images.labeled.v1
-/// (single-object encoding, resolved with the shipped schemas) and counts the
-/// documents of each label, which must be what the index counts.
+/// The example consumers of the consumer guide (`examples/consumers/python/` and
+/// `rust/`), as a user runs them after a real label run: each decodes every record
+/// of images.labeled.v1 (single-object encoding, resolved with the shipped schemas)
+/// and counts the documents of each label, which must be what the index counts.
 #[test]
-fn the_example_python_consumer_counts_what_the_index_counts() {
+fn the_example_consumers_count_what_the_index_counts() {
     let mut k = KafkaWorld::new(1, 2);
     k.produce_label_and_index();
     let python = std::env::var("CONSUMER_PYTHON").expect("CONSUMER_PYTHON: run the tests with scripts/test");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/consumers/python/consumer.py");
+    // The Rust example's binary, beside this test's (scripts/test builds it).
+    let rust = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("bucketlens-example-consumer");
+    assert!(rust.is_file(), "{} is missing: cargo build --release -p bucketlens-example-consumer", rust.display());
     let bootstrap = k.broker.bootstrap();
-    let out =
-        Command::new(&python).arg(&script).args(["--bootstrap", &bootstrap, "--until-end", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let counted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let index = k.world.json(&["labels", "--json", "--limit", "10000"]);
     let indexed: serde_json::Map<String, serde_json::Value> = index["labels"]
         .as_array()
@@ -1199,18 +1198,83 @@ fn the_example_python_consumer_counts_what_the_index_counts() {
         .iter()
         .map(|l| (l["name"].as_str().unwrap().to_string(), l["documents"].clone()))
         .collect();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(counted["documents"], index["documents"], "{counted}\n{stderr}");
-    assert_eq!(counted["labels"], serde_json::Value::Object(indexed), "the consumer's counts against the index's");
-    assert!(counted["labels"]["Cat"].as_u64() >= Some(1), "{counted}");
+    let consumer = |name: &str| {
+        let mut command = match name {
+            "python" => Command::new(&python),
+            _ => Command::new(&rust),
+        };
+        if name == "python" {
+            command.arg(&script);
+        }
+        command.args(["--bootstrap", &bootstrap]);
+        command
+    };
+    for name in ["python", "rust"] {
+        let out =
+            consumer(name).args(["--until-end", "--json", "--group", &format!("{name}-counter")]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        let counted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(counted["documents"], index["documents"], "{name}: {counted}\n{stderr}");
+        assert_eq!(
+            counted["labels"],
+            serde_json::Value::Object(indexed.clone()),
+            "{name}'s counts against the index's"
+        );
+        assert!(counted["labels"]["Cat"].as_u64() >= Some(1), "{name}: {counted}");
 
-    // The readable form: one line an outcome, naming the object and its labels.
-    let out = Command::new(&python)
-        .arg(&script)
-        .args(["--bootstrap", &bootstrap, "--until-end", "--group", "another-reader"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().any(|l| l.starts_with("labeled photos/chelsea.png: ") && l.contains("Cat ")), "{text}");
-    assert!(text.contains(&format!("{} labeled documents", common::example_names().len())), "{text}");
+        // The readable form: one line an outcome, naming the object and its labels.
+        let out = consumer(name).args(["--until-end", "--group", &format!("{name}-reader")]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines().any(|l| l.starts_with("labeled photos/chelsea.png: ") && l.contains("Cat ")),
+            "{name}: {text}"
+        );
+        assert!(text.contains(&format!("{} labeled documents", common::example_names().len())), "{name}: {text}");
+    }
+}
+
+/// `act` as a role on Kafka: a temporary member of its own group publishes one
+/// images.matched.v1 record per object its rule matches (what the index finds for
+/// the same query), keyed bucket/key; a replay of the label log publishes nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn act_publishes_each_match_on_its_topic_once() {
+    use bucketlens_schemas::{AvroRecord, ImageMatched, MatchKind};
+    let mut k = KafkaWorld::new(1, 2);
+    k.produce_label_and_index();
+    let mut config = std::fs::read_to_string(&k.config).unwrap();
+    config.push_str("\n[[act.rules]]\nname = \"pets\"\nquery = \"cat OR dog\"\nmin-confidence = 20\ntopic = \"images.matched.v1\"\n");
+    std::fs::write(&k.config, config).unwrap();
+    let out = k.run(&["act", "--until-end"]);
+    let expected = k.world.json(&["search", "cat OR dog", "--min-confidence", "20", "--json", "--limit", "1000"]);
+    let mut want: Vec<String> =
+        expected["hits"].as_array().unwrap().iter().map(|h| format!("photos/{}", h["key"].as_str().unwrap())).collect();
+    want.sort();
+    assert!(!want.is_empty(), "{out}");
+
+    let log = k.kafka_log().await;
+    let mut reader = log.subscribe("test-matched-reader", "images.matched.v1").await.unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < want.len() && Instant::now() < deadline {
+        got.extend(reader.poll(100, Duration::from_millis(500)).await.unwrap());
+    }
+    let mut keys: Vec<String> = Vec::new();
+    for record in &got {
+        let matched = ImageMatched::from_bytes(&record.value).unwrap();
+        assert_eq!((matched.kind, matched.rule.as_str()), (MatchKind::Matched, "pets"));
+        assert_eq!(record.key, format!("{}/{}", matched.bucket, matched.key));
+        keys.push(record.key.clone());
+    }
+    keys.sort();
+    assert_eq!(keys, want, "{out}");
+    let status = k.status(&[]).unwrap();
+    let act = status["groups"].as_array().unwrap().iter().find(|g| g["group"] == "bucketlens-act").cloned().unwrap();
+    assert_eq!(act["lag"], 0, "{status}");
+    assert_eq!(status["act"]["matches"]["pets"], want.len(), "{status}");
+
+    let out = k.run(&["act", "--from", "earliest", "--until-end"]);
+    assert!(out.contains("pets: 0 matched"), "{out}");
+    let more = reader.poll(100, Duration::from_secs(3)).await.unwrap();
+    assert!(more.is_empty(), "a replay published again: {} records", more.len());
 }
