@@ -380,7 +380,7 @@ fn every_bucketlens_service_of_the_compose_file_runs_as_written_and_the_photos_b
     let tmp = tempfile::tempdir().unwrap();
     let roles = roles(&spec, tmp.path());
     let services: Vec<&str> = roles.iter().map(|r| r.service.as_str()).collect();
-    assert_eq!(services, ["backfill", "events", "label", "label", "serve", "sink"], "the bucketlens services");
+    assert_eq!(services, ["act", "backfill", "events", "label", "label", "serve", "sink"], "the bucketlens services");
     let address = |service: &str| roles.iter().find(|r| r.service == service).unwrap().ip.clone();
     // The compose network: a bridge, the servers on it, each role on its own veth,
     // and the services' names in /etc/hosts (this mount namespace's own).
@@ -488,6 +488,22 @@ fn every_bucketlens_service_of_the_compose_file_runs_as_written_and_the_photos_b
     });
     assert!(search("cat").iter().any(|k| k == "new/cat.png"), "the new photo is labeled a cat");
     assert_eq!(api_total(), names.len() as u64);
+
+    // The act service's rule of the mounted config: each cat tagged on the S3 store,
+    // and nothing else.
+    let tagged = || -> Vec<String> {
+        let out = moto.py("keys = [o['Key'] for o in s3.list_objects_v2(Bucket='photos').get('Contents', [])]\n\
+             print(json.dumps(sorted(k for k in keys if any(t['Key'] == 'bucketlens:cats' for t in \
+             s3.get_object_tagging(Bucket='photos', Key=k)['TagSet']))))");
+        serde_json::from_str(out.trim()).unwrap()
+    };
+    let out = output(&mut sink.command(&["search", "cat", "--min-confidence", "50", "--json"].map(String::from)));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut cats: Vec<String> =
+        v["hits"].as_array().unwrap().iter().map(|h| h["key"].as_str().unwrap().into()).collect();
+    cats.sort();
+    assert!(cats.len() >= 2 && cats.contains(&"new/cat.png".to_string()), "{cats:?}");
+    wait_until("the cats tagged by act", Duration::from_secs(60), &running, || tagged() == cats);
 
     // The dashboards' saved objects use only fields the sink's index maps.
     let mapping = {
