@@ -238,7 +238,7 @@ fn every_command_and_setting_of_the_stack_is_accepted_by_the_binary_and_a_rename
     let tmp = tempfile::tempdir().unwrap();
     let processes = stack_processes(&template_json(&template()));
     let roles: Vec<&str> = processes.iter().map(|p| p.args[0].as_str()).collect();
-    for role in ["produce", "label", "sink", "serve", "replay"] {
+    for role in ["produce", "label", "sink", "serve", "replay", "act"] {
         assert!(roles.contains(&role), "no {role} in the stack: {roles:?}");
     }
     let found: Vec<String> = processes.iter().flat_map(|p| problems(p, tmp.path())).collect();
@@ -257,6 +257,10 @@ fn every_command_and_setting_of_the_stack_is_accepted_by_the_binary_and_a_rename
         ),
         // A required argument left out: clap's own check, which `--help` skipped.
         ("Command: [produce, inventory, Ref::manifest]", "Command: [produce, inventory]"),
+        (
+            "{ Name: BUCKETLENS_ACT__RULES, Value: !Ref ActRules }",
+            "{ Name: BUCKETLENS_ACT__RULE, Value: !Ref ActRules }",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let copy = broken_copy(&aws, dir.path(), "bucketlens.yaml", from, to);
@@ -272,7 +276,9 @@ fn topic_problems(template: &Value) -> Vec<String> {
     let task = &template["Resources"]["TopicsTask"]["Properties"]["ContainerDefinitions"][0];
     let script = resolve(&task["Command"][0], &BTreeMap::new());
     let mut found = Vec::new();
-    for (topic, compacted) in bucketlens_schemas::topics::ALL {
+    // act's default output topic too: bucketlens may not create topics on MSK with IAM.
+    let matched = [(bucketlens_schemas::topics::IMAGES_MATCHED, false)];
+    for (topic, compacted) in bucketlens_schemas::topics::ALL.into_iter().chain(matched) {
         let line = script.lines().find(|l| l.trim_start().starts_with(&format!("create {topic}")));
         match line {
             None => found.push(format!("the topic task does not create {topic}")),
@@ -344,6 +350,15 @@ fn the_roles_that_read_images_may_list_the_bucket_and_read_versions() {
     );
     let (bucket, _) = images_bucket_actions(&template_json(&copy.join("bucketlens.yaml")), "LabelTaskRole");
     assert!(!bucket.contains(&"s3:ListBucket".to_string()), "the check sees a missing s3:ListBucket");
+
+    // act keeps the objects' own tags: it reads them, then writes them back with its
+    // own, on the current object and on the version that matched.
+    let (_, objects) = images_bucket_actions(&template, "ActTaskRole");
+    for action in
+        ["s3:GetObjectTagging", "s3:PutObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging"]
+    {
+        assert!(objects.contains(&action.to_string()), "ActTaskRole: {action} on the images: {objects:?}");
+    }
 }
 
 /// What the stack's serve, topics and alarms must be that no linter knows, as
@@ -598,7 +613,7 @@ fn every_command_and_setting_of_the_kustomizations_is_accepted_by_the_binary_and
         all.extend(cluster_processes(&objects, dir));
     }
     let roles: Vec<&str> = all.iter().map(|p| p.args[0].as_str()).collect();
-    for role in ["produce", "label", "sink", "serve", "replay"] {
+    for role in ["produce", "label", "sink", "serve", "replay", "act"] {
         assert!(roles.contains(&role), "no {role} in deploy/k8s: {roles:?}");
     }
     let found: Vec<String> = all.iter().flat_map(|p| problems(p, tmp.path())).collect();
@@ -607,6 +622,7 @@ fn every_command_and_setting_of_the_kustomizations_is_accepted_by_the_binary_and
     for (file, from, to) in [
         ("base/label.yaml", "args: [\"label\"]", "args: [\"label\", \"--fast\"]"),
         ("base/bucketlens.toml", "replication-factor = 3", "replication = 3"),
+        ("base/bucketlens.toml", "query = \"person\"", "query = \"person AND (\""),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let copy = broken_copy(&k8s, dir.path(), file, from, to);
