@@ -14,6 +14,8 @@
 use std::path::Path;
 
 use bucketlens_runtime::sqlite::{Store, StoreError};
+use std::collections::HashMap;
+
 use rusqlite::{params, OptionalExtension};
 
 const SCHEMA: &str = "
@@ -28,6 +30,7 @@ CREATE TABLE IF NOT EXISTS act_state (
     matched_at INTEGER,
     PRIMARY KEY (rule, bucket, key)
 );
+CREATE INDEX IF NOT EXISTS act_state_by_object ON act_state (bucket, key);
 CREATE TABLE IF NOT EXISTS act_done (
     rule TEXT NOT NULL,
     bucket TEXT NOT NULL,
@@ -66,22 +69,31 @@ impl Ledger {
     }
 
     pub fn state(&self, rule: &str, bucket: &str, key: &str) -> Result<Option<State>, StoreError> {
+        Ok(self.states(bucket, key)?.remove(rule))
+    }
+
+    /// Every rule's state for one object, by rule name: one look-up per record. A
+    /// rule that never matched the object has none.
+    pub fn states(&self, bucket: &str, key: &str) -> Result<HashMap<String, State>, StoreError> {
         let conn = self.store.lock()?;
-        conn.query_row(
-            "SELECT seen_at, version, version_id, failed FROM act_state WHERE rule = ?1 AND bucket = ?2 AND key = ?3",
-            params![rule, bucket, key],
-            |r| {
-                let failed: String = r.get(3)?;
-                Ok(State {
-                    seen_at: r.get(0)?,
-                    version: r.get(1)?,
-                    version_id: r.get(2)?,
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT rule, seen_at, version, version_id, failed FROM act_state WHERE bucket = ?1 AND key = ?2",
+            )
+            .map_err(|e| self.store.err(e))?;
+        let rows = statement
+            .query_map(params![bucket, key], |r| {
+                let failed: String = r.get(4)?;
+                let state = State {
+                    seen_at: r.get(1)?,
+                    version: r.get(2)?,
+                    version_id: r.get(3)?,
                     failed: failed.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect(),
-                })
-            },
-        )
-        .optional()
-        .map_err(|e| self.store.err(e))
+                };
+                Ok((r.get::<_, String>(0)?, state))
+            })
+            .map_err(|e| self.store.err(e))?;
+        rows.collect::<Result<HashMap<_, _>, _>>().map_err(|e| self.store.err(e))
     }
 
     /// Whether `action` was done for the record of `labeled_at`.
@@ -168,9 +180,9 @@ impl Ledger {
 
 /// The ledger's calls on the blocking pool, for the stage.
 impl Ledger {
-    pub async fn run_state(&self, rule: String, bucket: String, key: String) -> Result<Option<State>, StoreError> {
-        let ledger = self.clone();
-        blocking(move || ledger.state(&rule, &bucket, &key)).await
+    pub async fn run_states(&self, bucket: &str, key: &str) -> Result<HashMap<String, State>, StoreError> {
+        let (ledger, bucket, key) = (self.clone(), bucket.to_string(), key.to_string());
+        blocking(move || ledger.states(&bucket, &key)).await
     }
 
     pub async fn run_done(

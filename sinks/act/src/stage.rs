@@ -132,9 +132,11 @@ async fn handle(
             return Ok(true);
         }
     };
+    let mut states = stage.ledger.run_states(&labeled.bucket, &labeled.key).await?;
     for rule in &stage.settings.rules {
         stage.metrics.evaluations.add(1);
-        if !decide(stage, poster, rule, &labeled, record, shutdown).await? {
+        let state = states.remove(&rule.name);
+        if !decide(stage, poster, (rule, state), &labeled, record, shutdown).await? {
             return Ok(false);
         }
     }
@@ -163,24 +165,27 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// One rule on one record. `false`: shutdown came mid-way.
+/// One rule on one record, given the rule's state for the object (none: it never
+/// matched it). `false`: shutdown came mid-way.
 async fn decide(
     stage: &Stage,
     poster: &Poster,
-    rule: &Rule,
+    (rule, state): (&Rule, Option<State>),
     labeled: &ImageLabeled,
     record: &LogRecord,
     shutdown: &CancellationToken,
 ) -> Result<bool, ActError> {
     let (bucket, key, at) = (labeled.bucket.as_str(), labeled.key.as_str(), labeled.labeled_at);
-    let ledger = stage.ledger.clone();
-    let (r, b, k) = (rule.name.clone(), bucket.to_string(), key.to_string());
-    let state = ledger.run_state(r, b, k).await?.unwrap_or_default();
+    let matches = rule.query.matches(labeled, rule.min_confidence);
+    // Never matched, and does not now: nothing to do, nothing to note (the ledger
+    // holds only objects a rule matched at some time).
+    let Some(state) = state.or_else(|| matches.then(State::default)) else {
+        return Ok(true);
+    };
     if state.seen_at > at {
         return Ok(true); // an older record (a replay): decided on already
     }
     let version = version_of(labeled);
-    let matches = rule.query.matches(labeled, rule.min_confidence);
     let redrive = at == state.seen_at && !state.failed.is_empty();
     let (kind, actions): (MatchKind, Vec<Action>) = match (matches, state.version.as_deref()) {
         (true, Some(v)) if v == version => (
