@@ -305,11 +305,14 @@ fn s3_tags_are_written_beside_the_objects_own_and_removed_when_it_no_longer_matc
         examples_dir().join("rocket.jpg").to_str().unwrap()
     ));
     assert!(tags(&moto, "chelsea.png").contains_key("bucketlens:cats"));
+    // And full.png deleted: its tags went with it; act only stops counting it.
+    moto.delete("pics", "full.png");
     index(&w);
     let chelsea = tags(&moto, "chelsea.png");
     assert_eq!(chelsea, BTreeMap::from([("owner".to_string(), "alice".to_string())]));
     let status = w.json(&["--config", cfg, "status", "--json"]);
-    assert_eq!(status["act"]["matches"]["cats"], 1, "full.png alone matches now: {status}");
+    assert_eq!(status["act"]["matches"]["cats"], 0, "nothing matches now: {status}");
+    assert_eq!(on_log(&w, "images.labeled.dlq.v1").len(), 1, "a deleted object is no tagging failure");
 }
 
 #[test]
@@ -334,4 +337,27 @@ fn config_check_names_the_rule_whose_query_or_key_is_wrong() {
     let out = w.command(&["act", "--until-end"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("act has no rules: add [[act.rules]]"));
+}
+
+#[test]
+fn index_watch_runs_the_rules_in_process_on_new_photos() {
+    let w = World::new(1);
+    let hook = Receiver::start();
+    let rule = format!("name = \"cats\"\nquery = \"cat\"\nmin-confidence = 30\nwebhook = \"{}\"", hook.url());
+    let config = write_config(w.tmp.path(), &rule);
+    let watch = w
+        .command(&["--config", config.to_str().unwrap(), "index", w.photos.to_str().unwrap(), "--watch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _watch = common::Killed(watch); // killed (by its PID) when the test ends
+    common::wait_until("the backfill's cat posted", Duration::from_secs(120), || !hook.posts().is_empty());
+    let before = hook.posts().len();
+    std::fs::copy(examples_dir().join("chelsea.png"), w.photos.join("new-cat.png")).unwrap();
+    common::wait_until("the new cat posted", Duration::from_secs(60), || {
+        hook.posts().iter().any(|(_, body)| body["key"] == "new-cat.png")
+    });
+    assert_eq!(hook.posts().len(), before + 1, "only the new photo is posted");
+    hook.assert_signed();
 }
