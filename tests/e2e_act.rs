@@ -139,7 +139,7 @@ fn webhooks_are_signed_posted_once_per_match_and_survive_an_outage() {
     let cfg = config.to_str().unwrap();
     // The receiver is down when the first matches come: they are retried, not lost.
     hook.refuse.store(3, Ordering::SeqCst);
-    w.run(&["--config", cfg, "index", w.photos.to_str().unwrap()]);
+    let summary = w.run(&["--config", cfg, "index", w.photos.to_str().unwrap()]);
 
     let cats = found(&w, &config, "cat AND NOT dog");
     let cats_at_30: Vec<String> = {
@@ -153,6 +153,9 @@ fn webhooks_are_signed_posted_once_per_match_and_survive_an_outage() {
     let mut posted: Vec<String> = hook.posts().iter().map(|(_, b)| b["key"].as_str().unwrap().to_string()).collect();
     posted.sort();
     assert_eq!(posted, cats_at_30, "one post per object the same query finds in the index");
+    let said =
+        format!("cats: {} matched, 0 no longer · actions: tags 0, untag 0, webhook {0}, topic {0}", posted.len());
+    assert!(summary.contains(&said), "{summary}");
     hook.assert_signed();
     for (headers, body) in hook.posts() {
         assert_eq!(headers["x-bucketlens-rule"], "cats");

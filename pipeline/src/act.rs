@@ -64,7 +64,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     Ok(if shutdown.is_cancelled() && args.until_end { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
-fn summary(metrics: &bucketlens_act::Metrics, rules: &[&str]) -> String {
+/// What act did: per rule, what began and stopped matching; the actions done and
+/// dead-lettered.
+pub fn summary(metrics: &bucketlens_act::Metrics, rules: &[&str]) -> String {
     let per_rule: Vec<String> = rules
         .iter()
         .map(|r| format!("{r}: {} matched, {} no longer", metrics.matches.get(r), metrics.unmatches.get(r)))

@@ -265,7 +265,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let _ = reporter.await;
     result?;
     let budget = settings.labeler.budget.unwrap_or(0);
-    print_summary(&*index, &backfill, stats, (&counters, budget), started).await?;
+    let rules: Vec<&str> = settings.act.rules.iter().map(|r| r.name.as_str()).collect();
+    print_summary(&*index, &backfill, stats, (&counters, budget, &rules), started).await?;
     let finished = !shutdown.is_cancelled() || args.watch;
     if finished && !listing.is_empty() {
         state.set_listed_for(&listing, group, &fingerprint)?;
@@ -349,7 +350,7 @@ async fn print_summary(
     index: &dyn Index,
     backfill: &Backfill,
     stats: ProduceStats,
-    (counters, settings_budget): (&Counters, u64),
+    (counters, settings_budget, rules): (&Counters, u64, &[&str]),
     started: Instant,
 ) -> anyhow::Result<()> {
     let l = &counters.labeler;
@@ -379,6 +380,9 @@ async fn print_summary(
     );
     if l.budget_spent.get() > 0 {
         println!("{}", budget_spent(settings_budget));
+    }
+    if !rules.is_empty() {
+        println!("{}", crate::act::summary(&counters.act, rules));
     }
     if archived > 0 {
         println!(
