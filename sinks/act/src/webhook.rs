@@ -68,6 +68,9 @@ impl Poster {
         let http = reqwest::Client::builder()
             .timeout(settings.webhook_timeout)
             .user_agent(concat!("bucketlens/", env!("CARGO_PKG_VERSION")))
+            // A redirected POST would become a GET elsewhere: a 3xx is an answer
+            // (not retried, dead-lettered), and the rule's URL is to be fixed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             http,
