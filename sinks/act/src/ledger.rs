@@ -54,6 +54,16 @@ pub struct State {
     pub failed: Vec<String>,
 }
 
+/// One action of a rule on the record of one object labeled at `labeled_at`.
+#[derive(Debug, Clone)]
+pub struct ActionAt {
+    pub rule: String,
+    pub bucket: String,
+    pub key: String,
+    pub labeled_at: i64,
+    pub action: &'static str,
+}
+
 /// Matches per rule: the objects each rule matches now.
 pub type Counts = Vec<(String, u64)>;
 
@@ -96,13 +106,13 @@ impl Ledger {
         rows.collect::<Result<HashMap<_, _>, _>>().map_err(|e| self.store.err(e))
     }
 
-    /// Whether `action` was done for the record of `labeled_at`.
-    pub fn done(&self, rule: &str, bucket: &str, key: &str, labeled_at: i64, action: &str) -> Result<bool, StoreError> {
+    /// Whether `at.action` was done for the record of `at.labeled_at`.
+    pub fn done(&self, at: &ActionAt) -> Result<bool, StoreError> {
         let conn = self.store.lock()?;
         let found: Option<i64> = conn
             .query_row(
                 "SELECT 1 FROM act_done WHERE rule = ?1 AND bucket = ?2 AND key = ?3 AND labeled_at = ?4 AND action = ?5",
-                params![rule, bucket, key, labeled_at, action],
+                params![at.rule, at.bucket, at.key, at.labeled_at, at.action],
                 |r| r.get(0),
             )
             .optional()
@@ -110,18 +120,11 @@ impl Ledger {
         Ok(found.is_some())
     }
 
-    pub fn mark_done(
-        &self,
-        rule: &str,
-        bucket: &str,
-        key: &str,
-        labeled_at: i64,
-        action: &str,
-    ) -> Result<(), StoreError> {
+    pub fn mark_done(&self, at: &ActionAt) -> Result<(), StoreError> {
         let conn = self.store.lock()?;
         conn.execute(
             "INSERT OR IGNORE INTO act_done (rule, bucket, key, labeled_at, action) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![rule, bucket, key, labeled_at, action],
+            params![at.rule, at.bucket, at.key, at.labeled_at, at.action],
         )
         .map_err(|e| self.store.err(e))?;
         Ok(())
@@ -185,30 +188,14 @@ impl Ledger {
         blocking(move || ledger.states(&bucket, &key)).await
     }
 
-    pub async fn run_done(
-        &self,
-        rule: &str,
-        bucket: &str,
-        key: &str,
-        at: i64,
-        action: &str,
-    ) -> Result<bool, StoreError> {
-        let (ledger, r, b, k, a) =
-            (self.clone(), rule.to_string(), bucket.to_string(), key.to_string(), action.to_string());
-        blocking(move || ledger.done(&r, &b, &k, at, &a)).await
+    pub async fn run_done(&self, at: ActionAt) -> Result<bool, StoreError> {
+        let ledger = self.clone();
+        blocking(move || ledger.done(&at)).await
     }
 
-    pub async fn run_mark_done(
-        &self,
-        rule: &str,
-        bucket: &str,
-        key: &str,
-        at: i64,
-        action: &str,
-    ) -> Result<(), StoreError> {
-        let (ledger, r, b, k, a) =
-            (self.clone(), rule.to_string(), bucket.to_string(), key.to_string(), action.to_string());
-        blocking(move || ledger.mark_done(&r, &b, &k, at, &a)).await
+    pub async fn run_mark_done(&self, at: ActionAt) -> Result<(), StoreError> {
+        let ledger = self.clone();
+        blocking(move || ledger.mark_done(&at)).await
     }
 }
 
@@ -231,8 +218,10 @@ mod tests {
         let ledger = Ledger::open(None).unwrap();
         let at = ("weapons", "photos", "a.jpg");
         assert_eq!(ledger.state(at.0, at.1, at.2).unwrap(), None);
-        ledger.mark_done(at.0, at.1, at.2, 10, "webhook").unwrap();
-        assert!(ledger.done(at.0, at.1, at.2, 10, "webhook").unwrap());
+        let webhook =
+            ActionAt { rule: at.0.into(), bucket: at.1.into(), key: at.2.into(), labeled_at: 10, action: "webhook" };
+        ledger.mark_done(&webhook).unwrap();
+        assert!(ledger.done(&webhook).unwrap());
         let matched = State {
             seen_at: 10,
             version: Some("v1".into()),
@@ -241,10 +230,10 @@ mod tests {
         };
         ledger.decided(at, 10, &matched, 99).unwrap();
         assert_eq!(ledger.state(at.0, at.1, at.2).unwrap(), Some(matched));
-        assert!(ledger.done(at.0, at.1, at.2, 10, "webhook").unwrap(), "the record's own actions are kept");
+        assert!(ledger.done(&webhook).unwrap(), "the record's own actions are kept");
         assert_eq!(ledger.counts().unwrap(), vec![("weapons".to_string(), 1)]);
         ledger.decided(at, 20, &State { seen_at: 20, ..State::default() }, 100).unwrap();
-        assert!(!ledger.done(at.0, at.1, at.2, 10, "webhook").unwrap());
+        assert!(!ledger.done(&webhook).unwrap());
         assert_eq!(ledger.counts().unwrap(), vec![("weapons".to_string(), 0)]);
     }
 }

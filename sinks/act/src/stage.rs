@@ -16,7 +16,7 @@ use bucketlens_schemas::{
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::ledger::{Ledger, State};
+use crate::ledger::{ActionAt, Ledger, State};
 use crate::tags::{self, Tagger};
 use crate::webhook::{self, Poster};
 use crate::{Metrics, Rule, Settings};
@@ -209,7 +209,14 @@ async fn decide(
         if shutdown.is_cancelled() {
             return Ok(false);
         }
-        if stage.ledger.run_done(&rule.name, bucket, key, at, action.name()).await? {
+        let done_at = ActionAt {
+            rule: rule.name.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            labeled_at: at,
+            action: action.name(),
+        };
+        if stage.ledger.run_done(done_at.clone()).await? {
             continue;
         }
         let outcome = match action {
@@ -237,7 +244,7 @@ async fn decide(
         match outcome {
             Ok(()) => {
                 stage.metrics.actions.add(action.name());
-                stage.ledger.run_mark_done(&rule.name, bucket, key, at, action.name()).await?;
+                stage.ledger.run_mark_done(done_at).await?;
             }
             Err(reason) if shutdown.is_cancelled() && action == Action::Webhook => {
                 info!(rule = %rule.name, key, %reason, "webhook left for after the restart");
