@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::{example_names, World, BIN};
 
 #[test]
@@ -749,4 +751,59 @@ fn a_budget_stops_labeling_and_the_next_run_goes_on_without_relabeling() {
     let out = w.command(&["config", "check"]).arg("--config").arg(&config).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("labeler.budget must be at least 1 image"));
+}
+
+/// What bash completes for `words` (the last one being typed), with the script
+/// `bucketlens completions bash` prints loaded as a user's shell loads it.
+fn bash_completes(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let line = words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" ");
+    let program = format!(
+        "source {}; COMP_WORDS=({line}); COMP_CWORD={}; COMP_LINE=\"{}\"; COMP_POINT=${{#COMP_LINE}}; \
+         _bucketlens bucketlens '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        words.len() - 1,
+        words.join(" "),
+        words[words.len() - 1],
+        words[words.len() - 2],
+    );
+    let out = Command::new("bash").arg("-c").arg(program).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn the_completions_and_the_man_pages_come_from_the_commands_themselves() {
+    let w = World::new(0);
+    for shell in ["bash", "zsh", "fish"] {
+        let script = w.tmp.path().join(format!("bucketlens.{shell}"));
+        std::fs::write(&script, w.run(&["completions", shell])).unwrap();
+        // Each shell reads its script without a syntax error.
+        let check = match shell {
+            "fish" => Command::new("fish").arg("--no-execute").arg(&script).output().unwrap(),
+            other => Command::new(other).arg("-n").arg(&script).output().unwrap(),
+        };
+        assert!(check.status.success(), "{shell}: {}", String::from_utf8_lossy(&check.stderr));
+    }
+    let bash = w.tmp.path().join("bucketlens.bash");
+    assert_eq!(bash_completes(&bash, &["bucketlens", "ac"]), ["act"]);
+    assert!(bash_completes(&bash, &["bucketlens", "search", "--min"]).contains(&"--min-confidence".to_string()));
+    assert!(bash_completes(&bash, &["bucketlens", "act", "--"]).contains(&"--until-end".to_string()));
+    let out = w.command(&["completions", "tcsh"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("possible values"));
+
+    // The man page renders without a warning from groff, and names every command;
+    // --dir writes one page per command too.
+    let page = w.tmp.path().join("bucketlens.1");
+    std::fs::write(&page, w.run(&["man"])).unwrap();
+    let rendered = Command::new("groff").args(["-k", "-man", "-Tutf8", "-ww", "-z"]).arg(&page).output().unwrap();
+    assert!(rendered.status.success() && rendered.stderr.is_empty(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    let text = Command::new("groff").args(["-k", "-man", "-Tutf8"]).arg(&page).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).replace("\u{8}", "");
+    for command in ["index", "search", "act", "plan", "serve", "status", "completions", "man"] {
+        assert!(text.contains(&format!("bucketlens-{command}(1)")), "{command} not in the page");
+    }
+    let dir = w.tmp.path().join("man");
+    w.run(&["man", "--dir", dir.to_str().unwrap()]);
+    let act = std::fs::read_to_string(dir.join("bucketlens-act.1")).unwrap();
+    assert!(act.contains("until\\-end") && act.contains("Standing queries"), "{act}");
 }

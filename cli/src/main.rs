@@ -6,7 +6,7 @@ mod commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// jemalloc, not glibc's malloc: labeling 12 MP photos on two threads left glibc's
 /// per-thread arenas holding 130–190 MiB more at the peak (bucketlens-bench 0 120).
@@ -64,6 +64,10 @@ enum Command {
     Serve(commands::serve::Args),
     /// `config check`: name every wrong setting at once, connecting to nothing.
     Config(commands::config::Args),
+    /// Print the shell completion script: `source <(bucketlens completions bash)`.
+    Completions(commands::docs::CompletionsArgs),
+    /// Print the man page (`bucketlens man | man -l -`), or write every page with --dir.
+    Man(commands::docs::ManArgs),
     /// Label the image on stdin in this process alone (started by the labeler).
     #[command(hide = true)]
     LabelOne(commands::label::OneArgs),
@@ -122,6 +126,8 @@ fn main() -> ExitCode {
         };
         match cli.command {
             Command::Config(args) => commands::config::run(file.as_deref(), data_dir.clone(), args),
+            Command::Completions(args) => commands::docs::completions(Cli::command(), args),
+            Command::Man(args) => commands::docs::man(Cli::command(), args),
             Command::LabelOne(args) => commands::label::run_one(args).await,
             Command::Index(args) => bucketlens_pipeline::index::run(&load()?, args).await,
             Command::Search(args) => commands::search::run(&load()?, args).await,

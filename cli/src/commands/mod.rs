@@ -1,6 +1,7 @@
 //! One module per subcommand: parse its arguments, wire the parts, print the result.
 
 pub mod config;
+pub mod docs;
 pub mod label;
 pub mod labels;
 pub mod reindex;
