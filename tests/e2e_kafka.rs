@@ -784,6 +784,18 @@ async fn with_a_schema_registry_records_are_confluent_framed_and_an_incompatible
     assert_eq!(registry.lookups_of(labeled), 2, "images.labeled's schema, by the labeler's ledger and the sink");
     assert_eq!(registry.lookups(), 3, "no other lookup");
 
+    // The example consumers read the framed records, each writer schema fetched once
+    // from the registry with the credentials written in its URL.
+    let authed = registry.url().replacen("http://", "http://KEY123:s3cr3t@", 1);
+    for (name, mut consumer) in example_consumers(&k.broker.bootstrap()) {
+        let group = format!("{name}-framed");
+        let out = consumer.args(["--until-end", "--json", "--registry", &authed, "--group", &group]).output().unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let counted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(counted["documents"], images, "{name}: {counted}");
+    }
+    assert_eq!(registry.lookups_of(labeled), 4, "once per example consumer");
+
     // A registry that finds bucketlens's schema incompatible stops the start-up, saying so.
     registry.refuse("objects.changed.v1-value");
     let out = k.command(&["produce", "listing", k.world.photos.to_str().unwrap()]).output().unwrap();
@@ -1177,6 +1189,20 @@ fn the_registry_stand_in_refuses_a_schema_that_is_not_avro_and_a_request_without
     assert_eq!(post(avro, Some(auth)).0, 200);
 }
 
+/// The example consumers, each as a user starts it against `bootstrap`: the Python
+/// one in the venv `scripts/test` makes, the Rust one's binary beside this test's.
+fn example_consumers(bootstrap: &str) -> Vec<(&'static str, Command)> {
+    let python = std::env::var("CONSUMER_PYTHON").expect("CONSUMER_PYTHON: run the tests with scripts/test");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/consumers/python/consumer.py");
+    let rust = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("bucketlens-example-consumer");
+    assert!(rust.is_file(), "{} is missing: cargo build --release -p bucketlens-example-consumer", rust.display());
+    let mut py = Command::new(python);
+    py.arg(script).args(["--bootstrap", bootstrap]);
+    let mut rs = Command::new(rust);
+    rs.args(["--bootstrap", bootstrap]);
+    vec![("python", py), ("rust", rs)]
+}
+
 /// The example consumers of the consumer guide (`examples/consumers/python/` and
 /// `rust/`), as a user runs them after a real label run: each decodes every record
 /// of images.labeled.v1 (single-object encoding, resolved with the shipped schemas)
@@ -1185,11 +1211,6 @@ fn the_registry_stand_in_refuses_a_schema_that_is_not_avro_and_a_request_without
 fn the_example_consumers_count_what_the_index_counts() {
     let mut k = KafkaWorld::new(1, 2);
     k.produce_label_and_index();
-    let python = std::env::var("CONSUMER_PYTHON").expect("CONSUMER_PYTHON: run the tests with scripts/test");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/consumers/python/consumer.py");
-    // The Rust example's binary, beside this test's (scripts/test builds it).
-    let rust = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("bucketlens-example-consumer");
-    assert!(rust.is_file(), "{} is missing: cargo build --release -p bucketlens-example-consumer", rust.display());
     let bootstrap = k.broker.bootstrap();
     let index = k.world.json(&["labels", "--json", "--limit", "10000"]);
     let indexed: serde_json::Map<String, serde_json::Value> = index["labels"]
@@ -1198,20 +1219,8 @@ fn the_example_consumers_count_what_the_index_counts() {
         .iter()
         .map(|l| (l["name"].as_str().unwrap().to_string(), l["documents"].clone()))
         .collect();
-    let consumer = |name: &str| {
-        let mut command = match name {
-            "python" => Command::new(&python),
-            _ => Command::new(&rust),
-        };
-        if name == "python" {
-            command.arg(&script);
-        }
-        command.args(["--bootstrap", &bootstrap]);
-        command
-    };
-    for name in ["python", "rust"] {
-        let out =
-            consumer(name).args(["--until-end", "--json", "--group", &format!("{name}-counter")]).output().unwrap();
+    for (name, mut consumer) in example_consumers(&bootstrap) {
+        let out = consumer.args(["--until-end", "--json", "--group", &format!("{name}-counter")]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{name}: {stderr}");
         let counted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -1224,7 +1233,8 @@ fn the_example_consumers_count_what_the_index_counts() {
         assert!(counted["labels"]["Cat"].as_u64() >= Some(1), "{name}: {counted}");
 
         // The readable form: one line an outcome, naming the object and its labels.
-        let out = consumer(name).args(["--until-end", "--group", &format!("{name}-reader")]).output().unwrap();
+        let (_, mut again) = example_consumers(&bootstrap).into_iter().find(|(n, _)| *n == name).unwrap();
+        let out = again.args(["--until-end", "--group", &format!("{name}-reader")]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             text.lines().any(|l| l.starts_with("labeled photos/chelsea.png: ") && l.contains("Cat ")),

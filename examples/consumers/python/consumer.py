@@ -19,11 +19,13 @@ arrives, and keeps a count of documents per label.
 """
 
 import argparse
+import base64
 import io
 import json
 import os
 import struct
 import sys
+import urllib.parse
 import urllib.request
 
 import fastavro
@@ -51,6 +53,18 @@ def load_schemas(folder):
     return current, by_fingerprint
 
 
+def registry_request(url):
+    """A GET of `url`; credentials written in it (https://KEY:SECRET@host, as
+    Confluent Cloud gives an API key and secret) go in a Basic Authorization header."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.username:
+        return urllib.request.Request(url)
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    secret = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+    return urllib.request.Request(bare, headers={"Authorization": f"Basic {secret}"})
+
+
 class Decoder:
     def __init__(self, schemas, registry):
         self.reader, self.writers = load_schemas(schemas)
@@ -75,7 +89,7 @@ class Decoder:
         if schema_id not in self.by_id:
             if not self.registry:
                 raise ValueError(f"Confluent-framed (schema id {schema_id}): give --registry")
-            with urllib.request.urlopen(f"{self.registry}/schemas/ids/{schema_id}") as answer:
+            with urllib.request.urlopen(registry_request(f"{self.registry}/schemas/ids/{schema_id}")) as answer:
                 text = json.load(answer)["schema"]
             self.by_id[schema_id] = fastavro.parse_schema(json.loads(text))
         return self.by_id[schema_id]
@@ -98,7 +112,8 @@ def main():
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--group", default="example-label-counter")
     parser.add_argument("--schemas", default=os.path.join(HERE, "../../../schemas/avro"))
-    parser.add_argument("--registry", help="the schema registry's URL, for Confluent-framed records")
+    parser.add_argument("--registry", help="the schema registry's URL, for Confluent-framed records "
+                        "(https://KEY:SECRET@host with credentials)")
     parser.add_argument("--until-end", action="store_true", help="stop once the end of every partition is reached")
     parser.add_argument("--json", action="store_true", help="print the counts as one JSON document at the end")
     args = parser.parse_args()

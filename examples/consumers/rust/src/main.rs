@@ -36,7 +36,8 @@ struct Args {
     bootstrap: String,
     #[arg(long, default_value = "example-label-counter")]
     group: String,
-    /// The schema registry, for Confluent-framed records.
+    /// The schema registry, for Confluent-framed records (https://KEY:SECRET@host
+    /// with credentials).
     #[arg(long)]
     registry: Option<String>,
     /// Stop once the end of every partition is reached.
@@ -67,8 +68,16 @@ impl Registry {
             Some(fp) => *fp,
             None => {
                 let Some(url) = &self.url else { bail!("Confluent-framed (schema id {id}): give --registry") };
-                let url = format!("{}/schemas/ids/{id}", url.trim_end_matches('/'));
-                let body = self.http.get(&url).send().await?.error_for_status()?.bytes().await?;
+                let mut url = reqwest::Url::parse(&format!("{}/schemas/ids/{id}", url.trim_end_matches('/')))?;
+                // Credentials written in the URL (https://KEY:SECRET@host, as Confluent
+                // Cloud gives an API key and secret) go in a Basic Authorization header.
+                let (user, password) = (url.username().to_string(), url.password().map(str::to_string));
+                let _ = (url.set_username(""), url.set_password(None));
+                let mut request = self.http.get(url.clone());
+                if !user.is_empty() {
+                    request = request.basic_auth(user, password);
+                }
+                let body = request.send().await?.error_for_status()?.bytes().await?;
                 let answer: serde_json::Value = serde_json::from_slice(&body)?;
                 let text = answer["schema"].as_str().with_context(|| format!("{url} gave no schema"))?;
                 let fp = bucketlens_schemas::fingerprint(&apache_avro::Schema::parse_str(text)?);
