@@ -807,3 +807,68 @@ fn the_completions_and_the_man_pages_come_from_the_commands_themselves() {
     let act = std::fs::read_to_string(dir.join("bucketlens-act.1")).unwrap();
     assert!(act.contains("until\\-end") && act.contains("Standing queries"), "{act}");
 }
+
+/// The `Examples:` lines of `bucketlens COMMAND --help`.
+fn help_examples(w: &World, command: &str) -> Vec<String> {
+    let help = w.run(&[command, "--help"]);
+    let at = help.find("\nExamples:\n").unwrap_or_else(|| panic!("`{command} --help` shows no example:\n{help}"));
+    let examples: Vec<String> =
+        help[at..].lines().skip(2).take_while(|l| l.starts_with("  ")).map(|l| l.trim().to_string()).collect();
+    assert!(!examples.is_empty(), "`{command} --help` shows no example");
+    examples
+}
+
+#[test]
+fn every_command_shows_examples_in_its_help_and_each_one_parses() {
+    let w = World::new(0);
+    let top = w.run(&["--help"]);
+    let commands: Vec<String> = top
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 16 && commands.contains(&"act".to_string()), "{commands:?}");
+    let mut checked = 0;
+    for command in &commands {
+        for example in help_examples(&w, command) {
+            // The bucketlens command of the shell line: inside `<( )`, before a pipe or
+            // a redirection; `NAME=value` words in front are its environment.
+            let inner = example.split_once("<(").map_or(example.as_str(), |(_, rest)| rest.trim_end_matches(')'));
+            let line = inner.split(['|', '>']).next().unwrap().trim();
+            let words = Command::new("bash")
+                .args(["-c", "eval \"set -- $1\"; printf '%s\\0' \"$@\"", "_", line])
+                .output()
+                .unwrap();
+            let words: Vec<String> = String::from_utf8(words.stdout)
+                .unwrap()
+                .split('\0')
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect();
+            let at = words.iter().position(|w| w == "bucketlens").unwrap_or_else(|| panic!("{example}"));
+            let mut check = w.command(&["config", "check", "--"]);
+            check.args(&words[at + 1..]);
+            for assignment in &words[..at] {
+                let (name, value) = assignment.split_once('=').unwrap();
+                check.env(name, value);
+            }
+            let out = check.output().unwrap();
+            assert!(
+                out.status.success(),
+                "`{command} --help` shows `{example}`, which does not parse: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                words[at + 1..].iter().find(|w| !w.starts_with('-') && !w.ends_with(".toml")),
+                Some(command),
+                "{example}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= commands.len() + 20, "{checked} examples");
+}

@@ -34,39 +34,81 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Backfill SOURCE (a folder, s3://bucket/prefix, or an inventory manifest.json), label every image, index the labels.
+    #[command(
+        after_help = "Examples:\n  bucketlens index ~/Pictures\n  bucketlens index ~/Pictures --watch\n  bucketlens index s3://photos/2024/ --max-images 1000\n  bucketlens index s3://photos/ --watch --sqs https://sqs.us-east-1.amazonaws.com/123456789012/photos-events\n  bucketlens index s3://photos/inventory/photos/all/2026-12-01T01-00Z/manifest.json"
+    )]
     Index(bucketlens_pipeline::index::Args),
     /// Search the index by label: `cat`, `dog AND grass`, `cat OR "golden retriever"`, `cat -dog`.
+    #[command(
+        after_help = "Examples:\n  bucketlens search cat\n  bucketlens search \"espresso OR tripod\" --min-confidence 60\n  bucketlens search \"cat -dog year:2019\" --prefix trips/ --json\n  bucketlens search \"camera:x-t30 country:japan\" --sort taken\n  bucketlens search --failed"
+    )]
     Search(commands::search::Args),
     /// Count documents per label.
+    #[command(
+        after_help = "Examples:\n  bucketlens labels\n  bucketlens labels --prefix trips/ --min-confidence 80 --json"
+    )]
     Labels(commands::labels::Args),
     /// Move a consumer group back (to earliest or a time); with --until-end, also
     /// reprocess up to the end offsets seen at start, then exit.
+    #[command(
+        after_help = "Examples:\n  bucketlens replay --group bucketlens-index --from earliest\n  bucketlens replay --group bucketlens-labeler --from 2026-11-24T10:00:00Z --until-end --force"
+    )]
     Replay(bucketlens_pipeline::replay::Args),
     /// Rebuild the OpenSearch index into a new one from the label log while the old
     /// one serves, then move the alias to it at once (no downtime).
+    #[command(
+        after_help = "Examples:\n  bucketlens reindex\n  bucketlens reindex --to bucketlens-images-v2 --delete-old"
+    )]
     Reindex(commands::reindex::Args),
     /// Label again what failed (`--failed [--code C]`), once the cause is fixed
     /// (a permission granted, an object restored).
+    #[command(
+        after_help = "Examples:\n  bucketlens relabel --failed\n  bucketlens relabel --failed --code AccessDenied"
+    )]
     Relabel(bucketlens_pipeline::relabel::Args),
     /// Run one labeler group member until Ctrl-C (Kafka: start as many as you like).
+    #[command(
+        after_help = "Examples:\n  bucketlens label\n  BUCKETLENS_LABELER__BACKEND=rekognition bucketlens label"
+    )]
     Label(commands::label::Args),
     /// Run the index sink until Ctrl-C: applies images.labeled.v1 to the index.
+    #[command(after_help = "Examples:\n  bucketlens sink")]
     Sink(commands::sink::Args),
     /// Produce object changes to the log: `produce listing|inventory|events …` (--print shows them instead).
+    #[command(
+        after_help = "Examples:\n  bucketlens produce listing s3://photos/\n  bucketlens produce listing ~/Pictures --print\n  bucketlens produce inventory s3://inventory/photos/all/2026-12-01T01-00Z/manifest.json\n  bucketlens produce events --sqs https://sqs.us-east-1.amazonaws.com/123456789012/photos-events\n  bucketlens produce events --webhook 0.0.0.0:8080"
+    )]
     Produce(bucketlens_pipeline::produce::Args),
     /// What a backfill of a folder, an S3 prefix or an inventory report would label, skip, cost and take; labels nothing.
+    #[command(
+        after_help = "Examples:\n  bucketlens plan ~/Pictures\n  bucketlens plan s3://photos/2024/ --rate 50 --labelers 4 --json"
+    )]
     Plan(bucketlens_pipeline::plan::Args),
     /// Standing queries on the label log: `[[act.rules]]` tag objects, post webhooks and publish matches.
+    #[command(
+        after_help = "Examples:\n  bucketlens act\n  bucketlens act --until-end\n  bucketlens act --from earliest --until-end"
+    )]
     Act(bucketlens_pipeline::act::Args),
     /// Documents in the index, and each group's position and lag on the log.
+    #[command(after_help = "Examples:\n  bucketlens status\n  bucketlens status --json")]
     Status(bucketlens_pipeline::status::Args),
     /// Serve the HTTP search API and the web UI (thumbnails, facets, boxes, live changes).
+    #[command(
+        after_help = "Examples:\n  bucketlens serve\n  BUCKETLENS_SERVE__TOKEN=a-long-shared-secret bucketlens serve --listen 0.0.0.0:7878"
+    )]
     Serve(commands::serve::Args),
     /// `config check`: name every wrong setting at once, connecting to nothing.
+    #[command(
+        after_help = "Examples:\n  bucketlens config check\n  bucketlens --config prod.toml config check -- label"
+    )]
     Config(commands::config::Args),
     /// Print the shell completion script: `source <(bucketlens completions bash)`.
+    #[command(
+        after_help = "Examples:\n  source <(bucketlens completions bash)\n  bucketlens completions fish > ~/.config/fish/completions/bucketlens.fish"
+    )]
     Completions(commands::docs::CompletionsArgs),
     /// Print the man page (`bucketlens man | man -l -`), or write every page with --dir.
+    #[command(after_help = "Examples:\n  bucketlens man | man -l -\n  bucketlens man --dir /usr/local/share/man/man1")]
     Man(commands::docs::ManArgs),
     /// Label the image on stdin in this process alone (started by the labeler).
     #[command(hide = true)]
