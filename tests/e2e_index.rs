@@ -872,3 +872,136 @@ fn every_command_shows_examples_in_its_help_and_each_one_parses() {
     }
     assert!(checked >= commands.len() + 20, "{checked} examples");
 }
+
+/// A documented command: its environment, and its arguments after `bucketlens`.
+type Documented = (Vec<(String, String)>, Vec<String>);
+
+/// A shell line of the docs, as the test reads it: the `bucketlens` command in it
+/// (inside `<( )`, before a pipe or a redirection, after `NAME=value` words, the
+/// binary named as `bucketlens`, `target/release/bucketlens` or `cargo run --release
+/// --`), with its environment. `None` for a line that runs something else.
+fn documented_command(line: &str) -> Option<Documented> {
+    let line = line.split("  #").next().unwrap().trim();
+    let line = line.split_once("<(").map_or(line, |(_, rest)| rest.trim_end_matches(')'));
+    let line = line.split(['|', '>']).next().unwrap().trim();
+    let words =
+        Command::new("bash").args(["-c", "eval \"set -- $1\"; printf '%s\\0' \"$@\"", "_", line]).output().unwrap();
+    let words: Vec<String> =
+        String::from_utf8(words.stdout).unwrap().split('\0').filter(|w| !w.is_empty()).map(str::to_string).collect();
+    let mut env = Vec::new();
+    let mut rest = words.as_slice();
+    while let Some((name, value)) = rest
+        .first()
+        .and_then(|w| w.split_once('='))
+        .filter(|(n, _)| n.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+    {
+        env.push((name.to_string(), value.to_string()));
+        rest = &rest[1..];
+    }
+    let args = match rest {
+        [program, args @ ..] if program == "bucketlens" || program.ends_with("/bucketlens") => args,
+        [cargo, run, release, dashes, args @ ..]
+            if cargo == "cargo" && run == "run" && release == "--release" && dashes == "--" =>
+        {
+            args
+        }
+        _ => return None,
+    };
+    Some((env, args.to_vec()))
+}
+
+/// The fenced blocks of a Markdown page: (language, body).
+fn fenced(text: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in text.lines() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(lang)) => open = Some((lang.trim().to_string(), String::new())),
+            (Some(_), Some(_)) => blocks.extend(open.take()),
+            (Some((_, body)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// What a search prints, with the confidences (which the engines round apart) and
+/// the summary's time and rate masked.
+fn masked(output: &str) -> String {
+    let mut out = String::new();
+    for word in output.split_inclusive([' ', '\n']) {
+        let bare = word.trim_end();
+        let number = bare.chars().any(|c| c.is_ascii_digit()) && bare.chars().all(|c| c.is_ascii_digit() || c == '.');
+        out.push_str(if number && bare.contains('.') { "#" } else { bare });
+        out.push_str(&word[bare.len()..]);
+    }
+    out
+}
+
+#[test]
+fn every_command_the_readme_and_the_guide_show_parses_and_the_tour_prints_what_it_shows() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let w = World::new(0);
+    let mut parsed = 0;
+    let mut wrong: Vec<String> = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for (lang, body) in fenced(&text).into_iter().filter(|(l, _)| matches!(l.as_str(), "sh" | "console")) {
+            let lines = body.lines().filter_map(|l| if lang == "console" { l.strip_prefix("$ ") } else { Some(l) });
+            for (env, args) in lines.filter_map(documented_command) {
+                let mut check = w.command(&["config", "check", "--"]);
+                check.args(&args).envs(env.iter().map(|(k, v)| (k, v)));
+                let out = check.output().unwrap();
+                if !out.status.success() {
+                    let name = page.file_name().unwrap().to_string_lossy();
+                    let why = String::from_utf8_lossy(&out.stderr).lines().nth(1).unwrap_or_default().to_string();
+                    wrong.push(format!("{name}: `bucketlens {}`: {why}", args.join(" ")));
+                }
+                parsed += 1;
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "documented commands that do not parse:\n{}", wrong.join("\n"));
+    assert!(parsed >= 35, "{parsed} documented commands");
+
+    // The README's tour, on the example photos as its first command indexes them.
+    let photos = root.join("examples/photos");
+    let tour = |args: &[String]| w.command(&[]).args(args).current_dir(&root).output().unwrap();
+    let first = tour(&["index".into(), photos.display().to_string()]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let (_, console) = fenced(&readme).into_iter().find(|(l, _)| l == "console").expect("the tour's console block");
+    let mut shown = 0;
+    for session in console.split("$ ").filter(|s| !s.is_empty()) {
+        let (line, expected) = session.split_once('\n').unwrap();
+        let (_, args) = documented_command(line).unwrap();
+        let out = tour(&args);
+        assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            masked(&String::from_utf8_lossy(&out.stdout)),
+            masked(expected),
+            "the README shows `{line}` printing"
+        );
+        shown += 1;
+    }
+    assert!(shown >= 3);
+    // The tour's other commands run too, but those that serve or follow until Ctrl-C.
+    let (_, more) = fenced(&readme).into_iter().find(|(l, b)| l == "sh" && b.contains("search --failed")).unwrap();
+    for line in
+        more.lines().filter(|l| !l.contains("serve") && !l.contains("--watch") && !l.contains("<(") && !l.contains('|'))
+    {
+        let (_, args) = documented_command(line).unwrap();
+        let out = tour(&args);
+        assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
