@@ -586,7 +586,7 @@ fn a_relabel_a_version_delete_and_a_delete_in_the_same_second_all_reach_opensear
     send(photos_event("ObjectRemoved:Delete", "gone.png", &gone_version, None, &deleted, "0000000000000040"));
     wait("gone.png is removed", Box::new(|| top("gone.png").is_none()));
 
-    // Repro 1: the README's model change, a new labeler group with min-confidence 70,
+    // Repro 1: docs/operating.md's model change, a new labeler group with min-confidence 70,
     // relabels every object; the running sink puts each new labeling in OpenSearch,
     // the rocket's too (the event's and the listing's records alike).
     let before = k.world.all_documents();

@@ -215,7 +215,7 @@ fn the_stand_in_refuses_what_rekognition_refuses_in_its_documented_shapes() {
     assert_eq!(reply["LabelModelVersion"], "3.0");
 }
 
-/// The README's promise: what Rekognition cannot read (WebP, HEIC) is sent as a JPEG
+/// docs/models.md's promise: what Rekognition cannot read (WebP, HEIC) is sent as a JPEG
 /// of at most 1024 px on its short side, and a wrong secret is a failure that says so.
 #[test]
 fn a_webp_and_a_heic_reach_rekognition_as_jpegs_and_a_wrong_secret_fails_naming_the_signature() {

@@ -236,7 +236,7 @@ fn the_example_photos_are_found_by_what_a_person_searches_for() {
     // dahlia, 30%).
     assert!(found >= 6, "{found} of {} photos found by what a person searches for", expected.len());
 
-    // What each min-confidence shows and hides: the README's table ("How good, on the
+    // What each min-confidence shows and hides: docs/models.md's table ("How good, on the
     // example photos"), row by row. A change here is a change of that claim: change both.
     // Measured against the expectations as rewritten from the photos on 2026-12-06.
     const TABLE: [(f64, usize, usize); 8] = [
@@ -261,7 +261,7 @@ fn the_example_photos_are_found_by_what_a_person_searches_for() {
             expected.len(),
             wrong.len()
         );
-        assert_eq!((found, wrong.len()), (photos_found, wrong_labels), "the README's row for {min}: {wrong:?}");
+        assert_eq!((found, wrong.len()), (photos_found, wrong_labels), "docs/models.md's row for {min}: {wrong:?}");
     }
     let (at_default, _, _) = quality(&docs, &expected, 50.0);
     assert_eq!(at_default, found, "the low-threshold run agrees with the default one at 50");
