@@ -942,7 +942,7 @@ fn masked(output: &str) -> String {
 }
 
 #[test]
-fn every_command_the_readme_and_the_guide_show_parses_and_the_tour_prints_what_it_shows() {
+fn every_command_and_configuration_the_readme_and_the_guide_show_parses_and_the_tour_prints_what_it_shows() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut pages = vec![root.join("README.md")];
     for entry in std::fs::read_dir(root.join("docs")).unwrap() {
@@ -971,7 +971,24 @@ fn every_command_the_readme_and_the_guide_show_parses_and_the_tour_prints_what_i
             }
         }
     }
-    assert!(wrong.is_empty(), "documented commands that do not parse:\n{}", wrong.join("\n"));
+    // Every configuration the pages show is one the binary accepts as it is.
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for (i, (_, body)) in fenced(&text).into_iter().filter(|(l, _)| l == "toml").enumerate() {
+            let file = w.tmp.path().join(format!("shown-{i}.toml"));
+            std::fs::write(&file, &body).unwrap();
+            let out = w.command(&["--config", file.to_str().unwrap(), "config", "check"]).output().unwrap();
+            if !out.status.success() {
+                let name = page.file_name().unwrap().to_string_lossy();
+                wrong.push(format!(
+                    "{name}: the configuration\n{body}is refused: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            parsed += 1;
+        }
+    }
+    assert!(wrong.is_empty(), "documented commands or configurations the binary refuses:\n{}", wrong.join("\n"));
     assert!(parsed >= 35, "{parsed} documented commands");
 
     // The README's tour, on the example photos as its first command indexes them.
