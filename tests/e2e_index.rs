@@ -1022,3 +1022,37 @@ fn every_command_and_configuration_the_readme_and_the_guide_show_parses_and_the_
         assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// The configuration reference of docs/configuration.md is what
+/// `scripts/config-reference` writes from the example file (which another test holds
+/// equal to the defaults), and every environment variable it names sets a key the
+/// binary knows: an unknown one is refused (`deny_unknown_fields`).
+#[test]
+fn the_configuration_reference_is_the_example_files_and_every_variable_it_names_is_known() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("python3").arg(root.join("scripts/config-reference")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let page = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+    let start = "<!-- the table below is scripts/config-reference's output -->\n";
+    let end = "<!-- end of scripts/config-reference's output -->";
+    let shown = page.split(start).nth(1).and_then(|rest| rest.split(end).next()).expect("the page's generated table");
+    assert_eq!(shown, table, "docs/configuration.md is stale: run scripts/config-reference and paste its output");
+    let w = World::new(0);
+    let mut set = 0;
+    for row in table.lines().skip(2) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let (default, variable) = (cells[1].trim_matches('`'), cells[2].trim_matches('`'));
+        if default == "see the example file" || default == "[]" || default == "{}" {
+            continue;
+        }
+        let value = default.strip_prefix('"').and_then(|d| d.strip_suffix('"')).unwrap_or(default);
+        let out = w.command(&["config", "check"]).env(variable, value).output().unwrap();
+        assert!(out.status.success(), "{variable}={value}: {}", String::from_utf8_lossy(&out.stderr));
+        set += 1;
+    }
+    assert!(set >= 60, "{set} variables set");
+    // A variable the reference does not name is refused, so the check above checks.
+    let out = w.command(&["config", "check"]).env("BUCKETLENS_LABELER__MIN_CONFIDENCY", "50").output().unwrap();
+    assert!(!out.status.success(), "an unknown variable was accepted");
+}
