@@ -27,7 +27,6 @@ CREATE TABLE IF NOT EXISTS act_state (
     version TEXT,
     version_id TEXT,
     failed TEXT NOT NULL DEFAULT '',
-    matched_at INTEGER,
     PRIMARY KEY (rule, bucket, key)
 );
 CREATE INDEX IF NOT EXISTS act_state_by_object ON act_state (bucket, key);
@@ -76,10 +75,6 @@ impl Ledger {
     /// Opens (or creates) the ledger at `path`; `None` keeps it in memory.
     pub fn open(path: Option<&Path>) -> Result<Self, StoreError> {
         Ok(Self { store: Store::open("act ledger", path, SCHEMA)? })
-    }
-
-    pub fn state(&self, rule: &str, bucket: &str, key: &str) -> Result<Option<State>, StoreError> {
-        Ok(self.states(bucket, key)?.remove(rule))
     }
 
     /// Every rule's state for one object, by rule name: one look-up per record. A
@@ -137,27 +132,15 @@ impl Ledger {
         (rule, bucket, key): (&str, &str, &str),
         labeled_at: i64,
         state: &State,
-        now: i64,
     ) -> Result<(), StoreError> {
         let mut conn = self.store.lock()?;
         let tx = conn.transaction().map_err(|e| self.store.err(e))?;
         tx.execute(
-            "INSERT INTO act_state (rule, bucket, key, seen_at, version, version_id, failed, matched_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO act_state (rule, bucket, key, seen_at, version, version_id, failed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (rule, bucket, key) DO UPDATE SET seen_at = excluded.seen_at, version = excluded.version,
-               version_id = excluded.version_id, failed = excluded.failed,
-               matched_at = CASE WHEN excluded.version IS act_state.version THEN act_state.matched_at
-                                 ELSE excluded.matched_at END",
-            params![
-                rule,
-                bucket,
-                key,
-                labeled_at,
-                state.version,
-                state.version_id,
-                state.failed.join(","),
-                state.version.as_ref().map(|_| now)
-            ],
+               version_id = excluded.version_id, failed = excluded.failed",
+            params![rule, bucket, key, labeled_at, state.version, state.version_id, state.failed.join(",")],
         )
         .map_err(|e| self.store.err(e))?;
         tx.execute(
@@ -197,9 +180,19 @@ impl Ledger {
         let ledger = self.clone();
         blocking(move || ledger.mark_done(&at)).await
     }
+
+    pub async fn run_decided(
+        &self,
+        (rule, bucket, key): (&str, &str, &str),
+        at: i64,
+        state: State,
+    ) -> Result<(), StoreError> {
+        let (ledger, r, b, k) = (self.clone(), rule.to_string(), bucket.to_string(), key.to_string());
+        blocking(move || ledger.decided((&r, &b, &k), at, &state)).await
+    }
 }
 
-pub(crate) async fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| StoreError {
@@ -217,7 +210,7 @@ mod tests {
     fn a_decision_is_kept_and_forgets_the_actions_of_earlier_records() {
         let ledger = Ledger::open(None).unwrap();
         let at = ("weapons", "photos", "a.jpg");
-        assert_eq!(ledger.state(at.0, at.1, at.2).unwrap(), None);
+        assert!(ledger.states(at.1, at.2).unwrap().is_empty());
         let webhook =
             ActionAt { rule: at.0.into(), bucket: at.1.into(), key: at.2.into(), labeled_at: 10, action: "webhook" };
         ledger.mark_done(&webhook).unwrap();
@@ -228,11 +221,11 @@ mod tests {
             version_id: Some("v1".into()),
             failed: vec!["tags".into()],
         };
-        ledger.decided(at, 10, &matched, 99).unwrap();
-        assert_eq!(ledger.state(at.0, at.1, at.2).unwrap(), Some(matched));
+        ledger.decided(at, 10, &matched).unwrap();
+        assert_eq!(ledger.states(at.1, at.2).unwrap().remove(at.0), Some(matched));
         assert!(ledger.done(&webhook).unwrap(), "the record's own actions are kept");
         assert_eq!(ledger.counts().unwrap(), vec![("weapons".to_string(), 1)]);
-        ledger.decided(at, 20, &State { seen_at: 20, ..State::default() }, 100).unwrap();
+        ledger.decided(at, 20, &State { seen_at: 20, ..State::default() }).unwrap();
         assert!(!ledger.done(&webhook).unwrap());
         assert_eq!(ledger.counts().unwrap(), vec![("weapons".to_string(), 0)]);
     }

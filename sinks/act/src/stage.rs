@@ -268,9 +268,7 @@ async fn decide(
         version_id: if matches { labeled.version_id.clone() } else { None },
         failed,
     };
-    let (ledger, r, b, k) = (stage.ledger.clone(), rule.name.clone(), bucket.to_string(), key.to_string());
-    let now = now_ms();
-    crate::ledger::blocking(move || ledger.decided((&r, &b, &k), at, &decided, now)).await?;
+    stage.ledger.run_decided((&rule.name, bucket, key), at, decided).await?;
     Ok(true)
 }
 
