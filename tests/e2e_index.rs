@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{example_names, World, BIN};
+use common::{docs, example_names, World, BIN};
 
 #[test]
 fn indexing_labels_every_image_and_search_finds_the_cat() {
@@ -873,154 +873,136 @@ fn every_command_shows_examples_in_its_help_and_each_one_parses() {
     assert!(checked >= commands.len() + 20, "{checked} examples");
 }
 
-/// A documented command: its environment, and its arguments after `bucketlens`.
-type Documented = (Vec<(String, String)>, Vec<String>);
-
-/// A shell line of the docs, as the test reads it: the `bucketlens` command in it
-/// (inside `<( )`, before a pipe or a redirection, after `NAME=value` words, the
-/// binary named as `bucketlens`, `target/release/bucketlens` or `cargo run --release
-/// --`), with its environment. `None` for a line that runs something else.
-fn documented_command(line: &str) -> Option<Documented> {
-    let line = line.split("  #").next().unwrap().trim();
-    let line = line.split_once("<(").map_or(line, |(_, rest)| rest.trim_end_matches(')'));
-    let line = line.split(['|', '>']).next().unwrap().trim();
-    let words =
-        Command::new("bash").args(["-c", "eval \"set -- $1\"; printf '%s\\0' \"$@\"", "_", line]).output().unwrap();
-    let words: Vec<String> =
-        String::from_utf8(words.stdout).unwrap().split('\0').filter(|w| !w.is_empty()).map(str::to_string).collect();
-    let mut env = Vec::new();
-    let mut rest = words.as_slice();
-    while let Some((name, value)) = rest
-        .first()
-        .and_then(|w| w.split_once('='))
-        .filter(|(n, _)| n.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
-    {
-        env.push((name.to_string(), value.to_string()));
-        rest = &rest[1..];
-    }
-    let args = match rest {
-        [program, args @ ..] if program == "bucketlens" || program.ends_with("/bucketlens") => args,
-        [cargo, run, release, dashes, args @ ..]
-            if cargo == "cargo" && run == "run" && release == "--release" && dashes == "--" =>
-        {
-            args
-        }
-        _ => return None,
-    };
-    Some((env, args.to_vec()))
-}
-
-/// The fenced blocks of a Markdown page: (language, body).
-fn fenced(text: &str) -> Vec<(String, String)> {
-    let mut blocks = Vec::new();
-    let mut open: Option<(String, String)> = None;
-    for line in text.lines() {
-        match (&mut open, line.strip_prefix("```")) {
-            (None, Some(lang)) => open = Some((lang.trim().to_string(), String::new())),
-            (Some(_), Some(_)) => blocks.extend(open.take()),
-            (Some((_, body)), None) => {
-                body.push_str(line);
-                body.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    blocks
-}
-
-/// What a search prints, with the confidences (which the engines round apart) and
-/// the summary's time and rate masked.
-fn masked(output: &str) -> String {
-    let mut out = String::new();
-    for word in output.split_inclusive([' ', '\n']) {
-        let bare = word.trim_end();
-        let number = bare.chars().any(|c| c.is_ascii_digit()) && bare.chars().all(|c| c.is_ascii_digit() || c == '.');
-        out.push_str(if number && bare.contains('.') { "#" } else { bare });
-        out.push_str(&word[bare.len()..]);
-    }
-    out
-}
-
 #[test]
-fn every_command_and_configuration_the_readme_and_the_guide_show_parses_and_the_tour_prints_what_it_shows() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut pages = vec![root.join("README.md")];
-    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "md") {
-            pages.push(path);
-        }
-    }
+fn every_command_and_configuration_the_readme_and_the_guide_show_parses() {
     let w = World::new(0);
     let mut parsed = 0;
     let mut wrong: Vec<String> = Vec::new();
-    for page in &pages {
-        let text = std::fs::read_to_string(page).unwrap();
-        for (lang, body) in fenced(&text).into_iter().filter(|(l, _)| matches!(l.as_str(), "sh" | "console")) {
-            let lines = body.lines().filter_map(|l| if lang == "console" { l.strip_prefix("$ ") } else { Some(l) });
-            for (env, args) in lines.filter_map(documented_command) {
+    for page in docs::pages() {
+        for block in docs::fenced(&page) {
+            if block.lang == "sh" && !docs::TAGS.contains(&block.tag.as_str()) {
+                wrong.push(format!(
+                    "{}: a sh block tagged {:?}, which no test runs (tags: {:?})",
+                    block.page,
+                    block.tag,
+                    docs::TAGS
+                ));
+            }
+            // (A console block's commands are run and what they print compared, below.)
+            if block.lang != "sh" {
+                continue;
+            }
+            for (env, args) in block.body.lines().filter_map(docs::documented_command) {
                 let mut check = w.command(&["config", "check", "--"]);
                 check.args(&args).envs(env.iter().map(|(k, v)| (k, v)));
                 let out = check.output().unwrap();
                 if !out.status.success() {
-                    let name = page.file_name().unwrap().to_string_lossy();
                     let why = String::from_utf8_lossy(&out.stderr).lines().nth(1).unwrap_or_default().to_string();
-                    wrong.push(format!("{name}: `bucketlens {}`: {why}", args.join(" ")));
+                    wrong.push(format!("{}: `bucketlens {}`: {why}", block.page, args.join(" ")));
                 }
                 parsed += 1;
             }
         }
     }
     // Every configuration the pages show is one the binary accepts as it is.
-    for page in &pages {
-        let text = std::fs::read_to_string(page).unwrap();
-        for (i, (_, body)) in fenced(&text).into_iter().filter(|(l, _)| l == "toml").enumerate() {
-            let file = w.tmp.path().join(format!("shown-{i}.toml"));
-            std::fs::write(&file, &body).unwrap();
-            let out = w.command(&["--config", file.to_str().unwrap(), "config", "check"]).output().unwrap();
-            if !out.status.success() {
-                let name = page.file_name().unwrap().to_string_lossy();
-                wrong.push(format!(
-                    "{name}: the configuration\n{body}is refused: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            parsed += 1;
+    for (i, block) in docs::pages().iter().flat_map(|p| docs::fenced(p)).filter(|b| b.lang == "toml").enumerate() {
+        let file = w.tmp.path().join(format!("shown-{i}.toml"));
+        std::fs::write(&file, &block.body).unwrap();
+        let out = w.command(&["--config", file.to_str().unwrap(), "config", "check"]).output().unwrap();
+        if !out.status.success() {
+            wrong.push(format!(
+                "{}: the configuration\n{}is refused: {}",
+                block.page,
+                block.body,
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
+        parsed += 1;
     }
     assert!(wrong.is_empty(), "documented commands or configurations the binary refuses:\n{}", wrong.join("\n"));
-    assert!(parsed >= 35, "{parsed} documented commands");
+    assert!(parsed >= 40, "{parsed} documented commands and configurations");
+}
 
-    // The README's tour, on the example photos as its first command indexes them.
-    let photos = root.join("examples/photos");
-    let tour = |args: &[String]| w.command(&[]).args(args).current_dir(&root).output().unwrap();
-    let first = tour(&["index".into(), photos.display().to_string()]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let (_, console) = fenced(&readme).into_iter().find(|(l, _)| l == "console").expect("the tour's console block");
+/// A data dir with the example photos indexed, as the README's first command leaves
+/// it and the pages assume.
+fn indexed_examples(w: &World, name: &str) -> std::path::PathBuf {
+    let data = w.tmp.path().join(name);
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("index")
+        .arg(common::examples_dir())
+        .env_remove("BUCKETLENS_CONFIG")
+        .env_remove("BUCKETLENS_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    data
+}
+
+/// Runs each `$ ` line of a console block and compares what it prints (stdout and
+/// stderr, as a terminal shows them) with what the block shows under it.
+fn console_shows(shell: &docs::Shell, block: &docs::Block) -> usize {
     let mut shown = 0;
-    for session in console.split("$ ").filter(|s| !s.is_empty()) {
+    for session in block.body.split("$ ").filter(|s| !s.is_empty()) {
         let (line, expected) = session.split_once('\n').unwrap();
-        let (_, args) = documented_command(line).unwrap();
-        let out = tour(&args);
-        assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(
-            masked(&String::from_utf8_lossy(&out.stdout)),
-            masked(expected),
-            "the README shows `{line}` printing"
-        );
+        let out = shell.output(&format!("{{ {line}; }} 2>&1"));
+        docs::assert_shows(&String::from_utf8_lossy(&out.stdout), expected, &format!("{}: `{line}`", block.page));
         shown += 1;
     }
-    assert!(shown >= 3);
-    // The tour's other commands run too, but those that serve or follow until Ctrl-C.
-    let (_, more) = fenced(&readme).into_iter().find(|(l, b)| l == "sh" && b.contains("search --failed")).unwrap();
-    for line in
-        more.lines().filter(|l| !l.contains("serve") && !l.contains("--watch") && !l.contains("<(") && !l.contains('|'))
-    {
-        let (_, args) = documented_command(line).unwrap();
-        let out = tour(&args);
-        assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+    shown
+}
+
+/// The README's tour and every `sh` and `console` block of the README and the guide
+/// that needs no server, run as a user runs them: in a shell, from the repository,
+/// with the binary on `PATH` and a `$HOME` whose `Pictures/` (and `usb/Pictures/`)
+/// hold the example photos. What a console block shows is compared with what its
+/// commands print. Commands that run until stopped (`--watch`, `serve`) must say they
+/// are ready, then stop cleanly on SIGTERM.
+#[test]
+fn every_command_the_readme_and_the_guide_show_runs_and_prints_what_they_show() {
+    let w = World::new(0);
+    let home = w.tmp.path().join("home");
+    for folder in ["Pictures", "usb/Pictures"] {
+        let to = home.join(folder);
+        std::fs::create_dir_all(&to).unwrap();
+        for name in example_names() {
+            std::fs::copy(common::examples_dir().join(&name), to.join(&name)).unwrap();
+        }
     }
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let shell_for = |data: &std::path::Path| {
+        let mut shell = docs::Shell::new(home.clone(), docs::root(), w.tmp.path().join("logs"));
+        shell.env.push(("BUCKETLENS_DATA_DIR".into(), data.display().to_string()));
+        shell.env.push(("BUCKETLENS_SERVE__LISTEN".into(), listen.clone()));
+        // ONNX Runtime where scripts/test installed it (under the real $HOME).
+        if let Some(library) = std::env::var_os("ONNXRUNTIME_LIBRARY") {
+            shell.env.push(("BUCKETLENS_LABELER__ONNXRUNTIME".into(), library.to_string_lossy().into_owned()));
+        }
+        shell
+    };
+    let (mut ran, mut compared) = (0, 0);
+    for page in docs::pages() {
+        let name = page.file_name().unwrap().to_string_lossy().into_owned();
+        for (i, block) in docs::fenced(&page).into_iter().enumerate() {
+            let tour = name == "README.md" && block.lang == "console";
+            if block.lang == "console" {
+                // A console block starts from nothing, but the README's tour, which
+                // starts where the README's first command left off.
+                let data = if tour {
+                    indexed_examples(&w, &format!("{name}-{i}"))
+                } else {
+                    w.tmp.path().join(format!("{name}-{i}"))
+                };
+                compared += console_shows(&shell_for(&data), &block);
+            } else if block.lang == "sh" && block.tag.is_empty() {
+                let shell = shell_for(&indexed_examples(&w, &format!("{name}-{i}")));
+                ran += shell.run_block(&block, false, |_, _| {}, |printed| printed.contains("Ctrl-C"));
+            }
+        }
+    }
+    assert!(compared >= 6, "{compared} console commands compared");
+    assert!(ran >= 20, "{ran} commands run");
 }
 
 /// The configuration reference of docs/configuration.md is what
@@ -1055,4 +1037,170 @@ fn the_configuration_reference_is_the_example_files_and_every_variable_it_names_
     // A variable the reference does not name is refused, so the check above checks.
     let out = w.command(&["config", "check"]).env("BUCKETLENS_LABELER__MIN_CONFIDENCY", "50").output().unwrap();
     assert!(!out.status.success(), "an unknown variable was accepted");
+}
+
+/// The anchors of a Markdown page's headings, as a code host makes them: lower case,
+/// punctuation dropped, spaces as `-`, a repeated one numbered (`-1`, `-2`).
+fn anchors(text: &str) -> std::collections::HashSet<String> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut anchors = std::collections::HashSet::new();
+    let mut fence = false;
+    for line in text.lines() {
+        fence ^= line.starts_with("```");
+        let Some(heading) = line.strip_prefix('#').filter(|_| !fence) else { continue };
+        let heading = heading.trim_start_matches('#').trim();
+        let slug: String = heading
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        let n = seen.entry(slug.clone()).or_insert(0);
+        anchors.insert(if *n == 0 { slug.clone() } else { format!("{slug}-{n}") });
+        *n += 1;
+    }
+    anchors
+}
+
+/// The link targets of a Markdown page outside code: `[text](target)`, and the `src`
+/// and `href` of its HTML.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut fence = false;
+    for line in text.lines() {
+        fence ^= line.starts_with("```");
+        if fence || line.starts_with("```") {
+            continue;
+        }
+        // Inline code is not a link.
+        let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+        for (i, _) in prose.match_indices("](") {
+            if let Some(end) = prose[i + 2..].find(')') {
+                targets.push(prose[i + 2..i + 2 + end].split_whitespace().next().unwrap_or_default().to_string());
+            }
+        }
+        for attribute in ["src=\"", "href=\""] {
+            for (i, _) in prose.match_indices(attribute) {
+                let rest = &prose[i + attribute.len()..];
+                targets.push(rest[..rest.find('"').unwrap_or(rest.len())].to_string());
+            }
+        }
+    }
+    targets
+}
+
+/// Every relative link of the README and the guide names a file of the repository,
+/// and every anchor (`page.md#section`, `#section`) a heading of its page.
+#[test]
+fn every_relative_link_and_anchor_of_the_readme_and_the_guide_resolves() {
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    for page in docs::pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        let name = page.file_name().unwrap().to_string_lossy().into_owned();
+        for target in link_targets(&text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = target.split_once('#').map_or((target.as_str(), None), |(p, a)| (p, Some(a)));
+            let file = if path.is_empty() { page.clone() } else { page.parent().unwrap().join(path) };
+            if !file.exists() {
+                broken.push(format!("{name}: {target}: no such file"));
+            } else if let Some(anchor) = anchor {
+                let headings = anchors(&std::fs::read_to_string(&file).unwrap_or_default());
+                if !headings.contains(anchor) {
+                    broken.push(format!("{name}: {target}: no heading with that anchor"));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert!(checked >= 40, "{checked} links");
+}
+
+/// Whether a text names a date (`2026-12-04`).
+fn has_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.windows(10).any(|w| {
+        w.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+            && w[0] == b'2'
+    })
+}
+
+/// Whether a text gives a measured figure: a rate after a number, a percentile, a peak
+/// RSS.
+fn has_figure(text: &str) -> bool {
+    ["images/s", "records/s", "rows/s", "objects/s", "calls/s"].iter().any(|unit| {
+        text.match_indices(&format!(" {unit}")).any(|(i, _)| text[..i].ends_with(|c: char| c.is_ascii_digit()))
+    }) || ["p50", "p99", "peak RSS"].iter().any(|w| text.contains(w))
+}
+
+/// The prose of a page in units a figure and its source share: its paragraphs, a
+/// table joined to the paragraph before it, each with the `## ` heading it is under.
+fn prose_units(text: &str) -> Vec<(String, String)> {
+    let (mut units, mut current, mut heading, mut fence) =
+        (Vec::<(String, String)>::new(), String::new(), String::new(), false);
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fence = !fence;
+            continue;
+        }
+        if fence {
+            continue;
+        }
+        if line.trim().is_empty() || line.starts_with('#') {
+            if !current.is_empty() {
+                units.push((heading.clone(), std::mem::take(&mut current)));
+            }
+            if let Some(h) = line.strip_prefix("## ") {
+                heading = h.to_string();
+            }
+            continue;
+        }
+        if line.starts_with('|') && current.is_empty() && units.last().is_some_and(|(h, _)| *h == heading) {
+            current = units.pop().unwrap().1;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.is_empty() {
+        units.push((heading, current));
+    }
+    units
+}
+
+/// Every figure the README and the guide give names the benchmark that measured it
+/// and the date: on docs/benchmarks.md each section names its benchmark, each of its
+/// paragraphs its date, and each row of the latest figures both; elsewhere the
+/// paragraph names both.
+#[test]
+fn every_figure_names_its_benchmark_and_its_date() {
+    let mut unsourced = Vec::new();
+    let mut figures = 0;
+    for page in docs::pages() {
+        let name = page.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&page).unwrap();
+        for (heading, unit) in prose_units(&text).into_iter().filter(|(_, u)| has_figure(u)) {
+            figures += 1;
+            let names_bench = |t: &str| t.contains("bucketlens-bench") || t.contains("bench/");
+            let sourced = if name != "benchmarks.md" {
+                names_bench(&unit) && has_date(&unit)
+            } else if heading == "The latest figures" {
+                unit.lines()
+                    .filter(|l| l.starts_with('|') && !l.starts_with("| ---") && !l.starts_with("| what"))
+                    .all(|row| names_bench(row) && has_date(row))
+            } else {
+                names_bench(&heading) && has_date(&unit)
+            };
+            if !sourced {
+                unsourced.push(format!("{name} ({heading}): {}", unit.lines().next().unwrap_or_default()));
+            }
+        }
+    }
+    assert!(unsourced.is_empty(), "figures without their benchmark or date:\n{}", unsourced.join("\n"));
+    assert!(figures >= 30, "{figures} paragraphs with figures");
 }

@@ -1288,3 +1288,41 @@ async fn act_publishes_each_match_on_its_topic_once() {
     let more = reader.poll(100, Duration::from_secs(3)).await.unwrap();
     assert!(more.is_empty(), "a replay published again: {} records", more.len());
 }
+
+/// The guide's `sh tansu` block (the roles, status, and both replays of the Kafka
+/// page), run as a user runs it against a broker: the configuration in
+/// `BUCKETLENS_CONFIG`, the photos in `~/Pictures`. The replay from the earliest
+/// offset comes once the roles have indexed every photo and been stopped, as its
+/// comment says; the index holds every photo at the end.
+#[test]
+fn the_guides_kafka_commands_run_against_a_broker() {
+    let k = KafkaWorld::new(0, 2);
+    let home = k.world.tmp.path().join("home");
+    std::fs::create_dir_all(home.join("Pictures")).unwrap();
+    for name in common::example_names() {
+        std::fs::copy(common::examples_dir().join(&name), home.join("Pictures").join(&name)).unwrap();
+    }
+    let mut shell = common::docs::Shell::new(home, k.world.tmp.path().to_path_buf(), k.world.tmp.path().join("logs"));
+    shell.env.push(("BUCKETLENS_DATA_DIR".into(), k.world.data.display().to_string()));
+    shell.env.push(("BUCKETLENS_CONFIG".into(), k.config.display().to_string()));
+    let blocks = common::docs::sh_blocks("tansu");
+    let mut ran = 0;
+    for block in &blocks {
+        ran += shell.run_block(
+            block,
+            true,
+            |line, running| {
+                if line.contains("replay") && line.contains("--from") {
+                    k.wait_caught_up(Duration::from_secs(180));
+                    for started in running.drain(..) {
+                        started.stop();
+                    }
+                }
+            },
+            |printed| printed.contains("metrics on http://"),
+        );
+    }
+    assert!(!blocks.is_empty() && ran >= 6, "{} blocks, {ran} commands", blocks.len());
+    let hits = k.world.json(&["search", "*", "--json", "--limit", "100"]);
+    assert_eq!(hits["total"], common::example_names().len(), "{hits}");
+}

@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::s3::{py_str, Moto};
-use common::{examples_dir, World};
+use common::{docs, examples_dir, World};
 
 fn example(name: &str) -> Vec<u8> {
     std::fs::read(examples_dir().join(name)).unwrap()
@@ -957,4 +957,68 @@ fn produce_events_reads_a_local_queue_at_its_own_url_and_names_an_unreachable_en
         said.push_str(&line);
     }
     assert!(said.contains("http://127.0.0.1:9 (the queue URL's host)"), "{said}");
+}
+
+/// An inventory report of `photos` in S3 as S3 writes it: under `inv`'s
+/// `photos/daily/DAY/`, with its data file under `photos/daily/data/`.
+fn upload_report(moto: &Moto, day: &str, created: i64, keys: &[&str], etag: &str) {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for key in keys {
+        writeln!(gz, r#""photos","{}","1000","2026-11-20T10:00:00.000Z","{etag}""#, key.replace('/', "%2F")).unwrap();
+    }
+    let data = gz.finish().unwrap();
+    let data_key = format!("photos/daily/data/{day}.csv.gz");
+    let manifest = serde_json::to_vec_pretty(&serde_json::json!({
+        "sourceBucket": "photos",
+        "destinationBucket": "arn:aws:s3:::inv",
+        "version": "2016-11-30",
+        "creationTimestamp": created.to_string(),
+        "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size, LastModifiedDate, ETag",
+        "files": [{ "key": data_key, "size": data.len(), "MD5checksum": md5_hex(&data) }],
+    }))
+    .unwrap();
+    moto.put("inv", &data_key, &data);
+    moto.put("inv", &format!("photos/daily/{day}/manifest.json"), &manifest);
+    moto.put("inv", &format!("photos/daily/{day}/manifest.checksum"), format!("{}\n", md5_hex(&manifest)).as_bytes());
+}
+
+/// The `sh moto` blocks of the guide (S3 prefixes, inventory reports in S3, S3 → SQS
+/// notifications, the webhook, a saved event file), run as a user runs them against a
+/// bucket `photos`, an inventory bucket `inv` and a queue at the page's `QUEUE_URL`.
+/// The webhook's `0.0.0.0:8080` is bound in a network namespace of its own.
+#[test]
+fn the_guides_s3_commands_run_against_an_s3_server() {
+    let moto = Moto::start();
+    let world = World::new(0);
+    moto.create_bucket("photos");
+    moto.create_bucket("inv");
+    let cat = example("chelsea.png");
+    for key in ["2024/cat.png", "2024/coffee.png", "prefix/cat.png"] {
+        let name = key.rsplit('/').next().unwrap().replace("cat", "chelsea");
+        moto.put("photos", key, &example(&name));
+    }
+    let etag = md5_hex(&cat);
+    upload_report(&moto, "2026-11-24T01-00Z", 1_732_410_000_000, &["2024/cat.png"], &etag);
+    upload_report(&moto, "2026-12-01T01-00Z", 1_733_014_800_000, &["2024/cat.png", "prefix/cat.png"], &etag);
+    let queue = moto.notify_queue("photos", "photos-events");
+    let work = world.tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("saved.json"), event("ObjectCreated:Put", "2024/cat.png", "00000000000000A0")).unwrap();
+
+    let mut shell = docs::Shell::new(world.tmp.path().join("home"), work, world.tmp.path().join("logs"));
+    shell.env.push(("BUCKETLENS_DATA_DIR".into(), world.data.display().to_string()));
+    shell.env.extend(moto.env().into_iter().map(|(k, v)| (k.to_string(), v)));
+    shell.placeholders.push(("QUEUE_URL".into(), queue.clone()));
+    let blocks = docs::sh_blocks("moto");
+    let mut ran = 0;
+    for block in &blocks {
+        ran += shell.run_block(block, false, |_, _| {}, |_| false);
+    }
+    assert!(blocks.len() >= 2 && ran >= 9, "{} blocks, {ran} commands", blocks.len());
+    // What they did: the prefix, the reports and the saved event are indexed.
+    let keys = keys_in_index(&world);
+    for key in ["2024/cat.png", "2024/coffee.png", "prefix/cat.png"] {
+        assert!(keys.contains(key), "{key} is not searchable after the page's commands: {keys:?}");
+    }
 }

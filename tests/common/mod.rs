@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod browser;
+pub mod docs;
 pub mod faults;
 pub mod gate;
 pub mod http;
