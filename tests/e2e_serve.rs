@@ -48,8 +48,6 @@ fn corpus(n: usize) -> Vec<ImageLabeled> {
                 error: None,
                 labeler: None,
                 metadata: None,
-                hashes: None,
-                storage_class: None,
             }
         })
         .collect()

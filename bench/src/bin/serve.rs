@@ -46,8 +46,6 @@ fn record(bucket: &str, key: String, i: usize, labels: Vec<Label>) -> ImageLabel
         error: None,
         labeler: None,
         metadata: None,
-        hashes: None,
-        storage_class: None,
     }
 }
 

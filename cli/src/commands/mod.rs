@@ -2,7 +2,6 @@
 
 pub mod config;
 pub mod docs;
-pub mod duplicates;
 pub mod label;
 pub mod labels;
 pub mod reindex;

@@ -93,8 +93,6 @@ mod tests {
                 camera: Some(Camera { make: Some("FUJIFILM".into()), model: Some("X-T30".into()) }),
                 ..PhotoMetadata::default()
             }),
-            hashes: None,
-            storage_class: None,
         }
     }
 
