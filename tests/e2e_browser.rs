@@ -52,6 +52,8 @@ async fn add_box(world: &World) {
         error: None,
         labeler: None,
         metadata: None,
+        hashes: None,
+        storage_class: None,
     };
     assert_eq!(index.write(vec![record]).await.unwrap().applied, 1);
 }
@@ -782,4 +784,62 @@ async fn timeline_photo_facets_and_the_photos_metadata_in_a_real_browser() {
     browser.until("the daisy", "return document.querySelectorAll('#grid .card').length === 1").await;
     let daisy = browser.js("return document.querySelector('#facet-countries').closest('section').hidden").await;
     assert_eq!(daisy, Value::Bool(true), "no country facet where no match has a place");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_duplicates_view_and_a_photos_copies_in_a_real_browser() {
+    let world = World::new(0);
+    let examples = common::examples_dir();
+    let cat = std::fs::read(examples.join("chelsea.png")).unwrap();
+    std::fs::create_dir_all(world.photos.join("backup")).unwrap();
+    std::fs::write(world.photos.join("chelsea.png"), &cat).unwrap();
+    std::fs::write(world.photos.join("backup/chelsea.png"), &cat).unwrap();
+    let image = image::load_from_memory(&cat).unwrap();
+    image.resize(225, 150, image::imageops::FilterType::Lanczos3).save(world.photos.join("chelsea-small.png")).unwrap();
+    std::fs::copy(examples.join("coffee.png"), world.photos.join("coffee.png")).unwrap();
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+
+    // The Duplicates view: the groups side by side, the one to keep first, and the total.
+    client.goto(&format!("{}/", server.url)).await.unwrap();
+    browser.until("the grid", "return document.querySelectorAll('#grid .card').length === 4").await;
+    browser.js("document.querySelector('#view-duplicates').click(); return true").await;
+    let groups = browser
+        .until(
+            "the groups",
+            "const g = [...document.querySelectorAll('#dupes .group')]; return g.length === 2 && g.map(s => [s.dataset.kind, [...s.querySelectorAll('.member .key')].map(k => k.textContent), s.querySelector('.member .badge').textContent])",
+        )
+        .await;
+    assert_eq!(
+        groups,
+        serde_json::json!([
+            ["exact", ["photos/chelsea.png", "photos/backup/chelsea.png"], "keep"],
+            ["near", ["photos/chelsea.png", "photos/chelsea-small.png"], "keep"]
+        ])
+    );
+    assert_eq!(
+        browser.js("return document.querySelector('#grid').hidden").await,
+        true,
+        "the grid gives way to the groups"
+    );
+    let summary = browser.js("return document.querySelector('#summary').textContent").await;
+    assert!(
+        summary.as_str().unwrap().starts_with("2 groups · ") && summary.as_str().unwrap().contains("reclaimable"),
+        "{summary}"
+    );
+    assert!(browser.js("return location.pathname").await == "/duplicates");
+    if let Some(path) = std::env::var_os("UI_DUPLICATES_SCREENSHOT") {
+        std::fs::write(path, client.screenshot().await.unwrap()).unwrap();
+    }
+
+    // A member opens the photo, whose detail lists its copies.
+    client.find(Locator::Css("#dupes .member")).await.unwrap().click().await.unwrap();
+    let copies = browser
+        .until("the copies", "const l = [...document.querySelectorAll('#detail[open] #detail-copies li a')]; return l.length === 2 && l.map(a => a.textContent)")
+        .await;
+    assert_eq!(copies, serde_json::json!(["photos/backup/chelsea.png", "photos/chelsea-small.png"]));
+    let said = browser.js("return document.querySelector('#detail-copies li .conf').textContent").await;
+    assert_eq!(said, "the same bytes");
 }

@@ -48,6 +48,8 @@ fn corpus(n: usize) -> Vec<ImageLabeled> {
                 error: None,
                 labeler: None,
                 metadata: None,
+                hashes: None,
+                storage_class: None,
             }
         })
         .collect()

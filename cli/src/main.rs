@@ -48,6 +48,16 @@ enum Command {
         after_help = "Examples:\n  bucketlens labels\n  bucketlens labels --prefix trips/ --min-confidence 80 --json"
     )]
     Labels(commands::labels::Args),
+    /// Groups of exact copies and near duplicates (resized, recompressed, converted), with the bytes keeping the largest of each would free.
+    #[command(
+        after_help = "Examples:\n  bucketlens duplicates\n  bucketlens duplicates --prefix backup/ --exact\n  bucketlens duplicates --min-similarity 0.95 --json"
+    )]
+    Duplicates(commands::duplicates::Args),
+    /// Where else a photo is: the same picture copied, resized, recompressed or converted, most similar first.
+    #[command(
+        after_help = "Examples:\n  bucketlens similar photos/chelsea.png\n  bucketlens similar --image ~/Downloads/IMG_0042.jpg --json"
+    )]
+    Similar(commands::duplicates::SimilarArgs),
     /// Move a consumer group back (to earliest or a time); with --until-end, also
     /// reprocess up to the end offsets seen at start, then exit.
     #[command(
@@ -174,6 +184,8 @@ fn main() -> ExitCode {
             Command::Index(args) => bucketlens_pipeline::index::run(&load()?, args).await,
             Command::Search(args) => commands::search::run(&load()?, args).await,
             Command::Labels(args) => commands::labels::run(&load()?, args).await,
+            Command::Duplicates(args) => commands::duplicates::run(&load()?, args).await,
+            Command::Similar(args) => commands::duplicates::similar(&load()?, args).await,
             Command::Replay(args) => bucketlens_pipeline::replay::run(&load()?, args).await,
             Command::Reindex(args) => commands::reindex::run(&load()?, args).await,
             Command::Relabel(args) => bucketlens_pipeline::relabel::run(&load()?, args).await,

@@ -618,8 +618,8 @@ impl Plan {
     }
 }
 
-/// Bytes in the unit a person reads.
-fn size(bytes: u64) -> String {
+/// Bytes in the unit a person reads (decimal: 2.5 MB).
+pub fn size(bytes: u64) -> String {
     let units = ["B", "KB", "MB", "GB", "TB", "PB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -243,6 +243,24 @@ pub struct ImageLabeled {
     /// What the photo says about itself (`None`: not read, or nothing found).
     #[serde(default)]
     pub metadata: Option<PhotoMetadata>,
+    /// What finds the same photo twice (`None`: not hashed).
+    #[serde(default)]
+    pub hashes: Option<ImageHashes>,
+    /// The object's storage class as the change that asked for it said (a listing or
+    /// an inventory report; `None` when it did not say, or before it was recorded).
+    #[serde(default)]
+    pub storage_class: Option<String>,
+}
+
+/// What finds the same photo twice: the bytes' SHA-256 (exact copies) and the
+/// pixels' 64-bit difference hash (near duplicates: few bits apart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageHashes {
+    /// Lowercase hex.
+    pub sha256: String,
+    /// The 64 bits as a long; `None` for an image under 9×8 pixels.
+    #[serde(default)]
+    pub dhash: Option<i64>,
 }
 
 impl ImageLabeled {
@@ -264,6 +282,8 @@ impl ImageLabeled {
             error: None,
             labeler: None,
             metadata: None,
+            hashes: None,
+            storage_class: change.storage_class.clone(),
         }
     }
 }

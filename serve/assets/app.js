@@ -15,7 +15,7 @@ const state = {
 // --- URL: the search lives in it (bookmarks, sharing, Back) -----------------------
 function readUrl() {
   const url = new URL(location.href);
-  state.view = url.pathname === '/failed' ? 'failed' : 'photos';
+  state.view = { '/failed': 'failed', '/duplicates': 'duplicates' }[url.pathname] ?? 'photos';
   state.q = url.searchParams.get('q') ?? '';
   state.min = Number(url.searchParams.get('min') ?? 0) || 0;
   state.bucket = url.searchParams.get('bucket') ?? '';
@@ -39,7 +39,7 @@ const sortInUse = () => state.sort || (asksForLabels() ? 'relevance' : 'newest')
 const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.prefix, state.model, state.sort]);
 
 function urlOf(photo) {
-  const url = new URL(state.view === 'failed' ? '/failed' : '/', location.origin);
+  const url = new URL({ failed: '/failed', duplicates: '/duplicates' }[state.view] ?? '/', location.origin);
   if (state.q) url.searchParams.set('q', state.q);
   for (const label of state.labels) url.searchParams.append('label', label);
   if (state.min && state.view === 'photos') url.searchParams.set('min', String(state.min));
@@ -65,6 +65,7 @@ function syncControls() {
   $('min').disabled = state.view === 'failed';
   $('view-photos').setAttribute('aria-current', state.view === 'photos' ? 'page' : 'false');
   $('view-failed').setAttribute('aria-current', state.view === 'failed' ? 'page' : 'false');
+  $('view-duplicates').setAttribute('aria-current', state.view === 'duplicates' ? 'page' : 'false');
   const unlabeled = state.view === 'photos' && /^-has:labels?$/i.test(state.q.trim());
   $('view-unlabeled').setAttribute('aria-current', unlabeled ? 'page' : 'false');
   if (unlabeled) $('view-photos').setAttribute('aria-current', 'false');
@@ -146,6 +147,7 @@ function waiting(on) {
 }
 
 async function search({ keep = false } = {}) {
+  if (state.view === 'duplicates') return duplicates();
   const mine = ++generation;
   const limit = keep ? Math.min(Math.max(state.hits.length, PAGE), 500) : PAGE;
   pending?.abort();
@@ -301,7 +303,72 @@ function failedRow(hit, index) {
     el('td', { text: when }));
 }
 
+// --- duplicates -------------------------------------------------------------------
+// The groups side by side, the one to keep first, with what each group and all of
+// them would free. Opening a member opens it in the photos view.
+async function duplicates() {
+  const mine = ++generation;
+  pending?.abort();
+  pending = new AbortController();
+  waiting(true);
+  const p = new URLSearchParams();
+  if (state.bucket) p.set('bucket', state.bucket);
+  if (state.prefix) p.set('prefix', state.prefix);
+  try {
+    const report = await api(`/api/duplicates?${p}`, pending.signal);
+    if (mine !== generation) return;
+    waiting(false);
+    clearError();
+    renderDuplicates(report);
+  } catch (error) {
+    if (mine === generation && error.name !== 'AbortError') showError(error);
+  }
+}
+
+function member(m, keep) {
+  const hit = { bucket: m.bucket, key: m.key };
+  const img = el('img', { loading: 'lazy', alt: m.key, src: thumbUrl(hit, 320), decoding: 'async' });
+  const facts = [size(m.size), m.width && m.height ? `${m.width}×${m.height}` : '', m.storage_class ?? ''].filter(Boolean).join(' · ');
+  return el('a', { class: `card member${keep ? ' keep' : ''}`, href: `/?photo=${encodeURIComponent(keyOf(hit))}` },
+    img, el('span', { class: 'key', text: `${m.bucket}/${m.key}` }), el('span', { class: 'facts', text: facts }),
+    el('span', { class: 'badge', text: keep ? 'keep' : 'copy' }));
+}
+
+function renderDuplicates(report) {
+  for (const id of ['grid', 'failed', 'empty']) $(id).hidden = true;
+  state.hits = []; state.next = null; state.total = 0;
+  renderChips();
+  renderCrumbs();
+  const groups = report.groups ?? [];
+  $('summary').textContent = `${groups.length.toLocaleString()} group${groups.length === 1 ? '' : 's'} · ${size(report.total_reclaimable_bytes)} reclaimable by keeping the largest of each`;
+  const dupes = $('dupes');
+  dupes.hidden = false;
+  dupes.replaceChildren(...groups.map((g) => el('section', { class: 'group', 'data-kind': g.kind },
+    el('h2', { text: `${g.kind === 'exact' ? 'Exact copies' : 'Near duplicates'} · ${g.members.length} files · ${size(g.reclaimable_bytes)} reclaimable` }),
+    el('div', { class: 'members' }, ...g.members.map((m, i) => member(m, i === 0))))));
+  if (groups.length === 0) dupes.replaceChildren(el('p', { class: 'empty', text: report.unhashed ? `No duplicates among the hashed photos (${report.unhashed} labeled before hashes: relabel them to compare them too).` : 'No duplicates: every photo is one of a kind.' }));
+}
+
+// Where else the open photo is: its copies, most alike first.
+async function renderCopies(hit) {
+  const list = $('detail-copies');
+  list.replaceChildren();
+  list.hidden = true;
+  $('detail-copies-title').hidden = true;
+  if (hit.state && hit.state !== 'labeled') return;
+  try {
+    const found = await api(`/api/similar/${objectPath(hit)}`);
+    if (state.photo !== keyOf(hit) && state.open >= 0 && keyOf(state.hits[state.open]) !== keyOf(hit)) return;
+    list.replaceChildren(...found.hits.map((m) => el('li', {},
+      el('a', { href: `/?photo=${encodeURIComponent(`${m.bucket}/${m.key}`)}`, text: `${m.bucket}/${m.key}` }),
+      el('span', { class: 'conf', text: m.exact ? 'the same bytes' : `${Math.round(m.similarity * 100)}% alike` }))));
+    list.hidden = found.hits.length === 0;
+    $('detail-copies-title').hidden = found.hits.length === 0;
+  } catch { /* the photo's page stands without its copies */ }
+}
+
 function renderResults() {
+  $('dupes').hidden = true;
   const failed = state.view === 'failed';
   $('grid').replaceChildren();
   $('failed').querySelector('tbody').replaceChildren();
@@ -562,6 +629,7 @@ function renderDetail(hit) {
   $('open-original').href = imageUrl(hit);
   $('download').href = imageUrl(hit);
   $('download').setAttribute('download', fileName(hit));
+  renderCopies(hit);
 }
 
 // What the photo says about itself, row by row; a camera, a place, a keyword is a link
@@ -847,7 +915,7 @@ function start() {
     minTimer = setTimeout(() => { state.min = Number($('min').value); go(); }, 300);
   });
   $('sort').addEventListener('change', () => { state.sort = $('sort').value; go(); });
-  for (const [id, view, q] of [['view-photos', 'photos', ''], ['view-unlabeled', 'photos', '-has:labels'], ['view-failed', 'failed', ''], ['home', 'photos', '']]) {
+  for (const [id, view, q] of [['view-photos', 'photos', ''], ['view-unlabeled', 'photos', '-has:labels'], ['view-failed', 'failed', ''], ['view-duplicates', 'duplicates', ''], ['home', 'photos', '']]) {
     $(id).addEventListener('click', (event) => {
       event.preventDefault();
       state.view = view;

@@ -277,6 +277,68 @@ pub async fn object(
     Ok(Json(document(&state, &bucket, &key).await?.to_json()))
 }
 
+/// `min_similarity` of a duplicates or similar request: the default, or 0.83-1.
+fn min_similarity(params: &HashMap<String, String>) -> ApiResult<f64> {
+    use bucketlens_index::duplicates as dup;
+    match params.get("min_similarity") {
+        None => Ok(dup::DEFAULT_MIN_SIMILARITY),
+        Some(text) => match text.parse::<f64>() {
+            Ok(s) if (dup::similarity(dup::MAX_DISTANCE) - 1e-9..=1.0).contains(&s) => Ok(s),
+            _ => Err(ApiError::bad_request(format!(
+                "min_similarity={text:?}: a number from {:.2} to 1",
+                dup::similarity(dup::MAX_DISTANCE)
+            ))),
+        },
+    }
+}
+
+/// `GET /api/similar/{bucket}/{key}[?min_similarity=S]`: where else the photo is (its
+/// exact copies, and the same picture resized, recompressed or converted), most alike
+/// first, as `bucketlens similar BUCKET/KEY --json` prints it.
+pub async fn similar(
+    Extract(state): Extract<State>,
+    Path((bucket, key)): Path<(String, String)>,
+    Query(params): Params,
+) -> ApiResult<Json<Value>> {
+    use bucketlens_index::duplicates as dup;
+    let min_similarity = min_similarity(&params)?;
+    let hit = document(&state, &bucket, &key).await?;
+    let Some(hashes) = hit.hashes.clone().filter(|_| hit.state == DocState::Labeled) else {
+        return Ok(Json(json!({ "hits": [], "unhashed": true })));
+    };
+    let _turn = state
+        .searches
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
+    let collected = dup::collect(state.parts.index.as_ref(), None, None).await?;
+    let mut found = dup::alike(collected.members, &hashes, Some((&bucket, &key)), dup::max_distance(min_similarity));
+    found.truncate(MAX_LIMIT);
+    Ok(Json(json!({ "hits": found })))
+}
+
+/// `GET /api/duplicates[?bucket=B&prefix=P&min_similarity=S&exact=true]`: the groups of
+/// exact copies and near duplicates, as `bucketlens duplicates --json` prints them.
+pub async fn duplicates(Extract(state): Extract<State>, Query(params): Params) -> ApiResult<Json<Value>> {
+    use bucketlens_index::duplicates as dup;
+    let min_similarity = min_similarity(&params)?;
+    let _turn = state
+        .searches
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
+    let non_empty = |name: &str| params.get(name).filter(|v| !v.is_empty()).map(String::as_str);
+    let collected = dup::collect(state.parts.index.as_ref(), non_empty("bucket"), non_empty("prefix")).await?;
+    let mut members = collected.members;
+    if params.get("exact").is_some_and(|v| v == "true") {
+        members.iter_mut().for_each(|m| m.dhash = None);
+    }
+    let report = dup::find(members, dup::max_distance(min_similarity));
+    let mut value = serde_json::to_value(&report).unwrap_or_default();
+    value["unhashed"] = json!(collected.unhashed);
+    Ok(Json(value))
+}
+
 /// Any other path.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no such page or API route: {}", uri.path()))

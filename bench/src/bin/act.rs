@@ -56,6 +56,8 @@ fn records(n: usize) -> anyhow::Result<Vec<OutRecord>> {
             error: None,
             labeler: None,
             metadata: None,
+            hashes: None,
+            storage_class: None,
         };
         out.push(OutRecord::new(record_key(&record.bucket, &record.key), record.to_bytes()?));
     }

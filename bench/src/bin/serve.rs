@@ -46,6 +46,8 @@ fn record(bucket: &str, key: String, i: usize, labels: Vec<Label>) -> ImageLabel
         error: None,
         labeler: None,
         metadata: None,
+        hashes: None,
+        storage_class: None,
     }
 }
 

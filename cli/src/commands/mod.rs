@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod docs;
+pub mod duplicates;
 pub mod label;
 pub mod labels;
 pub mod reindex;

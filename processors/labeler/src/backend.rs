@@ -17,7 +17,8 @@ pub async fn load(settings: &Settings) -> Result<Arc<dyn Labeler>, ModelError> {
         let rekognition = &settings.rekognition;
         let labeler = RekognitionLabeler::new(rekognition, settings.min_confidence, settings.max_labels.get())
             .await
-            .reading_metadata(settings.metadata);
+            .reading_metadata(settings.metadata)
+            .hashing(settings.hashes);
         return Ok(Arc::new(labeler));
     }
     LocalModel::of(settings).load().await
@@ -45,6 +46,7 @@ impl LocalModel {
             engine: settings.engine,
             onnxruntime: settings.onnxruntime.clone(),
             metadata: settings.metadata,
+            hashes: settings.hashes,
         };
         Self { custom: settings.model.clone(), options }
     }

@@ -96,6 +96,9 @@ pub struct Config {
     pub objects: bool,
     /// Objects under this confidence (0-100) are dropped.
     pub objects_min_confidence: f32,
+    /// Each image's SHA-256 and perceptual hash, for `duplicates` and `similar
+    /// --image` (about 1% of an image's labeling; a new setting relabels once).
+    pub hashes: bool,
     /// The optional COCO object detector (`models/centernet/fetch` makes it): people,
     /// cars, dogs… get labels with bounding boxes, merged with the classifier's.
     pub detector: Option<PathBuf>,
@@ -160,6 +163,7 @@ impl Default for Config {
             faces_min_confidence: 60.0,
             objects: true,
             objects_min_confidence: 50.0,
+            hashes: true,
             detector: None,
             detector_min_confidence: 40.0,
             engine: EngineChoice::Auto,
@@ -198,6 +202,7 @@ pub struct Settings {
     pub onnxruntime: Option<PathBuf>,
     pub rekognition: RekognitionConfig,
     pub metadata: MetadataOptions,
+    pub hashes: bool,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
     pub archived: Archived,
@@ -285,6 +290,7 @@ impl Config {
             onnxruntime: self.onnxruntime.clone(),
             rekognition: self.rekognition.clone(),
             metadata: MetadataOptions { enabled: self.metadata.enabled, gps: self.metadata.gps },
+            hashes: self.hashes,
             force: false,
             archived: self.archived,
             budget: self.budget,

@@ -20,6 +20,9 @@ pub struct LabelSet {
     #[serde(default)]
     /// (Boxed: a label set travels in the answers of the isolated labeler.)
     pub metadata: Option<Box<PhotoMetadata>>,
+    /// What finds the same photo twice ([`crate::hashes`]).
+    #[serde(default)]
+    pub hashes: Option<bucketlens_schemas::ImageHashes>,
     /// Parts of the image's metadata that were dropped, and why: logged at debug,
     /// naming the object.
     #[serde(default)]

@@ -33,6 +33,7 @@ pub mod analyzers;
 pub mod backend;
 pub mod config;
 pub mod engine;
+pub mod hashes;
 pub mod image;
 pub mod labeler;
 pub mod local;

@@ -114,6 +114,9 @@ pub struct RekognitionLabeler {
     model: ModelInfo,
     /// Read from the bytes, when this labeler reads them (not by reference).
     metadata: crate::metadata::MetadataOptions,
+    /// The content hash of the bytes, when this labeler reads them (Rekognition
+    /// decodes nothing here, so there is no perceptual hash).
+    hashes: bool,
 }
 
 impl RekognitionLabeler {
@@ -129,7 +132,14 @@ impl RekognitionLabeler {
             limiter: RateLimiter::new(config.max_tps),
             model: ModelInfo { name: "rekognition".into(), version: "unknown".into() },
             metadata: crate::metadata::MetadataOptions::default(),
+            hashes: false,
         }
+    }
+
+    /// Hashes each photo's bytes ([`crate::hashes::content`]) where it reads them.
+    pub fn hashing(mut self, on: bool) -> Self {
+        self.hashes = on;
+        self
     }
 
     /// Reads each photo's metadata as `options` say, where it reads the bytes.
@@ -302,6 +312,9 @@ impl Labeler for RekognitionLabeler {
     async fn label(&self, image: Vec<u8>) -> Result<LabelSet, LabelFailure> {
         let mut notes = Vec::new();
         let metadata = crate::metadata::read(&image, &self.metadata, &mut notes);
+        let hashes = self
+            .hashes
+            .then(|| bucketlens_schemas::ImageHashes { sha256: crate::hashes::content(&image), dhash: None });
         let (image, properties) = match bucketlens_schemas::ImageFormat::sniff(&image) {
             Some(bucketlens_schemas::ImageFormat::Jpeg | bucketlens_schemas::ImageFormat::Png) | None => {
                 let properties = check_bytes(&image)?;
@@ -316,6 +329,7 @@ impl Labeler for RekognitionLabeler {
         let mut set = self.detect(Image::builder().bytes(Blob::new(image)).build()).await?;
         set.image = Some(properties);
         set.metadata = metadata.map(Box::new);
+        set.hashes = hashes;
         set.notes = notes;
         Ok(set)
     }

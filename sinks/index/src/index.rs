@@ -1,7 +1,7 @@
 //! The index seam: tantivy and OpenSearch behind one trait.
 
 use async_trait::async_trait;
-use bucketlens_schemas::{ImageLabeled, ImageProperties, Label, LabelError, ModelInfo, PhotoMetadata};
+use bucketlens_schemas::{ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, ModelInfo, PhotoMetadata};
 use serde::{Deserialize, Serialize};
 
 use crate::query::Expr;
@@ -213,6 +213,10 @@ pub struct Hit {
     pub error: Option<LabelError>,
     /// What the photo says about itself: when, with what and where it was taken.
     pub metadata: Option<PhotoMetadata>,
+    /// What finds the same photo twice: its bytes' SHA-256 and its perceptual hash.
+    pub hashes: Option<ImageHashes>,
+    /// The storage class the listing or inventory report said, when one did.
+    pub storage_class: Option<String>,
 }
 
 impl Hit {
@@ -240,6 +244,8 @@ impl Hit {
             "labeled_at": self.labeled_at,
             "error": self.error,
             "metadata": self.metadata.as_ref().map(metadata_json),
+            "sha256": self.hashes.as_ref().map(|h| &h.sha256),
+            "storage_class": self.storage_class,
         })
     }
 }

@@ -22,6 +22,7 @@
 //! so replaying that log rebuilds the index without running a model.
 
 pub mod config;
+pub mod duplicates;
 pub mod index;
 pub mod metrics;
 pub mod opensearch;

@@ -47,6 +47,7 @@ struct Inner {
     side: u32,
     max_pixels: u64,
     metadata: MetadataOptions,
+    hashes: bool,
 }
 
 /// How many ONNX Runtime sessions each model gets for `threads` labeling threads.
@@ -107,6 +108,9 @@ pub struct LocalOptions {
     /// What the photo says about itself ([`crate::metadata`]), read beside the analyzers.
     #[serde(default)]
     pub metadata: MetadataOptions,
+    /// The content and perceptual hashes ([`crate::hashes`]), made beside the analyzers.
+    #[serde(default)]
+    pub hashes: bool,
 }
 
 impl Default for LocalOptions {
@@ -123,6 +127,7 @@ impl Default for LocalOptions {
             engine: EngineChoice::Auto,
             onnxruntime: None,
             metadata: MetadataOptions::default(),
+            hashes: true,
         }
     }
 }
@@ -179,6 +184,7 @@ impl LocalLabeler {
             side,
             max_pixels: options.max_pixels,
             metadata: options.metadata,
+            hashes: options.hashes,
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -212,6 +218,9 @@ impl Inner {
         let picture = Picture { bytes, rgb: &rgb, properties: &properties };
         let mut found = LabelSet::default();
         found.metadata = metadata::read(bytes, &self.metadata, &mut found.notes).map(Box::new);
+        if self.hashes {
+            found.hashes = Some(crate::hashes::of(bytes, &rgb, &mut found.notes));
+        }
         for analyzer in &self.analyzers {
             analyzer.analyze(&picture, &self.naming, &mut found)?;
         }

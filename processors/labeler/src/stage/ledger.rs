@@ -59,6 +59,11 @@ pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
         "group={}\nmin-confidence={}\nmax-labels={}\nmetadata={} gps={:?}\n",
         settings.group, settings.min_confidence, settings.max_labels, settings.metadata.enabled, settings.metadata.gps
     );
+    if settings.hashes {
+        // Hashes are found once per version: a labeler that makes them labels anew
+        // what one without them labeled (an upgrade hashes the bucket once).
+        text.push_str("hashes=sha256+dhash64\n");
+    }
     if settings.metadata.enabled && settings.metadata.gps != crate::metadata::GpsSetting::Off {
         // A new place table, or a new way of reading it, names places anew.
         text.push_str(&format!("places={}\n", crate::metadata::places::VERSION));

@@ -393,6 +393,7 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
                 outcome.labels = set.labels;
                 outcome.image = set.image;
                 outcome.metadata = set.metadata.map(|m| *m);
+                outcome.hashes = set.hashes;
                 for note in &set.notes {
                     debug!(object = %format!("{}/{}", change.bucket, change.key), note = %note, "metadata dropped");
                 }

@@ -1,7 +1,9 @@
 //! A document as OpenSearch stores it: the record, with the lowercased names that
 //! label queries match, and what a conditional write needs of the stored one.
 
-use bucketlens_schemas::{ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo, PhotoMetadata};
+use bucketlens_schemas::{
+    ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo, PhotoMetadata,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::index::{DocState, Hit};
@@ -69,6 +71,11 @@ pub(super) struct Doc {
     /// The GPS position as a `geo_point` (`lat,lon`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) location: Option<String>,
+    /// What finds the same photo twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) hashes: Option<ImageHashes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) storage_class: Option<String>,
 }
 
 impl Doc {
@@ -123,6 +130,8 @@ impl Doc {
             facet_camera: None,
             facet_country: None,
             location: None,
+            hashes: if tombstone { None } else { record.hashes.clone() },
+            storage_class: if tombstone { None } else { record.storage_class.clone() },
         }
         .with_metadata(if tombstone { None } else { record.metadata.clone() })
     }
@@ -163,6 +172,8 @@ impl Doc {
             labeled_at: self.labeled_at,
             error: self.error,
             metadata: self.metadata,
+            hashes: self.hashes,
+            storage_class: self.storage_class,
         }
     }
 }

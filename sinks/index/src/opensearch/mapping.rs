@@ -80,6 +80,9 @@ pub fn photo_fields() -> Value {
         "facet_year": keyword,
         "facet_camera": keyword,
         "facet_country": keyword,
-        "location": { "type": "geo_point" }
+        "location": { "type": "geo_point" },
+        // What `duplicates` groups by, and `similar --image` looks up.
+        "hashes": { "properties": { "sha256": keyword, "dhash": { "type": "long" } } },
+        "storage_class": keyword
     })
 }

@@ -93,6 +93,8 @@ mod tests {
                 camera: Some(Camera { make: Some("FUJIFILM".into()), model: Some("X-T30".into()) }),
                 ..PhotoMetadata::default()
             }),
+            hashes: None,
+            storage_class: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! The tantivy schema and the conversion between records and documents.
 
-use bucketlens_schemas::{document_id, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo};
+use bucketlens_schemas::{
+    document_id, ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo,
+};
 use tantivy::schema::Value;
 use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING};
 use tantivy::{TantivyDocument, Term};
@@ -54,6 +56,10 @@ pub struct Fields {
     pub facet_year: Field,
     pub facet_camera: Field,
     pub facet_country: Field,
+    /// The bytes' SHA-256 (exact copies: a term) and the 64-bit perceptual hash.
+    pub sha256: Field,
+    pub dhash: Field,
+    pub storage_class: Field,
 }
 
 impl Fields {
@@ -93,6 +99,9 @@ impl Fields {
             facet_year: b.add_text_field(photo::Facet::Year.field(), STRING | FAST),
             facet_camera: b.add_text_field(photo::Facet::Camera.field(), STRING | FAST),
             facet_country: b.add_text_field(photo::Facet::Country.field(), STRING | FAST),
+            sha256: b.add_text_field("sha256", STRING | STORED),
+            dhash: b.add_i64_field("dhash", STORED),
+            storage_class: b.add_text_field("storage_class", STRING | STORED),
             schema: Schema::builder().build(),
         };
         Self { schema: b.build(), ..fields }
@@ -191,6 +200,15 @@ impl Fields {
                 doc.add_text(self.metadata_json, json);
             }
         }
+        if let Some(hashes) = &record.hashes {
+            doc.add_text(self.sha256, &hashes.sha256);
+            if let Some(dhash) = hashes.dhash {
+                doc.add_i64(self.dhash, dhash);
+            }
+        }
+        if let Some(class) = &record.storage_class {
+            doc.add_text(self.storage_class, class);
+        }
         if let Some(error) = &record.error {
             doc.add_text(self.error_code, &error.code);
             doc.add_text(self.error_message, &error.message);
@@ -254,6 +272,8 @@ impl Fields {
             labeled_at: self.int(doc, self.labeled_at).unwrap_or(0),
             error,
             metadata: self.text(doc, self.metadata_json).and_then(|json| serde_json::from_str(&json).ok()),
+            hashes: self.text(doc, self.sha256).map(|sha256| ImageHashes { sha256, dhash: self.int(doc, self.dhash) }),
+            storage_class: self.text(doc, self.storage_class),
         }
     }
 }

@@ -25,5 +25,7 @@ pub fn record(key: &str, labeled_at: i64, kind: LabelKind, labels: Vec<Label>) -
         error: None,
         labeler: None,
         metadata: None,
+        hashes: None,
+        storage_class: None,
     }
 }

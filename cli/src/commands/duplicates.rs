@@ -1,0 +1,169 @@
+//! `bucketlens duplicates`: exact copies and near duplicates, with the bytes keeping
+//! only the largest of each group would free; and `bucketlens similar`: where else a
+//! photo is (the same picture, copied, resized, recompressed or converted).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bucketlens_index::duplicates::{self, Kind, Member, Report, DEFAULT_MIN_SIMILARITY};
+use bucketlens_pipeline::plan::size;
+use bucketlens_pipeline::settings::Settings;
+use bucketlens_pipeline::wiring;
+use bucketlens_runtime::text::escape_controls;
+use serde_json::json;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this bucket.
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Only keys starting with this.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Near duplicates: perceptual hashes at least this alike (0-1; 1 - bits apart / 64).
+    /// 1 finds the same pixels only; below 0.83 is refused (more than 11 bits apart).
+    #[arg(long, default_value_t = DEFAULT_MIN_SIMILARITY, value_parser = similarity)]
+    min_similarity: f64,
+    /// Only exact copies (the same bytes).
+    #[arg(long)]
+    exact: bool,
+    /// At most this many groups printed, most reclaimable first (the total counts them all).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+fn similarity(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|_| format!("{text:?} is not a number between 0 and 1"))?;
+    let lowest = duplicates::similarity(duplicates::MAX_DISTANCE);
+    if !(0.0..=1.0).contains(&value) || value < lowest - 1e-9 {
+        return Err(format!(
+            "{value} is outside {lowest:.2}-1: near duplicates are at most {} of 64 bits apart",
+            duplicates::MAX_DISTANCE
+        ));
+    }
+    Ok(value)
+}
+
+fn member_line(m: &Member) -> String {
+    let mut parts = vec![m.size.map_or("size unknown".to_string(), |s| size(s.max(0) as u64))];
+    if let (Some(w), Some(h)) = (m.width, m.height) {
+        parts.push(format!("{w}×{h}"));
+    }
+    if let Some(class) = &m.storage_class {
+        parts.push(class.clone());
+    }
+    format!("{}/{} ({})", escape_controls(&m.bucket), escape_controls(&m.key), parts.join(", "))
+}
+
+fn print_report(report: &Report, limit: usize) {
+    for group in report.groups.iter().take(limit) {
+        let what = match group.kind {
+            Kind::Exact => "exact copies",
+            Kind::Near => "near duplicates",
+        };
+        println!("{what}, {} reclaimable:", size(group.reclaimable_bytes.max(0) as u64));
+        for (i, m) in group.members.iter().enumerate() {
+            println!("  {} {}", if i == 0 { "keep" } else { "    " }, member_line(m));
+        }
+    }
+    if report.groups.len() > limit {
+        println!("… {} more groups (--limit, or --json for all)", report.groups.len() - limit);
+    }
+}
+
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let index = wiring::open_existing_index(settings).await?;
+    let collected = duplicates::collect(index.as_ref(), args.bucket.as_deref(), args.prefix.as_deref()).await?;
+    let photos = collected.members.len();
+    let mut members = collected.members;
+    if args.exact {
+        members.iter_mut().for_each(|m| m.dhash = None);
+    }
+    let report = duplicates::find(members, duplicates::max_distance(args.min_similarity));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report, args.limit);
+        println!(
+            "{} groups · {} reclaimable by keeping the largest of each · {photos} photos compared",
+            report.groups.len(),
+            size(report.total_reclaimable_bytes.max(0) as u64)
+        );
+    }
+    if collected.unhashed > 0 {
+        bucketlens_runtime::say!(
+            "{} labeled photos have no hashes (labeled before `labeler.hashes`, or with it off) and are in no group: \
+             `bucketlens relabel` them, or run the labeler once with hashes on",
+            collected.unhashed
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("photo").required(true).args(["object", "image"])))]
+pub struct SimilarArgs {
+    /// An indexed photo, as BUCKET/KEY (a folder's bucket is its name).
+    object: Option<String>,
+    /// A photo file that need not be in the index: where else is it?
+    #[arg(long)]
+    image: Option<std::path::PathBuf>,
+    /// Only this bucket.
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Only keys starting with this.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// At least this alike (0-1, as `duplicates --min-similarity`).
+    #[arg(long, default_value_t = DEFAULT_MIN_SIMILARITY, value_parser = similarity)]
+    min_similarity: f64,
+    /// At most this many results, most similar first.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn similar(settings: &Settings, args: SimilarArgs) -> anyhow::Result<ExitCode> {
+    let index = wiring::open_existing_index(settings).await?;
+    let (hashes, own) = match (&args.object, &args.image) {
+        (Some(object), _) => {
+            let (bucket, key) = object
+                .split_once('/')
+                .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+                .with_context(|| format!("{object:?} is not BUCKET/KEY"))?;
+            let hit =
+                index.get(bucket, key).await?.filter(|h| h.state == bucketlens_index::DocState::Labeled).with_context(
+                    || format!("{bucket}/{key} is not a labeled photo of the index (see `bucketlens search --failed`)"),
+                )?;
+            let hashes = hit.hashes.clone().with_context(|| {
+                format!("{bucket}/{key} has no hashes: it was labeled before `labeler.hashes`; relabel it")
+            })?;
+            (hashes, Some((hit.bucket, hit.key)))
+        }
+        (None, Some(path)) => {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let hashes = bucketlens_labeler::hashes::of_file(&bytes, settings.labeler.max_pixels)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            (hashes, None)
+        }
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let collected = duplicates::collect(index.as_ref(), args.bucket.as_deref(), args.prefix.as_deref()).await?;
+    let except = own.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
+    let mut found =
+        duplicates::alike(collected.members, &hashes, except, duplicates::max_distance(args.min_similarity));
+    found.truncate(args.limit);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json!({ "hits": found }))?);
+    } else {
+        for a in &found {
+            let how = if a.exact { "the same bytes".to_string() } else { format!("similarity {:.2}", a.similarity) };
+            println!("{}  {how}", member_line(&a.member));
+        }
+        println!("{} found", found.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
