@@ -234,9 +234,10 @@ pub trait Consumer: Send {
     /// An empty result means nothing arrived in time.
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LogRecord>, LogError>;
 
-    /// Partitions taken from this member by a rebalance, once `poll` has handed out
-    /// every record read before it. The stage stops taking work from them, finishes
-    /// (or gives up) what is in flight, commits, forgets them, then drops the
+    /// Partitions taken from this member by a rebalance, as soon as it comes: records
+    /// of them that `poll` has not handed out yet are dropped (their next owner reads
+    /// them from the committed offsets). The stage stops taking work from them,
+    /// finishes (or gives up) what is in flight, commits, forgets them, then drops the
     /// revocation to let the rebalance go on. `poll` returns nothing meanwhile.
     fn take_revocation(&mut self) -> Option<Revocation> {
         None

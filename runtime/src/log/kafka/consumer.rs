@@ -1,8 +1,15 @@
 //! A consumer-group member on Kafka. One thread per consumer polls librdkafka
 //! (which also runs the rebalance callbacks) and hands records to the stage through
-//! a bounded channel; on a revoke it hands over a [`Revocation`] and waits, up to
-//! `drain-timeout`, while the stage finishes and commits.
+//! a bounded channel; on a revoke it hands over a [`Revocation`] on a channel of its
+//! own and waits, up to `drain-timeout`, while the stage finishes and commits.
+//!
+//! The revocation overtakes the records: those of the revoked partitions still
+//! waiting in the channel (up to its 1,024, fetched before the revoke) are dropped
+//! unstarted for the partitions' next owner, so the stage drains only what it has in
+//! flight. (Queued behind them, a revocation waited while a labeler labeled them all,
+//! past the drain timeout, and the next owner labeled some of them again.)
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,8 +41,15 @@ pub(super) fn subscribe(
     full: String,
 ) -> Result<Box<dyn Consumer>, LogError> {
     let (tx, rx) = mpsc::channel(1024);
-    let context =
-        GroupContext { auth: auth.clone(), events: tx, drain_timeout: config.drain_timeout, group: group.to_string() };
+    // One revocation at a time: the callback waits for it to be released.
+    let (revoke_tx, revoke_rx) = mpsc::channel(1);
+    let context = GroupContext {
+        auth: auth.clone(),
+        events: tx,
+        revocations: revoke_tx,
+        drain_timeout: config.drain_timeout,
+        group: group.to_string(),
+    };
     let properties = client_config(
         config,
         &[
@@ -63,22 +77,19 @@ pub(super) fn subscribe(
         consumer,
         topic: full,
         events: rx,
-        pending: None,
+        revocations: revoke_rx,
+        buffered: VecDeque::new(),
         revocation: None,
         uncommitted: false,
         thread: Some(thread),
     }))
 }
 
-enum Event {
-    Record(LogRecord),
-    Revoked(Revocation),
-}
-
 /// Runs on the consumer's polling thread: turns rebalances into [`Revocation`]s.
 struct GroupContext {
     auth: Auth,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<LogRecord>,
+    revocations: mpsc::Sender<Revocation>,
     drain_timeout: Duration,
     /// Named in the rebalance lines: a labeler is a member of two groups (its own and
     /// its ledger follower's).
@@ -117,7 +128,7 @@ impl ConsumerContext for GroupContext {
         let (ack, released) = sync_channel(1);
         let revocation = Revocation::new(partitions.clone(), ack);
         // The stage is gone (shutting down): nothing to drain.
-        if !send_waiting(&self.events, Event::Revoked(revocation)) {
+        if !send_waiting(&self.revocations, revocation) {
             return;
         }
         match released.recv_timeout(self.drain_timeout) {
@@ -134,7 +145,7 @@ impl ConsumerContext for GroupContext {
 /// Sends, waiting while the channel is full; `false` once the stage is gone. (Not
 /// `blocking_send`: the callback also runs when the consumer is closed, which may
 /// happen on an async thread.)
-fn send_waiting(events: &mpsc::Sender<Event>, mut event: Event) -> bool {
+fn send_waiting<T>(events: &mpsc::Sender<T>, mut event: T) -> bool {
     loop {
         match events.try_send(event) {
             Ok(()) => return true,
@@ -285,7 +296,7 @@ fn poll_loop(
                         .unwrap_or_default(),
                     timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
                 };
-                if !send_waiting(&events, Event::Record(record)) {
+                if !send_waiting(&events, record) {
                     break;
                 }
             }
@@ -299,8 +310,10 @@ fn poll_loop(
 struct KafkaConsumer {
     consumer: Arc<BaseConsumer<GroupContext>>,
     topic: String,
-    events: mpsc::Receiver<Event>,
-    pending: Option<Event>,
+    events: mpsc::Receiver<LogRecord>,
+    revocations: mpsc::Receiver<Revocation>,
+    /// Records taken from the channel when a revocation came, of partitions kept.
+    buffered: VecDeque<LogRecord>,
     revocation: Option<Revocation>,
     /// Offsets are stored but their last commit failed: commit again next time.
     uncommitted: bool,
@@ -310,35 +323,38 @@ struct KafkaConsumer {
 #[async_trait]
 impl Consumer for KafkaConsumer {
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LogRecord>, LogError> {
-        if self.revocation.is_some() {
+        if self.revocation.is_some() || self.revoked() {
             return Ok(Vec::new());
         }
-        let first = match self.pending.take() {
-            Some(event) => event,
-            None => match tokio::time::timeout(wait, self.events.recv()).await {
-                Ok(Some(event)) => event,
-                Ok(None) => return Err(unavailable("the kafka consumer thread stopped")),
-                Err(_) => return Ok(Vec::new()),
+        let first = match self.buffered.pop_front() {
+            Some(record) => record,
+            None => tokio::select! {
+                biased;
+                Some(revocation) = self.revocations.recv() => {
+                    self.revoke(revocation);
+                    return Ok(Vec::new());
+                }
+                got = tokio::time::timeout(wait, self.events.recv()) => match got {
+                    Ok(Some(record)) => record,
+                    Ok(None) => return Err(unavailable("the kafka consumer thread stopped")),
+                    Err(_) => return Ok(Vec::new()),
+                },
             },
         };
-        let mut out = Vec::new();
-        let mut next = Some(first);
-        while let Some(event) = next.take() {
-            match event {
-                Event::Record(record) => out.push(record),
-                Event::Revoked(revocation) => {
-                    self.revocation = Some(revocation);
-                    break;
-                }
-            }
-            if out.len() < max {
-                next = self.events.try_recv().ok();
+        let mut out = vec![first];
+        while out.len() < max {
+            match self.buffered.pop_front().map_or_else(|| self.events.try_recv().ok(), Some) {
+                Some(record) => out.push(record),
+                None => break,
             }
         }
         Ok(out)
     }
 
     fn take_revocation(&mut self) -> Option<Revocation> {
+        if self.revocation.is_none() {
+            self.revoked();
+        }
         self.revocation.take()
     }
 
@@ -376,9 +392,36 @@ impl Consumer for KafkaConsumer {
     }
 }
 
+impl KafkaConsumer {
+    /// Whether a revocation has come (and is now held).
+    fn revoked(&mut self) -> bool {
+        match self.revocations.try_recv() {
+            Ok(revocation) => {
+                self.revoke(revocation);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Holds `revocation` for the stage, and drops the records of its partitions that
+    /// wait unstarted: the polling thread is held in the callback, so every record
+    /// fetched before the revoke is in the channel already; the partitions' next
+    /// owner reads them from the committed offsets.
+    fn revoke(&mut self, revocation: Revocation) {
+        while let Ok(record) = self.events.try_recv() {
+            self.buffered.push_back(record);
+        }
+        let gone = revocation.partitions();
+        self.buffered.retain(|record| !gone.contains(&record.partition));
+        self.revocation = Some(revocation);
+    }
+}
+
 impl Drop for KafkaConsumer {
     fn drop(&mut self) {
         self.events.close();
+        self.revocations.close();
         // The thread stops within one poll interval; dropping the last reference
         // then closes the consumer, which leaves the group at once.
         if let Some(thread) = self.thread.take() {
