@@ -1123,6 +1123,9 @@ fn a_replay_run_as_a_batch_array_job_is_shared_by_its_children_and_each_exits_at
         child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
         let log = std::fs::read_to_string(&err).unwrap_or_default();
         assert!(status.success(), "a child exited with {status}:\n{stdout}\n{log}");
+        // A revoked child finishes only what it has in flight (records it had fetched
+        // and not started go to the next owner), well within drain-timeout.
+        assert!(!log.contains("not drained in time"), "a child gave partitions away with work in flight:\n{log}");
         let n: usize = stdout
             .split("labeled ")
             .nth(1)

@@ -70,6 +70,18 @@ fn the_same_corpus_through_opensearch_and_tantivy_gives_the_same_documents_and_l
     assert_eq!(opensearch.json(&["search", "human", "--json"])["total"], 4);
     let status = opensearch.status();
     assert_eq!((status["labeled"].as_u64(), status["failed"].as_u64()), (Some(24), Some(1)), "{status}");
+    // Duplicates come from what either index holds: each photo's two copies.
+    let duplicates = |w: &World| w.json(&["duplicates", "--json"]);
+    let (found, expected) = (duplicates(&opensearch), duplicates(&tantivy));
+    assert_eq!(found, expected);
+    let groups = found["groups"].as_array().unwrap();
+    assert_eq!(
+        groups.iter().filter(|g| g["kind"] == "exact" && g["members"].as_array().unwrap().len() == 2).count(),
+        12,
+        "{found}"
+    );
+    let similar = |w: &World| w.json(&["similar", "photos/set-0/chelsea.png", "--json"]);
+    assert_eq!(similar(&opensearch), similar(&tantivy));
 }
 
 #[test]
