@@ -422,6 +422,10 @@ impl Drop for KafkaConsumer {
     fn drop(&mut self) {
         self.events.close();
         self.revocations.close();
+        // A revocation the stage never took (it stopped first, its offsets committed)
+        // is released here: the polling thread waits in the callback until it is.
+        self.revocation = None;
+        while self.revocations.try_recv().is_ok() {}
         // The thread stops within one poll interval; dropping the last reference
         // then closes the consumer, which leaves the group at once.
         if let Some(thread) = self.thread.take() {
