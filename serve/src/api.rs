@@ -156,16 +156,21 @@ fn pairs(counts: &[(String, u64)]) -> Value {
     Value::Array(counts.iter().map(|(name, n)| json!([name, n])).collect())
 }
 
+/// A turn among `serve.searches-at-once` (see [`search`]).
+async fn turn(state: &State) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
+    state
+        .searches
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))
+}
+
 /// `GET /api/search`. Searches use the CPU and hold their hits in memory, so running
 /// more than `serve.searches-at-once` at once would make each slower and the process
 /// bigger, not the answers sooner: the rest wait in order of arrival.
 pub async fn search(Extract(state): Extract<State>, Query(params): Params) -> ApiResult<Json<Value>> {
     let request = request(&params)?;
-    let _turn = state
-        .searches
-        .acquire()
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
+    let _turn = turn(&state).await?;
     let response = state.parts.index.search(request).await?;
     let mut facets = json!({
         "labels": pairs(&response.label_counts),
@@ -306,11 +311,7 @@ pub async fn similar(
     let Some(hashes) = hit.hashes.clone().filter(|_| hit.state == DocState::Labeled) else {
         return Ok(Json(json!({ "hits": [], "unhashed": true })));
     };
-    let _turn = state
-        .searches
-        .acquire()
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
+    let _turn = turn(&state).await?;
     let collected = dup::collect(state.parts.index.as_ref(), None, None).await?;
     let mut found = dup::alike(collected.members, &hashes, Some((&bucket, &key)), dup::max_distance(min_similarity));
     found.truncate(MAX_LIMIT);
@@ -322,11 +323,7 @@ pub async fn similar(
 pub async fn duplicates(Extract(state): Extract<State>, Query(params): Params) -> ApiResult<Json<Value>> {
     use bucketlens_index::duplicates as dup;
     let min_similarity = min_similarity(&params)?;
-    let _turn = state
-        .searches
-        .acquire()
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
+    let _turn = turn(&state).await?;
     let non_empty = |name: &str| params.get(name).filter(|v| !v.is_empty()).map(String::as_str);
     let collected = dup::collect(state.parts.index.as_ref(), non_empty("bucket"), non_empty("prefix")).await?;
     let mut members = collected.members;

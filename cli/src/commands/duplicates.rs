@@ -12,14 +12,27 @@ use bucketlens_pipeline::wiring;
 use bucketlens_runtime::text::escape_controls;
 use serde_json::json;
 
+/// The photos that take part: all, or those of one bucket or under one prefix.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct Scope {
     /// Only this bucket.
     #[arg(long)]
     bucket: Option<String>,
     /// Only keys starting with this.
     #[arg(long)]
     prefix: Option<String>,
+}
+
+impl Scope {
+    async fn collect(&self, index: &dyn bucketlens_index::Index) -> anyhow::Result<duplicates::Collected> {
+        Ok(duplicates::collect(index, self.bucket.as_deref(), self.prefix.as_deref()).await?)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    scope: Scope,
     /// Near duplicates: perceptual hashes at least this alike (0-1; 1 - bits apart / 64).
     /// 1 finds the same pixels only; below 0.83 is refused (more than 11 bits apart).
     #[arg(long, default_value_t = DEFAULT_MIN_SIMILARITY, value_parser = similarity)]
@@ -75,7 +88,7 @@ fn print_report(report: &Report, limit: usize) {
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let index = wiring::open_existing_index(settings).await?;
-    let collected = duplicates::collect(index.as_ref(), args.bucket.as_deref(), args.prefix.as_deref()).await?;
+    let collected = args.scope.collect(index.as_ref()).await?;
     let photos = collected.members.len();
     let mut members = collected.members;
     if args.exact {
@@ -110,12 +123,8 @@ pub struct SimilarArgs {
     /// A photo file that need not be in the index: where else is it?
     #[arg(long)]
     image: Option<std::path::PathBuf>,
-    /// Only this bucket.
-    #[arg(long)]
-    bucket: Option<String>,
-    /// Only keys starting with this.
-    #[arg(long)]
-    prefix: Option<String>,
+    #[command(flatten)]
+    scope: Scope,
     /// At least this alike (0-1, as `duplicates --min-similarity`).
     #[arg(long, default_value_t = DEFAULT_MIN_SIMILARITY, value_parser = similarity)]
     min_similarity: f64,
@@ -151,7 +160,7 @@ pub async fn similar(settings: &Settings, args: SimilarArgs) -> anyhow::Result<E
         }
         (None, None) => unreachable!("clap requires one"),
     };
-    let collected = duplicates::collect(index.as_ref(), args.bucket.as_deref(), args.prefix.as_deref()).await?;
+    let collected = args.scope.collect(index.as_ref()).await?;
     let except = own.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
     let mut found =
         duplicates::alike(collected.members, &hashes, except, duplicates::max_distance(args.min_similarity));
