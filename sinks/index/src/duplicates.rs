@@ -236,6 +236,9 @@ fn group(kind: Kind, photos: &[Member], members: &[usize]) -> Group {
     Group { kind, members, reclaimable_bytes }
 }
 
+/// One band's table: where each value's run starts, then the runs of (hash, entry).
+type BandTable = (Vec<u32>, Vec<(u64, u32)>);
+
 /// The connected components (of two or more) of "at most `d` bits apart" among
 /// `near` (indices of photos with a perceptual hash), by multi-index hashing.
 fn near_components(photos: &[Member], near: &[usize], d: u32) -> Vec<Vec<usize>> {
@@ -243,7 +246,7 @@ fn near_components(photos: &[Member], near: &[usize], d: u32) -> Vec<Vec<usize>>
     let band = |h: u64, b: usize| (h >> (16 * b)) as u16 as usize;
     // Per band, the entries sorted by their band's value, with where each value's run
     // starts: a look-up is two reads, and a run is read in order, hashes inline.
-    let tables: Vec<(Vec<u32>, Vec<(u64, u32)>)> = (0..4)
+    let tables: Vec<BandTable> = (0..4)
         .map(|b| {
             let mut starts = vec![0u32; (1 << 16) + 1];
             for &h in &hashes {
