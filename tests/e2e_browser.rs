@@ -54,6 +54,7 @@ async fn add_box(world: &World) {
         metadata: None,
         hashes: None,
         storage_class: None,
+        embedding: None,
     };
     assert_eq!(index.write(vec![record]).await.unwrap().applied, 1);
 }
@@ -842,4 +843,35 @@ async fn the_duplicates_view_and_a_photos_copies_in_a_real_browser() {
     assert_eq!(copies, serde_json::json!(["photos/backup/chelsea.png", "photos/chelsea-small.png"]));
     let said = browser.js("return document.querySelector('#detail-copies li .conf').textContent").await;
     assert_eq!(said, "the same bytes");
+
+    // "More like this": the grid becomes the photos most like it, most alike first,
+    // each with how alike, in a link that keeps it; "show all photos" goes back.
+    client.find(Locator::Css("#more-like")).await.unwrap().click().await.unwrap();
+    let alike = browser
+        .until(
+            "the photos like it",
+            "const c = [...document.querySelectorAll('#grid .card')]; return !document.querySelector('#detail').open && c.length === 3 && c.map(e => [e.querySelector('.key').textContent, e.querySelector('.alike').textContent])",
+        )
+        .await;
+    let alike = alike.as_array().unwrap();
+    assert_eq!(alike[0][0], "chelsea.png", "the copy in backup/, the same bytes: {alike:?}");
+    assert_eq!(alike[0][1], "100% alike");
+    assert_eq!(alike[1][0], "chelsea-small.png");
+    assert_eq!(alike[2][0], "coffee.png", "another picture last: {alike:?}");
+    let percent = |v: &serde_json::Value| v.as_str().unwrap().trim_end_matches("% alike").parse::<u32>().unwrap();
+    assert!(percent(&alike[1][1]) >= 90 && percent(&alike[2][1]) < 50, "{alike:?}");
+    let url = browser.js("return new URL(location.href).searchParams.get('like')").await;
+    assert_eq!(url, "photos/chelsea.png");
+    let summary = browser.js("return document.querySelector('#summary').textContent").await;
+    assert_eq!(summary, "3 most like photos/chelsea.png · show all photos");
+    if let Some(path) = std::env::var_os("UI_MORE_LIKE_SCREENSHOT") {
+        std::fs::write(path, client.screenshot().await.unwrap()).unwrap();
+    }
+    browser.js("document.querySelector('#summary button').click(); return true").await;
+    browser
+        .until(
+            "all photos again",
+            "return document.querySelectorAll('#grid .card').length === 4 && !document.querySelector('#grid .alike')",
+        )
+        .await;
 }

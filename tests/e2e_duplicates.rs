@@ -83,14 +83,34 @@ fn copies_are_grouped_with_what_they_free_and_an_overwrite_or_a_delete_leaves_ev
     assert_eq!(exact_only["groups"].as_array().unwrap().len(), 1, "{exact_only}");
 
     // Where else is the cat: its copy (the same bytes, 1.0) first, then the small one.
-    let found = similar_keys(&w, &["photos/chelsea.png"]);
+    let found = similar_keys(&w, &["photos/chelsea.png", "--copies"]);
     assert_eq!(found[0], ("backup/chelsea.png".to_string(), 1.0));
     assert_eq!(found.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["backup/chelsea.png", "small/chelsea.png"]);
-    // A photo not in the index: a quarter-size JPEG of the cat finds all three.
+    // What looks like it, by embedding: the same two first, then the other photos far
+    // behind; each says whether it is a copy.
+    let looks = w.json(&["similar", "photos/chelsea.png", "--json"]);
+    let hits = looks["hits"].as_array().unwrap();
+    let keys: Vec<&str> = hits.iter().map(|h| h["key"].as_str().unwrap()).collect();
+    assert_eq!(keys[..2], ["backup/chelsea.png", "small/chelsea.png"], "{looks}");
+    let mut others = keys[2..].to_vec();
+    others.sort();
+    assert_eq!(others, ["coffee.png", "rocket.jpg"], "{looks}");
+    assert!(hits[0]["similarity"].as_f64().unwrap() > 0.999 && hits[0]["exact"] == true, "{looks}");
+    assert!(hits[1]["similarity"].as_f64().unwrap() > 0.9 && hits[1]["copy"] == true, "{looks}");
+    assert!(hits[2]["similarity"].as_f64().unwrap() < 0.5 && hits[2]["copy"] == false, "{looks}");
+    assert_eq!(similar_keys(&w, &["photos/chelsea.png", "--min-similarity", "0.9"]).len(), 2);
+    assert_eq!(similar_keys(&w, &["photos/chelsea.png", "--prefix", "small/"]).len(), 1, "filters apply");
+    assert_eq!(similar_keys(&w, &["photos/chelsea.png", "--limit", "1"]).len(), 1);
+    // A photo not in the index: a quarter-size JPEG of the cat finds all three, by
+    // hash and by embedding.
     let outside = w.tmp.path().join("found-on-a-website.png");
     let image = image::open(examples_dir().join("chelsea.png")).unwrap();
     image.resize(120, 80, image::imageops::FilterType::Triangle).save(&outside).unwrap();
-    let found = similar_keys(&w, &["--image", outside.to_str().unwrap()]);
+    let found = similar_keys(&w, &["--image", outside.to_str().unwrap(), "--copies"]);
+    let mut keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["backup/chelsea.png", "chelsea.png", "small/chelsea.png"], "{found:?}");
+    let found = similar_keys(&w, &["--image", outside.to_str().unwrap(), "--min-similarity", "0.8"]);
     let mut keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
     keys.sort();
     assert_eq!(keys, ["backup/chelsea.png", "chelsea.png", "small/chelsea.png"], "{found:?}");
@@ -104,10 +124,21 @@ fn copies_are_grouped_with_what_they_free_and_an_overwrite_or_a_delete_leaves_ev
                 ("near".to_string(), vec!["chelsea.png".to_string(), "small/chelsea.png".to_string()]),
             ]
     });
+    // No stale vector: the overwritten copy now looks like the coffee, not the cat.
+    let coffee_like = similar_keys(&w, &["photos/coffee.png"]);
+    assert_eq!(coffee_like[0].0, "backup/chelsea.png", "{coffee_like:?}");
+    let cat_like = similar_keys(&w, &["photos/chelsea.png", "--min-similarity", "0.5"]);
+    assert_eq!(cat_like.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["small/chelsea.png"]);
     // Deleted: no group and no result holds it.
     std::fs::remove_file(w.photos.join("small/chelsea.png")).unwrap();
     wait_until("the delete leaves its group", Duration::from_secs(60), || groups(&w).len() == 1);
-    assert!(similar_keys(&w, &["photos/chelsea.png"]).is_empty());
+    assert!(similar_keys(&w, &["photos/chelsea.png", "--copies"]).is_empty());
+    let everything_like_the_cat = similar_keys(&w, &["photos/chelsea.png", "--limit", "100"]);
+    assert_eq!(
+        everything_like_the_cat.len(),
+        3,
+        "the other three photos, the deleted one gone: {everything_like_the_cat:?}"
+    );
 }
 
 #[test]
@@ -131,8 +162,27 @@ fn a_photo_that_is_not_indexed_or_not_an_image_is_a_clear_error() {
     assert!(err.contains("corrupt.png") && err.contains("CorruptImage"), "{err}");
     let err = said(&["duplicates", "--min-similarity", "0.5"]);
     assert!(err.contains("0.5 is outside 0.83-1"), "{err}");
+    let err = said(&["similar", "photos/chelsea.png", "--min-similarity", "2"]);
+    assert!(err.contains("2 is outside 0-1"), "{err}");
+    let err = said(&["similar", "photos/chelsea.png", "--copies", "--min-similarity", "0.5"]);
+    assert!(err.contains("0.5 is outside 0.83-1"), "{err}");
     let err = said(&["similar", "no-slash"]);
     assert!(err.contains("\"no-slash\" is not BUCKET/KEY"), "{err}");
     let value: Value = w.json(&["duplicates", "--json"]);
     assert_eq!(value["total_reclaimable_bytes"], 0);
+}
+
+#[test]
+fn a_photo_labeled_without_an_embedding_says_so_and_its_copies_are_still_found() {
+    let mut w = World::new(0);
+    w.env = vec![("BUCKETLENS_LABELER__EMBEDDING".into(), "false".into())];
+    let cat = std::fs::read(examples_dir().join("chelsea.png")).unwrap();
+    std::fs::write(w.photos.join("chelsea.png"), &cat).unwrap();
+    std::fs::write(w.photos.join("copy.png"), &cat).unwrap();
+    w.index();
+    let out = w.command(&["similar", "photos/chelsea.png"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("photos/chelsea.png has no embedding"), "{err}");
+    assert!(err.contains("--copies"), "it says what still works: {err}");
+    assert_eq!(similar_keys(&w, &["photos/chelsea.png", "--copies"]), [("copy.png".to_string(), 1.0)]);
 }

@@ -50,6 +50,7 @@ fn corpus(n: usize) -> Vec<ImageLabeled> {
                 metadata: None,
                 hashes: None,
                 storage_class: None,
+                embedding: None,
             }
         })
         .collect()
@@ -352,6 +353,21 @@ fn errors_headers_and_limits() {
         error["error"].as_str().unwrap().ends_with("OR at character 9 cannot follow AND: a label should be there"),
         "{error}"
     );
+    // `like`: the photos most like one, with the other parameters; each with its
+    // similarity, the photo itself left out; one that is not there, or not a key, said.
+    let like = server.json("/api/search?like=photos/chelsea.png&limit=5");
+    let hits = like["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 5, "{like}");
+    assert!(hits.iter().all(|h| h["key"] != "chelsea.png" && h["similarity"].as_f64().is_some()), "{like}");
+    let scores: Vec<f64> = hits.iter().map(|h| h["similarity"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "most similar first: {scores:?}");
+    let narrowed = server.json("/api/search?like=photos/chelsea.png&q=coffee");
+    assert_eq!(narrowed["hits"].as_array().unwrap().len(), 1, "{narrowed}");
+    assert_eq!(narrowed["hits"][0]["key"], "coffee.png");
+    assert_eq!(server.get("/api/search?like=photos/nothing.png").status, 404);
+    let bad = server.get("/api/search?like=no-slash");
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"].as_str().unwrap().contains("is not BUCKET/KEY"), "{}", bad.text());
     let near = server.json("/api/suggest?near=1&q=espreso");
     assert_eq!(near[0][0], "Espresso", "{near}");
     // JSON is compressed for a client that takes gzip; 405 has the error shape;

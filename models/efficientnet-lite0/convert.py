@@ -179,7 +179,9 @@ def build_model(weights, image_size, name):
     x, _ = g.conv_bn(x, size, "_conv_head", "_bn1", stride=1)
     pooled = g.name("pool")
     g.nodes.append(helper.make_node("GlobalAveragePool", [x], [pooled]))
-    flat = g.name("flat")
+    # The pooled features are the second output, "features": the embedding that
+    # similar-photo search compares (the logits are computed from them).
+    flat = "features"
     g.nodes.append(helper.make_node("Flatten", [pooled], [flat], axis=1))
     fc_w = g.const("fc_w", weights["_fc.weight"])
     fc_b = g.const("fc_b", weights["_fc.bias"])
@@ -187,7 +189,10 @@ def build_model(weights, image_size, name):
     graph = helper.make_graph(
         g.nodes, name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, image_size, image_size])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000]),
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", weights["_fc.weight"].shape[1]]),
+        ],
         g.inits,
     )
     model = helper.make_model(

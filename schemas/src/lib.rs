@@ -27,9 +27,9 @@ pub use codec::{canonical_form, fingerprint, Codec, DecodeError, EncodeError};
 pub use identity::{compare_sequencers, document_id, record_key};
 pub use image_format::ImageFormat;
 pub use records::{
-    BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageHashes, ImageLabeled, ImageMatched,
-    ImageProperties, Instance, Label, LabelError, LabelKind, MatchKind, MatchedLabel, ModelInfo, ObjectChanged,
-    PhotoMetadata, Place, ARCHIVED_ACCESS_TIERS, ARCHIVED_STORAGE_CLASSES,
+    cosine, BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageEmbedding, ImageHashes, ImageLabeled,
+    ImageMatched, ImageProperties, Instance, Label, LabelError, LabelKind, MatchKind, MatchedLabel, ModelInfo,
+    ObjectChanged, PhotoMetadata, Place, ARCHIVED_ACCESS_TIERS, ARCHIVED_STORAGE_CLASSES,
 };
 pub use taken::Taken;
 
@@ -77,11 +77,12 @@ pub const IMAGES_LABELED_SCHEMA: &str = include_str!("../avro/images.labeled.v1.
 /// The schema of `images.matched.v1`, as shipped.
 pub const IMAGES_MATCHED_SCHEMA: &str = include_str!("../avro/images.matched.v1.avsc");
 /// Earlier versions of `images.labeled.v1`, still read (their records may sit on a log).
-const IMAGES_LABELED_HISTORY: [&str; 4] = [
+const IMAGES_LABELED_HISTORY: [&str; 5] = [
     include_str!("../avro/history/images.labeled.v1.1.avsc"),
     include_str!("../avro/history/images.labeled.v1.2.avsc"),
     include_str!("../avro/history/images.labeled.v1.3.avsc"),
     include_str!("../avro/history/images.labeled.v1.4.avsc"),
+    include_str!("../avro/history/images.labeled.v1.5.avsc"),
 ];
 
 /// A record type with its Avro schema and codec.

@@ -250,6 +250,9 @@ pub struct ImageLabeled {
     /// an inventory report; `None` when it did not say, or before it was recorded).
     #[serde(default)]
     pub storage_class: Option<String>,
+    /// What finds photos that look alike (`None`: none made).
+    #[serde(default)]
+    pub embedding: Option<ImageEmbedding>,
 }
 
 /// What finds the same photo twice: the bytes' SHA-256 (exact copies) and the
@@ -261,6 +264,43 @@ pub struct ImageHashes {
     /// The 64 bits as a long; `None` for an image under 9×8 pixels.
     #[serde(default)]
     pub dhash: Option<i64>,
+}
+
+/// What finds photos that look alike: a vector of signed bytes, compared by cosine
+/// with vectors of the same `model` only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageEmbedding {
+    /// `name@version` of what made it.
+    pub model: String,
+    #[serde(with = "apache_avro::serde::bytes")]
+    pub vector: Vec<u8>,
+}
+
+impl ImageEmbedding {
+    /// The cosine of the angle between two vectors of the same model, clamped to
+    /// 0–1 (0: nothing alike; a vector of another model or length, or of zeros, is 0).
+    pub fn similarity(&self, other: &ImageEmbedding) -> f64 {
+        if self.model != other.model || self.vector.len() != other.vector.len() {
+            return 0.0;
+        }
+        cosine(&self.vector, &other.vector)
+    }
+}
+
+/// The cosine of two vectors of signed bytes (stored as `u8`, two's complement),
+/// clamped to 0–1.
+pub fn cosine(a: &[u8], b: &[u8]) -> f64 {
+    let (mut dot, mut aa, mut bb) = (0i32, 0i32, 0i32);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (i32::from(x as i8), i32::from(y as i8));
+        dot += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa == 0 || bb == 0 {
+        return 0.0;
+    }
+    (f64::from(dot) / (f64::from(aa).sqrt() * f64::from(bb).sqrt())).clamp(0.0, 1.0)
 }
 
 impl ImageLabeled {
@@ -284,6 +324,7 @@ impl ImageLabeled {
             metadata: None,
             hashes: None,
             storage_class: change.storage_class.clone(),
+            embedding: None,
         }
     }
 }

@@ -55,6 +55,15 @@ fn records_round_trip() {
 
     let l = labeled();
     assert_eq!(ImageLabeled::from_bytes(&l.to_bytes().unwrap()).unwrap(), l);
+    // An embedding's bytes, every value of a byte among them, come back as they went.
+    let mut embedded = labeled();
+    embedded.embedding = Some(bucketlens_schemas::ImageEmbedding {
+        model: "efficientnet-lite0@abc/int8".into(),
+        vector: (0..=255).collect(),
+    });
+    let bytes = embedded.to_bytes().unwrap();
+    assert!(bytes.len() < l.to_bytes().unwrap().len() + 256 + 40, "a byte each, as Avro bytes: {}", bytes.len());
+    assert_eq!(ImageLabeled::from_bytes(&bytes).unwrap(), embedded);
     let mut failed = ImageLabeled::for_change(&change(), LabelKind::Failed, l.model.clone(), 5);
     failed.error = Some(LabelError { code: "CorruptImage".into(), message: "bad".into(), retryable: false });
     assert_eq!(ImageLabeled::from_bytes(&failed.to_bytes().unwrap()).unwrap(), failed);
@@ -306,8 +315,9 @@ fn a_change_written_before_storage_classes_reads_with_none_and_a_new_one_keeps_t
 fn the_fingerprint_is_the_specifications_and_the_older_one_still_reads() {
     let schema = Schema::parse_str(bucketlens_schemas::IMAGES_LABELED_SCHEMA).unwrap();
     let hex: String = bucketlens_schemas::fingerprint(&schema).iter().map(|b| format!("{b:02x}")).collect();
-    // (v1.4's, with `hashes` and `storage_class`; v1.3's was 46c63f2242af313f.)
-    assert_eq!(hex, "d697ca89e17d4a43");
+    // (v1.6's, with `embedding`. v1.5's, with `hashes` and `storage_class`, was
+    // d697ca89e17d4a43, and v1.4's 46c63f2242af313f, by the same means.)
+    assert_eq!(hex, "49eec653ad1276d3");
     assert!(bucketlens_schemas::canonical_form(&schema).contains(r#"{"name":"last_modified","type":["null","long"]}"#));
     let written = labeled().to_bytes().unwrap();
     assert_eq!(written[2..10], bucketlens_schemas::fingerprint(&schema));

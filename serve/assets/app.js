@@ -8,7 +8,7 @@ const PAGE = 60;
 // `labels` are the facet filters, kept apart from the typed query and AND-ed with
 // it: "Cat", or "-Cat" for "not Cat". `photo` is the open photo, `bucket/key`.
 const state = {
-  view: 'photos', q: '', labels: [], min: 0, bucket: '', prefix: '', model: '', photo: '', allLabels: false, sort: '',
+  view: 'photos', q: '', labels: [], min: 0, bucket: '', prefix: '', model: '', photo: '', allLabels: false, sort: '', like: '',
   hits: [], next: null, total: 0, loading: false, open: -1,
 };
 
@@ -24,6 +24,8 @@ function readUrl() {
   state.labels = state.view === 'photos' ? url.searchParams.getAll('label').filter((l) => l.replace(/^-/, '')) : [];
   state.photo = url.searchParams.get('photo') ?? '';
   state.sort = SORTS.includes(url.searchParams.get('sort')) ? url.searchParams.get('sort') : '';
+  // "More like this": the photos that look most like `bucket/key`, most alike first.
+  state.like = state.view === 'photos' ? url.searchParams.get('like') ?? '' : '';
 }
 
 // The orders the API knows. Unless one is chosen: the best match when labels are
@@ -36,7 +38,7 @@ function asksForLabels() {
 const sortInUse = () => state.sort || (asksForLabels() ? 'relevance' : 'newest');
 
 // What decides the results: a change of the open photo alone searches nothing.
-const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.prefix, state.model, state.sort]);
+const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.prefix, state.model, state.sort, state.like]);
 
 function urlOf(photo) {
   const url = new URL({ failed: '/failed', duplicates: '/duplicates' }[state.view] ?? '/', location.origin);
@@ -47,6 +49,7 @@ function urlOf(photo) {
   if (state.prefix) url.searchParams.set('prefix', state.prefix);
   if (state.model) url.searchParams.set('model', state.model);
   if (state.sort && state.view === 'photos') url.searchParams.set('sort', state.sort);
+  if (state.like && state.view === 'photos') url.searchParams.set('like', state.like);
   if (photo) url.searchParams.set('photo', photo);
   return url;
 }
@@ -70,6 +73,8 @@ function syncControls() {
   $('view-unlabeled').setAttribute('aria-current', unlabeled ? 'page' : 'false');
   if (unlabeled) $('view-photos').setAttribute('aria-current', 'false');
   $('sort').value = sortInUse();
+  // Photos like one come most alike first, whatever the order chosen.
+  $('sort').disabled = Boolean(state.like);
   document.body.dataset.view = state.view;
 }
 
@@ -105,6 +110,7 @@ function searchParams(cursor, limit) {
     if (q) p.set('q', q);
     if (state.min) p.set('min_confidence', String(state.min));
     p.set('sort', sortInUse());
+    if (state.like) p.set('like', state.like);
   }
   if (state.bucket) p.set('bucket', state.bucket);
   if (state.model) p.set('model_version', state.model);
@@ -290,8 +296,9 @@ function card(hit, index) {
   const labels = el('span', { class: 'card-labels', text: leafLabels(hit, 3).map((l) => l.name).join(' · ') });
   const img = el('img', { loading: 'lazy', alt: hit.key, src: thumbUrl(hit, 320), srcset: `${thumbUrl(hit, 320)} 1x, ${thumbUrl(hit, 640)} 2x`, decoding: 'async' });
   img.addEventListener('error', () => img.classList.add('broken'), { once: true });
+  const alike = hit.similarity == null ? '' : el('span', { class: 'alike', text: `${Math.round(hit.similarity * 100)}% alike` });
   return photoLink(hit, index, { class: 'card' },
-    img, el('span', { class: 'key', text: fileName(hit) }), folderLink(hit), labels);
+    img, el('span', { class: 'key', text: fileName(hit) }), folderLink(hit), labels, alike);
 }
 
 function failedRow(hit, index) {
@@ -379,6 +386,10 @@ function renderResults() {
   renderCrumbs();
   const noun = failed ? 'failed object' : 'photo';
   $('summary').textContent = `${state.total.toLocaleString()} ${noun}${state.total === 1 ? '' : 's'}`;
+  if (state.like && !failed) {
+    $('summary').textContent = `${state.hits.length.toLocaleString()} most like ${state.like} · `;
+    $('summary').append(el('button', { class: 'link', type: 'button', text: 'show all photos', onclick: () => { state.like = ''; go(); } }));
+  }
   const empty = $('empty');
   empty.hidden = state.total !== 0;
   if (state.total === 0) {
@@ -629,6 +640,8 @@ function renderDetail(hit) {
   $('open-original').href = imageUrl(hit);
   $('download').href = imageUrl(hit);
   $('download').setAttribute('download', fileName(hit));
+  $('more-like').hidden = hit.state !== 'labeled';
+  $('more-like').onclick = () => { state.like = `${hit.bucket}/${hit.key}`; go(); $('detail').close(); };
   renderCopies(hit);
 }
 

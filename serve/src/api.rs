@@ -168,8 +168,16 @@ async fn turn(state: &State) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
 /// `GET /api/search`. Searches use the CPU and hold their hits in memory, so running
 /// more than `serve.searches-at-once` at once would make each slower and the process
 /// bigger, not the answers sooner: the rest wait in order of arrival.
+///
+/// `like=BUCKET/KEY`: the photos that look most like that one, most similar first,
+/// among those the other parameters match; each hit has its `similarity` (0-1), and
+/// there is one page (`limit` long).
 pub async fn search(Extract(state): Extract<State>, Query(params): Params) -> ApiResult<Json<Value>> {
-    let request = request(&params)?;
+    let mut request = request(&params)?;
+    if let Some(like) = params.get("like").filter(|l| !l.is_empty()) {
+        request.like = Some(like_of(&state, like).await?);
+        request.after = None;
+    }
     let _turn = turn(&state).await?;
     let response = state.parts.index.search(request).await?;
     let mut facets = json!({
@@ -274,6 +282,22 @@ pub async fn document(state: &State, bucket: &str, key: &str) -> ApiResult<Hit> 
     }
 }
 
+/// What `like=BUCKET/KEY` compares with: that photo's embedding, the photo itself left out.
+async fn like_of(state: &State, like: &str) -> ApiResult<bucketlens_index::Like> {
+    let (bucket, key) = like
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("like={like:?} is not BUCKET/KEY")))?;
+    let hit = document(state, bucket, key).await?;
+    let embedding = hit.embedding.filter(|_| hit.state == DocState::Labeled).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{bucket}/{key} has no embedding (not labeled, labeled before embeddings or with labeler.embedding off, \
+             or by Rekognition)"
+        ))
+    })?;
+    Ok(bucketlens_index::Like { embedding, except: Some((hit.bucket, hit.key)) })
+}
+
 /// `GET /api/objects/{bucket}/{key}`.
 pub async fn object(
     Extract(state): Extract<State>,
@@ -299,7 +323,7 @@ fn min_similarity(params: &HashMap<String, String>) -> ApiResult<f64> {
 
 /// `GET /api/similar/{bucket}/{key}[?min_similarity=S]`: where else the photo is (its
 /// exact copies, and the same picture resized, recompressed or converted), most alike
-/// first, as `bucketlens similar BUCKET/KEY --json` prints it.
+/// first, as `bucketlens similar BUCKET/KEY --copies --json` prints it.
 pub async fn similar(
     Extract(state): Extract<State>,
     Path((bucket, key)): Path<(String, String)>,

@@ -58,6 +58,7 @@ fn records(n: usize) -> anyhow::Result<Vec<OutRecord>> {
             metadata: None,
             hashes: None,
             storage_class: None,
+            embedding: None,
         };
         out.push(OutRecord::new(record_key(&record.bucket, &record.key), record.to_bytes()?));
     }

@@ -17,70 +17,13 @@
 //!
 //! Usage: target/release/bucketlens-bench-hashes [ROUNDS=9] [N=1000000]
 
-use std::io::Cursor;
 use std::time::Instant;
 
 use anyhow::Context;
-use bucketlens_bench::{examples, repository};
+use bucketlens_bench::copies::{copies, photos, picture};
 use bucketlens_index::duplicates::{self, Member};
 use bucketlens_labeler::local::{LocalLabeler, LocalOptions};
 use bucketlens_labeler::Labeler;
-use image::{DynamicImage, ImageFormat, RgbImage};
-
-fn photos() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let mut found = Vec::new();
-    for dir in [examples(), repository().join("examples/tagged")] {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|x| x == "png" || x == "jpg") {
-                let name = path.file_name().context("name")?.to_string_lossy().into_owned();
-                found.push((name, std::fs::read(&path)?));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-fn encode(image: &DynamicImage, format: ImageFormat) -> anyhow::Result<Vec<u8>> {
-    let mut out = Cursor::new(Vec::new());
-    image.write_to(&mut out, format)?;
-    Ok(out.into_inner())
-}
-
-fn jpeg(image: &RgbImage, quality: u8) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-    encoder.encode(image.as_raw(), image.width() as u16, image.height() as u16, jpeg_encoder::ColorType::Rgb)?;
-    Ok(out)
-}
-
-/// The copies of one photo a bucket holds: (what, bytes).
-fn copies(bytes: &[u8]) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
-    // The whole photo, decoded as the labeler decodes (the image crate here has no JPEG).
-    let (rgb, _) =
-        bucketlens_labeler::image::decode(bytes, 100_000_000, u32::MAX).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let image = DynamicImage::ImageRgb8(rgb.clone());
-    let (w, h) = rgb.dimensions();
-    let half = image.resize(w / 2, h / 2, image::imageops::FilterType::Lanczos3);
-    let (dx, dy) = (w * 4 / 100, h * 4 / 100);
-    let cropped = image.crop_imm(dx, dy, w - 2 * dx, h - 2 * dy);
-    let graded = RgbImage::from_fn(w, h, |x, y| {
-        let p = rgb.get_pixel(x, y).0;
-        let curve =
-            |v: u8, gain: f32| (((f32::from(v) / 255.0 - 0.5) * 1.15 + 0.5) * gain * 255.0).clamp(0.0, 255.0) as u8;
-        image::Rgb([curve(p[0], 1.08), curve(p[1], 1.0), curve(p[2], 0.9)])
-    });
-    Ok(vec![
-        ("original", bytes.to_vec()),
-        ("exact copy", bytes.to_vec()),
-        ("half size", encode(&half, ImageFormat::Png)?),
-        ("JPEG quality 40", jpeg(&rgb, 40)?),
-        ("cropped 4%", encode(&cropped, ImageFormat::Png)?),
-        ("WebP", encode(&image, ImageFormat::WebP)?),
-        ("colour-graded", jpeg(&graded, 90)?),
-    ])
-}
 
 fn options(hashes: bool) -> LocalOptions {
     LocalOptions { threads: 2, hashes, ..LocalOptions::default() }
@@ -97,16 +40,6 @@ fn main() -> anyhow::Result<()> {
     // (photo, copy, SHA-256, perceptual hash)
     let mut hashed: Vec<(usize, &'static str, String, i64)> = Vec::new();
     let sources = photos()?;
-    // examples/tagged holds three of the photos again with metadata written into them
-    // (the same pixels, other bytes: a copy a bucket really holds): one picture each.
-    fn picture(name: &str) -> &str {
-        match name {
-            "temple.jpg" => "china.jpg",
-            "daisy.jpg" => "flower.jpg",
-            "launch.jpg" => "rocket.jpg",
-            other => other,
-        }
-    }
     let index_of = |name: &str| sources.iter().position(|(n, _)| n == picture(name)).unwrap_or(0);
     for (i, (name, bytes)) in sources.iter().enumerate() {
         for (what, copy) in copies(bytes)? {

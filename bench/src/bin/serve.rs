@@ -48,6 +48,7 @@ fn record(bucket: &str, key: String, i: usize, labels: Vec<Label>) -> ImageLabel
         metadata: None,
         hashes: None,
         storage_class: None,
+        embedding: None,
     }
 }
 

@@ -120,24 +120,60 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
 pub struct SimilarArgs {
     /// An indexed photo, as BUCKET/KEY (a folder's bucket is its name).
     object: Option<String>,
-    /// A photo file that need not be in the index: where else is it?
+    /// A photo file that need not be in the index: where else is it, and what looks like it?
     #[arg(long)]
     image: Option<std::path::PathBuf>,
     #[command(flatten)]
     scope: Scope,
-    /// At least this alike (0-1, as `duplicates --min-similarity`).
-    #[arg(long, default_value_t = DEFAULT_MIN_SIMILARITY, value_parser = similarity)]
-    min_similarity: f64,
+    /// Only photos this search query matches (`cat`, `year:2019`, `camera:fujifilm`…).
+    #[arg(long, short = 'q', default_value = "")]
+    query: String,
+    /// Only its copies: the same bytes, or the same picture resized, recompressed or
+    /// converted, by perceptual hash (its similarity is then the hashes', as in `duplicates`).
+    #[arg(long)]
+    copies: bool,
+    /// At least this alike (0-1). With --copies: as `duplicates --min-similarity`
+    /// (default 0.89, at least 0.83).
+    #[arg(long)]
+    min_similarity: Option<f64>,
     /// At most this many results, most similar first.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 10)]
     limit: usize,
     #[arg(long)]
     json: bool,
 }
 
-pub async fn similar(settings: &Settings, args: SimilarArgs) -> anyhow::Result<ExitCode> {
-    let index = wiring::open_existing_index(settings).await?;
-    let (hashes, own) = match (&args.object, &args.image) {
+/// A photo that looks like the one asked about: how alike (0-1), whether it has the
+/// same bytes, and whether it is a copy (the same bytes, or near by perceptual hash).
+#[derive(Debug)]
+struct Looks {
+    member: Member,
+    similarity: f64,
+    exact: bool,
+    copy: bool,
+}
+
+impl Looks {
+    /// The member's fields, then how alike.
+    fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(&self.member).unwrap_or_default();
+        value["similarity"] = json!(self.similarity);
+        value["exact"] = json!(self.exact);
+        value["copy"] = json!(self.copy);
+        value
+    }
+}
+
+/// The photo asked about: its hashes, its embedding, and its place in the index.
+struct Asked {
+    hashes: Option<bucketlens_schemas::ImageHashes>,
+    embedding: Option<bucketlens_schemas::ImageEmbedding>,
+    own: Option<(String, String)>,
+    name: String,
+}
+
+async fn asked(settings: &Settings, index: &dyn bucketlens_index::Index, args: &SimilarArgs) -> anyhow::Result<Asked> {
+    match (&args.object, &args.image) {
         (Some(object), _) => {
             let (bucket, key) = object
                 .split_once('/')
@@ -147,32 +183,104 @@ pub async fn similar(settings: &Settings, args: SimilarArgs) -> anyhow::Result<E
                 index.get(bucket, key).await?.filter(|h| h.state == bucketlens_index::DocState::Labeled).with_context(
                     || format!("{bucket}/{key} is not a labeled photo of the index (see `bucketlens search --failed`)"),
                 )?;
-            let hashes = hit.hashes.clone().with_context(|| {
-                format!("{bucket}/{key} has no hashes: it was labeled before `labeler.hashes`; relabel it")
-            })?;
-            (hashes, Some((hit.bucket, hit.key)))
+            Ok(Asked {
+                hashes: hit.hashes,
+                embedding: hit.embedding,
+                own: Some((hit.bucket, hit.key)),
+                name: object.clone(),
+            })
         }
         (None, Some(path)) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             let hashes = bucketlens_labeler::hashes::of_file(&bytes, settings.labeler.max_pixels)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            (hashes, None)
+            let embedding = if args.copies {
+                None
+            } else {
+                bucketlens_labeler::embed_file(&settings.labeler, bytes)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            };
+            Ok(Asked { hashes: Some(hashes), embedding, own: None, name: path.display().to_string() })
         }
         (None, None) => unreachable!("clap requires one"),
+    }
+}
+
+pub async fn similar(settings: &Settings, args: SimilarArgs) -> anyhow::Result<ExitCode> {
+    let index = wiring::open_existing_index(settings).await?;
+    let asked = asked(settings, index.as_ref(), &args).await?;
+    let found = if args.copies {
+        let hashes = asked.hashes.clone().with_context(|| {
+            format!("{} has no hashes: it was labeled before `labeler.hashes`; relabel it", asked.name)
+        })?;
+        let min_similarity = similarity(&args.min_similarity.unwrap_or(DEFAULT_MIN_SIMILARITY).to_string())
+            .map_err(anyhow::Error::msg)?;
+        let collected = args.scope.collect(index.as_ref()).await?;
+        let except = asked.own.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
+        duplicates::alike(collected.members, &hashes, except, duplicates::max_distance(min_similarity))
+            .into_iter()
+            .take(args.limit)
+            .map(|a| Looks { member: a.member, similarity: a.similarity, exact: a.exact, copy: true })
+            .collect()
+    } else {
+        let min_similarity = args.min_similarity.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&min_similarity) {
+            anyhow::bail!("--min-similarity {min_similarity} is outside 0-1");
+        }
+        let embedding = asked.embedding.clone().with_context(|| {
+            format!(
+                "{} has no embedding: it was labeled before embeddings, with `labeler.embedding` off, or by \
+                 Rekognition (`bucketlens relabel` gives it one); --copies finds its copies by hash",
+                asked.name
+            )
+        })?;
+        let mut request = bucketlens_index::SearchRequest::new(
+            bucketlens_index::query::Expr::parse(&args.query).map_err(anyhow::Error::msg)?,
+        );
+        request.bucket = args.scope.bucket.clone();
+        request.prefix = args.scope.prefix.clone();
+        request.limit = args.limit;
+        request.like = Some(bucketlens_index::Like { embedding, except: asked.own.clone() });
+        let response = index.search(request).await?;
+        response
+            .hits
+            .iter()
+            .filter(|hit| hit.similarity.unwrap_or(0.0) >= min_similarity)
+            .map(|hit| {
+                let member = Member::of(hit).unwrap_or_else(|| Member::unhashed(hit));
+                let (exact, copy) = copy_of(asked.hashes.as_ref(), &member);
+                Looks { similarity: hit.similarity.unwrap_or(0.0), member, exact, copy }
+            })
+            .collect::<Vec<_>>()
     };
-    let collected = args.scope.collect(index.as_ref()).await?;
-    let except = own.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
-    let mut found =
-        duplicates::alike(collected.members, &hashes, except, duplicates::max_distance(args.min_similarity));
-    found.truncate(args.limit);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "hits": found }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "hits": found.iter().map(Looks::to_json).collect::<Vec<_>>() }))?
+        );
     } else {
         for a in &found {
-            let how = if a.exact { "the same bytes".to_string() } else { format!("similarity {:.2}", a.similarity) };
+            let how = match (a.exact, a.copy) {
+                (true, _) => "the same bytes".to_string(),
+                (false, true) => format!("similarity {:.2}, a copy", a.similarity),
+                (false, false) => format!("similarity {:.2}", a.similarity),
+            };
             println!("{}  {how}", member_line(&a.member));
         }
         println!("{} found", found.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `member` has the bytes of the photo with `hashes`, and whether it is a copy
+/// of it (those bytes, or perceptual hashes within the near-duplicate default).
+fn copy_of(hashes: Option<&bucketlens_schemas::ImageHashes>, member: &Member) -> (bool, bool) {
+    let Some(hashes) = hashes else { return (false, false) };
+    let exact = member.sha256.as_deref() == Some(hashes.sha256.as_str());
+    let near = match (hashes.dhash, member.dhash) {
+        (Some(a), Some(b)) => (a ^ b).count_ones() <= duplicates::max_distance(DEFAULT_MIN_SIMILARITY),
+        _ => false,
+    };
+    (exact, exact || near)
 }

@@ -24,6 +24,25 @@ pub async fn load(settings: &Settings) -> Result<Arc<dyn Labeler>, ModelError> {
     LocalModel::of(settings).load().await
 }
 
+/// The embedding of an image file that need not be in the index (`similar --image`),
+/// as the local labeler `settings` describe would make it: the classifier alone
+/// loaded, on one thread. `None` when the settings make no embeddings (Rekognition,
+/// or `labeler.embedding` off).
+pub async fn embed_file(
+    settings: &Settings,
+    bytes: Vec<u8>,
+) -> Result<Option<bucketlens_schemas::ImageEmbedding>, String> {
+    if settings.backend == Backend::Rekognition || !settings.embedding {
+        return Ok(None);
+    }
+    let mut model = LocalModel::of(settings);
+    model.options.threads = 1;
+    (model.options.faces, model.options.objects, model.options.detector) = (None, None, None);
+    (model.options.hashes, model.options.metadata.enabled) = (false, false);
+    let labeler = model.load().await.map_err(|e| e.to_string())?;
+    Ok(labeler.label(bytes).await.map_err(|e| e.to_string())?.embedding)
+}
+
 /// The local models' files and knobs as the settings give them: what a child
 /// labeler ([`crate::stage::isolate`]) loads too, handed over as JSON.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -47,6 +66,7 @@ impl LocalModel {
             onnxruntime: settings.onnxruntime.clone(),
             metadata: settings.metadata,
             hashes: settings.hashes,
+            embedding: settings.embedding,
         };
         Self { custom: settings.model.clone(), options }
     }

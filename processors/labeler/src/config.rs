@@ -99,6 +99,9 @@ pub struct Config {
     /// Each image's SHA-256 and perceptual hash, for `duplicates` and `similar
     /// --image` (about 1% of an image's labeling; a new setting relabels once).
     pub hashes: bool,
+    /// Each image's embedding (the classifier's pooled features, 1280 signed bytes),
+    /// for `similar` and "More like this" (local backend; a new setting relabels once).
+    pub embedding: bool,
     /// The optional COCO object detector (`models/centernet/fetch` makes it): people,
     /// cars, dogs… get labels with bounding boxes, merged with the classifier's.
     pub detector: Option<PathBuf>,
@@ -164,6 +167,7 @@ impl Default for Config {
             objects: true,
             objects_min_confidence: 50.0,
             hashes: true,
+            embedding: true,
             detector: None,
             detector_min_confidence: 40.0,
             engine: EngineChoice::Auto,
@@ -203,6 +207,7 @@ pub struct Settings {
     pub rekognition: RekognitionConfig,
     pub metadata: MetadataOptions,
     pub hashes: bool,
+    pub embedding: bool,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
     pub archived: Archived,
@@ -291,6 +296,7 @@ impl Config {
             rekognition: self.rekognition.clone(),
             metadata: MetadataOptions { enabled: self.metadata.enabled, gps: self.metadata.gps },
             hashes: self.hashes,
+            embedding: self.embedding,
             force: false,
             archived: self.archived,
             budget: self.budget,

@@ -23,6 +23,9 @@ pub struct LabelSet {
     /// What finds the same photo twice ([`crate::hashes`]).
     #[serde(default)]
     pub hashes: Option<bucketlens_schemas::ImageHashes>,
+    /// What finds photos that look alike (the classifier's features).
+    #[serde(default)]
+    pub embedding: Option<bucketlens_schemas::ImageEmbedding>,
     /// Parts of the image's metadata that were dropped, and why: logged at debug,
     /// naming the object.
     #[serde(default)]

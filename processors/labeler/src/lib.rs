@@ -42,7 +42,7 @@ pub mod names;
 pub mod rekognition;
 pub mod stage;
 
-pub use backend::{load, LocalModel};
+pub use backend::{embed_file, load, LocalModel};
 pub use config::{Backend, Config, Settings};
 pub use labeler::{LabelFailure, LabelSet, Labeler, ModelError};
 pub use stage::{isolate, ledger, metrics, run, Isolation, Ledger, Metrics, Stage};

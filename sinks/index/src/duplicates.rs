@@ -82,16 +82,21 @@ impl Member {
     /// before `labeler.hashes`, or by a labeler with it off).
     pub fn of(hit: &Hit) -> Option<Self> {
         let hashes = hit.hashes.as_ref()?;
-        Some(Self {
+        Some(Self { sha256: Some(hashes.sha256.clone()), dhash: hashes.dhash, ..Self::unhashed(hit) })
+    }
+
+    /// A document as a member, without its hashes.
+    pub fn unhashed(hit: &Hit) -> Self {
+        Self {
             bucket: hit.bucket.clone(),
             key: hit.key.clone(),
             size: hit.size,
             storage_class: hit.storage_class.clone(),
             width: hit.image.as_ref().map(|i| i.width),
             height: hit.image.as_ref().map(|i| i.height),
-            sha256: Some(hashes.sha256.clone()),
-            dhash: hashes.dhash,
-        })
+            sha256: None,
+            dhash: None,
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The index seam: tantivy and OpenSearch behind one trait.
 
 use async_trait::async_trait;
-use bucketlens_schemas::{ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, ModelInfo, PhotoMetadata};
+use bucketlens_schemas::{
+    ImageEmbedding, ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, ModelInfo, PhotoMetadata,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::query::Expr;
@@ -107,6 +109,20 @@ pub struct SearchRequest {
     pub after: Option<Cursor>,
     /// The order of the hits.
     pub sort: Sort,
+    /// Only photos with an embedding of this one's model, most similar first
+    /// ([`crate::similar`]): one page, `limit` long, each hit with its similarity.
+    pub like: Option<Like>,
+    /// Hits carry their embeddings (1280 numbers each on OpenSearch, left out of its
+    /// answers unless asked for).
+    pub with_embeddings: bool,
+}
+
+/// What a similar-photos search compares with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Like {
+    pub embedding: ImageEmbedding,
+    /// A photo left out (the one asked about): its bucket and key.
+    pub except: Option<(String, String)>,
 }
 
 /// The order of a result list. Every order ends with key, then bucket, so it is total.
@@ -190,6 +206,8 @@ impl SearchRequest {
             facets: None,
             after: None,
             sort: Sort::Relevance,
+            like: None,
+            with_embeddings: false,
         }
     }
 }
@@ -217,12 +235,18 @@ pub struct Hit {
     pub hashes: Option<ImageHashes>,
     /// The storage class the listing or inventory report said, when one did.
     pub storage_class: Option<String>,
+    /// What finds photos that look alike (not printed: 1280 numbers).
+    #[serde(skip)]
+    pub embedding: Option<ImageEmbedding>,
+    /// How alike this photo is to the one a similar-photos search asked about, 0–1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
 }
 
 impl Hit {
     /// The hit as `search --json` and the HTTP API print it.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "bucket": self.bucket,
             "key": self.key,
             "id": self.id,
@@ -246,7 +270,11 @@ impl Hit {
             "metadata": self.metadata.as_ref().map(metadata_json),
             "sha256": self.hashes.as_ref().map(|h| &h.sha256),
             "storage_class": self.storage_class,
-        })
+        });
+        if let Some(similarity) = self.similarity {
+            json["similarity"] = serde_json::json!(similarity);
+        }
+        json
     }
 }
 

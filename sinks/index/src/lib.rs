@@ -29,6 +29,7 @@ pub mod opensearch;
 pub mod photo;
 pub mod query;
 pub mod reindex;
+pub mod similar;
 pub mod stage;
 pub mod tantivy;
 pub mod version;
@@ -37,7 +38,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use config::{Backend, Config, OpenSearchConfig};
-pub use index::{Cursor, DocState, Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, Sort, WriteStats};
+pub use index::{
+    Cursor, DocState, Hit, Index, IndexError, Like, Rejected, SearchRequest, SearchResponse, Sort, WriteStats,
+};
 pub use metrics::Metrics;
 pub use opensearch::OpenSearchIndex;
 pub use query::Expr;

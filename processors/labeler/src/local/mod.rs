@@ -111,6 +111,9 @@ pub struct LocalOptions {
     /// The content and perceptual hashes ([`crate::hashes`]), made beside the analyzers.
     #[serde(default)]
     pub hashes: bool,
+    /// The classifier's embedding ([`crate::analyzers::classifier`]), for similar photos.
+    #[serde(default)]
+    pub embedding: bool,
 }
 
 impl Default for LocalOptions {
@@ -128,6 +131,7 @@ impl Default for LocalOptions {
             onnxruntime: None,
             metadata: MetadataOptions::default(),
             hashes: true,
+            embedding: true,
         }
     }
 }
@@ -171,6 +175,7 @@ impl LocalLabeler {
         let threads = options.threads.max(1);
         let sessions = Sessions::new(threads, options.objects.is_some());
         let (classifier, hierarchy) = Classifier::load(&engine, custom, sessions.classifier)?;
+        let classifier = classifier.embedding(options.embedding);
         let naming = Naming::new(hierarchy, options.min_confidence, options.max_labels);
         let analyzers = enabled(&engine, classifier.clone(), options, sessions)?;
         let model = model_of(&analyzers);

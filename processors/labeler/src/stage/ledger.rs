@@ -64,6 +64,10 @@ pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
         // what one without them labeled (an upgrade hashes the bucket once).
         text.push_str("hashes=sha256+dhash64\n");
     }
+    if settings.embedding && settings.backend == Backend::Local {
+        // Likewise the embedding (its model is the classifier's, already named).
+        text.push_str(&format!("embedding={}\n", crate::analyzers::classifier::EMBEDDING_FORMAT));
+    }
     if settings.metadata.enabled && settings.metadata.gps != crate::metadata::GpsSetting::Off {
         // A new place table, or a new way of reading it, names places anew.
         text.push_str(&format!("places={}\n", crate::metadata::places::VERSION));

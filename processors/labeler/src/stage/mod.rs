@@ -394,6 +394,7 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
                 outcome.image = set.image;
                 outcome.metadata = set.metadata.map(|m| *m);
                 outcome.hashes = set.hashes;
+                outcome.embedding = set.embedding;
                 for note in &set.notes {
                     debug!(object = %format!("{}/{}", change.bucket, change.key), note = %note, "metadata dropped");
                 }

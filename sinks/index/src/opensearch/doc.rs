@@ -2,7 +2,7 @@
 //! label queries match, and what a conditional write needs of the stored one.
 
 use bucketlens_schemas::{
-    ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo, PhotoMetadata,
+    ImageEmbedding, ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo, PhotoMetadata,
 };
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +76,11 @@ pub(super) struct Doc {
     pub(super) hashes: Option<ImageHashes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) storage_class: Option<String>,
+    /// The embedding's components (a `knn_vector`) and its model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) embedding: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) embedding_model: Option<String>,
 }
 
 impl Doc {
@@ -132,7 +137,10 @@ impl Doc {
             location: None,
             hashes: if tombstone { None } else { record.hashes.clone() },
             storage_class: if tombstone { None } else { record.storage_class.clone() },
+            embedding: None,
+            embedding_model: None,
         }
+        .with_embedding(if state == DocState::Labeled { record.embedding.as_ref() } else { None })
         .with_metadata(if tombstone { None } else { record.metadata.clone() })
     }
 
@@ -155,6 +163,16 @@ impl Doc {
         self
     }
 
+    /// The embedding, when OpenSearch's `knn_vector` can hold it (see
+    /// [`crate::similar::DIMENSIONS`]).
+    fn with_embedding(mut self, embedding: Option<&ImageEmbedding>) -> Self {
+        if let Some((embedding, floats)) = embedding.and_then(|e| Some((e, crate::similar::as_floats(e)?))) {
+            self.embedding = Some(floats);
+            self.embedding_model = Some(embedding.model.clone());
+        }
+        self
+    }
+
     pub(super) fn hit(self, id: String) -> Hit {
         Hit {
             id,
@@ -174,6 +192,11 @@ impl Doc {
             metadata: self.metadata,
             hashes: self.hashes,
             storage_class: self.storage_class,
+            embedding: match (self.embedding_model, self.embedding) {
+                (Some(model), Some(values)) => crate::similar::from_floats(model, &values),
+                _ => None,
+            },
+            similarity: None,
         }
     }
 }

@@ -17,6 +17,9 @@ pub fn template(index: &str) -> Value {
         "index_patterns": [index],
         "priority": PRIORITY,
         "template": {
+            // The k-NN plugin's switch for the embedding's `knn_vector` (see
+            // crate::similar); static, so only an index made with it searches by vector.
+            "settings": { "index": { "knn": true } },
             "mappings": {
                 "dynamic": false,
                 "properties": {
@@ -57,8 +60,11 @@ pub fn template(index: &str) -> Value {
         }
     });
     let properties = template.pointer_mut("/template/mappings/properties").and_then(Value::as_object_mut);
-    if let (Some(properties), Value::Object(photo)) = (properties, photo_fields()) {
+    if let (Some(properties), Value::Object(photo), Value::Object(embedding)) =
+        (properties, photo_fields(), crate::similar::opensearch_fields())
+    {
         properties.extend(photo);
+        properties.extend(embedding);
     }
     template
 }

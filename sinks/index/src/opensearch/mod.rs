@@ -36,7 +36,7 @@ use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use crate::config::OpenSearchConfig;
-use crate::index::{Hit, Index, IndexError, Rejected, SearchRequest, SearchResponse, WriteStats};
+use crate::index::{Hit, Index, IndexError, Like, Rejected, SearchRequest, SearchResponse, WriteStats};
 use crate::version::{judge, Decision, Version};
 use doc::{Doc, Pending, Stored};
 
@@ -441,6 +441,9 @@ impl Index for OpenSearchIndex {
     }
 
     async fn search(&self, request: SearchRequest) -> Result<SearchResponse, IndexError> {
+        if let Some(like) = &request.like {
+            return self.nearest(&request, like).await;
+        }
         let body = query::search_body(&request);
         let (status, response) = self.json(Method::Post, &format!("/{}/_search", self.config.index), &body).await?;
         if status == 404 && response.pointer("/error/type").and_then(Value::as_str) == Some("index_not_found_exception")
@@ -494,6 +497,97 @@ impl Index for OpenSearchIndex {
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Hit>, IndexError> {
         let id = document_id(bucket, key);
+        self.get_by_id(id).await
+    }
+}
+
+impl OpenSearchIndex {
+    /// The photos most like `like` among those `request` matches: by the k-NN
+    /// plugin's `knn` query, or, on a server that has not got it, by reading the
+    /// matching documents and comparing each here (exact; said once, as a warning).
+    /// Either way ranked by [`crate::similar`]'s cosine, as on the embedded index.
+    async fn nearest(&self, request: &SearchRequest, like: &Like) -> Result<SearchResponse, IndexError> {
+        let Some(body) = query::knn_body(request, like) else {
+            return Err(IndexError::Failed {
+                reason: format!(
+                    "similar photos are found by embeddings of {} components; this one has {}",
+                    crate::similar::DIMENSIONS,
+                    like.embedding.vector.len()
+                ),
+                retryable: false,
+            });
+        };
+        let (status, response) = self.json(Method::Post, &format!("/{}/_search", self.config.index), &body).await?;
+        if status == 404 && response.pointer("/error/type").and_then(Value::as_str) == Some("index_not_found_exception")
+        {
+            return Ok(SearchResponse::default());
+        }
+        let reason = response.pointer("/error/reason").and_then(Value::as_str).unwrap_or_default();
+        if status == 400 && reason.contains("knn") {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                warn!(
+                    reason,
+                    "this OpenSearch cannot run the k-NN plugin's knn query: similar photos are found by reading \
+                     every matching document's vector (exact, slower)"
+                );
+            });
+            return self.nearest_by_reading(request, like).await;
+        }
+        if status >= 300 {
+            return Err(status_error("_search (knn)", status, &response));
+        }
+        let total = response.pointer("/hits/total/value").and_then(Value::as_u64).unwrap_or(0);
+        let mut hits = Vec::new();
+        for hit in response.pointer("/hits/hits").and_then(Value::as_array).into_iter().flatten() {
+            let id = hit["_id"].as_str().unwrap_or_default().to_string();
+            let doc: Doc = serde_json::from_value(hit["_source"].clone()).map_err(|e| IndexError::Failed {
+                reason: format!("document {id} does not have bucketlens's shape: {e}"),
+                retryable: false,
+            })?;
+            let mut hit = doc.hit(id);
+            hit.similarity = Some(crate::similar::similarity(&like.embedding, hit.embedding.as_ref()));
+            hits.push(hit);
+        }
+        crate::similar::rank(&mut hits);
+        Ok(SearchResponse { total, hits, ..SearchResponse::default() })
+    }
+
+    /// [`Self::nearest`] without the k-NN plugin: every matching document, a page of
+    /// 1,000 at a time, compared here; the best `limit` kept.
+    async fn nearest_by_reading(&self, request: &SearchRequest, like: &Like) -> Result<SearchResponse, IndexError> {
+        let mut page = request.clone();
+        page.like = None;
+        page.sort = crate::Sort::Name;
+        page.limit = 1000;
+        page.after = None;
+        page.label_counts = None;
+        page.facets = None;
+        page.with_embeddings = true;
+        let (mut best, mut total) = (Vec::new(), 0);
+        loop {
+            let found = self.search(page.clone()).await?;
+            for mut hit in found.hits {
+                let same_model = hit.embedding.as_ref().is_some_and(|e| e.model == like.embedding.model);
+                let asked = like.except.as_ref().is_some_and(|(b, k)| (b, k) == (&hit.bucket, &hit.key));
+                if !same_model || asked {
+                    continue;
+                }
+                total += 1;
+                hit.similarity = Some(crate::similar::similarity(&like.embedding, hit.embedding.as_ref()));
+                best.push(hit);
+            }
+            crate::similar::rank(&mut best);
+            best.truncate(request.limit);
+            match found.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        Ok(SearchResponse { total, hits: best, ..SearchResponse::default() })
+    }
+
+    async fn get_by_id(&self, id: String) -> Result<Option<Hit>, IndexError> {
         let path = format!("/{}/_doc/{id}", self.config.index);
         let (status, response) = self.call(Method::Get, &path, None, false).await?;
         if status == 404 {

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::index::{Cursor, SearchRequest, Sort};
+use crate::index::{Cursor, Like, SearchRequest, Sort};
 use crate::query::Expr;
 
 const BAND: f32 = 5.0;
@@ -142,6 +142,31 @@ pub fn cursor(sort: Sort, hit: &Value, key: &str, bucket: &str) -> Cursor {
 
 /// The `_search` body for a request.
 pub fn search_body(request: &SearchRequest) -> Value {
+    search_body_of(request, matching(request))
+}
+
+/// The `_search` body of a similar-photos search: the `k` nearest by the k-NN
+/// plugin's `knn` query, the request's query and filters inside it as its filter
+/// (the Lucene engine filters while it searches, so all `k` match), with only
+/// vectors of the same model, and the photo asked about left out.
+pub fn knn_body(request: &SearchRequest, like: &Like) -> Option<Value> {
+    let mut filter = matching(request);
+    if let Some(must) = filter.pointer_mut("/bool/filter").and_then(Value::as_array_mut) {
+        must.push(json!({ "term": { "embedding_model": like.embedding.model } }));
+    }
+    if let Some((bucket, key)) = &like.except {
+        filter["bool"]["must_not"] = json!([{ "ids": { "values": [bucketlens_schemas::document_id(bucket, key)] } }]);
+    }
+    let k = request.limit.clamp(1, MAX_RESULT_WINDOW);
+    Some(json!({
+        "size": k,
+        "track_total_hits": true,
+        "query": crate::similar::knn_query(&like.embedding, k, filter)?
+    }))
+}
+
+/// What a request matches, as one `bool` query.
+fn matching(request: &SearchRequest) -> Value {
     let mut filter = vec![json!({ "term": { "state": request.state.as_str() } })];
     if let Some(bucket) = &request.bucket {
         filter.push(json!({ "term": { "bucket": bucket } }));
@@ -154,8 +179,13 @@ pub fn search_body(request: &SearchRequest) -> Value {
     }
     filter.extend(range("last_modified", request.modified));
     filter.extend(range("size", request.size));
+    json!({ "bool": { "must": [expr_query(&request.expression(), request.min_confidence)], "filter": filter } })
+}
+
+fn search_body_of(request: &SearchRequest, query: Value) -> Value {
     let mut body = json!({
-        "query": { "bool": { "must": [expr_query(&request.expression(), request.min_confidence)], "filter": filter } },
+        "_source": { "excludes": if request.with_embeddings { json!([]) } else { json!(["embedding"]) } },
+        "query": query,
         // One more than asked for tells whether there is a next page. OpenSearch refuses
         // a result window past index.max_result_window (10,000 by default); deeper pages
         // come with `search_after`, which has no such limit.

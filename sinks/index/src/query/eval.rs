@@ -94,6 +94,7 @@ mod tests {
                 ..PhotoMetadata::default()
             }),
             hashes: None,
+            embedding: None,
             storage_class: None,
         }
     }

@@ -1,7 +1,7 @@
 //! The tantivy schema and the conversion between records and documents.
 
 use bucketlens_schemas::{
-    document_id, ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo,
+    document_id, ImageEmbedding, ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo,
 };
 use tantivy::schema::Value;
 use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING};
@@ -60,6 +60,16 @@ pub struct Fields {
     pub sha256: Field,
     pub dhash: Field,
     pub storage_class: Field,
+    /// The embedding's bytes, its model (a term: only vectors of one model are
+    /// compared), and its sketch in [`crate::similar::SKETCH_COLUMNS`] fast columns.
+    pub embedding: Field,
+    pub embedding_model: Field,
+    pub sketch: [Field; crate::similar::SKETCH_COLUMNS],
+}
+
+/// The name of the `i`th sketch column.
+pub fn sketch_column(i: usize) -> String {
+    format!("sketch{i}")
 }
 
 impl Fields {
@@ -102,6 +112,9 @@ impl Fields {
             sha256: b.add_text_field("sha256", STRING | STORED),
             dhash: b.add_i64_field("dhash", STORED),
             storage_class: b.add_text_field("storage_class", STRING | STORED),
+            embedding: b.add_bytes_field("embedding", STORED),
+            embedding_model: b.add_text_field("embedding_model", STRING | STORED),
+            sketch: std::array::from_fn(|i| b.add_i64_field(&sketch_column(i), FAST)),
             schema: Schema::builder().build(),
         };
         Self { schema: b.build(), ..fields }
@@ -209,6 +222,15 @@ impl Fields {
         if let Some(class) = &record.storage_class {
             doc.add_text(self.storage_class, class);
         }
+        if let Some(embedding) = record.embedding.as_ref().filter(|_| record.kind == LabelKind::Labeled) {
+            doc.add_bytes(self.embedding, &embedding.vector);
+            doc.add_text(self.embedding_model, &embedding.model);
+            if let Some(sketch) = crate::similar::sketch(&embedding.vector) {
+                for (field, word) in self.sketch.iter().zip(crate::similar::pack(&sketch)) {
+                    doc.add_i64(*field, word);
+                }
+            }
+        }
         if let Some(error) = &record.error {
             doc.add_text(self.error_code, &error.code);
             doc.add_text(self.error_message, &error.message);
@@ -274,6 +296,11 @@ impl Fields {
             metadata: self.text(doc, self.metadata_json).and_then(|json| serde_json::from_str(&json).ok()),
             hashes: self.text(doc, self.sha256).map(|sha256| ImageHashes { sha256, dhash: self.int(doc, self.dhash) }),
             storage_class: self.text(doc, self.storage_class),
+            embedding: match (self.text(doc, self.embedding_model), doc.get_first(self.embedding)) {
+                (Some(model), Some(value)) => value.as_bytes().map(|v| ImageEmbedding { model, vector: v.to_vec() }),
+                _ => None,
+            },
+            similarity: None,
         }
     }
 }

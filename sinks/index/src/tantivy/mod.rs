@@ -6,6 +6,7 @@
 //! crash between the two re-applies the batch, which changes nothing.
 
 mod fields;
+mod nearest;
 pub mod page;
 mod query;
 
@@ -20,11 +21,12 @@ use tantivy::aggregation::agg_result::{AggregationResult, BucketResult};
 use tantivy::aggregation::AggregationCollector;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::TermQuery;
+use tantivy::query::{BooleanQuery, Occur, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{Index as TantivyRaw, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError};
+use tantivy::{Index as TantivyRaw, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
-use crate::index::{Hit, Index, IndexError, SearchRequest, SearchResponse, WriteStats};
+use crate::index::{Hit, Index, IndexError, Like, SearchRequest, SearchResponse, WriteStats};
+use crate::similar;
 use crate::version::{judge, Decision, Version};
 use fields::Fields;
 use page::Page;
@@ -40,6 +42,8 @@ struct Inner {
     fields: Fields,
     reader: IndexReader,
     writer: Option<Mutex<IndexWriter>>,
+    /// The segments' embedding sketches, once a similar-photos search has read them.
+    sketches: Arc<nearest::Sketches>,
 }
 
 fn failed(e: TantivyError) -> IndexError {
@@ -69,7 +73,14 @@ impl TantivyIndex {
             index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e: TantivyError| {
                 IndexError::Open { location: path.display().to_string(), reason: e.to_string() }
             })?;
-        Ok(Self { inner: Arc::new(Inner { path: path.to_path_buf(), fields, reader, writer: writer.map(Mutex::new) }) })
+        let inner = Inner {
+            path: path.to_path_buf(),
+            fields,
+            reader,
+            writer: writer.map(Mutex::new),
+            sketches: Arc::default(),
+        };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     pub fn path(&self) -> &Path {
@@ -151,6 +162,9 @@ impl Inner {
         // Another process may be writing: see its latest commit.
         self.reader.reload().map_err(failed)?;
         let searcher = self.reader.searcher();
+        if let Some(like) = &request.like {
+            return self.nearest(&searcher, request, like);
+        }
         let query = query::build(&self.fields, request);
         // One more than asked for tells whether there is a next page.
         let page = Page { after: request.after.clone(), want: request.limit.saturating_add(1), sort: request.sort };
@@ -176,6 +190,53 @@ impl Inner {
             }
         }
         Ok(response)
+    }
+
+    /// The photos most like `like` among those `request` matches: the best
+    /// [`similar::CANDIDATES`] by sketch, ranked by their whole embeddings (see [`crate::similar`]).
+    fn nearest(
+        &self,
+        searcher: &tantivy::Searcher,
+        request: &SearchRequest,
+        like: &Like,
+    ) -> Result<SearchResponse, IndexError> {
+        let Some(sketch) = similar::sketch(&like.embedding.vector) else {
+            return Err(IndexError::Failed {
+                reason: format!(
+                    "similar photos are found by embeddings of {} components; this one has {}",
+                    similar::DIMENSIONS,
+                    like.embedding.vector.len()
+                ),
+                retryable: false,
+            });
+        };
+        let model = Term::from_field_text(self.fields.embedding_model, &like.embedding.model);
+        let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> = vec![
+            (Occur::Must, query::build(&self.fields, request)),
+            (Occur::Must, Box::new(TermQuery::new(model, IndexRecordOption::Basic))),
+        ];
+        if let Some((bucket, key)) = &like.except {
+            let id = self.fields.id_term(&document_id(bucket, key));
+            clauses.push((Occur::MustNot, Box::new(TermQuery::new(id, IndexRecordOption::Basic))));
+        }
+        let query = BooleanQuery::new(clauses);
+        self.sketches.keep_only(searcher.segment_readers());
+        let first = nearest::Nearest {
+            query: sketch,
+            want: request.limit.max(similar::CANDIDATES),
+            sketches: Arc::clone(&self.sketches),
+        };
+        let (total, candidates) = searcher.search(&query, &(Count, first)).map_err(failed)?;
+        let mut hits = Vec::with_capacity(candidates.len());
+        for (_, address) in candidates {
+            let doc: TantivyDocument = searcher.doc(address).map_err(failed)?;
+            let mut hit = self.fields.hit(&doc);
+            hit.similarity = Some(similar::similarity(&like.embedding, hit.embedding.as_ref()));
+            hits.push(hit);
+        }
+        similar::rank(&mut hits);
+        hits.truncate(request.limit);
+        Ok(SearchResponse { total: total as u64, hits, ..SearchResponse::default() })
     }
 
     fn get(&self, bucket: &str, key: &str) -> Result<Option<Hit>, IndexError> {

@@ -27,5 +27,6 @@ pub fn record(key: &str, labeled_at: i64, kind: LabelKind, labels: Vec<Label>) -
         metadata: None,
         hashes: None,
         storage_class: None,
+        embedding: None,
     }
 }
