@@ -119,8 +119,11 @@ fn sources_name(sources: &[(String, Vec<u8>)], i: usize) -> &str {
     sources.get(i).map_or("?", |(n, _)| n.as_str())
 }
 
+/// Float features and the int8 embeddings made of them, in the same order.
+type Embedded = (Vec<Vec<f32>>, Vec<Vec<u8>>);
+
 /// 2's crops, through the classifier: their float features and int8 embeddings.
-fn crop_embeddings(count: usize) -> anyhow::Result<(Vec<Vec<f32>>, Vec<Vec<u8>>)> {
+fn crop_embeddings(count: usize) -> anyhow::Result<Embedded> {
     let engine = Engine::resolve(EngineChoice::Auto, None)?;
     let (classifier, _) = Classifier::load(&engine, None, 1)?;
     let pictures: Vec<DynamicImage> = photos()?
@@ -228,22 +231,27 @@ fn shrinking(floats: &[Vec<f32>], int8: &[Vec<u8>]) {
     println!("  the search against int8 exact (what it shortens): {:.3}", recall(&by_int8, &two_stage));
 }
 
-/// N embeddings near the real ones: a real one, Gaussian noise on each component,
-/// quantised again.
+/// N embeddings like real ones: each a mix of two or three real ones in random
+/// proportions, with Gaussian noise on each component, quantised again, so that
+/// neighbours are near by degrees, as in a real bucket, not copies of a few.
 fn synthetic(real: &[Vec<u8>], n: usize, rng: &mut fastrand::Rng) -> Vec<Vec<u8>> {
+    let normal = |rng: &mut fastrand::Rng| {
+        // Box–Muller: one normal number.
+        let (u, v) = (rng.f32().max(f32::MIN_POSITIVE), rng.f32());
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    };
     (0..n)
         .map(|_| {
-            let base = &real[rng.usize(..real.len())];
-            let noisy: Vec<f32> = base
-                .iter()
-                .map(|&x| {
-                    // Box–Muller: one normal number.
-                    let (u, v) = (rng.f32().max(f32::MIN_POSITIVE), rng.f32());
-                    let normal = (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos();
-                    (f32::from(x as i8) + 12.0 * normal).max(0.0)
-                })
-                .collect();
-            quantise(&noisy).unwrap_or_else(|| base.clone())
+            let parts = 2 + rng.usize(..2);
+            let mut mixed = vec![0f32; real[0].len()];
+            for _ in 0..parts {
+                let (base, weight) = (&real[rng.usize(..real.len())], rng.f32());
+                for (m, &x) in mixed.iter_mut().zip(base) {
+                    *m += weight * f32::from(x as i8);
+                }
+            }
+            let noisy: Vec<f32> = mixed.iter().map(|&x| (x + 6.0 * normal(rng)).max(0.0)).collect();
+            quantise(&noisy).unwrap_or_else(|| real[0].clone())
         })
         .collect()
 }
@@ -318,6 +326,24 @@ fn search_at_scale(runtime: &tokio::runtime::Runtime, real: &[Vec<u8>], n: usize
         let t = Instant::now();
         truth.push(top(n, 10, None, |i| bucketlens_schemas::cosine(&vectors[q], &vectors[i])));
         exact_times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    // How many candidates the sketch must pass on for the truth to be among them.
+    use bucketlens_index::similar::{sketch, sketch_dot};
+    let sketches: Vec<[i8; 128]> = vectors.iter().map(|v| sketch(v).unwrap_or([0; 128])).collect();
+    for candidates in [100, 300, 1000, 3000] {
+        let found: Vec<Vec<usize>> = queries
+            .iter()
+            .map(|&q| {
+                let mut ranked: Vec<(f64, usize)> =
+                    top(n, candidates, None, |i| f64::from(sketch_dot(&sketches[q], &sketches[i])))
+                        .into_iter()
+                        .map(|i| (bucketlens_schemas::cosine(&vectors[q], &vectors[i]), i))
+                        .collect();
+                ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                ranked.into_iter().take(10).map(|(_, i)| i).collect()
+            })
+            .collect();
+        println!("  {n}: the best {candidates} by sketch ranked again: recall@10 {:.3}", recall(&truth, &found));
     }
     let percentile = |v: &mut Vec<f64>, p: f64| {
         v.sort_by(f64::total_cmp);

@@ -3,8 +3,8 @@
 //! cosine, among those a search request matches.
 //!
 //! - **Embedded index**: exact search in two stages. Each document also keeps a
-//!   sketch of its embedding, 128 signed bytes (a fixed ±1 random projection, then
-//!   the largest component scaled to ±127) in fast columns; a search scans the
+//!   sketch of its embedding, 128 signed bytes (a fixed ±1 random projection, scaled
+//!   to one length, so that dot products order sketches as cosines) in fast columns; a search scans the
 //!   sketches of the matching documents (held in memory per segment once read),
 //!   keeps the [`CANDIDATES`] best, and ranks those by the cosine of their whole
 //!   embeddings. `bucketlens-bench-similar` measures its recall@10 against the
@@ -31,7 +31,7 @@ pub const SKETCH_COLUMNS: usize = SKETCH / 8;
 
 /// How many of the best sketches are ranked again by whole embeddings (at least the
 /// hits asked for).
-pub const CANDIDATES: usize = 100;
+pub const CANDIDATES: usize = 1000;
 
 /// The projection's sign for input `i`, output `j`: a fixed pseudo-random ±1
 /// (SplitMix64 of the position), the same in every build and on every machine.
@@ -69,12 +69,20 @@ pub fn sketch(vector: &[u8]) -> Option<[i8; SKETCH]> {
             *sum += x * s;
         }
     }
-    let largest = sums.iter().fold(0f32, |m, x| m.max(x.abs()));
-    if largest == 0.0 {
+    let norm = sums.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm == 0.0 || !norm.is_finite() {
         return None;
     }
-    Some(sums.map(|x| (x / largest * 127.0).round() as i8))
+    // Every sketch the same length, so that their dot products order them as their
+    // cosines would: a component is about normal with a standard deviation of
+    // norm / √128, scaled here to 32 (127 is four of them; the rare one beyond is
+    // clipped).
+    let scale = SKETCH_LENGTH / norm;
+    Some(sums.map(|x| (x * scale).round().clamp(-127.0, 127.0) as i8))
 }
+
+/// The length every sketch is scaled to: 32 × √128.
+const SKETCH_LENGTH: f32 = 362.0;
 
 /// A sketch as the values of its [`SKETCH_COLUMNS`] fast columns.
 pub fn pack(sketch: &[i8; SKETCH]) -> [i64; SKETCH_COLUMNS] {

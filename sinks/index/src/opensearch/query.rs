@@ -233,6 +233,49 @@ mod tests {
         assert_eq!(by_name[1]["term"]["labels.aliases_lc"], "dog");
     }
 
+    /// The k-NN plugin's `knn` query as its documentation gives it: the vector, `k`,
+    /// and the request's filters inside as `filter` (so the Lucene engine filters
+    /// while it searches), with only the same model's vectors and the photo itself
+    /// left out; and the mapping's `knn_vector` of the embedding's dimension.
+    #[test]
+    fn a_similar_photos_search_is_a_filtered_knn_query_on_a_knn_vector() {
+        let like = Like {
+            embedding: bucketlens_schemas::ImageEmbedding {
+                model: "efficientnet-lite0@x/int8".into(),
+                vector: vec![3; crate::similar::DIMENSIONS],
+            },
+            except: Some(("photos".into(), "cat.jpg".into())),
+        };
+        let mut request = SearchRequest::new(Expr::Label("cat".into()));
+        request.limit = 7;
+        request.bucket = Some("photos".into());
+        let body = knn_body(&request, &like).unwrap();
+        assert_eq!(body["size"], 7);
+        let knn = &body["query"]["knn"]["embedding"];
+        assert_eq!(knn["k"], 7);
+        assert_eq!(knn["vector"].as_array().unwrap().len(), crate::similar::DIMENSIONS);
+        assert_eq!(knn["vector"][0], 3.0);
+        let filter = &knn["filter"]["bool"];
+        let terms = filter["filter"].to_string();
+        assert!(terms.contains(r#"{"term":{"embedding_model":"efficientnet-lite0@x/int8"}}"#), "{terms}");
+        assert!(terms.contains(r#"{"term":{"bucket":"photos"}}"#) && terms.contains(r#"{"term":{"state":"labeled"}}"#));
+        assert_eq!(filter["must_not"][0]["ids"]["values"][0], bucketlens_schemas::document_id("photos", "cat.jpg"));
+        assert!(filter["must"][0]["nested"].is_object(), "the label query is inside the filter too");
+        let short = Like {
+            embedding: bucketlens_schemas::ImageEmbedding { model: "m".into(), vector: vec![1; 10] },
+            except: None,
+        };
+        assert!(knn_body(&request, &short).is_none(), "another length has no knn_vector to search");
+        let template = super::super::mapping::template("photos");
+        assert_eq!(template["template"]["settings"]["index"]["knn"], true);
+        let field = &template["template"]["mappings"]["properties"]["embedding"];
+        assert_eq!(field["type"], "knn_vector");
+        assert_eq!(field["dimension"], crate::similar::DIMENSIONS);
+        assert_eq!(field["method"]["space_type"], "cosinesimil");
+        // A plain search leaves the vectors out of OpenSearch's answer.
+        assert_eq!(search_body(&request)["_source"]["excludes"][0], "embedding");
+    }
+
     #[test]
     fn bands_start_at_the_minimum_confidence() {
         let q = label_query("cat", 62.0);

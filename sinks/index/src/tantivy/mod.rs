@@ -98,6 +98,17 @@ impl TantivyIndex {
     }
 }
 
+/// The threads a similar-photos search scans segments on: one per core (at most 8),
+/// made once per process.
+fn executor() -> Result<&'static tantivy::Executor, IndexError> {
+    static EXECUTOR: std::sync::OnceLock<Result<tantivy::Executor, String>> = std::sync::OnceLock::new();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).clamp(1, 8);
+    EXECUTOR
+        .get_or_init(|| tantivy::Executor::multi_thread(threads, "bucketlens-similar-").map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| IndexError::Failed { reason: format!("cannot start the search threads: {e}"), retryable: true })
+}
+
 fn open_or_create(path: &Path) -> Result<(TantivyRaw, Fields), IndexError> {
     let open_err = |reason: String| IndexError::Open { location: path.display().to_string(), reason };
     std::fs::create_dir_all(path).map_err(|e| open_err(e.to_string()))?;
@@ -226,7 +237,11 @@ impl Inner {
             want: request.limit.max(similar::CANDIDATES),
             sketches: Arc::clone(&self.sketches),
         };
-        let (total, candidates) = searcher.search(&query, &(Count, first)).map_err(failed)?;
+        // The scan is CPU work per segment: the segments go to the cores at once.
+        let scoring = tantivy::query::EnableScoring::disabled_from_searcher(searcher);
+        let (total, candidates) =
+            searcher.search_with_executor(&query, &(Count, first), executor()?, scoring).map_err(failed)?;
+        // The second stage: the candidates' whole embeddings, from their stored documents.
         let mut hits = Vec::with_capacity(candidates.len());
         for (_, address) in candidates {
             let doc: TantivyDocument = searcher.doc(address).map_err(failed)?;
