@@ -343,3 +343,35 @@ pub mod copies {
         }
     }
 }
+
+/// Images/s of a labeler with a setting off (`base`, the baseline) and on (`with`), in
+/// turns, `rounds` rounds, each first every other round so that the machine's drift
+/// falls on both: prints each round and the median ratio (one round swings with the
+/// machine; the median of several is the figure), and returns that median.
+pub fn in_turns(
+    rounds: usize,
+    setting: &str,
+    mut base: impl FnMut() -> anyhow::Result<f64>,
+    mut with: impl FnMut() -> anyhow::Result<f64>,
+) -> anyhow::Result<f64> {
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        let (off, on) = if round % 2 == 1 {
+            (base()?, with()?)
+        } else {
+            let on = with()?;
+            (base()?, on)
+        };
+        println!(
+            "round {round}: {setting} off (baseline) {off:.1} images/s, on {on:.1} images/s, ratio {:.3}",
+            on / off
+        );
+        ratios.push(on / off);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN);
+    if let (Some(low), Some(high)) = (ratios.first(), ratios.last()) {
+        println!("ratio over {rounds} rounds: median {median:.3} (lowest {low:.3}, highest {high:.3})");
+    }
+    Ok(median)
+}

@@ -101,29 +101,7 @@ fn main() -> anyhow::Result<()> {
         Ok(corpus.len() as f64 / start.elapsed().as_secs_f64())
     };
     println!("\ncost: the defaults on 2 threads, {} images a run", corpus.len());
-    let mut ratios = Vec::new();
-    for round in 1..=rounds {
-        // In turns, each first every other round: the machine's drift falls on both.
-        let (base, with) = if round % 2 == 1 {
-            (run(&off)?, run(&on)?)
-        } else {
-            let w = run(&on)?;
-            (run(&off)?, w)
-        };
-        println!(
-            "round {round}: hashes off (baseline) {base:.1} images/s, on {with:.1} images/s, ratio {:.3}",
-            with / base
-        );
-        ratios.push(with / base);
-    }
-    // One round swings with the machine; the median of many is the figure.
-    ratios.sort_by(f64::total_cmp);
-    if let (Some(low), Some(high)) = (ratios.first(), ratios.last()) {
-        println!(
-            "ratio over {rounds} rounds: median {:.3} (lowest {low:.3}, highest {high:.3})",
-            ratios[ratios.len() / 2]
-        );
-    }
+    bucketlens_bench::in_turns(rounds, "hashes", || run(&off), || run(&on))?;
     let start = Instant::now();
     let mut notes = Vec::new();
     for bytes in &corpus {

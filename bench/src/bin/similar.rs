@@ -383,23 +383,7 @@ fn cost(runtime: &tokio::runtime::Runtime, rounds: usize) -> anyhow::Result<()> 
         Ok(corpus.len() as f64 / start.elapsed().as_secs_f64())
     };
     rate(&off)?;
-    let mut ratios = Vec::new();
     println!("\ncost: the labeler at its defaults on 2 threads, {} images a round", corpus.len());
-    for round in 1..=rounds {
-        let base = rate(&off)?;
-        let with = rate(&on)?;
-        println!(
-            "round {round}: embedding off (baseline) {base:.1} images/s, on {with:.1} images/s, ratio {:.3}",
-            with / base
-        );
-        ratios.push(with / base);
-    }
-    ratios.sort_by(f64::total_cmp);
-    if let (Some(low), Some(high)) = (ratios.first(), ratios.last()) {
-        println!(
-            "ratio over {rounds} rounds: median {:.3} (lowest {low:.3}, highest {high:.3})",
-            ratios[ratios.len() / 2]
-        );
-    }
+    bucketlens_bench::in_turns(rounds, "embedding", || rate(&off), || rate(&on))?;
     Ok(())
 }
