@@ -12,7 +12,7 @@ use figment::Figment;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// `BUCKETLENS_*` variables that are read elsewhere, not as settings.
-const NOT_SETTINGS: [&str; 3] = ["LOG", "CONFIG", "TEST_ABORT"];
+const NOT_SETTINGS: [&str; 4] = ["LOG", "CONFIG", "TEST_ABORT", "MODELS_DIR"];
 
 /// A configuration that could not be loaded, with what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +97,8 @@ pub fn load<T: Serialize + DeserializeOwned + Default>(file: Option<&Path>) -> R
         }
         figment = figment.merge(Toml::file(file));
     }
-    // BUCKETLENS_LOG (the log filter) and BUCKETLENS_CONFIG (the file) are not settings.
+    // BUCKETLENS_LOG (the log filter), BUCKETLENS_CONFIG (the file) and
+    // BUCKETLENS_MODELS_DIR (where fetched models are) are not settings.
     let env = Env::prefixed("BUCKETLENS_")
         .filter(|key| !NOT_SETTINGS.iter().any(|n| key.as_str().eq_ignore_ascii_case(n)))
         .map(|key| key.as_str().replace("__", ".").replace('_', "-").into());

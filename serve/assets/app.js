@@ -9,6 +9,8 @@ const PAGE = 60;
 // it: "Cat", or "-Cat" for "not Cat". `photo` is the open photo, `bucket/key`.
 const state = {
   view: 'photos', q: '', labels: [], min: 0, bucket: '', prefix: '', model: '', photo: '', allLabels: false, sort: '', like: '',
+  // 'meaning': the typed words are a phrase searched by meaning (`semantic=`), not labels.
+  mode: 'label',
   hits: [], next: null, total: 0, loading: false, open: -1,
 };
 
@@ -26,6 +28,7 @@ function readUrl() {
   state.sort = SORTS.includes(url.searchParams.get('sort')) ? url.searchParams.get('sort') : '';
   // "More like this": the photos that look most like `bucket/key`, most alike first.
   state.like = state.view === 'photos' ? url.searchParams.get('like') ?? '' : '';
+  state.mode = state.view === 'photos' && url.searchParams.get('mode') === 'meaning' ? 'meaning' : 'label';
 }
 
 // The orders the API knows. Unless one is chosen: the best match when labels are
@@ -38,7 +41,8 @@ function asksForLabels() {
 const sortInUse = () => state.sort || (asksForLabels() ? 'relevance' : 'newest');
 
 // What decides the results: a change of the open photo alone searches nothing.
-const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.prefix, state.model, state.sort, state.like]);
+const searchKey = () => JSON.stringify([state.view, state.q, state.labels, state.min, state.bucket, state.prefix, state.model, state.sort, state.like, state.mode]);
+const byMeaning = () => state.view === 'photos' && state.mode === 'meaning' && Boolean(state.q) && !state.like;
 
 function urlOf(photo) {
   const url = new URL({ failed: '/failed', duplicates: '/duplicates' }[state.view] ?? '/', location.origin);
@@ -50,6 +54,7 @@ function urlOf(photo) {
   if (state.model) url.searchParams.set('model', state.model);
   if (state.sort && state.view === 'photos') url.searchParams.set('sort', state.sort);
   if (state.like && state.view === 'photos') url.searchParams.set('like', state.like);
+  if (state.mode === 'meaning' && state.view === 'photos') url.searchParams.set('mode', 'meaning');
   if (photo) url.searchParams.set('photo', photo);
   return url;
 }
@@ -62,7 +67,11 @@ function writeUrl() {
 function syncControls() {
   $('q').value = state.q;
   $('q').placeholder = state.view === 'failed' ? 'key prefix, e.g. 2024/trip/' : 'dog AND grass, -cat, name:IMG_2019';
-  $('q').setAttribute('aria-label', state.view === 'failed' ? 'Filter failed objects by key prefix' : 'Search by label');
+  const meaning = state.view === 'photos' && state.mode === 'meaning';
+  if (meaning) $('q').placeholder = 'a phrase: a rocket launch at night';
+  $('q').setAttribute('aria-label', state.view === 'failed' ? 'Filter failed objects by key prefix' : meaning ? 'Search by meaning' : 'Search by label');
+  $('mode').value = state.mode;
+  $('mode').hidden = state.view !== 'photos';
   $('min').value = String(state.min);
   $('min-out').textContent = String(state.min);
   $('min').disabled = state.view === 'failed';
@@ -74,7 +83,7 @@ function syncControls() {
   if (unlabeled) $('view-photos').setAttribute('aria-current', 'false');
   $('sort').value = sortInUse();
   // Photos like one come most alike first, whatever the order chosen.
-  $('sort').disabled = Boolean(state.like);
+  $('sort').disabled = Boolean(state.like) || byMeaning();
   document.body.dataset.view = state.view;
 }
 
@@ -88,12 +97,13 @@ async function api(path, signal) {
   return body;
 }
 
-// The typed query AND the facet filters, as one expression of the query language.
+// The typed query AND the facet filters, as one expression of the query language
+// (a phrase searched by meaning is not part of it: the facets filter it).
 function query() {
   // Quoted, so that two one-word labels stay two labels.
   const quoted = (name) => `"${name.replaceAll('"', '')}"`;
   const parts = state.labels.map((l) => (l.startsWith('-') ? `-${quoted(l.slice(1))}` : quoted(l)));
-  if (state.q) parts.unshift(parts.length ? `(${state.q})` : state.q);
+  if (state.q && !byMeaning()) parts.unshift(parts.length ? `(${state.q})` : state.q);
   return parts.join(' ');
 }
 
@@ -111,6 +121,7 @@ function searchParams(cursor, limit) {
     if (state.min) p.set('min_confidence', String(state.min));
     p.set('sort', sortInUse());
     if (state.like) p.set('like', state.like);
+    else if (byMeaning()) p.set('semantic', state.q);
   }
   if (state.bucket) p.set('bucket', state.bucket);
   if (state.model) p.set('model_version', state.model);
@@ -386,6 +397,10 @@ function renderResults() {
   renderCrumbs();
   const noun = failed ? 'failed object' : 'photo';
   $('summary').textContent = `${state.total.toLocaleString()} ${noun}${state.total === 1 ? '' : 's'}`;
+  if (byMeaning() && !failed) {
+    $('summary').textContent = `${state.hits.length.toLocaleString()} by meaning, best first: “${state.q}” · `;
+    $('summary').append(el('button', { class: 'link', type: 'button', text: 'search by label instead', onclick: () => { state.mode = 'label'; go(); } }));
+  }
   if (state.like && !failed) {
     $('summary').textContent = `${state.hits.length.toLocaleString()} most like ${state.like} · `;
     $('summary').append(el('button', { class: 'link', type: 'button', text: 'show all photos', onclick: () => { state.like = ''; go(); } }));
@@ -395,6 +410,9 @@ function renderResults() {
   if (state.total === 0) {
     const filtered = state.q || state.labels.length || state.bucket || state.prefix || state.model || (state.min && !failed);
     if (failed) empty.replaceChildren(el('p', { text: filtered ? 'No failed object matches.' : 'No failed objects: every image was labeled.' }));
+    else if (byMeaning()) {
+      empty.replaceChildren(el('p', { text: `No photo is close enough in meaning to “${state.q}”.` }), el('p', { text: 'Try other words, or search by label.' }));
+    }
     else if (filtered) {
       empty.replaceChildren(el('p', { text: `No photo matches ${state.q || 'these filters'}.` }), el('p', { text: 'Try fewer labels or a lower min confidence.' }));
       offerFileNames(empty);
@@ -755,7 +773,8 @@ function pickSuggestion(name) {
 }
 
 async function suggest() {
-  const term = state.view === 'photos' ? lastTerm() : '';
+  // Label names are no help to a phrase searched by meaning.
+  const term = state.view === 'photos' && state.mode !== 'meaning' ? lastTerm() : '';
   if (!term) { hideSuggestions(); return; }
   try {
     const names = await api(`/api/suggest?q=${encodeURIComponent(term)}`);
@@ -909,6 +928,12 @@ function start() {
     if (suggestion >= 0) { pickSuggestion($('suggestions').children[suggestion].dataset.name); return; }
     hideSuggestions();
     state.q = $('q').value.trim();
+    go();
+  });
+  $('mode').addEventListener('change', () => {
+    state.mode = $('mode').value === 'meaning' ? 'meaning' : 'label';
+    state.q = $('q').value.trim();
+    hideSuggestions();
     go();
   });
   $('q').addEventListener('input', () => { clearTimeout(suggestTimer); suggestTimer = setTimeout(suggest, 120); });

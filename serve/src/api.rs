@@ -2,7 +2,7 @@
 //! status and a message naming what was wrong.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State as Extract};
@@ -172,14 +172,43 @@ async fn turn(state: &State) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
 /// `like=BUCKET/KEY`: the photos that look most like that one, most similar first,
 /// among those the other parameters match; each hit has its `similarity` (0-1), and
 /// there is one page (`limit` long).
+///
+/// `semantic=PHRASE`: the photos nearest the phrase by meaning (the embedder's text
+/// tower), the same way, at least `min_similarity` (0-1; the model's floor unless
+/// given) alike.
 pub async fn search(Extract(state): Extract<State>, Query(params): Params) -> ApiResult<Json<Value>> {
     let mut request = request(&params)?;
     if let Some(like) = params.get("like").filter(|l| !l.is_empty()) {
         request.like = Some(like_of(&state, like).await?);
         request.after = None;
     }
+    let mut floor = None;
+    if let Some(phrase) = params.get("semantic").filter(|p| !p.trim().is_empty()) {
+        let meaning = meaning(&state).await?;
+        let min = match params.get("min_similarity") {
+            None => meaning.model.entry.min_similarity,
+            Some(text) => text
+                .parse::<f64>()
+                .ok()
+                .filter(|m| (0.0..=1.0).contains(m))
+                .ok_or_else(|| ApiError::bad_request(format!("min_similarity={text:?}: a number from 0 to 1")))?,
+        };
+        let phrase = phrase.clone();
+        let encoded = tokio::task::spawn_blocking(move || meaning.tower.embed(&phrase)).await.map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("encoding the phrase failed: {e}"))
+        })?;
+        let embedding = encoded.map_err(ApiError::bad_request)?;
+        request.like = Some(bucketlens_index::Like { embedding, except: None });
+        request.after = None;
+        floor = Some(min);
+    }
     let _turn = turn(&state).await?;
-    let response = state.parts.index.search(request).await?;
+    let mut response = state.parts.index.search(request).await?;
+    if let Some(min) = floor {
+        // Under the floor is not a match: a phrase about nothing here finds nothing.
+        response.hits.retain(|hit| hit.similarity.unwrap_or(0.0) >= min);
+        response.total = response.hits.len() as u64;
+    }
     let mut facets = json!({
         "labels": pairs(&response.label_counts),
         "buckets": pairs(&response.buckets),
@@ -280,6 +309,25 @@ pub async fn document(state: &State, bucket: &str, key: &str) -> ApiResult<Hit> 
         Some(hit) if hit.state != DocState::Removed => Ok(hit),
         _ => Err(ApiError::not_found(format!("the index has no object {bucket}/{key}"))),
     }
+}
+
+/// The embedder's text tower and its model, loaded by the first search by meaning.
+#[derive(Debug)]
+pub struct Meaning {
+    pub tower: bucketlens_labeler::analyzers::embedder::TextTower,
+    pub model: bucketlens_labeler::models::Installed,
+}
+
+async fn meaning(state: &State) -> ApiResult<Arc<Meaning>> {
+    let loaded = state
+        .meaning
+        .get_or_init(|| async {
+            bucketlens_labeler::text_tower(&state.parts.labeler)
+                .await
+                .map(|(tower, model)| Arc::new(Meaning { tower, model }))
+        })
+        .await;
+    loaded.clone().map_err(|e| ApiError::new(StatusCode::NOT_IMPLEMENTED, "no_embedder", e))
 }
 
 /// What `like=BUCKET/KEY` compares with: that photo's embedding, the photo itself left out.

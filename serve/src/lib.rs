@@ -63,6 +63,9 @@ pub struct Parts {
     pub max_bytes: u64,
     /// Images above this many pixels are not decoded (the labeler's limit).
     pub max_pixels: u64,
+    /// The labeler's settings: their `embedder` is the model whose text tower a search
+    /// by meaning encodes its phrase with (loaded at the first such search).
+    pub labeler: bucketlens_labeler::Settings,
 }
 
 /// Shared state of the routes.
@@ -72,6 +75,8 @@ pub struct App {
     pub thumbnails: thumbnails::Thumbnails,
     pub events: events::Feed,
     pub suggestions: api::Suggestions,
+    /// The embedder's text tower, once a search by meaning has loaded it (or why not).
+    pub meaning: tokio::sync::OnceCell<Result<Arc<api::Meaning>, String>>,
     pub throttle: guard::Throttle,
     /// Searches run at once (`serve.searches-at-once`); the others wait their turn.
     pub searches: tokio::sync::Semaphore,
@@ -88,6 +93,7 @@ impl App {
             thumbnails,
             events: events::Feed::new(closing),
             suggestions: api::Suggestions::default(),
+            meaning: tokio::sync::OnceCell::new(),
             throttle: guard::Throttle::default(),
             searches: tokio::sync::Semaphore::new(parts.config.searches_at_once),
             parts,

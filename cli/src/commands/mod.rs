@@ -5,6 +5,7 @@ pub mod docs;
 pub mod duplicates;
 pub mod label;
 pub mod labels;
+pub mod models;
 pub mod reindex;
 pub mod search;
 pub mod serve;

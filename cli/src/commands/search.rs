@@ -58,6 +58,15 @@ pub struct Args {
     /// At most this many results.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// Search by meaning: the photos whose embeddings are nearest this phrase's (a
+    /// CLIP-class `labeler.embedder`), best first, with the cosine; QUERY and the other
+    /// options filter.
+    #[arg(long, value_name = "PHRASE")]
+    semantic: Option<String>,
+    /// With --semantic: only photos at least this similar (0-1) [default: the model's
+    /// floor in its catalogue entry].
+    #[arg(long, requires = "semantic")]
+    min_similarity: Option<f64>,
     /// List the objects that could not be labeled, with the reason.
     #[arg(long)]
     failed: bool,
@@ -93,7 +102,23 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     if args.failed {
         request.state = DocState::Failed;
     }
-    let response = index.search(request).await?;
+    let mut floor = None;
+    if let Some(phrase) = &args.semantic {
+        let (tower, model) = bucketlens_labeler::text_tower(&settings.labeler).await.map_err(anyhow::Error::msg)?;
+        let min = args.min_similarity.unwrap_or(model.entry.min_similarity);
+        if !(0.0..=1.0).contains(&min) {
+            anyhow::bail!("--min-similarity {min} is outside 0-1");
+        }
+        let embedding = tower.embed(phrase).map_err(anyhow::Error::msg)?;
+        request.like = Some(bucketlens_index::Like { embedding, except: None });
+        floor = Some(min);
+    }
+    let mut response = index.search(request).await?;
+    if let Some(min) = floor {
+        // Under the floor is not a match: a phrase about nothing here finds nothing.
+        response.hits.retain(|hit| hit.similarity.unwrap_or(0.0) >= min);
+        response.total = response.hits.len() as u64;
+    }
     let wanted = query.positive_labels();
     if args.json {
         let hits: Vec<_> = response.hits.iter().map(Hit::to_json).collect();
@@ -112,12 +137,23 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             println!("    failed: {}", escape_controls(&format!("{}: {}", error.code, error.message)));
             continue;
         }
-        println!("    {}", escape_controls(&label_line(hit, &wanted)));
+        let mut line = label_line(hit, &wanted);
+        if let Some(similarity) = hit.similarity {
+            line = if line.is_empty() {
+                format!("similarity {similarity:.3}")
+            } else {
+                format!("similarity {similarity:.3} · {line}")
+            };
+        }
+        println!("    {}", escape_controls(&line));
         if let Some(line) = hit.metadata.as_ref().and_then(metadata_line) {
             println!("    {}", escape_controls(&line));
         }
     }
-    println!("{} of {} shown", response.hits.len(), response.total);
+    match floor {
+        Some(min) => println!("{} shown, best first (similarity at least {min:.2})", response.hits.len()),
+        None => println!("{} of {} shown", response.hits.len(), response.total),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -51,6 +51,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         cache_dir: settings.thumbnails_path(),
         max_bytes: settings.labeler.max_bytes,
         max_pixels: settings.labeler.max_pixels,
+        labeler: settings.labeler.clone(),
     };
     let (bound, server) = bucketlens_serve::start(parts, shutdown).await.map_err(anyhow::Error::msg)?;
     // The URL to open here, and the address really bound (all interfaces, a port the

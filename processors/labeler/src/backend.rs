@@ -43,6 +43,29 @@ pub async fn embed_file(
     Ok(labeler.label(bytes).await.map_err(|e| e.to_string())?.embedding)
 }
 
+/// The text tower of the embedder `settings` name (`labeler.embedder`), loaded on the
+/// blocking pool, with CLIP's tokenizer: what a search by meaning encodes its phrase
+/// with, in the process that searches. Also the model's catalogue entry (its
+/// relevance floor). An error says why there is none.
+pub async fn text_tower(
+    settings: &Settings,
+) -> Result<(crate::analyzers::embedder::TextTower, crate::models::Installed), String> {
+    let name = settings.embedder.clone().ok_or_else(|| {
+        "search by meaning needs a CLIP-class model: `bucketlens models fetch clip-vit-b32`, then \
+         `[labeler] embedder = \"clip-vit-b32\"` and a relabel (see the README's \"Search by meaning\")"
+            .to_string()
+    })?;
+    let (engine, library) = (settings.engine, settings.onnxruntime.clone());
+    let loading = tokio::task::spawn_blocking(move || {
+        let model =
+            crate::models::installed(&name).map_err(|reason| format!("labeler.embedder = {name:?}: {reason}"))?;
+        let engine = crate::engine::Engine::resolve(engine, library.as_deref()).map_err(|e| e.to_string())?;
+        let tower = crate::analyzers::embedder::TextTower::load(&engine, &model).map_err(|e| e.to_string())?;
+        Ok((tower, model))
+    });
+    loading.await.map_err(|e| format!("loading the text tower failed: {e}"))?
+}
+
 /// The local models' files and knobs as the settings give them: what a child
 /// labeler ([`crate::stage::isolate`]) loads too, handed over as JSON.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -67,6 +90,7 @@ impl LocalModel {
             metadata: settings.metadata,
             hashes: settings.hashes,
             embedding: settings.embedding,
+            embedder: settings.embedder.clone(),
         };
         Self { custom: settings.model.clone(), options }
     }

@@ -102,6 +102,11 @@ pub struct Config {
     /// Each image's embedding (the classifier's pooled features, 1280 signed bytes),
     /// for `similar` and "More like this" (local backend; a new setting relabels once).
     pub embedding: bool,
+    /// A CLIP-class model (`bucketlens models fetch NAME` installs it) whose image
+    /// tower makes each image's embedding instead of the classifier: free-text search
+    /// by meaning (`search --semantic`). Its name is part of the labeler's identity:
+    /// switching relabels. Left out: the classifier's features.
+    pub embedder: Option<String>,
     /// The optional COCO object detector (`models/centernet/fetch` makes it): people,
     /// cars, dogs… get labels with bounding boxes, merged with the classifier's.
     pub detector: Option<PathBuf>,
@@ -168,6 +173,7 @@ impl Default for Config {
             objects_min_confidence: 50.0,
             hashes: true,
             embedding: true,
+            embedder: None,
             detector: None,
             detector_min_confidence: 40.0,
             engine: EngineChoice::Auto,
@@ -208,6 +214,8 @@ pub struct Settings {
     pub metadata: MetadataOptions,
     pub hashes: bool,
     pub embedding: bool,
+    /// A CLIP-class model's name (`labeler.embedder`): its image tower makes the embeddings.
+    pub embedder: Option<String>,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
     pub archived: Archived,
@@ -272,6 +280,18 @@ impl Config {
         let detector_min_confidence = problems.percent("labeler.detector-min-confidence", self.detector_min_confidence);
         let faces_min_confidence = problems.percent("labeler.faces-min-confidence", self.faces_min_confidence);
         let objects_min_confidence = problems.percent("labeler.objects-min-confidence", self.objects_min_confidence);
+        if let Some(name) = &self.embedder {
+            let fine = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            problems.check(fine && !name.starts_with('.'), "labeler.embedder", || {
+                format!("is a model's name from `bucketlens models list` (letters, digits, - _ .), got {name:?}")
+            });
+            problems.check(self.embedding, "labeler.embedder", || {
+                "makes the embeddings, so it needs labeler.embedding = true".into()
+            });
+            problems.check(self.backend == Backend::Local, "labeler.embedder", || {
+                "runs on the local backend, not with Rekognition".into()
+            });
+        }
         problems.check(self.budget != Some(0), "labeler.budget", || "must be at least 1 image, or left out".into());
         problems.section(self.rekognition.validate());
         problems.finish(|| Settings {
@@ -297,6 +317,7 @@ impl Config {
             metadata: MetadataOptions { enabled: self.metadata.enabled, gps: self.metadata.gps },
             hashes: self.hashes,
             embedding: self.embedding,
+            embedder: self.embedder.clone(),
             force: false,
             archived: self.archived,
             budget: self.budget,

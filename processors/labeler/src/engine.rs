@@ -155,10 +155,21 @@ pub struct Output {
     pub values: Vec<f32>,
 }
 
-/// A model loaded on the engine, taking one `f32` input of a fixed shape.
+/// The element type of a net's one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    F32,
+    /// Token ids (a text tower's), as 32- or 64-bit integers.
+    I32,
+    I64,
+}
+
+/// A model loaded on the engine, taking one input of a fixed shape (`f32`, or
+/// token ids: [`Input`]).
 pub struct Net {
     runner: Runner,
     shape: Vec<usize>,
+    input: Input,
     /// What the net is, for its errors ("the face detector").
     what: String,
 }
@@ -205,9 +216,21 @@ impl Net {
         sessions: usize,
         what: &str,
     ) -> Result<Net, ModelError> {
+        Net::load_typed(engine, bytes, shape, Input::F32, sessions, what)
+    }
+
+    /// [`Net::load`] for an input of element type `input`.
+    pub fn load_typed(
+        engine: &Engine,
+        bytes: &[u8],
+        shape: &[usize],
+        input: Input,
+        sessions: usize,
+        what: &str,
+    ) -> Result<Net, ModelError> {
         let runner = match engine {
             Engine::Tract { .. } => {
-                Runner::Tract(tract_plan(bytes, shape).map_err(|e| ModelError::Model(format!("{what}: {e}")))?)
+                Runner::Tract(tract_plan(bytes, shape, input).map_err(|e| ModelError::Model(format!("{what}: {e}")))?)
             }
             Engine::Onnxruntime { .. } => {
                 let environment =
@@ -220,11 +243,28 @@ impl Net {
                 Runner::Onnxruntime(sessions, AtomicUsize::new(0))
             }
         };
-        Ok(Net { runner, shape: shape.to_vec(), what: what.to_string() })
+        Ok(Net { runner, shape: shape.to_vec(), input, what: what.to_string() })
+    }
+
+    /// Runs a net of token ids on `ids` (the shape it was loaded for, as its
+    /// [`Input`] type); its outputs in order.
+    pub fn run_ids(&self, ids: Vec<i64>) -> Result<Vec<Output>, LabelFailure> {
+        match self.input {
+            Input::I64 => self.run_any(ids),
+            Input::I32 => self.run_any(ids.into_iter().map(|i| i as i32).collect::<Vec<i32>>()),
+            Input::F32 => self.run_any(ids.into_iter().map(|i| i as f32).collect::<Vec<f32>>()),
+        }
     }
 
     /// Runs the net on `input` (the shape it was loaded for); its outputs in order.
     pub fn run(&self, input: Vec<f32>) -> Result<Vec<Output>, LabelFailure> {
+        self.run_any(input)
+    }
+
+    fn run_any<T>(&self, input: Vec<T>) -> Result<Vec<Output>, LabelFailure>
+    where
+        T: Datum + Copy + ort::value::PrimitiveTensorElementType + std::fmt::Debug + 'static,
+    {
         let internal = |e: String| LabelFailure {
             code: error_codes::MODEL_ERROR,
             message: format!("{}: {e}", self.what),
@@ -266,8 +306,13 @@ impl Net {
     }
 }
 
-fn tract_plan(bytes: &[u8], shape: &[usize]) -> Result<Arc<TypedRunnableModel>, String> {
-    let fact = InferenceFact::dt_shape(f32::datum_type(), shape.iter().copied().collect::<TVec<_>>());
+fn tract_plan(bytes: &[u8], shape: &[usize], input: Input) -> Result<Arc<TypedRunnableModel>, String> {
+    let datum = match input {
+        Input::F32 => f32::datum_type(),
+        Input::I32 => i32::datum_type(),
+        Input::I64 => i64::datum_type(),
+    };
+    let fact = InferenceFact::dt_shape(datum, shape.iter().copied().collect::<TVec<_>>());
     tract_onnx::onnx()
         .model_for_read(&mut std::io::Cursor::new(bytes))
         .and_then(|m| m.with_input_fact(0, fact))

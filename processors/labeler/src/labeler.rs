@@ -82,6 +82,9 @@ pub enum ModelError {
     Engine(String),
     #[error("labeler.model = {name:?} is not fetched yet: run `models/efficientnet-lite0/fetch {variant}`, which converts it into {path}", variant = name.trim_start_matches("efficientnet-"))]
     NotFetched { name: String, path: String },
+    /// `labeler.embedder` names a model that is not installed, or not as pinned.
+    #[error("labeler.embedder = {name:?}: {reason}")]
+    Embedder { name: String, reason: String },
 }
 
 /// Labels images.

@@ -15,6 +15,7 @@
 //!   full size), apart from the models;
 //! - [`engine`]: what runs the local models: ONNX Runtime if installed, else tract;
 //! - [`names`]: the classifier's label hierarchy (WordNet, then `models/names.toml`);
+//! - [`models`]: the models a user fetches once, pinned by SHA-256 (`bucketlens models`);
 //! - [`rekognition`]: Amazon Rekognition DetectLabels, rate-limited, by S3 reference;
 //! - [`stage`]: the consumer loop (bounded concurrency, one record per key at a
 //!   time, offsets committed as the contiguous finished prefix), with its
@@ -38,11 +39,12 @@ pub mod image;
 pub mod labeler;
 pub mod local;
 pub mod metadata;
+pub mod models;
 pub mod names;
 pub mod rekognition;
 pub mod stage;
 
-pub use backend::{embed_file, load, LocalModel};
+pub use backend::{embed_file, load, text_tower, LocalModel};
 pub use config::{Backend, Config, Settings};
 pub use labeler::{LabelFailure, LabelSet, Labeler, ModelError};
 pub use stage::{isolate, ledger, metrics, run, Isolation, Ledger, Metrics, Stage};

@@ -1,6 +1,8 @@
-//! Similar photos: the documents whose embeddings (the classifier's pooled features,
-//! 1280 signed bytes, `images.labeled.v1`'s `embedding`) are nearest a photo's, by
-//! cosine, among those a search request matches.
+//! Similar photos, and photos by meaning: the documents whose embeddings
+//! (`images.labeled.v1`'s `embedding`: the classifier's pooled features, 1280 signed
+//! bytes, or a CLIP-class image tower's, 512 or 768) are nearest a vector (a photo's,
+//! or a phrase's from the same model's text tower), by cosine, among those a search
+//! request matches. Only vectors of the same model are ever compared.
 //!
 //! - **Embedded index**: exact search in two stages. Each document also keeps a
 //!   sketch of its embedding, 128 signed bytes (a fixed ±1 random projection, scaled
@@ -19,9 +21,19 @@
 use bucketlens_schemas::ImageEmbedding;
 use serde_json::{json, Value};
 
-/// The length of the built-in classifiers' embeddings: OpenSearch's `knn_vector`
-/// takes one dimension per index, so only embeddings of this length go there.
+/// The length of the built-in classifiers' embeddings, and the longest any embedding
+/// may be (a CLIP-class model's are 512 or 768 long).
 pub const DIMENSIONS: usize = 1280;
+
+/// The lengths OpenSearch holds, each in a `knn_vector` field of its own (a field
+/// has one dimension): the built-in classifiers' (`embedding`), and CLIP ViT-B's
+/// (`embedding_512`) and ViT-L's or SigLIP's (`embedding_768`).
+pub const KNN_FIELDS: [(usize, &str); 3] = [(DIMENSIONS, "embedding"), (512, "embedding_512"), (768, "embedding_768")];
+
+/// The `knn_vector` field of embeddings `length` long, if OpenSearch holds that length.
+pub fn knn_field(length: usize) -> Option<&'static str> {
+    KNN_FIELDS.iter().find(|(l, _)| *l == length).map(|(_, f)| *f)
+}
 
 /// Components of a sketch.
 pub const SKETCH: usize = 128;
@@ -52,10 +64,11 @@ fn signs() -> &'static [f32] {
     SIGNS.get_or_init(|| (0..DIMENSIONS).flat_map(|i| (0..SKETCH).map(move |j| sign(i, j))).collect())
 }
 
-/// The sketch of an embedding of [`DIMENSIONS`] components; `None` for another
-/// length or a vector of zeros.
+/// The sketch of an embedding of up to [`DIMENSIONS`] components; `None` for an
+/// empty or longer one, or a vector of zeros. (Sketches of different lengths are
+/// never compared: a search compares one model's vectors only.)
 pub fn sketch(vector: &[u8]) -> Option<[i8; SKETCH]> {
-    if vector.len() != DIMENSIONS {
+    if vector.is_empty() || vector.len() > DIMENSIONS {
         return None;
     }
     let signs = signs();
@@ -127,9 +140,11 @@ pub fn rank(hits: &mut [crate::Hit]) {
     });
 }
 
-/// An embedding as OpenSearch's `knn_vector` holds it: its components as numbers.
-pub fn as_floats(embedding: &ImageEmbedding) -> Option<Vec<f32>> {
-    (embedding.vector.len() == DIMENSIONS).then(|| embedding.vector.iter().map(|&x| f32::from(x as i8)).collect())
+/// An embedding as OpenSearch's `knn_vector` holds it: its components as numbers,
+/// and the field of its length ([`KNN_FIELDS`]).
+pub fn as_floats(embedding: &ImageEmbedding) -> Option<(&'static str, Vec<f32>)> {
+    let field = knn_field(embedding.vector.len())?;
+    Some((field, embedding.vector.iter().map(|&x| f32::from(x as i8)).collect()))
 }
 
 /// An embedding back from OpenSearch's numbers (any that is not a signed byte: `None`).
@@ -141,25 +156,27 @@ pub fn from_floats(model: String, values: &[f32]) -> Option<ImageEmbedding> {
     Some(ImageEmbedding { model, vector })
 }
 
-/// The mapping of the embedding on OpenSearch: a `knn_vector` (HNSW, the Lucene
-/// engine, which filters while it searches; cosine), and its model as a keyword.
+/// The mapping of the embedding on OpenSearch: a `knn_vector` per length
+/// ([`KNN_FIELDS`]; HNSW, the Lucene engine, which filters while it searches;
+/// cosine), and its model as a keyword.
 pub fn opensearch_fields() -> Value {
-    json!({
-        "embedding": {
+    let mut fields = json!({ "embedding_model": { "type": "keyword" } });
+    for (length, field) in KNN_FIELDS {
+        fields[field] = json!({
             "type": "knn_vector",
-            "dimension": DIMENSIONS,
+            "dimension": length,
             "method": { "name": "hnsw", "space_type": "cosinesimil", "engine": "lucene" }
-        },
-        "embedding_model": { "type": "keyword" }
-    })
+        });
+    }
+    fields
 }
 
 /// The `knn` query for the `k` nearest of `like` among the documents `filter` matches
 /// (the request's filters, and only vectors of `like`'s model), as OpenSearch's k-NN
 /// plugin documents it.
 pub fn knn_query(like: &ImageEmbedding, k: usize, filter: Value) -> Option<Value> {
-    let vector = as_floats(like)?;
-    Some(json!({ "knn": { "embedding": { "vector": vector, "k": k, "filter": filter } } }))
+    let (field, vector) = as_floats(like)?;
+    Some(json!({ "knn": { field: { "vector": vector, "k": k, "filter": filter } } }))
 }
 
 #[cfg(test)]
@@ -189,14 +206,23 @@ mod tests {
         unpack(&pack(&sa), &mut back);
         assert_eq!(back, sa);
         assert!(sketch_dot(&sa, &sn) > sketch_dot(&sa, &sf));
-        assert!(sketch(&a[..10]).is_none() && sketch(&[0; DIMENSIONS]).is_none());
+        assert!(sketch(&a[..10]).is_some() && sketch(&[]).is_none() && sketch(&[0; DIMENSIONS]).is_none());
+        assert!(sketch(&[1; DIMENSIONS + 1]).is_none());
     }
 
     #[test]
     fn numbers_from_opensearch_come_back_as_the_same_bytes_or_not_at_all() {
         let e = ImageEmbedding { model: "m".into(), vector: embedding(3) };
-        let floats = as_floats(&e).unwrap();
+        let (field, floats) = as_floats(&e).unwrap();
+        assert_eq!(field, "embedding");
         assert_eq!(from_floats("m".into(), &floats), Some(e.clone()));
+        let clip = ImageEmbedding { model: "clip".into(), vector: vec![5; 512] };
+        assert_eq!(as_floats(&clip).unwrap().0, "embedding_512");
+        assert_eq!(
+            knn_query(&clip, 3, json!({})).unwrap()["knn"]["embedding_512"]["vector"].as_array().unwrap().len(),
+            512
+        );
+        assert!(as_floats(&ImageEmbedding { model: "m".into(), vector: vec![1; 100] }).is_none());
         assert_eq!(from_floats("m".into(), &[0.5]), None);
         assert_eq!(from_floats("m".into(), &[300.0]), None);
         let q = knn_query(&e, 10, json!({"term": {"state": "labeled"}})).unwrap();

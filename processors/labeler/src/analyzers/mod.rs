@@ -11,6 +11,8 @@
 //! - [`faces`]: BlazeFace: `Face` (a box per face), `Head` and `Person` (`labeler.faces`).
 //! - [`objects`]: the SSD detector of 23 Open Images classes, with boxes (`labeler.objects`).
 //! - [`detector`]: the optional COCO-80 detector a user fetches (`labeler.detector`).
+//! - [`embedder`]: a CLIP-class model's image tower a user fetches
+//!   (`labeler.embedder`): the embedding that search by meaning compares phrases with.
 //! - [`boxes`]: what the detectors share: a detection, its box, non-maximum
 //!   suppression, and how detections join the labels.
 //!
@@ -23,6 +25,7 @@
 pub mod boxes;
 pub mod classifier;
 pub mod detector;
+pub mod embedder;
 pub mod faces;
 pub mod objects;
 

@@ -196,9 +196,21 @@ pub fn to_tensor_sized(rgb: &RgbImage, side: u32) -> Result<Vec<f32>, LabelFailu
 /// (fast_image_resize: SSE4.1, AVX2 or Neon), about ten times `imageops`' speed.
 pub fn resize_rgb(
     rgb: &RgbImage,
+    crop: (u32, u32, u32, u32),
+    width: u32,
+    height: u32,
+) -> Result<RgbImage, LabelFailure> {
+    resize_rgb_with(rgb, crop, width, height, fast_image_resize::FilterType::Bilinear)
+}
+
+/// [`resize_rgb`] with another filter (`CatmullRom`: Pillow's `BICUBIC`, whose
+/// cubic has a = -0.5).
+pub fn resize_rgb_with(
+    rgb: &RgbImage,
     (left, top, crop_w, crop_h): (u32, u32, u32, u32),
     width: u32,
     height: u32,
+    filter: fast_image_resize::FilterType,
 ) -> Result<RgbImage, LabelFailure> {
     use fast_image_resize as fr;
     let failed = |e: &dyn std::fmt::Display| {
@@ -213,7 +225,7 @@ pub fn resize_rgb(
     let source = fr::images::ImageRef::new(rgb.width(), rgb.height(), rgb.as_raw(), fr::PixelType::U8x3)
         .map_err(|e| failed(&e))?;
     let mut resized = fr::images::Image::new(width, height, fr::PixelType::U8x3);
-    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear)).crop(
+    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(filter)).crop(
         f64::from(left),
         f64::from(top),
         f64::from(crop_w),

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::analyzers::classifier::{Classifier, ModelFiles};
 use crate::analyzers::detector::Detector;
+use crate::analyzers::embedder::ImageTower;
 use crate::analyzers::faces::Faces;
 use crate::analyzers::objects::Objects;
 use crate::analyzers::{Analyzer, Naming, Picture};
@@ -114,6 +115,10 @@ pub struct LocalOptions {
     /// The classifier's embedding ([`crate::analyzers::classifier`]), for similar photos.
     #[serde(default)]
     pub embedding: bool,
+    /// A CLIP-class model installed under [`crate::models::dir`] whose image tower
+    /// makes the embedding instead of the classifier ([`crate::analyzers::embedder`]).
+    #[serde(default)]
+    pub embedder: Option<String>,
 }
 
 impl Default for LocalOptions {
@@ -132,19 +137,30 @@ impl Default for LocalOptions {
             metadata: MetadataOptions::default(),
             hashes: true,
             embedding: true,
+            embedder: None,
         }
     }
 }
 
 /// The analyzers `options` turn on, in the order they run (each adds to what the
-/// ones before it found): the classifier, then faces, objects and the COCO detector.
-/// A new analyzer is one line here.
+/// ones before it found): the classifier, then faces, objects, the COCO detector and
+/// the embedder. A new analyzer is one line here.
 pub fn enabled(
     engine: &Engine,
     classifier: Classifier,
     options: &LocalOptions,
     sessions: Sessions,
 ) -> Result<Vec<Box<dyn Analyzer>>, ModelError> {
+    let embedder = match options.embedder.as_deref().filter(|_| options.embedding) {
+        Some(name) => {
+            let model = crate::models::installed(name)
+                .map_err(|reason| ModelError::Embedder { name: name.to_string(), reason })?;
+            Some(ImageTower::load(engine, &model, sessions.classifier)?)
+        }
+        None => None,
+    };
+    // An embedder's embedding replaces the classifier's.
+    let classifier = if embedder.is_some() { classifier.embedding(false) } else { classifier };
     let mut analyzers: Vec<Box<dyn Analyzer>> = vec![Box::new(classifier)];
     if let Some(min_confidence) = options.faces {
         analyzers.push(Box::new(Faces::load(engine, sessions.faces, min_confidence)?));
@@ -154,6 +170,9 @@ pub fn enabled(
     }
     if let Some((path, min_confidence)) = &options.detector {
         analyzers.push(Box::new(Detector::load(engine, sessions.detector, path, *min_confidence)?));
+    }
+    if let Some(embedder) = embedder {
+        analyzers.push(Box::new(embedder));
     }
     Ok(analyzers)
 }

@@ -65,7 +65,7 @@ pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
         text.push_str("hashes=sha256+dhash64\n");
     }
     if settings.embedding && settings.backend == Backend::Local {
-        // Likewise the embedding (its model is the classifier's, already named).
+        // Likewise the embedding (its model is the classifier's, or the embedder's, already named).
         text.push_str(&format!("embedding={}\n", crate::analyzers::classifier::EMBEDDING_FORMAT));
     }
     if settings.metadata.enabled && settings.metadata.gps != crate::metadata::GpsSetting::Off {

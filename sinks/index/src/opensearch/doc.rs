@@ -76,9 +76,14 @@ pub(super) struct Doc {
     pub(super) hashes: Option<ImageHashes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) storage_class: Option<String>,
-    /// The embedding's components (a `knn_vector`) and its model.
+    /// The embedding's components (a `knn_vector`, in the field of its length: see
+    /// [`crate::similar::KNN_FIELDS`]) and its model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) embedding: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) embedding_512: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) embedding_768: Option<Vec<f32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) embedding_model: Option<String>,
 }
@@ -138,6 +143,8 @@ impl Doc {
             hashes: if tombstone { None } else { record.hashes.clone() },
             storage_class: if tombstone { None } else { record.storage_class.clone() },
             embedding: None,
+            embedding_512: None,
+            embedding_768: None,
             embedding_model: None,
         }
         .with_embedding(if state == DocState::Labeled { record.embedding.as_ref() } else { None })
@@ -163,11 +170,15 @@ impl Doc {
         self
     }
 
-    /// The embedding, when OpenSearch's `knn_vector` can hold it (see
-    /// [`crate::similar::DIMENSIONS`]).
+    /// The embedding, when a `knn_vector` of its length exists (see
+    /// [`crate::similar::KNN_FIELDS`]).
     fn with_embedding(mut self, embedding: Option<&ImageEmbedding>) -> Self {
-        if let Some((embedding, floats)) = embedding.and_then(|e| Some((e, crate::similar::as_floats(e)?))) {
-            self.embedding = Some(floats);
+        if let Some((embedding, (field, floats))) = embedding.and_then(|e| Some((e, crate::similar::as_floats(e)?))) {
+            match field {
+                "embedding_512" => self.embedding_512 = Some(floats),
+                "embedding_768" => self.embedding_768 = Some(floats),
+                _ => self.embedding = Some(floats),
+            }
             self.embedding_model = Some(embedding.model.clone());
         }
         self
@@ -192,7 +203,7 @@ impl Doc {
             metadata: self.metadata,
             hashes: self.hashes,
             storage_class: self.storage_class,
-            embedding: match (self.embedding_model, self.embedding) {
+            embedding: match (self.embedding_model, self.embedding.or(self.embedding_512).or(self.embedding_768)) {
                 (Some(model), Some(values)) => crate::similar::from_floats(model, &values),
                 _ => None,
             },

@@ -510,8 +510,8 @@ impl OpenSearchIndex {
         let Some(body) = query::knn_body(request, like) else {
             return Err(IndexError::Failed {
                 reason: format!(
-                    "similar photos are found by embeddings of {} components; this one has {}",
-                    crate::similar::DIMENSIONS,
+                    "OpenSearch compares embeddings of {} components; this one has {}",
+                    crate::similar::KNN_FIELDS.map(|(length, _)| length.to_string()).join(", "),
                     like.embedding.vector.len()
                 ),
                 retryable: false,

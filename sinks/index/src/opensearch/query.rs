@@ -165,6 +165,11 @@ pub fn knn_body(request: &SearchRequest, like: &Like) -> Option<Value> {
     }))
 }
 
+/// The fields that hold vectors, left out of an answer unless asked for.
+fn embedding_fields() -> Vec<&'static str> {
+    crate::similar::KNN_FIELDS.iter().map(|(_, field)| *field).collect()
+}
+
 /// What a request matches, as one `bool` query.
 fn matching(request: &SearchRequest) -> Value {
     let mut filter = vec![json!({ "term": { "state": request.state.as_str() } })];
@@ -184,7 +189,7 @@ fn matching(request: &SearchRequest) -> Value {
 
 fn search_body_of(request: &SearchRequest, query: Value) -> Value {
     let mut body = json!({
-        "_source": { "excludes": if request.with_embeddings { json!([]) } else { json!(["embedding"]) } },
+        "_source": { "excludes": if request.with_embeddings { json!([]) } else { json!(embedding_fields()) } },
         "query": query,
         // One more than asked for tells whether there is a next page. OpenSearch refuses
         // a result window past index.max_result_window (10,000 by default); deeper pages

@@ -214,7 +214,7 @@ impl Inner {
         let Some(sketch) = similar::sketch(&like.embedding.vector) else {
             return Err(IndexError::Failed {
                 reason: format!(
-                    "similar photos are found by embeddings of {} components; this one has {}",
+                    "photos are compared by embeddings of 1 to {} components; this one has {}",
                     similar::DIMENSIONS,
                     like.embedding.vector.len()
                 ),
