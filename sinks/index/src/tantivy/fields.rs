@@ -145,9 +145,10 @@ impl Fields {
         }
     }
 
-    /// The term of `label` (lowercased) at confidence `tenths` (0..=1000).
+    /// The term of `label` (lowercased) at confidence `tenths` (0..=1000 are stored;
+    /// a range's exclusive end may be above, so that 1000 itself is inside it).
     pub fn label_conf_term(&self, label: &str, tenths: u32) -> Term {
-        Term::from_field_text(self.label_conf, &format!("{}\u{0}{:04}", label.to_lowercase(), tenths.min(1000)))
+        Term::from_field_text(self.label_conf, &format!("{}\u{0}{:04}", label.to_lowercase(), tenths.min(9999)))
     }
 
     /// The document for a record.

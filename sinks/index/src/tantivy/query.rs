@@ -25,7 +25,7 @@ fn label_query(fields: &Fields, label: &str, min_tenths: u32) -> Box<dyn Query> 
         let high = ((low / BAND) + 1) * BAND; // exclusive
         let range = RangeQuery::new(
             Bound::Included(fields.label_conf_term(label, low)),
-            Bound::Excluded(fields.label_conf_term(label, high.min(1001))),
+            Bound::Excluded(fields.label_conf_term(label, high)),
         );
         let weight = 1.0 + (low / BAND) as f32;
         bands.push((

@@ -36,6 +36,26 @@ async fn upserts_replace_and_writing_twice_keeps_one_document() {
 }
 
 #[tokio::test]
+async fn a_label_at_100_percent_is_found_by_its_name() {
+    // The top band once ended where it began (1000 tenths, excluded): a label the
+    // model was sure of (Rekognition's 99.96, a zero-shot label's 100) was found by
+    // no search for it.
+    let (_dir, index) = open();
+    let batch = vec![
+        record("sure.jpg", 0x01, LabelKind::Labeled, vec![label("Red", 100.0)]),
+        record("almost.jpg", 0x01, LabelKind::Labeled, vec![label("Red", 99.96)]),
+        record("less.jpg", 0x01, LabelKind::Labeled, vec![label("Red", 97.0)]),
+    ];
+    index.write(batch).await.unwrap();
+    assert_eq!(keys(&index, "red", 0.0).await, vec!["almost.jpg", "less.jpg", "sure.jpg"]);
+    assert_eq!(keys(&index, "red", 100.0).await, vec!["almost.jpg", "sure.jpg"]);
+    let mut request = SearchRequest::new(Expr::parse("red").unwrap());
+    request.sort = crate::Sort::Relevance;
+    let first = index.search(request).await.unwrap().hits.into_iter().map(|h| h.key).collect::<Vec<_>>();
+    assert_eq!(first[2], "less.jpg", "surest first: {first:?}");
+}
+
+#[tokio::test]
 async fn stale_records_and_late_creates_after_a_delete_are_ignored() {
     let (_dir, index) = open();
     index.write(vec![record("a.jpg", 0x05, LabelKind::Labeled, vec![label("Cat", 90.0)])]).await.unwrap();
