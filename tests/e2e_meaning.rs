@@ -299,3 +299,38 @@ sys.stdout.buffer.write(((pixels - mean) / std).transpose(2, 0, 1).astype("<f4")
     }
     assert!(worst.0 < 0.07, "the worst photo, {}, differs by {:.4} on average", worst.1, worst.0);
 }
+
+#[test]
+fn zero_shot_labels_name_what_the_vocabulary_has_and_label_search_finds_them() {
+    let mirror = Mirror::start(&[("colours", "clip-colours", "int64")]);
+    let mut w = world();
+    assert!(fetch(&w, &mirror, "clip-colours").status.success());
+    // Without an embedder there is nothing to compare with: said at start.
+    let out = w
+        .command(&["index", w.photos.to_str().unwrap()])
+        .env("BUCKETLENS_LABELER__CLIP_LABELS", "true")
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && said(&out).contains("labeler.clip-labels"), "{}", said(&out));
+    w.env.push(("BUCKETLENS_LABELER__EMBEDDER".into(), "clip-colours".into()));
+    assert!(w.index().contains("labeled 15"));
+    assert!(w.json(&["search", "colour", "--json"])["hits"].as_array().unwrap().is_empty(), "off by default");
+    w.env.push(("BUCKETLENS_LABELER__CLIP_LABELS".into(), "true".into()));
+    let relabeled = w.index();
+    assert!(relabeled.contains("labeled 15"), "turning them on relabels: {relabeled}");
+    for colour in ["Red", "Green", "Blue"] {
+        let found = w.json(&["search", colour, "--json", "--limit", "100"]);
+        let hits = found["hits"].as_array().unwrap();
+        let own = hits.iter().find(|h| h["key"] == format!("{}.png", colour.to_lowercase()));
+        let own = own.unwrap_or_else(|| panic!("{colour}: {found}"));
+        let label = own["labels"].as_array().unwrap().iter().find(|l| l["name"] == colour).unwrap();
+        assert!(label["confidence"].as_f64().unwrap() > 90.0, "{label}");
+        assert_eq!(label["parents"], serde_json::json!(["Colour"]), "{label}");
+        for other in ["red", "green", "blue"].iter().filter(|o| **o != colour.to_lowercase()) {
+            assert!(!hits.iter().any(|h| h["key"] == format!("{other}.png")), "{colour}: {found}");
+        }
+    }
+    // The parent is a label as well, as the names table's parents are.
+    let colours = w.json(&["search", "colour", "--json", "--limit", "100"]);
+    assert!(colours["total"].as_u64().unwrap() >= 3, "{colours}");
+}

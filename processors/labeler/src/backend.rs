@@ -91,6 +91,7 @@ impl LocalModel {
             hashes: settings.hashes,
             embedding: settings.embedding,
             embedder: settings.embedder.clone(),
+            clip_labels: settings.clip_labels,
         };
         Self { custom: settings.model.clone(), options }
     }

@@ -107,6 +107,11 @@ pub struct Config {
     /// by meaning (`search --semantic`). Its name is part of the labeler's identity:
     /// switching relabels. Left out: the classifier's features.
     pub embedder: Option<String>,
+    /// With an embedder: zero-shot labels too. Each image is compared with "a photo of
+    /// NAME" for the names table's labels and models/clip/vocabulary.toml's (brick,
+    /// coins, grass, galaxy, retina, snow, colours…), and a name at min-confidence or
+    /// above becomes a label, with its parents. A new setting relabels once.
+    pub clip_labels: bool,
     /// The optional COCO object detector (`models/centernet/fetch` makes it): people,
     /// cars, dogs… get labels with bounding boxes, merged with the classifier's.
     pub detector: Option<PathBuf>,
@@ -174,6 +179,7 @@ impl Default for Config {
             hashes: true,
             embedding: true,
             embedder: None,
+            clip_labels: false,
             detector: None,
             detector_min_confidence: 40.0,
             engine: EngineChoice::Auto,
@@ -216,6 +222,8 @@ pub struct Settings {
     pub embedding: bool,
     /// A CLIP-class model's name (`labeler.embedder`): its image tower makes the embeddings.
     pub embedder: Option<String>,
+    /// Zero-shot labels from the embedder (`labeler.clip-labels`).
+    pub clip_labels: bool,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
     pub archived: Archived,
@@ -292,6 +300,9 @@ impl Config {
                 "runs on the local backend, not with Rekognition".into()
             });
         }
+        problems.check(!self.clip_labels || self.embedder.is_some(), "labeler.clip-labels", || {
+            "compares images with phrases by the embedder's model: set labeler.embedder too".into()
+        });
         problems.check(self.budget != Some(0), "labeler.budget", || "must be at least 1 image, or left out".into());
         problems.section(self.rekognition.validate());
         problems.finish(|| Settings {
@@ -318,6 +329,7 @@ impl Config {
             hashes: self.hashes,
             embedding: self.embedding,
             embedder: self.embedder.clone(),
+            clip_labels: self.clip_labels,
             force: false,
             archived: self.archived,
             budget: self.budget,
@@ -348,5 +360,17 @@ mod tests {
         let keys = |r: Result<Settings, Vec<Invalid>>| r.unwrap_err().iter().map(|i| i.key.clone()).collect::<Vec<_>>();
         assert_eq!(keys(with_model(Some("/m/model.onnx"), None)), ["labeler.model"]);
         assert_eq!(keys(with_model(Some("efficientnet-lite0"), Some("/m/labels.json"))), ["labeler.labels"]);
+    }
+
+    #[test]
+    fn an_embedder_is_a_name_on_the_local_backend_with_embeddings_on() {
+        let keys = |c: Config| c.validate().err().unwrap_or_default().into_iter().map(|i| i.key).collect::<Vec<_>>();
+        let clip = |name: &str| Config { embedder: Some(name.into()), ..Config::default() };
+        assert!(keys(clip("clip-vit-b32")).is_empty());
+        assert_eq!(keys(clip("../etc")), ["labeler.embedder"], "a name, not a path");
+        assert_eq!(keys(Config { embedding: false, ..clip("clip-vit-b32") }), ["labeler.embedder"]);
+        assert_eq!(keys(Config { backend: Backend::Rekognition, ..clip("clip-vit-b32") }), ["labeler.embedder"]);
+        assert_eq!(keys(Config { clip_labels: true, ..Config::default() }), ["labeler.clip-labels"]);
+        assert!(keys(Config { clip_labels: true, ..clip("clip-vit-b32") }).is_empty());
     }
 }

@@ -64,7 +64,19 @@ pub fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
 /// of the two); `shape` gives the label's parents, aliases and category. Its parents,
 /// and theirs, become labels too, as confident, the way Rekognition returns a `Car`
 /// with `Vehicle` and `Transportation`. Highest confidence first.
-pub fn merge(mut labels: Vec<Label>, detections: &[Detection], shape: impl Fn(&str) -> Label) -> Vec<Label> {
+pub fn merge(labels: Vec<Label>, detections: &[Detection], shape: impl Fn(&str) -> Label) -> Vec<Label> {
+    let found = detections.iter().map(|detection| {
+        let instance = Instance { bounding_box: detection.bounding_box, confidence: detection.confidence };
+        Label { confidence: detection.confidence, instances: vec![instance], ..shape(detection.name) }
+    });
+    let found: Vec<Label> = found.collect();
+    merge_labels(labels, found, shape)
+}
+
+/// Adds `found` (labels of another analyzer, shaped) to `labels` as [`merge`] adds
+/// detections: a label of the same name keeps the higher confidence, and every
+/// ancestor becomes a label as confident. Highest confidence first.
+pub fn merge_labels(mut labels: Vec<Label>, found: Vec<Label>, shape: impl Fn(&str) -> Label) -> Vec<Label> {
     fn add(labels: &mut Vec<Label>, label: Label) {
         match labels.iter_mut().find(|l| l.name == label.name) {
             Some(existing) => {
@@ -74,9 +86,8 @@ pub fn merge(mut labels: Vec<Label>, detections: &[Detection], shape: impl Fn(&s
             None => labels.push(label),
         }
     }
-    for detection in detections {
-        let instance = Instance { bounding_box: detection.bounding_box, confidence: detection.confidence };
-        let found = Label { confidence: detection.confidence, instances: vec![instance], ..shape(detection.name) };
+    for found in found {
+        let confidence = found.confidence;
         // Its ancestors, each once.
         let mut queue: Vec<String> = found.parents.clone();
         let mut seen: Vec<String> = vec![found.name.clone()];
@@ -85,7 +96,7 @@ pub fn merge(mut labels: Vec<Label>, detections: &[Detection], shape: impl Fn(&s
             if seen.contains(&name) {
                 continue;
             }
-            let parent = Label { confidence: detection.confidence, ..shape(&name) };
+            let parent = Label { confidence, ..shape(&name) };
             queue.extend(parent.parents.iter().cloned());
             seen.push(name);
             add(&mut labels, parent);

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::analyzers::classifier::{Classifier, ModelFiles};
 use crate::analyzers::detector::Detector;
-use crate::analyzers::embedder::ImageTower;
+use crate::analyzers::embedder::{ImageTower, TextTower, ZeroShot};
 use crate::analyzers::faces::Faces;
 use crate::analyzers::objects::Objects;
 use crate::analyzers::{Analyzer, Naming, Picture};
@@ -119,6 +119,9 @@ pub struct LocalOptions {
     /// makes the embedding instead of the classifier ([`crate::analyzers::embedder`]).
     #[serde(default)]
     pub embedder: Option<String>,
+    /// Zero-shot labels from the embedder ([`crate::analyzers::embedder::ZeroShot`]).
+    #[serde(default)]
+    pub clip_labels: bool,
 }
 
 impl Default for LocalOptions {
@@ -138,6 +141,7 @@ impl Default for LocalOptions {
             hashes: true,
             embedding: true,
             embedder: None,
+            clip_labels: false,
         }
     }
 }
@@ -155,7 +159,13 @@ pub fn enabled(
         Some(name) => {
             let model = crate::models::installed(name)
                 .map_err(|reason| ModelError::Embedder { name: name.to_string(), reason })?;
-            Some(ImageTower::load(engine, &model, sessions.classifier)?)
+            let tower = ImageTower::load(engine, &model, sessions.classifier)?;
+            Some(if options.clip_labels {
+                let text = TextTower::load(engine, &model)?;
+                tower.with_zero_shot(ZeroShot::build(&text, crate::names::BUILTIN_NAMES)?)
+            } else {
+                tower
+            })
         }
         None => None,
     };

@@ -68,6 +68,10 @@ pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
         // Likewise the embedding (its model is the classifier's, or the embedder's, already named).
         text.push_str(&format!("embedding={}\n", crate::analyzers::classifier::EMBEDDING_FORMAT));
     }
+    if settings.clip_labels && settings.embedder.is_some() {
+        // Zero-shot labels: the vocabulary is part of what they are.
+        text.push_str(&format!("clip-labels={}\n", crate::analyzers::embedder::VOCABULARY));
+    }
     if settings.metadata.enabled && settings.metadata.gps != crate::metadata::GpsSetting::Off {
         // A new place table, or a new way of reading it, names places anew.
         text.push_str(&format!("places={}\n", crate::metadata::places::VERSION));
