@@ -108,6 +108,10 @@ impl ImageTower {
 /// (in percent) reaches `labeler.min-confidence` becomes a label, with its parents.
 /// The threshold is not calibrated for any real model here (no real weights on these
 /// machines).
+/// A vocabulary name and the parents the vocabulary gives it (`None`: the names
+/// table's shape).
+pub type Named = (String, Option<Vec<String>>);
+
 pub struct ZeroShot {
     /// Each name, the parents the vocabulary gives it (`None`: the names table's
     /// shape), and its phrase's unit text embedding.
@@ -117,12 +121,12 @@ pub struct ZeroShot {
 impl ZeroShot {
     /// The vocabulary's names: the names table's labels (`names`: models/names.toml),
     /// then [`VOCABULARY`]'s, each once.
-    pub fn vocabulary(names: &[u8]) -> Result<Vec<(String, Option<Vec<String>>)>, ModelError> {
+    pub fn vocabulary(names: &[u8]) -> Result<Vec<Named>, ModelError> {
         let table: toml::Table = std::str::from_utf8(names)
             .ok()
             .and_then(|t| toml::from_str(t).ok())
             .ok_or_else(|| ModelError::Labels("the names table is not TOML".into()))?;
-        let mut found: Vec<(String, Option<Vec<String>>)> = Vec::new();
+        let mut found: Vec<Named> = Vec::new();
         let mut add = |name: &str, parents: Option<Vec<String>>| {
             if !found.iter().any(|(n, _)| n == name) {
                 found.push((name.to_string(), parents));
