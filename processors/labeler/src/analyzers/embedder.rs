@@ -101,6 +101,10 @@ impl ImageTower {
     }
 }
 
+/// A vocabulary name and the parents the vocabulary gives it (`None`: the names
+/// table's shape).
+pub type Named = (String, Option<Vec<String>>);
+
 /// Zero-shot labels: each image's embedding is compared with the text embeddings of
 /// "a photo of NAME" for every name of the vocabulary (the names table's labels and
 /// [`VOCABULARY`]'s), the cosines scaled by [`LOGIT_SCALE`] and turned into
@@ -108,10 +112,6 @@ impl ImageTower {
 /// (in percent) reaches `labeler.min-confidence` becomes a label, with its parents.
 /// The threshold is not calibrated for any real model here (no real weights on these
 /// machines).
-/// A vocabulary name and the parents the vocabulary gives it (`None`: the names
-/// table's shape).
-pub type Named = (String, Option<Vec<String>>);
-
 pub struct ZeroShot {
     /// Each name, the parents the vocabulary gives it (`None`: the names table's
     /// shape), and its phrase's unit text embedding.
