@@ -162,6 +162,19 @@ fn a_phrase_finds_its_photo_first_on_both_index_backends_and_the_labels_filter_i
     assert!(found["hits"][0]["similarity"].as_f64().unwrap() > 0.4, "{found}");
     let refused = serve.get("/api/search?semantic=red&min_similarity=7");
     assert_eq!(refused.status, 400, "{}", String::from_utf8_lossy(&refused.body));
+    // `models eval`: recall@10 of a user's own examples, and what a floor must keep.
+    let examples = tantivy.tmp.path().join("examples.toml");
+    std::fs::write(&examples, "red = [\"photos/red.png\"]\nblue = [\"photos/blue.png\", \"photos/nowhere.png\"]\n")
+        .unwrap();
+    let report = tantivy.json(&["models", "eval", examples.to_str().unwrap(), "--json"]);
+    assert!((report["recall"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{report}");
+    let phrases = report["phrases"].as_array().unwrap();
+    assert_eq!((phrases[0]["phrase"].as_str(), phrases[0]["recall"].as_f64()), (Some("blue"), Some(0.5)), "{report}");
+    assert_eq!(phrases[0]["missed"], serde_json::json!(["photos/nowhere.png"]));
+    assert_eq!(phrases[1]["nearest"]["key"], "photos/red.png", "{report}");
+    assert!(report["floor_keeping_every_found"].as_f64().unwrap() > 0.9, "{report}");
+    let plain = tantivy.run(&["models", "eval", examples.to_str().unwrap()]);
+    assert!(plain.contains("recall@10 0.67 over 2 phrases, 3 photos"), "{plain}");
 }
 
 #[test]

@@ -60,7 +60,7 @@ enum Command {
     Similar(commands::duplicates::SimilarArgs),
     /// The models fetched once from their publishers, pinned by SHA-256: `models list`, `models fetch NAME`.
     #[command(
-        after_help = "Examples:\n  bucketlens models list\n  bucketlens models fetch clip-vit-b32 --catalogue my-pins.toml\n  bucketlens models fetch clip-vit-b32 --from http://mirror.internal/models"
+        after_help = "Examples:\n  bucketlens models list\n  bucketlens models fetch clip-vit-b32 --catalogue my-pins.toml\n  bucketlens models fetch clip-vit-b32 --from http://mirror.internal/models\n  bucketlens models eval my-examples.toml"
     )]
     Models(commands::models::Args),
     /// Move a consumer group back (to earliest or a time); with --until-end, also
@@ -185,7 +185,7 @@ fn main() -> ExitCode {
             Command::Config(args) => commands::config::run(file.as_deref(), data_dir.clone(), args),
             Command::Completions(args) => commands::docs::completions(Cli::command(), args),
             Command::Man(args) => commands::docs::man(Cli::command(), args),
-            Command::Models(args) => commands::models::run(args).await,
+            Command::Models(args) => commands::models::run(args, load).await,
             Command::LabelOne(args) => commands::label::run_one(args).await,
             Command::Index(args) => bucketlens_pipeline::index::run(&load()?, args).await,
             Command::Search(args) => commands::search::run(&load()?, args).await,

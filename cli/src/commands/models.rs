@@ -4,8 +4,75 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bucketlens_index::{Expr, Like, SearchRequest};
 use bucketlens_labeler::models::{self, Catalogue};
+use bucketlens_pipeline::settings::Settings;
+use bucketlens_pipeline::wiring;
 use serde_json::json;
+
+/// How many nearest photos a phrase's examples are looked for in.
+const AT: usize = 10;
+
+async fn eval(settings: &Settings, file: &std::path::Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let examples: std::collections::BTreeMap<String, Vec<String>> =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if examples.is_empty() || examples.values().any(Vec::is_empty) {
+        anyhow::bail!("{}: each phrase needs at least one \"bucket/key\" of a photo it should find", file.display());
+    }
+    let index = wiring::open_existing_index(settings).await?;
+    let (tower, model) = bucketlens_labeler::text_tower(&settings.labeler).await.map_err(anyhow::Error::msg)?;
+    let (mut rows, mut found_all, mut wanted_all, mut lowest) = (Vec::new(), 0usize, 0usize, f64::INFINITY);
+    for (phrase, wanted) in &examples {
+        let mut request = SearchRequest::new(Expr::All);
+        request.limit = AT;
+        request.like = Some(Like { embedding: tower.embed(phrase).map_err(anyhow::Error::msg)?, except: None });
+        let hits = index.search(request).await?.hits;
+        let named: Vec<String> = hits.iter().map(|h| format!("{}/{}", h.bucket, h.key)).collect();
+        let found: Vec<(&String, f64)> = wanted
+            .iter()
+            .filter_map(|w| named.iter().position(|n| n == w).map(|i| (w, hits[i].similarity.unwrap_or(0.0))))
+            .collect();
+        lowest = found.iter().map(|f| f.1).fold(lowest, f64::min);
+        found_all += found.len();
+        wanted_all += wanted.len();
+        let missed: Vec<&String> = wanted.iter().filter(|w| !found.iter().any(|f| f.0 == *w)).collect();
+        rows.push(json!({
+            "phrase": phrase,
+            "recall": found.len() as f64 / wanted.len() as f64,
+            "found": found.iter().map(|(k, s)| json!({ "key": k, "similarity": s })).collect::<Vec<_>>(),
+            "missed": missed,
+            "nearest": hits.first().map(|h| json!({ "key": format!("{}/{}", h.bucket, h.key), "similarity": h.similarity })),
+        }));
+    }
+    let recall = found_all as f64 / wanted_all as f64;
+    let floor = lowest.is_finite().then_some(lowest);
+    if as_json {
+        let report = json!({
+            "model": model.embedding_model(), "at": AT, "recall": recall, "phrases": rows,
+            "floor_keeping_every_found": floor, "min_similarity": model.entry.min_similarity,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for row in &rows {
+        let missed = row["missed"].as_array().map_or(0, Vec::len);
+        println!(
+            "{:>5.2}  {}{}",
+            row["recall"].as_f64().unwrap_or(0.0),
+            row["phrase"].as_str().unwrap_or(""),
+            if missed > 0 { format!(" (missed {missed})") } else { String::new() }
+        );
+    }
+    println!("recall@{AT} {recall:.2} over {} phrases, {wanted_all} photos ({})", rows.len(), model.embedding_model());
+    if let Some(floor) = floor {
+        println!(
+            "the least alike photo found was {floor:.3} alike; the model's floor is {:.2} (--min-similarity)",
+            model.entry.min_similarity
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,10 +102,20 @@ enum Sub {
         #[arg(long)]
         from: Option<String>,
     },
+    /// How well `labeler.embedder` finds your own photos by meaning: for each phrase of
+    /// FILE (TOML: "a phrase" = ["bucket/key", …], photos already indexed), whether
+    /// those photos are among the 10 nearest, and how alike they are. Prints recall@10
+    /// per phrase and over all, and the similarity a floor would need to keep them.
+    Eval {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, settings: impl Fn() -> anyhow::Result<Settings>) -> anyhow::Result<ExitCode> {
     match args.command {
+        Sub::Eval { file, json } => eval(&settings()?, &file, json).await,
         Sub::List { catalogue, json } => {
             list(&models::catalogue(catalogue.as_deref()).map_err(anyhow::Error::msg)?, json)
         }
