@@ -347,3 +347,42 @@ fn zero_shot_labels_name_what_the_vocabulary_has_and_label_search_finds_them() {
     let colours = w.json(&["search", "colour", "--json", "--limit", "100"]);
     assert!(colours["total"].as_u64().unwrap() >= 3, "{colours}");
 }
+
+/// The `sh models` block of the guide, run as written in a shell whose `$HOME` has the
+/// example photos in `Pictures/`, with `my-pins.toml` pinning a synthetic pair named
+/// `clip-vit-b32` (random weights, served by the mirror) and `my-examples.toml`, and
+/// `[labeler] embedder = "clip-vit-b32"` set as the page's configuration says.
+#[test]
+fn the_guides_search_by_meaning_commands_run_as_written() {
+    let blocks = common::docs::sh_blocks("models");
+    assert_eq!(blocks.len(), 1, "one `sh models` block in the guide");
+    let mirror = Mirror::start(&[("random", "clip-vit-b32", "int64")]);
+    let w = World::new(0);
+    let home = w.tmp.path().join("home");
+    let pictures = home.join("Pictures");
+    std::fs::create_dir_all(&pictures).unwrap();
+    for name in common::example_names() {
+        std::fs::copy(common::examples_dir().join(&name), pictures.join(&name)).unwrap();
+    }
+    let cwd = w.tmp.path().join("work");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mut pins: toml::Table = toml::from_str(&std::fs::read_to_string(&mirror.catalogue).unwrap()).unwrap();
+    for file in ["image", "text"] {
+        pins["clip-vit-b32"][file]["url"] = toml::Value::String(format!("{}/clip-vit-b32/{file}.onnx", mirror.url));
+    }
+    std::fs::write(cwd.join("my-pins.toml"), toml::to_string(&pins).unwrap()).unwrap();
+    std::fs::write(cwd.join("my-examples.toml"), "\"a rocket launch at night\" = [\"Pictures/rocket.jpg\"]\n").unwrap();
+    let mut shell = common::docs::Shell::new(home.clone(), cwd, w.tmp.path().join("logs"));
+    shell.env.push(("BUCKETLENS_DATA_DIR".into(), w.tmp.path().join("data").display().to_string()));
+    shell.env.push(("BUCKETLENS_LABELER__EMBEDDER".into(), "clip-vit-b32".into()));
+    if let Some(library) = std::env::var_os("ONNXRUNTIME_LIBRARY") {
+        shell.env.push(("BUCKETLENS_LABELER__ONNXRUNTIME".into(), library.to_string_lossy().into_owned()));
+    }
+    let ran = shell.run_block(&blocks[0], false, |_, _| {}, |_| false);
+    assert_eq!(ran, 6, "every line of the block");
+    // What they left: the model installed where the page says, checked.
+    let listed = shell.run("bucketlens models list");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains(home.join(".cache/bucketlens/models").to_str().unwrap()), "{listed}");
+    assert!(listed.contains("clip-vit-b32") && listed.contains("installed"), "{listed}");
+}

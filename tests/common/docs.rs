@@ -18,7 +18,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The tags a `sh` block may carry, with what runs it.
-pub const TAGS: [&str; 6] = ["", "moto", "tansu", "aws", "kubernetes", "docker"];
+pub const TAGS: [&str; 7] = ["", "moto", "tansu", "aws", "kubernetes", "docker", "models"];
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
