@@ -875,3 +875,73 @@ async fn the_duplicates_view_and_a_photos_copies_in_a_real_browser() {
         )
         .await;
 }
+
+/// Search by meaning in the browser: "by meaning" beside "by label", a phrase ranks
+/// the photo it means first (a synthetic CLIP-class pair whose meaning is known:
+/// models/clip/synthetic.py `colours`, copied in by hand as on an air-gapped machine),
+/// each card saying how alike, and the mode kept in the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phrase_searched_by_meaning_in_a_real_browser() {
+    let mut world = World::new(0);
+    std::fs::copy(common::examples_dir().join("chelsea.png"), world.photos.join("chelsea.png")).unwrap();
+    for (name, rgb) in [("red", [210u8, 40, 35]), ("green", [40, 190, 60]), ("blue", [35, 50, 215])] {
+        image::RgbImage::from_pixel(320, 240, image::Rgb(rgb)).save(world.photos.join(format!("{name}.png"))).unwrap();
+    }
+    let models = world.tmp.path().join("models");
+    let python = std::env::var("MODEL_PYTHON").expect("MODEL_PYTHON: run the tests with scripts/test");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/clip/synthetic.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args(["colours", "clip-colours", models.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(models.join("clip-colours/model.toml"), &out.stdout).unwrap();
+    world.env.push(("BUCKETLENS_MODELS_DIR".into(), models.to_str().unwrap().into()));
+    world.env.push(("BUCKETLENS_LABELER__EMBEDDER".into(), "clip-colours".into()));
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&format!("{}/", server.url)).await.unwrap();
+    browser.until("the grid", "return document.querySelectorAll('#grid .card').length === 4").await;
+    assert_eq!(browser.js("return document.querySelector('#mode').value").await, "label");
+    browser.js("const m = document.querySelector('#mode'); m.value = 'meaning'; m.dispatchEvent(new Event('change')); return 1").await;
+    assert_eq!(browser.js("return document.querySelector('#q').getAttribute('aria-label')").await, "Search by meaning");
+    let q = client.find(Locator::Css("#q")).await.unwrap();
+    q.send_keys(&format!("red{}", Key::Enter)).await.unwrap();
+    let found = browser
+        .until(
+            "the red photo first",
+            "const c = [...document.querySelectorAll('#grid .card')]; return !document.body.classList.contains('searching') && c.length > 0 && c[0].dataset.key === 'photos/red.png' && c.map(e => [e.dataset.key, e.querySelector('.alike').textContent])",
+        )
+        .await;
+    let found = found.as_array().unwrap();
+    assert!(!found.iter().any(|c| c[0] == "photos/green.png" || c[0] == "photos/blue.png"), "{found:?}");
+    assert!(found[0][1].as_str().unwrap().ends_with("% alike"), "{found:?}");
+    let url = browser
+        .js("const u = new URL(location.href); return [u.searchParams.get('q'), u.searchParams.get('mode')]")
+        .await;
+    assert_eq!(url, serde_json::json!(["red", "meaning"]));
+    let summary = browser.js("return document.querySelector('#summary').textContent").await;
+    assert!(summary.as_str().unwrap().contains("by meaning, best first: “red”"), "{summary}");
+    if let Some(path) = std::env::var_os("UI_MEANING_SCREENSHOT") {
+        std::fs::write(path, client.screenshot().await.unwrap()).unwrap();
+    }
+    // A link keeps the mode: a new tab opens the same search.
+    client.goto(&format!("{}/?q=blue&mode=meaning", server.url)).await.unwrap();
+    browser
+        .until(
+            "the blue photo first",
+            "const c = document.querySelector('#grid .card'); return c && c.dataset.key === 'photos/blue.png'",
+        )
+        .await;
+    // Back to labels: "blue" is no label here, so nothing.
+    browser.js("document.querySelector('#summary button').click(); return 1").await;
+    browser
+        .until(
+            "no label blue",
+            "return !document.querySelector('#empty').hidden && document.querySelector('#mode').value === 'label'",
+        )
+        .await;
+}
