@@ -257,6 +257,32 @@ fn a_file_that_does_not_match_its_pin_is_refused_fetched_or_copied() {
         .output()
         .unwrap();
     assert!(!out.status.success() && said(&out).contains("not the pinned"), "{}", said(&out));
+    // A graph that is not what its entry says (512 numbers, not 768): the labeler
+    // stops at start with why, instead of failing every photo.
+    let elsewhere = w.tmp.path().join("other-models");
+    let mut catalogue: toml::Table = toml::from_str(&std::fs::read_to_string(&mirror.catalogue).unwrap()).unwrap();
+    catalogue["clip-colours"]["dimensions"] = toml::Value::Integer(768);
+    let wrong = mirror.catalogue.with_file_name("768.toml");
+    std::fs::write(&wrong, toml::to_string(&catalogue).unwrap()).unwrap();
+    let fetched = w
+        .command(&["models", "fetch", "clip-colours", "--catalogue", wrong.to_str().unwrap(), "--from", &mirror.url])
+        .env("BUCKETLENS_MODELS_DIR", &elsewhere)
+        .output()
+        .unwrap();
+    assert!(fetched.status.success(), "{}", said(&fetched));
+    for args in [&["index", w.photos.to_str().unwrap()][..], &["search", "--semantic", "red"]] {
+        let out = w
+            .command(args)
+            .env("BUCKETLENS_MODELS_DIR", &elsewhere)
+            .env("BUCKETLENS_LABELER__EMBEDDER", "clip-colours")
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success() && said(&out).contains("gave 512 values, its catalogue entry says 768"),
+            "{}",
+            said(&out)
+        );
+    }
     // A model never installed: named, with the command that installs it.
     let out = w
         .command(&["index", w.photos.to_str().unwrap()])

@@ -61,6 +61,10 @@ impl ImageTower {
         let side = entry.side as usize;
         let what = format!("{}'s image tower", model.name);
         let net = Net::load(engine, &read(&model.image)?, &[1, 3, side, side], sessions, &what)?;
+        // One run at start-up: a graph that is not what its entry says stops here,
+        // not on every image.
+        let probe = net.run(vec![0.0; 3 * side * side]).map_err(|e| ModelError::Model(e.message))?;
+        first_output(probe, entry.dimensions, &model.name, "image").map_err(|e| ModelError::Model(e.message))?;
         Ok(Self {
             zero_shot: None,
             net: Arc::new(net),
@@ -292,9 +296,13 @@ impl TextTower {
         };
         let what = format!("{}'s text tower", model.name);
         let net = Net::load_typed(engine, &read(&model.text)?, &[1, entry.context], input, 1, &what)?;
+        let tokenizer = Tokenizer::new();
+        let probe =
+            net.run_ids(token_ids(&tokenizer, "a photo", entry.context)).map_err(|e| ModelError::Model(e.message))?;
+        first_output(probe, entry.dimensions, &model.name, "text").map_err(|e| ModelError::Model(e.message))?;
         Ok(Self {
             net,
-            tokenizer: Tokenizer::new(),
+            tokenizer,
             context: entry.context,
             dimensions: entry.dimensions,
             name: model.name.clone(),
