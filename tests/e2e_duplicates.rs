@@ -37,13 +37,7 @@ fn similar_keys(w: &World, args: &[&str]) -> Vec<(String, f64)> {
     let mut all = vec!["similar"];
     all.extend_from_slice(args);
     all.push("--json");
-    let found = w.json(&all);
-    found["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| (h["key"].as_str().unwrap().to_string(), h["similarity"].as_f64().unwrap()))
-        .collect()
+    common::ranked(&w.json(&all))
 }
 
 #[test]

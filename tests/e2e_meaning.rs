@@ -111,13 +111,7 @@ fn said(out: &std::process::Output) -> String {
 fn by_meaning(w: &World, phrase: &str, args: &[&str]) -> Vec<(String, f64)> {
     let mut all = vec!["search", "--semantic", phrase, "--json"];
     all.extend_from_slice(args);
-    let found = w.json(&all);
-    found["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| (h["key"].as_str().unwrap().to_string(), h["similarity"].as_f64().unwrap()))
-        .collect()
+    common::ranked(&w.json(&all))
 }
 
 #[test]

@@ -170,6 +170,17 @@ pub const PORT_TRIES: usize = 5;
 /// A port of 127.0.0.1 free now, for a server that must be told its port (it cannot
 /// take `:0` and say which). Another process may take it before the server binds
 /// it: start the server with [`wait_listening`], and on `Err` try another port.
+/// The hits of a `--json` answer ranked by similarity (`similar`, `search
+/// --semantic`): each key and its similarity, in the answer's order.
+pub fn ranked(found: &Value) -> Vec<(String, f64)> {
+    found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["key"].as_str().unwrap().to_string(), h["similarity"].as_f64().unwrap()))
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
