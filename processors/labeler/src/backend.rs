@@ -52,7 +52,7 @@ pub async fn text_tower(
 ) -> Result<(crate::analyzers::embedder::TextTower, crate::models::Installed), String> {
     let name = settings.embedder.clone().ok_or_else(|| {
         "search by meaning needs a CLIP-class model: `bucketlens models fetch clip-vit-b32`, then \
-         `[labeler] embedder = \"clip-vit-b32\"` and a relabel (see the README's \"Search by meaning\")"
+         `[labeler] embedder = \"clip-vit-b32\"` and a relabel (docs/searching.md, \"Search by meaning\")"
             .to_string()
     })?;
     let (engine, library) = (settings.engine, settings.onnxruntime.clone());

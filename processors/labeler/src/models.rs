@@ -243,6 +243,8 @@ pub async fn fetch(name: &str, entry: &Entry, from: Option<&str>, say: impl Fn(S
     std::fs::create_dir_all(&folder).map_err(|e| format!("cannot make {}: {e}", folder.display()))?;
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(30))
+        // A server that stops sending mid-file is an error, not a wait for ever.
+        .read_timeout(std::time::Duration::from_secs(60))
         .build()
         .map_err(|e| format!("cannot start an HTTP client: {e}"))?;
     for (file_name, file) in [(IMAGE_FILE, &entry.image), (TEXT_FILE, &entry.text)] {
