@@ -289,8 +289,7 @@ impl Config {
         let faces_min_confidence = problems.percent("labeler.faces-min-confidence", self.faces_min_confidence);
         let objects_min_confidence = problems.percent("labeler.objects-min-confidence", self.objects_min_confidence);
         if let Some(name) = &self.embedder {
-            let fine = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            problems.check(fine && !name.starts_with('.'), "labeler.embedder", || {
+            problems.check(crate::models::is_name(name), "labeler.embedder", || {
                 format!("is a model's name from `bucketlens models list` (letters, digits, - _ .), got {name:?}")
             });
             problems.check(self.embedding, "labeler.embedder", || {

@@ -79,9 +79,19 @@ pub fn catalogue(extra: Option<&Path>) -> Result<Catalogue, String> {
         models.extend(theirs);
     }
     for (name, entry) in &models {
+        // A name is a folder under the models folder: never a path out of it.
+        if !is_name(name) {
+            return Err(format!("catalogue entry {name:?}: a name is letters, digits, - _ and ., not starting with ."));
+        }
         entry.check().map_err(|e| format!("catalogue entry {name:?}: {e}"))?;
     }
     Ok(models)
+}
+
+/// Whether `name` can name a model (and its folder): letters, digits, `-`, `_` and
+/// `.`, not starting with `.`.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 impl Entry {
@@ -325,6 +335,10 @@ mod tests {
         std::fs::write(&path, toml::to_string(&mine).expect("toml")).expect("write");
         let both = catalogue(Some(&path)).expect("both");
         assert!(both.contains_key("clip-vit-b32") && both["mine"] == entry);
+        let mut outside = Catalogue::new();
+        outside.insert("../outside".into(), entry.clone());
+        std::fs::write(&path, toml::to_string(&outside).expect("toml")).expect("write");
+        assert!(catalogue(Some(&path)).expect_err("a path").contains("a name is"));
         entry.image.sha256 = "not hex".into();
         mine.insert("mine".into(), entry);
         std::fs::write(&path, toml::to_string(&mine).expect("toml")).expect("write");
