@@ -344,6 +344,25 @@ pub mod copies {
     }
 }
 
+/// Images/s of `labeler` over `corpus`, every image handed to it at once (it runs as
+/// many at a time as it has threads).
+pub fn images_per_second(
+    runtime: &tokio::runtime::Runtime,
+    labeler: &bucketlens_labeler::local::LocalLabeler,
+    corpus: &[Vec<u8>],
+) -> anyhow::Result<f64> {
+    use bucketlens_labeler::Labeler;
+    let start = std::time::Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = corpus.iter().map(|bytes| labeler.label(bytes.clone())).collect();
+        for t in tasks {
+            t.await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(corpus.len() as f64 / start.elapsed().as_secs_f64())
+}
+
 /// Images/s of a labeler with a setting off (`base`, the baseline) and on (`with`), in
 /// turns, `rounds` rounds, each first every other round so that the machine's drift
 /// falls on both: prints each round and the median ratio (one round swings with the

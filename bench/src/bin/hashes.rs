@@ -86,20 +86,7 @@ fn main() -> anyhow::Result<()> {
     let corpus: Vec<Vec<u8>> = sources.iter().flat_map(|(_, b)| std::iter::repeat_n(b.clone(), 8)).collect();
     let on = LocalLabeler::load(None, &options(true))?;
     let off = LocalLabeler::load(None, &options(false))?;
-    let run = |l: &LocalLabeler| -> anyhow::Result<f64> {
-        let start = Instant::now();
-        runtime.block_on(async {
-            let mut tasks = Vec::new();
-            for bytes in &corpus {
-                tasks.push(l.label(bytes.clone()));
-            }
-            for t in tasks {
-                t.await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            }
-            anyhow::Ok(())
-        })?;
-        Ok(corpus.len() as f64 / start.elapsed().as_secs_f64())
-    };
+    let run = |l: &LocalLabeler| bucketlens_bench::images_per_second(&runtime, l, &corpus);
     println!("\ncost: the defaults on 2 threads, {} images a run", corpus.len());
     bucketlens_bench::in_turns(rounds, "hashes", || run(&off), || run(&on))?;
     let start = Instant::now();

@@ -21,7 +21,7 @@ use anyhow::Context;
 use bucketlens_labeler::analyzers::embedder::{ImageTower, TextTower};
 use bucketlens_labeler::engine::{Engine, EngineChoice};
 use bucketlens_labeler::local::{LocalLabeler, LocalOptions};
-use bucketlens_labeler::{models, Labeler};
+use bucketlens_labeler::models;
 
 const NAME: &str = "clip-vit-b32-synthetic";
 
@@ -59,17 +59,7 @@ fn main() -> anyhow::Result<()> {
     let off = LocalLabeler::load(None, &options(None))?;
     let on = LocalLabeler::load(None, &options(Some(NAME)))?;
     println!("engine: {}", on.engine().describe());
-    let run = |l: &LocalLabeler| -> anyhow::Result<f64> {
-        let start = Instant::now();
-        runtime.block_on(async {
-            let tasks: Vec<_> = corpus.iter().map(|bytes| l.label(bytes.clone())).collect();
-            for t in tasks {
-                t.await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            }
-            anyhow::Ok(())
-        })?;
-        Ok(corpus.len() as f64 / start.elapsed().as_secs_f64())
-    };
+    let run = |l: &LocalLabeler| bucketlens_bench::images_per_second(&runtime, l, &corpus);
     println!("\n1. labeling: the defaults on 2 threads, {} images a run", corpus.len());
     let (mut base, mut with) = (Vec::new(), Vec::new());
     bucketlens_bench::in_turns(
