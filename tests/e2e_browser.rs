@@ -37,6 +37,7 @@ async fn add_box(world: &World) {
         },
     );
     let record = ImageLabeled {
+        text: None,
         bucket: hit.bucket,
         key: hit.key,
         version_id: hit.version_id,

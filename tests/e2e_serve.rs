@@ -33,6 +33,7 @@ fn corpus(n: usize) -> Vec<ImageLabeled> {
                 })
                 .collect();
             ImageLabeled {
+                text: None,
                 bucket: if i % 5 == 0 { "archive".into() } else { "photos".into() },
                 key: format!("day-{:03}/img-{i:06}.jpg", i % 365),
                 version_id: None,

@@ -28,8 +28,8 @@ pub use identity::{compare_sequencers, document_id, record_key};
 pub use image_format::ImageFormat;
 pub use records::{
     cosine, BoundingBox, Camera, ChangeKind, ChangeSource, Exposure, Gps, ImageEmbedding, ImageHashes, ImageLabeled,
-    ImageMatched, ImageProperties, Instance, Label, LabelError, LabelKind, MatchKind, MatchedLabel, ModelInfo,
-    ObjectChanged, PhotoMetadata, Place, ARCHIVED_ACCESS_TIERS, ARCHIVED_STORAGE_CLASSES,
+    ImageMatched, ImageProperties, ImageText, Instance, Label, LabelError, LabelKind, MatchKind, MatchedLabel,
+    ModelInfo, ObjectChanged, PhotoMetadata, Place, TextLine, ARCHIVED_ACCESS_TIERS, ARCHIVED_STORAGE_CLASSES,
 };
 pub use taken::Taken;
 
@@ -77,12 +77,13 @@ pub const IMAGES_LABELED_SCHEMA: &str = include_str!("../avro/images.labeled.v1.
 /// The schema of `images.matched.v1`, as shipped.
 pub const IMAGES_MATCHED_SCHEMA: &str = include_str!("../avro/images.matched.v1.avsc");
 /// Earlier versions of `images.labeled.v1`, still read (their records may sit on a log).
-const IMAGES_LABELED_HISTORY: [&str; 5] = [
+const IMAGES_LABELED_HISTORY: [&str; 6] = [
     include_str!("../avro/history/images.labeled.v1.1.avsc"),
     include_str!("../avro/history/images.labeled.v1.2.avsc"),
     include_str!("../avro/history/images.labeled.v1.3.avsc"),
     include_str!("../avro/history/images.labeled.v1.4.avsc"),
     include_str!("../avro/history/images.labeled.v1.5.avsc"),
+    include_str!("../avro/history/images.labeled.v1.6.avsc"),
 ];
 
 /// A record type with its Avro schema and codec.

@@ -253,6 +253,36 @@ pub struct ImageLabeled {
     /// What finds photos that look alike (`None`: none made).
     #[serde(default)]
     pub embedding: Option<ImageEmbedding>,
+    /// The words in the photo (`None`: not read, or none found).
+    #[serde(default)]
+    pub text: Option<ImageText>,
+}
+
+/// The words in a photo, line by line, as a text reader (PP-OCR, or Rekognition's
+/// DetectText) found them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageText {
+    /// The lines in reading order, joined by newlines.
+    pub text: String,
+    pub lines: Vec<TextLine>,
+}
+
+impl ImageText {
+    /// The text of `lines`, in the order given.
+    pub fn of(lines: Vec<TextLine>) -> Self {
+        let text = lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
+        Self { text, lines }
+    }
+}
+
+/// One line of text in a photo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextLine {
+    pub text: String,
+    /// 0 to 100.
+    pub confidence: f32,
+    /// The line's box, upright.
+    pub bounding_box: BoundingBox,
 }
 
 /// What finds the same photo twice: the bytes' SHA-256 (exact copies) and the
@@ -325,6 +355,7 @@ impl ImageLabeled {
             hashes: None,
             storage_class: change.storage_class.clone(),
             embedding: None,
+            text: None,
         }
     }
 }

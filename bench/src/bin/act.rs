@@ -41,6 +41,7 @@ fn records(n: usize) -> anyhow::Result<Vec<OutRecord>> {
             })
             .collect();
         let record = ImageLabeled {
+            text: None,
             bucket: "photos".into(),
             key: format!("set-{}/img-{i:07}.jpg", i % 100),
             version_id: None,

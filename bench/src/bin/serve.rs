@@ -31,6 +31,7 @@ const NAMES: [&str; 12] =
 
 fn record(bucket: &str, key: String, i: usize, labels: Vec<Label>) -> ImageLabeled {
     ImageLabeled {
+        text: None,
         bucket: bucket.into(),
         key,
         version_id: None,

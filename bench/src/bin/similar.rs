@@ -271,6 +271,7 @@ fn search_at_scale(runtime: &tokio::runtime::Runtime, real: &[Vec<u8>], n: usize
             .map(|(i, v)| {
                 let key = format!("{:02}/{}.jpg", (chunk * 20_000 + i) % 97, chunk * 20_000 + i);
                 let mut record = ImageLabeled {
+                    text: None,
                     bucket: "photos".into(),
                     key,
                     version_id: None,

@@ -92,6 +92,7 @@ impl LocalModel {
             embedding: settings.embedding,
             embedder: settings.embedder.clone(),
             clip_labels: settings.clip_labels,
+            text: settings.text,
         };
         Self { custom: settings.model.clone(), options }
     }

@@ -112,6 +112,13 @@ pub struct Config {
     /// coins, grass, galaxy, retina, snow, colours…), and a name at min-confidence or
     /// above becomes a label, with its parents. A new setting relabels once.
     pub clip_labels: bool,
+    /// The words in each photo (local backend: PP-OCRv4, which `models/ppocr/fetch`
+    /// installs): searchable with `text:`, shown with their boxes, and a `Text` label.
+    /// Off by default: it costs more than the rest of the labeler together (see the
+    /// README's Benchmarks). A new setting relabels once.
+    pub text: bool,
+    /// Lines read with less confidence (0-100) than this are dropped.
+    pub text_min_confidence: f32,
     /// The optional COCO object detector (`models/centernet/fetch` makes it): people,
     /// cars, dogs… get labels with bounding boxes, merged with the classifier's.
     pub detector: Option<PathBuf>,
@@ -180,6 +187,8 @@ impl Default for Config {
             embedding: true,
             embedder: None,
             clip_labels: false,
+            text: false,
+            text_min_confidence: 80.0,
             detector: None,
             detector_min_confidence: 40.0,
             engine: EngineChoice::Auto,
@@ -224,6 +233,8 @@ pub struct Settings {
     pub embedder: Option<String>,
     /// Zero-shot labels from the embedder (`labeler.clip-labels`).
     pub clip_labels: bool,
+    /// The text analyzer's minimum confidence, when `labeler.text` is on.
+    pub text: Option<f32>,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
     pub archived: Archived,
@@ -288,6 +299,10 @@ impl Config {
         let detector_min_confidence = problems.percent("labeler.detector-min-confidence", self.detector_min_confidence);
         let faces_min_confidence = problems.percent("labeler.faces-min-confidence", self.faces_min_confidence);
         let objects_min_confidence = problems.percent("labeler.objects-min-confidence", self.objects_min_confidence);
+        let text_min_confidence = problems.percent("labeler.text-min-confidence", self.text_min_confidence);
+        problems.check(!self.text || self.backend == Backend::Local, "labeler.text", || {
+            "reads text on the local backend; with Rekognition, set labeler.rekognition.detect-text".into()
+        });
         if let Some(name) = &self.embedder {
             problems.check(crate::models::is_name(name), "labeler.embedder", || {
                 format!("is a model's name from `bucketlens models list` (letters, digits, - _ .), got {name:?}")
@@ -329,6 +344,7 @@ impl Config {
             embedding: self.embedding,
             embedder: self.embedder.clone(),
             clip_labels: self.clip_labels,
+            text: self.text.then_some(text_min_confidence),
             force: false,
             archived: self.archived,
             budget: self.budget,

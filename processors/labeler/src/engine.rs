@@ -176,6 +176,9 @@ pub struct Net {
 
 enum Runner {
     Tract(Arc<TypedRunnableModel>),
+    /// tract for a net of any input shape ([`Net::load_any_shape`]): a plan per shape,
+    /// made at its first call from the file's bytes, the last [`TRACT_PLANS`] kept.
+    TractShapes(Vec<u8>, Mutex<Vec<(Vec<usize>, Arc<TypedRunnableModel>)>>),
     /// Sessions (each runs one call at a time) sharing the prepacked weights, and the
     /// count of calls that found none free, to spread their waits over the sessions.
     Onnxruntime(Vec<Mutex<ort::session::Session>>, AtomicUsize),
@@ -184,7 +187,7 @@ enum Runner {
 impl std::fmt::Debug for Net {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let engine = match self.runner {
-            Runner::Tract(_) => "tract",
+            Runner::Tract(_) | Runner::TractShapes(..) => "tract",
             Runner::Onnxruntime(..) => "onnxruntime",
         };
         f.debug_struct("Net").field("what", &self.what).field("engine", &engine).field("shape", &self.shape).finish()
@@ -246,6 +249,29 @@ impl Net {
         Ok(Net { runner, shape: shape.to_vec(), input, what: what.to_string() })
     }
 
+    /// Loads `bytes` (an ONNX file) for inputs of any shape, each call giving its own
+    /// ([`Net::run_shaped`]): the text detector's image is as large as the photo's
+    /// proportions make it, a line's as long as its text.
+    pub fn load_any_shape(engine: &Engine, bytes: &[u8], sessions: usize, what: &str) -> Result<Net, ModelError> {
+        let net = match engine {
+            Engine::Tract { .. } => {
+                // Parsed now, so that a file tract cannot read fails at start-up.
+                tract_onnx::onnx()
+                    .model_for_read(&mut std::io::Cursor::new(bytes))
+                    .map_err(|e| ModelError::Model(format!("{what}: {e:#}")))?;
+                let runner = Runner::TractShapes(bytes.to_vec(), Mutex::new(Vec::new()));
+                Net { runner, shape: Vec::new(), input: Input::F32, what: what.to_string() }
+            }
+            Engine::Onnxruntime { .. } => Net::load(engine, bytes, &[], sessions, what)?,
+        };
+        Ok(net)
+    }
+
+    /// Runs a net loaded by [`Net::load_any_shape`] on `input` of `shape`.
+    pub fn run_shaped(&self, shape: &[usize], input: Vec<f32>) -> Result<Vec<Output>, LabelFailure> {
+        self.run_as(shape, input)
+    }
+
     /// Runs a net of token ids on `ids` (the shape it was loaded for, as its
     /// [`Input`] type); its outputs in order.
     pub fn run_ids(&self, ids: Vec<i64>) -> Result<Vec<Output>, LabelFailure> {
@@ -265,14 +291,26 @@ impl Net {
     where
         T: Datum + Copy + ort::value::PrimitiveTensorElementType + std::fmt::Debug + 'static,
     {
+        self.run_as(&self.shape, input)
+    }
+
+    fn run_as<T>(&self, shape: &[usize], input: Vec<T>) -> Result<Vec<Output>, LabelFailure>
+    where
+        T: Datum + Copy + ort::value::PrimitiveTensorElementType + std::fmt::Debug + 'static,
+    {
         let internal = |e: String| LabelFailure {
             code: error_codes::MODEL_ERROR,
             message: format!("{}: {e}", self.what),
             retryable: false,
         };
-        match &self.runner {
-            Runner::Tract(plan) => {
-                let tensor = Tensor::from_shape(&self.shape, &input).map_err(|e| internal(format!("{e:#}")))?;
+        let plan = match &self.runner {
+            Runner::Tract(plan) => Some(plan.clone()),
+            Runner::TractShapes(bytes, plans) => Some(self.plan_for(bytes, plans, shape).map_err(internal)?),
+            Runner::Onnxruntime(..) => None,
+        };
+        match (&self.runner, plan) {
+            (_, Some(plan)) => {
+                let tensor = Tensor::from_shape(shape, &input).map_err(|e| internal(format!("{e:#}")))?;
                 let outputs = plan.run(tvec!(tensor.into_tvalue())).map_err(|e| internal(format!("{e:#}")))?;
                 outputs
                     .iter()
@@ -282,7 +320,7 @@ impl Net {
                     })
                     .collect()
             }
-            Runner::Onnxruntime(sessions, waits) => {
+            (Runner::Onnxruntime(sessions, waits), None) => {
                 // A free session, or else a turn in the next one round.
                 let mut session = match sessions.iter().find_map(|s| s.try_lock().ok()) {
                     Some(free) => free,
@@ -291,7 +329,7 @@ impl Net {
                         .unwrap_or_else(std::sync::PoisonError::into_inner),
                 };
                 let tensor =
-                    ort::value::Tensor::from_array((self.shape.clone(), input)).map_err(|e| internal(e.to_string()))?;
+                    ort::value::Tensor::from_array((shape.to_vec(), input)).map_err(|e| internal(e.to_string()))?;
                 let outputs = session.run(ort::inputs![tensor]).map_err(|e| internal(e.to_string()))?;
                 outputs
                     .values()
@@ -302,9 +340,37 @@ impl Net {
                     })
                     .collect()
             }
+            (_, None) => Err(internal("no plan for tract".to_string())),
         }
     }
+
+    /// tract's plan for `shape`: the one kept, or a new one (kept, the oldest let go).
+    fn plan_for(
+        &self,
+        bytes: &[u8],
+        plans: &Mutex<Vec<(Vec<usize>, Arc<TypedRunnableModel>)>>,
+        shape: &[usize],
+    ) -> Result<Arc<TypedRunnableModel>, String> {
+        let kept = |plans: &Mutex<Vec<(Vec<usize>, Arc<TypedRunnableModel>)>>| {
+            let plans = plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            plans.iter().find(|(s, _)| s == shape).map(|(_, p)| p.clone())
+        };
+        if let Some(plan) = kept(plans) {
+            return Ok(plan);
+        }
+        let plan = tract_plan(bytes, shape, self.input)?;
+        let mut plans = plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if plans.len() >= TRACT_PLANS {
+            plans.remove(0);
+        }
+        plans.push((shape.to_vec(), plan.clone()));
+        Ok(plan)
+    }
 }
+
+/// How many plans a net of any shape keeps on tract (each holds its weights: the
+/// text recogniser's are 11 MB).
+const TRACT_PLANS: usize = 8;
 
 fn tract_plan(bytes: &[u8], shape: &[usize], input: Input) -> Result<Arc<TypedRunnableModel>, String> {
     let datum = match input {

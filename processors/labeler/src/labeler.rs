@@ -26,6 +26,9 @@ pub struct LabelSet {
     /// What finds photos that look alike (the classifier's features).
     #[serde(default)]
     pub embedding: Option<bucketlens_schemas::ImageEmbedding>,
+    /// The words in the image ([`crate::analyzers::text`]).
+    #[serde(default)]
+    pub text: Option<bucketlens_schemas::ImageText>,
     /// Parts of the image's metadata that were dropped, and why: logged at debug,
     /// naming the object.
     #[serde(default)]
@@ -85,6 +88,9 @@ pub enum ModelError {
     /// `labeler.embedder` names a model that is not installed, or not as pinned.
     #[error("labeler.embedder = {name:?}: {reason}")]
     Embedder { name: String, reason: String },
+    /// `labeler.text` is on and PP-OCR's models are not installed, or not as pinned.
+    #[error("labeler.text = true: {reason}")]
+    Text { reason: String },
 }
 
 /// Labels images.

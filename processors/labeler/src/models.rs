@@ -232,6 +232,11 @@ pub fn sha256_of(path: &Path) -> Result<String, String> {
     Ok(hex(&digest.finalize()))
 }
 
+/// The SHA-256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

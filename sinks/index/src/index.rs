@@ -238,6 +238,9 @@ pub struct Hit {
     /// What finds photos that look alike (not printed: 1280 numbers).
     #[serde(skip)]
     pub embedding: Option<ImageEmbedding>,
+    /// The words in the photo, line by line with boxes.
+    #[serde(default)]
+    pub text: Option<bucketlens_schemas::ImageText>,
     /// How alike this photo is to the one a similar-photos search asked about, 0–1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f64>,
@@ -271,6 +274,10 @@ impl Hit {
             "sha256": self.hashes.as_ref().map(|h| &h.sha256),
             "storage_class": self.storage_class,
         });
+        if let Some(text) = &self.text {
+            json["text"] = serde_json::json!(text.text);
+            json["text_lines"] = serde_json::json!(text.lines);
+        }
         if let Some(similarity) = self.similarity {
             json["similarity"] = serde_json::json!(similarity);
         }

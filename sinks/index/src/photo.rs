@@ -161,3 +161,103 @@ pub fn wanted(value: &str) -> (String, Vec<String>) {
     let words = whole.split([' ', '-']).filter(|w| !w.is_empty()).map(str::to_string).collect();
     (whole, words)
 }
+
+/// How many words a phrase term of [`text_terms`] holds at most: a longer phrase
+/// matches when each of its runs of this many words does.
+pub const TEXT_PHRASE_WORDS: usize = 5;
+
+/// The words of a photo's text (or a `text:` value) as the index keeps them: full-
+/// and half-width forms alike (NFKC), lowercase, accents folded to ASCII; split at
+/// what is neither letter nor digit, and each CJK ideograph, kana or hangul
+/// syllable a word of its own (CJK text has no spaces to split at).
+pub fn text_words(line: &str) -> Vec<String> {
+    let wide = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(line);
+    let folded = folded(&wide);
+    let mut words = Vec::new();
+    let mut word = String::new();
+    for c in folded.chars() {
+        if is_cjk(c) {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            words.push(c.to_string());
+        } else if c.is_alphanumeric() {
+            word.push(c);
+        } else if !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// A CJK ideograph, kana or hangul syllable.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// The terms a document holds for its text: each word, and each run of two to
+/// [`TEXT_PHRASE_WORDS`] words of a line joined by spaces (so that a phrase matches
+/// as a phrase, `"gare du nord"`, not as three words anywhere).
+pub fn text_terms(text: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    for line in text.lines() {
+        let words = text_words(line);
+        for start in 0..words.len() {
+            for end in start + 1..=(start + TEXT_PHRASE_WORDS).min(words.len()) {
+                terms.push(words[start..end].join(" "));
+            }
+        }
+    }
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// The terms a `text:` value needs, all of them: its one word, its phrase, or each
+/// run of [`TEXT_PHRASE_WORDS`] words of a longer phrase. Empty when it has no word.
+pub fn text_wanted(value: &str) -> Vec<String> {
+    let words = text_words(value);
+    if words.len() <= TEXT_PHRASE_WORDS {
+        return if words.is_empty() { Vec::new() } else { vec![words.join(" ")] };
+    }
+    words.windows(TEXT_PHRASE_WORDS).map(|w| w.join(" ")).collect()
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn text_matches_words_and_phrases_whatever_their_case_accents_or_width() {
+        let terms = text_terms("GARE DU NORD\nSortie → Café Crème\nＥＸＩＴ ４２\n東京駅 Tokyo");
+        let has = |value: &str| {
+            let wanted = text_wanted(value);
+            !wanted.is_empty() && wanted.iter().all(|w| terms.contains(w))
+        };
+        assert!(has("gare du nord"));
+        assert!(has("Gare"));
+        assert!(has("cafe creme"), "accents folded");
+        assert!(has("exit 42"), "full-width forms are their ASCII ones");
+        assert!(has("EXIT"));
+        assert!(has("東京"), "CJK by its characters");
+        assert!(has("駅"));
+        assert!(!has("nord gare"), "a phrase is in its order");
+        assert!(!has("du sortie"), "a phrase is within one line");
+        assert!(!has("gar"), "whole words");
+        assert!(!has("---"));
+        assert!(!has("京都"));
+    }
+
+    #[test]
+    fn a_phrase_longer_than_the_terms_hold_matches_run_by_run() {
+        let terms = text_terms("one two three four five six seven");
+        let wanted = text_wanted("two three four five six seven");
+        assert_eq!(wanted.len(), 2);
+        assert!(wanted.iter().all(|w| terms.contains(w)));
+        assert!(!text_wanted("one two three four five seven six").iter().all(|w| terms.contains(w)));
+    }
+}

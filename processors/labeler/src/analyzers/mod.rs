@@ -13,6 +13,8 @@
 //! - [`detector`]: the optional COCO-80 detector a user fetches (`labeler.detector`).
 //! - [`embedder`]: a CLIP-class model's image tower a user fetches
 //!   (`labeler.embedder`): the embedding that search by meaning compares phrases with.
+//! - [`text`]: PP-OCR's detector, direction classifier and recogniser: the words in
+//!   the photo, line by line with boxes, and a `Text` label (`labeler.text`).
 //! - [`boxes`]: what the detectors share: a detection, its box, non-maximum
 //!   suppression, and how detections join the labels.
 //!
@@ -28,6 +30,7 @@ pub mod detector;
 pub mod embedder;
 pub mod faces;
 pub mod objects;
+pub mod text;
 
 use ::image::RgbImage;
 use bucketlens_schemas::{ImageProperties, Label};

@@ -18,6 +18,7 @@ use crate::analyzers::detector::Detector;
 use crate::analyzers::embedder::{ImageTower, TextTower, ZeroShot};
 use crate::analyzers::faces::Faces;
 use crate::analyzers::objects::Objects;
+use crate::analyzers::text::Text;
 use crate::analyzers::{Analyzer, Naming, Picture};
 use crate::engine::{Engine, EngineChoice};
 use crate::image::decode;
@@ -122,6 +123,10 @@ pub struct LocalOptions {
     /// Zero-shot labels from the embedder ([`crate::analyzers::embedder::ZeroShot`]).
     #[serde(default)]
     pub clip_labels: bool,
+    /// The words in the photo ([`crate::analyzers::text`]), and the confidence (0–100)
+    /// under which a line is dropped; `None`: off.
+    #[serde(default)]
+    pub text: Option<f32>,
 }
 
 impl Default for LocalOptions {
@@ -142,13 +147,14 @@ impl Default for LocalOptions {
             embedding: true,
             embedder: None,
             clip_labels: false,
+            text: None,
         }
     }
 }
 
 /// The analyzers `options` turn on, in the order they run (each adds to what the
 /// ones before it found): the classifier, then faces, objects, the COCO detector and
-/// the embedder. A new analyzer is one line here.
+/// the embedder, and the text reader. A new analyzer is one line here.
 pub fn enabled(
     engine: &Engine,
     classifier: Classifier,
@@ -183,6 +189,9 @@ pub fn enabled(
     }
     if let Some(embedder) = embedder {
         analyzers.push(Box::new(embedder));
+    }
+    if let Some(min_confidence) = options.text {
+        analyzers.push(Box::new(Text::load(engine, sessions.classifier, min_confidence)?));
     }
     Ok(analyzers)
 }

@@ -89,6 +89,10 @@ pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
             if let Some(confidence) = settings.objects {
                 text.push_str(&format!("objects-min-confidence={confidence}\n"));
             }
+            if let Some(confidence) = settings.text {
+                // The text reader's version is in the model's; its floor is not.
+                text.push_str(&format!("text-min-confidence={confidence}\n"));
+            }
         }
         Backend::Rekognition => {
             let r = &settings.rekognition;

@@ -395,6 +395,7 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
                 outcome.metadata = set.metadata.map(|m| *m);
                 outcome.hashes = set.hashes;
                 outcome.embedding = set.embedding;
+                outcome.text = set.text;
                 for note in &set.notes {
                     debug!(object = %format!("{}/{}", change.bucket, change.key), note = %note, "metadata dropped");
                 }

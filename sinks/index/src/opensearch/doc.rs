@@ -2,7 +2,8 @@
 //! label queries match, and what a conditional write needs of the stored one.
 
 use bucketlens_schemas::{
-    ImageEmbedding, ImageHashes, ImageLabeled, ImageProperties, Label, LabelError, LabelKind, ModelInfo, PhotoMetadata,
+    ImageEmbedding, ImageHashes, ImageLabeled, ImageProperties, ImageText, Label, LabelError, LabelKind, ModelInfo,
+    PhotoMetadata,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +87,12 @@ pub(super) struct Doc {
     pub(super) embedding_768: Option<Vec<f32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) embedding_model: Option<String>,
+    /// The photo's text as the record has it (shown as stored), and the words and
+    /// phrases `text:` matches ([`crate::photo::text_terms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) text: Option<ImageText>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) text_terms: Vec<String>,
 }
 
 impl Doc {
@@ -146,6 +153,11 @@ impl Doc {
             embedding_512: None,
             embedding_768: None,
             embedding_model: None,
+            text_terms: match &record.text {
+                Some(text) if state == DocState::Labeled => photo::text_terms(&text.text),
+                _ => Vec::new(),
+            },
+            text: if state == DocState::Labeled { record.text.clone() } else { None },
         }
         .with_embedding(if state == DocState::Labeled { record.embedding.as_ref() } else { None })
         .with_metadata(if tombstone { None } else { record.metadata.clone() })
@@ -198,6 +210,7 @@ impl Doc {
             sequencer: self.sequencer,
             image: self.image,
             model: self.model,
+            text: self.text,
             labeled_at: self.labeled_at,
             error: self.error,
             metadata: self.metadata,

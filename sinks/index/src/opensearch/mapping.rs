@@ -89,6 +89,9 @@ pub fn photo_fields() -> Value {
         "location": { "type": "geo_point" },
         // What `duplicates` groups by, and `similar --image` looks up.
         "hashes": { "properties": { "sha256": keyword, "dhash": { "type": "long" } } },
-        "storage_class": keyword
+        "storage_class": keyword,
+        // The photo's text is shown as stored; `text:` matches its terms.
+        "text": { "type": "object", "enabled": false },
+        "text_terms": keyword
     })
 }

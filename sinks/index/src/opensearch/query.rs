@@ -76,6 +76,11 @@ fn expr_query(expr: &Expr, min_confidence: f32) -> Value {
                 "minimum_should_match": 1
             } } } })
         }
+        Expr::Text(value) => {
+            let wanted: Vec<Value> =
+                crate::photo::text_wanted(value).iter().map(|w| json!({ "term": { "text_terms": w } })).collect();
+            json!({ "constant_score": { "filter": { "bool": { "must": wanted } } } })
+        }
         Expr::Taken(from, to) => json!({ "constant_score": { "filter": { "range": { "taken": {
             "gte": from, "lt": to, "format": "epoch_millis"
         } } } } }),

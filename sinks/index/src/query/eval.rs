@@ -45,6 +45,12 @@ impl Expr {
                 let (whole, words) = photo::wanted(value);
                 terms.contains(&whole) || (!words.is_empty() && words.iter().all(|w| terms.contains(w)))
             }
+            Self::Text(value) => {
+                let Some(text) = &record.text else { return false };
+                let terms = photo::text_terms(&text.text);
+                let wanted = photo::text_wanted(value);
+                !wanted.is_empty() && wanted.iter().all(|w| terms.contains(w))
+            }
             Self::Taken(from, to) => {
                 record.metadata.as_ref().and_then(photo::taken_ms).is_some_and(|at| (*from..*to).contains(&at))
             }
@@ -74,6 +80,7 @@ mod tests {
 
     fn record(key: &str, labels: Vec<Label>) -> ImageLabeled {
         ImageLabeled {
+            text: None,
             bucket: "photos".into(),
             key: key.into(),
             version_id: None,

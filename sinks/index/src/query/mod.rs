@@ -15,6 +15,8 @@
 //! camera:"x-t30"           the camera's make or model (its words, any case)
 //! lens:35mm                the lens
 //! keyword:invoice          a keyword a person gave it (IPTC, XMP, Lightroom)
+//! text:exit                a word in the photo (`labeler.text`), any case, accent or width
+//! text:"gare du nord"      a phrase in the photo, in this order, within one line
 //! ```
 //! Labels match case-insensitively and whole (`cat` does not match `Tiger Cat`;
 //! Tiger Cat's parent Cat does, with its summed confidence). The language forgives:
@@ -44,6 +46,8 @@ pub enum Expr {
     Meta(crate::photo::Field, String),
     /// Photos taken within `[from, to)`, wall-clock ms (see [`crate::photo::taken_ms`]).
     Taken(i64, i64),
+    /// Photos whose text holds this word or phrase ([`crate::photo::text_wanted`]).
+    Text(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +58,7 @@ enum Token {
     HasLabels,
     Meta(crate::photo::Field, String),
     Taken(String, i64, i64),
+    Text(String),
     And,
     Or,
     Not,
@@ -71,6 +76,7 @@ impl Token {
             Self::HasLabels => "“has:labels”".into(),
             Self::Meta(field, w) => format!("“{}:{w}”", field.name()),
             Self::Taken(shown, _, _) => format!("“{shown}”"),
+            Self::Text(w) => format!("“text:{w}”"),
             Self::And => "AND".into(),
             Self::Or => "OR".into(),
             Self::Not => "NOT".into(),
@@ -154,7 +160,7 @@ fn tokenize(input: &str) -> Result<Vec<(Token, usize)>, String> {
 fn field_of(word: &str) -> Option<String> {
     let (field, _) = word.split_once(':')?;
     let field = field.to_ascii_lowercase();
-    (["name", "has", "year", "taken"].contains(&field.as_str()) || crate::photo::Field::named(&field).is_some())
+    (["name", "has", "year", "taken", "text"].contains(&field.as_str()) || crate::photo::Field::named(&field).is_some())
         .then_some(field)
 }
 
@@ -164,6 +170,10 @@ fn field_token(field: &str, value: &str, at: usize) -> Result<Token, String> {
             Err(format!("name: at character {at} needs some text of a file name, such as name:IMG_2019"))
         }
         "name" => Ok(Token::Name(value.trim().to_lowercase())),
+        "text" if crate::photo::text_wanted(value).is_empty() => {
+            Err(format!("text: at character {at} needs a word or a phrase, such as text:exit or text:\"gare du nord\""))
+        }
+        "text" => Ok(Token::Text(normalized(value))),
         _ if crate::photo::Field::named(field).is_some() => {
             let meta = crate::photo::Field::named(field).expect("checked");
             let value = normalized(value);
@@ -330,6 +340,7 @@ impl Parser {
                     | Token::HasLabels
                     | Token::Meta(..)
                     | Token::Taken(..)
+                    | Token::Text(..)
                     | Token::Not
                     | Token::Open,
                 ) => items.push(self.unary()?),
@@ -402,6 +413,7 @@ impl Parser {
             Some(Token::HasLabels) => Ok(Expr::AnyLabel),
             Some(Token::Meta(field, value)) => Ok(Expr::Meta(field, value)),
             Some(Token::Taken(_, from, to)) => Ok(Expr::Taken(from, to)),
+            Some(Token::Text(value)) => Ok(Expr::Text(value)),
             Some(Token::Word(w) | Token::Quoted(w)) => {
                 let name = normalized(&w);
                 if name.is_empty() {
@@ -446,7 +458,13 @@ impl Expr {
     /// The label names this expression asks for (not under a NOT).
     pub fn positive_labels(&self) -> Vec<String> {
         match self {
-            Self::All | Self::Not(_) | Self::AnyLabel | Self::Name(_) | Self::Meta(..) | Self::Taken(..) => Vec::new(),
+            Self::All
+            | Self::Not(_)
+            | Self::AnyLabel
+            | Self::Name(_)
+            | Self::Meta(..)
+            | Self::Taken(..)
+            | Self::Text(_) => Vec::new(),
             Self::Label(l) => vec![l.clone()],
             Self::And(items) | Self::Or(items) => items.iter().flat_map(Self::positive_labels).collect(),
         }
@@ -455,7 +473,7 @@ impl Expr {
     /// Whether a label or `has:labels` appears anywhere in the expression.
     fn mentions_labels(&self) -> bool {
         match self {
-            Self::All | Self::Name(_) | Self::Meta(..) | Self::Taken(..) => false,
+            Self::All | Self::Name(_) | Self::Meta(..) | Self::Taken(..) | Self::Text(_) => false,
             Self::Label(_) | Self::AnyLabel => true,
             Self::Not(inner) => inner.mentions_labels(),
             Self::And(items) | Self::Or(items) => items.iter().any(Self::mentions_labels),

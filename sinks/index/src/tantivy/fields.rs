@@ -65,6 +65,10 @@ pub struct Fields {
     pub embedding: Field,
     pub embedding_model: Field,
     pub sketch: [Field; crate::similar::SKETCH_COLUMNS],
+    /// The words and phrases of the photo's text ([`crate::photo::text_terms`]), and
+    /// the text with its lines and boxes as JSON, for display.
+    pub text_terms: Field,
+    pub text_json: Field,
 }
 
 /// The name of the `i`th sketch column.
@@ -115,6 +119,8 @@ impl Fields {
             embedding: b.add_bytes_field("embedding", STORED),
             embedding_model: b.add_text_field("embedding_model", STRING | STORED),
             sketch: std::array::from_fn(|i| b.add_i64_field(&sketch_column(i), FAST)),
+            text_terms: b.add_text_field("text_terms", STRING),
+            text_json: b.add_text_field("text_json", STORED),
             schema: Schema::builder().build(),
         };
         Self { schema: b.build(), ..fields }
@@ -223,6 +229,14 @@ impl Fields {
         if let Some(class) = &record.storage_class {
             doc.add_text(self.storage_class, class);
         }
+        if let Some(text) = record.text.as_ref().filter(|_| record.kind == LabelKind::Labeled) {
+            for term in photo::text_terms(&text.text) {
+                doc.add_text(self.text_terms, term);
+            }
+            if let Ok(json) = serde_json::to_string(text) {
+                doc.add_text(self.text_json, json);
+            }
+        }
         if let Some(embedding) = record.embedding.as_ref().filter(|_| record.kind == LabelKind::Labeled) {
             doc.add_bytes(self.embedding, &embedding.vector);
             doc.add_text(self.embedding_model, &embedding.model);
@@ -301,6 +315,7 @@ impl Fields {
                 (Some(model), Some(value)) => value.as_bytes().map(|v| ImageEmbedding { model, vector: v.to_vec() }),
                 _ => None,
             },
+            text: self.text(doc, self.text_json).and_then(|json| serde_json::from_str(&json).ok()),
             similarity: None,
         }
     }

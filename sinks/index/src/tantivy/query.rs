@@ -86,6 +86,11 @@ fn expr_query(fields: &Fields, expr: &Expr, min_tenths: u32) -> Box<dyn Query> {
                 BooleanQuery::new(vec![(Occur::Should, term(field, &whole)), (Occur::Should, Box::new(all_words))]);
             Box::new(ConstScoreQuery::new(Box::new(either), 0.0))
         }
+        Expr::Text(value) => {
+            let wanted = crate::photo::text_wanted(value);
+            let all = BooleanQuery::new(wanted.iter().map(|w| (Occur::Must, term(fields.text_terms, w))).collect());
+            Box::new(ConstScoreQuery::new(Box::new(all), 0.0))
+        }
         Expr::Taken(from, to) => {
             let range = RangeQuery::new(
                 Bound::Included(Term::from_field_i64(fields.taken, *from)),

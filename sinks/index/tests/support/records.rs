@@ -10,6 +10,7 @@ pub fn label(name: &str, confidence: f32) -> Label {
 /// A record of `key` labeled at `labeled_at` (which orders records of one object).
 pub fn record(key: &str, labeled_at: i64, kind: LabelKind, labels: Vec<Label>) -> ImageLabeled {
     ImageLabeled {
+        text: None,
         bucket: "photos".into(),
         key: key.into(),
         version_id: None,
