@@ -247,7 +247,34 @@ pub fn targets() -> Vec<Target> {
             seeds: metadata_seeds,
             run: run_metadata,
         },
+        Target {
+            name: "text-boxes",
+            what: "the text detector's map to line boxes, reading order and CTC (labeler::analyzers::text::decode)",
+            max_len: 16 << 10,
+            dictionary: &[&[0, 0, 0, 0], &[255, 255, 255, 255], &[128; 8], &[77; 4], &[1, 1], &[96, 96]],
+            seeds: text_map_seeds,
+            run: run_text_boxes,
+        },
     ]
+}
+
+/// Maps of a few shapes: blank, one bar, two bars, all text.
+fn text_map_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    for (w, h, bars) in
+        [(32u8, 16u8, vec![]), (48, 24, vec![(4, 4, 40, 10)]), (64, 32, vec![(2, 2, 60, 8), (10, 20, 30, 28)])]
+    {
+        let mut map = vec![w, h];
+        for y in 0..h {
+            for x in 0..w {
+                let on = bars.iter().any(|&(l, t, r, b)| (l..r).contains(&x) && (t..b).contains(&y));
+                map.push(if on { 240 } else { 0 });
+            }
+        }
+        seeds.push(map);
+    }
+    seeds.push(vec![8, 8, 255]);
+    seeds
 }
 
 /// The target called `name`.

@@ -294,3 +294,27 @@ pub(crate) fn run_metadata(input: &[u8]) -> String {
     let kinds: Vec<String> = notes.iter().take(3).map(|n| n.split(['"', ':']).take(2).collect::<String>()).collect();
     format!("parts={parts} notes={}", kinds.join("|"))
 }
+
+/// A probability map (first two bytes: width and height, 1 to 255; then one byte a
+/// pixel, /255, the input repeated to fill it) through DB's box decoding, reading
+/// order and CTC. Every box must lie in the image it is scaled to.
+pub(crate) fn run_text_boxes(input: &[u8]) -> String {
+    use bucketlens_labeler::analyzers::text::decode;
+    let (Some(&w), Some(&h)) = (input.first(), input.get(1)) else { return "short".into() };
+    let (w, h) = (usize::from(w.max(1)), usize::from(h.max(1)));
+    let pixels = &input[2..];
+    let map: Vec<f32> =
+        (0..w * h).map(|i| if pixels.is_empty() { 0.0 } else { f32::from(pixels[i % pixels.len()]) / 255.0 }).collect();
+    let (to_w, to_h) = (w as f32 * 3.5, h as f32 * 2.0);
+    let mut boxes = decode::boxes(&map, w, h, to_w, to_h);
+    decode::reading_order(&mut boxes, decode::Quad::bounds);
+    for b in &boxes {
+        let (l, t, r, bottom) = b.bounds();
+        assert!(l >= 0.0 && t >= 0.0 && r <= to_w && bottom <= to_h, "a box outside the image: {b:?}");
+        assert!((0.0..=1.0).contains(&b.score), "a score outside 0-1: {b:?}");
+    }
+    let characters: Vec<String> = ["", "a", "b", "c", " "].iter().map(|s| s.to_string()).collect();
+    let (text, confidence) = decode::ctc(&map, 5, &characters);
+    assert!((0.0..=1.0).contains(&confidence), "CTC's confidence {confidence}");
+    format!("boxes={} text={}", boxes.len().min(4), text.len().min(4))
+}

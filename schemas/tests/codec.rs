@@ -315,9 +315,10 @@ fn a_change_written_before_storage_classes_reads_with_none_and_a_new_one_keeps_t
 fn the_fingerprint_is_the_specifications_and_the_older_one_still_reads() {
     let schema = Schema::parse_str(bucketlens_schemas::IMAGES_LABELED_SCHEMA).unwrap();
     let hex: String = bucketlens_schemas::fingerprint(&schema).iter().map(|b| format!("{b:02x}")).collect();
-    // (v1.6's, with `embedding`. v1.5's, with `hashes` and `storage_class`, was
-    // d697ca89e17d4a43, and v1.4's 46c63f2242af313f, by the same means.)
-    assert_eq!(hex, "49eec653ad1276d3");
+    // (v1.7's, with `text`. v1.6's, with `embedding`, was 49eec653ad1276d3; v1.5's,
+    // with `hashes` and `storage_class`, d697ca89e17d4a43, and v1.4's
+    // 46c63f2242af313f, by the same means.)
+    assert_eq!(hex, "e0ed83170d168ca5");
     assert!(bucketlens_schemas::canonical_form(&schema).contains(r#"{"name":"last_modified","type":["null","long"]}"#));
     let written = labeled().to_bytes().unwrap();
     assert_eq!(written[2..10], bucketlens_schemas::fingerprint(&schema));
@@ -348,4 +349,27 @@ fn a_match_record_round_trips_and_is_single_object_encoded() {
     assert_eq!(ImageMatched::from_bytes(&unmatched.to_bytes().unwrap()).unwrap(), unmatched);
     // A label record is not a match record.
     assert!(ImageMatched::from_bytes(&labeled().to_bytes().unwrap()).is_err());
+}
+
+#[test]
+fn a_label_record_written_before_text_reads_with_none_and_a_new_one_keeps_its_lines() {
+    let old = Schema::parse_str(include_str!("../avro/history/images.labeled.v1.6.avsc")).unwrap();
+    let before = labeled();
+    let apache_avro::types::Value::Record(fields) = apache_avro::to_value(before.clone()).unwrap() else { panic!() };
+    let fields = fields.into_iter().filter(|(name, _)| name != "text").collect();
+    let value = apache_avro::types::Value::Record(fields).resolve(&old).unwrap();
+    let mut payload = vec![0xC3, 0x01];
+    payload.extend_from_slice(&old.fingerprint::<apache_avro::rabin::Rabin>().bytes);
+    payload.extend_from_slice(&apache_avro::to_avro_datum(&old, value).unwrap());
+    assert_eq!(ImageLabeled::from_bytes(&payload).unwrap(), before, "an older record reads, with no text");
+
+    let mut current = before;
+    let line = |text: &str, top: f32| bucketlens_schemas::TextLine {
+        text: text.into(),
+        confidence: 97.5,
+        bounding_box: bucketlens_schemas::BoundingBox { left: 0.1, top, width: 0.5, height: 0.08 },
+    };
+    current.text = Some(bucketlens_schemas::ImageText::of(vec![line("GARE DU NORD", 0.1), line("東京駅 出口", 0.3)]));
+    assert_eq!(current.text.as_ref().unwrap().text, "GARE DU NORD\n東京駅 出口");
+    assert_eq!(ImageLabeled::from_bytes(&current.to_bytes().unwrap()).unwrap(), current);
 }
