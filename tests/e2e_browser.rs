@@ -946,3 +946,68 @@ async fn a_phrase_searched_by_meaning_in_a_real_browser() {
         )
         .await;
 }
+
+/// Text in a photo, in a real browser: `text:nord` finds the sign, its card shows the
+/// line that matched, and the detail lists the lines and boxes each over its words.
+#[tokio::test]
+async fn a_word_in_a_photo_searched_and_boxed_in_a_real_browser() {
+    let mut world = World::new(0);
+    std::fs::copy(common::examples_dir().join("chelsea.png"), world.photos.join("chelsea.png")).unwrap();
+    let python = std::env::var("MODEL_PYTHON").expect("MODEL_PYTHON: run the tests with scripts/test");
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(
+            r#"
+import sys
+from PIL import Image, ImageDraw, ImageFont
+sign = Image.new("RGB", (800, 400), (20, 60, 140))
+draw = ImageDraw.Draw(sign)
+bold = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 72)
+draw.text((60, 60), "GARE DU NORD", font=bold, fill="white")
+left, top, right, bottom = draw.textbbox((60, 60), "GARE DU NORD", font=bold)
+print(left / 800, top / 400, right / 800, bottom / 400)
+draw.text((60, 240), "Sortie 42", font=ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 56), fill="white")
+sign.save(sys.argv[1])
+"#,
+        )
+        .arg(world.photos.join("sign.jpg"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Where the first line's ink is, in fractions of the sign (Pillow's textbbox).
+    let drawn: Vec<f64> =
+        String::from_utf8(out.stdout).unwrap().split_whitespace().map(|v| v.parse().unwrap()).collect();
+    world.env.push(("BUCKETLENS_LABELER__TEXT".into(), "true".into()));
+    world.index();
+    let server = Server::start(world.command(&["serve"]));
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&format!("{}/?q=text:nord", server.url)).await.unwrap();
+    let card = browser
+        .until("the sign's card", "const c = document.querySelector('#grid .card'); return c && !document.body.classList.contains('searching') && [document.querySelectorAll('#grid .card').length, c.dataset.key, c.querySelector('.card-text')?.textContent]")
+        .await;
+    assert_eq!(card[0], 1, "{card}");
+    assert_eq!(card[1], "photos/sign.jpg");
+    assert!(card[2].as_str().unwrap().to_lowercase().contains("nord"), "the matching line: {card}");
+    client.find(Locator::Css(".card[data-key=\"photos/sign.jpg\"]")).await.unwrap().click().await.unwrap();
+    let lines = browser
+        .until("the detail's text", "return document.querySelector('#detail[open]') && !document.querySelector('#detail-text').hidden && [...document.querySelectorAll('#detail-text li')].map(l => l.textContent)")
+        .await;
+    let lines: Vec<String> = lines.as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_lowercase()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("nord") && lines[1].contains("42"), "in reading order: {lines:?}");
+    // The matched line's box lies over the first line's ink, on the loaded image
+    // (a little larger: the detector's box grows around the letters).
+    let geometry = browser
+        .until("the matched box over the loaded image", "const i = document.querySelector('#detail-img'); const b = document.querySelector('#boxes .text-box.matched'); if (!i.complete || !i.naturalWidth || !b || !i.src.includes('size=')) return null; const r = i.getBoundingClientRect(), q = b.getBoundingClientRect(); return [(q.left - r.left) / r.width, (q.top - r.top) / r.height, (q.right - r.left) / r.width, (q.bottom - r.top) / r.height, b.textContent, document.querySelectorAll('#boxes .text-box').length]")
+        .await;
+    let g: Vec<f64> = geometry.as_array().unwrap()[..4].iter().map(|v| v.as_f64().unwrap()).collect();
+    let around = |got: f64, ink: f64, outward: f64| (got - ink) * outward >= -0.01 && (got - ink).abs() <= 0.06;
+    assert!(around(g[0], drawn[0], -1.0) && around(g[2], drawn[2], 1.0), "across: {g:?}, drawn {drawn:?}");
+    assert!(around(g[1], drawn[1], -1.0) && around(g[3], drawn[3], 1.0), "down: {g:?}, drawn {drawn:?}");
+    assert!(geometry[4].as_str().unwrap().to_lowercase().contains("nord"), "{geometry}");
+    assert_eq!(geometry[5], 2, "a box a line: {geometry}");
+    if let Some(path) = std::env::var_os("UI_TEXT_SCREENSHOT") {
+        std::fs::write(path, client.screenshot().await.unwrap()).unwrap();
+    }
+}

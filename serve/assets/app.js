@@ -308,8 +308,26 @@ function card(hit, index) {
   const img = el('img', { loading: 'lazy', alt: hit.key, src: thumbUrl(hit, 320), srcset: `${thumbUrl(hit, 320)} 1x, ${thumbUrl(hit, 640)} 2x`, decoding: 'async' });
   img.addEventListener('error', () => img.classList.add('broken'), { once: true });
   const alike = hit.similarity == null ? '' : el('span', { class: 'alike', text: `${Math.round(hit.similarity * 100)}% alike` });
+  const line = matchingLine(hit);
+  const said = line ? el('span', { class: 'card-text', text: `“${line}”` }) : '';
   return photoLink(hit, index, { class: 'card' },
-    img, el('span', { class: 'key', text: fileName(hit) }), folderLink(hit), labels, alike);
+    img, el('span', { class: 'key', text: fileName(hit) }), folderLink(hit), labels, said, alike);
+}
+
+// The words a `text:` query asks for (`text:exit`, `text:"gare du nord"`), lowercased.
+function textWanted() {
+  const found = [];
+  for (const m of (state.q ?? '').matchAll(/text:(?:"([^"]*)"|(\S+))/gi)) found.push((m[1] ?? m[2]).toLowerCase());
+  return found.filter((w) => w.trim());
+}
+
+// A line of the photo's text holding what a `text:` query asks for, as read.
+function matchingLine(hit) {
+  const wanted = textWanted();
+  if (!wanted.length) return '';
+  const fold = (t) => t.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+  const line = (hit.text_lines ?? []).find((l) => wanted.some((w) => fold(l.text).includes(fold(w))));
+  return line ? line.text : '';
 }
 
 function failedRow(hit, index) {
@@ -576,17 +594,28 @@ function renderBoxes(hit) {
   const boxes = $('boxes');
   boxes.replaceChildren();
   boxes.hidden = !$('show-boxes').checked;
+  const place = (box, b) => {
+    box.style.left = `${b.left * 100}%`;
+    box.style.top = `${b.top * 100}%`;
+    box.style.width = `${b.width * 100}%`;
+    box.style.height = `${b.height * 100}%`;
+    boxes.append(box);
+  };
+  // A line of text is boxed with what it says (the Text label's boxes are these).
+  const lines = hit.text_lines ?? [];
   for (const label of hit.labels) {
+    if (label.name === 'Text' && lines.length) continue;
     for (const instance of label.instances ?? []) {
-      const b = instance.bounding_box;
-      const box = el('div', { class: 'box', 'data-label': label.name },
-        el('span', { text: `${label.name} ${pct(instance.confidence)}` }));
-      box.style.left = `${b.left * 100}%`;
-      box.style.top = `${b.top * 100}%`;
-      box.style.width = `${b.width * 100}%`;
-      box.style.height = `${b.height * 100}%`;
-      boxes.append(box);
+      place(el('div', { class: 'box', 'data-label': label.name },
+        el('span', { text: `${label.name} ${pct(instance.confidence)}` })), instance.bounding_box);
     }
+  }
+  const wanted = matchingLine(hit);
+  for (const line of lines) {
+    const box = el('div', { class: 'box text-box', 'data-label': 'Text', title: `${line.text} (${pct(line.confidence)})` },
+      el('span', { text: line.text }));
+    if (line.text === wanted) box.classList.add('matched');
+    place(box, line.bounding_box);
   }
 }
 
@@ -639,6 +668,10 @@ function renderDetail(hit) {
       el('span', { class: 'conf', text: `${label.confidence.toFixed(1)}%` }), bar, parents));
   }
   if (hit.labels.length === 0) labels.append(el('li', { text: hit.error ? 'not labeled' : 'no labels' }));
+  const lines = hit.text_lines ?? [];
+  $('detail-text').replaceChildren(...lines.map((l) => el('li', { text: l.text, title: `${pct(l.confidence)} sure` })));
+  $('detail-text').hidden = lines.length === 0;
+  $('detail-text-title').hidden = lines.length === 0;
   const rows = [
     ['bucket', hit.bucket], ['key', hit.key], ['size', size(hit.size)],
     ['last modified', hit.last_modified ? new Date(hit.last_modified).toLocaleString() : ''],

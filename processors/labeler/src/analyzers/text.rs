@@ -226,18 +226,21 @@ impl Analyzer for Text {
         let rgb = picture.rgb;
         let lines = self.read(rgb)?;
         let (width, height) = (rgb.width() as f32, rgb.height() as f32);
-        let kept: Vec<TextLine> = lines
+        let kept: Vec<(String, f32, (f32, f32, f32, f32))> = lines
             .into_iter()
             .filter(|l| l.confidence >= self.min_confidence && decode::is_words(&l.text))
-            .map(|l| {
-                let (left, top, right, bottom) = l.quad.bounds();
+            .map(|l| (l.text, l.confidence, l.quad.bounds()))
+            .collect();
+        let kept: Vec<TextLine> = decode::join_rows(kept)
+            .into_iter()
+            .map(|(text, confidence, (left, top, right, bottom))| {
                 let bounding_box = crate::analyzers::boxes::corners_box(
                     (left / width).clamp(0.0, 1.0),
                     (top / height).clamp(0.0, 1.0),
                     (right / width).clamp(0.0, 1.0),
                     (bottom / height).clamp(0.0, 1.0),
                 );
-                TextLine { text: l.text, confidence: l.confidence, bounding_box }
+                TextLine { text, confidence, bounding_box }
             })
             .collect();
         if kept.is_empty() {

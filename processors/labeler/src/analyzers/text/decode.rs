@@ -204,6 +204,31 @@ pub fn reading_order<T>(items: &mut [T], bounds: impl Fn(&T) -> (f32, f32, f32, 
     }
 }
 
+/// Lines in reading order, with the boxes of one row joined: the detector splits a
+/// line at a wide gap between words ("GARE" and "DU NORD" on a sign), and a phrase
+/// is searched within a line. Two boxes are one row when they overlap by more than
+/// half the smaller one's height and the gap between them is under twice it; the
+/// joined line's text is theirs with a space between, its confidence the lower.
+pub fn join_rows(lines: Vec<(String, f32, (f32, f32, f32, f32))>) -> Vec<(String, f32, (f32, f32, f32, f32))> {
+    let mut joined: Vec<(String, f32, (f32, f32, f32, f32))> = Vec::new();
+    for (text, confidence, b) in lines {
+        if let Some((last_text, last_confidence, a)) = joined.last_mut() {
+            let height = (a.3 - a.1).min(b.3 - b.1);
+            let overlap = a.3.min(b.3) - a.1.max(b.1);
+            let gap = b.0 - a.2;
+            if height > 0.0 && overlap > height / 2.0 && gap < 2.0 * height && b.0 > a.0 {
+                last_text.push(' ');
+                last_text.push_str(&text);
+                *last_confidence = last_confidence.min(confidence);
+                *a = (a.0.min(b.0), a.1.min(b.1), a.2.max(b.2), a.3.max(b.3));
+                continue;
+            }
+        }
+        joined.push((text, confidence, b));
+    }
+    joined
+}
+
 /// The recogniser's output for one line (`steps × classes` probabilities, row-major)
 /// read by CTC's best path: the best class at each step, repeats collapsed, blanks
 /// (class 0) dropped. `characters[i]` is class `i`'s text. Returns the text and its
@@ -343,6 +368,24 @@ mod tests {
         assert!(is_words("EXIT"));
         assert!(is_words("42"));
         assert!(is_words("出"));
+    }
+
+    #[test]
+    fn the_boxes_of_one_row_are_one_line_and_other_rows_stay_apart() {
+        let lines = vec![
+            ("GARE".to_string(), 99.0, (60.0, 60.0, 250.0, 140.0)),
+            ("DU NORD".to_string(), 95.0, (330.0, 62.0, 560.0, 141.0)),
+            ("Sortie 42".to_string(), 98.0, (60.0, 240.0, 330.0, 300.0)),
+            ("far".to_string(), 97.0, (700.0, 240.0, 780.0, 300.0)),
+        ];
+        let joined = join_rows(lines);
+        assert_eq!(joined.len(), 3, "{joined:?}");
+        assert_eq!(
+            (joined[0].0.as_str(), joined[0].1, joined[0].2),
+            ("GARE DU NORD", 95.0, (60.0, 60.0, 560.0, 141.0))
+        );
+        assert_eq!(joined[1].0, "Sortie 42");
+        assert_eq!(joined[2].0, "far", "a gap over twice the height is another line");
     }
 
     #[test]
