@@ -26,9 +26,9 @@ pub struct LabelSet {
     /// What finds photos that look alike (the classifier's features).
     #[serde(default)]
     pub embedding: Option<bucketlens_schemas::ImageEmbedding>,
-    /// The words in the image ([`crate::analyzers::text`]).
+    /// The words in the image ([`crate::analyzers::text`]). (Boxed, as `metadata`.)
     #[serde(default)]
-    pub text: Option<bucketlens_schemas::ImageText>,
+    pub text: Option<Box<bucketlens_schemas::ImageText>>,
     /// Parts of the image's metadata that were dropped, and why: logged at debug,
     /// naming the object.
     #[serde(default)]

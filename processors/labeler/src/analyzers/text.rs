@@ -226,7 +226,7 @@ impl Analyzer for Text {
         let rgb = picture.rgb;
         let lines = self.read(rgb)?;
         let (width, height) = (rgb.width() as f32, rgb.height() as f32);
-        let kept: Vec<(String, f32, (f32, f32, f32, f32))> = lines
+        let kept: Vec<decode::Read> = lines
             .into_iter()
             .filter(|l| l.confidence >= self.min_confidence && decode::is_words(&l.text))
             .map(|l| (l.text, l.confidence, l.quad.bounds()))
@@ -263,7 +263,7 @@ pub fn add_text(found: &mut LabelSet, text: ImageText, naming: &Naming) {
     found.labels.retain(|l| l.name != "Text");
     let at = found.labels.iter().position(|l| l.confidence < confidence).unwrap_or(found.labels.len());
     found.labels.insert(at, label);
-    found.text = Some(text);
+    found.text = Some(Box::new(text));
 }
 
 /// The recogniser's characters, from its file's `character` metadata (one a line),

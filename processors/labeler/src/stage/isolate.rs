@@ -32,8 +32,10 @@ pub struct Isolation {
     slots: Semaphore,
 }
 
-/// What a child labeler answered, or how it died.
+/// What a child labeler answered, or how it died. (One a photo, moved once: a label
+/// set inline costs nothing a box would save.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Isolated {
     Answered(Result<LabelSet, LabelFailure>),
     /// How it ended, as a phrase that follows "a process that": "was killed by
@@ -44,6 +46,7 @@ pub enum Isolated {
 /// The child's answer on stdout.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[allow(clippy::large_enum_variant)]
 pub enum Answer {
     Labels(LabelSet),
     Failure { code: String, message: String, retryable: bool },

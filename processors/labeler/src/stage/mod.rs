@@ -395,7 +395,7 @@ async fn process(running: &Running, record: LogRecord, shutdown: &CancellationTo
                 outcome.metadata = set.metadata.map(|m| *m);
                 outcome.hashes = set.hashes;
                 outcome.embedding = set.embedding;
-                outcome.text = set.text;
+                outcome.text = set.text.map(|t| *t);
                 for note in &set.notes {
                     debug!(object = %format!("{}/{}", change.bucket, change.key), note = %note, "metadata dropped");
                 }

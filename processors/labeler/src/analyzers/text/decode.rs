@@ -204,13 +204,17 @@ pub fn reading_order<T>(items: &mut [T], bounds: impl Fn(&T) -> (f32, f32, f32, 
     }
 }
 
+/// A line as read: its text, confidence (0–100) and upright box `(left, top, right,
+/// bottom)` in the image's pixels.
+pub type Read = (String, f32, (f32, f32, f32, f32));
+
 /// Lines in reading order, with the boxes of one row joined: the detector splits a
 /// line at a wide gap between words ("GARE" and "DU NORD" on a sign), and a phrase
 /// is searched within a line. Two boxes are one row when they overlap by more than
 /// half the smaller one's height and the gap between them is under twice it; the
 /// joined line's text is theirs with a space between, its confidence the lower.
-pub fn join_rows(lines: Vec<(String, f32, (f32, f32, f32, f32))>) -> Vec<(String, f32, (f32, f32, f32, f32))> {
-    let mut joined: Vec<(String, f32, (f32, f32, f32, f32))> = Vec::new();
+pub fn join_rows(lines: Vec<Read>) -> Vec<Read> {
+    let mut joined: Vec<Read> = Vec::new();
     for (text, confidence, b) in lines {
         if let Some((last_text, last_confidence, a)) = joined.last_mut() {
             let height = (a.3 - a.1).min(b.3 - b.1);
