@@ -262,3 +262,34 @@ fn a_webp_and_a_heic_reach_rekognition_as_jpegs_and_a_wrong_secret_fails_naming_
     let said = failed["hits"][0]["error"].to_string();
     assert!(said.contains("InvalidSignatureException") || said.contains("signature"), "{said}");
 }
+
+#[test]
+fn detect_text_is_a_second_call_on_the_same_quota_and_its_lines_are_searchable() {
+    const QUOTA: f64 = 5.0;
+    let fake = FakeRekognition::start(QUOTA);
+    let mut world = World::new(1);
+    world.env = rekognition_env(&fake, QUOTA);
+    world.env.push(("BUCKETLENS_LABELER__REKOGNITION__DETECT_TEXT".into(), "true".into()));
+    let out = world.index();
+    assert!(out.contains("labeled 12") && out.contains("failed 0"), "{out}");
+    let calls = fake.calls();
+    let count = |op: &str| calls.iter().filter(|c| c.operation == op && c.status == 200).count();
+    assert_eq!((count("DetectLabels"), count("DetectText")), (12, 12), "two calls an image");
+    assert_eq!(calls.len(), 24, "both on one rate limiter, within the quota: none throttled");
+    let text_call = calls.iter().find(|c| c.operation == "DetectText").unwrap();
+    assert!(text_call.request.get("Features").is_none() && text_call.bytes_len > 0, "{:?}", text_call.request);
+
+    // The lines (not the words), at text-min-confidence and words only, in reading order.
+    let found = world.json(&["search", "text:\"gare du nord\"", "--json", "--limit", "100"]);
+    assert_eq!(found["total"], 12, "{found}");
+    let hit = &found["hits"][0];
+    assert_eq!(hit["text"], "GARE DU NORD\nSortie 42", "{hit}");
+    let lines = hit["text_lines"].as_array().unwrap();
+    assert!((lines[0]["bounding_box"]["left"].as_f64().unwrap() - 0.2).abs() < 1e-6, "{hit}");
+    assert!((lines[1]["confidence"].as_f64().unwrap() - 97.2).abs() < 1e-3, "{hit}");
+    let text_label = hit["labels"].as_array().unwrap().iter().find(|l| l["name"] == "Text").unwrap();
+    assert_eq!(text_label["categories"][0], "Text and Documents");
+    assert_eq!(text_label["instances"].as_array().unwrap().len(), 2);
+    assert_eq!(world.json(&["search", "text:sortie AND \"mobile phone\"", "--json"])["total"], 12);
+    assert_eq!(world.json(&["search", "text:blurred", "--json"])["total"], 0, "under the floor");
+}

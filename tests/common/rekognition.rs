@@ -11,6 +11,9 @@
 //! - `Features`, `MinConfidence`, `MaxLabels` and `Settings.GeneralLabels` must be
 //!   what DetectLabels documents (InvalidParameterException).
 //!
+//! DetectText (`RekognitionService.DetectText`) takes the same `Image` and none of
+//! DetectLabels' other members, and answers with `detect-text.json`.
+//!
 //! It answers with AWS's documented example response, throttles above a TPS quota (a
 //! token bucket, as AWS quotas behave), and fails on demand by object name:
 //! - a name containing `denied` gets AccessDeniedException (400);
@@ -28,15 +31,19 @@ use serde_json::Value;
 use super::http::Request;
 
 const EXAMPLE: &str = include_str!("../fixtures/rekognition/detect-labels.json");
+/// A DetectText answer in the documented shape (see the fixtures' README).
+const TEXT_EXAMPLE: &str = include_str!("../fixtures/rekognition/detect-text.json");
 /// DetectLabels' limit on image bytes.
 pub const MAX_BYTES: usize = 5 * 1024 * 1024;
 /// The credentials the stand-in takes (the tests' AWS_ACCESS_KEY_ID and secret).
 pub const ACCESS_KEY: &str = "test";
 pub const SECRET: &str = "test";
 
-/// One DetectLabels call as the endpoint saw it.
+/// One DetectLabels or DetectText call as the endpoint saw it.
 #[derive(Debug, Clone)]
 pub struct Call {
+    /// `DetectLabels` or `DetectText`.
+    pub operation: String,
     pub at: Instant,
     /// `Some((bucket, name))` for an S3Object reference, `None` for bytes.
     pub s3_object: Option<(String, String)>,
@@ -183,9 +190,11 @@ fn check_settings(settings: &Value, features: &[&str]) -> Result<(), Refused> {
 
 fn answer(state: &Mutex<State>, request: &Request) -> (u16, Value) {
     let target = request.header("x-amz-target");
-    if target != Some("RekognitionService.DetectLabels") {
-        return (400, error("UnknownOperationException", &format!("unknown target {target:?}")));
-    }
+    let operation = match target {
+        Some("RekognitionService.DetectLabels") => "DetectLabels",
+        Some("RekognitionService.DetectText") => "DetectText",
+        _ => return (400, error("UnknownOperationException", &format!("unknown target {target:?}"))),
+    };
     if let Err(refusal) = super::sigv4::verify(request, "rekognition", ACCESS_KEY, SECRET, None) {
         return (403, error(refusal.kind, &refusal.message));
     }
@@ -193,12 +202,16 @@ fn answer(state: &Mutex<State>, request: &Request) -> (u16, Value) {
         return (400, error("SerializationException", "the body is not JSON"));
     };
     let now = Instant::now();
-    let checked = check(&body);
+    let checked = match body.as_object().and_then(|o| o.keys().find(|k| !["Image", "Filters"].contains(&k.as_str()))) {
+        Some(key) if operation == "DetectText" => Err(invalid(format!("DetectText has no member {key}"))),
+        _ => check(&body),
+    };
     let mut state = state.lock().unwrap();
     let (s3_object, bytes) = match checked {
         Ok(parts) => parts,
         Err((status, kind, message)) => {
             let call = Call {
+                operation: operation.into(),
                 at: now,
                 s3_object: None,
                 bytes: Vec::new(),
@@ -227,11 +240,12 @@ fn answer(state: &Mutex<State>, request: &Request) -> (u16, Value) {
             state.failed_once.push(name);
             (500, Some("InternalServerError"), error("InternalServerError", "Internal server error"))
         } else {
-            (200, None, serde_json::from_str(EXAMPLE).unwrap())
+            (200, None, serde_json::from_str(if operation == "DetectText" { TEXT_EXAMPLE } else { EXAMPLE }).unwrap())
         }
     };
     let bytes_len = bytes.len();
     let error = kind.map(str::to_string);
-    state.calls.push(Call { at: now, s3_object, bytes, bytes_len, status, error, request: body });
+    let operation = operation.to_string();
+    state.calls.push(Call { operation, at: now, s3_object, bytes, bytes_len, status, error, request: body });
     (status, reply)
 }

@@ -18,7 +18,8 @@ pub async fn load(settings: &Settings) -> Result<Arc<dyn Labeler>, ModelError> {
         let labeler = RekognitionLabeler::new(rekognition, settings.min_confidence, settings.max_labels.get())
             .await
             .reading_metadata(settings.metadata)
-            .hashing(settings.hashes);
+            .hashing(settings.hashes)
+            .reading_text(settings.text);
         return Ok(Arc::new(labeler));
     }
     LocalModel::of(settings).load().await

@@ -233,7 +233,8 @@ pub struct Settings {
     pub embedder: Option<String>,
     /// Zero-shot labels from the embedder (`labeler.clip-labels`).
     pub clip_labels: bool,
-    /// The text analyzer's minimum confidence, when `labeler.text` is on.
+    /// The minimum confidence of a line of text, when text is read: `labeler.text` on
+    /// the local backend, `labeler.rekognition.detect-text` on Rekognition.
     pub text: Option<f32>,
     /// Label every upsert, even a version this labeler already labeled (`--force`).
     pub force: bool,
@@ -344,7 +345,9 @@ impl Config {
             embedding: self.embedding,
             embedder: self.embedder.clone(),
             clip_labels: self.clip_labels,
-            text: self.text.then_some(text_min_confidence),
+            // Either reader: the local one, or Rekognition's DetectText.
+            text: (self.text || (self.backend == Backend::Rekognition && self.rekognition.detect_text))
+                .then_some(text_min_confidence),
             force: false,
             archived: self.archived,
             budget: self.budget,

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_rekognition::primitives::Blob;
 use aws_sdk_rekognition::types::{
-    DetectLabelsFeatureName, DetectLabelsSettings, GeneralLabelsSettings, Image, S3Object,
+    DetectLabelsFeatureName, DetectLabelsSettings, GeneralLabelsSettings, Image, S3Object, TextTypes,
 };
 use bucketlens_runtime::aws::AwsFailure;
 use bucketlens_runtime::bucket::ObjectRef;
-use bucketlens_schemas::{error_codes, BoundingBox, Instance, Label, ModelInfo};
+use bucketlens_schemas::{error_codes, BoundingBox, ImageText, Instance, Label, ModelInfo, TextLine};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -47,6 +47,9 @@ pub struct RekognitionConfig {
     pub by_reference: bool,
     /// Also ask for IMAGE_PROPERTIES (quality and colours; billed separately).
     pub image_properties: bool,
+    /// Also read the words in each image with DetectText: a second call per image,
+    /// on the same rate limiter and billed as a second image.
+    pub detect_text: bool,
     /// `Settings.GeneralLabels` filters, as Rekognition takes them.
     pub label_inclusion_filters: Vec<String>,
     pub label_exclusion_filters: Vec<String>,
@@ -61,6 +64,7 @@ impl Default for RekognitionConfig {
             max_tps: 5.0,
             by_reference: true,
             image_properties: false,
+            detect_text: false,
             label_inclusion_filters: Vec::new(),
             label_exclusion_filters: Vec::new(),
             label_category_inclusion_filters: Vec::new(),
@@ -117,6 +121,8 @@ pub struct RekognitionLabeler {
     /// The content hash of the bytes, when this labeler reads them (Rekognition
     /// decodes nothing here, so there is no perceptual hash).
     hashes: bool,
+    /// DetectText too, and the confidence (0–100) under which a line is dropped.
+    text: Option<f32>,
 }
 
 impl RekognitionLabeler {
@@ -133,7 +139,15 @@ impl RekognitionLabeler {
             model: ModelInfo { name: "rekognition".into(), version: "unknown".into() },
             metadata: crate::metadata::MetadataOptions::default(),
             hashes: false,
+            text: None,
         }
+    }
+
+    /// Reads each photo's words with DetectText too, keeping the lines at
+    /// `min_confidence` or above (`labeler.rekognition.detect-text`).
+    pub fn reading_text(mut self, min_confidence: Option<f32>) -> Self {
+        self.text = min_confidence;
+        self
     }
 
     /// Hashes each photo's bytes ([`crate::hashes::content`]) where it reads them.
@@ -170,6 +184,54 @@ impl RekognitionLabeler {
     }
 
     async fn detect(&self, image: Image) -> Result<LabelSet, LabelFailure> {
+        let mut set = self.detect_labels(image.clone()).await?;
+        if let Some(min_confidence) = self.text {
+            if let Some(text) = self.detect_text(image, min_confidence).await? {
+                crate::analyzers::text::add_text(&mut set, text, crate::analyzers::boxes::plain("Text", &[]));
+            }
+        }
+        Ok(set)
+    }
+
+    /// DetectText's lines (not its words) at `min_confidence` or above that are words
+    /// ([`crate::analyzers::text::decode::is_words`]), in reading order.
+    async fn detect_text(&self, image: Image, min_confidence: f32) -> Result<Option<ImageText>, LabelFailure> {
+        let request = self.client.detect_text().image(image);
+        self.limiter.acquire().await;
+        let output = request.send().await.map_err(|e| {
+            let failure = AwsFailure::of(&e);
+            LabelFailure {
+                code: failure_code(failure.code.as_deref(), failure.retryable),
+                message: format!("Rekognition DetectText: {failure}"),
+                retryable: failure.retryable,
+            }
+        })?;
+        let mut lines: Vec<TextLine> = output
+            .text_detections()
+            .iter()
+            .filter(|d| d.r#type() == Some(&TextTypes::Line))
+            .filter_map(|d| {
+                let text = d.detected_text()?.trim().to_string();
+                let confidence = d.confidence()?;
+                let b = d.geometry()?.bounding_box()?;
+                let bounding_box = crate::analyzers::boxes::corners_box(
+                    b.left().unwrap_or(0.0).clamp(0.0, 1.0),
+                    b.top().unwrap_or(0.0).clamp(0.0, 1.0),
+                    (b.left().unwrap_or(0.0) + b.width().unwrap_or(0.0)).clamp(0.0, 1.0),
+                    (b.top().unwrap_or(0.0) + b.height().unwrap_or(0.0)).clamp(0.0, 1.0),
+                );
+                Some(TextLine { text, confidence, bounding_box })
+            })
+            .filter(|l| l.confidence >= min_confidence && crate::analyzers::text::decode::is_words(&l.text))
+            .collect();
+        crate::analyzers::text::decode::reading_order(&mut lines, |l| {
+            let b = &l.bounding_box;
+            (b.left, b.top, b.left + b.width, b.top + b.height)
+        });
+        Ok((!lines.is_empty()).then(|| ImageText::of(lines)))
+    }
+
+    async fn detect_labels(&self, image: Image) -> Result<LabelSet, LabelFailure> {
         let mut request = self
             .client
             .detect_labels()

@@ -246,20 +246,19 @@ impl Analyzer for Text {
         if kept.is_empty() {
             return Ok(());
         }
-        add_text(found, ImageText::of(kept), naming);
+        add_text(found, ImageText::of(kept), naming.shape("Text"));
         Ok(())
     }
 }
 
-/// Adds `text` to what was found, with its `Text` label (a box per line, the most
-/// confident line's confidence), as Rekognition's DetectLabels names it. Both text
-/// readers (PP-OCR, Rekognition's DetectText) add theirs this way.
-pub fn add_text(found: &mut LabelSet, text: ImageText, naming: &Naming) {
+/// Adds `text` to what was found, with its `Text` label shaped as `label` (a box per
+/// line, the most confident line's confidence; in Rekognition's category "Text and
+/// Documents"). Both text readers (PP-OCR, Rekognition's DetectText) add theirs so.
+pub fn add_text(found: &mut LabelSet, text: ImageText, label: Label) {
     let confidence = text.lines.iter().map(|l| l.confidence).fold(0.0, f32::max);
     let instances =
         text.lines.iter().map(|l| Instance { bounding_box: l.bounding_box, confidence: l.confidence }).collect();
-    let label =
-        Label { confidence, instances, categories: vec!["Text and Documents".to_string()], ..naming.shape("Text") };
+    let label = Label { confidence, instances, categories: vec!["Text and Documents".to_string()], ..label };
     found.labels.retain(|l| l.name != "Text");
     let at = found.labels.iter().position(|l| l.confidence < confidence).unwrap_or(found.labels.len());
     found.labels.insert(at, label);

@@ -96,6 +96,9 @@ pub fn fingerprint(settings: &Settings, model: &ModelInfo) -> String {
         }
         Backend::Rekognition => {
             let r = &settings.rekognition;
+            if let Some(confidence) = settings.text {
+                text.push_str(&format!("detect-text text-min-confidence={confidence}\n"));
+            }
             text.push_str(&format!(
                 "rekognition image-properties={} labels+={:?} labels-={:?} categories+={:?} categories-={:?}\n",
                 r.image_properties,
