@@ -68,17 +68,7 @@ fn main() -> anyhow::Result<()> {
         || run(&off).inspect(|r| base.push(*r)),
         || run(&on).inspect(|r| with.push(*r)),
     )?;
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (base, with) = (median(&mut base), median(&mut with));
-    println!(
-        "median images/s: {base:.1} without, {with:.1} with; per image {:.1} core-ms without, {:.1} with (+{:.1})",
-        2000.0 / base,
-        2000.0 / with,
-        2000.0 / with - 2000.0 / base
-    );
+    bucketlens_bench::print_medians(&mut base, &mut with);
 
     println!("\n2. the towers alone, one thread");
     let engine = Engine::resolve(EngineChoice::Auto, None)?;

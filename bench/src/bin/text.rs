@@ -80,13 +80,7 @@ fn main() -> anyhow::Result<()> {
             || run(&off, corpus).inspect(|r| base.push(*r)),
             || run(&on, corpus).inspect(|r| with.push(*r)),
         )?;
-        let (base, with) = (median(&mut base), median(&mut with));
-        println!(
-            "median images/s: {base:.1} without, {with:.1} with; per image {:.1} core-ms without, {:.1} with (+{:.1})",
-            2000.0 / base,
-            2000.0 / with,
-            2000.0 / with - 2000.0 / base
-        );
+        let (base, with) = bucketlens_bench::print_medians(&mut base, &mut with);
         with_text_mixed = with;
         added_mixed = 2000.0 / with - 2000.0 / base;
     }

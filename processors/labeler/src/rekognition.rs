@@ -198,14 +198,7 @@ impl RekognitionLabeler {
     async fn detect_text(&self, image: Image, min_confidence: f32) -> Result<Option<ImageText>, LabelFailure> {
         let request = self.client.detect_text().image(image);
         self.limiter.acquire().await;
-        let output = request.send().await.map_err(|e| {
-            let failure = AwsFailure::of(&e);
-            LabelFailure {
-                code: failure_code(failure.code.as_deref(), failure.retryable),
-                message: format!("Rekognition DetectText: {failure}"),
-                retryable: failure.retryable,
-            }
-        })?;
+        let output = request.send().await.map_err(|e| failed("DetectText", &AwsFailure::of(&e)))?;
         let mut lines: Vec<TextLine> = output
             .text_detections()
             .iter()
@@ -244,14 +237,7 @@ impl RekognitionLabeler {
             request = request.features(DetectLabelsFeatureName::ImageProperties);
         }
         self.limiter.acquire().await;
-        let output = request.send().await.map_err(|e| {
-            let failure = AwsFailure::of(&e);
-            LabelFailure {
-                code: failure_code(failure.code.as_deref(), failure.retryable),
-                message: format!("Rekognition DetectLabels: {failure}"),
-                retryable: failure.retryable,
-            }
-        })?;
+        let output = request.send().await.map_err(|e| failed("DetectLabels", &AwsFailure::of(&e)))?;
         let labels = output.labels().iter().map(to_label).collect();
         let model = output
             .label_model_version()
@@ -261,6 +247,15 @@ impl RekognitionLabeler {
 }
 
 /// A stable code for the record: Rekognition's own for the documented errors.
+/// A refused call of `operation`, with its documented code where it has one.
+fn failed(operation: &str, failure: &AwsFailure) -> LabelFailure {
+    LabelFailure {
+        code: failure_code(failure.code.as_deref(), failure.retryable),
+        message: format!("Rekognition {operation}: {failure}"),
+        retryable: failure.retryable,
+    }
+}
+
 fn failure_code(code: Option<&str>, retryable: bool) -> &'static str {
     match code {
         Some("InvalidImageFormatException") => error_codes::INVALID_IMAGE_FORMAT,
