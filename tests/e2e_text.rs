@@ -217,3 +217,30 @@ Image.new("L", (20000, 20000), 255).save(f"{out}/huge.png")
     assert_eq!(strip["hits"][0]["state"], "labeled", "{strip}");
     assert!(strip["hits"][0]["text"].is_null(), "{strip}");
 }
+
+#[test]
+fn missing_or_damaged_models_stop_the_start_saying_what_to_run() {
+    let mut w = World::new(1);
+    let models = w.tmp.path().join("models");
+    w.env.push(("BUCKETLENS_MODELS_DIR".into(), models.to_str().unwrap().into()));
+    w.env.push(("BUCKETLENS_LABELER__TEXT".into(), "true".into()));
+    let said = |w: &World| {
+        let out = w.command(&["index", w.photos.to_str().unwrap()]).output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = said(&w);
+    assert!(missing.contains("labeler.text = true") && missing.contains("models/ppocr/fetch"), "{missing}");
+    // The installed files, one of them a byte longer.
+    let installed = Path::new(&std::env::var("HOME").unwrap()).join(".cache/bucketlens/models/ppocr-v4");
+    std::fs::create_dir_all(models.join("ppocr-v4")).unwrap();
+    for file in ["det.onnx", "cls.onnx", "rec.onnx"] {
+        std::fs::copy(installed.join(file), models.join("ppocr-v4").join(file)).unwrap();
+    }
+    let mut rec = std::fs::read(models.join("ppocr-v4/rec.onnx")).unwrap();
+    rec.push(0);
+    std::fs::write(models.join("ppocr-v4/rec.onnx"), rec).unwrap();
+    let damaged = said(&w);
+    assert!(damaged.contains("rec.onnx has SHA-256") && damaged.contains("not the pinned 48fc40f2"), "{damaged}");
+    assert!(!w.data.join("index").exists() || w.all_documents().is_empty(), "nothing was labeled");
+}
